@@ -1,0 +1,53 @@
+"""Limit checks at step boundaries and before each tool call. Each returns why it stops, or None."""
+
+from __future__ import annotations
+
+from bosun.engine.state import RunState
+from bosun.journal.events import LimitReached
+from bosun.spec.limits import Limits
+
+
+def effective_limits(agent_limits: Limits, state: RunState) -> Limits:
+    return agent_limits.merged(Limits(**state.limits) if state.limits else None)
+
+
+def check_step(limits: Limits, state: RunState, now: float) -> LimitReached | None:
+    """Before a model call."""
+    checks: list[tuple[str, float, float | None, str]] = [
+        ("max_steps", state.steps, limits.max_steps, "model steps"),
+        ("max_tokens", state.tokens, limits.max_tokens, "tokens"),
+        ("max_cost", state.cost, limits.max_cost, "USD spent"),
+        ("max_wall_seconds", now - state.started_at, limits.max_wall_seconds, "seconds elapsed"),
+    ]
+    for name, value, maximum, unit in checks:
+        if maximum is not None and value >= maximum:
+            return LimitReached(
+                limit=name,
+                value=round(value, 6),
+                maximum=maximum,
+                reason=f"{name} reached: {round(value, 6)} {unit} (limit {maximum})",
+            )
+    return None
+
+
+def check_tool(limits: Limits, state: RunState, tool: str, arguments: str) -> LimitReached | None:
+    """Before a tool call starts."""
+    if limits.max_tool_calls is not None and state.tool_calls >= limits.max_tool_calls:
+        return LimitReached(
+            limit="max_tool_calls",
+            value=state.tool_calls,
+            maximum=limits.max_tool_calls,
+            reason=f"max_tool_calls reached: {state.tool_calls} calls (limit {limits.max_tool_calls})",
+        )
+    n = limits.max_repeats
+    if n is not None:
+        recent = state.recent_calls[-(n - 1) :] if n > 1 else []
+        if len(recent) == n - 1 and all(c == (tool, arguments) for c in recent):
+            return LimitReached(
+                limit="max_repeats",
+                value=n,
+                maximum=n,
+                reason=f"max_repeats reached: {tool} called {n} times in a row "
+                f"with the same arguments {arguments}",
+            )
+    return None

@@ -1,0 +1,281 @@
+"""The step loop. Read it top to bottom: boundary checks, model, tool calls, journal, repeat.
+
+Durability rule: an event is committed before anything that depends on it
+happens outside this process. A model answer and the start of its first tool
+call are committed together, before the tool runs; each tool result is
+committed before the next tool starts or the next model call. So after a crash
+the journal says exactly which effects finished, which started without a
+result, and which never started (see docs/durability.md).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from bosun.engine.limits import check_step, check_tool, effective_limits
+from bosun.engine.state import CallState, RunState
+from bosun.errors import ModelError
+from bosun.journal.events import (
+    Event,
+    LimitReached,
+    ModelFailed,
+    ModelRequested,
+    ModelResponded,
+    RunFinished,
+    RunNeedsAttention,
+    ToolFailed,
+    ToolFinished,
+    ToolProposed,
+    ToolStarted,
+)
+from bosun.models.base import ModelProvider, ModelRequest
+from bosun.models.pricing import PriceTable
+from bosun.spec.agent import Agent
+from bosun.spec.tool import ToolContext
+from bosun.store.base import CANCELLED, FAILED, LIMIT_EXCEEDED, SUCCEEDED, Store
+from bosun.tools.execute import execute_tool
+
+
+class StopRequested(Exception):
+    """The worker is shutting down: leave the run where it is, another worker resumes it."""
+
+
+class RunLoop:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        agent: Agent,
+        provider: ModelProvider,
+        prices: PriceTable,
+        state: RunState,
+        owner: str,
+        cancel_requested: bool = False,
+    ):
+        self.store = store
+        self.agent = agent
+        self.provider = provider
+        self.prices = prices
+        self.state = state
+        self.owner = owner
+        self.cancel_requested = cancel_requested
+        self.stop_requested = False  # set by a worker that is shutting down
+        self.limits = effective_limits(agent.limits, state)
+        self.tools = agent.tool_map
+        self.tool_schemas = [t.schema() for t in self.tools.values()]
+        self.system = (
+            [{"role": "system", "content": agent.instructions}] if agent.instructions else []
+        )
+        self._buffer: list[Event] = []
+
+    # -- journal ---------------------------------------------------------
+
+    def record(self, event: Event) -> None:
+        object.__setattr__(event, "ts", time.time())
+        self.state.apply(event)
+        self._buffer.append(event)
+
+    async def commit(self) -> None:
+        if not self._buffer:
+            return
+        events, self._buffer = self._buffer, []
+        result = await self.store.append(
+            self.state.run_id,
+            events,
+            first_seq=self.state.seq - len(events) + 1,
+            owner=self.owner,
+            summary=self.state.summary(),
+        )
+        self.cancel_requested = self.cancel_requested or result.cancel_requested
+
+    async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
+        self.record(RunFinished(status=status, reason=reason, output=output))
+        await self.commit()
+        return self.state
+
+    async def park(self, reason: str, call_id: str | None = None) -> RunState:
+        self.record(RunNeedsAttention(reason=reason, call_id=call_id))
+        await self.commit()
+        return self.state
+
+    # -- the loop --------------------------------------------------------
+
+    async def run(self) -> RunState:
+        state = self.state
+        while True:
+            # 1. Step boundary: cancel, shutdown, limits.
+            if self.cancel_requested:
+                return await self.finish(CANCELLED, "cancelled by request")
+            if self.stop_requested:
+                await self.commit()
+                raise StopRequested
+            if not state.open_calls:
+                limit = check_step(self.limits, state, time.time())
+                if limit is not None:
+                    self.record(limit)
+                    return await self.finish(LIMIT_EXCEEDED, limit.reason)
+
+                # 2. Model turn.
+                answer = await self.model_turn()
+                if answer is not None:
+                    return answer
+
+            # 3. The calls the model proposed, in order.
+            for call in list(state.open_calls.values()):
+                stopped = await self.tool_call(call)
+                if stopped is not None:
+                    return stopped
+            await self.commit()
+
+    async def model_turn(self) -> RunState | None:
+        """Call the model; journal its answer. Returns the final state if the run ends here."""
+        state = self.state
+        step = state.steps
+        self.record(
+            ModelRequested(
+                step=step,
+                provider=self.provider.provider,
+                model=self.provider.model,
+                messages=len(state.messages) + len(self.system),
+            )
+        )
+        request = ModelRequest(
+            messages=self.system + state.messages,
+            tools=self.tool_schemas,
+            turn=step,
+            run_id=state.run_id,
+        )
+        started = time.perf_counter()
+        try:
+            response = await self.provider.complete(request)
+        except ModelError as exc:
+            self.record(ModelFailed(step=step, error_type=exc.error_type, message=str(exc)))
+            return await self.finish(FAILED, f"model call failed: {exc}")
+        latency_ms = (time.perf_counter() - started) * 1000
+        spec = self.agent.model_spec
+        self.record(
+            ModelResponded(
+                step=step,
+                model=response.model or spec.name,
+                content=response.content,
+                tool_calls=len(response.tool_calls),
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cost=self.prices.cost(response.model or spec.name, response.usage, spec.pricing),
+                latency_ms=round(latency_ms, 3),
+                finish_reason=response.finish_reason,
+            )
+        )
+        for call in response.tool_calls:
+            self.record(
+                ToolProposed(step=step, call_id=call.id, tool=call.name, arguments=call.arguments)
+            )
+        if not response.tool_calls:
+            return await self.finish(SUCCEEDED, "the model answered", response.content or "")
+        return None
+
+    async def tool_call(self, call: CallState) -> RunState | None:
+        """Validate, start (committed), execute and journal one call."""
+        state = self.state
+        tool = self.tools.get(call.tool)
+
+        if call.started:
+            # Started before a crash, no result recorded: the effect may or may not have happened.
+            if tool is None or not tool.idempotent:
+                return await self.park(
+                    f"tool call {call.call_id} ({call.tool}) was interrupted before its result "
+                    "was recorded, and the tool is not idempotent: it may or may not have taken "
+                    "effect, so it is not run again. Check the target system, then resolve the run.",
+                    call.call_id,
+                )
+        if tool is None:
+            if call.tool in self.agent.unavailable_tools:
+                return await self.park(
+                    f"tool {call.tool} of pinned version {self.agent.version_id} cannot be "
+                    f"loaded: {self.agent.unavailable_tools[call.tool]}",
+                    call.call_id,
+                )
+            known = ", ".join(sorted(self.tools)) or "none"
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="unknown_tool",
+                    message=f"there is no tool named {call.tool!r}; available tools: {known}",
+                )
+            )
+            return None
+
+        kwargs = self.parse_arguments(call)
+        if kwargs is None:
+            return None
+
+        limit = check_tool(self.limits, state, call.tool, call.arguments)
+        if limit is not None:
+            self.record(limit)
+            return await self.finish(LIMIT_EXCEEDED, limit.reason)
+        if self.cancel_requested:
+            return await self.finish(CANCELLED, "cancelled by request")
+
+        attempt = call.attempts + 1
+        key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
+        self.record(
+            ToolStarted(call_id=call.call_id, tool=call.tool, attempt=attempt, idempotency_key=key)
+        )
+        await self.commit()
+        outcome = await execute_tool(
+            tool, kwargs, ToolContext(state.run_id, call.call_id, key, attempt)
+        )
+        if outcome.ok:
+            self.record(
+                ToolFinished(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    result=outcome.result,
+                    duration_ms=round(outcome.duration_ms, 3),
+                )
+            )
+        else:
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type=outcome.error_type,
+                    message=outcome.message,
+                    duration_ms=round(outcome.duration_ms, 3),
+                )
+            )
+        return None
+
+    def parse_arguments(self, call: CallState) -> dict[str, Any] | None:
+        """Validated arguments, or None after journaling the error the model will see."""
+        tool = self.tools[call.tool]
+        try:
+            raw = orjson.loads(call.arguments or "{}")
+            if not isinstance(raw, dict):
+                raise ValueError("arguments must be a JSON object")
+            return tool.validate(raw)
+        except (orjson.JSONDecodeError, ValueError, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                details = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+            else:
+                details = str(exc)
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="invalid_arguments",
+                    message=f"invalid arguments for {call.tool}: {details}",
+                )
+            )
+            return None
+
+
+__all__ = ["LimitReached", "RunLoop", "StopRequested"]

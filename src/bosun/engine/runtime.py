@@ -1,0 +1,309 @@
+"""`Runtime`: run agents, queue them, inspect and cancel runs. The everyday Python surface.
+
+    async with Runtime("bosun.db") as rt:
+        result = await rt.run(agent, "Where is my order 1234?")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from bosun.engine.leases import LeaseKeeper
+from bosun.engine.loop import RunLoop, StopRequested
+from bosun.engine.state import RunState, rebuild
+from bosun.errors import BosunError, LeaseLost, RunNotFound
+from bosun.journal.events import Event, RunResumed, RunStarted
+from bosun.models.base import ModelProvider
+from bosun.models.factory import build_provider
+from bosun.models.pricing import PriceTable
+from bosun.spec.agent import Agent
+from bosun.spec.limits import Limits
+from bosun.store import open_store
+from bosun.store.base import QUEUED, RUNNING, TERMINAL_STATUSES, RunRecord, Store
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: str
+    status: str
+    output: str | None
+    reason: str | None
+    steps: int
+    tool_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+    @classmethod
+    def of(cls, state: RunState) -> RunResult:
+        return cls(
+            run_id=state.run_id,
+            status=state.status,
+            output=state.output,
+            reason=state.reason,
+            steps=state.steps,
+            tool_calls=state.tool_calls,
+            input_tokens=state.input_tokens,
+            output_tokens=state.output_tokens,
+            cost=round(state.cost, 8),
+        )
+
+
+def new_run_id() -> str:
+    return "run_" + uuid.uuid4().hex[:20]
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Runtime:
+    def __init__(
+        self,
+        db: str | Store | None = None,
+        *,
+        prices: PriceTable | None = None,
+        lease_seconds: float = 30.0,
+        owner: str | None = None,
+    ):
+        self.store = db if isinstance(db, Store) else open_store(db)
+        self.prices = prices or PriceTable()
+        self.lease_seconds = lease_seconds
+        self.owner = owner or default_owner()
+        self.leases = LeaseKeeper(self.store, self.owner, lease_seconds)
+        self._agents: dict[str, Agent] = {}
+        self._providers: dict[str, ModelProvider] = {}
+        self._loops: dict[str, RunLoop] = {}
+
+    async def __aenter__(self) -> Runtime:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        await self.store.open()
+
+    async def close(self) -> None:
+        await self.leases.close()
+        await self.store.close()
+
+    # -- agents ----------------------------------------------------------
+
+    def register(self, agent: Agent) -> None:
+        """Use this live agent object for runs pinned to its exact version."""
+        self._agents[agent.version_id] = agent
+
+    def agent_for(self, run: RunRecord) -> Agent:
+        """The agent version the run is pinned to (never the current file, if it changed)."""
+        agent = self._agents.get(run.agent_version)
+        if agent is None:
+            agent = Agent.from_snapshot(run.spec)
+            self._agents[run.agent_version] = agent
+        return agent
+
+    def provider_for(self, agent: Agent) -> ModelProvider:
+        provider = self._providers.get(agent.version_id)
+        if provider is None:
+            provider = build_provider(agent.model_spec)
+            self._providers[agent.version_id] = provider
+        return provider
+
+    # -- starting runs ---------------------------------------------------
+
+    async def _create(
+        self,
+        agent: Agent,
+        input: str,
+        *,
+        status: str,
+        tenant: str,
+        user: str | None,
+        session: str | None,
+        tags: dict[str, str] | None,
+        limits: Limits | None,
+    ) -> RunRecord:
+        self.register(agent)
+        run_id = new_run_id()
+        now = time.time()
+        run = RunRecord(
+            id=run_id,
+            agent=agent.name,
+            agent_version=agent.version_id,
+            input=input,
+            spec=agent.snapshot(),
+            status=status,
+            tenant=tenant,
+            user=user,
+            session=session,
+            tags=dict(tags or {}),
+            created_at=now,
+        )
+        if status == RUNNING:
+            run.lease_owner = self.owner
+            run.lease_expires_at = now + self.lease_seconds
+        started = RunStarted(
+            ts=now,
+            agent=agent.name,
+            agent_version=agent.version_id,
+            input=input,
+            tenant=tenant,
+            user=user,
+            session=session,
+            tags=dict(tags or {}),
+            limits=limits.model_dump(exclude_none=True) if limits else None,
+        )
+        await self.store.create_run(run, [started])
+        return run
+
+    async def run(
+        self,
+        agent: Agent,
+        input: str,
+        *,
+        tenant: str = "default",
+        user: str | None = None,
+        session: str | None = None,
+        tags: dict[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> RunResult:
+        """Run to completion in this process (journaled; a worker resumes it if we crash)."""
+        run = await self._create(
+            agent,
+            input,
+            status=RUNNING,
+            tenant=tenant,
+            user=user,
+            session=session,
+            tags=tags,
+            limits=limits,
+        )
+        return await self.drive(run)
+
+    async def submit(
+        self,
+        agent: Agent,
+        input: str,
+        *,
+        tenant: str = "default",
+        user: str | None = None,
+        session: str | None = None,
+        tags: dict[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> str:
+        """Queue a run for a worker; returns its id at once."""
+        run = await self._create(
+            agent,
+            input,
+            status=QUEUED,
+            tenant=tenant,
+            user=user,
+            session=session,
+            tags=tags,
+            limits=limits,
+        )
+        return run.id
+
+    async def resume(self, run_id: str) -> RunResult:
+        """Claim a run that is not leased (e.g. its worker died) and drive it here."""
+        run = await self.get_run(run_id)
+        if run.status in TERMINAL_STATUSES:
+            return RunResult.of(rebuild(run.id, await self.store.events(run.id)))
+        claimed = await self.store.claim_one(self.owner, run_id, lease_seconds=self.lease_seconds)
+        if claimed is None:
+            raise BosunError(
+                f"run {run_id} is leased by {run.lease_owner} until its lease expires; "
+                "wait for it, or let a worker take it over"
+            )
+        return await self.drive(claimed)
+
+    # -- driving ---------------------------------------------------------
+
+    async def drive(self, run: RunRecord) -> RunResult:
+        """Continue a run this process holds the lease for, from its journal."""
+        events = await self.store.events(run.id)
+        state = rebuild(run.id, events)
+        if state.status in TERMINAL_STATUSES:
+            await self.store.release(run.id, self.owner)
+            return RunResult.of(state)
+        agent = self.agent_for(run)
+        loop = RunLoop(
+            store=self.store,
+            agent=agent,
+            provider=self.provider_for(agent),
+            prices=self.prices,
+            state=state,
+            owner=self.owner,
+            cancel_requested=run.cancel_requested,
+        )
+        if _was_interrupted(events):
+            loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
+        task = asyncio.current_task()
+        self._loops[run.id] = loop
+
+        def lost() -> None:
+            if task is not None:
+                task.cancel(f"lease on {run.id} lost")
+
+        self.leases.add(run.id, lost)
+        try:
+            return RunResult.of(await loop.run())
+        except StopRequested:
+            return RunResult.of(state)
+        except LeaseLost:
+            return RunResult.of(state)
+        finally:
+            self.leases.remove(run.id)
+            self._loops.pop(run.id, None)
+            await self.store.release(run.id, self.owner)
+
+    def stop_all(self) -> None:
+        """Ask every run driven here to stop at its next step boundary (worker shutdown)."""
+        for loop in self._loops.values():
+            loop.stop_requested = True
+
+    # -- inspecting ------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run {run_id!r} in {self.store.url}")
+        return run
+
+    async def events(self, run_id: str) -> list[tuple[int, Event]]:
+        await self.get_run(run_id)
+        return await self.store.events(run_id)
+
+    async def result(self, run_id: str) -> RunResult:
+        await self.get_run(run_id)
+        return RunResult.of(rebuild(run_id, await self.store.events(run_id)))
+
+    async def wait(self, run_id: str, *, poll: float = 0.2, timeout: float | None = None) -> RunResult:
+        """Wait until a run is finished or needs attention (for runs a worker drives)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = await self.get_run(run_id)
+            if run.status in TERMINAL_STATUSES or run.status == "needs_attention":
+                return await self.result(run_id)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {run.status} after {timeout}s")
+            await asyncio.sleep(poll)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Stop a run at its next step boundary. False if it had already finished."""
+        await self.get_run(run_id)
+        return await self.store.request_cancel(run_id)
+
+
+def _was_interrupted(events: list[tuple[int, Event]]) -> bool:
+    """True when the journal has more than the run's start: someone drove it before us."""
+    return len(events) > 1
+
+
+__all__ = ["RunResult", "Runtime"]

@@ -1,0 +1,143 @@
+"""A run's state, rebuilt from its journal alone.
+
+The same `apply` is used while a run executes and when it resumes, so a
+resumed run is in exactly the state the journal describes, whatever code ran
+before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from bosun.journal.events import (
+    Event,
+    LimitReached,
+    ModelResponded,
+    RunFinished,
+    RunNeedsAttention,
+    RunStarted,
+    ToolFailed,
+    ToolFinished,
+    ToolProposed,
+    ToolStarted,
+)
+from bosun.store.base import NEEDS_ATTENTION, QUEUED, RUNNING, RunSummary
+
+
+@dataclass(slots=True)
+class CallState:
+    call_id: str
+    tool: str
+    arguments: str
+    step: int
+    started: bool = False
+    attempts: int = 0
+    idempotency_key: str = ""
+    done: bool = False
+
+
+@dataclass(slots=True)
+class RunState:
+    run_id: str
+    seq: int = 0
+    agent: str = ""
+    input: str = ""
+    started_at: float = 0.0
+    limits: dict[str, Any] | None = None
+    status: str = QUEUED
+    reason: str | None = None
+    output: str | None = None
+    finished_at: float | None = None
+    steps: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    open_calls: dict[str, CallState] = field(default_factory=dict)
+    # (tool, arguments) of the most recent calls, newest last, for the repetition limit.
+    recent_calls: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def summary(self) -> RunSummary:
+        return RunSummary(
+            status=self.status,
+            steps=self.steps,
+            tool_calls=self.tool_calls,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost=self.cost,
+            reason=self.reason,
+            output=self.output,
+            finished_at=self.finished_at,
+        )
+
+    def apply(self, event: Event) -> None:
+        self.seq += 1
+        if isinstance(event, ModelResponded):
+            self.steps += 1
+            self.input_tokens += event.input_tokens
+            self.output_tokens += event.output_tokens
+            self.cost += event.cost
+            message: dict[str, Any] = {"role": "assistant", "content": event.content}
+            if event.tool_calls:
+                message["tool_calls"] = []
+            self.messages.append(message)
+        elif isinstance(event, ToolProposed):
+            self.messages[-1]["tool_calls"].append(
+                {
+                    "id": event.call_id,
+                    "type": "function",
+                    "function": {"name": event.tool, "arguments": event.arguments},
+                }
+            )
+            self.open_calls[event.call_id] = CallState(
+                event.call_id, event.tool, event.arguments, event.step
+            )
+        elif isinstance(event, ToolStarted):
+            call = self.open_calls[event.call_id]
+            if not call.started:
+                self.tool_calls += 1
+            call.started = True
+            call.attempts = event.attempt
+            call.idempotency_key = event.idempotency_key
+            self.recent_calls.append((event.tool, call.arguments))
+            del self.recent_calls[:-20]
+        elif isinstance(event, ToolFinished):
+            self._close_call(event.call_id, orjson.dumps(event.result).decode())
+        elif isinstance(event, ToolFailed):
+            self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
+        elif isinstance(event, RunStarted):
+            self.agent = event.agent
+            self.input = event.input
+            self.started_at = event.ts
+            self.limits = event.limits
+            self.status = RUNNING
+            self.messages.append({"role": "user", "content": event.input})
+        elif isinstance(event, RunFinished):
+            self.status = event.status
+            self.reason = event.reason
+            self.output = event.output
+            self.finished_at = event.ts
+        elif isinstance(event, RunNeedsAttention):
+            self.status = NEEDS_ATTENTION
+            self.reason = event.reason
+        elif isinstance(event, LimitReached):
+            self.reason = event.reason
+
+    def _close_call(self, call_id: str, content: str) -> None:
+        self.open_calls.pop(call_id, None)
+        self.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
+
+
+def rebuild(run_id: str, events: list[tuple[int, Event]]) -> RunState:
+    state = RunState(run_id)
+    for _, event in events:
+        state.apply(event)
+    return state

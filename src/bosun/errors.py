@@ -1,0 +1,36 @@
+"""One exception hierarchy, so callers can catch `BosunError` and read a message that says what to do."""
+
+from __future__ import annotations
+
+
+class BosunError(Exception):
+    """Root of every error Bosun raises on purpose."""
+
+
+class SpecError(BosunError):
+    """An agent, tool or limit definition is invalid. The message names the file, line and field."""
+
+
+class StoreError(BosunError):
+    """The database could not do what was asked; the journal is left as it was before the call."""
+
+
+class LeaseLost(StoreError):
+    """Another worker owns this run now (our lease expired); this worker must stop touching it."""
+
+
+class RunNotFound(BosunError):
+    """No run with that id exists in this database."""
+
+
+class ModelError(BosunError):
+    """A model call failed after the provider's own retries."""
+
+    def __init__(self, message: str, *, error_type: str = "model_error", retryable: bool = False):
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+
+
+class ToolNotFound(BosunError):
+    """A tool reference (`module:function`) could not be imported."""

@@ -1,0 +1,39 @@
+"""JSON encoding of events: one compact JSON object per event, the kind stored beside it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from bosun.errors import StoreError
+from bosun.journal.events import EVENT_TYPES, Event
+
+
+def event_fields(event: Event) -> dict[str, Any]:
+    """The event's data without `ts` (stored in its own column)."""
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "ts"}
+
+
+def encode_event(event: Event) -> bytes:
+    return orjson.dumps(event_fields(event), option=orjson.OPT_NON_STR_KEYS)
+
+
+def decode_event(kind: str, ts: float, data: bytes | str) -> Event:
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise StoreError(
+            f"journal holds an event of unknown kind {kind!r}; "
+            "it was written by a newer Bosun: upgrade this one to read it"
+        )
+    return cls(ts=ts, **orjson.loads(data))
+
+
+def event_to_dict(event: Event, seq: int | None = None) -> dict[str, Any]:
+    """The public JSON shape of an event (used by `bosun show --json`)."""
+    out: dict[str, Any] = {"kind": event.kind, "ts": event.ts}
+    if seq is not None:
+        out["seq"] = seq
+    out.update(event_fields(event))
+    return out

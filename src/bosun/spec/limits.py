@@ -1,0 +1,30 @@
+"""Limits bound every run: no run may spin or spend forever, and each stop says why."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Limits(BaseModel):
+    """Per-agent limits; a run may tighten them (`Limits.merged`). `None` means unlimited."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_steps: int | None = Field(default=50, ge=1, description="model calls per run")
+    max_tokens: int | None = Field(default=None, ge=1, description="input + output tokens")
+    max_cost: float | None = Field(default=None, ge=0, description="US dollars")
+    max_wall_seconds: float | None = Field(default=3600, gt=0, description="since the run started")
+    max_tool_calls: int | None = Field(default=200, ge=1)
+    max_repeats: int | None = Field(
+        default=5, ge=2, description="same tool with the same arguments this many times in a row"
+    )
+
+    def merged(self, override: Limits | None) -> Limits:
+        """The stricter of the two for every limit."""
+        if override is None:
+            return self
+        values = {}
+        for name in type(self).model_fields:
+            a, b = getattr(self, name), getattr(override, name)
+            values[name] = b if a is None else a if b is None else min(a, b)
+        return Limits(**values)

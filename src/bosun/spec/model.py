@@ -1,0 +1,65 @@
+"""How an agent names its model. Secrets are never part of the spec: only the name of the
+environment variable that holds the key, so the spec can be journaled as it is."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ScriptedToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+    id: str | None = None
+
+
+class ScriptedTurn(BaseModel):
+    """One declared model answer: text, tool calls, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: str | None = None
+    tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, description="fail this turn with this message")
+
+
+class Pricing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Literal["openai", "scripted", "sim"] = "openai"
+    name: str = "gpt-4o-mini"
+    # openai
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    temperature: float | None = None
+    # scripted
+    turns: tuple[ScriptedTurn, ...] = ()
+    # sim
+    latency_ms: float = Field(default=50.0, ge=0)
+    input_tokens: int = Field(default=500, ge=0)
+    output_tokens: int = Field(default=50, ge=0)
+    tool_steps: int = Field(default=3, ge=0, description="sim: tool calls before answering")
+    # cost
+    pricing: Pricing | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _offline_names(cls, data: Any) -> Any:
+        """`{provider: scripted}` is named "scripted", not the openai default."""
+        if isinstance(data, dict) and data.get("provider") in ("scripted", "sim"):
+            data = {"name": data["provider"], **data}
+        return data

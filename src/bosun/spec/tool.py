@@ -1,0 +1,171 @@
+"""Tools are plain typed functions. `@tool` reads the signature and docstring once:
+pydantic builds the JSON schema the model sees and validates the arguments it sends."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from bosun.errors import SpecError
+
+Effect = Literal["read", "write", "irreversible"]
+EFFECTS: tuple[str, ...] = ("read", "write", "irreversible")
+
+
+class RetryPolicy(BaseModel):
+    """Retries when the tool raises. Only idempotent tools may retry (a repeat must be safe)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=1, ge=1)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    backoff_multiplier: float = Field(default=2.0, ge=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolContext:
+    """Given to a tool that declares a parameter of this type (hidden from the model).
+
+    `idempotency_key` is the same on every attempt of one call, including after a
+    crash, so a tool can pass it to a payment API and never charge twice.
+    """
+
+    run_id: str
+    call_id: str
+    idempotency_key: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    fn: Callable[..., Any]
+    params: type[BaseModel]
+    effect: Effect = "write"
+    idempotent: bool = False
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    context_param: str | None = None
+    ref: str = ""
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI function-tool schema."""
+        params = self.params.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+    def declaration(self) -> dict[str, Any]:
+        """What a run pins about this tool (journaled with the agent version)."""
+        return {
+            "name": self.name,
+            "ref": self.ref,
+            "effect": self.effect,
+            "idempotent": self.idempotent,
+            "timeout": self.timeout,
+            "retry": self.retry.model_dump(),
+        }
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validated keyword arguments, or `ValidationError` (which goes back to the model)."""
+        model = self.params.model_validate(arguments)
+        return {name: getattr(model, name) for name in type(model).model_fields}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+def _ref_of(fn: Callable[..., Any]) -> str:
+    module = inspect.getmodule(fn)
+    source = getattr(module, "__bosun_source__", None) or fn.__module__
+    if source == "__main__" and getattr(module, "__file__", None):
+        source = os.path.abspath(module.__file__)  # type: ignore[arg-type,union-attr]
+    return f"{source}:{fn.__qualname__}"
+
+
+def make_tool(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    effect: Effect = "write",
+    idempotent: bool = False,
+    timeout: float = 30.0,
+    retry: RetryPolicy | None = None,
+) -> Tool:
+    if effect not in EFFECTS:
+        raise SpecError(f"tool {fn.__qualname__}: effect must be one of {EFFECTS}, got {effect!r}")
+    retry = retry or RetryPolicy()
+    if retry.max_attempts > 1 and not idempotent:
+        raise SpecError(
+            f"tool {fn.__qualname__}: retries need idempotent=True "
+            "(a non-idempotent call must never run twice)"
+        )
+    if timeout <= 0:
+        raise SpecError(f"tool {fn.__qualname__}: timeout must be positive, got {timeout}")
+    hints = get_type_hints(fn)
+    fields: dict[str, Any] = {}
+    context_param = None
+    for pname, param in inspect.signature(fn).parameters.items():
+        annotation = hints.get(pname, Any)
+        if annotation is ToolContext:
+            context_param = pname
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise SpecError(f"tool {fn.__qualname__}: *args and **kwargs cannot be described")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, default)
+    tool_name = name or fn.__name__
+    params = create_model(  # type: ignore[call-overload]
+        f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    doc = inspect.getdoc(fn) or ""
+    return Tool(
+        name=tool_name,
+        description=description or doc.strip() or tool_name,
+        fn=fn,
+        params=params,
+        effect=effect,
+        idempotent=idempotent,
+        timeout=timeout,
+        retry=retry,
+        context_param=context_param,
+        ref=_ref_of(fn),
+    )
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    effect: Effect = "write",
+    idempotent: bool = False,
+    timeout: float = 30.0,
+    retry: RetryPolicy | None = None,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Declare a tool: `@tool` or `@tool(effect="irreversible", idempotent=False, timeout=10)`.
+
+    The default effect is `write`: say `read` for lookups so governance can let them through.
+    """
+    if fn is not None:
+        return make_tool(fn, **options)
+    return lambda f: make_tool(f, **options)
+
+
+__all__ = ["EFFECTS", "Effect", "RetryPolicy", "Tool", "ToolContext", "ValidationError", "tool"]
