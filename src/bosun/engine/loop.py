@@ -183,15 +183,14 @@ class RunLoop:
         state = self.state
         tool = self.tools.get(call.tool)
 
-        if call.started:
-            # Started before a crash, no result recorded: the effect may or may not have happened.
-            if tool is None or not tool.idempotent:
-                return await self.park(
-                    f"tool call {call.call_id} ({call.tool}) was interrupted before its result "
-                    "was recorded, and the tool is not idempotent: it may or may not have taken "
-                    "effect, so it is not run again. Check the target system, then resolve the run.",
-                    call.call_id,
-                )
+        # Started before a crash, no result recorded: the effect may or may not have happened.
+        if call.started and (tool is None or not tool.idempotent):
+            return await self.park(
+                f"tool call {call.call_id} ({call.tool}) was interrupted before its result "
+                "was recorded, and the tool is not idempotent: it may or may not have taken "
+                "effect, so it is not run again. Check the target system, then resolve the run.",
+                call.call_id,
+            )
         if tool is None:
             if call.tool in self.agent.unavailable_tools:
                 return await self.park(

@@ -1,7 +1,7 @@
 """`Runtime`: run agents, queue them, inspect and cancel runs. The everyday Python surface.
 
-    async with Runtime("bosun.db") as rt:
-        result = await rt.run(agent, "Where is my order 1234?")
+async with Runtime("bosun.db") as rt:
+    result = await rt.run(agent, "Where is my order 1234?")
 """
 
 from __future__ import annotations
@@ -284,7 +284,9 @@ class Runtime:
         await self.get_run(run_id)
         return RunResult.of(rebuild(run_id, await self.store.events(run_id)))
 
-    async def wait(self, run_id: str, *, poll: float = 0.2, timeout: float | None = None) -> RunResult:
+    async def wait(
+        self, run_id: str, *, poll: float = 0.2, timeout: float | None = None
+    ) -> RunResult:
         """Wait until a run is finished or needs attention (for runs a worker drives)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

@@ -35,7 +35,9 @@ class Worker:
         self.completed = 0
         self._wake = asyncio.Event()
 
-    async def serve(self, stop: asyncio.Event | None = None, *, exit_when_idle: bool = False) -> None:
+    async def serve(
+        self, stop: asyncio.Event | None = None, *, exit_when_idle: bool = False
+    ) -> None:
         """Process runs until `stop` is set (or, with `exit_when_idle`, nothing is left to do)."""
         stop = stop or asyncio.Event()
         try:
@@ -45,7 +47,9 @@ class Worker:
                     return
                 self._wake.clear()
                 waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-                await asyncio.wait(waiters, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
+                await asyncio.wait(
+                    waiters, timeout=self.poll_interval, return_when="FIRST_COMPLETED"
+                )
                 for w in waiters:
                     w.cancel()
         finally:

@@ -22,6 +22,8 @@ class SimProvider:
         usage = Usage(self.spec.input_tokens, self.spec.output_tokens)
         if request.turn < self.spec.tool_steps and request.tools:
             name = request.tools[0]["function"]["name"]
-            call = ToolCall(id=f"sim_{request.turn}", name=name, arguments=f'{{"n": {request.turn}}}')
+            call = ToolCall(
+                id=f"sim_{request.turn}", name=name, arguments=f'{{"n": {request.turn}}}'
+            )
             return ModelResponse(None, (call,), usage, self.model, "tool_calls")
         return ModelResponse(f"done after {request.turn} tool steps", (), usage, self.model, "stop")

@@ -5,4 +5,12 @@ from bosun.spec.limits import Limits
 from bosun.spec.loader import load_agent
 from bosun.spec.model import ModelSpec, Pricing, ScriptedToolCall, ScriptedTurn
 
-__all__ = ["Agent", "Limits", "ModelSpec", "Pricing", "ScriptedToolCall", "ScriptedTurn", "load_agent"]
+__all__ = [
+    "Agent",
+    "Limits",
+    "ModelSpec",
+    "Pricing",
+    "ScriptedToolCall",
+    "ScriptedTurn",
+    "load_agent",
+]

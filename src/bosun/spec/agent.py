@@ -24,7 +24,7 @@ def parse_model(model: ModelSpec | str | dict[str, Any]) -> ModelSpec:
         return model
     if isinstance(model, dict):
         return ModelSpec.model_validate(model)
-    provider, sep, name = model.partition(":")
+    provider, _, name = model.partition(":")
     if provider not in PROVIDERS:
         raise SpecError(
             f"model {model!r}: write it as `provider:name` with provider one of {PROVIDERS}, "

@@ -157,11 +157,15 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def claim_one(self, worker: str, run_id: str, *, lease_seconds: float) -> RunRecord | None:
+    async def claim_one(
+        self, worker: str, run_id: str, *, lease_seconds: float
+    ) -> RunRecord | None:
         """Lease this run if it is queued, or running with no live lease; else None."""
 
     @abc.abstractmethod
-    async def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> set[str]:
+    async def heartbeat(
+        self, worker: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> set[str]:
         """Extend the leases `worker` still holds; returns the ids it still owns."""
 
     @abc.abstractmethod

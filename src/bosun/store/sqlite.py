@@ -111,7 +111,9 @@ class SqliteStore(Store):
             return
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
-            raise StoreError(f"cannot create database {self.path}: folder {directory} does not exist")
+            raise StoreError(
+                f"cannot create database {self.path}: folder {directory} does not exist"
+            )
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
@@ -342,7 +344,9 @@ class SqliteStore(Store):
         runs = [await self.get_run(run_id) for run_id in ids]
         return [r for r in runs if r is not None]
 
-    async def claim_one(self, worker: str, run_id: str, *, lease_seconds: float) -> RunRecord | None:
+    async def claim_one(
+        self, worker: str, run_id: str, *, lease_seconds: float
+    ) -> RunRecord | None:
         now = time.time()
         rows = self.conn.execute(
             "UPDATE runs SET status=?, lease_owner=?, lease_expires_at=?, updated_at=?"
@@ -352,7 +356,9 @@ class SqliteStore(Store):
         ).fetchall()
         return await self.get_run(run_id) if rows else None
 
-    async def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> set[str]:
+    async def heartbeat(
+        self, worker: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> set[str]:
         if not run_ids:
             return set()
         conn = self.conn
