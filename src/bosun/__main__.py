@@ -1,0 +1,5 @@
+import sys
+
+from bosun.cli import main
+
+sys.exit(main())

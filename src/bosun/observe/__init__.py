@@ -1,0 +1,1 @@
+"""Projections of the journal for people and tools: timelines, traces, metrics, costs."""
