@@ -11,6 +11,7 @@ result, and which never started (see docs/durability.md).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -39,6 +40,10 @@ from bosun.spec.tool import ToolContext
 from bosun.store.base import CANCELLED, FAILED, LIMIT_EXCEEDED, SUCCEEDED, Store
 from bosun.tools.execute import execute_tool
 
+# Called after each commit with (run_id, first_seq, events). Must be cheap and never raise:
+# observers (traces, metrics) queue the events and do their work off the step loop.
+CommitListener = Callable[[str, int, Sequence[Event]], None]
+
 
 class StopRequested(Exception):
     """The worker is shutting down: leave the run where it is, another worker resumes it."""
@@ -55,6 +60,7 @@ class RunLoop:
         state: RunState,
         owner: str,
         cancel_requested: bool = False,
+        listeners: Sequence[CommitListener] = (),
     ):
         self.store = store
         self.agent = agent
@@ -71,6 +77,7 @@ class RunLoop:
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
         self._buffer: list[Event] = []
+        self.listeners = listeners
 
     # -- journal ---------------------------------------------------------
 
@@ -91,6 +98,8 @@ class RunLoop:
             summary=self.state.summary(),
         )
         self.cancel_requested = self.cancel_requested or result.cancel_requested
+        for listener in self.listeners:
+            listener(self.state.run_id, self.state.seq - len(events) + 1, events)
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
         self.record(RunFinished(status=status, reason=reason, output=output))

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from bosun.engine.leases import LeaseKeeper
-from bosun.engine.loop import RunLoop, StopRequested
+from bosun.engine.loop import CommitListener, RunLoop, StopRequested
 from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, LeaseLost, RunNotFound
 from bosun.journal.events import Event, RunResumed, RunStarted
@@ -79,6 +79,8 @@ class Runtime:
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
+        # Observers of committed events (see `CommitListener`); e.g. trace and metric exporters.
+        self.listeners: list[CommitListener] = []
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -160,6 +162,8 @@ class Runtime:
             limits=limits.model_dump(exclude_none=True) if limits else None,
         )
         await self.store.create_run(run, [started])
+        for listener in self.listeners:
+            listener(run.id, 1, [started])
         return run
 
     async def run(
@@ -241,6 +245,7 @@ class Runtime:
             state=state,
             owner=self.owner,
             cancel_requested=run.cancel_requested,
+            listeners=self.listeners,
         )
         if _was_interrupted(events):
             loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
