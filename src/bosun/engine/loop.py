@@ -267,23 +267,24 @@ class RunLoop:
             if not isinstance(raw, dict):
                 raise ValueError("arguments must be a JSON object")
             return tool.validate(raw)
-        except (orjson.JSONDecodeError, ValueError, ValidationError) as exc:
-            if isinstance(exc, ValidationError):
-                details = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                    for e in exc.errors()
-                )
-            else:
-                details = str(exc)
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type="invalid_arguments",
-                    message=f"invalid arguments for {call.tool}: {details}",
-                )
+        except orjson.JSONDecodeError as exc:
+            details = f"arguments are not valid JSON ({exc}); send a JSON object"
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors()
             )
-            return None
+        except ValueError as exc:
+            details = str(exc)
+        self.record(
+            ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type="invalid_arguments",
+                message=f"invalid arguments for {call.tool}: {details}",
+            )
+        )
+        return None
 
 
 __all__ = ["LimitReached", "RunLoop", "StopRequested"]

@@ -21,13 +21,17 @@ def encode_event(event: Event) -> bytes:
 
 
 def decode_event(kind: str, ts: float, data: bytes | str) -> Event:
+    return event_from_fields(kind, ts, orjson.loads(data))
+
+
+def event_from_fields(kind: str, ts: float, fields: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise StoreError(
             f"journal holds an event of unknown kind {kind!r}; "
             "it was written by a newer Bosun: upgrade this one to read it"
         )
-    return cls(ts=ts, **orjson.loads(data))
+    return cls(ts=ts, **fields)
 
 
 def event_to_dict(event: Event, seq: int | None = None) -> dict[str, Any]:

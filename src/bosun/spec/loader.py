@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec.agent import Agent
@@ -38,9 +38,26 @@ class AgentFile(BaseModel):
     name: str
     version: str = "1"
     instructions: str = ""
-    model: ModelSpec | str = "openai:gpt-4o-mini"
-    tools: list[ToolEntry | str] = Field(default_factory=list)
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="openai"))
+    tools: list[ToolEntry] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _short_model(cls, value: Any) -> Any:
+        """`model: openai:gpt-4o-mini` is short for `{provider: openai, name: gpt-4o-mini}`."""
+        if isinstance(value, str):
+            provider, _, name = value.partition(":")
+            return {"provider": provider, "name": name or provider}
+        return value
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _short_refs(cls, value: Any) -> Any:
+        """`- tools.py:lookup` is short for `- ref: tools.py:lookup`."""
+        if isinstance(value, list):
+            return [{"ref": item} if isinstance(item, str) else item for item in value]
+        return value
 
 
 Path = tuple[str | int, ...]
@@ -100,7 +117,7 @@ def parse_agent_yaml(text: str, filename: str) -> AgentFile:
         return AgentFile.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
+        for err in sorted(exc.errors(), key=lambda e: _line_for(tuple(e["loc"]), lines)):
             loc = tuple(err["loc"])
             got = f", got {err['input']!r}" if err["type"] != "missing" else ""
             message = err["msg"][0].lower() + err["msg"][1:]
@@ -130,7 +147,6 @@ def load_agent_yaml(path: str) -> Agent:
     folder = os.path.dirname(os.path.abspath(path))
     tools = []
     for i, entry in enumerate(spec.tools):
-        entry = ToolEntry(ref=entry) if isinstance(entry, str) else entry
         try:
             obj = load_object(_resolve_ref(entry.ref, folder))
         except BosunError as exc:

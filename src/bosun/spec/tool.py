@@ -103,11 +103,11 @@ def make_tool(
     effect: Effect = "write",
     idempotent: bool = False,
     timeout: float = 30.0,
-    retry: RetryPolicy | None = None,
+    retry: RetryPolicy | dict[str, Any] | None = None,
 ) -> Tool:
     if effect not in EFFECTS:
         raise SpecError(f"tool {fn.__qualname__}: effect must be one of {EFFECTS}, got {effect!r}")
-    retry = retry or RetryPolicy()
+    retry = RetryPolicy.model_validate(retry) if isinstance(retry, dict) else retry or RetryPolicy()
     if retry.max_attempts > 1 and not idempotent:
         raise SpecError(
             f"tool {fn.__qualname__}: retries need idempotent=True "
@@ -156,7 +156,7 @@ def tool(
     effect: Effect = "write",
     idempotent: bool = False,
     timeout: float = 30.0,
-    retry: RetryPolicy | None = None,
+    retry: RetryPolicy | dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a tool: `@tool` or `@tool(effect="irreversible", idempotent=False, timeout=10)`.

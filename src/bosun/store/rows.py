@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from bosun.journal.codec import decode_event, encode_event
+from bosun.journal.codec import encode_event, event_fields, event_from_fields
 from bosun.journal.events import Event
 from bosun.store.base import BLOB_THRESHOLD, RunRecord, blob_hash
 
-_BLOB_PREFIX = b'{"$blob":"'
+_BLOB_KEY = "$blob"
 
 
 @dataclass(slots=True, frozen=True)
@@ -21,28 +21,30 @@ class EventRow:
     ts: float
     kind: str
     data: bytes
-    blob: str | None  # hash of the payload when it lives in `blobs`
+    blob: str | None  # hash of the payload that was moved to `blobs`
     blob_data: bytes | None
 
 
 def event_rows(events: Sequence[Event], first_seq: int) -> list[EventRow]:
+    """Encode events; a payload field larger than BLOB_THRESHOLD is stored once, by content hash.
+
+    Only the field's value is hashed (not the event), so the same document read by
+    a thousand runs is stored once.
+    """
     rows = []
     for offset, event in enumerate(events):
         data = encode_event(event)
+        blob = blob_data = None
         if len(data) > BLOB_THRESHOLD:
-            digest = blob_hash(data)
-            rows.append(
-                EventRow(
-                    first_seq + offset,
-                    event.ts,
-                    event.kind,
-                    _BLOB_PREFIX + digest.encode() + b'"}',
-                    digest,
-                    data,
-                )
-            )
-        else:
-            rows.append(EventRow(first_seq + offset, event.ts, event.kind, data, None, None))
+            fields = event_fields(event)
+            encoded = {k: orjson.dumps(v) for k, v in fields.items()}
+            largest = max(encoded, key=lambda k: len(encoded[k]))
+            if len(encoded[largest]) > BLOB_THRESHOLD // 2:
+                blob_data = encoded[largest]
+                blob = blob_hash(blob_data)
+                fields[largest] = {_BLOB_KEY: blob}
+                data = orjson.dumps(fields, option=orjson.OPT_NON_STR_KEYS)
+        rows.append(EventRow(first_seq + offset, event.ts, event.kind, data, blob, blob_data))
     return rows
 
 
@@ -50,9 +52,12 @@ def decode_row(
     kind: str, ts: float, data: bytes | memoryview | str, fetch_blob: Callable[[str], bytes]
 ) -> Event:
     raw = bytes(data) if not isinstance(data, str) else data.encode()
-    if raw.startswith(_BLOB_PREFIX):
-        raw = fetch_blob(orjson.loads(raw)["$blob"])
-    return decode_event(kind, ts, raw)
+    fields = orjson.loads(raw)
+    if b'"$blob"' in raw:
+        for key, value in fields.items():
+            if isinstance(value, dict) and len(value) == 1 and _BLOB_KEY in value:
+                fields[key] = orjson.loads(fetch_blob(value[_BLOB_KEY]))
+    return event_from_fields(kind, ts, fields)
 
 
 RUN_COLUMNS = (
