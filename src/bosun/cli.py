@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import getpass
 import logging
+import os
 import re
 import signal
 import sys
@@ -18,6 +21,8 @@ import orjson
 from bosun.engine.runtime import RunResult, Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError
+from bosun.govern import audit
+from bosun.govern.redact import redact_events, redact_json_text, sensitive_fields
 from bosun.journal.codec import event_to_dict
 from bosun.observe.timeline import format_cost, format_duration, format_time, render
 from bosun.spec.limits import Limits
@@ -178,7 +183,7 @@ async def cmd_runs(rt: Runtime, args: argparse.Namespace) -> int:
 
 async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     run = await rt.get_run(args.run_id)
-    events = await rt.events(args.run_id)
+    events = redact_events(await rt.events(args.run_id), run.spec)
     if args.json:
         print(dumps([event_to_dict(e, seq) for seq, e in events]))
     else:
@@ -202,6 +207,113 @@ async def cmd_gc(rt: Runtime, args: argparse.Namespace) -> int:
         f"{report.blobs} payloads): {report.bytes_freed / 1024:.1f} KiB freed; "
         "their summary rows remain in `bosun runs`"
     )
+    return 0
+
+
+# -- governance ---------------------------------------------------------------
+
+
+def whoami(args: argparse.Namespace) -> str:
+    return args.by or os.environ.get("BOSUN_USER") or getpass.getuser()
+
+
+async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
+    status = None if args.all else "pending"
+    approvals = await rt.approvals(status=status, tenant=args.tenant)
+    if args.json:
+        print(dumps([dataclasses.asdict(a) for a in approvals]))
+        return 0
+    if not approvals:
+        print("no pending approvals" if status else "no approvals")
+        return 0
+    for a in approvals:
+        run = await rt.get_run(a.run_id)
+        fields = sensitive_fields(run.spec).get(a.tool, frozenset())
+        expires = f", expires {format_time(a.expires_at)}" if a.expires_at else ""
+        print(f"{a.id}  [{a.status}]  {a.tool}({redact_json_text(a.arguments, fields)})")
+        print(
+            f"    run {a.run_id} (agent {a.agent}, tenant {a.tenant}), needs role {a.role}{expires}"
+        )
+        print(f"    rule {a.rule}: {a.reason}")
+        if a.decided_by:
+            print(f"    {a.status} by {a.decided_by}" + (f": {a.comment}" if a.comment else ""))
+    return 0
+
+
+async def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
+    edit = None
+    if args.edit is not None:
+        try:
+            edit = orjson.loads(args.edit)
+        except orjson.JSONDecodeError as exc:
+            raise BosunError(f"--edit must be a JSON object of arguments: {exc}") from None
+        if not isinstance(edit, dict):
+            raise BosunError("--edit must be a JSON object of arguments, e.g. '{\"amount\": 50}'")
+    record = await rt.approve(args.approval_id, by=whoami(args), edit=edit, comment=args.comment)
+    print(
+        f"approved {record.id} ({record.tool}) as {record.decided_by}; run {record.run_id} continues once all its approvals are resolved"
+    )
+    return 0
+
+
+async def cmd_deny(rt: Runtime, args: argparse.Namespace) -> int:
+    record = await rt.deny(args.approval_id, by=whoami(args), reason=args.reason)
+    print(f"denied {record.id} ({record.tool}); the agent is told: {args.reason}")
+    return 0
+
+
+async def cmd_kill(rt: Runtime, args: argparse.Namespace) -> int:
+    switch = await rt.kill(args.scope, reason=args.reason, by=whoami(args))
+    print(f"kill switch {switch.scope} set by {switch.set_by}: {switch.reason}")
+    print("nothing in that scope executes from now on; running runs halt at their next step")
+    return 0
+
+
+async def cmd_unkill(rt: Runtime, args: argparse.Namespace) -> int:
+    if await rt.unkill(args.scope, by=whoami(args)):
+        print(f"kill switch {args.scope} cleared")
+        return 0
+    print(f"no kill switch set for {args.scope}")
+    return 1
+
+
+async def cmd_killswitches(rt: Runtime, args: argparse.Namespace) -> int:
+    switches = await rt.store.kill_switches()
+    if not switches:
+        print("no kill switch is set")
+    for k in switches:
+        print(f"{k.scope}  set by {k.set_by} at {format_time(k.set_at)}: {k.reason}")
+    return 0
+
+
+async def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
+    report = await rt.rollback(args.run_id, by=whoami(args), last=args.last)
+    for label in report.compensated:
+        print(f"compensated  {label}")
+    for label in report.failed:
+        print(f"FAILED       {label} (its undo raised; see bosun show {args.run_id})")
+    for label in report.missing:
+        print(f"NO UNDO      {label}: declares no undo; reverse it by hand")
+    if not (report.compensated or report.failed or report.missing):
+        print(f"run {args.run_id} has no executed effects left to roll back")
+    return 0 if report.ok else 1
+
+
+async def cmd_audit(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.audit_command == "verify":
+        result = await audit.verify(rt.store)
+        if result.ok:
+            print(f"audit trail intact: {result.records} records, hash chain verified")
+            return 0
+        print(f"audit trail TAMPERED at record {result.first_bad_seq}: {result.problem}")
+        return 1
+    if args.output and args.output != "-":
+        with open(args.output, "wb") as out:
+            count = await audit.export(rt.store, out)
+        print(f"wrote {count} audit records to {args.output}", file=sys.stderr)
+    else:
+        count = await audit.export(rt.store, sys.stdout.buffer)
+        sys.stdout.flush()
     return 0
 
 
@@ -267,6 +379,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gc", parents=[common], help="remove journals of old finished runs")
     p.add_argument("--older-than", type=parse_duration, required=True, help="e.g. 30d, 12h")
     p.set_defaults(handler=cmd_gc)
+
+    def by_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--by", default=None, help="who decides (default: $BOSUN_USER or login)")
+
+    p = sub.add_parser("approvals", parents=[common], help="pending approvals")
+    p.add_argument("--tenant", default=None)
+    p.add_argument("--all", action="store_true", help="resolved ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_approvals)
+
+    p = sub.add_parser("approve", parents=[common], help="approve a pending call")
+    p.add_argument("approval_id")
+    p.add_argument("--edit", default=None, metavar="JSON", help="run with these arguments instead")
+    p.add_argument("--comment", default=None)
+    by_arg(p)
+    p.set_defaults(handler=cmd_approve)
+
+    p = sub.add_parser("deny", parents=[common], help="deny a pending call")
+    p.add_argument("approval_id")
+    p.add_argument("--reason", required=True, help="what the agent is told")
+    by_arg(p)
+    p.set_defaults(handler=cmd_deny)
+
+    p = sub.add_parser("kill", parents=[common], help="stop every action in a scope now")
+    p.add_argument("--scope", required=True, help="global, tenant:X, agent:X or tool:X")
+    p.add_argument("--reason", required=True)
+    by_arg(p)
+    p.set_defaults(handler=cmd_kill)
+
+    p = sub.add_parser("unkill", parents=[common], help="clear a kill switch")
+    p.add_argument("--scope", required=True)
+    by_arg(p)
+    p.set_defaults(handler=cmd_unkill)
+
+    p = sub.add_parser("killswitches", parents=[common], help="list active kill switches")
+    p.set_defaults(handler=cmd_killswitches)
+
+    p = sub.add_parser("rollback", parents=[common], help="run the undo of a run's effects")
+    p.add_argument("run_id")
+    p.add_argument("--last", type=int, default=None, help="only the N most recent effects")
+    by_arg(p)
+    p.set_defaults(handler=cmd_rollback)
+
+    p = sub.add_parser("audit", parents=[common], help="verify or export the audit trail")
+    p.add_argument("audit_command", choices=["verify", "export"])
+    p.add_argument("--output", "-o", default=None, help="export to this file (default stdout)")
+    p.set_defaults(handler=cmd_audit)
 
     for p in sub.choices.values():
         if p.get_default("handler") in (cmd_worker, cmd_run):

@@ -10,7 +10,9 @@ result, and which never started (see docs/durability.md).
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,29 +22,49 @@ from pydantic import ValidationError
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.state import CallState, RunState
 from bosun.errors import ModelError
+from bosun.govern.decision import Decision
+from bosun.govern.governor import Governor
 from bosun.journal.events import (
+    ApprovalRequested,
+    ApprovalResolved,
     Event,
+    FeedbackRecorded,
     LimitReached,
     ModelFailed,
     ModelRequested,
     ModelResponded,
+    Notified,
+    PolicyDecided,
     RunFinished,
     RunNeedsAttention,
+    RunWaiting,
     ToolFailed,
     ToolFinished,
     ToolProposed,
+    ToolShadowed,
     ToolStarted,
 )
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.tool import ToolContext
-from bosun.store.base import CANCELLED, FAILED, LIMIT_EXCEEDED, SUCCEEDED, Store
+from bosun.store.base import (
+    CANCELLED,
+    FAILED,
+    KILLED,
+    LIMIT_EXCEEDED,
+    SUCCEEDED,
+    ApprovalRecord,
+    Store,
+)
 from bosun.tools.execute import execute_tool
 
 # Called after each commit with (run_id, first_seq, events). Must be cheap and never raise:
 # observers (traces, metrics) queue the events and do their work off the step loop.
 CommitListener = Callable[[str, int, Sequence[Event]], None]
+
+
+log = logging.getLogger("bosun.engine")
 
 
 class StopRequested(Exception):
@@ -59,6 +81,7 @@ class RunLoop:
         prices: PriceTable,
         state: RunState,
         owner: str,
+        governor: Governor,
         cancel_requested: bool = False,
         listeners: Sequence[CommitListener] = (),
     ):
@@ -68,10 +91,11 @@ class RunLoop:
         self.prices = prices
         self.state = state
         self.owner = owner
+        self.governor = governor
         self.cancel_requested = cancel_requested
         self.stop_requested = False  # set by a worker that is shutting down
         self.limits = effective_limits(agent.limits, state)
-        self.tools = agent.tool_map
+        self.tools = {t.name: t for t in governor.visible_tools(agent)}
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
@@ -116,14 +140,21 @@ class RunLoop:
     async def run(self) -> RunState:
         state = self.state
         while True:
-            # 1. Step boundary: cancel, shutdown, limits.
+            # 1. Step boundary: cancel, shutdown, kill switches, limits.
             if self.cancel_requested:
                 return await self.finish(CANCELLED, "cancelled by request")
             if self.stop_requested:
                 await self.commit()
                 raise StopRequested
+            killed = await self.kill_check(None)
+            if killed is not None:
+                return killed
             if not state.open_calls:
                 limit = check_step(self.limits, state, time.time())
+                if limit is None:
+                    cap = await self.governor.spend_cap_reached(self.agent, state.tenant)
+                    if cap is not None:
+                        limit = LimitReached(limit="spend_cap", value=0, maximum=0, reason=cap)
                 if limit is not None:
                     self.record(limit)
                     return await self.finish(LIMIT_EXCEEDED, limit.reason)
@@ -133,12 +164,34 @@ class RunLoop:
                 if answer is not None:
                     return answer
 
-            # 3. The calls the model proposed, in order.
+            # 3. The calls the model proposed, in order; each passes governance first.
             for call in list(state.open_calls.values()):
                 stopped = await self.tool_call(call)
                 if stopped is not None:
                     return stopped
+
+            # 4. Calls waiting for people: park durably, hold nothing in memory.
+            waiting = [
+                c.approval_id
+                for c in state.open_calls.values()
+                if c.approval_status == "pending" and c.approval_id
+            ]
+            if waiting:
+                self.record(
+                    RunWaiting(reason=f"waiting for {len(waiting)} approval(s)", approvals=waiting)
+                )
+                await self.commit()
+                return state
             await self.commit()
+
+    async def kill_check(self, tool: str | None) -> RunState | None:
+        """Halt (status `killed`) if a kill switch covers this run or this tool."""
+        switch = await self.governor.kill_switch(self.state.tenant, self.agent.name, tool)
+        if switch is None:
+            return None
+        return await self.finish(
+            KILLED, f"kill switch {switch.scope} set by {switch.set_by}: {switch.reason}"
+        )
 
     async def model_turn(self) -> RunState | None:
         """Call the model; journal its answer. Returns the final state if the run ends here."""
@@ -188,7 +241,7 @@ class RunLoop:
         return None
 
     async def tool_call(self, call: CallState) -> RunState | None:
-        """Validate, start (committed), execute and journal one call."""
+        """Validate, govern, start (committed), execute and journal one call."""
         state = self.state
         tool = self.tools.get(call.tool)
 
@@ -200,34 +253,60 @@ class RunLoop:
                 "effect, so it is not run again. Check the target system, then resolve the run.",
                 call.call_id,
             )
+        if call.approval_status == "pending":
+            await self.collect_approval(call)
+        if call.approval_status in ("pending", "denied", "expired"):
+            return None  # still waiting, or the model has been told it was refused
         if tool is None:
-            if call.tool in self.agent.unavailable_tools:
-                return await self.park(
-                    f"tool {call.tool} of pinned version {self.agent.version_id} cannot be "
-                    f"loaded: {self.agent.unavailable_tools[call.tool]}",
-                    call.call_id,
-                )
-            known = ", ".join(sorted(self.tools)) or "none"
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type="unknown_tool",
-                    message=f"there is no tool named {call.tool!r}; available tools: {known}",
-                )
-            )
-            return None
+            return await self.unknown_tool(call)
 
         kwargs = self.parse_arguments(call)
         if kwargs is None:
             return None
-
         limit = check_tool(self.limits, state, call.tool, call.arguments)
         if limit is not None:
             self.record(limit)
             return await self.finish(LIMIT_EXCEEDED, limit.reason)
         if self.cancel_requested:
             return await self.finish(CANCELLED, "cancelled by request")
+        killed = await self.kill_check(call.tool)
+        if killed is not None:
+            return killed
+
+        decision: Decision | None = None
+        if call.approval_status != "approved":  # an approved call was decided by a person
+            decision = await self.decide(call, kwargs)
+            if decision.verdict == "deny":
+                self.record(
+                    ToolFailed(
+                        call_id=call.call_id,
+                        tool=call.tool,
+                        error_type="denied",
+                        message=f"denied by policy ({decision.rule}): {decision.reason}",
+                    )
+                )
+                return None
+            if decision.verdict == "shadow":
+                self.record(
+                    ToolShadowed(call_id=call.call_id, tool=call.tool, arguments=call.arguments)
+                )
+                return None
+            if decision.verdict == "require_approval":
+                self.request_approval(call, decision)
+                return None
+
+        breaker = self.governor.breakers.get(f"tool:{call.tool}")
+        if not breaker.allow():
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="circuit_open",
+                    message=f"{call.tool} failed repeatedly and is paused (circuit open); "
+                    "it will be tried again later",
+                )
+            )
+            return None
 
         attempt = call.attempts + 1
         key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
@@ -239,15 +318,18 @@ class RunLoop:
             tool, kwargs, ToolContext(state.run_id, call.call_id, key, attempt)
         )
         if outcome.ok:
+            breaker.success()
             self.record(
                 ToolFinished(
                     call_id=call.call_id,
                     tool=call.tool,
                     result=outcome.result,
                     duration_ms=round(outcome.duration_ms, 3),
+                    trusted=tool.trusted,
                 )
             )
         else:
+            breaker.failure()
             self.record(
                 ToolFailed(
                     call_id=call.call_id,
@@ -257,6 +339,144 @@ class RunLoop:
                     duration_ms=round(outcome.duration_ms, 3),
                 )
             )
+        if decision is not None and decision.verdict == "notify":
+            message = (
+                f"{self.agent.name} ran {call.tool}({call.arguments}) under rule {decision.rule}"
+            )
+            self.record(Notified(call_id=call.call_id, tool=call.tool, message=message))
+            log.warning("notify: run %s: %s", state.run_id, message)
+        return None
+
+    # -- governance steps ----------------------------------------------------
+
+    async def decide(self, call: CallState, kwargs: dict[str, Any]) -> Decision:
+        state = self.state
+        tool = self.tools[call.tool]
+        tainted = (
+            _tainted(kwargs, state.untrusted_texts, state.trusted_texts)
+            if state.read_untrusted
+            else ()
+        )
+        decision = self.governor.decide(
+            self.agent,
+            call.tool,
+            tool,
+            kwargs,
+            tenant=state.tenant,
+            user=state.user,
+            session=state.session,
+            tags=state.tags,
+            spend=state.cost,
+            read_untrusted=state.read_untrusted,
+            tainted_args=tainted,
+        )
+        if decision.verdict in ("allow", "notify"):
+            limited = await self.governor.rate_limited(
+                self.agent.rate_limits,
+                agent=self.agent.name,
+                tool=call.tool,
+                user=state.user,
+                tenant=state.tenant,
+            )
+            if limited is not None:
+                decision = Decision("deny", "rate_limit", limited, decision.policy_version)
+        self.record(
+            PolicyDecided(
+                call_id=call.call_id,
+                tool=call.tool,
+                verdict=decision.verdict,
+                rule=decision.rule,
+                reason=decision.reason,
+                policy_version=decision.policy_version,
+                autonomy=self.governor.autonomy_of(self.agent, call.tool),
+            )
+        )
+        return decision
+
+    def request_approval(self, call: CallState, decision: Decision) -> None:
+        expires_at = time.time() + decision.expires_after if decision.expires_after else None
+        self.record(
+            ApprovalRequested(
+                approval_id="apr_" + uuid.uuid4().hex[:16],
+                call_id=call.call_id,
+                tool=call.tool,
+                arguments=call.arguments,
+                role=decision.approver_role or "approver",
+                rule=decision.rule,
+                reason=decision.reason,
+                expires_at=expires_at,
+                on_expiry=decision.on_expiry,
+                escalate_to=decision.escalate_to,
+            )
+        )
+
+    async def collect_approval(self, call: CallState) -> None:
+        """Journal a person's resolution of this call's approval, if there is one yet."""
+        records = await self.store.list_approvals(status=None, run_id=self.state.run_id)
+        mine: list[ApprovalRecord] = [r for r in records if r.call_id == call.call_id]
+        if not mine or mine[-1].status == "pending":
+            return
+        final = mine[-1]
+        decision = "approved" if final.status == "approved" else final.status
+        self.record(
+            ApprovalResolved(
+                approval_id=final.id,
+                call_id=call.call_id,
+                decision=decision,
+                decided_by=final.decided_by or "unknown",
+                comment=final.comment,
+                arguments=final.edited_arguments,
+            )
+        )
+        feedback = {
+            "approved": "edited" if final.edited_arguments else "approved_as_is",
+            "denied": "denied",
+        }.get(decision, decision)
+        self.record(
+            FeedbackRecorded(
+                call_id=call.call_id,
+                tool=call.tool,
+                feedback=feedback,
+                by=final.decided_by or "unknown",
+                comment=final.comment,
+            )
+        )
+        if decision == "denied":
+            why = f": {final.comment}" if final.comment else ""
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="approval_denied",
+                    message=f"{final.decided_by} denied this call{why}",
+                )
+            )
+        elif decision == "expired":
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="approval_expired",
+                    message="nobody approved this call in time; it was not executed",
+                )
+            )
+
+    async def unknown_tool(self, call: CallState) -> RunState | None:
+        if call.tool in self.agent.unavailable_tools:
+            return await self.park(
+                f"tool {call.tool} of pinned version {self.agent.version_id} cannot be "
+                f"loaded: {self.agent.unavailable_tools[call.tool]}",
+                call.call_id,
+            )
+        known = ", ".join(sorted(self.tools)) or "none"
+        self.record(
+            ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type="unknown_tool",
+                message=f"there is no tool named {call.tool!r}; available tools: {known}",
+            )
+        )
         return None
 
     def parse_arguments(self, call: CallState) -> dict[str, Any] | None:
@@ -288,3 +508,11 @@ class RunLoop:
 
 
 __all__ = ["LimitReached", "RunLoop", "StopRequested"]
+
+
+def _tainted(args: dict[str, Any], untrusted: list[str], trusted: list[str]) -> tuple[str, ...]:
+    try:  # TRANSITIONAL
+        from bosun.govern.taint import tainted_arguments
+    except ImportError:
+        return ()
+    return tainted_arguments(args, untrusted, trusted)

@@ -12,19 +12,34 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import CommitListener, RunLoop, StopRequested
+from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, LeaseLost, RunNotFound
+from bosun.govern.governor import Governor, Policy
 from bosun.journal.events import Event, RunResumed, RunStarted
 from bosun.models.base import ModelProvider
+from bosun.models.breaker import Breakers
 from bosun.models.factory import build_provider
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.store import open_store
-from bosun.store.base import QUEUED, RUNNING, TERMINAL_STATUSES, RunRecord, Store
+from bosun.store.base import (
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATUSES,
+    ApprovalConflict,
+    ApprovalRecord,
+    KillSwitch,
+    RunRecord,
+    Store,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +91,8 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.owner = owner or default_owner()
         self.leases = LeaseKeeper(self.store, self.owner, lease_seconds)
+        self.breakers = Breakers()
+        self.governor = Governor(self.store, self.breakers)
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
@@ -99,7 +116,15 @@ class Runtime:
     # -- agents ----------------------------------------------------------
 
     def register(self, agent: Agent) -> None:
-        """Use this live agent object for runs pinned to its exact version."""
+        """Use this live agent object for runs pinned to its exact version.
+
+        A policy given as a file path is read now and pinned into the agent's
+        version, like its instructions: changing the file makes a new version.
+        """
+        if isinstance(agent.policy, str):
+            agent.policy = Policy.from_file(agent.policy).model_dump(mode="json")
+            agent._snapshot = None
+        self.governor.policy_for(agent)  # validate now, not at the first tool call
         self._agents[agent.version_id] = agent
 
     def agent_for(self, run: RunRecord) -> Agent:
@@ -113,7 +138,7 @@ class Runtime:
     def provider_for(self, agent: Agent) -> ModelProvider:
         provider = self._providers.get(agent.version_id)
         if provider is None:
-            provider = build_provider(agent.model_spec)
+            provider = build_provider(agent.model_spec, self.breakers)
             self._providers[agent.version_id] = provider
         return provider
 
@@ -246,6 +271,7 @@ class Runtime:
             owner=self.owner,
             cancel_requested=run.cancel_requested,
             listeners=self.listeners,
+            governor=self.governor,
         )
         if _was_interrupted(events):
             loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
@@ -302,10 +328,92 @@ class Runtime:
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout}s")
             await asyncio.sleep(poll)
 
+    # -- governance ------------------------------------------------------
+
+    async def approvals(
+        self, *, status: str | None = "pending", tenant: str | None = None
+    ) -> list[ApprovalRecord]:
+        return await self.store.list_approvals(status=status, tenant=tenant)
+
+    async def approve(
+        self,
+        approval_id: str,
+        *,
+        by: str,
+        edit: dict[str, Any] | None = None,
+        comment: str | None = None,
+    ) -> ApprovalRecord:
+        """Approve a pending call (optionally with edited arguments, validated against the
+        tool's schema). The run resumes once all its approvals are resolved."""
+        arguments = None
+        if edit is not None:
+            approval = await self.store.get_approval(approval_id)
+            if approval is None:
+                raise ApprovalConflict(f"no approval {approval_id!r}")
+            agent = self.agent_for(await self.get_run(approval.run_id))
+            tool = agent.tool_map.get(approval.tool)
+            if tool is not None:
+                try:
+                    tool.validate(edit)
+                except ValueError as exc:
+                    raise BosunError(
+                        f"edited arguments do not fit {approval.tool}: {exc}"
+                    ) from None
+            arguments = orjson.dumps(edit).decode()
+        return await self.store.resolve_approval(
+            approval_id, decision="approved", by=by, comment=comment, arguments=arguments
+        )
+
+    async def deny(self, approval_id: str, *, by: str, reason: str) -> ApprovalRecord:
+        """Refuse a pending call; the model is told who refused and why."""
+        return await self.store.resolve_approval(
+            approval_id, decision="denied", by=by, comment=reason
+        )
+
+    async def expire_approvals(self) -> list[ApprovalRecord]:
+        """Apply the expiry policy to approvals nobody resolved in time (workers call this)."""
+        return await self.store.expire_approvals(time.time())
+
+    async def kill(self, scope: str, *, reason: str, by: str) -> KillSwitch:
+        """From now on nothing in `scope` executes; running runs halt at their next step."""
+        if not reason.strip():
+            raise BosunError("a kill switch needs a reason: say why, for the audit trail")
+        return await self.store.set_kill_switch(check_scope(scope), reason=reason, by=by)
+
+    async def unkill(self, scope: str, *, by: str) -> bool:
+        return await self.store.clear_kill_switch(check_scope(scope), by=by)
+
+    async def rollback(
+        self, run_id: str, *, by: str, last: int | None = None
+    ) -> RollbackReport:
+        """Compensate the run's executed effects, newest first (see `bosun.engine.rollback`)."""
+        run = await self.get_run(run_id)
+        return await rollback(
+            self.store,
+            self.agent_for(run),
+            run_id,
+            owner=self.owner,
+            by=by,
+            last=last,
+            lease_seconds=self.lease_seconds,
+        )
+
     async def cancel(self, run_id: str) -> bool:
         """Stop a run at its next step boundary. False if it had already finished."""
         await self.get_run(run_id)
         return await self.store.request_cancel(run_id)
+
+
+SCOPE_KINDS = ("tenant", "agent", "tool")
+
+
+def check_scope(scope: str) -> str:
+    kind, sep, name = scope.partition(":")
+    if scope == "global" or (sep and kind in SCOPE_KINDS and name):
+        return scope
+    raise BosunError(
+        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME or tool:NAME"
+    )
 
 
 def _was_interrupted(events: list[tuple[int, Event]]) -> bool:

@@ -13,18 +13,23 @@ from typing import Any
 import orjson
 
 from bosun.journal.events import (
+    ApprovalRequested,
+    ApprovalResolved,
     Event,
     LimitReached,
     ModelResponded,
     RunFinished,
     RunNeedsAttention,
+    RunResumed,
     RunStarted,
+    RunWaiting,
     ToolFailed,
     ToolFinished,
     ToolProposed,
+    ToolShadowed,
     ToolStarted,
 )
-from bosun.store.base import NEEDS_ATTENTION, QUEUED, RUNNING, RunSummary
+from bosun.store.base import NEEDS_ATTENTION, QUEUED, RUNNING, WAITING_APPROVAL, RunSummary
 
 
 @dataclass(slots=True)
@@ -36,7 +41,8 @@ class CallState:
     started: bool = False
     attempts: int = 0
     idempotency_key: str = ""
-    done: bool = False
+    approval_id: str | None = None
+    approval_status: str | None = None  # None: never asked; pending; approved; denied; expired
 
 
 @dataclass(slots=True)
@@ -45,6 +51,10 @@ class RunState:
     seq: int = 0
     agent: str = ""
     input: str = ""
+    tenant: str = "default"
+    user: str | None = None
+    session: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0
     limits: dict[str, Any] | None = None
     status: str = QUEUED
@@ -60,6 +70,10 @@ class RunState:
     open_calls: dict[str, CallState] = field(default_factory=dict)
     # (tool, arguments) of the most recent calls, newest last, for the repetition limit.
     recent_calls: list[tuple[str, str]] = field(default_factory=list)
+    # What the run has read, by trust, for the untrusted-content policies.
+    read_untrusted: bool = False
+    trusted_texts: list[str] = field(default_factory=list)
+    untrusted_texts: list[str] = field(default_factory=list)
 
     @property
     def tokens(self) -> int:
@@ -110,12 +124,44 @@ class RunState:
             self.recent_calls.append((event.tool, call.arguments))
             del self.recent_calls[:-20]
         elif isinstance(event, ToolFinished):
-            self._close_call(event.call_id, orjson.dumps(event.result).decode())
+            text = orjson.dumps(event.result).decode()
+            if event.trusted:
+                self.trusted_texts.append(text)
+            else:
+                self.read_untrusted = True
+                self.untrusted_texts.append(text)
+            self._close_call(event.call_id, text)
         elif isinstance(event, ToolFailed):
             self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
+        elif isinstance(event, ToolShadowed):
+            self._close_call(
+                event.call_id,
+                f"not executed: {event.tool} runs in shadow mode here; the call was recorded "
+                "for review, nothing happened",
+            )
+        elif isinstance(event, ApprovalRequested):
+            call = self.open_calls[event.call_id]
+            call.approval_id = event.approval_id
+            call.approval_status = "pending"
+        elif isinstance(event, ApprovalResolved):
+            call = self.open_calls[event.call_id]
+            call.approval_id = event.approval_id
+            call.approval_status = event.decision
+            if event.arguments is not None:
+                call.arguments = event.arguments
+        elif isinstance(event, RunWaiting):
+            self.status = WAITING_APPROVAL
+            self.reason = event.reason
+        elif isinstance(event, RunResumed):
+            self.status = RUNNING
         elif isinstance(event, RunStarted):
             self.agent = event.agent
             self.input = event.input
+            self.tenant = event.tenant
+            self.user = event.user
+            self.session = event.session
+            self.tags = dict(event.tags)
+            self.trusted_texts.append(event.input)
             self.started_at = event.ts
             self.limits = event.limits
             self.status = RUNNING

@@ -42,6 +42,7 @@ class Worker:
         stop = stop or asyncio.Event()
         try:
             while not stop.is_set():
+                await self.runtime.expire_approvals()
                 claimed = await self.claim()
                 if exit_when_idle and not claimed and not self.active:
                     return

@@ -96,6 +96,7 @@ class ToolFinished(Event):
     tool: str
     result: Any
     duration_ms: float
+    trusted: bool = True  # the tool declared its output trustworthy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +137,111 @@ class RunFinished(Event):
     output: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyDecided(Event):
+    """Governance decided about one proposed call, before anything ran."""
+
+    kind: ClassVar[str] = "policy_decided"
+    call_id: str
+    tool: str
+    verdict: str  # allow | deny | require_approval | shadow | notify | killed | rate_limited
+    rule: str
+    reason: str
+    policy_version: str
+    autonomy: str = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested(Event):
+    kind: ClassVar[str] = "approval_requested"
+    approval_id: str
+    call_id: str
+    tool: str
+    arguments: str
+    role: str
+    rule: str
+    reason: str
+    expires_at: float | None = None
+    on_expiry: str = "deny"
+    escalate_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalResolved(Event):
+    """A person (or the expiry policy) resolved an approval. `decision`: approved | denied | expired."""
+
+    kind: ClassVar[str] = "approval_resolved"
+    approval_id: str
+    call_id: str
+    decision: str
+    decided_by: str
+    comment: str | None = None
+    arguments: str | None = None  # the edited arguments, when the approver changed them
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackRecorded(Event):
+    """Structured feedback for later learning: how a person judged what the agent proposed."""
+
+    kind: ClassVar[str] = "feedback_recorded"
+    call_id: str
+    tool: str
+    feedback: str  # approved_as_is | edited | denied | expired
+    by: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunWaiting(Event):
+    """The run parked durably until people resolve its approvals; no memory is held."""
+
+    kind: ClassVar[str] = "run_waiting"
+    reason: str
+    approvals: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolShadowed(Event):
+    """Shadow mode: what would have been executed, recorded, not executed."""
+
+    kind: ClassVar[str] = "tool_shadowed"
+    call_id: str
+    tool: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notified(Event):
+    kind: ClassVar[str] = "notified"
+    call_id: str
+    tool: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCompensated(Event):
+    """Rollback ran the undo of an executed effect."""
+
+    kind: ClassVar[str] = "tool_compensated"
+    call_id: str
+    tool: str
+    undo: str
+    result: Any = None
+    ok: bool = True
+    message: str = ""
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompensationMissing(Event):
+    """Rollback found an executed effect that declares no undo: reported, not skipped silently."""
+
+    kind: ClassVar[str] = "compensation_missing"
+    call_id: str
+    tool: str
+    by: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -151,5 +257,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LimitReached,
         RunNeedsAttention,
         RunFinished,
+        PolicyDecided,
+        ApprovalRequested,
+        ApprovalResolved,
+        FeedbackRecorded,
+        RunWaiting,
+        ToolShadowed,
+        Notified,
+        ToolCompensated,
+        CompensationMissing,
     )
 }

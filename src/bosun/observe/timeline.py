@@ -7,17 +7,25 @@ import time
 import orjson
 
 from bosun.journal.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    CompensationMissing,
     Event,
     LimitReached,
     ModelFailed,
     ModelResponded,
+    Notified,
+    PolicyDecided,
     RunFinished,
     RunNeedsAttention,
     RunResumed,
     RunStarted,
+    RunWaiting,
+    ToolCompensated,
     ToolFailed,
     ToolFinished,
     ToolProposed,
+    ToolShadowed,
     ToolStarted,
 )
 from bosun.store.base import RunRecord
@@ -118,4 +126,35 @@ def describe(event: Event) -> str | None:
             return f"PARKED   needs attention: {event.reason}"
         case RunFinished():
             return f"finished {event.status}: {event.reason}"
+        case PolicyDecided():
+            return (
+                f"         policy  {event.tool}: {event.verdict.upper()} by rule {event.rule}"
+                + (f" ({clip(event.reason, 60)})" if event.reason else "")
+            )
+        case ApprovalRequested():
+            return (
+                f"         approval requested {event.approval_id} from role {event.role} "
+                f"for {event.tool}({clip(event.arguments, 60)})"
+            )
+        case ApprovalResolved():
+            edited = (
+                f" with edited arguments {clip(event.arguments, 60)}" if event.arguments else ""
+            )
+            why = f": {event.comment}" if event.comment else ""
+            return f"         approval {event.decision} by {event.decided_by}{edited}{why}"
+        case RunWaiting():
+            return f"WAITING  {event.reason}: {', '.join(event.approvals)}"
+        case ToolShadowed():
+            return (
+                f"         shadow  {event.tool}({clip(event.arguments, 70)}) recorded, not executed"
+            )
+        case Notified():
+            return f"         notify  {clip(event.message, 90)}"
+        case ToolCompensated():
+            outcome = "undone" if event.ok else f"UNDO FAILED: {event.message}"
+            return (
+                f"rollback {event.tool} [{event.call_id}] {outcome} by {event.by} via {event.undo}"
+            )
+        case CompensationMissing():
+            return f"rollback {event.tool} [{event.call_id}] has NO UNDO: reverse it by hand"
     return None

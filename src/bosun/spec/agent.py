@@ -10,12 +10,13 @@ from typing import Any
 import orjson
 
 from bosun.errors import BosunError, SpecError
-from bosun.spec.limits import Limits
+from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
 from bosun.spec.refs import load_tool
 from bosun.spec.tool import RetryPolicy, Tool, make_tool
 
 PROVIDERS = ("openai", "scripted", "sim")
+AUTONOMY = ("observe", "suggest", "auto_notify", "auto")
 
 
 def parse_model(model: ModelSpec | str | dict[str, Any]) -> ModelSpec:
@@ -54,6 +55,12 @@ class Agent:
     limits: Limits = field(default_factory=Limits)
     version: str = "1"
     source: str | None = None  # file or module the agent was loaded from
+    # Governance (see docs/governance.md). `policy` is a policy document (dict), a
+    # `bosun.govern.Policy`, or the path of a policy YAML file.
+    policy: Any = None
+    autonomy: str = "auto"
+    tool_autonomy: dict[str, str] = field(default_factory=dict)
+    rate_limits: Sequence[RateLimit] = ()
     # Tools a pinned version names but this process cannot import: name -> why.
     unavailable_tools: dict[str, str] = field(default_factory=dict)
 
@@ -62,6 +69,15 @@ class Agent:
             raise SpecError(f"agent name {self.name!r}: use letters, digits, '-' and '_'")
         self.model = parse_model(self.model)
         self.tools = [_as_tool(t) for t in self.tools]
+        if self.autonomy not in AUTONOMY or any(
+            v not in AUTONOMY for v in self.tool_autonomy.values()
+        ):
+            raise SpecError(f"agent {self.name}: autonomy must be one of {AUTONOMY}")
+        self.rate_limits = [
+            r if isinstance(r, RateLimit) else RateLimit.model_validate(r) for r in self.rate_limits
+        ]
+        if hasattr(self.policy, "model_dump"):
+            self.policy = self.policy.model_dump(mode="json")
         names = [t.name for t in self.tools]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -88,6 +104,10 @@ class Agent:
                 "tools": [t.declaration() for t in self.tools],  # type: ignore[union-attr]
                 "limits": self.limits.model_dump(mode="json"),
                 "source": self.source,
+                "policy": self.policy,
+                "autonomy": self.autonomy,
+                "tool_autonomy": self.tool_autonomy,
+                "rate_limits": [r.model_dump(mode="json") for r in self.rate_limits],
             }
         return self._snapshot
 
@@ -125,6 +145,9 @@ class Agent:
                     retry=RetryPolicy(**decl["retry"]),
                     context_param=live.context_param,
                     ref=decl["ref"],
+                    trusted=decl.get("trusted", True),
+                    undo=decl.get("undo"),
+                    sensitive=tuple(decl.get("sensitive", ())),
                 )
             )
         agent = cls(
@@ -136,6 +159,10 @@ class Agent:
             version=snapshot["version"],
             source=snapshot.get("source"),
             unavailable_tools=unavailable,
+            policy=snapshot.get("policy"),
+            autonomy=snapshot.get("autonomy", "auto"),
+            tool_autonomy=snapshot.get("tool_autonomy", {}),
+            rate_limits=snapshot.get("rate_limits", []),
         )
         agent._snapshot = snapshot
         return agent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -18,6 +20,12 @@ class Limits(BaseModel):
     max_repeats: int | None = Field(
         default=5, ge=2, description="same tool with the same arguments this many times in a row"
     )
+    max_agent_daily_cost: float | None = Field(
+        default=None, ge=0, description="USD per UTC day, summed over all this agent's runs"
+    )
+    max_tenant_daily_cost: float | None = Field(
+        default=None, ge=0, description="USD per UTC day, summed over all the tenant's runs"
+    )
 
     def merged(self, override: Limits | None) -> Limits:
         """The stricter of the two for every limit."""
@@ -28,3 +36,15 @@ class Limits(BaseModel):
             a, b = getattr(self, name), getattr(override, name)
             values[name] = b if a is None else a if b is None else min(a, b)
         return Limits(**values)
+
+
+class RateLimit(BaseModel):
+    """At most `limit` calls per `window_seconds` of the matching tools, counted per
+    agent, tool, user or tenant, and shared by every worker on the database."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tools: tuple[str, ...] = Field(default=("*",), description="tool name globs")
+    per: Literal["agent", "tool", "user", "tenant"] = "agent"
+    limit: int = Field(ge=1)
+    window_seconds: float = Field(default=60.0, gt=0)

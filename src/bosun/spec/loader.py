@@ -8,14 +8,14 @@ each validation error is mapped back to the line of the field it is about.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec.agent import Agent
-from bosun.spec.limits import Limits
+from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
 from bosun.spec.refs import load_module, load_object
 from bosun.spec.tool import Effect, RetryPolicy, make_tool
@@ -30,6 +30,9 @@ class ToolEntry(BaseModel):
     idempotent: bool | None = None
     timeout: float | None = Field(default=None, gt=0)
     retry: RetryPolicy | None = None
+    trusted: bool | None = None
+    undo: str | None = Field(default=None, pattern=r"^[^:\s]+:[A-Za-z_][\w.]*$")
+    sensitive: list[str] | None = None
 
 
 class AgentFile(BaseModel):
@@ -41,6 +44,14 @@ class AgentFile(BaseModel):
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="openai"))
     tools: list[ToolEntry] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    policy: str | dict[str, Any] | None = (
+        None  # a policy YAML path (relative to this file) or inline
+    )
+    autonomy: Literal["observe", "suggest", "auto_notify", "auto"] = "auto"
+    tool_autonomy: dict[str, Literal["observe", "suggest", "auto_notify", "auto"]] = Field(
+        default_factory=dict
+    )
+    rate_limits: list[RateLimit] = Field(default_factory=list)
 
     @field_validator("model", mode="before")
     @classmethod
@@ -161,6 +172,13 @@ def load_agent_yaml(path: str) -> Agent:
             else (base.idempotent if base else False),
             "timeout": entry.timeout or (base.timeout if base else 30.0),
             "retry": entry.retry or (base.retry if base else None),
+            "trusted": entry.trusted
+            if entry.trusted is not None
+            else (base.trusted if base else True),
+            "undo": _resolve_ref(entry.undo, folder)
+            if entry.undo
+            else (base.undo if base else None),
+            "sensitive": entry.sensitive or (base.sensitive if base else ()),
         }
         try:
             tools.append(make_tool(fn, **overrides))
@@ -174,6 +192,12 @@ def load_agent_yaml(path: str) -> Agent:
         tools=tools,
         limits=spec.limits,
         source=os.path.abspath(path),
+        policy=os.path.normpath(os.path.join(folder, spec.policy))
+        if isinstance(spec.policy, str)
+        else spec.policy,
+        autonomy=spec.autonomy,
+        tool_autonomy=dict(spec.tool_autonomy),
+        rate_limits=spec.rate_limits,
     )
 
 

@@ -55,6 +55,13 @@ class ModelSpec(BaseModel):
     tool_steps: int = Field(default=3, ge=0, description="sim: tool calls before answering")
     # cost
     pricing: Pricing | None = None
+    # Tried in order when this model fails or its circuit breaker is open.
+    fallbacks: tuple[ModelSpec, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        """Names this endpoint for breakers and metrics (never includes a key)."""
+        return f"{self.provider}:{self.base_url or 'default'}:{self.name}"
 
     @model_validator(mode="before")
     @classmethod

@@ -53,6 +53,12 @@ class Tool:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     context_param: str | None = None
     ref: str = ""
+    # Governance: whether the output can be trusted (False for e-mails, web pages, anything
+    # a third party wrote), the compensating function rollback calls (`module:function`,
+    # called as fn(arguments, result)), and fields redacted in every projection.
+    trusted: bool = True
+    undo: str | None = None
+    sensitive: tuple[str, ...] = ()
 
     @property
     def is_async(self) -> bool:
@@ -76,6 +82,9 @@ class Tool:
             "idempotent": self.idempotent,
             "timeout": self.timeout,
             "retry": self.retry.model_dump(),
+            "trusted": self.trusted,
+            "undo": self.undo,
+            "sensitive": list(self.sensitive),
         }
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +113,9 @@ def make_tool(
     idempotent: bool = False,
     timeout: float = 30.0,
     retry: RetryPolicy | dict[str, Any] | None = None,
+    trusted: bool = True,
+    undo: str | Callable[..., Any] | None = None,
+    sensitive: tuple[str, ...] | list[str] = (),
 ) -> Tool:
     if effect not in EFFECTS:
         raise SpecError(f"tool {fn.__qualname__}: effect must be one of {EFFECTS}, got {effect!r}")
@@ -143,6 +155,9 @@ def make_tool(
         retry=retry,
         context_param=context_param,
         ref=_ref_of(fn),
+        trusted=trusted,
+        undo=undo if isinstance(undo, str) or undo is None else _ref_of(getattr(undo, "fn", undo)),
+        sensitive=tuple(sensitive),
     )
 
 
@@ -157,9 +172,16 @@ def tool(
     idempotent: bool = False,
     timeout: float = 30.0,
     retry: RetryPolicy | dict[str, Any] | None = None,
+    trusted: bool = True,
+    undo: str | Callable[..., Any] | None = None,
+    sensitive: tuple[str, ...] | list[str] = (),
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a tool: `@tool` or `@tool(effect="irreversible", idempotent=False, timeout=10)`.
+
+    Governance options: `trusted=False` for output a third party wrote (policies can
+    require approval after a run read it), `undo=compensate` for rollback, and
+    `sensitive=["card_number"]` to redact those argument/result fields in projections.
 
     The default effect is `write`: say `read` for lookups so governance can let them through.
     """

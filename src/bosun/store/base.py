@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bosun.errors import StoreError
+from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
 
 # Run statuses. Terminal ones never change again.
@@ -24,7 +26,16 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 LIMIT_EXCEEDED = "limit_exceeded"
 NEEDS_ATTENTION = "needs_attention"
-TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, LIMIT_EXCEEDED})
+WAITING_APPROVAL = "waiting_approval"
+KILLED = "killed"
+TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, LIMIT_EXCEEDED, KILLED})
+
+# Approval statuses.
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+EXPIRED = "expired"
+ESCALATED = "escalated"
 
 # Event payloads whose JSON is larger than this are stored once in `blobs`, by hash.
 BLOB_THRESHOLD = 8 * 1024
@@ -86,6 +97,53 @@ class GcReport:
     events: int
     blobs: int
     bytes_freed: int
+
+
+@dataclass(slots=True, frozen=True)
+class ApprovalRecord:
+    """One approval in the inbox. The journal holds the request and, once the run
+    resumes, the resolution; this row is the queue people act on."""
+
+    id: str
+    run_id: str
+    call_id: str
+    tenant: str
+    agent: str
+    tool: str
+    arguments: str
+    role: str
+    rule: str
+    reason: str
+    status: str
+    created_at: float
+    expires_at: float | None = None
+    on_expiry: str = "deny"
+    escalate_to: str | None = None
+    decided_by: str | None = None
+    decided_at: float | None = None
+    comment: str | None = None
+    edited_arguments: str | None = None
+    replaces: str | None = None  # the approval this one escalated from
+
+
+@dataclass(slots=True, frozen=True)
+class KillSwitch:
+    scope: str  # "global", "tenant:X", "agent:X" or "tool:X"
+    reason: str
+    set_by: str
+    set_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class AuditRecord:
+    seq: int
+    entry: AuditEntry
+    prev_hash: str
+    hash: str
+
+
+class ApprovalConflict(StoreError):
+    """The approval is not pending any more (already resolved, expired or escalated)."""
 
 
 def blob_hash(data: bytes) -> str:
@@ -186,3 +244,88 @@ class Store(abc.ABC):
 
         Their `runs` rows stay as the summary; blobs no longer referenced go too.
         """
+
+    # -- maintenance -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def acquire(self, run_id: str, worker: str, *, lease_seconds: float) -> RunRecord | None:
+        """Lease a run in any status (e.g. a finished one, to roll it back) if no live lease."""
+
+    # -- governance: approvals --------------------------------------------
+    # `append` inserts an approval row for every `ApprovalRequested` event it writes,
+    # and an audit record for every governance event, in the same transaction.
+
+    @abc.abstractmethod
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_approvals(
+        self,
+        *,
+        status: str | None = PENDING,
+        tenant: str | None = None,
+        run_id: str | None = None,
+    ) -> list[ApprovalRecord]:
+        """Oldest first."""
+
+    @abc.abstractmethod
+    async def resolve_approval(
+        self,
+        approval_id: str,
+        *,
+        decision: str,
+        by: str,
+        comment: str | None = None,
+        arguments: str | None = None,
+    ) -> ApprovalRecord:
+        """Approve or deny a pending approval, exactly once (`ApprovalConflict` otherwise).
+
+        When it was the run's last pending approval, the run goes back to the
+        queue so a worker resumes it. Audited.
+        """
+
+    @abc.abstractmethod
+    async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
+        """Resolve pending approvals past their expiry: `deny` ones become `expired`,
+        `escalate` ones become `escalated` and a new pending approval for the
+        `escalate_to` role replaces them. Returns the new state of each. Audited."""
+
+    # -- governance: kill switches, quotas, spend ---------------------------
+
+    @abc.abstractmethod
+    async def set_kill_switch(self, scope: str, *, reason: str, by: str) -> KillSwitch:
+        """Audited. Setting an active scope again updates its reason."""
+
+    @abc.abstractmethod
+    async def clear_kill_switch(self, scope: str, *, by: str) -> bool:
+        """Audited. False if the scope was not set."""
+
+    @abc.abstractmethod
+    async def kill_switches(self) -> list[KillSwitch]: ...
+
+    @abc.abstractmethod
+    async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
+        """The first active switch among `scopes` (checked before every action)."""
+
+    @abc.abstractmethod
+    async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
+        """Count one use of `key` in its current fixed window; False if that exceeds `limit`.
+        Shared by every process using this database."""
+
+    @abc.abstractmethod
+    async def spend_since(
+        self, since: float, *, agent: str | None = None, tenant: str | None = None
+    ) -> float:
+        """USD spent by runs created since `since`, for one agent and/or tenant."""
+
+    # -- governance: audit --------------------------------------------------
+
+    @abc.abstractmethod
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Append records to the hash chain (kill, unkill, policy versions, rollback...)."""
+
+    @abc.abstractmethod
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditRecord]:
+        """In chain order."""

@@ -1,0 +1,71 @@
+"""What governance decides about one proposed action, and what it decides it from.
+
+Plain data on both sides so decisions can be journaled, explained and tested
+without a runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Verdict = Literal["allow", "deny", "require_approval", "shadow", "notify"]
+VERDICTS: tuple[str, ...] = ("allow", "deny", "require_approval", "shadow", "notify")
+
+Autonomy = Literal["observe", "suggest", "auto_notify", "auto"]
+AUTONOMY_LEVELS: tuple[str, ...] = ("observe", "suggest", "auto_notify", "auto")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """Everything a policy may look at for one proposed tool call.
+
+    In CEL conditions these are top-level variables: `agent`, `tool`, `effect`,
+    `autonomy`, `args`, `tenant`, `user`, `session`, `tags`, `spend`,
+    `read_untrusted`, `tainted_args`, `tool_known`.
+    """
+
+    agent: str
+    tool: str
+    effect: str  # "read" | "write" | "irreversible" | "unknown"
+    autonomy: str
+    args: dict[str, Any]
+    tenant: str = "default"
+    user: str | None = None
+    session: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    spend: float = 0.0  # USD spent by the run so far
+    read_untrusted: bool = False  # the run has read output of a tool not marked trusted
+    # Names of arguments whose value appears only in untrusted tool output
+    # (not in the user's request nor in trusted results): a sign of injection.
+    tainted_args: tuple[str, ...] = ()
+    tool_known: bool = True
+
+    def as_cel(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "tool": self.tool,
+            "effect": self.effect,
+            "autonomy": self.autonomy,
+            "args": self.args,
+            "tenant": self.tenant,
+            "user": self.user or "",
+            "session": self.session or "",
+            "tags": self.tags,
+            "spend": float(self.spend),
+            "read_untrusted": self.read_untrusted,
+            "tainted_args": list(self.tainted_args),
+            "tool_known": self.tool_known,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    rule: str  # the rule that decided, or a built-in name such as "default" / "autonomy:suggest"
+    reason: str  # shown to the model on deny, to the approver on require_approval
+    policy_version: str
+    approver_role: str | None = None
+    expires_after: float | None = None  # seconds an approval may wait
+    on_expiry: Literal["deny", "escalate"] = "deny"
+    escalate_to: str | None = None

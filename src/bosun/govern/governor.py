@@ -1,0 +1,189 @@
+"""The runtime's governance gate: kill switches, policy, autonomy, quotas, breakers.
+
+The step loop asks it two questions: "is anything killed here?" (at every step
+boundary and before every action) and "may this call run?" (before every tool
+call). Everything it needs comes from the agent's pinned definition and the
+shared database, so every worker answers the same way.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bosun.govern.decision import ActionContext, Decision
+
+try:  # TRANSITIONAL (not to be committed): the policy modules are being written right now.
+    from bosun.govern.autonomy import apply_autonomy, effective_autonomy
+    from bosun.govern.defaults import default_policy
+    from bosun.govern.policy import Policy
+except ImportError:
+
+    class Policy:  # type: ignore[no-redef]
+        def decide(self, ctx: ActionContext) -> Decision:
+            return Decision("allow", "default", "", "none")
+
+        def visible_tools(self, agent: str) -> None:
+            return None
+
+        @classmethod
+        def from_file(cls, path: str) -> Policy:
+            return cls()
+
+        @classmethod
+        def model_validate(cls, doc: Any) -> Policy:
+            return cls()
+
+    def default_policy() -> Policy:  # type: ignore[misc]
+        return Policy()
+
+    def apply_autonomy(decision: Decision, ctx: ActionContext) -> Decision:  # type: ignore[misc]
+        return decision
+
+    def effective_autonomy(level: str, overrides: dict[str, str], tool: str) -> str:  # type: ignore[misc]
+        return overrides.get(tool, level)
+from bosun.models.breaker import Breakers
+from bosun.spec.agent import Agent
+from bosun.spec.limits import RateLimit
+from bosun.spec.tool import EFFECTS, Tool
+from bosun.store.base import KillSwitch, Store
+
+DAY = 86_400.0
+
+
+def kill_scopes(tenant: str, agent: str, tool: str | None = None) -> list[str]:
+    scopes = ["global", f"tenant:{tenant}", f"agent:{agent}"]
+    if tool:
+        scopes.append(f"tool:{tool}")
+    return scopes
+
+
+def start_of_day(now: float) -> float:
+    return now - (now % DAY)
+
+
+class Governor:
+    def __init__(self, store: Store, breakers: Breakers | None = None):
+        self.store = store
+        self.breakers = breakers or Breakers()
+        self._policies: dict[str, Policy] = {}
+
+    # -- policy ----------------------------------------------------------
+
+    def policy_for(self, agent: Agent) -> Policy:
+        """The agent's pinned policy (compiled once per agent version)."""
+        policy = self._policies.get(agent.version_id)
+        if policy is None:
+            policy = resolve_policy(agent.policy)
+            self._policies[agent.version_id] = policy
+        return policy
+
+    def visible_tools(self, agent: Agent) -> list[Tool]:
+        """Blast radius: the model is never shown a tool the policy hides from this agent."""
+        visible = self.policy_for(agent).visible_tools(agent.name)
+        tools = list(agent.tool_map.values())
+        return tools if visible is None else [t for t in tools if t.name in visible]
+
+    def autonomy_of(self, agent: Agent, tool: str) -> str:
+        return effective_autonomy(agent.autonomy, agent.tool_autonomy, tool)
+
+    def decide(
+        self,
+        agent: Agent,
+        tool_name: str,
+        tool: Tool | None,
+        args: dict[str, Any],
+        *,
+        tenant: str,
+        user: str | None,
+        session: str | None,
+        tags: dict[str, str],
+        spend: float,
+        read_untrusted: bool,
+        tainted_args: Sequence[str],
+    ) -> Decision:
+        effect = tool.effect if tool is not None else "unknown"
+        ctx = ActionContext(
+            agent=agent.name,
+            tool=tool_name,
+            effect=effect if effect in EFFECTS else "unknown",
+            autonomy=self.autonomy_of(agent, tool_name),
+            args=args,
+            tenant=tenant,
+            user=user,
+            session=session,
+            tags=tags,
+            spend=spend,
+            read_untrusted=read_untrusted,
+            tainted_args=tuple(tainted_args),
+            tool_known=tool is not None,
+        )
+        return apply_autonomy(self.policy_for(agent).decide(ctx), ctx)
+
+    # -- shared state: kill switches, quotas, spend --------------------------
+
+    async def kill_switch(
+        self, tenant: str, agent: str, tool: str | None = None
+    ) -> KillSwitch | None:
+        return await self.store.active_kill_switch(kill_scopes(tenant, agent, tool))
+
+    async def rate_limited(
+        self,
+        limits: Sequence[RateLimit],
+        *,
+        agent: str,
+        tool: str,
+        user: str | None,
+        tenant: str,
+    ) -> str | None:
+        """Count this call against every matching rate limit; the reason if one is exceeded."""
+        for i, limit in enumerate(limits):
+            if not any(fnmatch.fnmatchcase(tool, pattern) for pattern in limit.tools):
+                continue
+            who = {"agent": agent, "tool": tool, "user": user or "-", "tenant": tenant}[limit.per]
+            key = f"{agent}#{i}:{limit.per}={who}"
+            if limit.per != "tool":
+                key += "" if limit.tools == ("*",) else f":{','.join(limit.tools)}"
+            allowed = await self.store.take_rate(
+                key, limit=limit.limit, window_seconds=limit.window_seconds
+            )
+            if not allowed:
+                return (
+                    f"rate limit: at most {limit.limit} calls of {', '.join(limit.tools)} per "
+                    f"{limit.window_seconds:g}s per {limit.per} ({who}); try again later"
+                )
+        return None
+
+    async def spend_cap_reached(self, agent: Agent, tenant: str) -> str | None:
+        limits = agent.limits
+        if limits.max_agent_daily_cost is None and limits.max_tenant_daily_cost is None:
+            return None
+        since = start_of_day(time.time())
+        if limits.max_agent_daily_cost is not None:
+            spent = await self.store.spend_since(since, agent=agent.name)
+            if spent >= limits.max_agent_daily_cost:
+                return (
+                    f"max_agent_daily_cost reached: agent {agent.name} spent ${spent:.4f} today "
+                    f"(limit ${limits.max_agent_daily_cost})"
+                )
+        if limits.max_tenant_daily_cost is not None:
+            spent = await self.store.spend_since(since, tenant=tenant)
+            if spent >= limits.max_tenant_daily_cost:
+                return (
+                    f"max_tenant_daily_cost reached: tenant {tenant} spent ${spent:.4f} today "
+                    f"(limit ${limits.max_tenant_daily_cost})"
+                )
+        return None
+
+
+def resolve_policy(policy: Any) -> Policy:
+    """A `Policy` from what an agent holds: None (the defaults), a document, or a file path."""
+    if policy is None:
+        return default_policy()
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, str):
+        return Policy.from_file(policy)
+    return Policy.model_validate(policy)

@@ -1,0 +1,76 @@
+"""Audit records and their hash chain.
+
+Every governance fact (decisions, approvals, kills, rollbacks, policy versions)
+becomes an audit record. Each record's hash covers its content and the previous
+record's hash, so editing, inserting or deleting any row breaks the chain from
+that row on; `bosun audit verify` recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from bosun.journal.codec import event_fields
+from bosun.journal.events import Event
+
+GENESIS = "0" * 64
+
+# Journal events that are also audit records. The store writes them in the same
+# transaction as the events, so the two can never disagree.
+AUDITED_KINDS = frozenset(
+    {
+        "policy_decided",
+        "approval_requested",
+        "approval_resolved",
+        "tool_shadowed",
+        "tool_compensated",
+        "compensation_missing",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    ts: float
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any] = field(default_factory=dict)
+    tenant: str = "default"
+
+
+def canonical(entry: AuditEntry) -> bytes:
+    return orjson.dumps(
+        {
+            "ts": entry.ts,
+            "actor": entry.actor,
+            "action": entry.action,
+            "subject": entry.subject,
+            "tenant": entry.tenant,
+            "data": entry.data,
+        },
+        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+    )
+
+
+def chain_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
+
+
+def audit_entry_for(run_id: str, tenant: str, event: Event, owner: str) -> AuditEntry | None:
+    """The audit record for a journal event, or None if the event is not a governance fact."""
+    if event.kind not in AUDITED_KINDS:
+        if event.kind == "run_finished" and getattr(event, "status", "") == "killed":
+            return AuditEntry(event.ts, owner, "run_killed", run_id, event_fields(event), tenant)
+        return None
+    data = event_fields(event)
+    actor = (
+        data.get("decided_by")
+        or data.get("by")
+        or ("policy" if event.kind == "policy_decided" else owner)
+    )
+    return AuditEntry(event.ts, actor, event.kind, run_id, data, tenant)
