@@ -1,0 +1,567 @@
+"""PostgreSQL store: many workers on many machines share one database.
+
+Two plain connections per store: one belongs to the group-commit writer, the
+other (behind a lock) serves reads, claims and the rest. Group commit:
+`append` calls queued while the writer is idle or busy are written together in
+one transaction, each still fenced by its own lease check.
+
+Claims use `FOR UPDATE SKIP LOCKED`, and lease expiry is judged by the
+database's clock, so workers whose clocks disagree still never share a run.
+Times are stored as epoch seconds (float), as in SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import orjson
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from bosun.errors import LeaseLost, StoreError
+from bosun.journal.events import Event
+from bosun.store.base import (
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATUSES,
+    AppendResult,
+    GcReport,
+    RunRecord,
+    RunSummary,
+    Store,
+)
+from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
+
+# The database clock, as epoch seconds.
+DB_NOW = "extract(epoch from clock_timestamp())::double precision"
+
+# Advisory locks are per database; key them by schema so stores in different
+# schemas of one database do not wait for each other.
+_SCHEMA_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtext('bosun.schema:' || coalesce(current_schema(), '')))"
+)
+# Writers of blob references hold this shared; gc holds it exclusively, so gc never
+# deletes a blob that a transaction still in flight is about to reference.
+_BLOBS_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('bosun.blobs:' || coalesce(current_schema(), '')))"
+_BLOBS_EXCLUSIVE = (
+    "SELECT pg_advisory_xact_lock(hashtext('bosun.blobs:' || coalesce(current_schema(), '')))"
+)
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS agent_versions (
+        version TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL,
+        agent_version TEXT NOT NULL REFERENCES agent_versions(version),
+        input TEXT NOT NULL,
+        status TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        user_id TEXT,
+        session TEXT,
+        tags JSONB NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        finished_at DOUBLE PRECISION,
+        steps INTEGER NOT NULL DEFAULT 0,
+        tool_calls INTEGER NOT NULL DEFAULT 0,
+        input_tokens BIGINT NOT NULL DEFAULT 0,
+        output_tokens BIGINT NOT NULL DEFAULT 0,
+        cost DOUBLE PRECISION NOT NULL DEFAULT 0,
+        reason TEXT,
+        output TEXT,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at DOUBLE PRECISION,
+        cancel_requested BOOLEAN NOT NULL DEFAULT false,
+        journal_deleted BOOLEAN NOT NULL DEFAULT false
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at)",
+    "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at)",
+    """CREATE TABLE IF NOT EXISTS events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        ts DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        blob TEXT,
+        PRIMARY KEY (run_id, seq)
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_by_blob ON events(blob) WHERE blob IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS blobs (
+        hash TEXT PRIMARY KEY,
+        data BYTEA NOT NULL
+    )""",
+]
+
+_TERMINAL = sorted(TERMINAL_STATUSES)
+
+_APPEND_SQL = (
+    "UPDATE runs SET status=%s, steps=%s, tool_calls=%s, input_tokens=%s, output_tokens=%s,"
+    " cost=%s, reason=%s, output=%s, finished_at=%s, updated_at=%s,"
+    " last_seq=coalesce(%s, last_seq)"
+    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested"
+)
+_INSERT_EVENT_SQL = (
+    "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+_INSERT_BLOB_SQL = "INSERT INTO blobs(hash, data) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING"
+_RUNS_JOIN = "runs r JOIN agent_versions v ON v.version = r.agent_version"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "<unparseable PostgreSQL URL>"
+    user = info.get("user")
+    host = info.get("host", "localhost")
+    port = info.get("port")
+    db = info.get("dbname", "")
+    where = f"{host}:{port}" if port else str(host)
+    return f"postgresql://{user + '@' if user else ''}{where}/{db}"
+
+
+@dataclass(slots=True)
+class _PendingAppend:
+    run_id: str
+    rows: list[EventRow]
+    owner: str
+    summary: RunSummary
+    future: asyncio.Future[AppendResult]
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, *, connect_timeout: float = 10.0):
+        self.url = url
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.AsyncConnection | None = None
+        self._writer_conn: psycopg.AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+        self._pending: list[_PendingAppend] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self.commits = 0  # transactions written by the group-commit writer
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        conn = await self._connect()
+        try:
+            async with conn.transaction():
+                await conn.execute(_SCHEMA_LOCK)
+                for statement in SCHEMA:
+                    await conn.execute(statement)
+            self._writer_conn = await self._connect()
+        except BaseException as exc:
+            await conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise StoreError(
+                    f"could not create the Bosun schema in {redact(self.url)}: {exc}"
+                ) from exc
+            raise
+        self._conn = conn
+        self._closing = False
+        self._writer = asyncio.create_task(self._write_loop(), name="bosun-postgres-writer")
+
+    async def _connect(self) -> psycopg.AsyncConnection:
+        kwargs = {}
+        if "connect_timeout" not in self.url:
+            kwargs["connect_timeout"] = max(1, round(self._connect_timeout))
+        try:
+            return await psycopg.AsyncConnection.connect(self.url, autocommit=True, **kwargs)
+        except psycopg.Error as exc:
+            message = str(exc)
+            password = _password(self.url)
+            if password:
+                message = message.replace(password, "***")
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {redact(self.url)}: {message.strip()}. "
+                "Check that the server is running and the URL (host, port, database, user) is right."
+            ) from None
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._closing = True
+            self._wakeup.set()
+            await self._writer
+            self._writer = None
+        for conn in (self._writer_conn, self._conn):
+            if conn is not None:
+                await conn.close()
+        self._conn = self._writer_conn = None
+
+    async def _reader(self) -> psycopg.AsyncConnection:
+        if self._conn is None:
+            raise StoreError("the store is not open: call `await store.open()` first")
+        if self._conn.broken or self._conn.closed:
+            self._conn = await self._connect()
+        return self._conn
+
+    @contextlib.asynccontextmanager
+    async def _session(self, what: str) -> AsyncIterator[psycopg.AsyncConnection]:
+        """The shared connection, alone; psycopg errors become StoreError saying `what` failed."""
+        async with self._lock:
+            conn = await self._reader()
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise StoreError(f"could not {what}: {exc}") from exc
+
+    # -- writing ---------------------------------------------------------
+
+    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
+        now = time.time()
+        run.created_at = run.created_at or now
+        run.updated_at = now
+        rows = event_rows(events, 1)
+        run.last_seq = len(rows)
+        async with self._session(f"create run {run.id}") as conn, conn.transaction():
+            if any(r.blob for r in rows):
+                await conn.execute(_BLOBS_SHARED)
+            await conn.execute(
+                "INSERT INTO agent_versions(version, agent, spec, created_at)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO NOTHING",
+                (run.agent_version, run.agent, orjson.dumps(run.spec).decode(), now),
+            )
+            await conn.execute(
+                "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id,"
+                " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s)",
+                (
+                    run.id,
+                    run.agent,
+                    run.agent_version,
+                    run.input,
+                    run.status,
+                    run.tenant,
+                    run.user,
+                    run.session,
+                    orjson.dumps(run.tags).decode(),
+                    run.created_at,
+                    run.updated_at,
+                    run.last_seq,
+                    run.lease_owner,
+                    run.lease_expires_at,
+                ),
+            )
+            await _insert_rows(conn, [(run.id, r) for r in rows])
+
+    async def append(
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        *,
+        first_seq: int,
+        owner: str,
+        summary: RunSummary,
+    ) -> AppendResult:
+        if self._writer is None or self._closing:
+            raise StoreError("the store is not open: call `await store.open()` first")
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._pending.append(
+            _PendingAppend(run_id, event_rows(events, first_seq), owner, summary, future)
+        )
+        self._wakeup.set()
+        return await future
+
+    async def _write_loop(self) -> None:
+        """Drain the queue: everything pending when the writer is free goes in one transaction."""
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            batch, self._pending = self._pending, []
+            try:
+                await self._flush(batch)
+            except BaseException as exc:  # never leave a caller waiting forever
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(
+                            StoreError(f"could not append to run {item.run_id}: {exc!r}")
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _flush(self, batch: list[_PendingAppend]) -> None:
+        """Write the batch in one transaction; if that fails, write each item alone."""
+        try:
+            results = await self._write_batch(batch)
+        except psycopg.Error:
+            results = []
+            for item in batch:
+                try:
+                    results.extend(await self._write_batch([item]))
+                except psycopg.Error as exc:
+                    results.append(StoreError(f"could not append to run {item.run_id}: {exc}"))
+        for item, result in zip(batch, results, strict=True):
+            if item.future.done():  # the caller was cancelled
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+    async def _writer_connection(self) -> psycopg.AsyncConnection:
+        conn = self._writer_conn
+        if conn is None or conn.broken or conn.closed:
+            conn = self._writer_conn = await self._connect()
+        return conn
+
+    async def _write_batch(self, batch: list[_PendingAppend]) -> list[AppendResult | BaseException]:
+        try:
+            conn = await self._writer_connection()
+        except StoreError as exc:
+            return [exc for _ in batch]
+        now = time.time()
+        # Lock run rows in a stable order (appends to one run keep their order) so
+        # two processes' batches do not deadlock on each other.
+        order = sorted(range(len(batch)), key=lambda i: batch[i].run_id)
+        owned: dict[int, bool] = {}
+        async with conn.transaction():
+            if any(r.blob for item in batch for r in item.rows):
+                await conn.execute(_BLOBS_SHARED)
+            async with conn.cursor() as cur:
+                params = []
+                for i in order:
+                    item, s = batch[i], batch[i].summary
+                    params.append(
+                        (
+                            s.status,
+                            s.steps,
+                            s.tool_calls,
+                            s.input_tokens,
+                            s.output_tokens,
+                            s.cost,
+                            s.reason,
+                            s.output,
+                            s.finished_at,
+                            now,
+                            item.rows[-1].seq if item.rows else None,
+                            item.run_id,
+                            item.owner,
+                        )
+                    )
+                await cur.executemany(_APPEND_SQL, params, returning=True)
+                for n, i in enumerate(order):
+                    if n:
+                        cur.nextset()
+                    row = await cur.fetchone()
+                    if row is not None:
+                        owned[i] = bool(row[0])
+            await _insert_rows(
+                conn,
+                [(batch[i].run_id, r) for i in order if i in owned for r in batch[i].rows],
+            )
+        self.commits += 1
+        return [
+            AppendResult(cancel_requested=owned[i])
+            if i in owned
+            else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
+            for i, item in enumerate(batch)
+        ]
+
+    # -- reading ---------------------------------------------------------
+
+    async def events(self, run_id: str, after_seq: int = 0) -> list[tuple[int, Event]]:
+        async with self._session(f"read the journal of run {run_id}") as conn:
+            cur = await conn.execute(
+                "SELECT seq, ts, kind, data, blob FROM events WHERE run_id=%s AND seq>%s"
+                " ORDER BY seq",
+                (run_id, after_seq),
+            )
+            rows = await cur.fetchall()
+            hashes = sorted({r[4] for r in rows if r[4] is not None})
+            blobs: dict[str, bytes] = {}
+            if hashes:
+                cur = await conn.execute(
+                    "SELECT hash, data FROM blobs WHERE hash = ANY(%s)", (hashes,)
+                )
+                blobs = {h: bytes(d) for h, d in await cur.fetchall()}
+
+        def fetch_blob(digest: str) -> bytes:
+            data = blobs.get(digest)
+            if data is None:
+                raise StoreError(
+                    f"journal of run {run_id} references payload {digest} that is missing from blobs"
+                )
+            return data
+
+        return [(seq, decode_row(kind, ts, data, fetch_blob)) for seq, ts, kind, data, _ in rows]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        async with self._session(f"read run {run_id}") as conn:
+            cur = await conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM {_RUNS_JOIN} WHERE r.id=%s", (run_id,)
+            )
+            row = await cur.fetchone()
+        return run_from_row(row) if row else None
+
+    async def list_runs(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        where, params = [], []
+        if status:
+            where.append("r.status=%s")
+            params.append(status)
+        if agent:
+            where.append("r.agent=%s")
+            params.append(agent)
+        sql = f"SELECT {RUN_COLUMNS} FROM {_RUNS_JOIN}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT %s"
+        params.append(limit)
+        async with self._session("list runs") as conn:
+            cur = await conn.execute(sql, params)
+            rows = await cur.fetchall()
+        return [run_from_row(row) for row in rows]
+
+    # -- leases ----------------------------------------------------------
+
+    async def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[RunRecord]:
+        async with self._session(f"claim runs for worker {worker}") as conn:
+            cur = await conn.execute(
+                f"WITH now AS (SELECT {DB_NOW} AS t),"
+                " picked AS ("
+                "  SELECT id FROM runs, now WHERE status=%s OR (status=%s AND"
+                "  (lease_expires_at IS NULL OR lease_expires_at < now.t))"
+                "  ORDER BY created_at LIMIT %s FOR UPDATE OF runs SKIP LOCKED),"
+                " r AS ("
+                "  UPDATE runs SET status=%s, lease_owner=%s,"
+                "  lease_expires_at=(SELECT t FROM now) + %s, updated_at=%s"
+                "  FROM picked WHERE runs.id = picked.id RETURNING runs.*)"
+                f" SELECT {RUN_COLUMNS} FROM r JOIN agent_versions v"
+                " ON v.version = r.agent_version ORDER BY r.created_at",
+                (QUEUED, RUNNING, limit, RUNNING, worker, lease_seconds, time.time()),
+            )
+            rows = await cur.fetchall()
+        return [run_from_row(row) for row in rows]
+
+    async def claim_one(
+        self, worker: str, run_id: str, *, lease_seconds: float
+    ) -> RunRecord | None:
+        async with self._session(f"claim run {run_id} for worker {worker}") as conn:
+            cur = await conn.execute(
+                f"WITH r AS ("
+                f" UPDATE runs SET status=%s, lease_owner=%s, lease_expires_at={DB_NOW} + %s,"
+                " updated_at=%s WHERE id=%s AND (status=%s OR (status=%s AND"
+                f" (lease_expires_at IS NULL OR lease_expires_at < {DB_NOW}))) RETURNING *)"
+                f" SELECT {RUN_COLUMNS} FROM r JOIN agent_versions v ON v.version = r.agent_version",
+                (RUNNING, worker, lease_seconds, time.time(), run_id, QUEUED, RUNNING),
+            )
+            row = await cur.fetchone()
+        return run_from_row(row) if row else None
+
+    async def heartbeat(
+        self, worker: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> set[str]:
+        if not run_ids:
+            return set()
+        async with self._session(f"renew the leases of worker {worker}") as conn:
+            cur = await conn.execute(
+                f"UPDATE runs SET lease_expires_at={DB_NOW} + %s"
+                " WHERE lease_owner=%s AND id = ANY(%s) RETURNING id",
+                (lease_seconds, worker, list(run_ids)),
+            )
+            return {r[0] for r in await cur.fetchall()}
+
+    async def release(self, run_id: str, worker: str) -> None:
+        async with self._session(f"release run {run_id}") as conn:
+            await conn.execute(
+                "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL"
+                " WHERE id=%s AND lease_owner=%s",
+                (run_id, worker),
+            )
+
+    async def set_status(self, run_id: str, status: str, *, reason: str | None = None) -> None:
+        async with self._session(f"set the status of run {run_id}") as conn:
+            await conn.execute(
+                "UPDATE runs SET status=%s, reason=%s, updated_at=%s"
+                " WHERE id=%s AND NOT (status = ANY(%s))",
+                (status, reason, time.time(), run_id, _TERMINAL),
+            )
+
+    async def request_cancel(self, run_id: str) -> bool:
+        async with self._session(f"request cancel of run {run_id}") as conn:
+            cur = await conn.execute(
+                "UPDATE runs SET cancel_requested=true WHERE id=%s AND NOT (status = ANY(%s))"
+                " RETURNING id",
+                (run_id, _TERMINAL),
+            )
+            return await cur.fetchone() is not None
+
+    # -- retention -------------------------------------------------------
+
+    async def gc(self, older_than: float) -> GcReport:
+        async with self._session("collect old journals") as conn, conn.transaction():
+            await conn.execute(_BLOBS_EXCLUSIVE)
+            cur = await conn.execute(
+                "UPDATE runs SET journal_deleted=true WHERE status = ANY(%s)"
+                " AND finished_at < %s AND NOT journal_deleted RETURNING id",
+                (_TERMINAL, older_than),
+            )
+            ids = [r[0] for r in await cur.fetchall()]
+            if not ids:
+                return GcReport(runs=0, events=0, blobs=0, bytes_freed=0)
+            cur = await conn.execute(
+                "WITH gone AS (DELETE FROM events WHERE run_id = ANY(%s)"
+                " RETURNING blob, octet_length(data) AS size)"
+                " SELECT count(*), coalesce(sum(size), 0),"
+                " coalesce(array_agg(DISTINCT blob) FILTER (WHERE blob IS NOT NULL), '{}')"
+                " FROM gone",
+                (ids,),
+            )
+            n_events, event_bytes, candidates = await cur.fetchone()
+            n_blobs = blob_bytes = 0
+            if candidates:
+                cur = await conn.execute(
+                    "WITH gone AS (DELETE FROM blobs b WHERE b.hash = ANY(%s) AND NOT EXISTS"
+                    " (SELECT 1 FROM events e WHERE e.blob = b.hash)"
+                    " RETURNING octet_length(data) AS size)"
+                    " SELECT count(*), coalesce(sum(size), 0) FROM gone",
+                    (candidates,),
+                )
+                n_blobs, blob_bytes = await cur.fetchone()
+        return GcReport(
+            runs=len(ids),
+            events=n_events,
+            blobs=n_blobs,
+            bytes_freed=int(event_bytes) + int(blob_bytes),
+        )
+
+
+async def _insert_rows(conn: psycopg.AsyncConnection, rows: list[tuple[str, EventRow]]) -> None:
+    """Insert events (and their large payloads, once each) inside the caller's transaction."""
+    blobs = {r.blob: r.blob_data for _, r in rows if r.blob is not None}
+    async with conn.cursor() as cur:
+        if blobs:
+            # Sorted, so concurrent writers of the same payloads take row locks in one order.
+            await cur.executemany(_INSERT_BLOB_SQL, sorted(blobs.items()))
+        if rows:
+            await cur.executemany(
+                _INSERT_EVENT_SQL,
+                [(run_id, r.seq, r.ts, r.kind, r.data, r.blob) for run_id, r in rows],
+            )
+
+
+def _password(url: str) -> str | None:
+    try:
+        return conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        return None
