@@ -22,13 +22,24 @@ from dataclasses import dataclass
 import orjson
 
 from bosun.errors import LeaseLost, StoreError
-from bosun.journal.events import Event
+from bosun.journal.audit import GENESIS, AuditEntry, audit_entry_for, chain_hash
+from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
+    APPROVED,
+    DENIED,
+    ESCALATED,
+    EXPIRED,
+    PENDING,
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
+    WAITING_APPROVAL,
     AppendResult,
+    ApprovalConflict,
+    ApprovalRecord,
+    AuditRecord,
     GcReport,
+    KillSwitch,
     RunRecord,
     RunSummary,
     Store,
@@ -83,12 +94,65 @@ CREATE TABLE IF NOT EXISTS blobs (
     hash TEXT PRIMARY KEY,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    role TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    on_expiry TEXT NOT NULL,
+    escalate_to TEXT,
+    decided_by TEXT,
+    decided_at REAL,
+    comment TEXT,
+    edited_arguments TEXT,
+    replaces TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals(status, created_at);
+CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals(run_id);
+CREATE TABLE IF NOT EXISTS kill_switches (
+    scope TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate_counters (
+    key TEXT PRIMARY KEY,
+    window_start REAL NOT NULL,
+    count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    tenant TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
 """
+
+APPROVAL_COLUMNS = (
+    "id, run_id, call_id, tenant, agent, tool, arguments, role, rule, reason, status,"
+    " created_at, expires_at, on_expiry, escalate_to, decided_by, decided_at, comment,"
+    " edited_arguments, replaces"
+)
 
 
 @dataclass(slots=True)
 class _PendingAppend:
     run_id: str
+    events: Sequence[Event]
     rows: list[EventRow]
     owner: str
     summary: RunSummary
@@ -194,7 +258,7 @@ class SqliteStore(Store):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[AppendResult] = loop.create_future()
         self._pending.append(
-            _PendingAppend(run_id, event_rows(events, first_seq), owner, summary, future)
+            _PendingAppend(run_id, events, event_rows(events, first_seq), owner, summary, future)
         )
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -236,7 +300,7 @@ class SqliteStore(Store):
                     "UPDATE runs SET status=?, steps=?, tool_calls=?, input_tokens=?,"
                     " output_tokens=?, cost=?, reason=?, output=?, finished_at=?, updated_at=?,"
                     " last_seq=coalesce(?, last_seq) WHERE id=? AND lease_owner=?"
-                    " RETURNING cancel_requested",
+                    " RETURNING cancel_requested, tenant, agent",
                     (
                         s.status,
                         s.steps,
@@ -259,6 +323,7 @@ class SqliteStore(Store):
                     )
                     continue
                 self._insert_rows(item.run_id, item.rows)
+                self._governance_rows(item, tenant=row[1], agent=row[2], now=now)
                 results.append(AppendResult(cancel_requested=bool(row[0])))
             conn.execute("COMMIT")
             self.commits += 1
@@ -266,6 +331,71 @@ class SqliteStore(Store):
             conn.execute("ROLLBACK")
             raise
         return results
+
+    def _governance_rows(
+        self, item: _PendingAppend, *, tenant: str, agent: str, now: float
+    ) -> None:
+        """Approval rows and audit records derived from the events, in the same transaction."""
+        conn = self.conn
+        audit = []
+        for event in item.events:
+            if isinstance(event, ApprovalRequested):
+                conn.execute(
+                    f"INSERT INTO approvals({APPROVAL_COLUMNS}) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL,NULL)",
+                    (
+                        event.approval_id,
+                        item.run_id,
+                        event.call_id,
+                        tenant,
+                        agent,
+                        event.tool,
+                        event.arguments,
+                        event.role,
+                        event.rule,
+                        event.reason,
+                        PENDING,
+                        event.ts,
+                        event.expires_at,
+                        event.on_expiry,
+                        event.escalate_to,
+                    ),
+                )
+            entry = audit_entry_for(item.run_id, tenant, event, item.owner)
+            if entry is not None:
+                audit.append(entry)
+        if audit:
+            self._insert_audit(audit)
+        if item.summary.status == WAITING_APPROVAL:
+            # Every approval may have been resolved before the run parked: then it goes
+            # straight back to the queue instead of waiting for nobody.
+            conn.execute(
+                "UPDATE runs SET status=? WHERE id=? AND NOT EXISTS"
+                " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
+                (QUEUED, item.run_id, item.run_id, PENDING),
+            )
+
+    def _insert_audit(self, entries: Sequence[AuditEntry]) -> None:
+        conn = self.conn
+        row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        for entry in entries:
+            digest = chain_hash(prev, entry)
+            conn.execute(
+                "INSERT INTO audit(ts, tenant, actor, action, subject, data, prev_hash, hash)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    entry.ts,
+                    entry.tenant,
+                    entry.actor,
+                    entry.action,
+                    entry.subject,
+                    orjson.dumps(entry.data, option=orjson.OPT_NON_STR_KEYS).decode(),
+                    prev,
+                    digest,
+                ),
+            )
+            prev = digest
 
     def _insert_rows(self, run_id: str, rows: list[EventRow]) -> None:
         conn = self.conn
@@ -435,3 +565,267 @@ class SqliteStore(Store):
         return GcReport(
             runs=len(ids), events=n_events, blobs=n_blobs, bytes_freed=n_bytes + blob_bytes
         )
+
+    # -- maintenance -----------------------------------------------------
+
+    async def acquire(self, run_id: str, worker: str, *, lease_seconds: float) -> RunRecord | None:
+        now = time.time()
+        rows = self.conn.execute(
+            "UPDATE runs SET lease_owner=?, lease_expires_at=? WHERE id=? AND"
+            " (lease_owner IS NULL OR lease_owner=? OR lease_expires_at IS NULL"
+            " OR lease_expires_at < ?) RETURNING id",
+            (worker, now + lease_seconds, run_id, worker, now),
+        ).fetchall()
+        return await self.get_run(run_id) if rows else None
+
+    # -- governance: approvals --------------------------------------------
+
+    def _approvals(self, where: str, params: Sequence[object]) -> list[ApprovalRecord]:
+        rows = self.conn.execute(
+            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {where} ORDER BY created_at, id",
+            params,
+        ).fetchall()
+        return [ApprovalRecord(*row) for row in rows]
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        found = self._approvals("id=?", (approval_id,))
+        return found[0] if found else None
+
+    async def list_approvals(
+        self,
+        *,
+        status: str | None = PENDING,
+        tenant: str | None = None,
+        run_id: str | None = None,
+    ) -> list[ApprovalRecord]:
+        where, params = ["1=1"], []
+        for column, value in (("status", status), ("tenant", tenant), ("run_id", run_id)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        return self._approvals(" AND ".join(where), params)
+
+    async def resolve_approval(
+        self,
+        approval_id: str,
+        *,
+        decision: str,
+        by: str,
+        comment: str | None = None,
+        arguments: str | None = None,
+    ) -> ApprovalRecord:
+        if decision not in (APPROVED, DENIED):
+            raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
+        conn = self.conn
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "UPDATE approvals SET status=?, decided_by=?, decided_at=?, comment=?,"
+                f" edited_arguments=? WHERE id=? AND status=? RETURNING {APPROVAL_COLUMNS}",
+                (decision, by, now, comment, arguments, approval_id, PENDING),
+            ).fetchone()
+            if row is None:
+                conn.execute("ROLLBACK")
+                existing = await self.get_approval(approval_id)
+                if existing is None:
+                    raise ApprovalConflict(f"no approval {approval_id!r}")
+                raise ApprovalConflict(
+                    f"approval {approval_id} is already {existing.status}"
+                    + (f" by {existing.decided_by}" if existing.decided_by else "")
+                    + "; it cannot be resolved twice"
+                )
+            record = ApprovalRecord(*row)
+            self._requeue_if_resolved(record.run_id)
+            self._insert_audit([_approval_audit(record, "approval_decided", by, now)])
+            conn.execute("COMMIT")
+        except ApprovalConflict:
+            raise
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return record
+
+    def _requeue_if_resolved(self, run_id: str) -> None:
+        self.conn.execute(
+            "UPDATE runs SET status=?, updated_at=? WHERE id=? AND status=? AND NOT EXISTS"
+            " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
+            (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING),
+        )
+
+    async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            due = self._approvals(
+                "status=? AND expires_at IS NOT NULL AND expires_at < ?", (PENDING, now)
+            )
+            out: list[ApprovalRecord] = []
+            audit: list[AuditEntry] = []
+            for old in due:
+                if old.on_expiry == "escalate" and old.escalate_to:
+                    conn.execute(
+                        "UPDATE approvals SET status=?, decided_by='expiry', decided_at=?"
+                        " WHERE id=?",
+                        (ESCALATED, now, old.id),
+                    )
+                    new_id = f"{old.id}.esc"
+                    conn.execute(
+                        f"INSERT INTO approvals({APPROVAL_COLUMNS}) SELECT ?, run_id, call_id,"
+                        " tenant, agent, tool, arguments, ?, rule, reason, ?, ?, NULL, 'deny',"
+                        " NULL, NULL, NULL, NULL, NULL, id FROM approvals WHERE id=?",
+                        (new_id, old.escalate_to, PENDING, now, old.id),
+                    )
+                    new = self._approvals("id=?", (new_id,))[0]
+                    audit.append(_approval_audit(new, "approval_escalated", "expiry", now))
+                    out.append(new)
+                else:
+                    conn.execute(
+                        "UPDATE approvals SET status=?, decided_by='expiry', decided_at=?"
+                        " WHERE id=?",
+                        (EXPIRED, now, old.id),
+                    )
+                    expired = self._approvals("id=?", (old.id,))[0]
+                    audit.append(_approval_audit(expired, "approval_expired", "expiry", now))
+                    self._requeue_if_resolved(old.run_id)
+                    out.append(expired)
+            if audit:
+                self._insert_audit(audit)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return out
+
+    # -- governance: kill switches, quotas, spend ---------------------------
+
+    async def set_kill_switch(self, scope: str, *, reason: str, by: str) -> KillSwitch:
+        now = time.time()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO kill_switches(scope, reason, set_by, set_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(scope) DO UPDATE SET reason=excluded.reason,"
+                " set_by=excluded.set_by, set_at=excluded.set_at",
+                (scope, reason, by, now),
+            )
+            self._insert_audit(
+                [AuditEntry(now, by, "kill_switch_set", scope, {"reason": reason}, _tenant(scope))]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return KillSwitch(scope, reason, by, now)
+
+    async def clear_kill_switch(self, scope: str, *, by: str) -> bool:
+        now = time.time()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            gone = conn.execute(
+                "DELETE FROM kill_switches WHERE scope=? RETURNING reason", (scope,)
+            ).fetchone()
+            if gone is not None:
+                self._insert_audit(
+                    [AuditEntry(now, by, "kill_switch_cleared", scope, {}, _tenant(scope))]
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return gone is not None
+
+    async def kill_switches(self) -> list[KillSwitch]:
+        rows = self.conn.execute(
+            "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
+        ).fetchall()
+        return [KillSwitch(*r) for r in rows]
+
+    async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
+        marks = ",".join("?" * len(scopes))
+        row = self.conn.execute(
+            f"SELECT scope, reason, set_by, set_at FROM kill_switches WHERE scope IN ({marks})"
+            " ORDER BY set_at LIMIT 1",
+            tuple(scopes),
+        ).fetchone()
+        return KillSwitch(*row) if row else None
+
+    async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
+        window = int(time.time() // window_seconds) * window_seconds
+        count = self.conn.execute(
+            "INSERT INTO rate_counters(key, window_start, count) VALUES (?, ?, 1)"
+            " ON CONFLICT(key) DO UPDATE SET"
+            " count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,"
+            " window_start = excluded.window_start RETURNING count",
+            (key, window),
+        ).fetchone()[0]
+        return count <= limit
+
+    async def spend_since(
+        self, since: float, *, agent: str | None = None, tenant: str | None = None
+    ) -> float:
+        sql, params = "SELECT coalesce(sum(cost), 0) FROM runs WHERE created_at >= ?", [since]
+        if agent is not None:
+            sql += " AND agent=?"
+            params.append(agent)
+        if tenant is not None:
+            sql += " AND tenant=?"
+            params.append(tenant)
+        return float(self.conn.execute(sql, params).fetchone()[0])
+
+    # -- governance: audit --------------------------------------------------
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_audit(entries)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditRecord]:
+        sql = (
+            "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
+            " WHERE seq > ? ORDER BY seq"
+        )
+        params: list[object] = [after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            AuditRecord(
+                seq, AuditEntry(ts, actor, action, subject, orjson.loads(data), tenant), prev, h
+            )
+            for seq, ts, actor, action, subject, data, tenant, prev, h in self.conn.execute(
+                sql, params
+            ).fetchall()
+        ]
+
+
+def _tenant(scope: str) -> str:
+    return scope.partition(":")[2] if scope.startswith("tenant:") else "default"
+
+
+def _approval_audit(record: ApprovalRecord, action: str, by: str, now: float) -> AuditEntry:
+    return AuditEntry(
+        now,
+        by,
+        action,
+        record.run_id,
+        {
+            "approval_id": record.id,
+            "call_id": record.call_id,
+            "tool": record.tool,
+            "status": record.status,
+            "role": record.role,
+            "comment": record.comment,
+            "edited_arguments": record.edited_arguments,
+        },
+        record.tenant,
+    )
