@@ -1,7 +1,9 @@
 """The offline end-to-end demo behind `make demo`: a support agent refunds an order.
 
-Runs on an embedded SQLite file under .demo/, prints the run's timeline from
-the journal and where the database is, so you can explore it with the CLI.
+Runs on an embedded SQLite file under .demo/. The refund is above the policy's
+threshold, so the run parks durably until a supervisor approves; the demo
+approves it through the same code path `bosun approve` uses, a worker resumes
+the run from its journal, and the demo prints the timeline and the audit trail.
 """
 
 from __future__ import annotations
@@ -15,24 +17,52 @@ HERE = Path(__file__).resolve().parent
 DEMO_DIR = Path(os.environ.get("BOSUN_DEMO_DIR", ".demo")).resolve()
 
 
+def banner(text: str) -> None:
+    print(f"\n=== {text} ===")
+
+
 async def main() -> None:
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir(parents=True)
     os.environ["SUPPORT_DATA_DIR"] = str(DEMO_DIR)
 
-    from bosun import Runtime, load_agent
+    from bosun import Runtime, Worker, load_agent
+    from bosun.govern import audit
     from bosun.observe.timeline import render
 
     db = DEMO_DIR / "bosun.db"
     agent = load_agent(str(HERE / "agent.yaml"))
-    print(f"Agent {agent.version_id}: {len(agent.tools)} tools, model {agent.model_spec.provider}")
     request = "My trail running shoes from order 1234 fell apart after two runs. Refund please?"
-    print(f"Customer: {request}\n")
+    print(f"Agent {agent.version_id}: {len(agent.tools)} tools, model {agent.model_spec.provider}")
+    print(f"Customer: {request}")
 
     async with Runtime(str(db)) as rt:
+        banner("1. The agent works until the refund needs a supervisor")
         result = await rt.run(agent, request, user="ana@example.com", tags={"order": "1234"})
+        print(render(await rt.get_run(result.run_id), await rt.events(result.run_id)))
+
+        banner("2. The approvals inbox (bosun approvals)")
+        pending = await rt.approvals()
+        for a in pending:
+            print(f"{a.id}: {a.tool}({a.arguments}) needs role {a.role}: {a.reason}")
+
+        banner("3. A supervisor approves (bosun approve ID --comment ...)")
+        for a in pending:
+            await rt.approve(a.id, by="sam@shop.example", comment="receipt checked, within 30 days")
+            print(f"approved {a.id} as sam@shop.example")
+
+        banner("4. A worker resumes the run from its journal")
+        await Worker(rt, poll_interval=0.05).serve(exit_when_idle=True)
         run = await rt.get_run(result.run_id)
         print(render(run, await rt.events(result.run_id)))
+
+        banner("5. The audit trail (bosun audit export / verify)")
+        for record in await rt.store.audit_records():
+            e = record.entry
+            detail = e.data.get("verdict") or e.data.get("status") or e.data.get("decision") or ""
+            print(f"#{record.seq:<3} {e.action:<20} {e.actor:<18} {detail:<16} {record.hash[:16]}…")
+        verification = await audit.verify(rt.store)
+        print(f"hash chain: {'intact' if verification.ok else 'TAMPERED'} ({verification.records} records)")
 
     ledger = (DEMO_DIR / "payments.jsonl").read_text().splitlines()
     print(f"\nPayments ledger: {len(ledger)} refund(s) written, exactly once.")
@@ -40,9 +70,9 @@ async def main() -> None:
     print("Explore it:")
     print(f"  .venv/bin/bosun runs --db {db}")
     print(f"  .venv/bin/bosun show {result.run_id} --db {db}")
-    print(f"  .venv/bin/bosun show {result.run_id} --db {db} --json")
-    if result.status != "succeeded":
-        raise SystemExit(f"demo run ended {result.status}: {result.reason}")
+    print(f"  .venv/bin/bosun audit verify --db {db}")
+    if run.status != "succeeded":
+        raise SystemExit(f"demo run ended {run.status}: {run.reason}")
 
 
 if __name__ == "__main__":

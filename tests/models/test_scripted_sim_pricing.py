@@ -214,3 +214,13 @@ def test_runtime_table_adds_and_replaces_models_and_keeps_the_rest():
 def test_pricing_rejects_negative_prices():
     with pytest.raises(ValueError):
         Pricing(input_per_million=-1, output_per_million=0)
+
+
+def test_dated_model_names_are_priced_like_their_family():
+    from bosun.models.base import Usage
+    from bosun.models.pricing import PriceTable
+
+    table = PriceTable()
+    usage = Usage(1_000_000, 0)
+    assert table.cost("gpt-4o-mini-2024-07-18", usage) == table.cost("gpt-4o-mini", usage) > 0
+    assert table.cost("gpt-4o-2024-08-06", usage) == table.cost("gpt-4o", usage)

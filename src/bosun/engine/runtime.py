@@ -111,6 +111,11 @@ class Runtime:
 
     async def close(self) -> None:
         await self.leases.close()
+        for provider in self._providers.values():
+            aclose = getattr(provider, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self._providers.clear()
         await self.store.close()
 
     # -- agents ----------------------------------------------------------

@@ -30,8 +30,17 @@ class PriceTable:
     def __init__(self, prices: Mapping[str, Pricing] | None = None):
         self.prices = {**DEFAULT_PRICES, **(prices or {})}
 
+    def price_of(self, model: str) -> Pricing | None:
+        """Exact name, else the longest known prefix: servers answer with dated names
+        such as `gpt-4o-mini-2024-07-18` for `gpt-4o-mini`."""
+        price = self.prices.get(model)
+        if price is not None:
+            return price
+        prefixes = [name for name in self.prices if model.startswith(name + "-")]
+        return self.prices[max(prefixes, key=len)] if prefixes else None
+
     def cost(self, model: str, usage: Usage, override: Pricing | None = None) -> float:
-        price = override or self.prices.get(model)
+        price = override or self.price_of(model)
         if price is None:
             return 0.0
         return (
