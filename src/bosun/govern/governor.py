@@ -28,6 +28,9 @@ except ImportError:
         def visible_tools(self, agent: str) -> None:
             return None
 
+        def model_dump(self, **options: Any) -> dict[str, Any]:
+            return {}
+
         @classmethod
         def from_file(cls, path: str) -> Policy:
             return cls()
