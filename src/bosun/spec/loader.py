@@ -1,8 +1,9 @@
 """Load agents from YAML files, Python files or `module:attr` references.
 
-YAML errors name the file, the line and the field: the document is composed
-with PyYAML (which keeps each node's position), validated with pydantic, and
-each validation error is mapped back to the line of the field it is about.
+YAML errors name the file, the line and the field (see `bosun.spec.yaml_lines`):
+the document is composed with PyYAML (which keeps each node's position),
+validated with pydantic, and each validation error is mapped back to the line
+of the field it is about.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bosun.errors import BosunError, SpecError
+from bosun.spec import yaml_lines
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
@@ -71,74 +73,17 @@ class AgentFile(BaseModel):
         return value
 
 
-Path = tuple[str | int, ...]
-
-
-def _to_python(node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*path, key), lines)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
-
-
-def _line_for(loc: tuple[Any, ...], lines: dict[Path, int]) -> int:
-    # pydantic adds union branch names to loc (e.g. 'ToolEntry', 'str'); keep real fields.
-    path: list[str | int] = []
-    for part in loc:
-        candidate = (*path, part)
-        if candidate in lines:
-            path.append(part)
-    while tuple(path) not in lines and path:
-        path.pop()
-    return lines.get(tuple(path), 1)
-
-
-def _field_name(loc: tuple[Any, ...], lines: dict[Path, int]) -> str:
-    parts: list[str] = []
-    path: list[str | int] = []
-    for part in loc:
-        candidate = (*path, part)
-        if candidate in lines or (isinstance(part, str) and part.islower()):
-            path.append(part)
-            parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
-    return "".join(parts).lstrip(".") or "(top level)"
-
-
 def parse_agent_yaml(text: str, filename: str) -> AgentFile:
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"agent file {filename}, line {line}: invalid YAML: {problem}") from None
+    what = f"agent file {filename}"
+    node = yaml_lines.compose(text, what)
     if node is None or not isinstance(node, yaml.MappingNode):
-        raise SpecError(f"agent file {filename}, line 1: expected a mapping with at least `name`")
-    lines: dict[Path, int] = {}
-    data = _to_python(node, (), lines)
+        raise SpecError(f"{what}, line 1: expected a mapping with at least `name`")
+    lines: dict[yaml_lines.Path, int] = {}
+    data = yaml_lines.to_python(node, (), lines)
     try:
         return AgentFile.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in sorted(exc.errors(), key=lambda e: _line_for(tuple(e["loc"]), lines)):
-            loc = tuple(err["loc"])
-            got = f", got {err['input']!r}" if err["type"] != "missing" else ""
-            message = err["msg"][0].lower() + err["msg"][1:]
-            problems.append(
-                f"agent file {filename}, line {_line_for(loc, lines)}: "
-                f"`{_field_name(loc, lines)}`: {message}{got}"
-            )
-        # Union members each report; the first line per field is the useful one.
-        unique = list(dict.fromkeys(problems))
-        raise SpecError("\n".join(unique[:5])) from None
+        raise yaml_lines.validation_error(exc, what, lines) from None
 
 
 def _resolve_ref(ref: str, folder: str) -> str:
