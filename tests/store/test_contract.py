@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from bosun.errors import LeaseLost, StoreError
+from bosun.journal.audit import GENESIS, AuditEntry, chain_hash
 from bosun.journal.events import (
+    ApprovalRequested,
     ModelRequested,
     ModelResponded,
     RunFinished,
@@ -29,7 +31,16 @@ from bosun.store import (
     Store,
     open_store,
 )
-from bosun.store.base import BLOB_THRESHOLD
+from bosun.store.base import (
+    APPROVED,
+    BLOB_THRESHOLD,
+    DENIED,
+    ESCALATED,
+    EXPIRED,
+    PENDING,
+    WAITING_APPROVAL,
+    ApprovalConflict,
+)
 
 BIG = "lorem ipsum " * 2_000  # ~24 KB, well over BLOB_THRESHOLD
 assert len(BIG) > BLOB_THRESHOLD
@@ -548,3 +559,180 @@ async def test_using_a_store_that_is_not_open_raises_store_error(db_url):
     store = open_store(db_url)
     with pytest.raises(StoreError, match="not open"):
         await store.get_run("r1")
+
+
+# -- governance: approvals, kill switches, rate limits, audit ----------------------
+
+
+def approval_requested(approval_id: str, **kw) -> ApprovalRequested:
+    values = {
+        "call_id": "call-1",
+        "tool": "refund",
+        "arguments": '{"amount": 50}',
+        "role": "support-lead",
+        "rule": "refunds need a lead",
+        "reason": "refund over 20",
+    }
+    values.update(kw)
+    return ApprovalRequested(ts=2.0, approval_id=approval_id, **values)
+
+
+async def park_for_approval(store: Store, run_id: str, *requests: ApprovalRequested) -> None:
+    await create_leased(store, run_id, tenant="acme")
+    await store.append(
+        run_id, list(requests), first_seq=2, owner="w1", summary=summary(WAITING_APPROVAL)
+    )
+    await store.release(run_id, "w1")
+
+
+def assert_chain_is_intact(records) -> None:
+    prev = GENESIS
+    for rec in records:
+        assert rec.prev_hash == prev
+        assert rec.hash == chain_hash(prev, rec.entry)
+        prev = rec.hash
+
+
+async def test_an_approval_is_resolved_once_and_requeues_its_run_when_it_was_the_last(store):
+    await park_for_approval(store, "r1", approval_requested("a1"), approval_requested("a2"))
+    pending = await store.list_approvals(tenant="acme")
+    assert [(a.id, a.run_id, a.status, a.agent, a.role) for a in pending] == [
+        ("a1", "r1", PENDING, "support", "support-lead"),
+        ("a2", "r1", PENDING, "support", "support-lead"),
+    ]
+    assert (await store.get_run("r1")).status == WAITING_APPROVAL
+
+    first = await store.resolve_approval("a1", decision=APPROVED, by="ana", comment="ok")
+    assert (first.status, first.decided_by, first.comment) == (APPROVED, "ana", "ok")
+    assert (await store.get_run("r1")).status == WAITING_APPROVAL  # a2 still pending
+    with pytest.raises(ApprovalConflict, match="already approved by ana"):
+        await store.resolve_approval("a1", decision=DENIED, by="bob")
+    with pytest.raises(ApprovalConflict, match="no approval"):
+        await store.resolve_approval("nope", decision=DENIED, by="bob")
+
+    await store.resolve_approval("a2", decision=DENIED, by="bob")
+    assert (await store.get_run("r1")).status == QUEUED
+    assert await store.list_approvals() == []
+    assert (await store.get_approval("a2")).status == DENIED
+    assert [a.id for a in await store.list_approvals(status=None, run_id="r1")] == ["a1", "a2"]
+
+    records = await store.audit_records()
+    assert [r.entry.action for r in records] == [
+        "approval_requested",
+        "approval_requested",
+        "approval_decided",
+        "approval_decided",
+    ]
+    assert_chain_is_intact(records)
+
+
+async def test_a_run_whose_approvals_were_all_resolved_before_it_parked_is_requeued(store):
+    await create_leased(store, "r1")
+    await store.append("r1", [approval_requested("a1")], first_seq=2, owner="w1", summary=summary())
+    await store.resolve_approval("a1", decision=APPROVED, by="ana")
+    await store.append("r1", [], first_seq=3, owner="w1", summary=summary(WAITING_APPROVAL))
+    assert (await store.get_run("r1")).status == QUEUED
+
+
+async def test_expired_approvals_are_denied_or_escalated(store):
+    await park_for_approval(
+        store,
+        "r1",
+        approval_requested("deny-me", expires_at=100.0),
+        approval_requested(
+            "escalate-me",
+            call_id="call-2",
+            expires_at=100.0,
+            on_expiry="escalate",
+            escalate_to="manager",
+        ),
+        approval_requested("later", call_id="call-3", expires_at=time.time() + 3600),
+    )
+    changed = await store.expire_approvals(now=200.0)
+    assert sorted((a.id, a.status, a.role) for a in changed) == [
+        ("deny-me", EXPIRED, "support-lead"),
+        ("escalate-me.esc", PENDING, "manager"),
+    ]
+    assert (await store.get_approval("escalate-me")).status == ESCALATED
+    assert (await store.get_approval("escalate-me.esc")).replaces == "escalate-me"
+    assert sorted(a.id for a in await store.list_approvals()) == ["escalate-me.esc", "later"]
+    assert await store.expire_approvals(now=200.0) == []
+    assert_chain_is_intact(await store.audit_records())
+
+
+async def test_kill_switches_are_set_found_cleared_and_audited(store):
+    assert await store.active_kill_switch(["global", "agent:support"]) is None
+    await store.set_kill_switch("agent:support", reason="bad answers", by="ops")
+    await store.set_kill_switch("tenant:acme", reason="unpaid", by="ops")
+    found = await store.active_kill_switch(["global", "tenant:acme", "agent:support"])
+    assert (found.scope, found.reason, found.set_by) == ("agent:support", "bad answers", "ops")
+    await store.set_kill_switch("agent:support", reason="still bad", by="ana")
+    assert {(k.scope, k.reason) for k in await store.kill_switches()} == {
+        ("agent:support", "still bad"),
+        ("tenant:acme", "unpaid"),
+    }
+    assert await store.clear_kill_switch("agent:support", by="ops") is True
+    assert await store.clear_kill_switch("agent:support", by="ops") is False
+    assert await store.active_kill_switch(["agent:support"]) is None
+
+    records = await store.audit_records()
+    assert [(r.entry.action, r.entry.subject) for r in records] == [
+        ("kill_switch_set", "agent:support"),
+        ("kill_switch_set", "tenant:acme"),
+        ("kill_switch_set", "agent:support"),
+        ("kill_switch_cleared", "agent:support"),
+    ]
+    assert records[1].entry.tenant == "acme"
+    assert_chain_is_intact(records)
+    assert [r.seq for r in await store.audit_records(after_seq=records[1].seq, limit=1)] == [
+        records[2].seq
+    ]
+
+
+async def test_audit_records_appended_concurrently_form_one_unbroken_chain(db_url):
+    stores = [open_store(db_url) for _ in range(2)]
+    for s in stores:
+        await s.open()
+    try:
+        await asyncio.gather(
+            *[
+                stores[i % 2].append_audit(
+                    [AuditEntry(float(i), "ops", "policy_version", f"p{i}", {"n": i})]
+                )
+                for i in range(20)
+            ]
+        )
+        records = await stores[0].audit_records()
+        assert len(records) == 20
+        assert_chain_is_intact(records)
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_take_rate_allows_up_to_the_limit_per_window(store):
+    allowed = [await store.take_rate("tool:refund", limit=3, window_seconds=3600) for _ in range(5)]
+    assert allowed == [True, True, True, False, False]
+    assert await store.take_rate("tool:other", limit=3, window_seconds=3600) is True
+
+
+async def test_spend_since_sums_run_costs_by_agent_and_tenant(store):
+    await create_leased(store, "a", agent="support", tenant="acme", created_at=1000.0)
+    await create_leased(store, "b", agent="billing", tenant="acme", created_at=2000.0)
+    await create_leased(store, "c", agent="support", tenant="other", created_at=3000.0)
+    for run_id, cost in (("a", 1.5), ("b", 2.0), ("c", 4.0)):
+        await store.append(run_id, [], first_seq=2, owner="w1", summary=summary(cost=cost))
+    assert await store.spend_since(0.0) == 7.5
+    assert await store.spend_since(1500.0) == 6.0
+    assert await store.spend_since(0.0, agent="support") == 5.5
+    assert await store.spend_since(0.0, agent="support", tenant="acme") == 1.5
+
+
+async def test_acquire_leases_a_finished_run_unless_another_worker_holds_it(store):
+    await create_leased(store, "r1")
+    await finish(store, "r1", at=time.time())
+    assert await store.acquire("r1", "w2", lease_seconds=60) is None  # w1 still holds it
+    await store.release("r1", "w1")
+    got = await store.acquire("r1", "w2", lease_seconds=60)
+    assert (got.status, got.lease_owner) == (SUCCEEDED, "w2")
+    assert (await store.acquire("r1", "w2", lease_seconds=60)).lease_owner == "w2"

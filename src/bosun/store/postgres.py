@@ -23,16 +23,27 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bosun.errors import LeaseLost, StoreError
-from bosun.journal.events import Event
+from bosun.journal.audit import AuditEntry, audit_entry_for
+from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
+    PENDING,
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
+    WAITING_APPROVAL,
     AppendResult,
     GcReport,
     RunRecord,
     RunSummary,
     Store,
+)
+from bosun.store.postgres_governance import (
+    GOVERNANCE_SCHEMA,
+    INSERT_APPROVAL_SQL,
+    REQUEUE_SQL,
+    PostgresGovernance,
+    insert_audit,
+    requeue_params,
 )
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
 
@@ -108,7 +119,7 @@ _APPEND_SQL = (
     "UPDATE runs SET status=%s, steps=%s, tool_calls=%s, input_tokens=%s, output_tokens=%s,"
     " cost=%s, reason=%s, output=%s, finished_at=%s, updated_at=%s,"
     " last_seq=coalesce(%s, last_seq)"
-    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested"
+    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested, tenant, agent"
 )
 _INSERT_EVENT_SQL = (
     "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -134,13 +145,14 @@ def redact(url: str) -> str:
 @dataclass(slots=True)
 class _PendingAppend:
     run_id: str
+    events: Sequence[Event]
     rows: list[EventRow]
     owner: str
     summary: RunSummary
     future: asyncio.Future[AppendResult]
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresGovernance, Store):
     def __init__(self, url: str, *, connect_timeout: float = 10.0):
         self.url = url
         self._connect_timeout = connect_timeout
@@ -162,7 +174,7 @@ class PostgresStore(Store):
         try:
             async with conn.transaction():
                 await conn.execute(_SCHEMA_LOCK)
-                for statement in SCHEMA:
+                for statement in [*SCHEMA, *GOVERNANCE_SCHEMA]:
                     await conn.execute(statement)
             self._writer_conn = await self._connect()
         except BaseException as exc:
@@ -272,7 +284,7 @@ class PostgresStore(Store):
             raise StoreError("the store is not open: call `await store.open()` first")
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._pending.append(
-            _PendingAppend(run_id, event_rows(events, first_seq), owner, summary, future)
+            _PendingAppend(run_id, events, event_rows(events, first_seq), owner, summary, future)
         )
         self._wakeup.set()
         return await future
@@ -332,7 +344,7 @@ class PostgresStore(Store):
         # Lock run rows in a stable order (appends to one run keep their order) so
         # two processes' batches do not deadlock on each other.
         order = sorted(range(len(batch)), key=lambda i: batch[i].run_id)
-        owned: dict[int, bool] = {}
+        owned: dict[int, tuple[bool, str, str]] = {}  # cancel_requested, tenant, agent
         async with conn.transaction():
             if any(r.blob for item in batch for r in item.rows):
                 await conn.execute(_BLOBS_SHARED)
@@ -363,14 +375,15 @@ class PostgresStore(Store):
                         cur.nextset()
                     row = await cur.fetchone()
                     if row is not None:
-                        owned[i] = bool(row[0])
+                        owned[i] = (bool(row[0]), row[1], row[2])
             await _insert_rows(
                 conn,
                 [(batch[i].run_id, r) for i in order if i in owned for r in batch[i].rows],
             )
+            await _governance_rows(conn, [(batch[i], *owned[i][1:]) for i in order if i in owned])
         self.commits += 1
         return [
-            AppendResult(cancel_requested=owned[i])
+            AppendResult(cancel_requested=owned[i][0])
             if i in owned
             else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
             for i, item in enumerate(batch)
@@ -558,6 +571,47 @@ async def _insert_rows(conn: psycopg.AsyncConnection, rows: list[tuple[str, Even
                 _INSERT_EVENT_SQL,
                 [(run_id, r.seq, r.ts, r.kind, r.data, r.blob) for run_id, r in rows],
             )
+
+
+async def _governance_rows(
+    conn: psycopg.AsyncConnection, items: list[tuple[_PendingAppend, str, str]]
+) -> None:
+    """Approval rows and audit records derived from the events, in the same transaction."""
+    approvals, audit = [], []
+    for item, tenant, agent in items:
+        for event in item.events:
+            if isinstance(event, ApprovalRequested):
+                approvals.append(
+                    (
+                        event.approval_id,
+                        item.run_id,
+                        event.call_id,
+                        tenant,
+                        agent,
+                        event.tool,
+                        event.arguments,
+                        event.role,
+                        event.rule,
+                        event.reason,
+                        PENDING,
+                        event.ts,
+                        event.expires_at,
+                        event.on_expiry,
+                        event.escalate_to,
+                    )
+                )
+            entry: AuditEntry | None = audit_entry_for(item.run_id, tenant, event, item.owner)
+            if entry is not None:
+                audit.append(entry)
+    async with conn.cursor() as cur:
+        if approvals:
+            await cur.executemany(INSERT_APPROVAL_SQL, approvals)
+        for item, _, _ in items:
+            if item.summary.status == WAITING_APPROVAL:
+                # Every approval may have been resolved before the run parked: then it
+                # goes straight back to the queue instead of waiting for nobody.
+                await cur.execute(REQUEUE_SQL, requeue_params(item.run_id))
+    await insert_audit(conn, audit)  # last: it takes the audit chain's lock
 
 
 def _password(url: str) -> str | None:
