@@ -243,7 +243,8 @@ class SqliteStore(Store):
             self._insert_rows(run.id, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(f"could not create run {run.id}: {exc}") from exc
 
     async def append(
@@ -273,12 +274,12 @@ class SqliteStore(Store):
             return
         try:
             results = self._write_batch(batch)
-        except sqlite3.Error:
+        except Exception:
             results = []
             for item in batch:
                 try:
                     results.extend(self._write_batch([item]))
-                except sqlite3.Error as exc:
+                except Exception as exc:  # every waiter must hear back, whatever failed
                     results.append(StoreError(f"could not append to run {item.run_id}: {exc}"))
         for item, result in zip(batch, results, strict=True):
             if item.future.done():
@@ -328,7 +329,8 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
             self.commits += 1
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return results
 
@@ -472,7 +474,8 @@ class SqliteStore(Store):
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         runs = [await self.get_run(run_id) for run_id in ids]
         return [r for r in runs if r is not None]
@@ -560,7 +563,8 @@ class SqliteStore(Store):
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return GcReport(
             runs=len(ids), events=n_events, blobs=n_blobs, bytes_freed=n_bytes + blob_bytes
@@ -642,7 +646,8 @@ class SqliteStore(Store):
         except ApprovalConflict:
             raise
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return record
 
@@ -693,7 +698,8 @@ class SqliteStore(Store):
                 self._insert_audit(audit)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return out
 
@@ -715,7 +721,8 @@ class SqliteStore(Store):
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return KillSwitch(scope, reason, by, now)
 
@@ -733,7 +740,8 @@ class SqliteStore(Store):
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return gone is not None
 
@@ -784,7 +792,8 @@ class SqliteStore(Store):
             self._insert_audit(entries)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     async def audit_records(
