@@ -142,6 +142,32 @@ class AuditRecord:
     hash: str
 
 
+@dataclass(slots=True, frozen=True)
+class ApiKey:
+    """An API key of the control plane. Only the SHA-256 of its secret is stored; the full
+    key (`bosun_<id>_<secret>`) is shown once, when it is created."""
+
+    id: str
+    tenant: str
+    role: str  # viewer | operator | approver | admin
+    name: str
+    hash: str
+    created_at: float
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ConsoleSession:
+    """A web console login: the cookie holds a random token, the store only its SHA-256."""
+
+    token_hash: str
+    key_id: str
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
 class ApprovalConflict(StoreError):
     """The approval is not pending any more (already resolved, expired or escalated)."""
 
@@ -204,8 +230,16 @@ class Store(abc.ABC):
         status: str | None = None,
         agent: str | None = None,
         limit: int = 50,
+        tenant: str | None = None,
+        user: str | None = None,
+        tag: tuple[str, str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        """Newest first."""
+        """Newest first. Every filter left as None matches all (the CLI sees every tenant;
+        the HTTP API always passes the caller's `tenant`). `since`/`until` bound `created_at`
+        (since inclusive, until exclusive); `tag` is one (key, value) pair."""
 
     @abc.abstractmethod
     async def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[RunRecord]:
@@ -329,3 +363,36 @@ class Store(abc.ABC):
         self, after_seq: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
         """In chain order."""
+
+    # -- control plane: API keys and console sessions -----------------------
+    # Used by `bosun serve` and `bosun keys`. Callers audit key changes with `append_audit`.
+
+    @abc.abstractmethod
+    async def create_api_key(self, key: ApiKey) -> None: ...
+
+    @abc.abstractmethod
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        """The key, revoked or not (callers check `revoked_at`)."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        """Oldest first, revoked ones included."""
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
+        """False if there is no such key or it was already revoked. Its sessions end too."""
+
+    @abc.abstractmethod
+    async def touch_api_key(self, key_id: str, *, now: float) -> None:
+        """Record that the key was just used (`last_used_at`)."""
+
+    @abc.abstractmethod
+    async def create_console_session(self, session: ConsoleSession) -> None: ...
+
+    @abc.abstractmethod
+    async def get_console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
+        """The session if it exists and has not expired."""
+
+    @abc.abstractmethod
+    async def delete_console_session(self, token_hash: str) -> None:
+        """Log out (also drops every expired session, as housekeeping)."""

@@ -45,6 +45,7 @@ from bosun.store.postgres_governance import (
     insert_audit,
     requeue_params,
 )
+from bosun.store.postgres_server import SERVER_SCHEMA, PostgresServer
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
 
 # The database clock, as epoch seconds.
@@ -152,7 +153,7 @@ class _PendingAppend:
     future: asyncio.Future[AppendResult]
 
 
-class PostgresStore(PostgresGovernance, Store):
+class PostgresStore(PostgresGovernance, PostgresServer, Store):
     def __init__(self, url: str, *, connect_timeout: float = 10.0):
         self.url = url
         self._connect_timeout = connect_timeout
@@ -174,7 +175,7 @@ class PostgresStore(PostgresGovernance, Store):
         try:
             async with conn.transaction():
                 await conn.execute(_SCHEMA_LOCK)
-                for statement in [*SCHEMA, *GOVERNANCE_SCHEMA]:
+                for statement in [*SCHEMA, *GOVERNANCE_SCHEMA, *SERVER_SCHEMA]:
                     await conn.execute(statement)
             self._writer_conn = await self._connect()
         except BaseException as exc:
@@ -426,20 +427,39 @@ class PostgresStore(PostgresGovernance, Store):
         return run_from_row(row) if row else None
 
     async def list_runs(
-        self, *, status: str | None = None, agent: str | None = None, limit: int = 50
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        tenant: str | None = None,
+        user: str | None = None,
+        tag: tuple[str, str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        where, params = [], []
-        if status:
-            where.append("r.status=%s")
-            params.append(status)
-        if agent:
-            where.append("r.agent=%s")
-            params.append(agent)
+        where: list[str] = []
+        params: list[object] = []
+        for clause, value in (
+            ("r.status=%s", status),
+            ("r.agent=%s", agent),
+            ("r.tenant=%s", tenant),
+            ("r.user_id=%s", user),
+            ("r.created_at>=%s", since),
+            ("r.created_at<%s", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if tag is not None:
+            where.append("r.tags @> %s::jsonb")
+            params.append(orjson.dumps({tag[0]: tag[1]}).decode())
         sql = f"SELECT {RUN_COLUMNS} FROM {_RUNS_JOIN}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT %s"
-        params.append(limit)
+        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT %s OFFSET %s"
+        params.extend((limit, offset))
         async with self._session("list runs") as conn:
             cur = await conn.execute(sql, params)
             rows = await cur.fetchall()

@@ -34,10 +34,12 @@ from bosun.store.base import (
     RUNNING,
     TERMINAL_STATUSES,
     WAITING_APPROVAL,
+    ApiKey,
     AppendResult,
     ApprovalConflict,
     ApprovalRecord,
     AuditRecord,
+    ConsoleSession,
     GcReport,
     KillSwitch,
     RunRecord,
@@ -128,6 +130,23 @@ CREATE TABLE IF NOT EXISTS rate_counters (
     key TEXT PRIMARY KEY,
     window_start REAL NOT NULL,
     count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL,
+    last_used_at REAL
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
@@ -435,20 +454,39 @@ class SqliteStore(Store):
         return run_from_row(row) if row else None
 
     async def list_runs(
-        self, *, status: str | None = None, agent: str | None = None, limit: int = 50
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        tenant: str | None = None,
+        user: str | None = None,
+        tag: tuple[str, str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        offset: int = 0,
     ) -> list[RunRecord]:
-        where, params = [], []
-        if status:
-            where.append("r.status=?")
-            params.append(status)
-        if agent:
-            where.append("r.agent=?")
-            params.append(agent)
+        where: list[str] = []
+        params: list[object] = []
+        for clause, value in (
+            ("r.status=?", status),
+            ("r.agent=?", agent),
+            ("r.tenant=?", tenant),
+            ("r.user_id=?", user),
+            ("r.created_at>=?", since),
+            ("r.created_at<?", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if tag is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(r.tags) WHERE key=? AND value=?)")
+            params.extend(tag)
         sql = f"SELECT {RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
-        params.append(limit)
+        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?"
+        params.extend((limit, offset))
         return [run_from_row(row) for row in self.conn.execute(sql, params).fetchall()]
 
     # -- leases ----------------------------------------------------------
@@ -815,6 +853,86 @@ class SqliteStore(Store):
                 sql, params
             ).fetchall()
         ]
+
+    # -- control plane: API keys and console sessions -----------------------
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        self.conn.execute(
+            f"INSERT INTO api_keys({_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                key.id,
+                key.tenant,
+                key.role,
+                key.name,
+                key.hash,
+                key.created_at,
+                key.revoked_at,
+                key.last_used_at,
+            ),
+        )
+
+    async def get_api_key(self, key_id: str) -> ApiKey | None:
+        row = self.conn.execute(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id=?", (key_id,)
+        ).fetchone()
+        return ApiKey(*row) if row else None
+
+    async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
+        sql, params = f"SELECT {_KEY_COLUMNS} FROM api_keys", []
+        if tenant is not None:
+            sql += " WHERE tenant=?"
+            params.append(tenant)
+        rows = self.conn.execute(sql + " ORDER BY created_at, id", params).fetchall()
+        return [ApiKey(*row) for row in rows]
+
+    async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            gone = conn.execute(
+                "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL RETURNING id",
+                (now, key_id),
+            ).fetchone()
+            conn.execute("DELETE FROM console_sessions WHERE key_id=?", (key_id,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return gone is not None
+
+    async def touch_api_key(self, key_id: str, *, now: float) -> None:
+        self.conn.execute("UPDATE api_keys SET last_used_at=? WHERE id=?", (now, key_id))
+
+    async def create_console_session(self, session: ConsoleSession) -> None:
+        self.conn.execute(
+            "INSERT INTO console_sessions(token_hash, key_id, csrf, created_at, expires_at)"
+            " VALUES (?,?,?,?,?)",
+            (
+                session.token_hash,
+                session.key_id,
+                session.csrf,
+                session.created_at,
+                session.expires_at,
+            ),
+        )
+
+    async def get_console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
+        row = self.conn.execute(
+            "SELECT token_hash, key_id, csrf, created_at, expires_at FROM console_sessions"
+            " WHERE token_hash=? AND expires_at>?",
+            (token_hash, now),
+        ).fetchone()
+        return ConsoleSession(*row) if row else None
+
+    async def delete_console_session(self, token_hash: str) -> None:
+        self.conn.execute(
+            "DELETE FROM console_sessions WHERE token_hash=? OR expires_at<?",
+            (token_hash, time.time()),
+        )
+
+
+_KEY_COLUMNS = "id, tenant, role, name, hash, created_at, revoked_at, last_used_at"
 
 
 def _tenant(scope: str) -> str:
