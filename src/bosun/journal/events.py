@@ -242,6 +242,20 @@ class CompensationMissing(Event):
     by: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFlagged(Event):
+    """The watchdog saw something wrong: `no_progress`, `repeating` or `overspending`.
+
+    An observation, not a decision: the run goes on unless the watchdog was told to pause it.
+    """
+
+    kind: ClassVar[str] = "run_flagged"
+    finding: str
+    detail: str
+    by: str = "watchdog"
+    paused: bool = False
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -266,5 +280,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Notified,
         ToolCompensated,
         CompensationMissing,
+        RunFlagged,
     )
 }

@@ -17,6 +17,7 @@ from typing import Any
 from bosun.errors import StoreError
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
+from bosun.store.observing import Finding, MetricsSnapshot, UsageRow
 
 # Run statuses. Terminal ones never change again.
 QUEUED = "queued"
@@ -396,3 +397,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_console_session(self, token_hash: str) -> None:
         """Log out (also drops every expired session, as housekeeping)."""
+
+    # -- observe: usage, metrics, watchdog findings (src/bosun/store/*_observe.py) -----
+
+    @abc.abstractmethod
+    async def usage_rows(self, since: float, until: float | None = None) -> list[UsageRow]:
+        """Every model answer journaled in [since, until), with its run's agent, tenant, user,
+        session and tags; runs whose journal was removed count once, from their summary."""
+
+    @abc.abstractmethod
+    async def metrics_snapshot(self, now: float) -> MetricsSnapshot:
+        """Live runs by agent and status, queue depth, approvals, kill switches (for /metrics)."""
+
+    @abc.abstractmethod
+    async def record_finding(self, finding: Finding) -> bool:
+        """Store a watchdog finding; False if this (run, kind, at_seq) was already recorded."""
+
+    @abc.abstractmethod
+    async def list_findings(
+        self, *, run_id: str | None = None, since: float = 0.0, limit: int = 1000
+    ) -> list[Finding]:
+        """Oldest first."""

@@ -45,6 +45,7 @@ from bosun.store.postgres_governance import (
     insert_audit,
     requeue_params,
 )
+from bosun.store.postgres_observe import PostgresObserve
 from bosun.store.postgres_server import SERVER_SCHEMA, PostgresServer
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
 
@@ -153,7 +154,7 @@ class _PendingAppend:
     future: asyncio.Future[AppendResult]
 
 
-class PostgresStore(PostgresGovernance, PostgresServer, Store):
+class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
     def __init__(self, url: str, *, connect_timeout: float = 10.0):
         self.url = url
         self._connect_timeout = connect_timeout

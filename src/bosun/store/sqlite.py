@@ -47,6 +47,7 @@ from bosun.store.base import (
     Store,
 )
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
+from bosun.store.sqlite_observe import SqliteObserve
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_versions (
@@ -178,7 +179,7 @@ class _PendingAppend:
     future: asyncio.Future[AppendResult]
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteObserve, Store):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000):
         self.path = path
         self.url = path
