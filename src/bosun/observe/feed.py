@@ -1,0 +1,163 @@
+"""`Observer`: hears every journal commit and does the observing off the step loop.
+
+    observer = Observer(rt.store, [TraceSink(...), metrics])
+    await observer.attach(rt)      # registers a commit listener, starts the background task
+    ...
+    await observer.close()         # drains what is queued, flushes the sinks
+
+The listener only appends to a deque (a few hundred nanoseconds); a background task hands
+the batches to the sinks. A sink that raises is logged and the observer goes on: observing
+never stops or slows a run. If the queue is full (a sink far behind), batches are dropped
+and counted in `dropped`; the journal still has everything (`bosun export-trace` rebuilds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bosun.govern.redact import sensitive_fields
+from bosun.journal.events import Event, RunFinished, RunNeedsAttention, RunStarted, RunWaiting
+from bosun.store.base import Store
+
+log = logging.getLogger("bosun.observe")
+
+# After these a run may sit idle for a long time: observers drop what they hold for it.
+IDLE_AFTER = (RunFinished, RunWaiting, RunNeedsAttention)
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """What observers need to know about a run besides its events."""
+
+    run_id: str
+    agent: str
+    agent_version: str = ""
+    tenant: str = "default"
+    user: str | None = None
+    session: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    input: str = ""
+    created_at: float = 0.0
+    sensitive: dict[str, frozenset[str]] = field(default_factory=dict)
+    effects: dict[str, str] = field(default_factory=dict)  # tool -> effect class
+
+    @classmethod
+    def of_spec(cls, run_id: str, spec: dict[str, Any], **fields: Any) -> RunInfo:
+        effects = {t["name"]: t.get("effect", "") for t in spec.get("tools", []) if "name" in t}
+        return cls(run_id=run_id, sensitive=sensitive_fields(spec), effects=effects, **fields)
+
+
+class Sink(Protocol):
+    async def handle(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Observer:
+    def __init__(self, store: Store, sinks: Sequence[Sink], *, max_queue: int = 100_000):
+        self.store = store
+        self.sinks = list(sinks)
+        self.max_queue = max_queue
+        self.dropped = 0
+        self._queue: collections.deque[tuple[str, int, Sequence[Event]]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._runs: dict[str, RunInfo] = {}
+
+    # -- the commit listener: cheap, never raises ---------------------------
+
+    def __call__(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
+        if len(self._queue) >= self.max_queue:
+            self.dropped += 1
+            return
+        self._queue.append((run_id, first_seq, events))
+        self._idle.clear()
+        self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def attach(self, runtime: Any) -> Observer:
+        """Listen to `runtime`'s commits and start processing (call inside the event loop)."""
+        runtime.listeners.append(self)
+        self.start()
+        return self
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._process(), name="bosun-observer")
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far has been handed to the sinks."""
+        if self._task is None:
+            self.start()
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self.flush()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for sink in self.sinks:
+            try:
+                await sink.close()
+            except Exception:
+                log.exception("observer sink %r failed to close", sink)
+
+    # -- the background task ---------------------------------------------
+
+    async def _process(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                run_id, first_seq, events = self._queue.popleft()
+                await self._dispatch(run_id, first_seq, events)
+            if not self._queue:
+                self._idle.set()
+
+    async def _dispatch(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
+        try:
+            info = await self.info(run_id, events)
+        except Exception:
+            log.exception("observer: cannot read run %s; its events are not observed", run_id)
+            return
+        for sink in self.sinks:
+            try:
+                await sink.handle(info, first_seq, events)
+            except Exception:
+                log.exception("observer sink %r failed on run %s", sink, run_id)
+        if isinstance(events[-1], IDLE_AFTER):
+            self._runs.pop(run_id, None)
+
+    async def info(self, run_id: str, events: Sequence[Event] = ()) -> RunInfo:
+        info = self._runs.get(run_id)
+        if info is not None:
+            return info
+        started = events[0] if events and isinstance(events[0], RunStarted) else None
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise LookupError(f"no run {run_id}")
+        info = RunInfo.of_spec(
+            run_id,
+            run.spec,
+            agent=run.agent,
+            agent_version=run.agent_version,
+            tenant=run.tenant,
+            user=run.user,
+            session=run.session,
+            tags=dict(run.tags),
+            input=run.input,
+            created_at=started.ts if started is not None else run.created_at,
+        )
+        self._runs[run_id] = info
+        return info

@@ -1,0 +1,446 @@
+"""OpenTelemetry traces as a projection of the journal (GenAI semantic conventions).
+
+One trace per run: an `invoke_agent {agent}` span, with a `chat {model}` child per model
+call and an `execute_tool {tool}` child per tool call. Spans are built from journal events
+with their recorded timestamps, after the fact, never around the step loop's work.
+
+Ids are derived from the run id and the journal position (a hash), so a run resumed by
+another worker continues the same trace, and exporting a journal twice yields the same
+spans (a backend deduplicates them). The `invoke_agent` span is emitted when the run
+finishes; its children are emitted as they complete.
+
+Message, argument and result content is recorded only with `capture_content=True`
+(`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`), always after redaction of the
+fields a tool declares `sensitive`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bosun.govern.redact import redact_json_text, redact_value
+from bosun.journal.events import (
+    ApprovalResolved,
+    Event,
+    ModelFailed,
+    ModelRequested,
+    ModelResponded,
+    PolicyDecided,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    ToolFailed,
+    ToolFinished,
+    ToolProposed,
+    ToolShadowed,
+    ToolStarted,
+)
+from bosun.observe.feed import IDLE_AFTER, RunInfo
+from bosun.store.base import Store
+
+try:
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+    from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+except ImportError as exc:  # pragma: no cover - the `observe` extra is missing
+    raise ImportError("Bosun tracing needs OpenTelemetry: pip install 'bosun[observe]'") from exc
+
+TRACER_NAME = "bosun"
+CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+# Bosun's own attributes (no GenAI convention covers them).
+POLICY_DECISION = "bosun.policy.decision"
+POLICY_RULE = "bosun.policy.rule"
+POLICY_REASON = "bosun.policy.reason"
+COST = "gen_ai.usage.cost"  # USD
+
+
+def trace_id_for(run_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(b"bosun.trace:" + run_id.encode()).digest()[:16]) or 1
+
+
+def span_id_for(run_id: str, *parts: object) -> int:
+    key = ":".join([run_id, *map(str, parts)]).encode()
+    return int.from_bytes(hashlib.sha256(b"bosun.span:" + key).digest()[:8]) or 1
+
+
+class JournalIds(IdGenerator):
+    """Hands out the ids the projection chose for the next span; random ones otherwise."""
+
+    def __init__(self) -> None:
+        self.trace_id: int | None = None
+        self.span_id: int | None = None
+        self._random = RandomIdGenerator()
+
+    def generate_trace_id(self) -> int:
+        value, self.trace_id = self.trace_id, None
+        return value or self._random.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        value, self.span_id = self.span_id, None
+        return value or self._random.generate_span_id()
+
+
+def capture_content_from_env() -> bool:
+    return os.environ.get(CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def tracing_enabled_from_env() -> bool:
+    """Off unless an OTLP endpoint is configured (and the SDK is not disabled)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+
+def otlp_exporter_from_env() -> SpanExporter:
+    """The OTLP exporter the standard variables ask for (`..._PROTOCOL`: http/protobuf or grpc).
+
+    Endpoint, headers, timeout, compression and certificates are read by the exporter itself
+    from `OTEL_EXPORTER_OTLP_*` / `OTEL_EXPORTER_OTLP_TRACES_*`.
+    """
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    if protocol in ("http/protobuf", "http"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
+
+        return HttpExporter()
+    raise ValueError(
+        f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: use http/protobuf or grpc"
+    )
+
+
+def build_tracer_provider(
+    exporter: SpanExporter | None = None, *, resource: Resource | None = None
+) -> TracerProvider:
+    """A tracer provider whose span ids the projection controls, exporting in batches
+    (from a background thread) to `exporter` (default: OTLP from the environment)."""
+    provider = TracerProvider(
+        resource=resource or Resource.create({"service.name": "bosun"}),
+        id_generator=JournalIds(),
+    )
+    provider.add_span_processor(BatchSpanProcessor(exporter or otlp_exporter_from_env()))
+    return provider
+
+
+def _ns(ts: float) -> int:
+    return int(ts * 1e9)
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+
+
+@dataclass(slots=True)
+class _Call:
+    tool: str
+    arguments: str
+    proposed_ts: float
+    started_ts: float | None = None
+    attempt: int = 0
+    decision: PolicyDecided | None = None
+    approval: ApprovalResolved | None = None
+
+
+class RunTracer:
+    """Folds one run's journal into spans. `apply(seq, event, emit)` in journal order;
+    with `emit=False` it only rebuilds state (the part another process already exported)."""
+
+    def __init__(self, tracer: Any, ids: JournalIds, info: RunInfo, *, capture_content: bool):
+        self.tracer = tracer
+        self.ids = ids
+        self.info = info
+        self.content = capture_content
+        self.run_id = info.run_id
+        self.trace_id = trace_id_for(info.run_id)
+        self.root_id = span_id_for(info.run_id, "run")
+        self.parent = trace.set_span_in_context(
+            trace.NonRecordingSpan(
+                SpanContext(
+                    self.trace_id,
+                    self.root_id,
+                    is_remote=True,
+                    trace_flags=TraceFlags(TraceFlags.SAMPLED),
+                )
+            )
+        )
+        self.started_ts = info.created_at
+        self.chats: dict[int, tuple[int, ModelRequested]] = {}  # step -> (seq, request)
+        self.calls: dict[str, _Call] = {}
+        self.provider = ""
+        self.request_model = ""
+        self.response_model = ""
+        self.input_tokens = self.output_tokens = 0
+        self.cost = 0.0
+        self.resumed = 0
+
+    # -- the fold --------------------------------------------------------
+
+    def apply(self, seq: int, event: Event, emit: bool) -> None:
+        match event:
+            case RunStarted():
+                self.started_ts = event.ts
+            case RunResumed():
+                self.resumed += 1
+            case ModelRequested():
+                self.chats[event.step] = (seq, event)
+                self.provider = self.provider or event.provider
+                self.request_model = self.request_model or event.model
+            case ModelResponded():
+                self.input_tokens += event.input_tokens
+                self.output_tokens += event.output_tokens
+                self.cost += event.cost
+                self.response_model = event.model
+                opened = self.chats.pop(event.step, None)
+                if emit and opened is not None:
+                    self._chat(opened[0], opened[1], event)
+            case ModelFailed():
+                opened = self.chats.pop(event.step, None)
+                if emit and opened is not None:
+                    self._chat(opened[0], opened[1], event)
+            case ToolProposed():
+                self.calls[event.call_id] = _Call(event.tool, event.arguments, event.ts)
+            case PolicyDecided():
+                if event.call_id in self.calls:
+                    self.calls[event.call_id].decision = event
+            case ApprovalResolved():
+                if event.call_id in self.calls:
+                    self.calls[event.call_id].approval = event
+            case ToolStarted():
+                call = self.calls.get(event.call_id)
+                if call is not None:
+                    call.started_ts, call.attempt = event.ts, event.attempt
+            case ToolFinished() | ToolFailed() | ToolShadowed():
+                call = self.calls.pop(event.call_id, None)
+                if emit and call is not None:
+                    self._tool(event.call_id, call, event)
+            case RunFinished():
+                if emit:
+                    self._root(event)
+
+    # -- spans -----------------------------------------------------------
+
+    def _common(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {"gen_ai.agent.name": self.info.agent, "bosun.run.id": self.run_id}
+        if self.info.session:
+            attrs["gen_ai.conversation.id"] = self.info.session
+        return attrs
+
+    def _start(self, name: str, span_id: int, kind: SpanKind, start: float, attrs: dict) -> Any:
+        self.ids.span_id = span_id
+        if span_id == self.root_id:
+            self.ids.trace_id = self.trace_id
+            context = None
+        else:
+            context = self.parent
+        return self.tracer.start_span(
+            name, context=context, kind=kind, attributes=attrs, start_time=_ns(start)
+        )
+
+    def _chat(
+        self, seq: int, request: ModelRequested, outcome: ModelResponded | ModelFailed
+    ) -> None:
+        attrs = self._common() | {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": request.provider,
+            "gen_ai.request.model": request.model,
+            "bosun.step": request.step + 1,
+        }
+        if isinstance(outcome, ModelResponded):
+            attrs |= {
+                "gen_ai.response.model": outcome.model,
+                "gen_ai.usage.input_tokens": outcome.input_tokens,
+                "gen_ai.usage.output_tokens": outcome.output_tokens,
+                COST: outcome.cost,
+                "gen_ai.response.finish_reasons": [outcome.finish_reason],
+            }
+            if self.content and outcome.content is not None:
+                attrs["gen_ai.output.messages"] = _json(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": outcome.content}]}]
+                )
+        else:
+            attrs["error.type"] = outcome.error_type
+        span = self._start(
+            f"chat {request.model}",
+            span_id_for(self.run_id, seq),
+            SpanKind.CLIENT,
+            request.ts,
+            attrs,
+        )
+        if isinstance(outcome, ModelFailed):
+            span.set_status(Status(StatusCode.ERROR, outcome.message))
+        span.end(end_time=_ns(outcome.ts))
+
+    def _tool(self, call_id: str, call: _Call, outcome: Event) -> None:
+        attrs = self._common() | {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.tool,
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.type": "function",
+        }
+        effect = self.info.effects.get(call.tool)
+        if effect:
+            attrs["bosun.tool.effect"] = effect
+        if call.attempt:
+            attrs["bosun.tool.attempt"] = call.attempt
+        if call.decision is not None:
+            attrs[POLICY_DECISION] = call.decision.verdict
+            attrs[POLICY_RULE] = call.decision.rule
+            if call.decision.reason:
+                attrs[POLICY_REASON] = call.decision.reason
+        if call.approval is not None:
+            attrs["bosun.approval.decision"] = call.approval.decision
+            attrs["bosun.approval.decided_by"] = call.approval.decided_by
+        fields = self.info.sensitive.get(call.tool, frozenset())
+        if self.content:
+            attrs["gen_ai.tool.call.arguments"] = redact_json_text(call.arguments, fields)
+        error: str | None = None
+        if isinstance(outcome, ToolFinished):
+            if self.content:
+                attrs["gen_ai.tool.call.result"] = _json(redact_value(outcome.result, fields))
+        elif isinstance(outcome, ToolFailed):
+            error = outcome.message
+            attrs["error.type"] = outcome.error_type
+        elif isinstance(outcome, ToolShadowed):
+            attrs["bosun.tool.shadowed"] = True
+        span = self._start(
+            f"execute_tool {call.tool}",
+            span_id_for(self.run_id, "tool", call_id),
+            SpanKind.INTERNAL,
+            call.started_ts or call.proposed_ts,
+            attrs,
+        )
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end(end_time=_ns(outcome.ts))
+
+    def _root(self, finished: RunFinished) -> None:
+        attrs = self._common() | {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.id": self.info.agent_version or self.info.agent,
+            "gen_ai.usage.input_tokens": self.input_tokens,
+            "gen_ai.usage.output_tokens": self.output_tokens,
+            COST: round(self.cost, 10),
+            "bosun.run.status": finished.status,
+            "bosun.run.reason": finished.reason,
+            "bosun.tenant": self.info.tenant,
+        }
+        if self.provider:
+            attrs["gen_ai.provider.name"] = self.provider
+        if self.request_model:
+            attrs["gen_ai.request.model"] = self.request_model
+        if self.response_model:
+            attrs["gen_ai.response.model"] = self.response_model
+        if self.info.user:
+            attrs["bosun.user"] = self.info.user
+        if self.resumed:
+            attrs["bosun.run.resumed"] = self.resumed
+        for key, value in self.info.tags.items():
+            attrs[f"bosun.tag.{key}"] = value
+        if finished.status != "succeeded":
+            attrs["error.type"] = finished.status
+        if self.content:
+            attrs["gen_ai.input.messages"] = _json(
+                [{"role": "user", "parts": [{"type": "text", "content": self.info.input}]}]
+            )
+            if finished.output is not None:
+                attrs["gen_ai.output.messages"] = _json(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": finished.output}]}]
+                )
+        span = self._start(
+            f"invoke_agent {self.info.agent}",
+            self.root_id,
+            SpanKind.INTERNAL,
+            self.started_ts,
+            attrs,
+        )
+        if finished.status != "succeeded":
+            span.set_status(Status(StatusCode.ERROR, finished.reason))
+        span.end(end_time=_ns(finished.ts))
+
+
+class TraceSink:
+    """The live exporter: an `Observer` sink turning committed events into spans."""
+
+    def __init__(
+        self,
+        store: Store,
+        provider: TracerProvider | None = None,
+        *,
+        capture_content: bool | None = None,
+    ):
+        self.store = store
+        self.provider = provider or build_tracer_provider()
+        self.ids, self.tracer = tracer_for(self.provider)
+        self.content = capture_content_from_env() if capture_content is None else capture_content
+        self._runs: dict[str, RunTracer] = {}
+
+    async def handle(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None:
+        run = self._runs.get(info.run_id)
+        if run is None:
+            run = self._runs[info.run_id] = RunTracer(
+                self.tracer, self.ids, info, capture_content=self.content
+            )
+            if first_seq > 1:  # resumed here, or parked and back: rebuild what came before
+                for seq, event in await self.store.events(info.run_id):
+                    if seq >= first_seq:
+                        break
+                    run.apply(seq, event, emit=False)
+        for offset, event in enumerate(events):
+            run.apply(first_seq + offset, event, emit=True)
+        if isinstance(events[-1], IDLE_AFTER):
+            self._runs.pop(info.run_id, None)
+
+    async def close(self) -> None:
+        self.provider.force_flush()
+
+
+def tracer_for(provider: Any) -> tuple[JournalIds, Any]:
+    """A tracer whose span ids the projection chooses (also for a provider built elsewhere)."""
+    tracer = provider.get_tracer(TRACER_NAME)
+    ids = getattr(provider, "id_generator", None)
+    if not isinstance(ids, JournalIds):
+        ids = JournalIds()
+        tracer.id_generator = ids  # the SDK tracer reads it at each start_span
+    return ids, tracer
+
+
+async def export_run(
+    store: Store,
+    run_id: str,
+    provider: TracerProvider,
+    *,
+    capture_content: bool = False,
+) -> int:
+    """Export a run's whole journal as its trace (the same ids as the live export).
+    Returns the number of events read. The `invoke_agent` span is sent only if it finished."""
+    from bosun.observe.feed import Observer
+
+    info = await Observer(store, []).info(run_id)
+    ids, tracer = tracer_for(provider)
+    run = RunTracer(tracer, ids, info, capture_content=capture_content)
+    events = await store.events(run_id)
+    for seq, event in events:
+        run.apply(seq, event, emit=True)
+    provider.force_flush()
+    return len(events)
