@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 MIN_STRING_LENGTH = 4
@@ -43,18 +44,25 @@ def _leaves(value: Any) -> Iterable[Any]:
 
 
 class _Text:
-    """One text, prepared once: lower-cased, and the numbers written in it."""
+    """One text, lower-cased once; the numbers written in it are found on first need."""
 
-    __slots__ = ("lower", "numbers")
+    __slots__ = ("_numbers", "lower", "text")
 
     def __init__(self, text: str):
+        self.text = text
         self.lower = text.lower()
-        self.numbers: set[float] = set()
-        for token in _NUMBER.findall(text):
-            try:
-                self.numbers.add(float(token.replace(",", "")))
-            except ValueError:
-                continue
+        self._numbers: set[float] | None = None
+
+    @property
+    def numbers(self) -> set[float]:
+        if self._numbers is None:
+            self._numbers = set()
+            for token in _NUMBER.findall(self.text):
+                try:
+                    self._numbers.add(float(token.replace(",", "")))
+                except ValueError:
+                    continue
+        return self._numbers
 
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or value is None:
@@ -62,8 +70,26 @@ class _Text:
         if isinstance(value, int | float):
             return float(value) in self.numbers
         needle = str(value).strip().lower()
-        pattern = r"(?<![\w])" + re.escape(needle) + r"(?![\w])"
-        return re.search(pattern, self.lower) is not None
+        haystack = self.lower
+        start = haystack.find(needle)
+        while start != -1:
+            end = start + len(needle)
+            before = haystack[start - 1] if start else " "
+            after = haystack[end] if end < len(haystack) else " "
+            if not _word(before) and not _word(after):
+                return True
+            start = haystack.find(needle, start + 1)
+        return False
+
+
+@lru_cache(maxsize=256)
+def _prepared(text: str) -> _Text:
+    # A run's texts are checked again at every later call: prepare each once.
+    return _Text(text)
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _significant(value: Any) -> bool:
@@ -85,8 +111,8 @@ def tainted_arguments(
     """Names of the arguments with a value found in untrusted text and in no trusted text."""
     if not untrusted_texts or not args:
         return ()
-    untrusted = [_Text(t) for t in untrusted_texts if t]
-    trusted = [_Text(t) for t in trusted_texts if t]
+    untrusted = [_prepared(t) for t in untrusted_texts if t]
+    trusted = [_prepared(t) for t in trusted_texts if t]
     tainted = []
     for name, value in args.items():
         for leaf in _leaves(value):
