@@ -25,6 +25,7 @@ from bosun.govern import audit
 from bosun.govern.redact import redact_events, redact_json_text, sensitive_fields
 from bosun.journal.codec import event_to_dict
 from bosun.observe.timeline import format_cost, format_duration, format_time, render
+from bosun.server.commands import add_server_commands
 from bosun.spec.limits import Limits
 from bosun.spec.loader import load_agent
 from bosun.store import default_db_url
@@ -427,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="export to this file (default stdout)")
     p.set_defaults(handler=cmd_audit)
 
+    add_server_commands(sub, common)  # serve, keys
+
     for p in sub.choices.values():
         if p.get_default("handler") in (cmd_worker, cmd_run):
             p.add_argument(
@@ -440,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "standalone", None) is not None:  # runs its own event loop (serve)
+        try:
+            return args.standalone(args)
+        except BosunError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     handler: Callable[[Runtime, argparse.Namespace], Awaitable[int]] = args.handler
 
     async def go() -> int:

@@ -1,0 +1,308 @@
+"""The HTTP API under /api. Every route needs a key (see `bosun.server.auth`); what it may
+see and do is decided in `bosun.server.ops`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from bosun.server import ops, schemas
+from bosun.server.auth import require
+from bosun.server.keys import Principal, create_key, revoke_key
+from bosun.server.state import ServerState, state_of
+from bosun.server.usage import usage
+from bosun.store.base import TERMINAL_STATUSES
+
+router = APIRouter(prefix="/api")
+
+Reader = Annotated[Principal, Depends(require("read"))]
+Operator = Annotated[Principal, Depends(require("operate"))]
+Approver = Annotated[Principal, Depends(require("approve"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+State = Annotated[ServerState, Depends(state_of)]
+
+_POLL = 2.0  # seconds: re-read the store even without a wake-up (other processes' runs)
+_KEEPALIVE = 15.0
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+# -- runs ---------------------------------------------------------------------------
+
+
+@router.post("/runs", status_code=201, response_model=schemas.Submitted, tags=["runs"])
+async def submit_run(body: schemas.SubmitRun, p: Operator, state: State) -> schemas.Submitted:
+    """Queue a run of a served agent for the caller's tenant; a worker picks it up at once."""
+    return await ops.submit(state, p, body)
+
+
+@router.get("/runs", response_model=schemas.RunPage, tags=["runs"])
+async def list_runs(
+    p: Reader,
+    state: State,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+    status: schemas.RunStatus | None = None,
+    tag: Annotated[str | None, Query(max_length=400, description="key=value")] = None,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[float | None, Query(description="created at or after (epoch s)")] = None,
+    until: Annotated[float | None, Query(description="created before (epoch s)")] = None,
+    limit: Annotated[int, Query(ge=1, le=ops.MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> schemas.RunPage:
+    """The caller's tenant's runs, newest first, filtered and paginated."""
+    return await ops.list_runs(
+        state,
+        p,
+        agent=agent,
+        status=status,
+        tag=ops.parse_tag(tag),
+        user=user,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/runs/{run_id}", response_model=schemas.Run, tags=["runs"])
+async def get_run(run_id: str, p: Reader, state: State) -> schemas.Run:
+    return schemas.Run.of(await ops.get_run(state, p, run_id))
+
+
+@router.get("/runs/{run_id}/events", response_model=list[schemas.EventOut], tags=["runs"])
+async def run_events(
+    run_id: str,
+    p: Reader,
+    state: State,
+    after: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> list[dict]:
+    """The run's journal (sensitive fields redacted), events after seq `after`."""
+    _, items = await ops.events(state, p, run_id, after)
+    return ops.event_dicts(items)
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    tags=["runs"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
+)
+async def stream_run(
+    run_id: str,
+    request: Request,
+    p: Reader,
+    state: State,
+    after: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: one `event: <kind>` per journal event (id = seq), live, then
+    `event: end` once the run has finished. Reconnects resume after `Last-Event-ID`."""
+    await ops.get_run(state, p, run_id)  # 404 before the stream starts
+    if last_event_id and last_event_id.isdigit():
+        after = int(last_event_id)
+    return StreamingResponse(
+        _run_stream(state, p, run_id, after, request),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
+    )
+
+
+async def _run_stream(
+    state: ServerState, p: Principal, run_id: str, after: int, request: Request
+) -> AsyncIterator[bytes]:
+    sub = state.hub.subscribe(p.tenant, run_id)
+    quiet = 0.0
+    try:
+        yield b"retry: 2000\n\n"
+        while not state.stop.is_set():
+            run, items = await ops.events(state, p, run_id, after)
+            for item in ops.event_dicts(items):
+                yield _sse(item["kind"], item, item["seq"])
+                after = item["seq"]
+            if run.status in TERMINAL_STATUSES and run.last_seq <= after:
+                yield _sse("end", {"run_id": run_id, "status": run.status})
+                return
+            if await request.is_disconnected():
+                return
+            changed = await _wait(sub, state)
+            quiet = 0.0 if changed else quiet + _POLL
+            if quiet >= _KEEPALIVE:
+                quiet = 0.0
+                yield b": keepalive\n\n"
+    finally:
+        state.hub.unsubscribe(sub)
+
+
+@router.get(
+    "/stream",
+    tags=["runs"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
+)
+async def stream_changes(request: Request, p: Reader, state: State) -> StreamingResponse:
+    """Server-Sent Events: `event: change` whenever any run, approval or kill switch of the
+    caller's tenant changes (at most a few a second), and `event: tick` every few seconds."""
+    return StreamingResponse(
+        _change_stream(state, p, request), media_type="text/event-stream", headers=_SSE_HEADERS
+    )
+
+
+async def _change_stream(
+    state: ServerState, p: Principal, request: Request
+) -> AsyncIterator[bytes]:
+    sub = state.hub.subscribe(p.tenant)
+    try:
+        yield b"retry: 2000\n\n"
+        while not state.stop.is_set():
+            changed = await _wait(sub, state)
+            if await request.is_disconnected():
+                return
+            yield _sse("change" if changed else "tick", {"ts": time.time()})
+            if changed:
+                await asyncio.sleep(0.25)  # coalesce bursts: a run commits many times a second
+    finally:
+        state.hub.unsubscribe(sub)
+
+
+async def _wait(sub, state: ServerState) -> bool:
+    stop = asyncio.ensure_future(state.stop.wait())
+    try:
+        changed = asyncio.ensure_future(sub.wait(_POLL))
+        done, _ = await asyncio.wait({stop, changed}, return_when=asyncio.FIRST_COMPLETED)
+        if changed in done:
+            return changed.result()
+        changed.cancel()
+        return False
+    finally:
+        stop.cancel()
+
+
+def _sse(event: str, data: object, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+@router.post("/runs/{run_id}/cancel", response_model=schemas.Cancelled, tags=["runs"])
+async def cancel_run(run_id: str, p: Operator, state: State) -> schemas.Cancelled:
+    """Stop the run at its next step boundary."""
+    return await ops.cancel(state, p, run_id)
+
+
+@router.post("/runs/{run_id}/rollback", response_model=schemas.RollbackOut, tags=["runs"])
+async def rollback_run(
+    run_id: str, p: Operator, state: State, body: schemas.RollbackRequest | None = None
+) -> schemas.RollbackOut:
+    """Run the declared undo of the run's executed effects, newest first."""
+    return await ops.rollback(state, p, run_id, body.last if body else None)
+
+
+# -- agents ---------------------------------------------------------------------------
+
+
+@router.get("/agents", response_model=list[schemas.AgentOut], tags=["agents"])
+async def list_agents(p: Reader, state: State) -> list[schemas.AgentOut]:
+    """The agents this server runs: version, model, autonomy levels, policy, tools."""
+    return await ops.agents(state, p)
+
+
+# -- approvals ------------------------------------------------------------------------
+
+
+@router.get("/approvals", response_model=list[schemas.Approval], tags=["approvals"])
+async def list_approvals(
+    p: Reader,
+    state: State,
+    status: Literal["pending", "approved", "denied", "expired", "escalated", "all"] = "pending",
+    run_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[schemas.Approval]:
+    """The caller's tenant's approvals, oldest first (pending ones by default)."""
+    return await ops.approvals(state, p, None if status == "all" else status, run_id)
+
+
+@router.post(
+    "/approvals/{approval_id}/approve", response_model=schemas.Approval, tags=["approvals"]
+)
+async def approve(
+    approval_id: str, p: Approver, state: State, body: schemas.ApproveRequest | None = None
+) -> schemas.Approval:
+    """Approve a pending call, optionally with edited arguments (validated against the
+    tool's schema). The run continues once all its approvals are resolved."""
+    body = body or schemas.ApproveRequest()
+    return await ops.approve(state, p, approval_id, body.arguments, body.comment)
+
+
+@router.post("/approvals/{approval_id}/deny", response_model=schemas.Approval, tags=["approvals"])
+async def deny(
+    approval_id: str, body: schemas.DenyRequest, p: Approver, state: State
+) -> schemas.Approval:
+    """Refuse a pending call; the agent is told the reason."""
+    return await ops.deny(state, p, approval_id, body.reason)
+
+
+# -- kill switches ----------------------------------------------------------------------
+
+
+@router.get("/kill-switches", response_model=list[schemas.KillSwitchOut], tags=["controls"])
+async def list_kill_switches(p: Reader, state: State) -> list[schemas.KillSwitchOut]:
+    return [schemas.KillSwitchOut.of(k) for k in await ops.kill_switches(state, p)]
+
+
+@router.post(
+    "/kill-switches", status_code=201, response_model=schemas.KillSwitchOut, tags=["controls"]
+)
+async def set_kill_switch(
+    body: schemas.KillRequest, p: Operator, state: State
+) -> schemas.KillSwitchOut:
+    """Stop every new action in the scope now; running runs halt at their next step.
+    Operators may set `tenant:<their tenant>`; other scopes need the admin role."""
+    return schemas.KillSwitchOut.of(await ops.kill(state, p, body.scope, body.reason))
+
+
+@router.delete("/kill-switches/{scope}", response_model=schemas.Cleared, tags=["controls"])
+async def clear_kill_switch(scope: str, p: Operator, state: State) -> schemas.Cleared:
+    return schemas.Cleared(scope=scope, cleared=await ops.unkill(state, p, scope))
+
+
+# -- usage --------------------------------------------------------------------------------
+
+
+@router.get("/usage", response_model=schemas.UsageOut, tags=["usage"])
+async def get_usage(
+    p: Reader,
+    state: State,
+    group_by: Literal["agent", "user", "tenant", "tag", "day"] = "agent",
+    since: Annotated[float | None, Query(description="epoch s; default 30 days ago")] = None,
+    until: Annotated[float | None, Query(description="epoch s; default now")] = None,
+) -> schemas.UsageOut:
+    """Tokens and cost of the caller's tenant, by agent, user, tenant, tag or day."""
+    return await usage(state, p, group_by, since, until)
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@router.get("/keys", response_model=list[schemas.KeyOut], tags=["keys"])
+async def list_keys(
+    p: Admin, state: State, tenant: Annotated[str | None, Query(max_length=64)] = None
+) -> list[schemas.KeyOut]:
+    """Every API key (admins manage keys of every tenant); secrets are never shown again."""
+    return [schemas.KeyOut.of(k) for k in await state.runtime.store.list_api_keys(tenant=tenant)]
+
+
+@router.post("/keys", status_code=201, response_model=schemas.CreatedKey, tags=["keys"])
+async def create_api_key(body: schemas.CreateKey, p: Admin, state: State) -> schemas.CreatedKey:
+    record, text = await create_key(
+        state.runtime.store, tenant=body.tenant, role=body.role, name=body.name, by=ops.actor(p)
+    )
+    return schemas.CreatedKey(**schemas.KeyOut.of(record).model_dump(), key=text)
+
+
+@router.delete("/keys/{key_id}", response_model=schemas.Revoked, tags=["keys"])
+async def revoke_api_key(key_id: str, p: Admin, state: State) -> schemas.Revoked:
+    return schemas.Revoked(
+        key_id=key_id, revoked=await revoke_key(state.runtime.store, key_id, by=ops.actor(p))
+    )

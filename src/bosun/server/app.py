@@ -1,0 +1,128 @@
+"""The ASGI application of `bosun serve`: HTTP API, console, health, metrics, and an
+in-process worker, sharing one runtime (and one database connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from bosun import __version__
+from bosun.engine.runtime import Runtime
+from bosun.engine.worker import Worker
+from bosun.errors import BosunError, RunNotFound
+from bosun.server import api, console, schemas
+from bosun.server.hub import Hub
+from bosun.server.keys import ensure_first_admin
+from bosun.server.metrics import router as metrics_router
+from bosun.server.state import ServerState, Settings, load_agents
+from bosun.store.base import ApprovalConflict
+
+log = logging.getLogger("bosun.server")
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The app; the database is opened and the worker started when it starts serving."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        agents = load_agents(settings.agents)
+        runtime = Runtime(settings.db, lease_seconds=settings.lease_seconds)
+        await runtime.open()
+        state = ServerState(
+            settings=settings, runtime=runtime, agents=agents, hub=Hub(runtime.store)
+        )
+        for agent in agents.values():
+            runtime.register(agent)
+        runtime.listeners.append(state.hub.listener)
+        if settings.create_first_admin:
+            state.first_admin_key = await ensure_first_admin(runtime.store)
+        if settings.workers:
+            state.worker = Worker(
+                runtime,
+                concurrency=settings.worker_concurrency,
+                poll_interval=settings.poll_interval,
+                shutdown_grace=5.0,
+            )
+            state.worker_task = asyncio.create_task(
+                state.worker.serve(state.stop), name="bosun-serve-worker"
+            )
+        app.state.bosun = state
+        try:
+            yield
+        finally:
+            state.stop.set()
+            state.hub.stopping.set()
+            if state.worker_task is not None:
+                with contextlib.suppress(Exception):
+                    await state.worker_task
+            await runtime.close()
+
+    app = FastAPI(
+        title="Bosun",
+        version=__version__,
+        summary="Run AI agents durably, governed and observed: the control plane API.",
+        description=(
+            "Every endpoint under /api needs an API key sent as `Authorization: Bearer <key>`"
+            " (create keys with `bosun keys create`). A key carries a tenant and a role"
+            " (viewer, operator, approver, admin); a key only ever sees its own tenant."
+        ),
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: not served
+        redoc_url=None,
+    )
+    app.include_router(api.router)
+    app.include_router(metrics_router)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["health"])
+    async def healthz() -> schemas.Health:
+        """Liveness: the process answers."""
+        return schemas.Health(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=schemas.Ready,
+        tags=["health"],
+        responses={503: {"model": schemas.Ready, "description": "not ready"}},
+    )
+    async def readyz(request: Request):
+        """Readiness: the database answers and the in-process workers are alive."""
+        state: ServerState = request.app.state.bosun
+        database = "ok"
+        try:
+            await asyncio.wait_for(state.runtime.store.get_run("readyz-probe"), 5)
+        except Exception as exc:
+            database = f"unreachable: {type(exc).__name__}"
+        workers = "ok" if state.workers_alive() else "stopped"
+        ready = database == "ok" and workers == "ok"
+        body = schemas.Ready(
+            status="ok" if ready else "unavailable", database=database, workers=workers
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.exception_handler(console.LoginRequired)
+    async def _login(request: Request, exc: console.LoginRequired):
+        return console.login_redirect(request)
+
+    @app.exception_handler(ApprovalConflict)
+    async def _conflict(request: Request, exc: ApprovalConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(RunNotFound)
+    async def _not_found(request: Request, exc: RunNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(BosunError)
+    async def _bosun_error(request: Request, exc: BosunError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    return app

@@ -1,0 +1,164 @@
+"""`bosun serve` and `bosun keys create|list|revoke` (wired into `bosun.cli`).
+
+The web stack is imported only when `bosun serve` runs, so other commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+import orjson
+
+from bosun.errors import BosunError
+
+ROLES = ("viewer", "operator", "approver", "admin")
+
+
+def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the HTTP API and the web console, with workers in this process",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8321)
+    p.add_argument(
+        "--agent",
+        action="append",
+        default=None,
+        metavar="AGENT_FILE",
+        help="an agent the server may run (repeatable; also $BOSUN_AGENTS, comma-separated)",
+    )
+    p.add_argument("--concurrency", type=int, default=200, help="runs driven at once here")
+    p.add_argument("--no-workers", action="store_true", help="serve only; workers run elsewhere")
+    p.add_argument("--secure-cookies", action="store_true", help="console cookies over HTTPS only")
+    p.set_defaults(standalone=cmd_serve)
+
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = ksub.add_parser("create", parents=[common], help="create a key (shown once)")
+    k.add_argument("--tenant", default="default")
+    k.add_argument("--role", required=True, choices=ROLES)
+    k.add_argument("--name", required=True, help="who or what uses it, e.g. alice, prometheus")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(handler=cmd_keys_create)
+    k = ksub.add_parser("list", parents=[common], help="list keys (never their secrets)")
+    k.add_argument("--tenant", default=None)
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(handler=cmd_keys_list)
+    k = ksub.add_parser("revoke", parents=[common], help="revoke a key and end its sessions")
+    k.add_argument("key_id")
+    k.set_defaults(handler=cmd_keys_revoke)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bosun.server.serve import main_serve
+    from bosun.server.state import Settings
+    from bosun.store import default_db_url
+
+    agents = list(args.agent or [])
+    agents += [a.strip() for a in os.environ.get("BOSUN_AGENTS", "").split(",") if a.strip()]
+    settings = Settings(
+        db=args.db or default_db_url(),
+        agents=agents,
+        workers=not args.no_workers,
+        worker_concurrency=args.concurrency,
+        secure_cookies=args.secure_cookies,
+    )
+    return main_serve(settings, args.host, args.port)
+
+
+def _actor() -> str:
+    import getpass
+
+    return os.environ.get("BOSUN_USER") or getpass.getuser()
+
+
+async def cmd_keys_create(rt: Any, args: argparse.Namespace) -> int:
+    from bosun.server.keys import create_key
+
+    record, text = await create_key(
+        rt.store, tenant=args.tenant, role=args.role, name=args.name, by=f"cli:{_actor()}"
+    )
+    if args.json:
+        print(
+            orjson.dumps(
+                {
+                    "key_id": record.id,
+                    "tenant": record.tenant,
+                    "role": record.role,
+                    "name": record.name,
+                    "key": text,
+                }
+            ).decode()
+        )
+        return 0
+    print(f"created key {record.id} ({record.role} of tenant {record.tenant}, {record.name}):\n")
+    print(f"    {text}\n")
+    print(
+        f"It is shown only this once: store it now. Revoke it with `bosun keys revoke {record.id}`."
+    )
+    return 0
+
+
+async def cmd_keys_list(rt: Any, args: argparse.Namespace) -> int:
+    keys = await rt.store.list_api_keys(tenant=args.tenant)
+    if args.json:
+        print(
+            orjson.dumps(
+                [
+                    {
+                        "key_id": k.id,
+                        "tenant": k.tenant,
+                        "role": k.role,
+                        "name": k.name,
+                        "created_at": k.created_at,
+                        "revoked_at": k.revoked_at,
+                        "last_used_at": k.last_used_at,
+                    }
+                    for k in keys
+                ],
+                option=orjson.OPT_INDENT_2,
+            ).decode()
+        )
+        return 0
+    if not keys:
+        print("no API keys yet: `bosun keys create --role admin --name you`")
+        return 0
+
+    def when(ts: float | None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+    rows = [("KEY", "TENANT", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (
+            k.id,
+            k.tenant,
+            k.role,
+            k.name,
+            when(k.created_at),
+            when(k.last_used_at),
+            when(k.revoked_at),
+        )
+        for k in keys
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+async def cmd_keys_revoke(rt: Any, args: argparse.Namespace) -> int:
+    from bosun.server.keys import revoke_key
+
+    if await revoke_key(rt.store, args.key_id, by=f"cli:{_actor()}"):
+        print(f"revoked key {args.key_id}; its console sessions ended")
+        return 0
+    key = await rt.store.get_api_key(args.key_id)
+    if key is None:
+        raise BosunError(f"no API key {args.key_id!r}: see `bosun keys list`")
+    print(f"key {args.key_id} was already revoked")
+    return 1

@@ -1,0 +1,145 @@
+"""API keys: `bosun_<id>_<secret>`. The store keeps the SHA-256 of the secret, never the key.
+
+A key carries a tenant and a role. What each role may do:
+
+    viewer    read runs, events, approvals, agents, kill switches and costs of its tenant
+    operator  + submit, cancel and roll back runs; set and clear its tenant's kill switch
+    approver  + approve and deny its tenant's approvals
+    admin     everything above, plus keys (any tenant), platform-wide kill switches
+              (global, agent:X, tool:X) and /metrics
+
+Even an admin sees only its own tenant's runs, approvals, events and costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from bosun.errors import BosunError
+from bosun.journal.audit import AuditEntry
+from bosun.store.base import ApiKey, Store
+
+ROLES = ("viewer", "operator", "approver", "admin")
+
+# Permissions: read, operate, approve, admin.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"read"}),
+    "operator": frozenset({"read", "operate"}),
+    "approver": frozenset({"read", "approve"}),
+    "admin": frozenset({"read", "operate", "approve", "admin"}),
+}
+
+_KEY = re.compile(r"^bosun_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's id, tenant and role (and the key's name, for audit)."""
+
+    key_id: str
+    tenant: str
+    role: str
+    name: str
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}({self.name})"
+
+    def can(self, permission: str) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_key(text: str) -> tuple[str, str] | None:
+    """(id, secret) of a well-formed key, else None."""
+    match = _KEY.match(text.strip())
+    return (match.group(1), match.group(2)) if match else None
+
+
+def check_tenant(tenant: str) -> str:
+    if not _TENANT.match(tenant):
+        raise BosunError(
+            f"tenant {tenant!r}: use 1-64 letters, digits, '.', '-' or '_', starting with a"
+            " letter or digit"
+        )
+    return tenant
+
+
+async def create_key(
+    store: Store, *, tenant: str, role: str, name: str, by: str = "cli"
+) -> tuple[ApiKey, str]:
+    """Create a key; returns its record and the full key text (shown once, never stored)."""
+    if role not in ROLES:
+        raise BosunError(f"role {role!r}: use one of {', '.join(ROLES)}")
+    check_tenant(tenant)
+    name = name.strip() or role
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    record = ApiKey(
+        id=key_id,
+        tenant=tenant,
+        role=role,
+        name=name[:100],
+        hash=hash_secret(secret),
+        created_at=time.time(),
+    )
+    await store.create_api_key(record)
+    await store.append_audit(
+        [
+            AuditEntry(
+                record.created_at,
+                by,
+                "api_key_created",
+                key_id,
+                {"role": role, "name": record.name},
+                tenant,
+            )
+        ]
+    )
+    return record, f"bosun_{key_id}_{secret}"
+
+
+async def revoke_key(store: Store, key_id: str, *, by: str = "cli") -> bool:
+    key = await store.get_api_key(key_id)
+    if key is None:
+        return False
+    now = time.time()
+    if not await store.revoke_api_key(key_id, now=now):
+        return False
+    await store.append_audit([AuditEntry(now, by, "api_key_revoked", key_id, {}, key.tenant)])
+    return True
+
+
+async def verify_key(store: Store, text: str) -> tuple[ApiKey | None, str]:
+    """The live key `text` names, or (None, why not)."""
+    parsed = parse_key(text)
+    if parsed is None:
+        return None, "malformed key"
+    key_id, secret = parsed
+    key = await store.get_api_key(key_id)
+    if key is None:
+        return None, f"unknown key {key_id}"
+    if not hmac.compare_digest(key.hash, hash_secret(secret)):
+        return None, f"wrong secret for key {key_id}"
+    if key.revoked_at is not None:
+        return None, f"key {key_id} is revoked"
+    return key, ""
+
+
+async def ensure_first_admin(store: Store) -> str | None:
+    """On a database with no keys at all, create the first admin key and return it (once)."""
+    if await store.list_api_keys():
+        return None
+    _, text = await create_key(
+        store, tenant="default", role="admin", name="first admin", by="bosun serve"
+    )
+    return text

@@ -1,0 +1,294 @@
+"""What the API and the console do, once: every read is scoped to the caller's tenant,
+every action checks the caller's role, and everything shown is redacted.
+
+Both front ends call these functions, so a rule enforced here holds on every endpoint.
+A run, approval or event of another tenant is reported exactly like one that does not
+exist (404), so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import HTTPException
+
+from bosun.engine.runtime import check_scope
+from bosun.govern.redact import MASK, redact_events, redact_value, sensitive_fields
+from bosun.journal.codec import event_to_dict
+from bosun.journal.events import Event
+from bosun.server import schemas
+from bosun.server.keys import Principal
+from bosun.server.state import ServerState
+from bosun.store.base import ApprovalRecord, KillSwitch, RunRecord
+
+MAX_PAGE = 500
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def need(principal: Principal, permission: str) -> None:
+    if not principal.can(permission):
+        raise HTTPException(403, f"the {principal.role} role cannot do this")
+
+
+def actor(principal: Principal) -> str:
+    return f"{principal.name} (key {principal.key_id})"
+
+
+# -- runs ------------------------------------------------------------------------
+
+
+async def get_run(state: ServerState, p: Principal, run_id: str) -> RunRecord:
+    run = await state.runtime.store.get_run(run_id)
+    if run is None or run.tenant != p.tenant:
+        raise HTTPException(404, f"no run {run_id!r} in tenant {p.tenant}")
+    return run
+
+
+async def list_runs(
+    state: ServerState,
+    p: Principal,
+    *,
+    agent: str | None = None,
+    status: str | None = None,
+    tag: tuple[str, str] | None = None,
+    user: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> schemas.RunPage:
+    limit = max(1, min(limit, MAX_PAGE))
+    runs = await state.runtime.store.list_runs(
+        tenant=p.tenant,
+        agent=agent,
+        status=status,
+        tag=tag,
+        user=user,
+        since=since,
+        until=until,
+        limit=limit + 1,
+        offset=offset,
+    )
+    more = len(runs) > limit
+    return schemas.RunPage(
+        runs=[schemas.Run.of(r) for r in runs[:limit]],
+        offset=offset,
+        limit=limit,
+        next_offset=offset + limit if more else None,
+    )
+
+
+def parse_tag(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise HTTPException(422, f"tag {text!r}: write it as key=value, e.g. order=1234")
+    return key, value
+
+
+async def events(
+    state: ServerState, p: Principal, run_id: str, after: int = 0
+) -> tuple[RunRecord, list[tuple[int, Event]]]:
+    run = await get_run(state, p, run_id)
+    raw = await state.runtime.store.events(run_id, after)
+    return run, redact_events(raw, run.spec)
+
+
+def event_dicts(items: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:
+    return [event_to_dict(e, seq) for seq, e in items]
+
+
+async def submit(state: ServerState, p: Principal, body: schemas.SubmitRun) -> schemas.Submitted:
+    need(p, "operate")
+    agent = state.agent(body.agent)
+    run_id = await state.runtime.submit(
+        agent,
+        body.input,
+        tenant=p.tenant,
+        user=body.user,
+        session=body.session,
+        tags=body.tags,
+    )
+    return schemas.Submitted(run_id=run_id, status="queued")
+
+
+async def cancel(state: ServerState, p: Principal, run_id: str) -> schemas.Cancelled:
+    need(p, "operate")
+    run = await get_run(state, p, run_id)
+    requested = await state.runtime.store.request_cancel(run_id)
+    message = (
+        "the run stops at its next step boundary"
+        if requested
+        else f"the run already finished ({run.status}); nothing to cancel"
+    )
+    state.hub.poke(p.tenant, run_id)
+    return schemas.Cancelled(run_id=run_id, cancel_requested=requested, message=message)
+
+
+async def rollback(
+    state: ServerState, p: Principal, run_id: str, last: int | None
+) -> schemas.RollbackOut:
+    need(p, "operate")
+    await get_run(state, p, run_id)
+    report = await state.runtime.rollback(run_id, by=actor(p), last=last)
+    state.hub.poke(p.tenant, run_id)
+    return schemas.RollbackOut(
+        run_id=run_id,
+        ok=report.ok,
+        compensated=list(report.compensated),
+        failed=list(report.failed),
+        missing=list(report.missing),
+    )
+
+
+# -- approvals -------------------------------------------------------------------
+
+
+async def _sensitive(state: ServerState, run_id: str, tool: str) -> frozenset[str]:
+    run = await state.runtime.store.get_run(run_id)
+    return sensitive_fields(run.spec).get(tool, frozenset()) if run else frozenset()
+
+
+async def approval_out(state: ServerState, a: ApprovalRecord) -> schemas.Approval:
+    fields = await _sensitive(state, a.run_id, a.tool)
+    arguments = redact_value(_json(a.arguments), fields)
+    edited = redact_value(_json(a.edited_arguments), fields) if a.edited_arguments else None
+    return schemas.Approval.of(a, arguments, edited)
+
+
+async def approvals(
+    state: ServerState, p: Principal, status: str | None = "pending", run_id: str | None = None
+) -> list[schemas.Approval]:
+    records = await state.runtime.store.list_approvals(
+        status=status, tenant=p.tenant, run_id=run_id
+    )
+    return [await approval_out(state, a) for a in records]
+
+
+async def _approval(state: ServerState, p: Principal, approval_id: str) -> ApprovalRecord:
+    record = await state.runtime.store.get_approval(approval_id)
+    if record is None or record.tenant != p.tenant:
+        raise HTTPException(404, f"no approval {approval_id!r} in tenant {p.tenant}")
+    return record
+
+
+async def approve(
+    state: ServerState,
+    p: Principal,
+    approval_id: str,
+    arguments: dict[str, Any] | None = None,
+    comment: str | None = None,
+) -> schemas.Approval:
+    need(p, "approve")
+    record = await _approval(state, p, approval_id)
+    if arguments is not None:
+        # The approver saw sensitive fields masked; a field left masked keeps its real value.
+        original = _json(record.arguments)
+        if isinstance(original, dict):
+            arguments = {k: original.get(k, v) if v == MASK else v for k, v in arguments.items()}
+    resolved = await state.runtime.approve(
+        approval_id, by=actor(p), edit=arguments, comment=comment or None
+    )
+    state.hub.poke(p.tenant, record.run_id)
+    return await approval_out(state, resolved)
+
+
+async def deny(state: ServerState, p: Principal, approval_id: str, reason: str) -> schemas.Approval:
+    need(p, "approve")
+    record = await _approval(state, p, approval_id)
+    resolved = await state.runtime.deny(approval_id, by=actor(p), reason=reason)
+    state.hub.poke(p.tenant, record.run_id)
+    return await approval_out(state, resolved)
+
+
+# -- kill switches -----------------------------------------------------------------
+
+
+def may_see_switch(p: Principal, scope: str) -> bool:
+    kind, _, name = scope.partition(":")
+    return kind != "tenant" or name == p.tenant or p.role == "admin"
+
+
+def _may_set(p: Principal, scope: str) -> None:
+    need(p, "operate")
+    if scope == f"tenant:{p.tenant}" or p.role == "admin":
+        return
+    raise HTTPException(
+        403,
+        f"the {p.role} role may set only its own tenant's kill switch (tenant:{p.tenant});"
+        " global, agent and tool switches stop every tenant and need the admin role",
+    )
+
+
+async def kill_switches(state: ServerState, p: Principal) -> list[KillSwitch]:
+    return [k for k in await state.runtime.store.kill_switches() if may_see_switch(p, k.scope)]
+
+
+async def kill(state: ServerState, p: Principal, scope: str, reason: str) -> KillSwitch:
+    scope = check_scope(scope.strip())
+    _may_set(p, scope)
+    switch = await state.runtime.kill(scope, reason=reason, by=actor(p))
+    state.hub.poke(p.tenant)
+    return switch
+
+
+async def unkill(state: ServerState, p: Principal, scope: str) -> bool:
+    scope = check_scope(scope.strip())
+    _may_set(p, scope)
+    cleared = await state.runtime.unkill(scope, by=actor(p))
+    state.hub.poke(p.tenant)
+    return cleared
+
+
+# -- agents ------------------------------------------------------------------------
+
+
+async def agents(state: ServerState, p: Principal) -> list[schemas.AgentOut]:
+    out = []
+    governor = state.runtime.governor
+    for name in sorted(state.agents):
+        agent = state.agents[name]
+        scopes = ["global", f"tenant:{p.tenant}", f"agent:{name}"]
+        switch = await state.runtime.store.active_kill_switch(scopes)
+        snapshot = agent.snapshot()
+        out.append(
+            schemas.AgentOut(
+                name=agent.name,
+                version=agent.version,
+                version_id=agent.version_id,
+                model=f"{agent.model_spec.provider}:{agent.model_spec.name}",
+                autonomy=agent.autonomy,
+                tool_autonomy=dict(agent.tool_autonomy),
+                policy=snapshot.get("policy") if isinstance(snapshot.get("policy"), dict) else None,
+                limits=snapshot["limits"],
+                tools=[
+                    schemas.ToolOut(
+                        name=t.name,
+                        description=t.description,
+                        effect=t.effect,
+                        idempotent=t.idempotent,
+                        autonomy=governor.autonomy_of(agent, t.name),
+                        has_undo=t.undo is not None,
+                    )
+                    for t in agent.tools  # type: ignore[union-attr]
+                ],
+                killed_by=switch.scope if switch else None,
+            )
+        )
+    return out
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,289 @@
+"""The HTTP API's request and response bodies (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
+
+RunStatus = Literal[
+    "queued",
+    "running",
+    "waiting_approval",
+    "needs_attention",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "limit_exceeded",
+    "killed",
+]
+Role = Literal["viewer", "operator", "approver", "admin"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRun(Strict):
+    agent: str = Field(min_length=1, max_length=200, description="an agent this server serves")
+    input: str = Field(min_length=1, max_length=100_000, description="the user's request")
+    user: str | None = Field(default=None, max_length=200, description="a user of your tenant")
+    session: str | None = Field(default=None, max_length=200)
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="business objects the run touches, e.g. {'order': '1234'}",
+    )
+
+
+class Submitted(BaseModel):
+    run_id: str
+    status: str
+
+
+class Run(BaseModel):
+    run_id: str
+    agent: str
+    agent_version: str
+    status: str
+    tenant: str
+    user: str | None
+    session: str | None
+    tags: dict[str, str]
+    input: str
+    output: str | None
+    reason: str | None
+    steps: int
+    tool_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, r: RunRecord) -> Run:
+        return cls(
+            run_id=r.id,
+            agent=r.agent,
+            agent_version=r.agent_version,
+            status=r.status,
+            tenant=r.tenant,
+            user=r.user,
+            session=r.session,
+            tags=r.tags,
+            input=r.input,
+            output=r.output,
+            reason=r.reason,
+            steps=r.steps,
+            tool_calls=r.tool_calls,
+            input_tokens=r.input_tokens,
+            output_tokens=r.output_tokens,
+            cost=r.cost,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            finished_at=r.finished_at,
+            cancel_requested=r.cancel_requested,
+        )
+
+
+class RunPage(BaseModel):
+    runs: list[Run]
+    offset: int
+    limit: int
+    next_offset: int | None = Field(
+        description="pass as `offset` for the next page; null at the end"
+    )
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    seq: int
+    kind: str
+    ts: float
+
+
+class Cancelled(BaseModel):
+    run_id: str
+    cancel_requested: bool
+    message: str
+
+
+class RollbackRequest(Strict):
+    last: int | None = Field(default=None, ge=1, le=10_000, description="only the N newest effects")
+
+
+class RollbackOut(BaseModel):
+    run_id: str
+    ok: bool
+    compensated: list[str]
+    failed: list[str]
+    missing: list[str]
+
+
+class ToolOut(BaseModel):
+    name: str
+    description: str
+    effect: str
+    idempotent: bool
+    autonomy: str
+    has_undo: bool
+
+
+class AgentOut(BaseModel):
+    name: str
+    version: str
+    version_id: str
+    model: str
+    autonomy: str
+    tool_autonomy: dict[str, str]
+    policy: dict[str, Any] | None
+    limits: dict[str, Any]
+    tools: list[ToolOut]
+    killed_by: str | None = Field(description="the kill switch scope stopping it, if any")
+
+
+class Approval(BaseModel):
+    approval_id: str
+    run_id: str
+    call_id: str
+    tenant: str
+    agent: str
+    tool: str
+    arguments: Any = Field(description="the proposed arguments (sensitive fields redacted)")
+    role: str
+    rule: str
+    reason: str
+    status: str
+    created_at: float
+    expires_at: float | None
+    decided_by: str | None
+    decided_at: float | None
+    comment: str | None
+    edited_arguments: Any | None
+
+    @classmethod
+    def of(cls, a: ApprovalRecord, arguments: Any, edited: Any | None) -> Approval:
+        return cls(
+            approval_id=a.id,
+            run_id=a.run_id,
+            call_id=a.call_id,
+            tenant=a.tenant,
+            agent=a.agent,
+            tool=a.tool,
+            arguments=arguments,
+            role=a.role,
+            rule=a.rule,
+            reason=a.reason,
+            status=a.status,
+            created_at=a.created_at,
+            expires_at=a.expires_at,
+            decided_by=a.decided_by,
+            decided_at=a.decided_at,
+            comment=a.comment,
+            edited_arguments=edited,
+        )
+
+
+class ApproveRequest(Strict):
+    arguments: dict[str, Any] | None = Field(
+        default=None, description="run the call with these arguments instead (validated)"
+    )
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class DenyRequest(Strict):
+    reason: str = Field(min_length=1, max_length=2000, description="what the agent is told")
+
+
+class KillRequest(Strict):
+    scope: str = Field(
+        min_length=1, max_length=300, description="global, tenant:NAME, agent:NAME or tool:NAME"
+    )
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class KillSwitchOut(BaseModel):
+    scope: str
+    reason: str
+    set_by: str
+    set_at: float
+
+    @classmethod
+    def of(cls, k: KillSwitch) -> KillSwitchOut:
+        return cls(scope=k.scope, reason=k.reason, set_by=k.set_by, set_at=k.set_at)
+
+
+class Cleared(BaseModel):
+    scope: str
+    cleared: bool
+
+
+class UsageGroup(BaseModel):
+    key: str
+    runs: int
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+class UsageOut(BaseModel):
+    group_by: str
+    since: float
+    until: float
+    tenant: str
+    total: UsageGroup
+    groups: list[UsageGroup]
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    tenant: str
+    role: str
+    name: str
+    created_at: float
+    revoked_at: float | None
+    last_used_at: float | None
+
+    @classmethod
+    def of(cls, k: ApiKey) -> KeyOut:
+        return cls(
+            key_id=k.id,
+            tenant=k.tenant,
+            role=k.role,
+            name=k.name,
+            created_at=k.created_at,
+            revoked_at=k.revoked_at,
+            last_used_at=k.last_used_at,
+        )
+
+
+class CreateKey(Strict):
+    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    role: Role
+    name: str = Field(min_length=1, max_length=100)
+
+
+class CreatedKey(KeyOut):
+    key: str = Field(description="the key itself: shown once, store it now")
+
+
+class Revoked(BaseModel):
+    key_id: str
+    revoked: bool
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    database: str
+    workers: str

@@ -1,0 +1,72 @@
+"""What the server holds while it runs: the runtime, the agents it may run, live-update hub."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from bosun.engine.runtime import Runtime
+from bosun.engine.worker import Worker
+from bosun.errors import BosunError
+from bosun.server.hub import Hub
+from bosun.spec.agent import Agent
+from bosun.spec.loader import load_agent
+
+
+@dataclass
+class Settings:
+    db: str
+    agents: list[str] = field(default_factory=list)  # agent files or module:attr references
+    workers: bool = True  # run a worker in this process
+    worker_concurrency: int = 200
+    poll_interval: float = 0.1
+    lease_seconds: float = 30.0
+    auth_failures_per_minute: int = 20  # per client IP, shared by every server on the database
+    session_seconds: float = 12 * 3600
+    secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
+    create_first_admin: bool = True
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    runtime: Runtime
+    agents: dict[str, Agent]
+    hub: Hub
+    worker: Worker | None = None
+    worker_task: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    first_admin_key: str | None = None
+    blocked: dict[str, float] = field(default_factory=dict)  # client ip -> blocked until
+    touched: dict[str, float] = field(default_factory=dict)  # key id -> last `last_used_at` write
+
+    def agent(self, name: str) -> Agent:
+        agent = self.agents.get(name)
+        if agent is None:
+            known = ", ".join(sorted(self.agents)) or "none: start `bosun serve --agent FILE`"
+            raise BosunError(f"no agent {name!r} is served here (agents: {known})")
+        return agent
+
+    def workers_alive(self) -> bool:
+        if not self.settings.workers:
+            return True
+        return self.worker_task is not None and not self.worker_task.done()
+
+
+def load_agents(targets: list[str]) -> dict[str, Agent]:
+    agents: dict[str, Agent] = {}
+    for target in targets:
+        agent = load_agent(target)
+        if agent.name in agents:
+            raise BosunError(
+                f"two agents are named {agent.name!r} ({agents[agent.name].source} and {target});"
+                " rename one"
+            )
+        agents[agent.name] = agent
+    return agents
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.bosun

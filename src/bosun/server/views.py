@@ -1,0 +1,279 @@
+"""What the console shows, computed from the journal: a run's steps in plain words, and
+the SVG bar charts of the Costs page (rendered here, so the page needs no chart library)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from markupsafe import Markup
+
+from bosun.journal.codec import event_to_dict
+from bosun.journal.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Event,
+    ModelFailed,
+    ModelResponded,
+    Notified,
+    PolicyDecided,
+    ToolFailed,
+    ToolFinished,
+    ToolProposed,
+    ToolShadowed,
+    ToolStarted,
+)
+from bosun.observe.timeline import describe, format_cost, format_duration
+
+VERDICT_WORDS = {
+    "allow": "allowed",
+    "deny": "denied",
+    "require_approval": "needs approval",
+    "shadow": "shadowed (recorded, not executed)",
+    "notify": "allowed, with notification",
+    "killed": "stopped by a kill switch",
+    "rate_limited": "rate limited",
+}
+
+
+def pretty(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+
+
+@dataclass
+class CallView:
+    call_id: str
+    tool: str
+    arguments: str
+    verdict: str | None = None
+    verdict_text: str | None = None
+    rule: str | None = None
+    policy_reason: str | None = None
+    approval: str | None = None
+    result: str | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+    attempts: int = 0
+    raw: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return "failed"
+        if self.result is not None:
+            return "done"
+        if self.verdict in ("deny", "killed", "rate_limited"):
+            return "blocked"
+        if self.verdict == "shadow":
+            return "shadowed"
+        if self.verdict == "require_approval" and not self.approval:
+            return "waiting"
+        return "pending"
+
+
+@dataclass
+class StepView:
+    number: int
+    at: float
+    model: str = ""
+    decision: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    calls: list[CallView] = field(default_factory=list)
+    raw: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def duration(self) -> str:
+        tools = sum(c.duration_ms or 0 for c in self.calls)
+        return format_duration((self.latency_ms + tools) / 1000)
+
+    @property
+    def cost_text(self) -> str:
+        return format_cost(self.cost)
+
+
+@dataclass
+class NoteView:
+    at: float
+    text: str
+    level: str  # info | warn | error
+    raw: list[dict[str, Any]] = field(default_factory=list)
+
+
+def timeline(events: list[tuple[int, Event]]) -> list[StepView | NoteView]:
+    """Steps (model decision, then each tool call with its policy decision, approval,
+    result and duration) and notes (start, waits, limits, finish), in journal order."""
+    items: list[StepView | NoteView] = []
+    steps: dict[int, StepView] = {}
+    calls: dict[str, CallView] = {}
+    t0 = events[0][1].ts if events else 0.0
+
+    def step(n: int, ts: float) -> StepView:
+        if n not in steps:
+            steps[n] = StepView(number=n + 1, at=ts - t0)
+            items.append(steps[n])
+        return steps[n]
+
+    for seq, event in events:
+        raw = event_to_dict(event, seq)
+        match event:
+            case ModelResponded():
+                s = step(event.step, event.ts)
+                s.model = event.model
+                s.input_tokens += event.input_tokens
+                s.output_tokens += event.output_tokens
+                s.cost += event.cost
+                s.latency_ms += event.latency_ms
+                s.decision = (
+                    f"decided to call {event.tool_calls} tool{'s' if event.tool_calls != 1 else ''}"
+                    if event.tool_calls
+                    else f"answered: {event.content or ''}"
+                )
+                s.raw.append(raw)
+            case ToolProposed():
+                s = step(event.step, event.ts)
+                call = CallView(event.call_id, event.tool, pretty(event.arguments))
+                calls[event.call_id] = call
+                s.calls.append(call)
+                call.raw.append(raw)
+            case (
+                PolicyDecided()
+                | ApprovalRequested()
+                | ApprovalResolved()
+                | ToolStarted()
+                | ToolFinished()
+                | ToolFailed()
+                | ToolShadowed()
+                | Notified()
+            ) if event.call_id in calls:
+                call = calls[event.call_id]
+                call.raw.append(raw)
+                _apply(call, event)
+            case ModelFailed():
+                items.append(NoteView(event.ts - t0, describe(event) or event.kind, "error", [raw]))
+            case _:
+                text = describe(event)
+                if text is not None:
+                    level = "info"
+                    if event.kind in ("run_needs_attention", "limit_reached", "run_waiting"):
+                        level = "warn"
+                    if event.kind == "run_finished" and getattr(event, "status", "") != "succeeded":
+                        level = "error"
+                    items.append(NoteView(event.ts - t0, " ".join(text.split()), level, [raw]))
+    return items
+
+
+def _apply(call: CallView, event: Event) -> None:
+    match event:
+        case PolicyDecided():
+            call.verdict = event.verdict
+            call.verdict_text = VERDICT_WORDS.get(event.verdict, event.verdict)
+            call.rule = event.rule
+            call.policy_reason = event.reason
+        case ApprovalRequested():
+            call.approval = f"approval requested from role {event.role}"
+        case ApprovalResolved():
+            edited = " with edited arguments" if event.arguments else ""
+            why = f": {event.comment}" if event.comment else ""
+            call.approval = f"{event.decision} by {event.decided_by}{edited}{why}"
+            if event.arguments:
+                call.arguments = pretty(event.arguments)
+        case ToolStarted():
+            call.attempts = event.attempt
+        case ToolFinished():
+            call.result = pretty(event.result)
+            call.duration_ms = event.duration_ms
+        case ToolFailed():
+            call.error = f"{event.error_type}: {event.message}"
+            call.duration_ms = event.duration_ms
+        case ToolShadowed():
+            call.result = "(shadow mode: recorded, not executed)"
+        case Notified():
+            call.approval = f"notified: {event.message}"
+
+
+# -- charts ------------------------------------------------------------------------
+
+
+def bar_chart(
+    points: list[tuple[str, float]], *, unit: str = "", title: str, height: int = 180
+) -> Markup:
+    """Vertical bars, one per point (e.g. per day), with the value on hover and in text."""
+    width = 640
+    if not points:
+        return Markup(f'<p class="empty">No data for {html.escape(title)} in this period.</p>')
+    top = max(v for _, v in points) or 1.0
+    pad, label_h = 8, 34
+    slot = (width - 2 * pad) / len(points)
+    bar_w = max(2.0, slot * 0.7)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height + label_h}" role="img"'
+        f' aria-label="{html.escape(title)}">'
+    ]
+    every = max(1, len(points) // 10)
+    for i, (label, value) in enumerate(points):
+        h = (value / top) * (height - 20)
+        x = pad + i * slot + (slot - bar_w) / 2
+        y = height - h
+        text = f"{label}: {_fmt(value, unit)}"
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}">'
+            f"<title>{html.escape(text)}</title></rect>"
+        )
+        if i % every == 0:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{height + 14}" text-anchor="middle">'
+                f"{html.escape(label[5:] if len(label) == 10 else label[:10])}</text>"
+            )
+    parts.append(
+        f'<text x="{pad}" y="12" class="max">max {html.escape(_fmt(top, unit))}</text></svg>'
+    )
+    return Markup("".join(parts))
+
+
+def hbar_chart(rows: list[tuple[str, float]], *, unit: str = "", title: str) -> Markup:
+    """Horizontal bars, one per group (agent, tag, user), largest first."""
+    if not rows:
+        return Markup(f'<p class="empty">No data for {html.escape(title)} in this period.</p>')
+    rows = rows[:12]
+    width, row_h, label_w = 640, 24, 180
+    top = max(v for _, v in rows) or 1.0
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {row_h * len(rows) + 4}" role="img"'
+        f' aria-label="{html.escape(title)}">'
+    ]
+    for i, (label, value) in enumerate(rows):
+        y = i * row_h + 2
+        w = (value / top) * (width - label_w - 110)
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">'
+            f"{html.escape(label[:28])}</text>"
+            f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 8}">'
+            f"<title>{html.escape(label)}: {html.escape(_fmt(value, unit))}</title></rect>"
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{html.escape(_fmt(value, unit))}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "$":
+        return format_cost(value)
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value:,.0f}"
