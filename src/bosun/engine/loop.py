@@ -114,16 +114,17 @@ class RunLoop:
         if not self._buffer:
             return
         events, self._buffer = self._buffer, []
+        first_seq = self.state.seq - len(events) + 1  # an observer may record() during the await
         result = await self.store.append(
             self.state.run_id,
             events,
-            first_seq=self.state.seq - len(events) + 1,
+            first_seq=first_seq,
             owner=self.owner,
             summary=self.state.summary(),
         )
         self.cancel_requested = self.cancel_requested or result.cancel_requested
         for listener in self.listeners:
-            listener(self.state.run_id, self.state.seq - len(events) + 1, events)
+            listener(self.state.run_id, first_seq, events)
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
         self.record(RunFinished(status=status, reason=reason, output=output))
