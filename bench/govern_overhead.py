@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/govern_overhead.py [--n 20000] [--json]
 
-Each row times one operation `--n` times (after a warm-up) with perf_counter_ns
-and reports the median and the 99th percentile in microseconds.
+Each row times one operation `--n` times (after a warm-up) with perf_counter_ns,
+`--repeat` times, and reports the median and the 99th percentile in microseconds
+of the repetition with the lowest median (on a shared machine, the least
+disturbed one).
 
 - "1 rule": one rule for the tool, with a CEL condition (plus the two default rules).
 - "100 rules": 100 rules over 20 tools and 5 agents, each with a CEL condition
@@ -15,6 +17,8 @@ and reports the median and the 99th percentile in microseconds.
 - "cold plan": the per-(agent, tool) pre-filter cache emptied before every decision.
 - "CEL, shared context" vs "CEL, dict per rule": the same 5 conditions, evaluated
   with one `cel.Context` per decision or with a plain dict per evaluation.
+- "taint check": `tainted_arguments` for 4 arguments against a 600-character
+  untrusted text and the user's request (texts already seen: prepared once).
 - "audit write": one record appended to the SQLite audit hash chain in its own
   transaction (`SqliteStore.append_audit`), and per record in batches of 100.
 """
@@ -112,17 +116,24 @@ def action(args: dict[str, Any] | None = None) -> ActionContext:
     )
 
 
-def measure(fn: Callable[[], Any], n: int) -> tuple[float, float]:
+def measure(fn: Callable[[], Any], n: int, repeat: int = 1) -> tuple[float, float]:
+    """(median, p99) in µs of the repetition with the lowest median (the least disturbed)."""
     for _ in range(min(1000, n)):
         fn()
-    times = []
+    best: tuple[float, float] | None = None
     clock = time.perf_counter_ns
-    for _ in range(n):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    times.sort()
-    return statistics.median(times) / 1000, times[int(len(times) * 0.99)] / 1000
+    for _ in range(repeat):
+        times = []
+        for _ in range(n):
+            start = clock()
+            fn()
+            times.append(clock() - start)
+        times.sort()
+        result = (statistics.median(times) / 1000, times[int(len(times) * 0.99)] / 1000)
+        if best is None or result[0] < best[0]:
+            best = result
+    assert best is not None
+    return best
 
 
 def audit_rows(n: int) -> list[tuple[str, float, float]] | str:
@@ -181,6 +192,9 @@ def audit_rows(n: int) -> list[tuple[str, float, float]] | str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="decisions per row")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="repetitions per row; the least disturbed is shown"
+    )
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     opts = parser.parse_args(argv)
     n = opts.n
@@ -231,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: tainted_arguments(ARGS, untrusted, trusted),
         ),
     ]:
-        median, p99 = measure(fn, n)
+        median, p99 = measure(fn, n, opts.repeat)
         rows.append((label, median, p99))
 
     audit = audit_rows(n)
@@ -242,7 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(audit)
 
     width = max(len(r[0]) for r in rows)
-    print(f"governance overhead, {n} iterations per row (python {sys.version.split()[0]})")
+    print(
+        f"governance overhead: {n} iterations per row, best of {opts.repeat} "
+        f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+    )
     print(f"{'operation'.ljust(width)}  {'median µs':>10}  {'p99 µs':>10}")
     for label, median, p99 in rows:
         print(f"{label.ljust(width)}  {median:10.2f}  {p99:10.2f}")

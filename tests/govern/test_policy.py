@@ -250,6 +250,7 @@ def test_policy_version_names_the_policy_and_changes_with_its_content(tmp_path):
     assert p.decide(action(args={"amount": 1})).policy_version == p.version_id
     same = Policy.from_file(write(tmp_path, SUPPORT_POLICY, "copy.yaml"))
     assert same.version_id == p.version_id
+    assert same == p
     changed = Policy.from_file(
         write(tmp_path, SUPPORT_POLICY.replace("100.0", "200.0"), "changed.yaml")
     )

@@ -147,6 +147,11 @@ class _Compiled:
         )
         self.plans: dict[tuple[str, str, str, str], _Plan] = {}
 
+    def __eq__(self, other: object) -> bool:  # equal policies compile alike
+        return isinstance(other, _Compiled) and other.version == self.version
+
+    __hash__ = None  # type: ignore[assignment]
+
     def visible_to(self, agent: str) -> ToolPatterns | None:
         glob_match = None
         for key, patterns in self.visibility:
