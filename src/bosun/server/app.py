@@ -20,6 +20,7 @@ from bosun.errors import BosunError, RunNotFound
 from bosun.server import api, console, schemas
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
+from bosun.server.metrics import attach_metrics
 from bosun.server.metrics import router as metrics_router
 from bosun.server.state import ServerState, Settings, load_agents
 from bosun.store.base import ApprovalConflict
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         for agent in agents.values():
             runtime.register(agent)
         runtime.listeners.append(state.hub.listener)
+        state.metrics, state.observer = await attach_metrics(runtime)
         if settings.create_first_admin:
             state.first_admin_key = await ensure_first_admin(runtime.store)
         if settings.workers:
@@ -63,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
             if state.worker_task is not None:
                 with contextlib.suppress(Exception):
                     await state.worker_task
+            if state.observer is not None:
+                await state.observer.close()
             await runtime.close()
 
     app = FastAPI(

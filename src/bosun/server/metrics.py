@@ -1,30 +1,51 @@
-"""`/metrics` for Prometheus: the observe layer's exposition, behind an admin key (metrics
-span every tenant). A scraper sends the key as a bearer token:
+"""`/metrics` for Prometheus: the observe layer's exposition (`bosun.observe.metrics`), fed by
+this process's commits, behind an admin key (metrics span every tenant). A scraper sends the
+key as a bearer token:
 
     authorization: {type: Bearer, credentials: bosun_...}   # prometheus.yml scrape_config
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
 
 from bosun.server.auth import require
 from bosun.server.keys import Principal
 from bosun.server.state import state_of
 
+log = logging.getLogger("bosun.server")
 router = APIRouter()
 
 
-@router.get("/metrics", response_class=PlainTextResponse, tags=["health"])
-async def metrics(
-    request: Request, p: Annotated[Principal, Depends(require("admin"))]
-) -> PlainTextResponse:
+async def attach_metrics(runtime: Any) -> tuple[Any, Any] | tuple[None, None]:
+    """(metrics, observer) listening to the runtime's commits; (None, None) without
+    prometheus-client."""
+    try:
+        from bosun.observe.feed import Observer
+        from bosun.observe.metrics import Metrics
+    except ImportError as exc:
+        log.warning("/metrics is disabled: %s", exc)
+        return None, None
+    metrics = Metrics(runtime.store)
+    observer = await Observer(runtime.store, [metrics]).attach(runtime)
+    return metrics, observer
+
+
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+)
+async def metrics(request: Request, p: Annotated[Principal, Depends(require("admin"))]):
     """Prometheus text exposition (needs an admin key: metrics cover every tenant)."""
     state = state_of(request)
-    from bosun.observe import metrics as observe_metrics  # the observe layer's exposition
+    if state.metrics is None:
+        raise HTTPException(503, "metrics need prometheus-client: pip install prometheus-client")
+    from bosun.observe.metrics import CONTENT_TYPE
 
-    body, content_type = await observe_metrics.exposition(state.runtime)
-    return PlainTextResponse(body, media_type=content_type)
+    return Response(await state.metrics.render(), media_type=CONTENT_TYPE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -39,6 +40,8 @@ class ServerState:
     worker_task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     first_admin_key: str | None = None
+    metrics: Any = None  # bosun.observe.metrics.Metrics, when prometheus-client is installed
+    observer: Any = None
     blocked: dict[str, float] = field(default_factory=dict)  # client ip -> blocked until
     touched: dict[str, float] = field(default_factory=dict)  # key id -> last `last_used_at` write
 
