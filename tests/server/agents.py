@@ -1,0 +1,33 @@
+"""Agents the test servers run (loaded with `--agent tests/server/agents.py:NAME`)."""
+
+from bosun import Agent, Limits, tool
+
+
+@tool(effect="read", idempotent=True)
+def tick(n: int) -> int:
+    """Count one step of work."""
+    return n
+
+
+@tool(effect="write", idempotent=True, sensitive=("card",))
+def charge_card(card: str, amount: float) -> dict:
+    """Charge a card (the card number is sensitive: redacted wherever people see it)."""
+    return {"charged": amount, "card": card}
+
+
+# Answers after one tool call, with no model latency: for throughput and API tests.
+quick = Agent(
+    name="quick",
+    model={"provider": "sim", "latency_ms": 0, "tool_steps": 1, "input_tokens": 120,
+           "output_tokens": 30},
+    tools=[tick],
+)  # fmt: skip
+
+# Keeps working for a long time (200 steps, 100 ms each): for cancel and kill switch tests.
+slow = Agent(
+    name="slow",
+    model={"provider": "sim", "latency_ms": 100, "tool_steps": 200, "input_tokens": 50,
+           "output_tokens": 5},
+    tools=[tick],
+    limits=Limits(max_steps=400, max_tool_calls=400),
+)  # fmt: skip
