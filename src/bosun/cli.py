@@ -21,7 +21,7 @@ import orjson
 from bosun.engine.runtime import RunResult, Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError
-from bosun.govern import audit
+from bosun.govern import audit, policy_check
 from bosun.govern.redact import redact_events, redact_json_text, sensitive_fields
 from bosun.journal.codec import event_to_dict
 from bosun.observe.timeline import format_cost, format_duration, format_time, render
@@ -95,6 +95,11 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
             print(result.output)
         else:
             print(f"[{result.status}] {result.reason}")
+        if result.status == "waiting_approval":
+            for a in await rt.store.list_approvals(run_id=result.run_id):
+                print(f"  {a.id}: {a.tool} needs role {a.role} ({a.reason})")
+                print(f"    bosun approve {a.id}   |   bosun deny {a.id} --reason TEXT")
+            print("  then a worker resumes the run: bosun worker")
         print(
             f"\nrun {result.run_id}: {result.status}, {result.steps} steps, "
             f"{result.tool_calls} tool calls, {result.input_tokens + result.output_tokens} tokens, "
@@ -318,6 +323,12 @@ async def cmd_audit(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    code, text = policy_check.check_command(args)
+    print(text, file=sys.stdout if code < 2 else sys.stderr)
+    return code
+
+
 # -- parser ------------------------------------------------------------------
 
 
@@ -429,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_audit)
 
     add_server_commands(sub, common)  # serve, keys
+
+    p = sub.add_parser("policy", help="check what a policy decides, and why")
+    policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    check = policy_sub.add_parser("check", help="which rule matches an action and why")
+    policy_check.add_arguments(check)
+    check.set_defaults(handler=None, standalone=cmd_policy_check)
 
     for p in sub.choices.values():
         if p.get_default("handler") in (cmd_worker, cmd_run):

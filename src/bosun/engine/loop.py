@@ -24,6 +24,7 @@ from bosun.engine.state import CallState, RunState
 from bosun.errors import ModelError
 from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor
+from bosun.govern.taint import tainted_arguments
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -354,7 +355,7 @@ class RunLoop:
         state = self.state
         tool = self.tools[call.tool]
         tainted = (
-            _tainted(kwargs, state.untrusted_texts, state.trusted_texts)
+            tainted_arguments(kwargs, state.untrusted_texts, state.trusted_texts)
             if state.read_untrusted
             else ()
         )
@@ -509,11 +510,3 @@ class RunLoop:
 
 
 __all__ = ["LimitReached", "RunLoop", "StopRequested"]
-
-
-def _tainted(args: dict[str, Any], untrusted: list[str], trusted: list[str]) -> tuple[str, ...]:
-    try:  # TRANSITIONAL
-        from bosun.govern.taint import tainted_arguments
-    except ImportError:
-        return ()
-    return tainted_arguments(args, untrusted, trusted)

@@ -31,6 +31,7 @@ from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.store import open_store
 from bosun.store.base import (
+    NEEDS_ATTENTION,
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
@@ -127,7 +128,8 @@ class Runtime:
         version, like its instructions: changing the file makes a new version.
         """
         if isinstance(agent.policy, str):
-            agent.policy = Policy.from_file(agent.policy).model_dump(mode="json")
+            policy = Policy.from_file(agent.policy)
+            agent.policy = policy.model_dump(mode="json", exclude_defaults=True)
             agent._snapshot = None
         self.governor.policy_for(agent)  # validate now, not at the first tool call
         self._agents[agent.version_id] = agent
@@ -249,6 +251,10 @@ class Runtime:
         run = await self.get_run(run_id)
         if run.status in TERMINAL_STATUSES:
             return RunResult.of(rebuild(run.id, await self.store.events(run.id)))
+        if run.status == NEEDS_ATTENTION:
+            raise BosunError(
+                f"run {run_id} needs attention and is not resumed automatically: {run.reason}"
+            )
         claimed = await self.store.claim_one(self.owner, run_id, lease_seconds=self.lease_seconds)
         if claimed is None:
             raise BosunError(

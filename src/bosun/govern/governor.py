@@ -13,40 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bosun.govern.autonomy import apply_autonomy, effective_autonomy
 from bosun.govern.decision import ActionContext, Decision
-
-try:  # TRANSITIONAL (not to be committed): the policy modules are being written right now.
-    from bosun.govern.autonomy import apply_autonomy, effective_autonomy
-    from bosun.govern.defaults import default_policy
-    from bosun.govern.policy import Policy
-except ImportError:
-
-    class Policy:  # type: ignore[no-redef]
-        def decide(self, ctx: ActionContext) -> Decision:
-            return Decision("allow", "default", "", "none")
-
-        def visible_tools(self, agent: str) -> None:
-            return None
-
-        def model_dump(self, **options: Any) -> dict[str, Any]:
-            return {}
-
-        @classmethod
-        def from_file(cls, path: str) -> Policy:
-            return cls()
-
-        @classmethod
-        def model_validate(cls, doc: Any) -> Policy:
-            return cls()
-
-    def default_policy() -> Policy:  # type: ignore[misc]
-        return Policy()
-
-    def apply_autonomy(decision: Decision, ctx: ActionContext) -> Decision:  # type: ignore[misc]
-        return decision
-
-    def effective_autonomy(level: str, overrides: dict[str, str], tool: str) -> str:  # type: ignore[misc]
-        return overrides.get(tool, level)
+from bosun.govern.defaults import default_policy
+from bosun.govern.policy import Policy
 from bosun.models.breaker import Breakers
 from bosun.spec.agent import Agent
 from bosun.spec.limits import RateLimit
@@ -85,9 +55,8 @@ class Governor:
 
     def visible_tools(self, agent: Agent) -> list[Tool]:
         """Blast radius: the model is never shown a tool the policy hides from this agent."""
-        visible = self.policy_for(agent).visible_tools(agent.name)
-        tools = list(agent.tool_map.values())
-        return tools if visible is None else [t for t in tools if t.name in visible]
+        policy = self.policy_for(agent)
+        return [t for t in agent.tool_map.values() if policy.visible(agent.name, t.name)]
 
     def autonomy_of(self, agent: Agent, tool: str) -> str:
         return effective_autonomy(agent.autonomy, agent.tool_autonomy, tool)
@@ -189,4 +158,4 @@ def resolve_policy(policy: Any) -> Policy:
         return policy
     if isinstance(policy, str):
         return Policy.from_file(policy)
-    return Policy.model_validate(policy)
+    return Policy.from_dict(policy)

@@ -77,7 +77,7 @@ class Agent:
             r if isinstance(r, RateLimit) else RateLimit.model_validate(r) for r in self.rate_limits
         ]
         if hasattr(self.policy, "model_dump"):
-            self.policy = self.policy.model_dump(mode="json")
+            self.policy = self.policy.model_dump(mode="json", exclude_defaults=True)
         names = [t.name for t in self.tools]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
