@@ -120,7 +120,8 @@ async def slow_write(order: str) -> str:
 
 
 async def test_a_run_resumed_by_another_process_continues_the_same_trace(sqlite_path):
-    gate.clear()
+    global gate
+    gate = asyncio.Event()
     agent = Agent(
         name="resumable",
         model={
