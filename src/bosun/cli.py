@@ -24,6 +24,7 @@ from bosun.errors import BosunError
 from bosun.govern import audit, policy_check
 from bosun.govern.redact import redact_events, redact_json_text, sensitive_fields
 from bosun.journal.codec import event_to_dict
+from bosun.observe import commands as observe_commands
 from bosun.observe.timeline import format_cost, format_duration, format_time, render
 from bosun.server.commands import add_server_commands
 from bosun.spec.limits import Limits
@@ -136,7 +137,8 @@ async def cmd_worker(rt: Runtime, args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    await worker.serve(stop, exit_when_idle=args.exit_when_idle)
+    async with observe_commands.observing(rt, args):
+        await worker.serve(stop, exit_when_idle=args.exit_when_idle)
     print(f"bosun worker stopped after {worker.completed} runs", file=sys.stderr)
     return 0
 
@@ -193,7 +195,7 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     if args.json:
         print(dumps([event_to_dict(e, seq) for seq, e in events]))
     else:
-        print(render(run, events))
+        print(render(run, events, await rt.store.list_findings(run_id=args.run_id)))
     return 0
 
 
@@ -370,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-interval", type=float, default=0.5)
     p.add_argument("--shutdown-grace", type=float, default=30.0)
     p.add_argument("--exit-when-idle", action="store_true", help="stop when nothing is left")
+    observe_commands.add_worker_options(p, parse_duration)
     p.set_defaults(handler=cmd_worker)
 
     p = sub.add_parser("runs", parents=[common], help="list runs, newest first")
@@ -383,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--json", action="store_true", help="the raw journal events")
     p.set_defaults(handler=cmd_show)
+
+    observe_commands.add_trace_parser(sub, common, parse_tag)
+    observe_commands.add_usage_parser(sub, common, parse_duration)
+    observe_commands.add_export_trace_parser(sub, common)
 
     p = sub.add_parser("cancel", parents=[common], help="stop a run at its next step boundary")
     p.add_argument("run_id")

@@ -1,8 +1,15 @@
-"""A run's journal as a readable timeline (`bosun show`)."""
+"""A run's journal as a story an auditor can read (`bosun show`, `bosun trace order=1234`).
+
+The goal, the business objects, every event on a timeline (each decision with its rule and
+reason), then the actions: what the agent did to which system, who or what allowed it, and
+what came back. Built only from the journal (and the watchdog's findings).
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -17,6 +24,7 @@ from bosun.journal.events import (
     Notified,
     PolicyDecided,
     RunFinished,
+    RunFlagged,
     RunNeedsAttention,
     RunResumed,
     RunStarted,
@@ -58,7 +66,97 @@ def format_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
-def render(run: RunRecord, events: list[tuple[int, Event]]) -> str:
+@dataclass(slots=True)
+class Action:
+    """One tool call the run proposed, and everything that was decided and done about it."""
+
+    call_id: str
+    tool: str
+    arguments: str
+    effect: str = ""
+    proposed_at: float = 0.0
+    decision: str | None = None  # policy verdict
+    rule: str | None = None
+    reason: str | None = None
+    approval: str | None = None  # "approved by ann (edited)" ...
+    outcome: str = "not executed"  # done | failed | shadowed | not executed
+    result: str = ""
+    attempts: int = 0
+    compensated: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "tool": self.tool,
+            "effect": self.effect,
+            "arguments": self.arguments,
+            "decision": self.decision,
+            "rule": self.rule,
+            "reason": self.reason,
+            "approval": self.approval,
+            "outcome": self.outcome,
+            "result": self.result,
+            "attempts": self.attempts,
+            "compensated": self.compensated,
+        }
+
+
+def actions(events: list[tuple[int, Event]], spec: dict[str, Any] | None = None) -> list[Action]:
+    """The run's tool calls in the order proposed (pass events already redacted)."""
+    effects = {t.get("name"): t.get("effect", "") for t in (spec or {}).get("tools", [])}
+    calls: dict[str, Action] = {}
+    for _, e in events:
+        if isinstance(e, ToolProposed):
+            calls[e.call_id] = Action(
+                e.call_id, e.tool, e.arguments, effects.get(e.tool) or "", e.ts
+            )
+            continue
+        a = calls.get(getattr(e, "call_id", None) or "")
+        if a is None:
+            continue
+        match e:
+            case PolicyDecided():
+                a.decision, a.rule, a.reason = e.verdict, e.rule, e.reason
+            case ApprovalResolved():
+                edited = " with edited arguments" if e.arguments else ""
+                a.approval = f"{e.decision} by {e.decided_by}{edited}"
+                if e.arguments:
+                    a.arguments = e.arguments
+            case ToolStarted():
+                a.attempts = e.attempt
+            case ToolFinished():
+                a.outcome, a.result = "done", clip(as_text(e.result), 80)
+            case ToolFailed():
+                a.outcome, a.result = "failed", f"{e.error_type}: {clip(e.message, 70)}"
+            case ToolShadowed():
+                a.outcome = "shadowed (recorded, not executed)"
+            case ToolCompensated():
+                a.compensated.append(f"undone via {e.undo} by {e.by}" if e.ok else "undo FAILED")
+    return list(calls.values())
+
+
+def render_actions(items: list[Action]) -> list[str]:
+    lines = []
+    for i, a in enumerate(items, 1):
+        effect = f" [{a.effect}]" if a.effect else ""
+        lines.append(f"  {i}. {a.tool}({clip(a.arguments, 70)}){effect}: {a.outcome}")
+        why = []
+        if a.decision:
+            why.append(
+                f"policy {a.decision} by rule {a.rule}" + (f" ({a.reason})" if a.reason else "")
+            )
+        if a.approval:
+            why.append(a.approval)
+        if why:
+            lines.append(f"     why: {'; '.join(why)}")
+        if a.result:
+            lines.append(f"     got: {a.result}")
+        for undo in a.compensated:
+            lines.append(f"     rollback: {undo}")
+    return lines
+
+
+def render(run: RunRecord, events: list[tuple[int, Event]], findings: Any = ()) -> str:
     lines: list[str] = []
     end = run.finished_at or (events[-1][1].ts if events else run.created_at)
     lines.append(
@@ -74,11 +172,23 @@ def render(run: RunRecord, events: list[tuple[int, Event]]) -> str:
         + (f"  session {run.session}" if run.session else "")
         + (f"  tags {tags}" if tags else "")
     )
+    lines.append(f"goal     {clip(run.input, 120)}")
+    if tags:
+        lines.append(f"objects  {tags}")
     t0 = events[0][1].ts if events else run.created_at
+    lines.append("timeline")
     for _, event in events:
         text = describe(event)
         if text is not None:
             lines.append(f"  +{event.ts - t0:8.3f}s  {text}")
+    done = actions(events, run.spec)
+    if done:
+        lines.append("actions (what it did, to which system, and why)")
+        lines.extend(render_actions(done))
+    journaled = {(e.finding, round(e.ts)) for _, e in events if isinstance(e, RunFlagged)}
+    extra = [f for f in findings if (f.kind, round(f.ts)) not in journaled]
+    for f in extra:
+        lines.append(f"watchdog {f.kind} at {format_time(f.ts)}: {f.detail}")
     if run.output:
         lines.append(f"answer: {run.output}")
     elif run.reason and run.status != "succeeded":
@@ -157,4 +267,7 @@ def describe(event: Event) -> str | None:
             )
         case CompensationMissing():
             return f"rollback {event.tool} [{event.call_id}] has NO UNDO: reverse it by hand"
+        case RunFlagged():
+            paused = " (run paused)" if event.paused else ""
+            return f"FLAGGED  by the {event.by}: {event.finding}: {event.detail}{paused}"
     return None
