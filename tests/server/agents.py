@@ -31,3 +31,11 @@ slow = Agent(
     tools=[tick],
     limits=Limits(max_steps=400, max_tool_calls=400),
 )  # fmt: skip
+
+# About a second of visible work (5 steps, 150 ms each): for watching a run live.
+steady = Agent(
+    name="steady",
+    model={"provider": "sim", "latency_ms": 150, "tool_steps": 4, "input_tokens": 400,
+           "output_tokens": 60},
+    tools=[tick],
+)  # fmt: skip

@@ -15,7 +15,7 @@ from bosun.server.state import Settings
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT = str(ROOT / "examples" / "support" / "agent.yaml")
 TEST_AGENTS = str(Path(__file__).with_name("agents.py"))
-AGENTS = [SUPPORT, f"{TEST_AGENTS}:quick", f"{TEST_AGENTS}:slow"]
+AGENTS = [SUPPORT, *(f"{TEST_AGENTS}:{name}" for name in ("quick", "slow", "steady"))]
 
 
 @dataclass

@@ -30,7 +30,7 @@ from bosun.server.auth import (
 )
 from bosun.server.keys import Principal, verify_key
 from bosun.server.state import ServerState, state_of
-from bosun.server.usage import DAY, usage
+from bosun.server.usage import DAY, day_range, usage
 from bosun.store.base import TERMINAL_STATUSES
 
 router = APIRouter(include_in_schema=False)
@@ -388,6 +388,11 @@ async def costs_page(request: Request, p: User, state: State, days: int = 30):
     until = time.time()
     since = until - days * DAY
     by_day = await usage(state, p, "day", since, until)
+    days_seen = {g.key: g for g in by_day.groups}
+    zero = schemas.UsageGroup(
+        key="", runs=0, model_calls=0, input_tokens=0, output_tokens=0, cost=0.0
+    )
+    series = [days_seen.get(d, zero.model_copy(update={"key": d})) for d in day_range(since, until)]
     charts = {}
     for group in ("agent", "tag", "user"):
         result = await usage(state, p, group, since, until)
@@ -409,10 +414,10 @@ async def costs_page(request: Request, p: User, state: State, days: int = 30):
         days=days,
         total=by_day.total,
         spend_chart=views.bar_chart(
-            [(g.key, g.cost) for g in by_day.groups], unit="$", title="spend per day"
+            [(g.key, g.cost) for g in series], unit="$", title="spend per day"
         ),
         tokens_chart=views.bar_chart(
-            [(g.key, g.input_tokens + g.output_tokens) for g in by_day.groups],
+            [(g.key, g.input_tokens + g.output_tokens) for g in series],
             title="tokens per day",
         ),
         charts=charts,

@@ -23,6 +23,17 @@ def day_of(ts: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
+def day_range(since: float, until: float) -> list[str]:
+    """Every UTC day from `since` to `until`, as YYYY-MM-DD (for charts with empty days)."""
+    days = [day_of(since)]
+    last = day_of(until)
+    ts = since
+    while days[-1] < last:
+        ts += DAY
+        days.append(day_of(min(ts, until)))
+    return days
+
+
 def keys_of(row: UsageRow, group_by: str) -> list[str]:
     if group_by == "agent":
         return [row.agent]

@@ -1,0 +1,156 @@
+"""The console in a real headless Chromium (Debian's `chromium`, driven by Playwright):
+log in, watch a run appear and complete, approve a pending refund and see the run continue,
+set a kill switch and see a running run halt. Screenshots of each page go to
+$BOSUN_SCREENSHOTS (e.g. docs/screenshots) when set, else to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_helpers import Running, submit, wait_for
+
+CHROMIUM = os.environ.get("BOSUN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's `chromium` package "
+    "(`apt-get install -y chromium`, or `make test` as root does it) to run the console tests",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("BOSUN_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def page(browser, server: Running):
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def log_in(page, key: str, shots: Path | None = None) -> None:
+    page.goto("/runs")
+    assert "/login" in page.url  # every page but the login page needs a session
+    if shots is not None:
+        page.screenshot(path=str(shots / "login.png"))
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/runs")
+
+
+def test_log_in_and_watch_a_run_appear_and_complete(page, server: Running, shots):
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.fill("#key", "bosun_0123456789ab_" + "x" * 43)
+    page.click("button[type=submit]")
+    expect(page.locator(".flash.err")).to_contain_text("authentication failed")
+    log_in(page, server.admin_key, shots)
+    expect(page.locator("header .who")).to_contain_text("first admin")
+    with server.admin() as c:
+        run_id = submit(c, "steady", "Summarise ticket 4821", user="ana", tags={"ticket": "4821"})
+    row = page.locator(f"tr[data-run='{run_id}']")
+    expect(row).to_be_visible()  # appears without a reload (Server-Sent Events + htmx)
+    expect(row.locator(".status")).to_have_text("succeeded", timeout=20_000)
+    expect(row).to_contain_text("ticket=4821")
+    page.screenshot(path=str(shots / "runs.png"), full_page=True)
+    row.locator("a").first.click()
+    page.wait_for_url(f"**/runs/{run_id}")
+    expect(page.locator("#run-status")).to_contain_text("succeeded")
+    expect(page.locator(".timeline .step")).to_have_count(5)
+    expect(page.locator(".timeline")).to_contain_text("The model decided to call 1 tool")
+    expect(page.locator(".objects")).to_contain_text("ticket 4821")
+    page.locator(".timeline details summary").first.click()
+    expect(page.locator(".timeline details[open] pre").first).to_contain_text('"kind"')
+    page.screenshot(path=str(shots / "run.png"), full_page=True)
+
+
+def test_approve_a_pending_refund_and_see_the_run_continue(page, server: Running, shots):
+    from playwright.sync_api import expect
+
+    log_in(page, server.admin_key)
+    page.goto("/approvals")
+    with server.admin() as c:
+        run_id = submit(c, "support", "My trail shoes fell apart after two runs",
+                        user="ana@example.com", tags={"order": "1234"})  # fmt: skip
+        wait_for(c, run_id, {"waiting_approval"})
+    card = page.locator(".approval").filter(has_text=run_id)
+    expect(card).to_be_visible()  # the inbox updates live
+    expect(card).to_contain_text("refunds-over-50-need-a-supervisor")
+    expect(card).to_contain_text('"amount": 89.9')
+    page.screenshot(path=str(shots / "approvals.png"), full_page=True)
+    card.locator("form.approve input[name=comment]").fill("receipt checked")
+    card.locator("form.approve button").click()
+    expect(page.locator(".flash.ok")).to_contain_text("Approved issue_refund")
+    page.goto(f"/runs/{run_id}")
+    expect(page.locator("#run-status")).to_contain_text("succeeded", timeout=20_000)
+    expect(page.locator(".timeline")).to_contain_text("approved by first admin")
+    expect(page.locator(".timeline")).to_contain_text("rf_")
+
+
+def test_set_a_kill_switch_and_see_a_running_run_halt(browser, page, server: Running, shots):
+    from playwright.sync_api import expect
+
+    log_in(page, server.admin_key)
+    with server.admin() as c:
+        run_id = submit(c, "slow", "Reconcile 400 invoices")
+        wait_for(c, run_id, {"running"})
+    page.goto(f"/runs/{run_id}")
+    expect(page.locator("#run-status")).to_contain_text("running")
+    controls = page.context.new_page()
+    controls.goto("/controls")
+    controls.select_option("select[name=scope]", "agent:slow")
+    controls.fill("input[name=reason]", "incident 42: invoices double-posted")
+    controls.click("form.kill button")
+    expect(controls.locator(".flash.ok")).to_contain_text("Kill switch agent:slow set")
+    expect(controls.locator("tr[data-scope='agent:slow']")).to_contain_text("first admin")
+    controls.screenshot(path=str(shots / "controls.png"), full_page=True)
+    # The run page, untouched, shows the run halting live.
+    expect(page.locator("#run-status")).to_contain_text("killed", timeout=20_000)
+    expect(page.locator(".io")).to_contain_text("incident 42")
+    controls.locator("tr[data-scope='agent:slow'] button").click()
+    expect(controls.locator(".flash.ok")).to_contain_text("cleared")
+
+
+def test_costs_page_charts_spend_and_tokens(page, server: Running, shots):
+    from playwright.sync_api import expect
+
+    with server.admin() as c:
+        wait_for(c, submit(c, "quick", "x", tags={"team": "billing"}), {"succeeded"})
+    log_in(page, server.admin_key)
+    page.goto("/costs")
+    expect(page.locator(".totals")).to_contain_text("Spend")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    assert page.locator("svg.chart rect").count() > 3
+    expect(page.locator("body")).to_contain_text("team=billing")
+    page.screenshot(path=str(shots / "costs.png"), full_page=True)
