@@ -20,6 +20,7 @@ demo: $(VENV)/.installed
 	$(BIN)/python examples/support/demo.py
 
 test: $(VENV)/.installed-dev
+	sh scripts/ensure-chromium.sh
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/pytest
 
