@@ -23,7 +23,7 @@ from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.state import CallState, RunState
 from bosun.errors import ModelError
 from bosun.govern.decision import Decision
-from bosun.govern.governor import Governor
+from bosun.govern.governor import Governor, kill_scopes
 from bosun.govern.taint import tainted_arguments
 from bosun.journal.events import (
     ApprovalRequested,
@@ -56,6 +56,7 @@ from bosun.store.base import (
     LIMIT_EXCEEDED,
     SUCCEEDED,
     ApprovalRecord,
+    KillSwitch,
     Store,
 )
 from bosun.tools.execute import execute_tool
@@ -103,6 +104,7 @@ class RunLoop:
         )
         self._buffer: list[Event] = []
         self.listeners = listeners
+        self.kill_switches: tuple[KillSwitch, ...] = ()  # as of the latest commit
 
     # -- journal ---------------------------------------------------------
 
@@ -124,6 +126,7 @@ class RunLoop:
             summary=self.state.summary(),
         )
         self.cancel_requested = self.cancel_requested or result.cancel_requested
+        self.kill_switches = result.kill_switches
         for listener in self.listeners:
             listener(self.state.run_id, first_seq, events)
 
@@ -141,6 +144,7 @@ class RunLoop:
 
     async def run(self) -> RunState:
         state = self.state
+        self.kill_switches = tuple(await self.store.kill_switches())
         while True:
             # 1. Step boundary: cancel, shutdown, kill switches, limits.
             if self.cancel_requested:
@@ -187,8 +191,14 @@ class RunLoop:
             await self.commit()
 
     async def kill_check(self, tool: str | None) -> RunState | None:
-        """Halt (status `killed`) if a kill switch covers this run or this tool."""
-        switch = await self.governor.kill_switch(self.state.tenant, self.agent.name, tool)
+        """Halt (status `killed`) if a kill switch covers this run or this tool.
+
+        The switches come back with every commit (`AppendResult.kill_switches`), so
+        this costs no query; a tool's start is committed before it executes, so a
+        switch set before that commit is always seen (see `tool_call`).
+        """
+        scopes = kill_scopes(self.state.tenant, self.agent.name, tool)
+        switch = next((k for k in self.kill_switches if k.scope in scopes), None)
         if switch is None:
             return None
         return await self.finish(
@@ -316,6 +326,22 @@ class RunLoop:
             ToolStarted(call_id=call.call_id, tool=call.tool, attempt=attempt, idempotency_key=key)
         )
         await self.commit()
+        if any(
+            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool)
+            for k in self.kill_switches
+        ):
+            # A switch was set between our last look and this start: do not execute.
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="killed",
+                    message="not executed: a kill switch was set",
+                )
+            )
+            killed = await self.kill_check(call.tool)
+            assert killed is not None
+            return killed
         outcome = await execute_tool(
             tool, kwargs, ToolContext(state.run_id, call.call_id, key, attempt)
         )

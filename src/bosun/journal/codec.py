@@ -10,10 +10,17 @@ import orjson
 from bosun.errors import StoreError
 from bosun.journal.events import EVENT_TYPES, Event
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
 
 def event_fields(event: Event) -> dict[str, Any]:
     """The event's data without `ts` (stored in its own column)."""
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "ts"}
+    cls = type(event)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "ts")
+        _FIELD_NAMES[cls] = names
+    return {name: getattr(event, name) for name in names}
 
 
 def encode_event(event: Event) -> bytes:

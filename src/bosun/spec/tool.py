@@ -3,6 +3,7 @@ pydantic builds the JSON schema the model sees and validates the arguments it se
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from collections.abc import Callable
@@ -64,8 +65,15 @@ class Tool:
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
+    @functools.cached_property
+    def _schema(self) -> dict[str, Any]:
+        return self.schema_uncached()
+
     def schema(self) -> dict[str, Any]:
-        """The OpenAI function-tool schema."""
+        """The OpenAI function-tool schema (built once per tool)."""
+        return self._schema
+
+    def schema_uncached(self) -> dict[str, Any]:
         params = self.params.model_json_schema()
         params.pop("title", None)
         return {

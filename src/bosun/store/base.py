@@ -88,11 +88,6 @@ class RunSummary:
 
 
 @dataclass(slots=True, frozen=True)
-class AppendResult:
-    cancel_requested: bool
-
-
-@dataclass(slots=True, frozen=True)
 class GcReport:
     runs: int
     events: int
@@ -133,6 +128,16 @@ class KillSwitch:
     reason: str
     set_by: str
     set_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class AppendResult:
+    """What the engine learns from each commit, without another query."""
+
+    cancel_requested: bool
+    # The kill switches active when the events were committed: an action whose start
+    # was committed after a switch was set sees it here, and does not execute.
+    kill_switches: tuple[KillSwitch, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

@@ -33,6 +33,7 @@ from bosun.store.base import (
     WAITING_APPROVAL,
     AppendResult,
     GcReport,
+    KillSwitch,
     RunRecord,
     RunSummary,
     Store,
@@ -383,9 +384,13 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
                 [(batch[i].run_id, r) for i in order if i in owned for r in batch[i].rows],
             )
             await _governance_rows(conn, [(batch[i], *owned[i][1:]) for i in order if i in owned])
+            cur = await conn.execute(
+                "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
+            )
+            switches = tuple(KillSwitch(*row) for row in await cur.fetchall())
         self.commits += 1
         return [
-            AppendResult(cancel_requested=owned[i][0])
+            AppendResult(owned[i][0], switches)
             if i in owned
             else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
             for i, item in enumerate(batch)

@@ -310,54 +310,80 @@ class SqliteStore(SqliteObserve, Store):
                 item.future.set_result(result)
 
     def _write_batch(self, batch: list[_PendingAppend]) -> list[AppendResult | BaseException]:
+        """One transaction, a constant number of statements whatever the batch size."""
         conn = self.conn
         now = time.time()
-        results: list[AppendResult | BaseException] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for item in batch:
-                s = item.summary
-                row = conn.execute(
-                    "UPDATE runs SET status=?, steps=?, tool_calls=?, input_tokens=?,"
-                    " output_tokens=?, cost=?, reason=?, output=?, finished_at=?, updated_at=?,"
-                    " last_seq=coalesce(?, last_seq) WHERE id=? AND lease_owner=?"
-                    " RETURNING cancel_requested, tenant, agent",
+            ids = list({item.run_id for item in batch})
+            owners = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for run_id, owner, cancel, tenant, agent in conn.execute(
+                    "SELECT id, lease_owner, cancel_requested, tenant, agent FROM runs"
+                    f" WHERE id IN ({marks})",
+                    chunk,
+                ):
+                    owners[run_id] = (owner, bool(cancel), tenant, agent)
+            kept = [i for i in batch if owners.get(i.run_id, (None,))[0] == i.owner]
+            conn.executemany(
+                "UPDATE runs SET status=?, steps=?, tool_calls=?, input_tokens=?,"
+                " output_tokens=?, cost=?, reason=?, output=?, finished_at=?, updated_at=?,"
+                " last_seq=coalesce(?, last_seq) WHERE id=?",
+                [
                     (
-                        s.status,
-                        s.steps,
-                        s.tool_calls,
-                        s.input_tokens,
-                        s.output_tokens,
-                        s.cost,
-                        s.reason,
-                        s.output,
-                        s.finished_at,
+                        i.summary.status,
+                        i.summary.steps,
+                        i.summary.tool_calls,
+                        i.summary.input_tokens,
+                        i.summary.output_tokens,
+                        i.summary.cost,
+                        i.summary.reason,
+                        i.summary.output,
+                        i.summary.finished_at,
                         now,
-                        item.rows[-1].seq if item.rows else None,
-                        item.run_id,
-                        item.owner,
-                    ),
-                ).fetchone()
-                if row is None:
-                    results.append(
-                        LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
+                        i.rows[-1].seq if i.rows else None,
+                        i.run_id,
                     )
-                    continue
-                self._insert_rows(item.run_id, item.rows)
-                self._governance_rows(item, tenant=row[1], agent=row[2], now=now)
-                results.append(AppendResult(cancel_requested=bool(row[0])))
+                    for i in kept
+                ],
+            )
+            for item in kept:
+                for r in item.rows:
+                    if r.blob is not None:
+                        conn.execute(
+                            "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)",
+                            (r.blob, r.blob_data),
+                        )
+            conn.executemany(
+                "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)",
+                [(i.run_id, r.seq, r.ts, r.kind, r.data, r.blob) for i in kept for r in i.rows],
+            )
+            audit: list[AuditEntry] = []
+            for item in kept:
+                _, _, tenant, agent = owners[item.run_id]
+                audit.extend(self._governance_rows(item, tenant=tenant, agent=agent))
+            if audit:
+                self._insert_audit(audit)
+            switches = self._kill_switches()
             conn.execute("COMMIT")
             self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return results
+        return [
+            AppendResult(owners[i.run_id][1], switches)
+            if owners.get(i.run_id, (None,))[0] == i.owner
+            else LeaseLost(f"run {i.run_id} is no longer leased to {i.owner}")
+            for i in batch
+        ]
 
     def _governance_rows(
-        self, item: _PendingAppend, *, tenant: str, agent: str, now: float
-    ) -> None:
-        """Approval rows and audit records derived from the events, in the same transaction."""
+        self, item: _PendingAppend, *, tenant: str, agent: str
+    ) -> list[AuditEntry]:
+        """Approval rows (inserted) and audit records (returned) derived from the events."""
         conn = self.conn
         audit = []
         for event in item.events:
@@ -386,8 +412,6 @@ class SqliteStore(SqliteObserve, Store):
             entry = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
                 audit.append(entry)
-        if audit:
-            self._insert_audit(audit)
         if item.summary.status == WAITING_APPROVAL:
             # Every approval may have been resolved before the run parked: then it goes
             # straight back to the queue instead of waiting for nobody.
@@ -396,6 +420,7 @@ class SqliteStore(SqliteObserve, Store):
                 " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
                 (QUEUED, item.run_id, item.run_id, PENDING),
             )
+        return audit
 
     def _insert_audit(self, entries: Sequence[AuditEntry]) -> None:
         conn = self.conn
@@ -785,10 +810,13 @@ class SqliteStore(SqliteObserve, Store):
         return gone is not None
 
     async def kill_switches(self) -> list[KillSwitch]:
+        return list(self._kill_switches())
+
+    def _kill_switches(self) -> tuple[KillSwitch, ...]:
         rows = self.conn.execute(
             "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
         ).fetchall()
-        return [KillSwitch(*r) for r in rows]
+        return tuple(KillSwitch(*r) for r in rows)
 
     async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
         marks = ",".join("?" * len(scopes))

@@ -31,11 +31,10 @@ class ToolOutcome:
 async def _call_once(tool: Tool, kwargs: dict[str, Any], ctx: ToolContext) -> Any:
     if tool.context_param:
         kwargs = {**kwargs, tool.context_param: ctx}
-    if tool.is_async:
-        return await asyncio.wait_for(tool.fn(**kwargs), tool.timeout)
-    return await asyncio.wait_for(
-        asyncio.to_thread(functools.partial(tool.fn, **kwargs)), tool.timeout
-    )
+    async with asyncio.timeout(tool.timeout):  # no extra task per call, unlike wait_for
+        if tool.is_async:
+            return await tool.fn(**kwargs)
+        return await asyncio.to_thread(functools.partial(tool.fn, **kwargs))
 
 
 async def execute_tool(tool: Tool, kwargs: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
