@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Request
 
 from bosun.journal.audit import AuditEntry
 from bosun.server.keys import Principal, verify_key
-from bosun.server.state import ServerState, state_of
+from bosun.server.state import ServerState, server_state
 from bosun.store.base import ConsoleSession
 
 SESSION_COOKIE = "bosun_session"
@@ -96,7 +96,7 @@ async def _touch(state: ServerState, key_id: str) -> None:
 
 async def authenticate(request: Request) -> Principal:
     """The caller, from a bearer key or a console session; 401/403/429 otherwise."""
-    state = state_of(request)
+    state = server_state(request)
     header = request.headers.get("authorization")
     if header:
         await check_blocked(state, client_ip(request))
@@ -125,7 +125,7 @@ async def session_of(request: Request) -> tuple[Principal, ConsoleSession] | Non
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    state = state_of(request)
+    state = server_state(request)
     store = state.runtime.store
     session = await store.get_console_session(token_hash(token), now=time.time())
     if session is None:

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from bosun.server.auth import require
 from bosun.server.keys import Principal
-from bosun.server.state import state_of
+from bosun.server.state import server_state
 
 log = logging.getLogger("bosun.server")
 router = APIRouter()
@@ -43,7 +43,7 @@ async def attach_metrics(runtime: Any) -> tuple[Any, Any] | tuple[None, None]:
 )
 async def metrics(request: Request, p: Annotated[Principal, Depends(require("admin"))]):
     """Prometheus text exposition (needs an admin key: metrics cover every tenant)."""
-    state = state_of(request)
+    state = server_state(request)
     if state.metrics is None:
         raise HTTPException(503, "metrics need prometheus-client: pip install prometheus-client")
     from bosun.observe.metrics import CONTENT_TYPE

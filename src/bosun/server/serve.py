@@ -62,7 +62,11 @@ async def serve(settings: Settings, host: str, port: int) -> int:
 
 def main_serve(settings: Settings, host: str, port: int) -> int:
     try:
-        return asyncio.run(serve(settings, host, port))
+        try:
+            import uvloop  # `uvicorn[standard]`: a faster event loop, when installed
+        except ImportError:
+            return asyncio.run(serve(settings, host, port))
+        return uvloop.run(serve(settings, host, port))
     except KeyboardInterrupt:
         return 130
     finally:

@@ -71,5 +71,10 @@ def load_agents(targets: list[str]) -> dict[str, Agent]:
     return agents
 
 
-def state_of(request: Request) -> ServerState:
+def server_state(request: Request) -> ServerState:
+    return request.app.state.bosun
+
+
+async def state_of(request: Request) -> ServerState:
+    """The dependency form (async, so FastAPI does not hop to a thread for it)."""
     return request.app.state.bosun
