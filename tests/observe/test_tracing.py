@@ -12,12 +12,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bosun import Agent, Runtime, tool
 from bosun.observe.feed import Observer
-from bosun.observe.tracing import JournalIds, TraceSink, export_run, trace_id_for
+from bosun.observe.tracing import TraceSink, export_run, trace_id_for
 
 
 def memory_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=JournalIds())
+    provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
 

@@ -60,8 +60,16 @@ class Sink(Protocol):
 
 
 class Observer:
-    def __init__(self, store: Store, sinks: Sequence[Sink], *, max_queue: int = 100_000):
+    def __init__(
+        self,
+        store: Store,
+        sinks: Sequence[Sink],
+        *,
+        max_queue: int = 100_000,
+        batch_delay: float = 0.01,
+    ):
         self.store = store
+        self.batch_delay = batch_delay  # gather commits for this long: one wake-up per batch
         self.sinks = list(sinks)
         self.max_queue = max_queue
         self.dropped = 0
@@ -69,6 +77,7 @@ class Observer:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._urgent = asyncio.Event()  # flush() does not wait for the batch delay
         self._task: asyncio.Task[None] | None = None
         self._runs: dict[str, RunInfo] = {}
 
@@ -98,6 +107,8 @@ class Observer:
         """Wait until everything queued so far has been handed to the sinks."""
         if self._task is None:
             self.start()
+        if not self._idle.is_set():
+            self._urgent.set()
         await self._idle.wait()
 
     async def close(self) -> None:
@@ -118,11 +129,15 @@ class Observer:
     async def _process(self) -> None:
         while True:
             await self._wake.wait()
+            if self.batch_delay and not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self.batch_delay)
             self._wake.clear()
             while self._queue:
                 run_id, first_seq, events = self._queue.popleft()
                 await self._dispatch(run_id, first_seq, events)
             if not self._queue:
+                self._urgent.clear()
                 self._idle.set()
 
     async def _dispatch(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:

@@ -175,6 +175,8 @@ class Metrics:
             "bosun_watchdog_findings", "Watchdog findings, by agent and kind", ["agent", "kind"],
             registry=r,
         )  # fmt: skip
+        self._model_children: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._tool_children: dict[tuple[str, str], Any] = {}
         self.collector = _StoreCollector()
         r.register(self.collector)  # type: ignore[arg-type]
 
@@ -185,13 +187,14 @@ class Metrics:
         for event in events:
             match event:
                 case ModelResponded():
-                    self.steps.labels(agent, event.model).inc()
-                    self.tokens.labels(agent, event.model, "input").inc(event.input_tokens)
-                    self.tokens.labels(agent, event.model, "output").inc(event.output_tokens)
-                    self.cost.labels(agent, event.model).inc(event.cost)
-                    self.model_latency.labels(agent, event.model).observe(event.latency_ms / 1000)
+                    steps, tokens_in, tokens_out, cost, latency = self._model(agent, event.model)
+                    steps.inc()
+                    tokens_in.inc(event.input_tokens)
+                    tokens_out.inc(event.output_tokens)
+                    cost.inc(event.cost)
+                    latency.observe(event.latency_ms / 1000)
                 case ToolFinished():
-                    self.tool_latency.labels(agent, event.tool).observe(event.duration_ms / 1000)
+                    self._tool(agent, event.tool).observe(event.duration_ms / 1000)
                 case PolicyDecided():
                     self.policy_decisions.labels(agent, event.tool, event.verdict).inc()
                 case ApprovalResolved():
@@ -206,6 +209,26 @@ class Metrics:
             kind = error_class(event)
             if kind is not None:
                 self.errors.labels(agent, kind, _error_type(event)).inc()
+
+    def _model(self, agent: str, model: str) -> tuple[Any, ...]:
+        """The labelled children for (agent, model), looked up once."""
+        key = (agent, model)
+        children = self._model_children.get(key)
+        if children is None:
+            children = self._model_children[key] = (
+                self.steps.labels(agent, model),
+                self.tokens.labels(agent, model, "input"),
+                self.tokens.labels(agent, model, "output"),
+                self.cost.labels(agent, model),
+                self.model_latency.labels(agent, model),
+            )
+        return children
+
+    def _tool(self, agent: str, tool: str) -> Any:
+        child = self._tool_children.get((agent, tool))
+        if child is None:
+            child = self._tool_children[agent, tool] = self.tool_latency.labels(agent, tool)
+        return child
 
     async def close(self) -> None:
         return None

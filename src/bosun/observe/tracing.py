@@ -45,11 +45,10 @@ from bosun.observe.feed import IDLE_AFTER, RunInfo
 from bosun.store.base import Store
 
 try:
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-    from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 except ImportError as exc:  # pragma: no cover - the `observe` extra is missing
     raise ImportError("Bosun tracing needs OpenTelemetry: pip install 'bosun[observe]'") from exc
@@ -71,23 +70,6 @@ def trace_id_for(run_id: str) -> int:
 def span_id_for(run_id: str, *parts: object) -> int:
     key = ":".join([run_id, *map(str, parts)]).encode()
     return int.from_bytes(hashlib.sha256(b"bosun.span:" + key).digest()[:8]) or 1
-
-
-class JournalIds(IdGenerator):
-    """Hands out the ids the projection chose for the next span; random ones otherwise."""
-
-    def __init__(self) -> None:
-        self.trace_id: int | None = None
-        self.span_id: int | None = None
-        self._random = RandomIdGenerator()
-
-    def generate_trace_id(self) -> int:
-        value, self.trace_id = self.trace_id, None
-        return value or self._random.generate_trace_id()
-
-    def generate_span_id(self) -> int:
-        value, self.span_id = self.span_id, None
-        return value or self._random.generate_span_id()
 
 
 def capture_content_from_env() -> bool:
@@ -133,14 +115,17 @@ def otlp_exporter_from_env() -> SpanExporter:
 def build_tracer_provider(
     exporter: SpanExporter | None = None, *, resource: Resource | None = None
 ) -> TracerProvider:
-    """A tracer provider whose span ids the projection controls, exporting in batches
-    (from a background thread) to `exporter` (default: OTLP from the environment)."""
-    provider = TracerProvider(
-        resource=resource or Resource.create({"service.name": "bosun"}),
-        id_generator=JournalIds(),
-    )
+    """A tracer provider exporting in batches (from a background thread) to `exporter`
+    (default: OTLP from the environment). `service.name` defaults to `bosun`
+    (`OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` are honoured)."""
+    provider = TracerProvider(resource=resource or Resource.create({"service.name": "bosun"}))
     provider.add_span_processor(BatchSpanProcessor(exporter or otlp_exporter_from_env()))
     return provider
+
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_OK = Status(StatusCode.UNSET)
+_SCOPE = InstrumentationScope(TRACER_NAME)
 
 
 def _ns(ts: float) -> int:
@@ -166,24 +151,14 @@ class RunTracer:
     """Folds one run's journal into spans. `apply(seq, event, emit)` in journal order;
     with `emit=False` it only rebuilds state (the part another process already exported)."""
 
-    def __init__(self, tracer: Any, ids: JournalIds, info: RunInfo, *, capture_content: bool):
-        self.tracer = tracer
-        self.ids = ids
+    def __init__(self, out: _Output, info: RunInfo, *, capture_content: bool):
+        self.out = out
         self.info = info
         self.content = capture_content
         self.run_id = info.run_id
         self.trace_id = trace_id_for(info.run_id)
         self.root_id = span_id_for(info.run_id, "run")
-        self.parent = trace.set_span_in_context(
-            trace.NonRecordingSpan(
-                SpanContext(
-                    self.trace_id,
-                    self.root_id,
-                    is_remote=True,
-                    trace_flags=TraceFlags(TraceFlags.SAMPLED),
-                )
-            )
-        )
+        self.root = self._context(self.root_id)
         self.started_ts = info.created_at
         self.chats: dict[int, tuple[int, ModelRequested]] = {}  # step -> (seq, request)
         self.calls: dict[str, _Call] = {}
@@ -246,15 +221,34 @@ class RunTracer:
             attrs["gen_ai.conversation.id"] = self.info.session
         return attrs
 
-    def _start(self, name: str, span_id: int, kind: SpanKind, start: float, attrs: dict) -> Any:
-        self.ids.span_id = span_id
-        if span_id == self.root_id:
-            self.ids.trace_id = self.trace_id
-            context = None
-        else:
-            context = self.parent
-        return self.tracer.start_span(
-            name, context=context, kind=kind, attributes=attrs, start_time=_ns(start)
+    def _context(self, span_id: int) -> SpanContext:
+        return SpanContext(self.trace_id, span_id, is_remote=False, trace_flags=_SAMPLED)
+
+    def _emit(
+        self,
+        name: str,
+        span_id: int,
+        kind: SpanKind,
+        start: float,
+        end: float,
+        attrs: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Hand a finished span straight to the span processor: its times and ids come from
+        the journal, so there is nothing to start, time or sample in-process."""
+        self.out.processor.on_end(
+            ReadableSpan(
+                name,
+                context=self._context(span_id),
+                parent=None if span_id == self.root_id else self.root,
+                resource=self.out.resource,
+                attributes=attrs,
+                kind=kind,
+                status=_OK if error is None else Status(StatusCode.ERROR, error),
+                start_time=_ns(start),
+                end_time=_ns(max(end, start)),
+                instrumentation_scope=_SCOPE,
+            )
         )
 
     def _chat(
@@ -280,16 +274,15 @@ class RunTracer:
                 )
         else:
             attrs["error.type"] = outcome.error_type
-        span = self._start(
+        self._emit(
             f"chat {request.model}",
             span_id_for(self.run_id, seq),
             SpanKind.CLIENT,
             request.ts,
+            outcome.ts,
             attrs,
+            outcome.message if isinstance(outcome, ModelFailed) else None,
         )
-        if isinstance(outcome, ModelFailed):
-            span.set_status(Status(StatusCode.ERROR, outcome.message))
-        span.end(end_time=_ns(outcome.ts))
 
     def _tool(self, call_id: str, call: _Call, outcome: Event) -> None:
         attrs = self._common() | {
@@ -323,16 +316,15 @@ class RunTracer:
             attrs["error.type"] = outcome.error_type
         elif isinstance(outcome, ToolShadowed):
             attrs["bosun.tool.shadowed"] = True
-        span = self._start(
+        self._emit(
             f"execute_tool {call.tool}",
             span_id_for(self.run_id, "tool", call_id),
             SpanKind.INTERNAL,
             call.started_ts or call.proposed_ts,
+            outcome.ts,
             attrs,
+            error,
         )
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, error))
-        span.end(end_time=_ns(outcome.ts))
 
     def _root(self, finished: RunFinished) -> None:
         attrs = self._common() | {
@@ -367,16 +359,15 @@ class RunTracer:
                 attrs["gen_ai.output.messages"] = _json(
                     [{"role": "assistant", "parts": [{"type": "text", "content": finished.output}]}]
                 )
-        span = self._start(
+        self._emit(
             f"invoke_agent {self.info.agent}",
             self.root_id,
             SpanKind.INTERNAL,
             self.started_ts,
+            finished.ts,
             attrs,
+            finished.reason if finished.status != "succeeded" else None,
         )
-        if finished.status != "succeeded":
-            span.set_status(Status(StatusCode.ERROR, finished.reason))
-        span.end(end_time=_ns(finished.ts))
 
 
 class TraceSink:
@@ -391,16 +382,14 @@ class TraceSink:
     ):
         self.store = store
         self.provider = provider or build_tracer_provider()
-        self.ids, self.tracer = tracer_for(self.provider)
+        self.out = _Output.of(self.provider)
         self.content = capture_content_from_env() if capture_content is None else capture_content
         self._runs: dict[str, RunTracer] = {}
 
     async def handle(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None:
         run = self._runs.get(info.run_id)
         if run is None:
-            run = self._runs[info.run_id] = RunTracer(
-                self.tracer, self.ids, info, capture_content=self.content
-            )
+            run = self._runs[info.run_id] = RunTracer(self.out, info, capture_content=self.content)
             if first_seq > 1:  # resumed here, or parked and back: rebuild what came before
                 for seq, event in await self.store.events(info.run_id):
                     if seq >= first_seq:
@@ -415,14 +404,15 @@ class TraceSink:
         self.provider.force_flush()
 
 
-def tracer_for(provider: Any) -> tuple[JournalIds, Any]:
-    """A tracer whose span ids the projection chooses (also for a provider built elsewhere)."""
-    tracer = provider.get_tracer(TRACER_NAME)
-    ids = getattr(provider, "id_generator", None)
-    if not isinstance(ids, JournalIds):
-        ids = JournalIds()
-        tracer.id_generator = ids  # the SDK tracer reads it at each start_span
-    return ids, tracer
+@dataclass(slots=True, frozen=True)
+class _Output:
+    processor: SpanProcessor
+    resource: Resource
+
+    @classmethod
+    def of(cls, provider: TracerProvider) -> _Output:
+        # The provider's processors (batching, exporting), fed finished spans directly.
+        return cls(provider._active_span_processor, provider.resource)
 
 
 async def export_run(
@@ -437,8 +427,7 @@ async def export_run(
     from bosun.observe.feed import Observer
 
     info = await Observer(store, []).info(run_id)
-    ids, tracer = tracer_for(provider)
-    run = RunTracer(tracer, ids, info, capture_content=capture_content)
+    run = RunTracer(_Output.of(provider), info, capture_content=capture_content)
     events = await store.events(run_id)
     for seq, event in events:
         run.apply(seq, event, emit=True)

@@ -1,0 +1,115 @@
+"""Per-step overhead of observing (OpenTelemetry traces + Prometheus metrics) on versus off.
+
+The shared workload: a 50-step run (the `sim` model with zero latency; 49 steps ask for a
+trivial async tool, the last answers) on SQLite in WAL mode. "on" attaches an `Observer` with
+the trace projection (spans built with the SDK and handed to a BatchSpanProcessor, whose
+exporter discards them: no network in the measure) and the metrics sink, and counts the time
+to drain the observer's queue inside each run's measure. Modes alternate run by run; the
+median per-step time of each is reported.
+
+    .venv/bin/python bench/observe_overhead.py --runs 30 --steps 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from bosun import Agent, Limits, Runtime, tool
+from bosun.observe.feed import Observer
+from bosun.observe.metrics import Metrics
+from bosun.observe.tracing import TraceSink, build_tracer_provider
+
+UNLIMITED = Limits(
+    max_steps=None, max_tool_calls=None, max_repeats=None, max_wall_seconds=None, max_tokens=None
+)
+
+
+@tool(effect="read", idempotent=True)
+async def add(n: int) -> int:
+    """Add one."""
+    return n + 1
+
+
+class Discard(SpanExporter):
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+async def one_run(rt: Runtime, agent: Agent, steps: int, observer: Observer | None) -> float:
+    started = time.perf_counter()
+    result = await rt.run(agent, "go")
+    if observer is not None:
+        await observer.flush()
+    elapsed = time.perf_counter() - started
+    if result.status != "succeeded" or result.steps != steps:
+        raise SystemExit(f"run ended {result.status} after {result.steps} steps")
+    return elapsed / steps
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=50)
+    args = parser.parse_args()
+    agent = Agent(
+        name="bench",
+        model={"provider": "sim", "latency_ms": 0, "tool_steps": args.steps - 1},
+        tools=[add],
+        limits=UNLIMITED,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        off = Runtime(os.path.join(tmp, "off.db"))
+        on = Runtime(os.path.join(tmp, "on.db"))
+        await off.open()
+        await on.open()
+        exporter = Discard()
+        provider = build_tracer_provider(exporter)
+        observer = await Observer(
+            on.store, [TraceSink(on.store, provider), Metrics(on.store)]
+        ).attach(on)
+        for _ in range(3):  # warm-up
+            await one_run(off, agent, args.steps, None)
+            await one_run(on, agent, args.steps, observer)
+        times: dict[str, list[float]] = {"off": [], "on": []}
+        for _ in range(args.runs):
+            times["off"].append(await one_run(off, agent, args.steps, None))
+            times["on"].append(await one_run(on, agent, args.steps, observer))
+        await observer.close()
+        provider.shutdown()
+        await off.close()
+        await on.close()
+    off_us = statistics.median(times["off"]) * 1e6
+    on_us = statistics.median(times["on"]) * 1e6
+    print(
+        json.dumps(
+            {
+                "steps": args.steps,
+                "runs": args.runs,
+                "per_step_us_off": round(off_us, 1),
+                "per_step_us_on": round(on_us, 1),
+                "added_us_per_step": round(on_us - off_us, 1),
+                "overhead_ratio": round(on_us / off_us, 3),
+                "spans_exported": exporter.spans,
+                "dropped": observer.dropped,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
