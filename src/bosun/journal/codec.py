@@ -24,7 +24,9 @@ def event_fields(event: Event) -> dict[str, Any]:
 
 
 def encode_event(event: Event) -> bytes:
-    return orjson.dumps(event_fields(event), option=orjson.OPT_NON_STR_KEYS)
+    """orjson serialises the dataclass natively (in C); `ts` rides along and is ignored
+    on decode in favour of the column."""
+    return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
 
 
 def decode_event(kind: str, ts: float, data: bytes | str) -> Event:
@@ -32,6 +34,7 @@ def decode_event(kind: str, ts: float, data: bytes | str) -> Event:
 
 
 def event_from_fields(kind: str, ts: float, fields: dict[str, Any]) -> Event:
+    fields.pop("ts", None)
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         raise StoreError(

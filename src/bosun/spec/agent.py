@@ -114,8 +114,14 @@ class Agent:
     @property
     def version_id(self) -> str:
         """`name@version+digest`: the digest changes whenever the definition does."""
-        digest = hashlib.sha256(orjson.dumps(self.snapshot(), option=orjson.OPT_SORT_KEYS))
-        return f"{self.name}@{self.version}+{digest.hexdigest()[:10]}"
+        snapshot = self.snapshot()
+        cached = getattr(self, "_version_id", None)
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        digest = hashlib.sha256(orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS))
+        version_id = f"{self.name}@{self.version}+{digest.hexdigest()[:10]}"
+        self._version_id = (snapshot, version_id)
+        return version_id
 
     @classmethod
     def from_snapshot(cls, snapshot: dict[str, Any]) -> Agent:

@@ -426,11 +426,10 @@ class SqliteStore(SqliteObserve, Store):
         conn = self.conn
         row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS
+        rows = []
         for entry in entries:
             digest = chain_hash(prev, entry)
-            conn.execute(
-                "INSERT INTO audit(ts, tenant, actor, action, subject, data, prev_hash, hash)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+            rows.append(
                 (
                     entry.ts,
                     entry.tenant,
@@ -440,9 +439,14 @@ class SqliteStore(SqliteObserve, Store):
                     orjson.dumps(entry.data, option=orjson.OPT_NON_STR_KEYS).decode(),
                     prev,
                     digest,
-                ),
+                )
             )
             prev = digest
+        conn.executemany(
+            "INSERT INTO audit(ts, tenant, actor, action, subject, data, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
 
     def _insert_rows(self, run_id: str, rows: list[EventRow]) -> None:
         conn = self.conn
