@@ -64,6 +64,11 @@ class Worker:
             self.runtime.owner, limit=free, lease_seconds=self.runtime.lease_seconds
         )
         for run in runs:
+            if run.id in self.active:
+                # Our own lease lapsed (the event loop stalled past `lease_seconds`) and we
+                # claimed the run again: that only renewed the lease. Driving it twice under
+                # one owner would pass the fence and repeat its steps.
+                continue
             task = asyncio.create_task(self._drive(run), name=f"bosun-run-{run.id}")
             self.active[run.id] = task
         return runs
