@@ -307,6 +307,23 @@ async def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+async def cmd_resolve(rt: Runtime, args: argparse.Namespace) -> int:
+    if (args.result is None) == (args.not_done is None):
+        raise BosunError("say what happened: --result JSON (it took effect) or --not-done REASON")
+    result = None
+    if args.result is not None:
+        try:
+            result = orjson.loads(args.result)
+        except orjson.JSONDecodeError as exc:
+            raise BosunError(f"--result must be JSON (what the call returned): {exc}") from None
+    call_id = await rt.resolve(
+        args.run_id, by=whoami(args), result=result, failed=args.not_done, call_id=args.call
+    )
+    outcome = "took effect" if args.not_done is None else "did not take effect"
+    print(f"recorded that {call_id} {outcome}; run {args.run_id} is queued and a worker resumes it")
+    return 0
+
+
 async def cmd_audit(rt: Runtime, args: argparse.Namespace) -> int:
     if args.audit_command == "verify":
         result = await audit.verify(rt.store)
@@ -440,6 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=None, help="only the N most recent effects")
     by_arg(p)
     p.set_defaults(handler=cmd_rollback)
+
+    p = sub.add_parser(
+        "resolve", parents=[common], help="settle a needs_attention run's interrupted call"
+    )
+    p.add_argument("run_id")
+    p.add_argument("--call", default=None, help="the call id (default: the one it parked on)")
+    p.add_argument("--result", default=None, metavar="JSON", help="it took effect, returning this")
+    p.add_argument("--not-done", default=None, metavar="REASON", help="it did not take effect")
+    by_arg(p)
+    p.set_defaults(handler=cmd_resolve)
 
     p = sub.add_parser("audit", parents=[common], help="verify or export the audit trail")
     p.add_argument("audit_command", choices=["verify", "export"])

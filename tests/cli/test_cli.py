@@ -247,3 +247,9 @@ def test_make_demo_script_runs_offline_end_to_end(tmp_path):
     assert "[succeeded]" in proc.stdout
     assert "Payments ledger: 1 refund(s) written" in proc.stdout
     assert f"Database: {tmp_path / 'demo' / 'bosun.db'}" in proc.stdout
+
+
+def test_resolve_needs_a_decision(tmp_path):
+    db = str(tmp_path / "b.db")
+    proc = bosun("resolve", "run_x", db=db, check=False)
+    assert proc.returncode == 2 and "--result JSON" in proc.stderr

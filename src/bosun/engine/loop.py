@@ -373,6 +373,9 @@ class RunLoop:
             )
             self.record(Notified(call_id=call.call_id, tool=call.tool, message=message))
             log.warning("notify: run %s: %s", state.run_id, message)
+        # The result is durable before anything else happens (the next call's checks,
+        # the next model call): a crash after this point never re-runs the call.
+        await self.commit()
         return None
 
     # -- governance steps ----------------------------------------------------

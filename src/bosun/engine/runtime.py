@@ -18,6 +18,7 @@ import orjson
 
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import CommitListener, RunLoop, StopRequested
+from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, LeaseLost, RunNotFound
@@ -394,9 +395,7 @@ class Runtime:
     async def unkill(self, scope: str, *, by: str) -> bool:
         return await self.store.clear_kill_switch(check_scope(scope), by=by)
 
-    async def rollback(
-        self, run_id: str, *, by: str, last: int | None = None
-    ) -> RollbackReport:
+    async def rollback(self, run_id: str, *, by: str, last: int | None = None) -> RollbackReport:
         """Compensate the run's executed effects, newest first (see `bosun.engine.rollback`)."""
         run = await self.get_run(run_id)
         return await rollback(
@@ -406,6 +405,27 @@ class Runtime:
             owner=self.owner,
             by=by,
             last=last,
+            lease_seconds=self.lease_seconds,
+        )
+
+    async def resolve(
+        self,
+        run_id: str,
+        *,
+        by: str,
+        result: Any = None,
+        failed: str | None = None,
+        call_id: str | None = None,
+    ) -> str:
+        """Settle a `needs_attention` run's interrupted call (see `bosun.engine.resolve`)."""
+        return await resolve(
+            self.store,
+            run_id,
+            owner=self.owner,
+            by=by,
+            result=result,
+            failed=failed,
+            call_id=call_id,
             lease_seconds=self.lease_seconds,
         )
 

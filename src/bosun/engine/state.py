@@ -15,6 +15,7 @@ import orjson
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
+    AttentionResolved,
     Event,
     LimitReached,
     ModelResponded,
@@ -149,6 +150,9 @@ class RunState:
             call.approval_status = event.decision
             if event.arguments is not None:
                 call.arguments = event.arguments
+        elif isinstance(event, AttentionResolved):
+            self.status = QUEUED
+            self.reason = f"resolved by {event.by}: {event.note}" if event.note else None
         elif isinstance(event, RunWaiting):
             self.status = WAITING_APPROVAL
             self.reason = event.reason

@@ -29,6 +29,7 @@ AUDITED_KINDS = frozenset(
         "tool_shadowed",
         "tool_compensated",
         "compensation_missing",
+        "attention_resolved",
     }
 )
 

@@ -256,6 +256,19 @@ class RunFlagged(Event):
     paused: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttentionResolved(Event):
+    """A person settled an interrupted call of a parked run: it did take effect (with this
+    result) or it did not. The run then goes back to the queue."""
+
+    kind: ClassVar[str] = "attention_resolved"
+    call_id: str
+    tool: str
+    outcome: str  # "done" | "not_done"
+    by: str
+    note: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -281,5 +294,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolCompensated,
         CompensationMissing,
         RunFlagged,
+        AttentionResolved,
     )
 }

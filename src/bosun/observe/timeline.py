@@ -16,6 +16,7 @@ import orjson
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
+    AttentionResolved,
     CompensationMissing,
     Event,
     LimitReached,
@@ -267,6 +268,10 @@ def describe(event: Event) -> str | None:
             )
         case CompensationMissing():
             return f"rollback {event.tool} [{event.call_id}] has NO UNDO: reverse it by hand"
+        case AttentionResolved():
+            what = "took effect" if event.outcome == "done" else "did NOT take effect"
+            note = f": {event.note}" if event.note else ""
+            return f"RESOLVED {event.by} says {event.tool} [{event.call_id}] {what}{note}"
         case RunFlagged():
             paused = " (run paused)" if event.paused else ""
             return f"FLAGGED  by the {event.by}: {event.finding}: {event.detail}{paused}"
