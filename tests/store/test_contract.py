@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -618,6 +619,7 @@ async def test_an_approval_is_resolved_once_and_requeues_its_run_when_it_was_the
 
     records = await store.audit_records()
     assert [r.entry.action for r in records] == [
+        "agent_version_registered",  # the first run of a version records its definition
         "approval_requested",
         "approval_requested",
         "approval_decided",
@@ -736,3 +738,19 @@ async def test_acquire_leases_a_finished_run_unless_another_worker_holds_it(stor
     got = await store.acquire("r1", "w2", lease_seconds=60)
     assert (got.status, got.lease_owner) == (SUCCEEDED, "w2")
     assert (await store.acquire("r1", "w2", lease_seconds=60)).lease_owner == "w2"
+
+
+async def test_the_first_run_of_each_agent_version_audits_its_definition_and_policy(store):
+    policy = {"name": "p", "rules": [{"name": "r", "tools": ["pay"], "effect": "deny"}]}
+    spec = {"name": "support", "policy": policy, "tools": [{"name": "pay", "effect": "write"}]}
+    await store.create_run(dataclasses.replace(record("r1"), spec=spec), [started("r1")])
+    await store.create_run(dataclasses.replace(record("r2"), spec=spec), [started("r2")])
+    other = dataclasses.replace(record("r3"), agent_version="support-v2", spec=spec)
+    await store.create_run(other, [started("r3")])
+    records = await store.audit_records()
+    assert [(r.entry.action, r.entry.subject) for r in records] == [
+        ("agent_version_registered", "support-v1"),
+        ("agent_version_registered", "support-v2"),
+    ]
+    assert records[0].entry.data["policy"] == policy
+    assert_chain_is_intact(records)

@@ -75,3 +75,24 @@ def audit_entry_for(run_id: str, tenant: str, event: Event, owner: str) -> Audit
         or ("policy" if event.kind == "policy_decided" else owner)
     )
     return AuditEntry(event.ts, actor, event.kind, run_id, data, tenant)
+
+
+def version_registered(ts: float, agent: str, version: str, spec: dict[str, Any]) -> AuditEntry:
+    """A new agent version (and so, possibly, a new policy) was first used: the audit trail
+    keeps the exact definition, policy document included, every run of it was governed by."""
+    return AuditEntry(
+        ts,
+        "runtime",
+        "agent_version_registered",
+        version,
+        {
+            "agent": agent,
+            "policy": spec.get("policy"),
+            "autonomy": spec.get("autonomy"),
+            "tool_autonomy": spec.get("tool_autonomy"),
+            "tools": [
+                {k: t.get(k) for k in ("name", "effect", "idempotent", "trusted", "undo")}
+                for t in spec.get("tools", [])
+            ],
+        },
+    )

@@ -23,7 +23,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bosun.errors import LeaseLost, StoreError
-from bosun.journal.audit import AuditEntry, audit_entry_for
+from bosun.journal.audit import AuditEntry, audit_entry_for, version_registered
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
     PENDING,
@@ -246,11 +246,15 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         async with self._session(f"create run {run.id}") as conn, conn.transaction():
             if any(r.blob for r in rows):
                 await conn.execute(_BLOBS_SHARED)
-            await conn.execute(
+            cur = await conn.execute(
                 "INSERT INTO agent_versions(version, agent, spec, created_at)"
                 " VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO NOTHING",
                 (run.agent_version, run.agent, orjson.dumps(run.spec).decode(), now),
             )
+            if cur.rowcount:
+                await insert_audit(
+                    conn, [version_registered(now, run.agent, run.agent_version, run.spec)]
+                )
             await conn.execute(
                 "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id,"
                 " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 import orjson
 
 from bosun.errors import LeaseLost, StoreError
-from bosun.journal.audit import GENESIS, AuditEntry, audit_entry_for, chain_hash
+from bosun.journal.audit import (
+    GENESIS,
+    AuditEntry,
+    audit_entry_for,
+    chain_hash,
+    version_registered,
+)
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
     APPROVED,
@@ -239,6 +245,10 @@ class SqliteStore(SqliteObserve, Store):
                 " VALUES (?,?,?,?)",
                 (run.agent_version, run.agent, orjson.dumps(run.spec).decode(), now),
             )
+            if conn.execute("SELECT changes()").fetchone()[0]:
+                self._insert_audit(
+                    [version_registered(now, run.agent, run.agent_version, run.spec)]
+                )
             conn.execute(
                 "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id, session,"
                 " tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"
