@@ -31,7 +31,7 @@ from bosun.store.base import (
     KillSwitch,
     RunRecord,
 )
-from bosun.store.rows import RUN_COLUMNS, run_from_row
+from bosun.store.rows import RUN_COLUMNS, approval_audit, run_from_row, scope_tenant
 
 DB_NOW = "extract(epoch from clock_timestamp())::double precision"
 
@@ -276,7 +276,7 @@ class PostgresGovernance:
                 (scope, reason, by, now),
             )
             entry = AuditEntry(
-                now, by, "kill_switch_set", scope, {"reason": reason}, _tenant(scope)
+                now, by, "kill_switch_set", scope, {"reason": reason}, scope_tenant(scope)
             )
             await insert_audit(conn, [entry])
         return KillSwitch(scope, reason, by, now)
@@ -289,7 +289,7 @@ class PostgresGovernance:
             )
             gone = await cur.fetchone() is not None
             if gone:
-                entry = AuditEntry(now, by, "kill_switch_cleared", scope, {}, _tenant(scope))
+                entry = AuditEntry(now, by, "kill_switch_cleared", scope, {}, scope_tenant(scope))
                 await insert_audit(conn, [entry])
         return gone
 
@@ -375,26 +375,3 @@ async def _approvals(
         f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {where} ORDER BY created_at, id", params
     )
     return [ApprovalRecord(*row) for row in await cur.fetchall()]
-
-
-def _tenant(scope: str) -> str:
-    return scope.partition(":")[2] if scope.startswith("tenant:") else "default"
-
-
-def approval_audit(record: ApprovalRecord, action: str, by: str, now: float) -> AuditEntry:
-    return AuditEntry(
-        now,
-        by,
-        action,
-        record.run_id,
-        {
-            "approval_id": record.id,
-            "call_id": record.call_id,
-            "tool": record.tool,
-            "status": record.status,
-            "role": record.role,
-            "comment": record.comment,
-            "edited_arguments": record.edited_arguments,
-        },
-        record.tenant,
-    )

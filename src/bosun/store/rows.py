@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 
+from bosun.journal.audit import AuditEntry
 from bosun.journal.codec import encode_event, event_fields, event_from_fields
 from bosun.journal.events import Event
-from bosun.store.base import BLOB_THRESHOLD, RunRecord, blob_hash
+from bosun.store.base import BLOB_THRESHOLD, ApprovalRecord, RunRecord, blob_hash
 
 _BLOB_KEY = "$blob"
 
@@ -97,4 +98,29 @@ def run_from_row(row: Sequence[Any] | Mapping[str, Any]) -> RunRecord:
         lease_owner=values[21],
         lease_expires_at=values[22],
         cancel_requested=bool(values[23]),
+    )
+
+
+def scope_tenant(scope: str) -> str:
+    """The tenant a kill-switch scope belongs to, for the audit record."""
+    return scope.partition(":")[2] if scope.startswith("tenant:") else "default"
+
+
+def approval_audit(record: ApprovalRecord, action: str, by: str, now: float) -> AuditEntry:
+    """The audit record of something that happened to an approval."""
+    return AuditEntry(
+        now,
+        by,
+        action,
+        record.run_id,
+        {
+            "approval_id": record.id,
+            "call_id": record.call_id,
+            "tool": record.tool,
+            "status": record.status,
+            "role": record.role,
+            "comment": record.comment,
+            "edited_arguments": record.edited_arguments,
+        },
+        record.tenant,
     )

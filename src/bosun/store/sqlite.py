@@ -52,7 +52,15 @@ from bosun.store.base import (
     RunSummary,
     Store,
 )
-from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
+from bosun.store.rows import (
+    RUN_COLUMNS,
+    EventRow,
+    approval_audit,
+    decode_row,
+    event_rows,
+    run_from_row,
+    scope_tenant,
+)
 from bosun.store.sqlite_observe import SqliteObserve
 
 SCHEMA = """
@@ -719,7 +727,7 @@ class SqliteStore(SqliteObserve, Store):
                 )
             record = ApprovalRecord(*row)
             self._requeue_if_resolved(record.run_id)
-            self._insert_audit([_approval_audit(record, "approval_decided", by, now)])
+            self._insert_audit([approval_audit(record, "approval_decided", by, now)])
             conn.execute("COMMIT")
         except ApprovalConflict:
             raise
@@ -760,7 +768,7 @@ class SqliteStore(SqliteObserve, Store):
                         (new_id, old.escalate_to, PENDING, now, old.id),
                     )
                     new = self._approvals("id=?", (new_id,))[0]
-                    audit.append(_approval_audit(new, "approval_escalated", "expiry", now))
+                    audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
                     conn.execute(
@@ -769,7 +777,7 @@ class SqliteStore(SqliteObserve, Store):
                         (EXPIRED, now, old.id),
                     )
                     expired = self._approvals("id=?", (old.id,))[0]
-                    audit.append(_approval_audit(expired, "approval_expired", "expiry", now))
+                    audit.append(approval_audit(expired, "approval_expired", "expiry", now))
                     self._requeue_if_resolved(old.run_id)
                     out.append(expired)
             if audit:
@@ -795,7 +803,11 @@ class SqliteStore(SqliteObserve, Store):
                 (scope, reason, by, now),
             )
             self._insert_audit(
-                [AuditEntry(now, by, "kill_switch_set", scope, {"reason": reason}, _tenant(scope))]
+                [
+                    AuditEntry(
+                        now, by, "kill_switch_set", scope, {"reason": reason}, scope_tenant(scope)
+                    )
+                ]
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -814,7 +826,7 @@ class SqliteStore(SqliteObserve, Store):
             ).fetchone()
             if gone is not None:
                 self._insert_audit(
-                    [AuditEntry(now, by, "kill_switch_cleared", scope, {}, _tenant(scope))]
+                    [AuditEntry(now, by, "kill_switch_cleared", scope, {}, scope_tenant(scope))]
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -976,26 +988,3 @@ class SqliteStore(SqliteObserve, Store):
 
 
 _KEY_COLUMNS = "id, tenant, role, name, hash, created_at, revoked_at, last_used_at"
-
-
-def _tenant(scope: str) -> str:
-    return scope.partition(":")[2] if scope.startswith("tenant:") else "default"
-
-
-def _approval_audit(record: ApprovalRecord, action: str, by: str, now: float) -> AuditEntry:
-    return AuditEntry(
-        now,
-        by,
-        action,
-        record.run_id,
-        {
-            "approval_id": record.id,
-            "call_id": record.call_id,
-            "tool": record.tool,
-            "status": record.status,
-            "role": record.role,
-            "comment": record.comment,
-            "edited_arguments": record.edited_arguments,
-        },
-        record.tenant,
-    )
