@@ -258,7 +258,15 @@ class RunLoop:
         tool = self.tools.get(call.tool)
 
         # Started before a crash, no result recorded: the effect may or may not have happened.
-        if call.started and (tool is None or not tool.idempotent):
+        if call.started and tool is None:
+            why = self.agent.unavailable_tools.get(call.tool, "it is not among the agent's tools")
+            return await self.park(
+                f"tool call {call.call_id} ({call.tool}) was interrupted before its result "
+                f"was recorded, and the tool cannot be loaded to check or repeat it ({why}). "
+                "Check the target system, then resolve the run.",
+                call.call_id,
+            )
+        if call.started and not tool.idempotent:
             return await self.park(
                 f"tool call {call.call_id} ({call.tool}) was interrupted before its result "
                 "was recorded, and the tool is not idempotent: it may or may not have taken "
