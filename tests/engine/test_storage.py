@@ -34,7 +34,8 @@ def agent_with_steps(steps: int) -> Agent:
 def journal_bytes(db: str, run_id: str) -> int:
     with sqlite3.connect(db) as conn:
         return conn.execute(
-            "SELECT sum(length(data)) FROM events WHERE run_id=?", (run_id,)
+            "SELECT sum(length(data)) FROM events WHERE run=(SELECT no FROM runs WHERE id=?)",
+            (run_id,),
         ).fetchone()[0]
 
 

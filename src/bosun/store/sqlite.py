@@ -30,6 +30,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import ApprovalRequested, Event
+from bosun.store import sqlite_schema
 from bosun.store.base import (
     APPROVED,
     DENIED,
@@ -63,119 +64,6 @@ from bosun.store.rows import (
 )
 from bosun.store.sqlite_observe import SqliteObserve
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS agent_versions (
-    version TEXT PRIMARY KEY,
-    agent TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    agent TEXT NOT NULL,
-    agent_version TEXT NOT NULL REFERENCES agent_versions(version),
-    input TEXT NOT NULL,
-    status TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    user_id TEXT,
-    session TEXT,
-    tags TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    finished_at REAL,
-    steps INTEGER NOT NULL DEFAULT 0,
-    tool_calls INTEGER NOT NULL DEFAULT 0,
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    cost REAL NOT NULL DEFAULT 0,
-    reason TEXT,
-    output TEXT,
-    last_seq INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires_at REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    journal_deleted INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
-CREATE TABLE IF NOT EXISTS events (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    kind TEXT NOT NULL,
-    data BLOB NOT NULL,
-    blob TEXT,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs (
-    hash TEXT PRIMARY KEY,
-    data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS approvals (
-    id TEXT PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    tenant TEXT NOT NULL,
-    agent TEXT NOT NULL,
-    tool TEXT NOT NULL,
-    arguments TEXT NOT NULL,
-    role TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL,
-    on_expiry TEXT NOT NULL,
-    escalate_to TEXT,
-    decided_by TEXT,
-    decided_at REAL,
-    comment TEXT,
-    edited_arguments TEXT,
-    replaces TEXT
-);
-CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals(status, created_at);
-CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals(run_id);
-CREATE TABLE IF NOT EXISTS kill_switches (
-    scope TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    set_by TEXT NOT NULL,
-    set_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rate_counters (
-    key TEXT PRIMARY KEY,
-    window_start REAL NOT NULL,
-    count INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL,
-    last_used_at REAL
-);
-CREATE TABLE IF NOT EXISTS console_sessions (
-    token_hash TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    tenant TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    data TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-"""
-
 APPROVAL_COLUMNS = (
     "id, run_id, call_id, tenant, agent, tool, arguments, role, rule, reason, status,"
     " created_at, expires_at, on_expiry, escalate_to, decided_by, decided_at, comment,"
@@ -193,14 +81,63 @@ class _PendingAppend:
     future: asyncio.Future[AppendResult]
 
 
+@dataclass(slots=True)
+class _PendingCreate:
+    run: RunRecord
+    rows: list[EventRow]
+    future: asyncio.Future[AppendResult]
+    no: int = 0  # the run's number, given when it is written
+
+
+@dataclass(slots=True)
+class _Owner:
+    no: int
+    lease_owner: str | None
+    cancel_requested: bool
+    tenant: str
+    agent: str
+    status: str
+
+
+_Pending = _PendingAppend | _PendingCreate
+
+_UPDATE_SUMMARY = (
+    "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?,"
+    " output=?, finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq) WHERE no=?"
+)
+# Only when the status changes: a column of `runs_by_status` in the SET list rewrites an
+# index page even when the value is the same.
+_UPDATE_SUMMARY_AND_STATUS = (
+    "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?,"
+    " output=?, finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq), status=? WHERE no=?"
+)
+
+
+def _summary_values(item: _PendingAppend, now: float) -> tuple[object, ...]:
+    s = item.summary
+    last_seq = item.rows[-1].seq if item.rows else None
+    return (
+        s.steps,
+        s.tool_calls,
+        s.input_tokens,
+        s.output_tokens,
+        s.cost,
+        s.reason,
+        s.output,
+        s.finished_at,
+        now,
+        last_seq,
+    )
+
+
 class SqliteStore(SqliteObserve, Store):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000):
         self.path = path
         self.url = path
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
-        self._pending: list[_PendingAppend] = []
-        self._flush_scheduled = False
+        self._pending: list[_Pending] = []
+        self._flush_due = False  # a task will write `_pending` when the loop comes back to it
         self.commits = 0  # transactions written by group commit
 
     # -- lifecycle -------------------------------------------------------
@@ -219,7 +156,7 @@ class SqliteStore(SqliteObserve, Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(SCHEMA)
+            sqlite_schema.prepare(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._conn = conn
@@ -237,7 +174,7 @@ class SqliteStore(SqliteObserve, Store):
             raise StoreError("the store is not open: call `await store.open()` first")
         return self._conn
 
-    # -- writing ---------------------------------------------------------
+    # -- writing: group commit -------------------------------------------
 
     async def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
         now = time.time()
@@ -245,45 +182,8 @@ class SqliteStore(SqliteObserve, Store):
         run.updated_at = now
         rows = event_rows(events, 1)
         run.last_seq = len(rows)
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(
-                "INSERT OR IGNORE INTO agent_versions(version, agent, spec, created_at)"
-                " VALUES (?,?,?,?)",
-                (run.agent_version, run.agent, orjson.dumps(run.spec).decode(), now),
-            )
-            if conn.execute("SELECT changes()").fetchone()[0]:
-                self._insert_audit(
-                    [version_registered(now, run.agent, run.agent_version, run.spec)]
-                )
-            conn.execute(
-                "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id, session,"
-                " tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run.id,
-                    run.agent,
-                    run.agent_version,
-                    run.input,
-                    run.status,
-                    run.tenant,
-                    run.user,
-                    run.session,
-                    orjson.dumps(run.tags).decode(),
-                    run.created_at,
-                    run.updated_at,
-                    run.last_seq,
-                    run.lease_owner,
-                    run.lease_expires_at,
-                ),
-            )
-            self._insert_rows(run.id, rows)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(f"could not create run {run.id}: {exc}") from exc
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        await self._commit(_PendingCreate(run, rows, future))
 
     async def append(
         self,
@@ -294,19 +194,34 @@ class SqliteStore(SqliteObserve, Store):
         owner: str,
         summary: RunSummary,
     ) -> AppendResult:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[AppendResult] = loop.create_future()
-        self._pending.append(
-            _PendingAppend(run_id, events, event_rows(events, first_seq), owner, summary, future)
-        )
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        rows = event_rows(events, first_seq)
+        return await self._commit(_PendingAppend(run_id, events, rows, owner, summary, future))
+
+    async def _commit(self, item: _Pending) -> AppendResult:
+        """Queue `item`; the first writer of a loop tick writes everything queued in that tick.
+
+        That writer yields once (`sleep(0)`) so every run that is ready in this tick can
+        queue its events too, then writes the whole batch in one transaction and returns
+        its own result without another trip through the event loop.
+        """
+        self._pending.append(item)
+        if self._flush_due:
+            return await item.future
+        self._flush_due = True
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self._flush()  # the others queued behind us must still be written
+            if not item.future.cancelled():
+                item.future.exception()  # seen: the caller is gone
+            raise
+        self._flush()
+        return item.future.result()
 
     def _flush(self) -> None:
-        """Write every pending append in one transaction; on failure, retry each alone."""
-        self._flush_scheduled = False
+        """Write every pending item in one transaction; on failure, retry each alone."""
+        self._flush_due = False
         batch, self._pending = self._pending, []
         if not batch:
             return
@@ -318,7 +233,12 @@ class SqliteStore(SqliteObserve, Store):
                 try:
                     results.extend(self._write_batch([item]))
                 except Exception as exc:  # every waiter must hear back, whatever failed
-                    results.append(StoreError(f"could not append to run {item.run_id}: {exc}"))
+                    what = (
+                        f"create run {item.run.id}"
+                        if isinstance(item, _PendingCreate)
+                        else f"append to run {item.run_id}"
+                    )
+                    results.append(StoreError(f"could not {what}: {exc}"))
         for item, result in zip(batch, results, strict=True):
             if item.future.done():
                 continue
@@ -327,61 +247,54 @@ class SqliteStore(SqliteObserve, Store):
             else:
                 item.future.set_result(result)
 
-    def _write_batch(self, batch: list[_PendingAppend]) -> list[AppendResult | BaseException]:
+    def _write_batch(self, batch: list[_Pending]) -> list[AppendResult | BaseException]:
         """One transaction, a constant number of statements whatever the batch size."""
         conn = self.conn
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            ids = list({item.run_id for item in batch})
-            owners = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for run_id, owner, cancel, tenant, agent in conn.execute(
-                    "SELECT id, lease_owner, cancel_requested, tenant, agent FROM runs"
-                    f" WHERE id IN ({marks})",
-                    chunk,
-                ):
-                    owners[run_id] = (owner, bool(cancel), tenant, agent)
-            kept = [i for i in batch if owners.get(i.run_id, (None,))[0] == i.owner]
-            conn.executemany(
-                "UPDATE runs SET status=?, steps=?, tool_calls=?, input_tokens=?,"
-                " output_tokens=?, cost=?, reason=?, output=?, finished_at=?, updated_at=?,"
-                " last_seq=coalesce(?, last_seq) WHERE id=?",
-                [
-                    (
-                        i.summary.status,
-                        i.summary.steps,
-                        i.summary.tool_calls,
-                        i.summary.input_tokens,
-                        i.summary.output_tokens,
-                        i.summary.cost,
-                        i.summary.reason,
-                        i.summary.output,
-                        i.summary.finished_at,
-                        now,
-                        i.rows[-1].seq if i.rows else None,
-                        i.run_id,
-                    )
-                    for i in kept
-                ],
-            )
-            for item in kept:
-                for r in item.rows:
+            creates = [i for i in batch if isinstance(i, _PendingCreate)]
+            appends = [i for i in batch if isinstance(i, _PendingAppend)]
+            audit: list[AuditEntry] = self._insert_runs(creates, now) if creates else []
+            owners = self._owners(appends) if appends else {}
+            kept = [
+                i for i in appends if i.run_id in owners and owners[i.run_id].lease_owner == i.owner
+            ]
+            same = [i for i in kept if i.summary.status == owners[i.run_id].status]
+            changed = [i for i in kept if i.summary.status != owners[i.run_id].status]
+            if same:
+                conn.executemany(
+                    _UPDATE_SUMMARY,
+                    [(*_summary_values(i, now), owners[i.run_id].no) for i in same],
+                )
+            if changed:
+                conn.executemany(
+                    _UPDATE_SUMMARY_AND_STATUS,
+                    [
+                        (
+                            *_summary_values(i, now),
+                            i.summary.status,
+                            owners[i.run_id].no,
+                        )
+                        for i in changed
+                    ],
+                )
+            numbered = [(c.no, c.rows) for c in creates]
+            numbered += [(owners[i.run_id].no, i.rows) for i in kept]
+            for _, rows in numbered:
+                for r in rows:
                     if r.blob is not None:
                         conn.execute(
                             "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)",
                             (r.blob, r.blob_data),
                         )
             conn.executemany(
-                "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)",
-                [(i.run_id, r.seq, r.ts, r.kind, r.data, r.blob) for i in kept for r in i.rows],
+                "INSERT INTO events(run, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)",
+                [(no, r.seq, r.ts, r.kind, r.data, r.blob) for no, rows in numbered for r in rows],
             )
-            audit: list[AuditEntry] = []
             for item in kept:
-                _, _, tenant, agent = owners[item.run_id]
-                audit.extend(self._governance_rows(item, tenant=tenant, agent=agent))
+                owner = owners[item.run_id]
+                audit.extend(self._governance_rows(item, tenant=owner.tenant, agent=owner.agent))
             if audit:
                 self._insert_audit(audit)
             switches = self._kill_switches()
@@ -391,12 +304,77 @@ class SqliteStore(SqliteObserve, Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return [
-            AppendResult(owners[i.run_id][1], switches)
-            if owners.get(i.run_id, (None,))[0] == i.owner
-            else LeaseLost(f"run {i.run_id} is no longer leased to {i.owner}")
-            for i in batch
-        ]
+        results: list[AppendResult | BaseException] = []
+        for item in batch:
+            if isinstance(item, _PendingCreate):
+                results.append(AppendResult(False, switches))
+            elif item.run_id in owners and owners[item.run_id].lease_owner == item.owner:
+                results.append(AppendResult(owners[item.run_id].cancel_requested, switches))
+            else:
+                results.append(LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}"))
+        return results
+
+    def _owners(self, appends: list[_PendingAppend]) -> dict[str, _Owner]:
+        """The runs appended to, read inside the write transaction (fencing by lease owner)."""
+        owners: dict[str, _Owner] = {}
+        ids = list({item.run_id for item in appends})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for run_id, no, owner, cancel, tenant, agent, status in self.conn.execute(
+                "SELECT id, no, lease_owner, cancel_requested, tenant, agent, status FROM runs"
+                f" WHERE id IN ({marks})",
+                chunk,
+            ):
+                owners[run_id] = _Owner(no, owner, bool(cancel), tenant, agent, status)
+        return owners
+
+    def _insert_runs(self, creates: list[_PendingCreate], now: float) -> list[AuditEntry]:
+        """Insert new runs (numbered here: we hold the write lock); register new versions."""
+        conn = self.conn
+        versions = {c.run.agent_version: c.run for c in creates}
+        marks = ",".join("?" * len(versions))
+        known = {
+            row[0]
+            for row in conn.execute(
+                f"SELECT version FROM agent_versions WHERE version IN ({marks})", list(versions)
+            )
+        }
+        new = [run for version, run in versions.items() if version not in known]
+        conn.executemany(
+            "INSERT INTO agent_versions(version, agent, spec, created_at) VALUES (?,?,?,?)",
+            [(r.agent_version, r.agent, orjson.dumps(r.spec).decode(), now) for r in new],
+        )
+        audit = [version_registered(now, r.agent, r.agent_version, r.spec) for r in new]
+        last = conn.execute("SELECT coalesce(max(no), 0) FROM runs").fetchone()[0]
+        for offset, create in enumerate(creates, start=1):
+            create.no = last + offset
+        conn.executemany(
+            "INSERT INTO runs(no, id, agent, agent_version, input, status, tenant, user_id,"
+            " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    no,
+                    r.id,
+                    r.agent,
+                    r.agent_version,
+                    r.input,
+                    r.status,
+                    r.tenant,
+                    r.user,
+                    r.session,
+                    orjson.dumps(r.tags).decode(),
+                    r.created_at,
+                    r.updated_at,
+                    r.last_seq,
+                    r.lease_owner,
+                    r.lease_expires_at,
+                )
+                for no, r in ((c.no, c.run) for c in creates)
+            ],
+        )
+        return audit
 
     def _governance_rows(
         self, item: _PendingAppend, *, tenant: str, agent: str
@@ -466,23 +444,12 @@ class SqliteStore(SqliteObserve, Store):
             rows,
         )
 
-    def _insert_rows(self, run_id: str, rows: list[EventRow]) -> None:
-        conn = self.conn
-        for r in rows:
-            if r.blob is not None:
-                conn.execute(
-                    "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)", (r.blob, r.blob_data)
-                )
-        conn.executemany(
-            "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)",
-            [(run_id, r.seq, r.ts, r.kind, r.data, r.blob) for r in rows],
-        )
-
     # -- reading ---------------------------------------------------------
 
     async def events(self, run_id: str, after_seq: int = 0) -> list[tuple[int, Event]]:
         rows = self.conn.execute(
-            "SELECT seq, ts, kind, data FROM events WHERE run_id=? AND seq>? ORDER BY seq",
+            "SELECT seq, ts, kind, data FROM events"
+            " WHERE run=(SELECT no FROM runs WHERE id=?) AND seq>? ORDER BY seq",
             (run_id, after_seq),
         ).fetchall()
         return [(seq, decode_row(kind, ts, data, self._blob)) for seq, ts, kind, data in rows]
@@ -632,11 +599,12 @@ class SqliteStore(SqliteObserve, Store):
             ]
             n_events = n_bytes = 0
             for run_id in ids:
+                (no,) = conn.execute("SELECT no FROM runs WHERE id=?", (run_id,)).fetchone()
                 count, size = conn.execute(
-                    "SELECT count(*), coalesce(sum(length(data)),0) FROM events WHERE run_id=?",
-                    (run_id,),
+                    "SELECT count(*), coalesce(sum(length(data)),0) FROM events WHERE run=?",
+                    (no,),
                 ).fetchone()
-                conn.execute("DELETE FROM events WHERE run_id=?", (run_id,))
+                conn.execute("DELETE FROM events WHERE run=?", (no,))
                 conn.execute("UPDATE runs SET journal_deleted=1 WHERE id=?", (run_id,))
                 n_events += count
                 n_bytes += size

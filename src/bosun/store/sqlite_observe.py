@@ -47,7 +47,7 @@ class SqliteObserve:
         conn = self.conn
         rows = conn.execute(
             "SELECT r.id, r.agent, r.tenant, r.user_id, r.session, r.tags, e.ts, e.data"
-            " FROM runs r JOIN events e ON e.run_id = r.id"
+            " FROM runs r JOIN events e ON e.run = r.no"
             " WHERE r.updated_at >= ? AND r.created_at < ? AND e.kind = ?"
             " AND e.ts >= ? AND e.ts < ?",
             (since, until, MODEL_RESPONDED, since, until),

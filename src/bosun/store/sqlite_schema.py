@@ -1,0 +1,191 @@
+"""The SQLite schema, and the upgrade of databases written by earlier versions.
+
+Layout of the journal: `events` is an append-ordered rowid table, so a group
+commit of a thousand runs' events fills a few consecutive pages instead of
+touching one page per run (a table clustered by run did, and each touched page
+is a 4 KiB frame written to the WAL and later checkpointed). The per-run order
+lives in the small `events_by_run` index, keyed by the run's integer `no`
+rather than its text id for the same reason: more runs' entries share a page.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+VERSION = 2  # PRAGMA user_version of a database with this layout
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agent_versions (
+    version TEXT PRIMARY KEY,
+    agent TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    no INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    agent TEXT NOT NULL,
+    agent_version TEXT NOT NULL REFERENCES agent_versions(version),
+    input TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    user_id TEXT,
+    session TEXT,
+    tags TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL,
+    steps INTEGER NOT NULL DEFAULT 0,
+    tool_calls INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost REAL NOT NULL DEFAULT 0,
+    reason TEXT,
+    output TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    journal_deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL,
+    blob TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_run ON events(run, seq);
+CREATE TABLE IF NOT EXISTS blobs (
+    hash TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    role TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    on_expiry TEXT NOT NULL,
+    escalate_to TEXT,
+    decided_by TEXT,
+    decided_at REAL,
+    comment TEXT,
+    edited_arguments TEXT,
+    replaces TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals(status, created_at);
+CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals(run_id);
+CREATE TABLE IF NOT EXISTS kill_switches (
+    scope TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate_counters (
+    key TEXT PRIMARY KEY,
+    window_start REAL NOT NULL,
+    count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    revoked_at REAL,
+    last_used_at REAL
+);
+CREATE TABLE IF NOT EXISTS console_sessions (
+    token_hash TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    tenant TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+
+# Version 1 (no user_version) keyed runs by text id and clustered events by (run_id, seq).
+_RUN_COLUMNS_V1 = (
+    "id, agent, agent_version, input, status, tenant, user_id, session, tags, created_at,"
+    " updated_at, finished_at, steps, tool_calls, input_tokens, output_tokens, cost, reason,"
+    " output, last_seq, lease_owner, lease_expires_at, cancel_requested, journal_deleted"
+)
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Create the tables, upgrading a version-1 database in place (one transaction)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > VERSION:
+        raise sqlite3.DatabaseError(
+            f"its layout is version {version}, newer than this Bosun (version {VERSION}); "
+            "upgrade Bosun to open it"
+        )
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "run_id" in columns:
+        _upgrade_from_1(conn)
+    else:
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version={VERSION}")
+
+
+def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+    # The usual SQLite recipe: foreign keys off, rebuild the tables, check, commit.
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE runs RENAME TO runs_v1")
+            conn.execute("ALTER TABLE events RENAME TO events_v1")
+            conn.execute("DROP INDEX IF EXISTS runs_by_status")
+            conn.execute("DROP INDEX IF EXISTS runs_by_created")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                f"INSERT INTO runs({_RUN_COLUMNS_V1}) SELECT {_RUN_COLUMNS_V1} FROM runs_v1"
+                " ORDER BY created_at, id"
+            )
+            conn.execute(
+                "INSERT INTO events(run, seq, ts, kind, data, blob)"
+                " SELECT r.no, e.seq, e.ts, e.kind, e.data, e.blob"
+                " FROM events_v1 e JOIN runs r ON r.id = e.run_id ORDER BY r.no, e.seq"
+            )
+            conn.execute("DROP TABLE events_v1")
+            conn.execute("DROP TABLE runs_v1")
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise sqlite3.DatabaseError(f"foreign keys broken by the upgrade: {problems[:5]}")
+            conn.execute(f"PRAGMA user_version={VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
