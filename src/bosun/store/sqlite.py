@@ -130,6 +130,13 @@ def _summary_values(item: _PendingAppend, now: float) -> tuple[object, ...]:
     )
 
 
+def _others_ready() -> bool:
+    """Whether other callbacks wait to run in this loop tick (always assumed so on loops
+    that do not expose their ready queue, as asyncio's own loops do)."""
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return ready is None or len(ready) > 0
+
+
 class SqliteStore(SqliteObserve, Store):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000):
         self.path = path
@@ -203,14 +210,17 @@ class SqliteStore(SqliteObserve, Store):
 
         That writer yields once (`sleep(0)`) so every run that is ready in this tick can
         queue its events too, then writes the whole batch in one transaction and returns
-        its own result without another trip through the event loop.
+        its own result without another trip through the event loop. When nothing else is
+        ready to run, nobody could join the batch before the loop's next poll, which the
+        yield would wait for: the writer writes at once.
         """
         self._pending.append(item)
         if self._flush_due:
             return await item.future
         self._flush_due = True
         try:
-            await asyncio.sleep(0)
+            if _others_ready():
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             self._flush()  # the others queued behind us must still be written
             if not item.future.cancelled():
