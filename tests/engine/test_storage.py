@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 from bosun import Agent, Limits, Runtime, tool
@@ -72,3 +73,20 @@ async def test_large_results_are_stored_once_by_hash_and_read_back(sqlite_path):
         blobs = conn.execute("SELECT count(*), sum(length(data)) FROM blobs").fetchone()
     assert blobs[0] == 1 and blobs[1] > 120_000  # two runs, one stored copy
     assert journal_bytes(sqlite_path, first.run_id) < 10_000
+
+
+def test_an_event_is_stored_once_per_field_its_time_in_its_own_column():
+    from bosun.journal.codec import decode_event, encode_event
+    from bosun.journal.events import EVENT_TYPES, RunResumed, ToolStarted
+
+    started = ToolStarted(ts=1795339193.25, call_id="c1", tool="t", attempt=1, idempotency_key="k")
+    data = encode_event(started)
+    assert b"ts" not in data and b"1795339193" not in data
+    assert decode_event("tool_started", 1795339193.25, data) == started
+    assert decode_event(
+        "run_resumed", 2.0, encode_event(RunResumed(ts=2.0, worker="w", from_seq=3))
+    )
+    # Rows written by earlier versions carried `ts` in the JSON too: they still decode.
+    old = b'{"ts":5.0,"worker":"w","from_seq":3}'
+    assert decode_event("run_resumed", 5.0, old) == RunResumed(ts=5.0, worker="w", from_seq=3)
+    assert all(dataclasses.fields(cls)[0].name == "ts" for cls in EVENT_TYPES.values())

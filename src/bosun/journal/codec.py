@@ -24,9 +24,11 @@ def event_fields(event: Event) -> dict[str, Any]:
 
 
 def encode_event(event: Event) -> bytes:
-    """orjson serialises the dataclass natively (in C); `ts` rides along and is ignored
-    on decode in favour of the column."""
-    return orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
+    """orjson serialises the dataclass natively (in C), `ts` first (every event's first
+    field); `ts` has its own column, so it is cut from the JSON (28 bytes an event)."""
+    raw = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
+    comma = raw.find(b",")  # a float has none, so this ends the `"ts":...` member
+    return b"{" + raw[comma + 1 :] if comma > 0 else b"{}"
 
 
 def decode_event(kind: str, ts: float, data: bytes | str) -> Event:
