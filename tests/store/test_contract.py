@@ -758,3 +758,21 @@ async def test_the_first_run_of_each_agent_version_audits_its_definition_and_pol
     ]
     assert records[0].entry.data["policy"] == policy
     assert_chain_is_intact(records)
+
+
+async def test_a_run_shows_its_last_position_and_time_after_a_commit_that_only_adds_events(store):
+    await create_leased(store, "r1")
+    answer = ModelResponded(
+        ts=time.time(), step=0, model="m", content=None, tool_calls=1, input_tokens=5,
+        output_tokens=1, cost=0.5, latency_ms=1.0,
+    )  # fmt: skip
+    await store.append("r1", [answer], first_seq=2, owner="w1", summary=summary(cost=0.5))
+    before = await store.get_run("r1")
+    # A tool result changes no summary column: only the journal grows.
+    result = ToolFinished(ts=time.time(), call_id="c1", tool="t", result=1, duration_ms=1.0)
+    await store.append("r1", [result], first_seq=3, owner="w1", summary=summary(cost=0.5))
+    after = await store.get_run("r1")
+    assert (before.last_seq, after.last_seq) == (2, 3)
+    assert after.updated_at >= result.ts > before.updated_at
+    assert [r.last_seq for r in await store.list_runs()] == [3]
+    assert (after.steps, after.cost) == (1, 0.5)

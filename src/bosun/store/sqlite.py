@@ -96,11 +96,14 @@ class _Owner:
     cancel_requested: bool
     tenant: str
     agent: str
-    status: str
+    summary: RunSummary  # as the row has it
 
 
 _Pending = _PendingAppend | _PendingCreate
 
+# A commit whose summary is the row's already (a tool result: only the journal grows) leaves
+# the row alone: one page fewer to write. Readers take `last_seq` and `updated_at` from the
+# journal (see _RUN_COLUMNS).
 _UPDATE_SUMMARY = (
     "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?,"
     " output=?, finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq) WHERE no=?"
@@ -111,6 +114,15 @@ _UPDATE_SUMMARY_AND_STATUS = (
     "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?,"
     " output=?, finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq), status=? WHERE no=?"
 )
+
+
+# The row's `last_seq` and `updated_at` lag behind commits that left the row alone: the
+# journal's last event (one index probe) has the current values.
+_LAST_EVENT = "FROM events WHERE run = r.no ORDER BY seq DESC LIMIT 1"
+_RUN_COLUMNS = RUN_COLUMNS.replace(
+    "r.updated_at", f"max(r.updated_at, coalesce((SELECT ts {_LAST_EVENT}), 0))"
+).replace("r.last_seq", f"coalesce((SELECT seq {_LAST_EVENT}), r.last_seq)")
+assert _RUN_COLUMNS.count("SELECT") == 2, "RUN_COLUMNS changed: update _RUN_COLUMNS"
 
 
 def _summary_values(item: _PendingAppend, now: float) -> tuple[object, ...]:
@@ -270,8 +282,13 @@ class SqliteStore(SqliteObserve, Store):
             kept = [
                 i for i in appends if i.run_id in owners and owners[i.run_id].lease_owner == i.owner
             ]
-            same = [i for i in kept if i.summary.status == owners[i.run_id].status]
-            changed = [i for i in kept if i.summary.status != owners[i.run_id].status]
+            same = [
+                i
+                for i in kept
+                if i.summary.status == owners[i.run_id].summary.status
+                and i.summary != owners[i.run_id].summary
+            ]
+            changed = [i for i in kept if i.summary.status != owners[i.run_id].summary.status]
             if same:
                 conn.executemany(
                     _UPDATE_SUMMARY,
@@ -331,12 +348,15 @@ class SqliteStore(SqliteObserve, Store):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for run_id, no, owner, cancel, tenant, agent, status in self.conn.execute(
-                "SELECT id, no, lease_owner, cancel_requested, tenant, agent, status FROM runs"
-                f" WHERE id IN ({marks})",
+            for run_id, no, owner, cancel, tenant, agent, *summary in self.conn.execute(
+                "SELECT id, no, lease_owner, cancel_requested, tenant, agent, status, steps,"
+                " tool_calls, input_tokens, output_tokens, cost, reason, output, finished_at"
+                f" FROM runs WHERE id IN ({marks})",
                 chunk,
             ):
-                owners[run_id] = _Owner(no, owner, bool(cancel), tenant, agent, status)
+                owners[run_id] = _Owner(
+                    no, owner, bool(cancel), tenant, agent, RunSummary(*summary)
+                )
         return owners
 
     def _insert_runs(self, creates: list[_PendingCreate], now: float) -> list[AuditEntry]:
@@ -472,7 +492,7 @@ class SqliteStore(SqliteObserve, Store):
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
             " WHERE r.id=?",
             (run_id,),
         ).fetchone()
@@ -507,7 +527,9 @@ class SqliteStore(SqliteObserve, Store):
         if tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(r.tags) WHERE key=? AND value=?)")
             params.extend(tag)
-        sql = f"SELECT {RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
+        )
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?"
