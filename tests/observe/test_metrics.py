@@ -101,3 +101,25 @@ async def test_metrics_asgi_app_serves_the_same_exposition(sqlite_path):
             response = await client.get("/metrics")
     assert response.status_code == 200
     assert value(samples(response.text), "bosun_queue_depth") == 1
+
+
+async def test_latency_buckets_follow_prometheus_less_or_equal_rule():
+    from bosun.journal.events import ToolFinished
+    from bosun.observe.feed import Commit, RunInfo
+
+    metrics = Metrics()
+    durations_ms = (5.0, 5.001, 120_000.0, 200_000.0)  # on a bound, just above, last, beyond
+    events = [
+        ToolFinished(ts=1.0, call_id=f"c{i}", tool="t", result=None, duration_ms=ms)
+        for i, ms in enumerate(durations_ms)
+    ]
+    await metrics.handle([Commit(RunInfo("r1", "a"), 2, events)])
+    parsed = samples((await metrics.render()).decode())
+    bucket = "bosun_tool_latency_seconds_bucket"
+    assert value(parsed, bucket, agent="a", tool="t", le="0.005") == 1
+    assert value(parsed, bucket, agent="a", tool="t", le="0.01") == 2
+    assert value(parsed, bucket, agent="a", tool="t", le="120.0") == 3
+    assert value(parsed, bucket, agent="a", tool="t", le="+Inf") == 4
+    assert value(parsed, "bosun_tool_latency_seconds_count", agent="a", tool="t") == 4
+    total = value(parsed, "bosun_tool_latency_seconds_sum", agent="a", tool="t")
+    assert abs(total - sum(durations_ms) / 1000) < 1e-9

@@ -6,8 +6,9 @@
     await observer.close()         # drains what is queued, flushes the sinks
 
 The listener only appends to a deque (a few hundred nanoseconds); a background task hands
-the batches to the sinks. A sink that raises is logged and the observer goes on: observing
-never stops or slows a run. If the queue is full (a sink far behind), batches are dropped
+what has queued up to each sink in one call (a list of `Commit`s: one coroutine per sink
+per batch, not per commit). A sink that raises is logged and the observer goes on:
+observing never stops or slows a run. If the queue is full (a sink far behind), batches are dropped
 and counted in `dropped`; the journal still has everything (`bosun export-trace` rebuilds).
 """
 
@@ -53,8 +54,17 @@ class RunInfo:
         return cls(run_id=run_id, sensitive=sensitive_fields(spec), effects=effects, **fields)
 
 
+@dataclass(slots=True, frozen=True)
+class Commit:
+    """One journal commit of one run, as observers receive it (in commit order)."""
+
+    info: RunInfo
+    first_seq: int
+    events: Sequence[Event]
+
+
 class Sink(Protocol):
-    async def handle(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None: ...
+    async def handle(self, commits: Sequence[Commit]) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -134,25 +144,41 @@ class Observer:
                     await asyncio.wait_for(self._urgent.wait(), self.batch_delay)
             self._wake.clear()
             while self._queue:
-                run_id, first_seq, events = self._queue.popleft()
-                await self._dispatch(run_id, first_seq, events)
+                await self._dispatch(await self._take())
             if not self._queue:
                 self._urgent.clear()
                 self._idle.set()
 
-    async def _dispatch(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
-        try:
-            info = await self.info(run_id, events)
-        except Exception:
-            log.exception("observer: cannot read run %s; its events are not observed", run_id)
+    async def _take(self) -> list[Commit]:
+        """Everything queued, with each run's info (read from the store once per run)."""
+        commits = []
+        runs = self._runs
+        while self._queue:
+            run_id, first_seq, events = self._queue.popleft()
+            info = runs.get(run_id)
+            if info is None:
+                try:
+                    info = await self.info(run_id, events)
+                except Exception:
+                    log.exception(
+                        "observer: cannot read run %s; its events are not observed", run_id
+                    )
+                    continue
+            commits.append(Commit(info, first_seq, events))
+            if isinstance(events[-1], IDLE_AFTER):
+                runs.pop(run_id, None)
+        return commits
+
+    async def _dispatch(self, commits: list[Commit]) -> None:
+        if not commits:
             return
         for sink in self.sinks:
             try:
-                await sink.handle(info, first_seq, events)
+                await sink.handle(commits)
             except Exception:
-                log.exception("observer sink %r failed on run %s", sink, run_id)
-        if isinstance(events[-1], IDLE_AFTER):
-            self._runs.pop(run_id, None)
+                log.exception(
+                    "observer sink %r failed on a batch of %d commits", sink, len(commits)
+                )
 
     async def info(self, run_id: str, events: Sequence[Event] = ()) -> RunInfo:
         info = self._runs.get(run_id)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import orjson
 
 from bosun.journal.events import Event, ModelRequested, ModelResponded
-from bosun.observe.feed import RunInfo
+from bosun.observe.feed import Commit, RunInfo
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -67,9 +67,13 @@ class EventLog:
     def __init__(self, logger: logging.Logger | None = None):
         self.log = logger or logging.getLogger("bosun.events")
 
-    async def handle(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None:
+    async def handle(self, commits: Sequence[Commit]) -> None:
         if not self.log.isEnabledFor(logging.INFO):
             return
+        for commit in commits:
+            self._log(commit.info, commit.first_seq, commit.events)
+
+    def _log(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None:
         for offset, event in enumerate(events):
             extra: dict[str, object] = {
                 "run_id": info.run_id,

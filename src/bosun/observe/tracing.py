@@ -41,7 +41,7 @@ from bosun.journal.events import (
     ToolShadowed,
     ToolStarted,
 )
-from bosun.observe.feed import IDLE_AFTER, RunInfo
+from bosun.observe.feed import IDLE_AFTER, Commit, RunInfo
 from bosun.store.base import Store
 
 try:
@@ -386,19 +386,22 @@ class TraceSink:
         self.content = capture_content_from_env() if capture_content is None else capture_content
         self._runs: dict[str, RunTracer] = {}
 
-    async def handle(self, info: RunInfo, first_seq: int, events: Sequence[Event]) -> None:
-        run = self._runs.get(info.run_id)
-        if run is None:
-            run = self._runs[info.run_id] = RunTracer(self.out, info, capture_content=self.content)
-            if first_seq > 1:  # resumed here, or parked and back: rebuild what came before
-                for seq, event in await self.store.events(info.run_id):
-                    if seq >= first_seq:
-                        break
-                    run.apply(seq, event, emit=False)
-        for offset, event in enumerate(events):
-            run.apply(first_seq + offset, event, emit=True)
-        if isinstance(events[-1], IDLE_AFTER):
-            self._runs.pop(info.run_id, None)
+    async def handle(self, commits: Sequence[Commit]) -> None:
+        runs = self._runs
+        for commit in commits:
+            info, first_seq, events = commit.info, commit.first_seq, commit.events
+            run = runs.get(info.run_id)
+            if run is None:
+                run = runs[info.run_id] = RunTracer(self.out, info, capture_content=self.content)
+                if first_seq > 1:  # resumed here, or parked and back: rebuild what came before
+                    for seq, event in await self.store.events(info.run_id):
+                        if seq >= first_seq:
+                            break
+                        run.apply(seq, event, emit=False)
+            for offset, event in enumerate(events):
+                run.apply(first_seq + offset, event, emit=True)
+            if isinstance(events[-1], IDLE_AFTER):
+                runs.pop(info.run_id, None)
 
     async def close(self) -> None:
         self.provider.force_flush()
