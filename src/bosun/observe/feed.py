@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bosun.govern.redact import sensitive_fields
 from bosun.journal.events import Event, RunFinished, RunNeedsAttention, RunStarted, RunWaiting
@@ -54,9 +54,10 @@ class RunInfo:
         return cls(run_id=run_id, sensitive=sensitive_fields(spec), effects=effects, **fields)
 
 
-@dataclass(slots=True, frozen=True)
-class Commit:
-    """One journal commit of one run, as observers receive it (in commit order)."""
+class Commit(NamedTuple):
+    """One journal commit of one run, as observers receive it (in commit order).
+
+    A named tuple: one is made per commit, and a tuple is the cheapest immutable record."""
 
     info: RunInfo
     first_seq: int
@@ -69,6 +70,11 @@ class Sink(Protocol):
     async def close(self) -> None: ...
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Observer:
     def __init__(
         self,
@@ -76,7 +82,7 @@ class Observer:
         sinks: Sequence[Sink],
         *,
         max_queue: int = 100_000,
-        batch_delay: float = 0.01,
+        batch_delay: float = 0.1,
     ):
         self.store = store
         self.batch_delay = batch_delay  # gather commits for this long: one wake-up per batch
@@ -88,6 +94,7 @@ class Observer:
         self._idle = asyncio.Event()
         self._idle.set()
         self._urgent = asyncio.Event()  # flush() does not wait for the batch delay
+        self._delay: asyncio.Future[None] | None = None  # the batch delay, cut short by flush()
         self._task: asyncio.Task[None] | None = None
         self._runs: dict[str, RunInfo] = {}
 
@@ -119,6 +126,8 @@ class Observer:
             self.start()
         if not self._idle.is_set():
             self._urgent.set()
+            if self._delay is not None and not self._delay.done():
+                self._delay.set_result(None)
         await self._idle.wait()
 
     async def close(self) -> None:
@@ -140,8 +149,15 @@ class Observer:
         while True:
             await self._wake.wait()
             if self.batch_delay and not self._urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self.batch_delay)
+                # A future and a timer: `wait_for` would cost a task per batch.
+                loop = asyncio.get_running_loop()
+                self._delay = delay = loop.create_future()
+                timer = loop.call_later(self.batch_delay, _resolve, delay)
+                try:
+                    await delay
+                finally:
+                    timer.cancel()
+                    self._delay = None
             self._wake.clear()
             while self._queue:
                 await self._dispatch(await self._take())

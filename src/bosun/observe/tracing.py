@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,9 +67,19 @@ def trace_id_for(run_id: str) -> int:
     return int.from_bytes(hashlib.sha256(b"bosun.trace:" + run_id.encode()).digest()[:16]) or 1
 
 
-def span_id_for(run_id: str, *parts: object) -> int:
-    key = ":".join([run_id, *map(str, parts)]).encode()
-    return int.from_bytes(hashlib.sha256(b"bosun.span:" + key).digest()[:8]) or 1
+def span_base_for(run_id: str) -> int:
+    """A run's 64-bit span-id base; a span's id mixes in its journal position (`span_id`)."""
+    return int.from_bytes(hashlib.sha256(b"bosun.span:" + run_id.encode()).digest()[:8])
+
+
+_MASK64 = (1 << 64) - 1
+_ROOT, _TOOL = 0, 1 << 40  # position spaces: the run itself, chats by seq, tools by seq | _TOOL
+
+
+def span_id(base: int, position: int) -> int:
+    """Distinct positions give distinct ids within a trace (an odd multiplier is a bijection
+    modulo 2**64), and the same journal gives the same ids in any process."""
+    return ((base ^ (position * 0x9E3779B97F4A7C15)) & _MASK64) or 1
 
 
 def capture_content_from_env() -> bool:
@@ -141,6 +151,7 @@ class _Call:
     tool: str
     arguments: str
     proposed_ts: float
+    seq: int
     started_ts: float | None = None
     attempt: int = 0
     decision: PolicyDecided | None = None
@@ -157,8 +168,13 @@ class RunTracer:
         self.content = capture_content
         self.run_id = info.run_id
         self.trace_id = trace_id_for(info.run_id)
-        self.root_id = span_id_for(info.run_id, "run")
+        self.span_base = span_base_for(info.run_id)
+        self.root_id = span_id(self.span_base, _ROOT)
         self.root = self._context(self.root_id)
+        common: dict[str, Any] = {"gen_ai.agent.name": info.agent, "bosun.run.id": self.run_id}
+        if info.session:
+            common["gen_ai.conversation.id"] = info.session
+        self.common = common
         self.started_ts = info.created_at
         self.chats: dict[int, tuple[int, ModelRequested]] = {}  # step -> (seq, request)
         self.calls: dict[str, _Call] = {}
@@ -172,54 +188,65 @@ class RunTracer:
     # -- the fold --------------------------------------------------------
 
     def apply(self, seq: int, event: Event, emit: bool) -> None:
-        match event:
-            case RunStarted():
-                self.started_ts = event.ts
-            case RunResumed():
-                self.resumed += 1
-            case ModelRequested():
-                self.chats[event.step] = (seq, event)
-                self.provider = self.provider or event.provider
-                self.request_model = self.request_model or event.model
-            case ModelResponded():
-                self.input_tokens += event.input_tokens
-                self.output_tokens += event.output_tokens
-                self.cost += event.cost
-                self.response_model = event.model
-                opened = self.chats.pop(event.step, None)
-                if emit and opened is not None:
-                    self._chat(opened[0], opened[1], event)
-            case ModelFailed():
-                opened = self.chats.pop(event.step, None)
-                if emit and opened is not None:
-                    self._chat(opened[0], opened[1], event)
-            case ToolProposed():
-                self.calls[event.call_id] = _Call(event.tool, event.arguments, event.ts)
-            case PolicyDecided():
-                if event.call_id in self.calls:
-                    self.calls[event.call_id].decision = event
-            case ApprovalResolved():
-                if event.call_id in self.calls:
-                    self.calls[event.call_id].approval = event
-            case ToolStarted():
-                call = self.calls.get(event.call_id)
-                if call is not None:
-                    call.started_ts, call.attempt = event.ts, event.attempt
-            case ToolFinished() | ToolFailed() | ToolShadowed():
-                call = self.calls.pop(event.call_id, None)
-                if emit and call is not None:
-                    self._tool(event.call_id, call, event)
-            case RunFinished():
-                if emit:
-                    self._root(event)
+        fold = _FOLDS.get(event.kind)
+        if fold is not None:
+            fold(self, seq, event, emit)
+
+    def _run_started(self, seq: int, event: RunStarted, emit: bool) -> None:
+        self.started_ts = event.ts
+
+    def _run_resumed(self, seq: int, event: RunResumed, emit: bool) -> None:
+        self.resumed += 1
+
+    def _model_requested(self, seq: int, event: ModelRequested, emit: bool) -> None:
+        self.chats[event.step] = (seq, event)
+        self.provider = self.provider or event.provider
+        self.request_model = self.request_model or event.model
+
+    def _model_responded(self, seq: int, event: ModelResponded, emit: bool) -> None:
+        self.input_tokens += event.input_tokens
+        self.output_tokens += event.output_tokens
+        self.cost += event.cost
+        self.response_model = event.model
+        opened = self.chats.pop(event.step, None)
+        if emit and opened is not None:
+            self._chat(opened[0], opened[1], event)
+
+    def _model_failed(self, seq: int, event: ModelFailed, emit: bool) -> None:
+        opened = self.chats.pop(event.step, None)
+        if emit and opened is not None:
+            self._chat(opened[0], opened[1], event)
+
+    def _tool_proposed(self, seq: int, event: ToolProposed, emit: bool) -> None:
+        self.calls[event.call_id] = _Call(event.tool, event.arguments, event.ts, seq)
+
+    def _policy_decided(self, seq: int, event: PolicyDecided, emit: bool) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.decision = event
+
+    def _approval_resolved(self, seq: int, event: ApprovalResolved, emit: bool) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.approval = event
+
+    def _tool_started(self, seq: int, event: ToolStarted, emit: bool) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.started_ts, call.attempt = event.ts, event.attempt
+
+    def _tool_ended(
+        self, seq: int, event: ToolFinished | ToolFailed | ToolShadowed, emit: bool
+    ) -> None:
+        call = self.calls.pop(event.call_id, None)
+        if emit and call is not None:
+            self._tool(event.call_id, call, event)
+
+    def _run_finished(self, seq: int, event: RunFinished, emit: bool) -> None:
+        if emit:
+            self._root(event)
 
     # -- spans -----------------------------------------------------------
-
-    def _common(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {"gen_ai.agent.name": self.info.agent, "bosun.run.id": self.run_id}
-        if self.info.session:
-            attrs["gen_ai.conversation.id"] = self.info.session
-        return attrs
 
     def _context(self, span_id: int) -> SpanContext:
         return SpanContext(self.trace_id, span_id, is_remote=False, trace_flags=_SAMPLED)
@@ -236,7 +263,7 @@ class RunTracer:
     ) -> None:
         """Hand a finished span straight to the span processor: its times and ids come from
         the journal, so there is nothing to start, time or sample in-process."""
-        self.out.processor.on_end(
+        self.out.on_end(
             ReadableSpan(
                 name,
                 context=self._context(span_id),
@@ -254,7 +281,7 @@ class RunTracer:
     def _chat(
         self, seq: int, request: ModelRequested, outcome: ModelResponded | ModelFailed
     ) -> None:
-        attrs = self._common() | {
+        attrs = self.common | {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": request.provider,
             "gen_ai.request.model": request.model,
@@ -276,7 +303,7 @@ class RunTracer:
             attrs["error.type"] = outcome.error_type
         self._emit(
             f"chat {request.model}",
-            span_id_for(self.run_id, seq),
+            span_id(self.span_base, seq),
             SpanKind.CLIENT,
             request.ts,
             outcome.ts,
@@ -285,7 +312,7 @@ class RunTracer:
         )
 
     def _tool(self, call_id: str, call: _Call, outcome: Event) -> None:
-        attrs = self._common() | {
+        attrs = self.common | {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": call.tool,
             "gen_ai.tool.call.id": call_id,
@@ -318,7 +345,7 @@ class RunTracer:
             attrs["bosun.tool.shadowed"] = True
         self._emit(
             f"execute_tool {call.tool}",
-            span_id_for(self.run_id, "tool", call_id),
+            span_id(self.span_base, call.seq | _TOOL),
             SpanKind.INTERNAL,
             call.started_ts or call.proposed_ts,
             outcome.ts,
@@ -327,7 +354,7 @@ class RunTracer:
         )
 
     def _root(self, finished: RunFinished) -> None:
-        attrs = self._common() | {
+        attrs = self.common | {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.id": self.info.agent_version or self.info.agent,
             "gen_ai.usage.input_tokens": self.input_tokens,
@@ -370,6 +397,23 @@ class RunTracer:
         )
 
 
+_FOLDS: dict[str, Callable[[RunTracer, int, Any, bool], None]] = {
+    "run_started": RunTracer._run_started,
+    "run_resumed": RunTracer._run_resumed,
+    "model_requested": RunTracer._model_requested,
+    "model_responded": RunTracer._model_responded,
+    "model_failed": RunTracer._model_failed,
+    "tool_proposed": RunTracer._tool_proposed,
+    "policy_decided": RunTracer._policy_decided,
+    "approval_resolved": RunTracer._approval_resolved,
+    "tool_started": RunTracer._tool_started,
+    "tool_finished": RunTracer._tool_ended,
+    "tool_failed": RunTracer._tool_ended,
+    "tool_shadowed": RunTracer._tool_ended,
+    "run_finished": RunTracer._run_finished,
+}
+
+
 class TraceSink:
     """The live exporter: an `Observer` sink turning committed events into spans."""
 
@@ -409,13 +453,17 @@ class TraceSink:
 
 @dataclass(slots=True, frozen=True)
 class _Output:
-    processor: SpanProcessor
+    on_end: Callable[[ReadableSpan], None]
     resource: Resource
 
     @classmethod
     def of(cls, provider: TracerProvider) -> _Output:
-        # The provider's processors (batching, exporting), fed finished spans directly.
-        return cls(provider._active_span_processor, provider.resource)
+        # The provider's processors (batching, exporting), fed finished spans directly; with
+        # one processor (the usual batch exporter), without the fan-out in between.
+        active = provider._active_span_processor
+        processors = getattr(active, "_span_processors", ())
+        target: SpanProcessor = processors[0] if len(processors) == 1 else active
+        return cls(target.on_end, provider.resource)
 
 
 async def export_run(
