@@ -197,6 +197,8 @@ class RunLoop:
         this costs no query; a tool's start is committed before it executes, so a
         switch set before that commit is always seen (see `tool_call`).
         """
+        if not self.kill_switches:
+            return None
         scopes = kill_scopes(self.state.tenant, self.agent.name, tool)
         switch = next((k for k in self.kill_switches if k.scope in scopes), None)
         if switch is None:
@@ -334,7 +336,7 @@ class RunLoop:
             ToolStarted(call_id=call.call_id, tool=call.tool, attempt=attempt, idempotency_key=key)
         )
         await self.commit()
-        if any(
+        if self.kill_switches and any(
             k.scope in kill_scopes(state.tenant, self.agent.name, call.tool)
             for k in self.kill_switches
         ):

@@ -7,6 +7,7 @@ before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,95 +96,133 @@ class RunState:
 
     def apply(self, event: Event) -> None:
         self.seq += 1
-        if isinstance(event, ModelResponded):
-            self.steps += 1
-            self.input_tokens += event.input_tokens
-            self.output_tokens += event.output_tokens
-            self.cost += event.cost
-            message: dict[str, Any] = {"role": "assistant", "content": event.content}
-            if event.tool_calls:
-                message["tool_calls"] = []
-            self.messages.append(message)
-        elif isinstance(event, ToolProposed):
-            self.messages[-1]["tool_calls"].append(
-                {
-                    "id": event.call_id,
-                    "type": "function",
-                    "function": {"name": event.tool, "arguments": event.arguments},
-                }
-            )
-            self.open_calls[event.call_id] = CallState(
-                event.call_id, event.tool, event.arguments, event.step
-            )
-        elif isinstance(event, ToolStarted):
-            call = self.open_calls[event.call_id]
-            if not call.started:
-                self.tool_calls += 1
-            call.started = True
-            call.attempts = event.attempt
-            call.idempotency_key = event.idempotency_key
-            self.recent_calls.append((event.tool, call.arguments))
-            del self.recent_calls[:-20]
-        elif isinstance(event, ToolFinished):
-            text = orjson.dumps(event.result).decode()
-            if event.trusted:
-                self.trusted_texts.append(text)
-            else:
-                self.read_untrusted = True
-                self.untrusted_texts.append(text)
-            self._close_call(event.call_id, text)
-        elif isinstance(event, ToolFailed):
-            self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
-        elif isinstance(event, ToolShadowed):
-            self._close_call(
-                event.call_id,
-                f"not executed: {event.tool} runs in shadow mode here; the call was recorded "
-                "for review, nothing happened",
-            )
-        elif isinstance(event, ApprovalRequested):
-            call = self.open_calls[event.call_id]
-            call.approval_id = event.approval_id
-            call.approval_status = "pending"
-        elif isinstance(event, ApprovalResolved):
-            call = self.open_calls[event.call_id]
-            call.approval_id = event.approval_id
-            call.approval_status = event.decision
-            if event.arguments is not None:
-                call.arguments = event.arguments
-        elif isinstance(event, AttentionResolved):
-            self.status = QUEUED
-            self.reason = f"resolved by {event.by}: {event.note}" if event.note else None
-        elif isinstance(event, RunWaiting):
-            self.status = WAITING_APPROVAL
-            self.reason = event.reason
-        elif isinstance(event, RunResumed):
-            self.status = RUNNING
-        elif isinstance(event, RunStarted):
-            self.agent = event.agent
-            self.input = event.input
-            self.tenant = event.tenant
-            self.user = event.user
-            self.session = event.session
-            self.tags = dict(event.tags)
-            self.trusted_texts.append(event.input)
-            self.started_at = event.ts
-            self.limits = event.limits
-            self.status = RUNNING
-            self.messages.append({"role": "user", "content": event.input})
-        elif isinstance(event, RunFinished):
-            self.status = event.status
-            self.reason = event.reason
-            self.output = event.output
-            self.finished_at = event.ts
-        elif isinstance(event, RunNeedsAttention):
-            self.status = NEEDS_ATTENTION
-            self.reason = event.reason
-        elif isinstance(event, LimitReached):
-            self.reason = event.reason
+        fold = _FOLDS.get(event.kind)  # by kind: one lookup, not a chain of isinstance checks
+        if fold is not None:
+            fold(self, event)
+
+    def _model_responded(self, event: ModelResponded) -> None:
+        self.steps += 1
+        self.input_tokens += event.input_tokens
+        self.output_tokens += event.output_tokens
+        self.cost += event.cost
+        message: dict[str, Any] = {"role": "assistant", "content": event.content}
+        if event.tool_calls:
+            message["tool_calls"] = []
+        self.messages.append(message)
+
+    def _tool_proposed(self, event: ToolProposed) -> None:
+        self.messages[-1]["tool_calls"].append(
+            {
+                "id": event.call_id,
+                "type": "function",
+                "function": {"name": event.tool, "arguments": event.arguments},
+            }
+        )
+        self.open_calls[event.call_id] = CallState(
+            event.call_id, event.tool, event.arguments, event.step
+        )
+
+    def _tool_started(self, event: ToolStarted) -> None:
+        call = self.open_calls[event.call_id]
+        if not call.started:
+            self.tool_calls += 1
+        call.started = True
+        call.attempts = event.attempt
+        call.idempotency_key = event.idempotency_key
+        self.recent_calls.append((event.tool, call.arguments))
+        del self.recent_calls[:-20]
+
+    def _tool_finished(self, event: ToolFinished) -> None:
+        text = orjson.dumps(event.result).decode()
+        if event.trusted:
+            self.trusted_texts.append(text)
+        else:
+            self.read_untrusted = True
+            self.untrusted_texts.append(text)
+        self._close_call(event.call_id, text)
+
+    def _tool_failed(self, event: ToolFailed) -> None:
+        self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
+
+    def _tool_shadowed(self, event: ToolShadowed) -> None:
+        self._close_call(
+            event.call_id,
+            f"not executed: {event.tool} runs in shadow mode here; the call was recorded "
+            "for review, nothing happened",
+        )
+
+    def _approval_requested(self, event: ApprovalRequested) -> None:
+        call = self.open_calls[event.call_id]
+        call.approval_id = event.approval_id
+        call.approval_status = "pending"
+
+    def _approval_resolved(self, event: ApprovalResolved) -> None:
+        call = self.open_calls[event.call_id]
+        call.approval_id = event.approval_id
+        call.approval_status = event.decision
+        if event.arguments is not None:
+            call.arguments = event.arguments
+
+    def _attention_resolved(self, event: AttentionResolved) -> None:
+        self.status = QUEUED
+        self.reason = f"resolved by {event.by}: {event.note}" if event.note else None
+
+    def _run_waiting(self, event: RunWaiting) -> None:
+        self.status = WAITING_APPROVAL
+        self.reason = event.reason
+
+    def _run_resumed(self, event: RunResumed) -> None:
+        self.status = RUNNING
+
+    def _run_started(self, event: RunStarted) -> None:
+        self.agent = event.agent
+        self.input = event.input
+        self.tenant = event.tenant
+        self.user = event.user
+        self.session = event.session
+        self.tags = dict(event.tags)
+        self.trusted_texts.append(event.input)
+        self.started_at = event.ts
+        self.limits = event.limits
+        self.status = RUNNING
+        self.messages.append({"role": "user", "content": event.input})
+
+    def _run_finished(self, event: RunFinished) -> None:
+        self.status = event.status
+        self.reason = event.reason
+        self.output = event.output
+        self.finished_at = event.ts
+
+    def _run_needs_attention(self, event: RunNeedsAttention) -> None:
+        self.status = NEEDS_ATTENTION
+        self.reason = event.reason
+
+    def _limit_reached(self, event: LimitReached) -> None:
+        self.reason = event.reason
 
     def _close_call(self, call_id: str, content: str) -> None:
         self.open_calls.pop(call_id, None)
         self.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
+
+
+# What each kind of event changes in the state (other kinds only advance `seq`).
+_FOLDS: dict[str, Callable[[RunState, Any], None]] = {
+    "model_responded": RunState._model_responded,
+    "tool_proposed": RunState._tool_proposed,
+    "tool_started": RunState._tool_started,
+    "tool_finished": RunState._tool_finished,
+    "tool_failed": RunState._tool_failed,
+    "tool_shadowed": RunState._tool_shadowed,
+    "approval_requested": RunState._approval_requested,
+    "approval_resolved": RunState._approval_resolved,
+    "attention_resolved": RunState._attention_resolved,
+    "run_waiting": RunState._run_waiting,
+    "run_resumed": RunState._run_resumed,
+    "run_started": RunState._run_started,
+    "run_finished": RunState._run_finished,
+    "run_needs_attention": RunState._run_needs_attention,
+    "limit_reached": RunState._limit_reached,
+}
 
 
 def rebuild(run_id: str, events: list[tuple[int, Event]]) -> RunState:

@@ -72,9 +72,10 @@ class RunRecord:
     cancel_requested: bool = False
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class RunSummary:
-    """The projection columns `append` updates with each commit."""
+    """The projection columns `append` updates with each commit (not frozen: two are made
+    per step, and a frozen dataclass pays a setattr call per field)."""
 
     status: str
     steps: int

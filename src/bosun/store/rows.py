@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -16,8 +15,9 @@ from bosun.store.base import BLOB_THRESHOLD, ApprovalRecord, RunRecord, blob_has
 _BLOB_KEY = "$blob"
 
 
-@dataclass(slots=True, frozen=True)
-class EventRow:
+class EventRow(NamedTuple):
+    """One encoded event, ready for the `events` table (a tuple: several are made per step)."""
+
     seq: int
     ts: float
     kind: str
