@@ -166,11 +166,26 @@ class Observer:
                 self._idle.set()
 
     async def _take(self) -> list[Commit]:
-        """Everything queued, with each run's info (read from the store once per run)."""
-        commits = []
+        """Everything queued, with each run's info (read from the store once per run).
+
+        Back-to-back commits of the same run become one `Commit` (their positions are
+        contiguous): a step is two commits, and sinks pay a little for each one."""
+        commits: list[Commit] = []
+        merged: list[Event] | None = None  # the events of commits[-1] if made here (growable)
         runs = self._runs
         while self._queue:
             run_id, first_seq, events = self._queue.popleft()
+            if commits:
+                last = commits[-1]
+                if last.info.run_id == run_id and last.first_seq + len(last.events) == first_seq:
+                    if merged is None:
+                        merged = [*last.events]
+                        commits[-1] = Commit(last.info, last.first_seq, merged)
+                    merged.extend(events)
+                    if isinstance(events[-1], IDLE_AFTER):
+                        runs.pop(run_id, None)
+                    continue
+            merged = None
             info = runs.get(run_id)
             if info is None:
                 try:

@@ -138,10 +138,6 @@ _OK = Status(StatusCode.UNSET)
 _SCOPE = InstrumentationScope(TRACER_NAME)
 
 
-def _ns(ts: float) -> int:
-    return int(ts * 1e9)
-
-
 def _json(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
 
@@ -175,6 +171,7 @@ class RunTracer:
         if info.session:
             common["gen_ai.conversation.id"] = info.session
         self.common = common
+        self.bases: dict[Any, dict[str, Any]] = {}  # by (provider, model) for chats, tool name
         self.started_ts = info.created_at
         self.chats: dict[int, tuple[int, ModelRequested]] = {}  # step -> (seq, request)
         self.calls: dict[str, _Call] = {}
@@ -266,14 +263,14 @@ class RunTracer:
         self.out.on_end(
             ReadableSpan(
                 name,
-                context=self._context(span_id),
+                context=SpanContext(self.trace_id, span_id, False, _SAMPLED),
                 parent=None if span_id == self.root_id else self.root,
                 resource=self.out.resource,
                 attributes=attrs,
                 kind=kind,
                 status=_OK if error is None else Status(StatusCode.ERROR, error),
-                start_time=_ns(start),
-                end_time=_ns(max(end, start)),
+                start_time=int(start * 1e9),
+                end_time=int(max(end, start) * 1e9),
                 instrumentation_scope=_SCOPE,
             )
         )
@@ -281,12 +278,14 @@ class RunTracer:
     def _chat(
         self, seq: int, request: ModelRequested, outcome: ModelResponded | ModelFailed
     ) -> None:
-        attrs = self.common | {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": request.provider,
-            "gen_ai.request.model": request.model,
-            "bosun.step": request.step + 1,
-        }
+        base = self.bases.get((request.provider, request.model))
+        if base is None:  # the attributes every chat with this model shares, built once
+            base = self.bases[request.provider, request.model] = self.common | {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": request.provider,
+                "gen_ai.request.model": request.model,
+            }
+        attrs = {**base, "bosun.step": request.step + 1}
         if isinstance(outcome, ModelResponded):
             attrs |= {
                 "gen_ai.response.model": outcome.model,
@@ -312,15 +311,17 @@ class RunTracer:
         )
 
     def _tool(self, call_id: str, call: _Call, outcome: Event) -> None:
-        attrs = self.common | {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": call.tool,
-            "gen_ai.tool.call.id": call_id,
-            "gen_ai.tool.type": "function",
-        }
-        effect = self.info.effects.get(call.tool)
-        if effect:
-            attrs["bosun.tool.effect"] = effect
+        base = self.bases.get(call.tool)
+        if base is None:  # the attributes every call of this tool shares, built once
+            base = self.bases[call.tool] = self.common | {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": call.tool,
+                "gen_ai.tool.type": "function",
+            }
+            effect = self.info.effects.get(call.tool)
+            if effect:
+                base["bosun.tool.effect"] = effect
+        attrs = {**base, "gen_ai.tool.call.id": call_id}
         if call.attempt:
             attrs["bosun.tool.attempt"] = call.attempt
         if call.decision is not None:
