@@ -97,6 +97,7 @@ class Observer:
         self._delay: asyncio.Future[None] | None = None  # the batch delay, cut short by flush()
         self._task: asyncio.Task[None] | None = None
         self._runs: dict[str, RunInfo] = {}
+        self._versions: dict[str, RunInfo] = {}  # agent version -> a run of it (its spec's facts)
 
     # -- the commit listener: cheap, never raises ---------------------------
 
@@ -216,20 +217,38 @@ class Observer:
         if info is not None:
             return info
         started = events[0] if events and isinstance(events[0], RunStarted) else None
-        run = await self.store.get_run(run_id)
-        if run is None:
-            raise LookupError(f"no run {run_id}")
-        info = RunInfo.of_spec(
-            run_id,
-            run.spec,
-            agent=run.agent,
-            agent_version=run.agent_version,
-            tenant=run.tenant,
-            user=run.user,
-            session=run.session,
-            tags=dict(run.tags),
-            input=run.input,
-            created_at=started.ts if started is not None else run.created_at,
-        )
+        known = self._versions.get(started.agent_version) if started is not None else None
+        if started is not None and known is not None:
+            # A new run of a version seen before: its first event says everything else.
+            info = RunInfo(
+                run_id=run_id,
+                agent=started.agent,
+                agent_version=started.agent_version,
+                tenant=started.tenant,
+                user=started.user,
+                session=started.session,
+                tags=dict(started.tags),
+                input=started.input,
+                created_at=started.ts,
+                sensitive=known.sensitive,
+                effects=known.effects,
+            )
+        else:
+            run = await self.store.get_run(run_id)
+            if run is None:
+                raise LookupError(f"no run {run_id}")
+            info = RunInfo.of_spec(
+                run_id,
+                run.spec,
+                agent=run.agent,
+                agent_version=run.agent_version,
+                tenant=run.tenant,
+                user=run.user,
+                session=run.session,
+                tags=dict(run.tags),
+                input=run.input,
+                created_at=started.ts if started is not None else run.created_at,
+            )
+            self._versions[run.agent_version] = info
         self._runs[run_id] = info
         return info
