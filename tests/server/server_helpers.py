@@ -32,9 +32,10 @@ class Running:
     def admin(self) -> httpx.Client:
         return self.client(self.admin_key)
 
-    def key(self, tenant: str, role: str, name: str | None = None) -> str:
+    def key(self, tenant: str, role: str, name: str | None = None, approves=()) -> str:
+        body = {"tenant": tenant, "role": role, "name": name or role, "approves": list(approves)}
         with self.admin() as c:
-            r = c.post("/api/keys", json={"tenant": tenant, "role": role, "name": name or role})
+            r = c.post("/api/keys", json=body)
             assert r.status_code == 201, r.text
             return r.json()["key"]
 

@@ -274,6 +274,19 @@ def test_cli_keys_share_the_servers_database(server: Running):
     with server.client(created["key"]) as c:
         assert c.get("/api/runs").status_code == 401
 
+    sam = subprocess.run(
+        [sys.executable, "-m", "bosun", "keys", "create", "--db", db, "--role", "approver",
+         "--name", "sam", "--approves", "supervisor,finance", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert orjson.loads(sam.stdout)["approves"] == ["supervisor", "finance"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "bosun", "keys", "create", "--db", db, "--role", "viewer",
+         "--name", "v", "--approves", "supervisor"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "cannot approve anything" in refused.stderr
+
 
 def test_restarting_on_an_existing_database_creates_no_new_admin_key(tmp_path):
     db = str(tmp_path / "b.db")
@@ -288,3 +301,39 @@ def test_restarting_on_an_existing_database_creates_no_new_admin_key(tmp_path):
             assert r.status_code == 200
     finally:
         stop()
+
+
+def test_an_approval_that_names_a_role_is_decided_only_by_a_key_with_that_role(server: Running):
+    plain = server.key("default", "approver", "ann")
+    supervisor = server.key("default", "approver", "sam", approves=["supervisor"])
+    with server.admin() as c:
+        run_id = submit(c, "support", "My trail shoes fell apart", tags={"order": "7"})
+        wait_for(c, run_id, {"waiting_approval"})
+        [approval] = c.get("/api/approvals", params={"run_id": run_id}).json()
+        keys = {k["name"]: k for k in c.get("/api/keys").json()}
+    assert approval["role"] == "supervisor"
+    assert (keys["ann"]["approves"], keys["sam"]["approves"]) == ([], ["supervisor"])
+    decide = f"/api/approvals/{approval['approval_id']}"
+
+    with server.client(plain) as c:
+        for action, body in (("approve", {}), ("deny", {"reason": "no"})):
+            r = c.post(f"{decide}/{action}", json=body)
+            assert r.status_code == 403, r.text
+            assert "must be decided by a supervisor" in r.json()["detail"]
+            assert "--approves supervisor" in r.json()["detail"]
+        [still] = c.get("/api/approvals", params={"run_id": run_id}).json()
+        assert still["status"] == "pending"  # nothing was decided
+
+    with server.client(supervisor) as c:
+        r = c.post(f"{decide}/approve", json={"comment": "ok"})
+        assert r.status_code == 200 and r.json()["decided_by"].startswith("sam ")
+        wait_for(c, run_id, {"succeeded"})
+
+
+def test_only_approver_and_admin_keys_take_approval_roles(server: Running):
+    with server.admin() as c:
+        bad = {"tenant": "default", "role": "viewer", "name": "v", "approves": ["supervisor"]}
+        r = c.post("/api/keys", json=bad)
+        assert r.status_code == 400 and "cannot approve anything" in r.json()["detail"]
+        weird = {"tenant": "default", "role": "approver", "name": "w", "approves": ["a b"]}
+        assert c.post("/api/keys", json=weird).status_code == 422

@@ -121,3 +121,31 @@ async def test_a_database_from_a_newer_bosun_is_refused_with_what_to_do(tmp_path
     store = SqliteStore(path)
     with pytest.raises(StoreError, match=r"newer than this Bosun.*upgrade Bosun"):
         await store.open()
+
+
+async def test_a_version_2_database_gains_approval_roles_on_its_api_keys(tmp_path):
+    from bosun.store.base import ApiKey
+    from bosun.store.sqlite_schema import SCHEMA
+
+    path = str(tmp_path / "v2.db")
+    v2 = SCHEMA.replace(",\n    approves TEXT NOT NULL DEFAULT ''", "")
+    assert v2 != SCHEMA
+    with sqlite3.connect(path) as conn:
+        conn.executescript(v2)
+        conn.execute("PRAGMA user_version=2")
+        conn.execute(
+            "INSERT INTO api_keys(id, tenant, role, name, hash, created_at)"
+            " VALUES ('k1', 'default', 'approver', 'ann', 'h', 1.0)"
+        )
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        old = await store.get_api_key("k1")
+        assert (old.name, old.approves) == ("ann", ())
+        new = ApiKey("k2", "default", "approver", "sam", "h2", 2.0, approves=("supervisor",))
+        await store.create_api_key(new)
+        assert await store.get_api_key("k2") == new
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION

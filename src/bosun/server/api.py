@@ -296,7 +296,12 @@ async def list_keys(
 @router.post("/keys", status_code=201, response_model=schemas.CreatedKey, tags=["keys"])
 async def create_api_key(body: schemas.CreateKey, p: Admin, state: State) -> schemas.CreatedKey:
     record, text = await create_key(
-        state.runtime.store, tenant=body.tenant, role=body.role, name=body.name, by=ops.actor(p)
+        state.runtime.store,
+        tenant=body.tenant,
+        role=body.role,
+        name=body.name,
+        approves=tuple(body.approves),
+        by=ops.actor(p),
     )
     return schemas.CreatedKey(**schemas.KeyOut.of(record).model_dump(), key=text)
 

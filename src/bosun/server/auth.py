@@ -107,7 +107,7 @@ async def authenticate(request: Request) -> Principal:
         if key is None:
             raise await record_failure(state, request, why)
         await _touch(state, key.id)
-        return Principal(key.id, key.tenant, key.role, key.name)
+        return Principal.of(key)
     session_principal = await session_of(request)
     if session_principal is not None:
         principal, session = session_principal
@@ -134,7 +134,7 @@ async def session_of(request: Request) -> tuple[Principal, ConsoleSession] | Non
     if key is None or key.revoked_at is not None:
         return None
     request.state.csrf = session.csrf
-    return Principal(key.id, key.tenant, key.role, key.name), session
+    return Principal.of(key), session
 
 
 async def check_csrf(request: Request, session: ConsoleSession) -> None:

@@ -43,6 +43,13 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     k.add_argument("--tenant", default="default")
     k.add_argument("--role", required=True, choices=ROLES)
     k.add_argument("--name", required=True, help="who or what uses it, e.g. alice, prometheus")
+    k.add_argument(
+        "--approves",
+        default="",
+        metavar="ROLES",
+        help="approval roles this key may decide besides `approver`, comma-separated"
+        " (a policy rule's approver_role, e.g. supervisor); approver and admin keys only",
+    )
     k.add_argument("--json", action="store_true")
     k.set_defaults(handler=cmd_keys_create)
     k = ksub.add_parser("list", parents=[common], help="list keys (never their secrets)")
@@ -81,7 +88,12 @@ async def cmd_keys_create(rt: Any, args: argparse.Namespace) -> int:
     from bosun.server.keys import create_key
 
     record, text = await create_key(
-        rt.store, tenant=args.tenant, role=args.role, name=args.name, by=f"cli:{_actor()}"
+        rt.store,
+        tenant=args.tenant,
+        role=args.role,
+        name=args.name,
+        approves=tuple(args.approves.split(",")),
+        by=f"cli:{_actor()}",
     )
     if args.json:
         print(
@@ -91,12 +103,17 @@ async def cmd_keys_create(rt: Any, args: argparse.Namespace) -> int:
                     "tenant": record.tenant,
                     "role": record.role,
                     "name": record.name,
+                    "approves": list(record.approves),
                     "key": text,
                 }
             ).decode()
         )
         return 0
-    print(f"created key {record.id} ({record.role} of tenant {record.tenant}, {record.name}):\n")
+    approves = f", also decides {', '.join(record.approves)} approvals" if record.approves else ""
+    print(
+        f"created key {record.id} ({record.role} of tenant {record.tenant}, {record.name}"
+        f"{approves}):\n"
+    )
     print(f"    {text}\n")
     print(
         f"It is shown only this once: store it now. Revoke it with `bosun keys revoke {record.id}`."
@@ -115,6 +132,7 @@ async def cmd_keys_list(rt: Any, args: argparse.Namespace) -> int:
                         "tenant": k.tenant,
                         "role": k.role,
                         "name": k.name,
+                        "approves": list(k.approves),
                         "created_at": k.created_at,
                         "revoked_at": k.revoked_at,
                         "last_used_at": k.last_used_at,
@@ -132,12 +150,13 @@ async def cmd_keys_list(rt: Any, args: argparse.Namespace) -> int:
     def when(ts: float | None) -> str:
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
-    rows = [("KEY", "TENANT", "ROLE", "NAME", "CREATED", "LAST USED", "REVOKED")]
+    rows = [("KEY", "TENANT", "ROLE", "APPROVES", "NAME", "CREATED", "LAST USED", "REVOKED")]
     rows += [
         (
             k.id,
             k.tenant,
             k.role,
+            ",".join(k.approves) or "-",
             k.name,
             when(k.created_at),
             when(k.last_used_at),

@@ -8,6 +8,11 @@ A key carries a tenant and a role. What each role may do:
     admin     everything above, plus keys (any tenant), platform-wide kill switches
               (global, agent:X, tool:X) and /metrics
 
+A policy rule may name who must decide (`approver_role: supervisor`). An approver key decides
+the plain `approver` approvals and those whose role it was created with
+(`bosun keys create --role approver --approves supervisor`); an admin key decides any (it
+could create such a key anyway, and the audit trail names it).
+
 Even an admin sees only its own tenant's runs, approvals, events and costs.
 """
 
@@ -36,6 +41,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 _KEY = re.compile(r"^bosun_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_APPROVAL_ROLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+DEFAULT_APPROVER = "approver"  # the approval role of a rule that names none
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,11 @@ class Principal:
     tenant: str
     role: str
     name: str
+    approves: frozenset[str] = frozenset()  # approval roles beyond the default `approver`
+
+    @classmethod
+    def of(cls, key: ApiKey) -> Principal:
+        return cls(key.id, key.tenant, key.role, key.name, frozenset(key.approves))
 
     @property
     def actor(self) -> str:
@@ -53,6 +67,16 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
+
+    def may_decide(self, approval_role: str) -> bool:
+        """Whether this caller may approve or deny an approval that asks for `approval_role`."""
+        if not self.can("approve"):
+            return False
+        return (
+            self.role == "admin"
+            or approval_role == DEFAULT_APPROVER
+            or approval_role in self.approves
+        )
 
 
 def hash_secret(secret: str) -> str:
@@ -75,12 +99,28 @@ def check_tenant(tenant: str) -> str:
 
 
 async def create_key(
-    store: Store, *, tenant: str, role: str, name: str, by: str = "cli"
+    store: Store,
+    *,
+    tenant: str,
+    role: str,
+    name: str,
+    approves: tuple[str, ...] = (),
+    by: str = "cli",
 ) -> tuple[ApiKey, str]:
     """Create a key; returns its record and the full key text (shown once, never stored)."""
     if role not in ROLES:
         raise BosunError(f"role {role!r}: use one of {', '.join(ROLES)}")
     check_tenant(tenant)
+    approves = tuple(dict.fromkeys(r.strip() for r in approves if r.strip()))
+    for approval_role in approves:
+        if not _APPROVAL_ROLE.match(approval_role):
+            raise BosunError(
+                f"approval role {approval_role!r}: use 1-64 letters, digits, '.', '-' or '_'"
+            )
+    if approves and not PERMISSIONS[role] >= {"approve"}:
+        raise BosunError(
+            f"a {role} key cannot approve anything: give --approves to an approver or admin key"
+        )
     name = name.strip() or role
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
@@ -91,6 +131,7 @@ async def create_key(
         name=name[:100],
         hash=hash_secret(secret),
         created_at=time.time(),
+        approves=approves,
     )
     await store.create_api_key(record)
     await store.append_audit(
@@ -100,7 +141,7 @@ async def create_key(
                 by,
                 "api_key_created",
                 key_id,
-                {"role": role, "name": record.name},
+                {"role": role, "name": record.name, "approves": list(approves)},
                 tenant,
             )
         ]

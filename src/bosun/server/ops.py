@@ -184,6 +184,19 @@ async def _approval(state: ServerState, p: Principal, approval_id: str) -> Appro
     return record
 
 
+def _may_decide(p: Principal, record: ApprovalRecord) -> None:
+    if p.may_decide(record.role):
+        return
+    mine = ", ".join(["approver", *sorted(p.approves)])
+    raise HTTPException(
+        403,
+        f"approval {record.id} must be decided by a {record.role} (rule {record.rule}); this"
+        f" {p.role} key decides approvals for: {mine}. An admin can decide it, or create a key"
+        " for it with"
+        f" `bosun keys create --role approver --approves {record.role}`",
+    )
+
+
 async def approve(
     state: ServerState,
     p: Principal,
@@ -193,6 +206,7 @@ async def approve(
 ) -> schemas.Approval:
     need(p, "approve")
     record = await _approval(state, p, approval_id)
+    _may_decide(p, record)
     if arguments is not None:
         # The approver saw sensitive fields masked; a field left masked keeps its real value.
         original = _json(record.arguments)
@@ -208,6 +222,7 @@ async def approve(
 async def deny(state: ServerState, p: Principal, approval_id: str, reason: str) -> schemas.Approval:
     need(p, "approve")
     record = await _approval(state, p, approval_id)
+    _may_decide(p, record)
     resolved = await state.runtime.deny(approval_id, by=actor(p), reason=reason)
     state.hub.poke(p.tenant, record.run_id)
     return await approval_out(state, resolved)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -247,6 +247,7 @@ class KeyOut(BaseModel):
     tenant: str
     role: str
     name: str
+    approves: list[str]
     created_at: float
     revoked_at: float | None
     last_used_at: float | None
@@ -258,16 +259,28 @@ class KeyOut(BaseModel):
             tenant=k.tenant,
             role=k.role,
             name=k.name,
+            approves=list(k.approves),
             created_at=k.created_at,
             revoked_at=k.revoked_at,
             last_used_at=k.last_used_at,
         )
 
 
+ApprovalRole = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+
 class CreateKey(Strict):
     tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     role: Role
     name: str = Field(min_length=1, max_length=100)
+    approves: list[ApprovalRole] = Field(
+        default=[],
+        max_length=20,
+        description="approval roles (a rule's approver_role, e.g. supervisor) this key may"
+        " decide, besides the default `approver`; approver and admin keys only",
+    )
 
 
 class CreatedKey(KeyOut):

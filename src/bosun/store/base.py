@@ -162,6 +162,9 @@ class ApiKey:
     created_at: float
     revoked_at: float | None = None
     last_used_at: float | None = None
+    # Approval roles (a policy's `approver_role`, e.g. `supervisor`) this key may decide,
+    # besides the default `approver`.
+    approves: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)

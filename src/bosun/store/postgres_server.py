@@ -8,6 +8,7 @@ import time
 import psycopg
 
 from bosun.store.base import ApiKey, ConsoleSession
+from bosun.store.rows import KEY_COLUMNS, key_from_row, key_values
 
 SERVER_SCHEMA = [
     """CREATE TABLE IF NOT EXISTS api_keys (
@@ -20,6 +21,7 @@ SERVER_SCHEMA = [
         revoked_at DOUBLE PRECISION,
         last_used_at DOUBLE PRECISION
     )""",
+    "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS approves TEXT NOT NULL DEFAULT ''",
     """CREATE TABLE IF NOT EXISTS console_sessions (
         token_hash TEXT PRIMARY KEY,
         key_id TEXT NOT NULL,
@@ -29,7 +31,6 @@ SERVER_SCHEMA = [
     )""",
 ]
 
-_KEY_COLUMNS = "id, tenant, role, name, hash, created_at, revoked_at, last_used_at"
 _SESSION_COLUMNS = "token_hash, key_id, csrf, created_at, expires_at"
 
 
@@ -44,34 +45,25 @@ class PostgresServer:
     async def create_api_key(self, key: ApiKey) -> None:
         async with self._session(f"create API key {key.id}") as conn:
             await conn.execute(
-                f"INSERT INTO api_keys({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    key.id,
-                    key.tenant,
-                    key.role,
-                    key.name,
-                    key.hash,
-                    key.created_at,
-                    key.revoked_at,
-                    key.last_used_at,
-                ),
+                f"INSERT INTO api_keys({KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                key_values(key),
             )
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         async with self._session("read an API key") as conn:
-            cur = await conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id=%s", (key_id,))
+            cur = await conn.execute(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id=%s", (key_id,))
             row = await cur.fetchone()
-        return ApiKey(*row) if row else None
+        return key_from_row(row) if row else None
 
     async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
-        sql, params = f"SELECT {_KEY_COLUMNS} FROM api_keys", []
+        sql, params = f"SELECT {KEY_COLUMNS} FROM api_keys", []
         if tenant is not None:
             sql += " WHERE tenant=%s"
             params.append(tenant)
         async with self._session("list API keys") as conn:
             cur = await conn.execute(sql + " ORDER BY created_at, id", params)
             rows = await cur.fetchall()
-        return [ApiKey(*row) for row in rows]
+        return [key_from_row(row) for row in rows]
 
     async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
         async with self._session(f"revoke API key {key_id}") as conn, conn.transaction():

@@ -10,7 +10,7 @@ import orjson
 from bosun.journal.audit import AuditEntry
 from bosun.journal.codec import encode_event, event_fields, event_from_fields
 from bosun.journal.events import Event
-from bosun.store.base import BLOB_THRESHOLD, ApprovalRecord, RunRecord, blob_hash
+from bosun.store.base import BLOB_THRESHOLD, ApiKey, ApprovalRecord, RunRecord, blob_hash
 
 _BLOB_KEY = "$blob"
 
@@ -59,6 +59,28 @@ def decode_row(
             if isinstance(value, dict) and len(value) == 1 and _BLOB_KEY in value:
                 fields[key] = orjson.loads(fetch_blob(value[_BLOB_KEY]))
     return event_from_fields(kind, ts, fields)
+
+
+KEY_COLUMNS = "id, tenant, role, name, hash, created_at, revoked_at, last_used_at, approves"
+
+
+def key_values(key: ApiKey) -> tuple[Any, ...]:
+    return (
+        key.id,
+        key.tenant,
+        key.role,
+        key.name,
+        key.hash,
+        key.created_at,
+        key.revoked_at,
+        key.last_used_at,
+        ",".join(key.approves),
+    )
+
+
+def key_from_row(row: Sequence[Any]) -> ApiKey:
+    *values, approves = row
+    return ApiKey(*values, approves=tuple(r for r in approves.split(",") if r))
 
 
 RUN_COLUMNS = (

@@ -54,11 +54,14 @@ from bosun.store.base import (
     Store,
 )
 from bosun.store.rows import (
+    KEY_COLUMNS,
     RUN_COLUMNS,
     EventRow,
     approval_audit,
     decode_row,
     event_rows,
+    key_from_row,
+    key_values,
     run_from_row,
     scope_tenant,
 )
@@ -913,32 +916,23 @@ class SqliteStore(SqliteObserve, Store):
 
     async def create_api_key(self, key: ApiKey) -> None:
         self.conn.execute(
-            f"INSERT INTO api_keys({_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                key.id,
-                key.tenant,
-                key.role,
-                key.name,
-                key.hash,
-                key.created_at,
-                key.revoked_at,
-                key.last_used_at,
-            ),
+            f"INSERT INTO api_keys({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            key_values(key),
         )
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
         row = self.conn.execute(
-            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id=?", (key_id,)
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id=?", (key_id,)
         ).fetchone()
-        return ApiKey(*row) if row else None
+        return key_from_row(row) if row else None
 
     async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
-        sql, params = f"SELECT {_KEY_COLUMNS} FROM api_keys", []
+        sql, params = f"SELECT {KEY_COLUMNS} FROM api_keys", []
         if tenant is not None:
             sql += " WHERE tenant=?"
             params.append(tenant)
         rows = self.conn.execute(sql + " ORDER BY created_at, id", params).fetchall()
-        return [ApiKey(*row) for row in rows]
+        return [key_from_row(row) for row in rows]
 
     async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
         conn = self.conn
@@ -985,6 +979,3 @@ class SqliteStore(SqliteObserve, Store):
             "DELETE FROM console_sessions WHERE token_hash=? OR expires_at<?",
             (token_hash, time.time()),
         )
-
-
-_KEY_COLUMNS = "id, tenant, role, name, hash, created_at, revoked_at, last_used_at"

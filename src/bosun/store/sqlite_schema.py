@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-VERSION = 2  # PRAGMA user_version of a database with this layout
+VERSION = 3  # PRAGMA user_version of a database with this layout
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_versions (
@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     hash TEXT NOT NULL,
     created_at REAL NOT NULL,
     revoked_at REAL,
-    last_used_at REAL
+    last_used_at REAL,
+    approves TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS console_sessions (
     token_hash TEXT PRIMARY KEY,
@@ -151,7 +152,10 @@ def prepare(conn: sqlite3.Connection) -> None:
         _upgrade_from_1(conn)
     else:
         conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA user_version={VERSION}")
+    # Version 2 had no approval roles on API keys.
+    if "approves" not in {row[1] for row in conn.execute("PRAGMA table_info(api_keys)")}:
+        conn.execute("ALTER TABLE api_keys ADD COLUMN approves TEXT NOT NULL DEFAULT ''")
+    conn.execute(f"PRAGMA user_version={VERSION}")
 
 
 def _upgrade_from_1(conn: sqlite3.Connection) -> None:
@@ -181,7 +185,6 @@ def _upgrade_from_1(conn: sqlite3.Connection) -> None:
             problems = conn.execute("PRAGMA foreign_key_check").fetchall()
             if problems:
                 raise sqlite3.DatabaseError(f"foreign keys broken by the upgrade: {problems[:5]}")
-            conn.execute(f"PRAGMA user_version={VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
