@@ -3,6 +3,7 @@ HTTP API relies on for tenant isolation. Every test runs on SQLite and on Postgr
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -48,6 +49,10 @@ async def test_api_keys_round_trip_with_every_field(store):
     got = await store.get_api_key("k1")
     assert got == key("k1", role="admin", at=1000.0)
     assert await store.get_api_key("nope") is None
+    sam = dataclasses.replace(key("k2", role="approver"), approves=("supervisor", "finance"))
+    await store.create_api_key(sam)
+    assert await store.get_api_key("k2") == sam
+    assert [k.approves for k in await store.list_api_keys()] == [(), ("supervisor", "finance")]
 
 
 async def test_api_keys_list_oldest_first_and_by_tenant(store):
