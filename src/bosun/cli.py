@@ -208,6 +208,27 @@ async def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
     return 1
 
 
+async def cmd_pause(rt: Runtime, args: argparse.Namespace) -> int:
+    if await rt.pause(args.run_id):
+        print(
+            f"run {args.run_id} will pause at its next step boundary (a queued or parked run:"
+            f" when it next runs); `bosun unpause {args.run_id}` continues it"
+        )
+        return 0
+    run = await rt.get_run(args.run_id)
+    print(f"run {args.run_id} is {run.status}; nothing to pause")
+    return 1
+
+
+async def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
+    if await rt.unpause(args.run_id):
+        print(f"run {args.run_id} is queued again; a worker continues it from its journal")
+        return 0
+    run = await rt.get_run(args.run_id)
+    print(f"run {args.run_id} is {run.status}, not paused; nothing to continue")
+    return 1
+
+
 async def cmd_gc(rt: Runtime, args: argparse.Namespace) -> int:
     report = await rt.store.gc(time.time() - args.older_than)
     print(
@@ -411,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", parents=[common], help="stop a run at its next step boundary")
     p.add_argument("run_id")
     p.set_defaults(handler=cmd_cancel)
+
+    p = sub.add_parser("pause", parents=[common], help="pause a run at its next step boundary")
+    p.add_argument("run_id")
+    p.set_defaults(handler=cmd_pause)
+
+    p = sub.add_parser("unpause", parents=[common], help="queue a paused run again")
+    p.add_argument("run_id")
+    p.set_defaults(handler=cmd_unpause)
 
     p = sub.add_parser("gc", parents=[common], help="remove journals of old finished runs")
     p.add_argument("--older-than", type=parse_duration, required=True, help="e.g. 30d, 12h")

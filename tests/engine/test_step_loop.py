@@ -255,6 +255,55 @@ async def test_cancel_stops_a_run_at_its_next_step_boundary(sqlite_path):
     assert executed == ["0"]  # the in-flight call finished; nothing new started
 
 
+async def test_pause_stops_a_run_between_steps_and_unpause_continues_it(sqlite_path):
+    gate = asyncio.Event()
+    started = asyncio.Event()
+    executed: list[int] = []
+
+    @tool(effect="write")
+    async def step(n: int) -> int:
+        """One step with an effect."""
+        executed.append(n)
+        started.set()
+        await gate.wait()
+        return n
+
+    agent = Agent(
+        name="pausable",
+        model=scripted(*[call("step", n=i) for i in range(3)], {"content": "done"}),
+        tools=[step],
+    )
+    async with Runtime(sqlite_path) as rt:
+        task = asyncio.create_task(rt.run(agent, "go"))
+        await started.wait()
+        run_id = (await rt.store.list_runs(limit=1))[0].id
+        assert await rt.pause(run_id)
+        gate.set()
+        paused = await task
+        assert not await rt.pause(run_id)  # paused already
+        record = await rt.get_run(run_id)
+        kinds = [e.kind for _, e in await rt.events(run_id)]
+        assert await rt.unpause(run_id)
+        resumed = await rt.resume(run_id)  # what a worker does with the queued run
+    assert (paused.status, record.status, record.lease_owner) == ("paused", "paused", None)
+    assert kinds[-2:] == ["tool_finished", "run_paused"]  # the call in flight finished first
+    assert executed == [0, 1, 2]  # each effect once, across the pause
+    assert (resumed.status, resumed.output) == ("succeeded", "done")
+
+
+async def test_a_queued_run_paused_before_it_starts_makes_no_model_call(sqlite_path):
+    agent = Agent(name="q", model=scripted({"content": "done"}), tools=[add])
+    async with Runtime(sqlite_path) as rt:
+        run_id = await rt.submit(agent, "go")
+        assert await rt.pause(run_id)
+        first = await rt.resume(run_id)
+        kinds = [e.kind for _, e in await rt.events(run_id)]
+        assert await rt.cancel(run_id)  # a paused run can still be ended
+        ended = await rt.resume(run_id)
+    assert first.status == "paused" and "model_requested" not in kinds
+    assert ended.status == "cancelled"
+
+
 async def test_a_thousand_concurrent_runs_share_one_process(sqlite_path):
     agent = Agent(
         name="sim",

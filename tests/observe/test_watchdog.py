@@ -120,9 +120,19 @@ async def test_watchdog_flags_a_stalled_run_and_can_pause_it(sqlite_path):
         gate.set()
         result = await task
         events = await rt.store.events(run_id)
-    assert result.status == "cancelled"  # paused: stopped at the next step boundary
+        assert result.status == "paused"  # stopped at the next step boundary, not ended
+        assert (await rt.get_run(run_id)).lease_owner is None
+        assert await rt.unpause(run_id)
+        resumed = await rt.resume(run_id)
+        after = [e for _, e in await rt.store.events(run_id)]
+    assert [e.kind for _, e in events][-1] == "run_paused"
     flagged = [e for _, e in events if isinstance(e, RunFlagged)]
     assert [(e.finding, e.paused) for e in flagged] == [("no_progress", True)]
+    assert resumed.status == "succeeded"
+    assert [e.tool for e in after if e.kind == "tool_started"] == [
+        "lookup",
+        "wait_here",
+    ]  # once each
 
 
 async def test_watchdog_flags_a_run_spending_far_above_its_agents_usual_rate(sqlite_path):

@@ -18,12 +18,14 @@ from bosun.journal.events import (
     ModelRequested,
     ModelResponded,
     RunFinished,
+    RunPaused,
     RunStarted,
     ToolFinished,
 )
 from bosun.store import (
     FAILED,
     NEEDS_ATTENTION,
+    PAUSED,
     QUEUED,
     RUNNING,
     SUCCEEDED,
@@ -415,6 +417,50 @@ async def test_request_cancel_of_a_finished_or_missing_run_returns_false(store):
     assert await store.request_cancel("r1") is False
     assert (await store.get_run("r1")).cancel_requested is False
     assert await store.request_cancel("missing") is False
+
+
+async def test_a_pause_reaches_the_worker_through_its_next_append_and_unpause_requeues(store):
+    await create_leased(store, "r1")
+    assert (
+        await store.append("r1", [], first_seq=2, owner="w1", summary=summary())
+    ).pause_requested is False
+    assert await store.request_pause("r1") is True
+    assert (await store.get_run("r1")).pause_requested is True
+    paused = RunPaused(ts=2.0, reason="paused by request")
+    result = await store.append(
+        "r1", [paused], first_seq=2, owner="w1", summary=summary(status=PAUSED)
+    )
+    assert result.pause_requested is True
+    await store.release("r1", "w1")
+    assert (await store.get_run("r1")).status == PAUSED
+    assert await store.request_pause("r1") is False  # paused already
+    assert await store.claim("w2", limit=10, lease_seconds=60) == []  # no worker takes it
+    assert await store.unpause("r1") is True
+    run = await store.get_run("r1")
+    assert (run.status, run.pause_requested) == (QUEUED, False)
+    assert await store.unpause("r1") is False  # not paused any more
+    assert [r.id for r in await store.claim("w2", limit=10, lease_seconds=60)] == ["r1"]
+
+
+async def test_cancelling_a_paused_run_queues_it_so_a_worker_ends_it(store):
+    await create_leased(store, "r1")
+    await store.request_pause("r1")
+    await store.append(
+        "r1",
+        [RunPaused(ts=2.0, reason="x")],
+        first_seq=2,
+        owner="w1",
+        summary=summary(status=PAUSED),
+    )
+    await store.release("r1", "w1")
+    assert await store.request_cancel("r1") is True
+    run = await store.get_run("r1")
+    assert (run.status, run.cancel_requested) == (QUEUED, True)
+    [claimed] = await store.claim("w1", limit=10, lease_seconds=60)  # a worker ends it
+    assert claimed.cancel_requested is True
+    await finish(store, "r1", at=time.time(), first_seq=3)
+    assert await store.request_pause("r1") is False  # finished: nothing to pause
+    assert await store.unpause("missing") is False
 
 
 async def test_set_status_requeues_a_parked_run_but_never_changes_a_finished_one(store):

@@ -38,6 +38,7 @@ from bosun.journal.events import (
     PolicyDecided,
     RunFinished,
     RunNeedsAttention,
+    RunPaused,
     RunWaiting,
     ToolFailed,
     ToolFinished,
@@ -85,6 +86,7 @@ class RunLoop:
         owner: str,
         governor: Governor,
         cancel_requested: bool = False,
+        pause_requested: bool = False,
         listeners: Sequence[CommitListener] = (),
     ):
         self.store = store
@@ -95,6 +97,7 @@ class RunLoop:
         self.owner = owner
         self.governor = governor
         self.cancel_requested = cancel_requested
+        self.pause_requested = pause_requested  # learnt with each commit, like cancel
         self.stop_requested = False  # set by a worker that is shutting down
         self.limits = effective_limits(agent.limits, state)
         self.tools = {t.name: t for t in governor.visible_tools(agent)}
@@ -126,6 +129,7 @@ class RunLoop:
             summary=self.state.summary(),
         )
         self.cancel_requested = self.cancel_requested or result.cancel_requested
+        self.pause_requested = self.pause_requested or result.pause_requested
         self.kill_switches = result.kill_switches
         for listener in self.listeners:
             listener(self.state.run_id, first_seq, events)
@@ -149,6 +153,11 @@ class RunLoop:
             # 1. Step boundary: cancel, shutdown, kill switches, limits.
             if self.cancel_requested:
                 return await self.finish(CANCELLED, "cancelled by request")
+            if self.pause_requested and not state.open_calls:
+                # Only between steps: a call the model proposed is decided and run first.
+                self.record(RunPaused(reason="paused by request; `bosun unpause` continues it"))
+                await self.commit()
+                return state
             if self.stop_requested:
                 await self.commit()
                 raise StopRequested

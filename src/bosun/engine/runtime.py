@@ -282,6 +282,7 @@ class Runtime:
             state=state,
             owner=self.owner,
             cancel_requested=run.cancel_requested,
+            pause_requested=run.pause_requested,
             listeners=self.listeners,
             governor=self.governor,
         )
@@ -433,6 +434,17 @@ class Runtime:
         """Stop a run at its next step boundary. False if it had already finished."""
         await self.get_run(run_id)
         return await self.store.request_cancel(run_id)
+
+    async def pause(self, run_id: str) -> bool:
+        """Pause a run at its next step boundary (a queued or parked run, when it next runs).
+        False if it is finished or paused already. `unpause` continues it."""
+        await self.get_run(run_id)
+        return await self.store.request_pause(run_id)
+
+    async def unpause(self, run_id: str) -> bool:
+        """Queue a paused run again: a worker continues it from its journal."""
+        await self.get_run(run_id)
+        return await self.store.unpause(run_id)
 
 
 SCOPE_KINDS = ("tenant", "agent", "tool")

@@ -22,6 +22,7 @@ from bosun.journal.events import (
     ModelResponded,
     RunFinished,
     RunNeedsAttention,
+    RunPaused,
     RunResumed,
     RunStarted,
     RunWaiting,
@@ -31,7 +32,14 @@ from bosun.journal.events import (
     ToolShadowed,
     ToolStarted,
 )
-from bosun.store.base import NEEDS_ATTENTION, QUEUED, RUNNING, WAITING_APPROVAL, RunSummary
+from bosun.store.base import (
+    NEEDS_ATTENTION,
+    PAUSED,
+    QUEUED,
+    RUNNING,
+    WAITING_APPROVAL,
+    RunSummary,
+)
 
 
 @dataclass(slots=True)
@@ -200,6 +208,10 @@ class RunState:
     def _limit_reached(self, event: LimitReached) -> None:
         self.reason = event.reason
 
+    def _run_paused(self, event: RunPaused) -> None:
+        self.status = PAUSED
+        self.reason = event.reason
+
     def _close_call(self, call_id: str, content: str) -> None:
         self.open_calls.pop(call_id, None)
         self.messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
@@ -222,6 +234,7 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "run_finished": RunState._run_finished,
     "run_needs_attention": RunState._run_needs_attention,
     "limit_reached": RunState._limit_reached,
+    "run_paused": RunState._run_paused,
 }
 
 

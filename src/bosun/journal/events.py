@@ -121,6 +121,14 @@ class LimitReached(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunPaused(Event):
+    """The run stopped at a step boundary because someone (or the watchdog) asked it to."""
+
+    kind: ClassVar[str] = "run_paused"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunNeedsAttention(Event):
     """The run cannot go on without a person: e.g. a non-idempotent call was interrupted."""
 
@@ -283,6 +291,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolFailed,
         LimitReached,
         RunNeedsAttention,
+        RunPaused,
         RunFinished,
         PolicyDecided,
         ApprovalRequested,

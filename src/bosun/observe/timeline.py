@@ -27,6 +27,7 @@ from bosun.journal.events import (
     RunFinished,
     RunFlagged,
     RunNeedsAttention,
+    RunPaused,
     RunResumed,
     RunStarted,
     RunWaiting,
@@ -235,6 +236,8 @@ def describe(event: Event) -> str | None:
             return f"limit    {event.reason}"
         case RunNeedsAttention():
             return f"PARKED   needs attention: {event.reason}"
+        case RunPaused():
+            return f"PAUSED   {event.reason}"
         case RunFinished():
             return f"finished {event.status}: {event.reason}"
         case PolicyDecided():

@@ -18,8 +18,9 @@ A finding is stored once (`findings` table: run, kind, position), counted in
 `bosun_watchdog_findings_total`, sent to the alert sinks, and journaled as `RunFlagged`
 when that is safe for lease fencing: added to the run's own step buffer when this process
 drives the run (committed with its next step), or appended under a short lease when no live
-worker holds the run. With `pause=True` the run is also asked to stop at its next step
-boundary (`request_cancel`; it ends `cancelled` and can be inspected and rerun).
+worker holds the run. With `pause=True` the run is also asked to pause at its next step
+boundary (`request_pause`: status `paused`, lease released; `bosun unpause` continues it
+from its journal, `bosun cancel` ends it).
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ class Watchdog:
             self.metrics.findings.labels(finding.agent, finding.kind).inc()
         paused = False
         if self.config.pause:
-            paused = await self.store.request_cancel(run.id)
+            paused = await self.store.request_pause(run.id)
         event = RunFlagged(finding=finding.kind, detail=finding.detail, paused=paused)
         try:
             journaled = await self._journal(run, event)

@@ -168,7 +168,12 @@ def timeline(events: list[tuple[int, Event]]) -> list[StepView | NoteView]:
                 text = describe(event)
                 if text is not None:
                     level = "info"
-                    if event.kind in ("run_needs_attention", "limit_reached", "run_waiting"):
+                    if event.kind in (
+                        "run_needs_attention",
+                        "limit_reached",
+                        "run_waiting",
+                        "run_paused",
+                    ):
                         level = "warn"
                     if event.kind == "run_finished" and getattr(event, "status", "") != "succeeded":
                         level = "error"

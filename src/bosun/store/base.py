@@ -28,6 +28,7 @@ CANCELLED = "cancelled"
 LIMIT_EXCEEDED = "limit_exceeded"
 NEEDS_ATTENTION = "needs_attention"
 WAITING_APPROVAL = "waiting_approval"
+PAUSED = "paused"  # stopped at a step boundary on request; `unpause` queues it again
 KILLED = "killed"
 TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, LIMIT_EXCEEDED, KILLED})
 
@@ -70,6 +71,7 @@ class RunRecord:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
     cancel_requested: bool = False
+    pause_requested: bool = False
 
 
 @dataclass(slots=True)
@@ -139,6 +141,7 @@ class AppendResult:
     # The kill switches active when the events were committed: an action whose start
     # was committed after a switch was set sees it here, and does not execute.
     kill_switches: tuple[KillSwitch, ...] = ()
+    pause_requested: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -280,7 +283,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def request_cancel(self, run_id: str) -> bool:
-        """Ask a run to stop at its next step boundary. False if it is already finished."""
+        """Ask a run to stop at its next step boundary. False if it is already finished.
+
+        A paused run goes back to the queue, so that a worker finishes it as cancelled."""
+
+    @abc.abstractmethod
+    async def request_pause(self, run_id: str) -> bool:
+        """Ask a run to pause at its next step boundary (status `paused`, lease released,
+        nothing held in memory). False if it is finished or paused already."""
+
+    @abc.abstractmethod
+    async def unpause(self, run_id: str) -> bool:
+        """Queue a paused run again; a worker continues it from its journal. False if the
+        run is not paused."""
 
     @abc.abstractmethod
     async def gc(self, older_than: float) -> GcReport:

@@ -26,6 +26,7 @@ from bosun.errors import LeaseLost, StoreError
 from bosun.journal.audit import AuditEntry, audit_entry_for, version_registered
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
+    PAUSED,
     PENDING,
     QUEUED,
     RUNNING,
@@ -98,6 +99,8 @@ SCHEMA = [
         cancel_requested BOOLEAN NOT NULL DEFAULT false,
         journal_deleted BOOLEAN NOT NULL DEFAULT false
     )""",
+    # Added after the first release of this schema: pause requests.
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS pause_requested BOOLEAN NOT NULL DEFAULT false",
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at)",
     "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at)",
     """CREATE TABLE IF NOT EXISTS events (
@@ -122,7 +125,7 @@ _APPEND_SQL = (
     "UPDATE runs SET status=%s, steps=%s, tool_calls=%s, input_tokens=%s, output_tokens=%s,"
     " cost=%s, reason=%s, output=%s, finished_at=%s, updated_at=%s,"
     " last_seq=coalesce(%s, last_seq)"
-    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested, tenant, agent"
+    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested, tenant, agent, pause_requested"
 )
 _INSERT_EVENT_SQL = (
     "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -351,7 +354,8 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         # Lock run rows in a stable order (appends to one run keep their order) so
         # two processes' batches do not deadlock on each other.
         order = sorted(range(len(batch)), key=lambda i: batch[i].run_id)
-        owned: dict[int, tuple[bool, str, str]] = {}  # cancel_requested, tenant, agent
+        # cancel_requested, tenant, agent, pause_requested
+        owned: dict[int, tuple[bool, str, str, bool]] = {}
         async with conn.transaction():
             if any(r.blob for item in batch for r in item.rows):
                 await conn.execute(_BLOBS_SHARED)
@@ -382,19 +386,21 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
                         cur.nextset()
                     row = await cur.fetchone()
                     if row is not None:
-                        owned[i] = (bool(row[0]), row[1], row[2])
+                        owned[i] = (bool(row[0]), row[1], row[2], bool(row[3]))
             await _insert_rows(
                 conn,
                 [(batch[i].run_id, r) for i in order if i in owned for r in batch[i].rows],
             )
-            await _governance_rows(conn, [(batch[i], *owned[i][1:]) for i in order if i in owned])
+            await _governance_rows(
+                conn, [(batch[i], owned[i][1], owned[i][2]) for i in order if i in owned]
+            )
             cur = await conn.execute(
                 "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
             )
             switches = tuple(KillSwitch(*row) for row in await cur.fetchall())
         self.commits += 1
         return [
-            AppendResult(owned[i][0], switches)
+            AppendResult(owned[i][0], switches, owned[i][3])
             if i in owned
             else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
             for i, item in enumerate(batch)
@@ -543,9 +549,28 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
     async def request_cancel(self, run_id: str) -> bool:
         async with self._session(f"request cancel of run {run_id}") as conn:
             cur = await conn.execute(
-                "UPDATE runs SET cancel_requested=true WHERE id=%s AND NOT (status = ANY(%s))"
-                " RETURNING id",
-                (run_id, _TERMINAL),
+                "UPDATE runs SET cancel_requested=true,"
+                " status=CASE WHEN status=%s THEN %s ELSE status END"
+                " WHERE id=%s AND NOT (status = ANY(%s)) RETURNING id",
+                (PAUSED, QUEUED, run_id, _TERMINAL),
+            )
+            return await cur.fetchone() is not None
+
+    async def request_pause(self, run_id: str) -> bool:
+        async with self._session(f"request pause of run {run_id}") as conn:
+            cur = await conn.execute(
+                "UPDATE runs SET pause_requested=true"
+                " WHERE id=%s AND NOT (status = ANY(%s)) AND status <> %s RETURNING id",
+                (run_id, _TERMINAL, PAUSED),
+            )
+            return await cur.fetchone() is not None
+
+    async def unpause(self, run_id: str) -> bool:
+        async with self._session(f"unpause run {run_id}") as conn:
+            cur = await conn.execute(
+                "UPDATE runs SET status=%s, pause_requested=false, updated_at=%s"
+                " WHERE id=%s AND status=%s RETURNING id",
+                (QUEUED, time.time(), run_id, PAUSED),
             )
             return await cur.fetchone() is not None
 

@@ -36,6 +36,7 @@ from bosun.store.base import (
     DENIED,
     ESCALATED,
     EXPIRED,
+    PAUSED,
     PENDING,
     QUEUED,
     RUNNING,
@@ -97,6 +98,7 @@ class _Owner:
     no: int
     lease_owner: str | None
     cancel_requested: bool
+    pause_requested: bool
     tenant: str
     agent: str
     summary: RunSummary  # as the row has it
@@ -339,7 +341,10 @@ class SqliteStore(SqliteObserve, Store):
             if isinstance(item, _PendingCreate):
                 results.append(AppendResult(False, switches))
             elif item.run_id in owners and owners[item.run_id].lease_owner == item.owner:
-                results.append(AppendResult(owners[item.run_id].cancel_requested, switches))
+                owner = owners[item.run_id]
+                results.append(
+                    AppendResult(owner.cancel_requested, switches, owner.pause_requested)
+                )
             else:
                 results.append(LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}"))
         return results
@@ -351,14 +356,15 @@ class SqliteStore(SqliteObserve, Store):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for run_id, no, owner, cancel, tenant, agent, *summary in self.conn.execute(
-                "SELECT id, no, lease_owner, cancel_requested, tenant, agent, status, steps,"
+            for run_id, no, owner, cancel, pause, tenant, agent, *summary in self.conn.execute(
+                "SELECT id, no, lease_owner, cancel_requested, pause_requested, tenant, agent,"
+                " status, steps,"
                 " tool_calls, input_tokens, output_tokens, cost, reason, output, finished_at"
                 f" FROM runs WHERE id IN ({marks})",
                 chunk,
             ):
                 owners[run_id] = _Owner(
-                    no, owner, bool(cancel), tenant, agent, RunSummary(*summary)
+                    no, owner, bool(cancel), bool(pause), tenant, agent, RunSummary(*summary)
                 )
         return owners
 
@@ -611,9 +617,27 @@ class SqliteStore(SqliteObserve, Store):
     async def request_cancel(self, run_id: str) -> bool:
         terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
         rows = self.conn.execute(
-            f"UPDATE runs SET cancel_requested=1 WHERE id=? AND status NOT IN ({terminal})"
+            "UPDATE runs SET cancel_requested=1,"
+            " status=CASE WHEN status=? THEN ? ELSE status END"
+            f" WHERE id=? AND status NOT IN ({terminal}) RETURNING id",
+            (PAUSED, QUEUED, run_id),
+        ).fetchall()
+        return bool(rows)
+
+    async def request_pause(self, run_id: str) -> bool:
+        terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
+        rows = self.conn.execute(
+            "UPDATE runs SET pause_requested=1"
+            f" WHERE id=? AND status NOT IN ({terminal}) AND status != ? RETURNING id",
+            (run_id, PAUSED),
+        ).fetchall()
+        return bool(rows)
+
+    async def unpause(self, run_id: str) -> bool:
+        rows = self.conn.execute(
+            "UPDATE runs SET status=?, pause_requested=0, updated_at=? WHERE id=? AND status=?"
             " RETURNING id",
-            (run_id,),
+            (QUEUED, time.time(), run_id, PAUSED),
         ).fetchall()
         return bool(rows)
 

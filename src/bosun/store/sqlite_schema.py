@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS runs (
     lease_owner TEXT,
     lease_expires_at REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    journal_deleted INTEGER NOT NULL DEFAULT 0
+    journal_deleted INTEGER NOT NULL DEFAULT 0,
+    pause_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
@@ -132,6 +133,11 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 # Version 1 (no user_version) keyed runs by text id and clustered events by (run_id, seq).
+_ADDED_COLUMNS = (
+    ("api_keys", "approves", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "pause_requested", "INTEGER NOT NULL DEFAULT 0"),
+)
+
 _RUN_COLUMNS_V1 = (
     "id, agent, agent_version, input, status, tenant, user_id, session, tags, created_at,"
     " updated_at, finished_at, steps, tool_calls, input_tokens, output_tokens, cost, reason,"
@@ -152,9 +158,10 @@ def prepare(conn: sqlite3.Connection) -> None:
         _upgrade_from_1(conn)
     else:
         conn.executescript(SCHEMA)
-    # Version 2 had no approval roles on API keys.
-    if "approves" not in {row[1] for row in conn.execute("PRAGMA table_info(api_keys)")}:
-        conn.execute("ALTER TABLE api_keys ADD COLUMN approves TEXT NOT NULL DEFAULT ''")
+    # Version 2 had no approval roles on API keys and no pause requests on runs.
+    for table, column, ddl in _ADDED_COLUMNS:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
     conn.execute(f"PRAGMA user_version={VERSION}")
 
 
