@@ -337,3 +337,27 @@ def test_only_approver_and_admin_keys_take_approval_roles(server: Running):
         assert r.status_code == 400 and "cannot approve anything" in r.json()["detail"]
         weird = {"tenant": "default", "role": "approver", "name": "w", "approves": ["a b"]}
         assert c.post("/api/keys", json=weird).status_code == 422
+
+
+def test_an_operator_pauses_a_run_and_continues_it(server: Running):
+    operator = server.key("default", "operator", "olga")
+    with server.admin() as admin, server.client(operator) as c:
+        run_id = submit(c, "support", "My trail shoes fell apart", tags={"order": "8"})
+        wait_for(c, run_id, {"waiting_approval"})
+        r = c.post(f"/api/runs/{run_id}/pause")
+        assert r.status_code == 200 and r.json()["done"] is True
+        [approval] = admin.get("/api/approvals", params={"run_id": run_id}).json()
+        admin.post(f"/api/approvals/{approval['approval_id']}/approve", json={})
+        # The approved refund runs (it was decided before the pause), then the run pauses.
+        wait_for(c, run_id, {"paused"})
+        again = c.post(f"/api/runs/{run_id}/pause").json()
+        assert again["done"] is False and "paused" in again["message"]
+        assert c.post(f"/api/runs/{run_id}/unpause").json()["done"] is True
+        wait_for(c, run_id, {"succeeded"})
+        events = c.get(f"/api/runs/{run_id}/events").json()
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("run_paused") == 1 and kinds.index("run_paused") < kinds.index(
+        "run_finished"
+    )
+    refunds = [e for e in events if e["kind"] == "tool_started" and e["tool"] == "issue_refund"]
+    assert len(refunds) == 1

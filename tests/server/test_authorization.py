@@ -31,6 +31,8 @@ MATRIX = [
     ("GET", "/api/runs/{run_id}/events", "read", None),
     ("GET", "/api/runs/{run_id}/stream", "read", None),
     ("POST", "/api/runs/{run_id}/cancel", "operate", None),
+    ("POST", "/api/runs/{run_id}/pause", "operate", None),
+    ("POST", "/api/runs/{run_id}/unpause", "operate", None),
     ("POST", "/api/runs/{run_id}/rollback", "operate", {}),
     ("GET", "/api/stream", "read", None),
     ("GET", "/api/agents", "read", None),
@@ -122,7 +124,8 @@ def test_another_tenant_never_sees_or_touches_a_tenants_runs(server: Running, al
             assert c.get(path).status_code == 404
         with c.stream("GET", f"/api/runs/{run_id}/stream") as response:
             assert response.status_code == 404
-        assert c.post(f"/api/runs/{run_id}/cancel").status_code == 404
+        for action in ("cancel", "pause", "unpause"):
+            assert c.post(f"/api/runs/{run_id}/{action}").status_code == 404
         assert c.post(f"/api/runs/{run_id}/rollback", json={}).status_code == 404
         for query in ({}, {"user": "alice"}, {"tag": "order=A1"}, {"agent": "support"},
                       {"status": "waiting_approval"}, {"limit": 500}):  # fmt: skip

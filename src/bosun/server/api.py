@@ -192,6 +192,18 @@ async def cancel_run(run_id: str, p: Operator, state: State) -> schemas.Cancelle
     return await ops.cancel(state, p, run_id)
 
 
+@router.post("/runs/{run_id}/pause", response_model=schemas.Paused, tags=["runs"])
+async def pause_run(run_id: str, p: Operator, state: State) -> schemas.Paused:
+    """Pause the run at its next step boundary (status `paused`, lease released)."""
+    return await ops.pause(state, p, run_id)
+
+
+@router.post("/runs/{run_id}/unpause", response_model=schemas.Paused, tags=["runs"])
+async def unpause_run(run_id: str, p: Operator, state: State) -> schemas.Paused:
+    """Queue a paused run again; a worker continues it from its journal."""
+    return await ops.unpause(state, p, run_id)
+
+
 @router.post("/runs/{run_id}/rollback", response_model=schemas.RollbackOut, tags=["runs"])
 async def rollback_run(
     run_id: str, p: Operator, state: State, body: schemas.RollbackRequest | None = None

@@ -3,7 +3,7 @@
 A key carries a tenant and a role. What each role may do:
 
     viewer    read runs, events, approvals, agents, kill switches and costs of its tenant
-    operator  + submit, cancel and roll back runs; set and clear its tenant's kill switch
+    operator  + submit, cancel, pause and roll back runs; set and clear its tenant's kill switch
     approver  + approve and deny its tenant's approvals
     admin     everything above, plus keys (any tenant), platform-wide kill switches
               (global, agent:X, tool:X) and /metrics

@@ -137,6 +137,32 @@ async def cancel(state: ServerState, p: Principal, run_id: str) -> schemas.Cance
     return schemas.Cancelled(run_id=run_id, cancel_requested=requested, message=message)
 
 
+async def pause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused:
+    need(p, "operate")
+    run = await get_run(state, p, run_id)
+    done = await state.runtime.store.request_pause(run_id)
+    message = (
+        "the run pauses at its next step boundary (a queued or parked run: when it next runs)"
+        if done
+        else f"the run is {run.status}; nothing to pause"
+    )
+    state.hub.poke(p.tenant, run_id)
+    return schemas.Paused(run_id=run_id, done=done, message=message)
+
+
+async def unpause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused:
+    need(p, "operate")
+    run = await get_run(state, p, run_id)
+    done = await state.runtime.store.unpause(run_id)
+    message = (
+        "the run is queued again; a worker continues it from its journal"
+        if done
+        else f"the run is {run.status}, not paused; nothing to continue"
+    )
+    state.hub.poke(p.tenant, run_id)
+    return schemas.Paused(run_id=run_id, done=done, message=message)
+
+
 async def rollback(
     state: ServerState, p: Principal, run_id: str, last: int | None
 ) -> schemas.RollbackOut:

@@ -114,6 +114,12 @@ class Cancelled(BaseModel):
     message: str
 
 
+class Paused(BaseModel):
+    run_id: str
+    done: bool = Field(description="whether the pause (or unpause) was accepted")
+    message: str
+
+
 class RollbackRequest(Strict):
     last: int | None = Field(default=None, ge=1, le=10_000, description="only the N newest effects")
 
