@@ -8,7 +8,7 @@
 The listener only appends to a deque (a few hundred nanoseconds); a background task hands
 what has queued up to each sink in one call (a list of `Commit`s: one coroutine per sink
 per batch, not per commit). A sink that raises is logged and the observer goes on:
-observing never stops or slows a run. If the queue is full (a sink far behind), batches are dropped
+observing never stops or slows a run. If the queue is full (a sink far behind), commits are dropped
 and counted in `dropped`; the journal still has everything (`bosun export-trace` rebuilds).
 """
 
@@ -55,9 +55,10 @@ class RunInfo:
 
 
 class Commit(NamedTuple):
-    """One journal commit of one run, as observers receive it (in commit order).
+    """A run's events from one journal commit, or from back-to-back commits of it (contiguous
+    positions), as observers receive them (in commit order).
 
-    A named tuple: one is made per commit, and a tuple is the cheapest immutable record."""
+    A named tuple: one is made per entry of a batch, and a tuple is the cheapest record."""
 
     info: RunInfo
     first_seq: int
@@ -89,7 +90,10 @@ class Observer:
         self.sinks = list(sinks)
         self.max_queue = max_queue
         self.dropped = 0
-        self._queue: collections.deque[tuple[str, int, Sequence[Event]]] = collections.deque()
+        # (run id, first seq, events): a run's contiguous commits share one entry (a list
+        # of our own, never the committer's, so it can grow).
+        self._queue: collections.deque[tuple[str, int, list[Event]]] = collections.deque()
+        self._queued = 0  # commits queued since the queue was last emptied (`max_queue`)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -102,10 +106,24 @@ class Observer:
     # -- the commit listener: cheap, never raises ---------------------------
 
     def __call__(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
-        if len(self._queue) >= self.max_queue:
+        if self._queued >= self.max_queue:
             self.dropped += 1
             return
-        self._queue.append((run_id, first_seq, events))
+        self._queued += 1
+        queue = self._queue
+        if queue:
+            # Back-to-back commits of a run (a step is two) join the entry before: sinks pay a
+            # little per entry, and the committer's list is not kept alive until the batch is
+            # handled (fewer objects for the garbage collector to walk meanwhile).
+            last = queue[-1]
+            if last[0] == run_id and last[1] + len(last[2]) == first_seq:
+                last[2].extend(events)
+            else:
+                queue.append((run_id, first_seq, [*events]))
+            return
+        # The queue was empty. (While it is not, `_idle` is already clear and `_wake` set, or
+        # the background task is still taking entries and will take this one too.)
+        queue.append((run_id, first_seq, [*events]))
         self._idle.clear()
         self._wake.set()
 
@@ -167,26 +185,11 @@ class Observer:
                 self._idle.set()
 
     async def _take(self) -> list[Commit]:
-        """Everything queued, with each run's info (read from the store once per run).
-
-        Back-to-back commits of the same run become one `Commit` (their positions are
-        contiguous): a step is two commits, and sinks pay a little for each one."""
+        """Everything queued, with each run's info (read from the store once per run)."""
         commits: list[Commit] = []
-        merged: list[Event] | None = None  # the events of commits[-1] if made here (growable)
-        runs = self._runs
-        while self._queue:
-            run_id, first_seq, events = self._queue.popleft()
-            if commits:
-                last = commits[-1]
-                if last.info.run_id == run_id and last.first_seq + len(last.events) == first_seq:
-                    if merged is None:
-                        merged = [*last.events]
-                        commits[-1] = Commit(last.info, last.first_seq, merged)
-                    merged.extend(events)
-                    if isinstance(events[-1], IDLE_AFTER):
-                        runs.pop(run_id, None)
-                    continue
-            merged = None
+        queue, runs = self._queue, self._runs
+        while queue:
+            run_id, first_seq, events = queue.popleft()
             info = runs.get(run_id)
             if info is None:
                 try:
@@ -199,6 +202,7 @@ class Observer:
             commits.append(Commit(info, first_seq, events))
             if isinstance(events[-1], IDLE_AFTER):
                 runs.pop(run_id, None)
+        self._queued = 0  # the queue is empty: nothing was appended since the last check
         return commits
 
     async def _dispatch(self, commits: list[Commit]) -> None:

@@ -73,13 +73,14 @@ def span_base_for(run_id: str) -> int:
 
 
 _MASK64 = (1 << 64) - 1
+_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it is a bijection modulo 2**64
 _ROOT, _TOOL = 0, 1 << 40  # position spaces: the run itself, chats by seq, tools by seq | _TOOL
 
 
 def span_id(base: int, position: int) -> int:
     """Distinct positions give distinct ids within a trace (an odd multiplier is a bijection
     modulo 2**64), and the same journal gives the same ids in any process."""
-    return ((base ^ (position * 0x9E3779B97F4A7C15)) & _MASK64) or 1
+    return ((base ^ (position * _MIX)) & _MASK64) or 1
 
 
 def capture_content_from_env() -> bool:
@@ -136,6 +137,10 @@ def build_tracer_provider(
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _OK = Status(StatusCode.UNSET)
 _SCOPE = InstrumentationScope(TRACER_NAME)
+# Called directly in `RunTracer._emit`: a span and its context are made per step, and
+# calling a class costs more than calling its `__new__` (see there).
+_new_span = ReadableSpan.__new__
+_new_context = SpanContext.__new__
 
 
 def _json(value: Any) -> str:
@@ -144,9 +149,7 @@ def _json(value: Any) -> str:
 
 @dataclass(slots=True)
 class _Call:
-    tool: str
-    arguments: str
-    proposed_ts: float
+    proposed: ToolProposed
     seq: int
     started_ts: float | None = None
     attempt: int = 0
@@ -154,24 +157,44 @@ class _Call:
     approval: ApprovalResolved | None = None
 
 
+# One tuple per finish reason, shared by every chat span that reports it: a tuple holding
+# only strings is not tracked by the garbage collector (once it has survived a collection),
+# so neither is a chat span's attribute dict; a list per span would be two more tracked
+# objects per step for the collector to walk while spans wait in the batch processor.
+_FINISH_REASONS: dict[str, tuple[str]] = {}
+
+
+def _finish_reasons(reason: str) -> tuple[str]:
+    reasons = _FINISH_REASONS.get(reason)
+    if reasons is None:
+        reasons = (reason,)
+        if len(_FINISH_REASONS) < 256:  # providers have a handful; never grow without bound
+            _FINISH_REASONS[reason] = reasons
+    return reasons
+
+
 class RunTracer:
     """Folds one run's journal into spans. `apply(seq, event, emit)` in journal order;
     with `emit=False` it only rebuilds state (the part another process already exported)."""
 
     def __init__(self, out: _Output, info: RunInfo, *, capture_content: bool):
-        self.out = out
+        self.on_end = out.on_end
+        self.resource = out.resource
         self.info = info
         self.content = capture_content
         self.run_id = info.run_id
         self.trace_id = trace_id_for(info.run_id)
         self.span_base = span_base_for(info.run_id)
         self.root_id = span_id(self.span_base, _ROOT)
-        self.root = self._context(self.root_id)
+        self.root = SpanContext(self.trace_id, self.root_id, False, _SAMPLED)
         common: dict[str, Any] = {"gen_ai.agent.name": info.agent, "bosun.run.id": self.run_id}
         if info.session:
             common["gen_ai.conversation.id"] = info.session
         self.common = common
-        self.bases: dict[Any, dict[str, Any]] = {}  # by (provider, model) for chats, tool name
+        # What every chat with a model (by model, then provider) and every call of a tool
+        # shares: the span name and the attributes, built once per run, copied per span.
+        self.chat_bases: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        self.tool_bases: dict[str, tuple[str, dict[str, Any]]] = {}
         self.started_ts = info.created_at
         self.chats: dict[int, tuple[int, ModelRequested]] = {}  # step -> (seq, request)
         self.calls: dict[str, _Call] = {}
@@ -215,7 +238,7 @@ class RunTracer:
             self._chat(opened[0], opened[1], event)
 
     def _tool_proposed(self, seq: int, event: ToolProposed, emit: bool) -> None:
-        self.calls[event.call_id] = _Call(event.tool, event.arguments, event.ts, seq)
+        self.calls[event.call_id] = _Call(event, seq)
 
     def _policy_decided(self, seq: int, event: PolicyDecided, emit: bool) -> None:
         call = self.calls.get(event.call_id)
@@ -230,7 +253,8 @@ class RunTracer:
     def _tool_started(self, seq: int, event: ToolStarted, emit: bool) -> None:
         call = self.calls.get(event.call_id)
         if call is not None:
-            call.started_ts, call.attempt = event.ts, event.attempt
+            call.started_ts = event.ts
+            call.attempt = event.attempt
 
     def _tool_ended(
         self, seq: int, event: ToolFinished | ToolFailed | ToolShadowed, emit: bool
@@ -245,13 +269,10 @@ class RunTracer:
 
     # -- spans -----------------------------------------------------------
 
-    def _context(self, span_id: int) -> SpanContext:
-        return SpanContext(self.trace_id, span_id, is_remote=False, trace_flags=_SAMPLED)
-
     def _emit(
         self,
         name: str,
-        span_id: int,
+        position: int,
         kind: SpanKind,
         start: float,
         end: float,
@@ -259,96 +280,111 @@ class RunTracer:
         error: str | None = None,
     ) -> None:
         """Hand a finished span straight to the span processor: its times and ids come from
-        the journal, so there is nothing to start, time or sample in-process."""
-        self.out.on_end(
-            ReadableSpan(
-                name,
-                context=SpanContext(self.trace_id, span_id, False, _SAMPLED),
-                parent=None if span_id == self.root_id else self.root,
-                resource=self.out.resource,
-                attributes=attrs,
-                kind=kind,
-                status=_OK if error is None else Status(StatusCode.ERROR, error),
-                start_time=int(start * 1e9),
-                end_time=int(max(end, start) * 1e9),
-                instrumentation_scope=_SCOPE,
-            )
+        the journal, so there is nothing to start, time or sample in-process.
+
+        `__new__` then `__init__` is what calling the class does, without the dict of keyword
+        arguments that calling a class (rather than a function) builds: half the cost."""
+        span_id = ((self.span_base ^ (position * _MIX)) & _MASK64) or 1  # `span_id()`, inline
+        span = _new_span(ReadableSpan)
+        span.__init__(
+            name,
+            context=_new_context(SpanContext, self.trace_id, span_id, False, _SAMPLED),
+            parent=None if position == _ROOT else self.root,
+            resource=self.resource,
+            attributes=attrs,
+            kind=kind,
+            status=_OK if error is None else Status(StatusCode.ERROR, error),
+            start_time=int(start * 1e9),
+            end_time=int(max(end, start) * 1e9),
+            instrumentation_scope=_SCOPE,
         )
+        self.on_end(span)
 
     def _chat(
         self, seq: int, request: ModelRequested, outcome: ModelResponded | ModelFailed
     ) -> None:
-        base = self.bases.get((request.provider, request.model))
-        if base is None:  # the attributes every chat with this model shares, built once
-            base = self.bases[request.provider, request.model] = self.common | {
-                "gen_ai.operation.name": "chat",
-                "gen_ai.provider.name": request.provider,
-                "gen_ai.request.model": request.model,
-            }
-        attrs = {**base, "bosun.step": request.step + 1}
+        shared = self.chat_bases.get(request.model)
+        if shared is None or shared[0] != request.provider:
+            shared = self.chat_bases[request.model] = (
+                request.provider,
+                f"chat {request.model}",
+                self.common
+                | {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": request.provider,
+                    "gen_ai.request.model": request.model,
+                },
+            )
+        attrs = shared[2].copy()
+        attrs["bosun.step"] = request.step + 1
+        error: str | None = None
         if isinstance(outcome, ModelResponded):
-            attrs |= {
-                "gen_ai.response.model": outcome.model,
-                "gen_ai.usage.input_tokens": outcome.input_tokens,
-                "gen_ai.usage.output_tokens": outcome.output_tokens,
-                COST: outcome.cost,
-                "gen_ai.response.finish_reasons": [outcome.finish_reason],
-            }
+            attrs["gen_ai.response.model"] = outcome.model
+            attrs["gen_ai.usage.input_tokens"] = outcome.input_tokens
+            attrs["gen_ai.usage.output_tokens"] = outcome.output_tokens
+            attrs[COST] = outcome.cost
+            reason = outcome.finish_reason
+            reasons = _FINISH_REASONS.get(reason) or _finish_reasons(reason)
+            attrs["gen_ai.response.finish_reasons"] = reasons
             if self.content and outcome.content is not None:
                 attrs["gen_ai.output.messages"] = _json(
                     [{"role": "assistant", "parts": [{"type": "text", "content": outcome.content}]}]
                 )
         else:
             attrs["error.type"] = outcome.error_type
+            error = outcome.message
         self._emit(
-            f"chat {request.model}",
-            span_id(self.span_base, seq),
+            shared[1],
+            seq,
             SpanKind.CLIENT,
             request.ts,
             outcome.ts,
             attrs,
-            outcome.message if isinstance(outcome, ModelFailed) else None,
+            error,
         )
 
     def _tool(self, call_id: str, call: _Call, outcome: Event) -> None:
-        base = self.bases.get(call.tool)
-        if base is None:  # the attributes every call of this tool shares, built once
-            base = self.bases[call.tool] = self.common | {
+        tool = call.proposed.tool
+        shared = self.tool_bases.get(tool)
+        if shared is None:
+            base = self.common | {
                 "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": call.tool,
+                "gen_ai.tool.name": tool,
                 "gen_ai.tool.type": "function",
             }
-            effect = self.info.effects.get(call.tool)
+            effect = self.info.effects.get(tool)
             if effect:
                 base["bosun.tool.effect"] = effect
-        attrs = {**base, "gen_ai.tool.call.id": call_id}
+            shared = self.tool_bases[tool] = (f"execute_tool {tool}", base)
+        attrs = shared[1].copy()
+        attrs["gen_ai.tool.call.id"] = call_id
         if call.attempt:
             attrs["bosun.tool.attempt"] = call.attempt
-        if call.decision is not None:
-            attrs[POLICY_DECISION] = call.decision.verdict
-            attrs[POLICY_RULE] = call.decision.rule
-            if call.decision.reason:
-                attrs[POLICY_REASON] = call.decision.reason
+        decision = call.decision
+        if decision is not None:
+            attrs[POLICY_DECISION] = decision.verdict
+            attrs[POLICY_RULE] = decision.rule
+            if decision.reason:
+                attrs[POLICY_REASON] = decision.reason
         if call.approval is not None:
             attrs["bosun.approval.decision"] = call.approval.decision
             attrs["bosun.approval.decided_by"] = call.approval.decided_by
-        fields = self.info.sensitive.get(call.tool, frozenset())
         if self.content:
-            attrs["gen_ai.tool.call.arguments"] = redact_json_text(call.arguments, fields)
-        error: str | None = None
-        if isinstance(outcome, ToolFinished):
-            if self.content:
+            fields = self.info.sensitive.get(tool, frozenset())
+            attrs["gen_ai.tool.call.arguments"] = redact_json_text(call.proposed.arguments, fields)
+            if isinstance(outcome, ToolFinished):
                 attrs["gen_ai.tool.call.result"] = _json(redact_value(outcome.result, fields))
-        elif isinstance(outcome, ToolFailed):
+        error: str | None = None
+        if isinstance(outcome, ToolFailed):
             error = outcome.message
             attrs["error.type"] = outcome.error_type
         elif isinstance(outcome, ToolShadowed):
             attrs["bosun.tool.shadowed"] = True
         self._emit(
-            f"execute_tool {call.tool}",
-            span_id(self.span_base, call.seq | _TOOL),
+            shared[0],
+            call.seq | _TOOL,
             SpanKind.INTERNAL,
-            call.started_ts or call.proposed_ts,
+            call.started_ts or call.proposed.ts,
             outcome.ts,
             attrs,
             error,
@@ -389,7 +425,7 @@ class RunTracer:
                 )
         self._emit(
             f"invoke_agent {self.info.agent}",
-            self.root_id,
+            _ROOT,
             SpanKind.INTERNAL,
             self.started_ts,
             finished.ts,
@@ -432,7 +468,7 @@ class TraceSink:
         self._runs: dict[str, RunTracer] = {}
 
     async def handle(self, commits: Sequence[Commit]) -> None:
-        runs = self._runs
+        runs, folds = self._runs, _FOLDS
         for commit in commits:
             info, first_seq, events = commit.info, commit.first_seq, commit.events
             run = runs.get(info.run_id)
@@ -443,8 +479,12 @@ class TraceSink:
                         if seq >= first_seq:
                             break
                         run.apply(seq, event, emit=False)
-            for offset, event in enumerate(events):
-                run.apply(first_seq + offset, event, emit=True)
+            seq = first_seq
+            for event in events:  # `run.apply`, without a call per event
+                fold = folds.get(event.kind)
+                if fold is not None:
+                    fold(run, seq, event, True)
+                seq += 1
             if isinstance(events[-1], IDLE_AFTER):
                 runs.pop(info.run_id, None)
 
@@ -464,7 +504,12 @@ class _Output:
         active = provider._active_span_processor
         processors = getattr(active, "_span_processors", ())
         target: SpanProcessor = processors[0] if len(processors) == 1 else active
-        return cls(target.on_end, provider.resource)
+        on_end = target.on_end
+        if type(target) is BatchSpanProcessor:
+            # Its `on_end` only checks the sampled flag, which every span here has, before
+            # queueing: queue directly (a quarter of the cost of handing a span over).
+            on_end = getattr(getattr(target, "_batch_processor", None), "emit", on_end)
+        return cls(on_end, provider.resource)
 
 
 async def export_run(

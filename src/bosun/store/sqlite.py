@@ -95,13 +95,15 @@ class _PendingCreate:
 
 @dataclass(slots=True)
 class _Owner:
+    """A run appended to in this batch, as its row says inside the write transaction."""
+
     no: int
     lease_owner: str | None
     cancel_requested: bool
     pause_requested: bool
+    status: str
     tenant: str
     agent: str
-    summary: RunSummary  # as the row has it
 
 
 _Pending = _PendingAppend | _PendingCreate
@@ -162,6 +164,9 @@ class SqliteStore(SqliteObserve, Store):
         self._conn: sqlite3.Connection | None = None
         self._pending: list[_Pending] = []
         self._flush_due = False  # a task will write `_pending` when the loop comes back to it
+        # The summary this store last wrote to the row of each run it is driving: a commit that
+        # would write the same values again (a tool result) leaves the row alone, one page fewer.
+        self._written: dict[str, RunSummary] = {}
         self.commits = 0  # transactions written by group commit
 
     # -- lifecycle -------------------------------------------------------
@@ -283,17 +288,17 @@ class SqliteStore(SqliteObserve, Store):
             creates = [i for i in batch if isinstance(i, _PendingCreate)]
             appends = [i for i in batch if isinstance(i, _PendingAppend)]
             audit: list[AuditEntry] = self._insert_runs(creates, now) if creates else []
-            owners = self._owners(appends) if appends else {}
+            owners, any_switch = self._owners(appends) if appends else ({}, True)
             kept = [
                 i for i in appends if i.run_id in owners and owners[i.run_id].lease_owner == i.owner
             ]
-            same = [
-                i
-                for i in kept
-                if i.summary.status == owners[i.run_id].summary.status
-                and i.summary != owners[i.run_id].summary
-            ]
-            changed = [i for i in kept if i.summary.status != owners[i.run_id].summary.status]
+            same, changed = [], []
+            for i in kept:
+                row = owners[i.run_id]
+                if i.summary.status != row.status:
+                    changed.append(i)
+                elif self._written.get(i.run_id) != i.summary:
+                    same.append(i)
             if same:
                 conn.executemany(
                     _UPDATE_SUMMARY,
@@ -329,13 +334,18 @@ class SqliteStore(SqliteObserve, Store):
                 audit.extend(self._governance_rows(item, tenant=owner.tenant, agent=owner.agent))
             if audit:
                 self._insert_audit(audit)
-            switches = self._kill_switches()
+            switches = self._kill_switches() if any_switch else ()
             conn.execute("COMMIT")
             self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        for item in kept:
+            if item.summary.status == RUNNING:
+                self._written[item.run_id] = item.summary
+            else:  # parked or finished: whoever drives it next writes its row afresh
+                self._written.pop(item.run_id, None)
         results: list[AppendResult | BaseException] = []
         for item in batch:
             if isinstance(item, _PendingCreate):
@@ -343,30 +353,32 @@ class SqliteStore(SqliteObserve, Store):
             elif item.run_id in owners and owners[item.run_id].lease_owner == item.owner:
                 owner = owners[item.run_id]
                 results.append(
-                    AppendResult(owner.cancel_requested, switches, owner.pause_requested)
+                    AppendResult(
+                        bool(owner.cancel_requested), switches, bool(owner.pause_requested)
+                    )
                 )
             else:
                 results.append(LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}"))
         return results
 
-    def _owners(self, appends: list[_PendingAppend]) -> dict[str, _Owner]:
-        """The runs appended to, read inside the write transaction (fencing by lease owner)."""
+    def _owners(self, appends: list[_PendingAppend]) -> tuple[dict[str, _Owner], bool]:
+        """The runs appended to, read inside the write transaction (fencing by lease owner),
+        and whether any kill switch is set (almost never: then the switches are not read)."""
         owners: dict[str, _Owner] = {}
+        any_switch = False
         ids = list({item.run_id for item in appends})
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for run_id, no, owner, cancel, pause, tenant, agent, *summary in self.conn.execute(
-                "SELECT id, no, lease_owner, cancel_requested, pause_requested, tenant, agent,"
-                " status, steps,"
-                " tool_calls, input_tokens, output_tokens, cost, reason, output, finished_at"
+            for run_id, *values, switch in self.conn.execute(
+                "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant,"
+                " agent, EXISTS (SELECT 1 FROM kill_switches)"
                 f" FROM runs WHERE id IN ({marks})",
                 chunk,
             ):
-                owners[run_id] = _Owner(
-                    no, owner, bool(cancel), bool(pause), tenant, agent, RunSummary(*summary)
-                )
-        return owners
+                owners[run_id] = _Owner(*values)
+                any_switch = any_switch or bool(switch)
+        return owners, any_switch or not owners
 
     def _insert_runs(self, creates: list[_PendingCreate], now: float) -> list[AuditEntry]:
         """Insert new runs (numbered here: we hold the write lock); register new versions."""
