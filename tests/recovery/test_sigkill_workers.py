@@ -36,8 +36,10 @@ from crashkit import (
 )
 
 from bosun import Agent, Runtime
+from bosun.govern import audit
 from bosun.journal.events import (
     ModelRequested,
+    PolicyDecided,
     RunNeedsAttention,
     RunResumed,
     ToolFinished,
@@ -78,6 +80,19 @@ class Outage:
             print(f"--- {self.log} ---\n{self.log.read_text()}")
 
 
+async def assert_every_decision_is_chained_once(rt: Runtime, run_id: str) -> None:
+    """The governance record survives the crash: each policy decision the journal holds is in
+    the audit chain exactly once (the dead worker may not have chained its last ones)."""
+    journal = [e.call_id for e in of(await rt.events(run_id), PolicyDecided)]
+    chained = [
+        r.entry.data["call_id"]
+        for r in await rt.store.audit_records()
+        if r.entry.action == "policy_decided" and r.entry.subject == run_id
+    ]
+    assert journal and chained == journal
+    assert (await audit.verify(rt.store)).ok
+
+
 @pytest.fixture
 def outage(tmp_path, db_url):
     o = Outage(tmp_path, db_url)
@@ -96,6 +111,7 @@ async def test_irreversible_tool_interrupted_by_sigkill_is_parked_not_repeated(o
         assert of(before, ToolStarted, tool="charge_slow")  # the charge started, no result
         await outage.kill_and_recover(rt, run_id)
         run = await rt.get_run(run_id)
+        await assert_every_decision_is_chained_once(rt, run_id)
 
     assert run.status == "needs_attention"
     assert "call_1_0 (charge_slow)" in (run.reason or "")
@@ -122,6 +138,7 @@ async def test_idempotent_tool_interrupted_by_sigkill_reruns_with_the_same_key(o
         await outage.kill_and_recover(rt, run_id)
         result = await rt.result(run_id)
         events = await rt.events(run_id)
+        await assert_every_decision_is_chained_once(rt, run_id)
 
     assert result.status == "succeeded" and result.output == "synced and charged"
     assert len(of(events, RunResumed)) == 1
@@ -242,6 +259,7 @@ async def test_sigkill_between_steps_repeats_only_the_model_call(outage, held_mo
         await outage.kill_and_recover(rt, run_id)
         result = await rt.result(run_id)
         events = await rt.events(run_id)
+        await assert_every_decision_is_chained_once(rt, run_id)
 
     assert result.status == "succeeded" and result.output == "all done"
     assert held_model.turns_seen == [0, 1, 1, 2]  # turn 1 asked twice, nothing else repeated
@@ -282,6 +300,7 @@ async def test_tool_code_changed_during_an_outage_never_reruns_completed_calls(o
         version = (await rt.get_run(run_id)).agent_version
         await outage.kill_and_recover(rt, run_id)
         run = await rt.get_run(run_id)
+        await assert_every_decision_is_chained_once(rt, run_id)
         events = await rt.events(run_id)
 
     assert run.status == "succeeded" and run.agent_version == version
@@ -303,6 +322,7 @@ async def test_a_pinned_tool_that_can_no_longer_be_imported_parks_the_run(outage
         version = (await rt.get_run(run_id)).agent_version
         await outage.kill_and_recover(rt, run_id)
         run = await rt.get_run(run_id)
+        await assert_every_decision_is_chained_once(rt, run_id)
         events = await rt.events(run_id)
 
     assert run.status == "needs_attention"

@@ -8,11 +8,20 @@ commits, as with the peers' default settings.
 
 Group commit: `append` calls made in the same event-loop tick are written in
 one transaction, so a thousand concurrent runs share one commit.
+
+Audit records of journal events (policy decisions, approvals requested, ...)
+are a projection of the journal, so they stay off a step's commit: the event
+itself is committed with the step, and its hash-chained record follows within
+`AUDIT_DELAY` seconds, or at once when the run stops running (parks, pauses,
+finishes) or `AUDIT_BATCH` records wait. Each run's `audited_seq` says up to
+where its journal is in the chain, so a worker that takes over a crashed run
+adds what the dead one had not written yet, and nothing is chained twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -23,6 +32,7 @@ import orjson
 
 from bosun.errors import LeaseLost, StoreError
 from bosun.journal.audit import (
+    AUDITED_KINDS,
     GENESIS,
     AuditEntry,
     audit_entry_for,
@@ -68,6 +78,12 @@ from bosun.store.rows import (
 )
 from bosun.store.sqlite_observe import SqliteObserve
 
+log = logging.getLogger("bosun.store")
+
+# How long an audit record of a journal event may wait to be chained, and how many may wait.
+AUDIT_DELAY = 1.0
+AUDIT_BATCH = 256
+
 APPROVAL_COLUMNS = (
     "id, run_id, call_id, tenant, agent, tool, arguments, role, rule, reason, status,"
     " created_at, expires_at, on_expiry, escalate_to, decided_by, decided_at, comment,"
@@ -104,6 +120,16 @@ class _Owner:
     status: str
     tenant: str
     agent: str
+    audited_seq: int
+
+
+@dataclass(slots=True, frozen=True)
+class _Unaudited:
+    """A committed journal event whose audit record is not in the chain yet."""
+
+    run_id: str
+    seq: int
+    entry: AuditEntry
 
 
 _Pending = _PendingAppend | _PendingCreate
@@ -167,6 +193,9 @@ class SqliteStore(SqliteObserve, Store):
         # The summary this store last wrote to the row of each run it is driving: a commit that
         # would write the same values again (a tool result) leaves the row alone, one page fewer.
         self._written: dict[str, RunSummary] = {}
+        self._unaudited: list[_Unaudited] = []  # in journal order; see the module docstring
+        self._unaudited_since = 0.0
+        self._audit_timer: asyncio.TimerHandle | None = None
         self.commits = 0  # transactions written by group commit
 
     # -- lifecycle -------------------------------------------------------
@@ -194,6 +223,7 @@ class SqliteStore(SqliteObserve, Store):
         if self._pending:
             self._flush()
         if self._conn is not None:
+            self._chain_unaudited()
             self._conn.close()
             self._conn = None
 
@@ -316,6 +346,10 @@ class SqliteStore(SqliteObserve, Store):
                         for i in changed
                     ],
                 )
+            journal_audit: list[_Unaudited] = []
+            for i in kept:
+                if i.run_id not in self._written:  # new to us: was anything left unchained?
+                    journal_audit.extend(self._missed_audit(i, owners[i.run_id]))
             numbered = [(c.no, c.rows) for c in creates]
             numbered += [(owners[i.run_id].no, i.rows) for i in kept]
             for _, rows in numbered:
@@ -331,8 +365,23 @@ class SqliteStore(SqliteObserve, Store):
             )
             for item in kept:
                 owner = owners[item.run_id]
-                audit.extend(self._governance_rows(item, tenant=owner.tenant, agent=owner.agent))
-            if audit:
+                journal_audit.extend(
+                    self._governance_rows(item, tenant=owner.tenant, agent=owner.agent)
+                )
+            waited = len(self._unaudited)  # dropped again if this transaction fails
+            if journal_audit:
+                if not waited:
+                    self._unaudited_since = now
+                self._unaudited.extend(journal_audit)
+            chain_now = bool(audit) or (
+                bool(self._unaudited)
+                and (
+                    any(i.summary.status != RUNNING for i in kept)
+                    or len(self._unaudited) >= AUDIT_BATCH
+                    or now - self._unaudited_since >= AUDIT_DELAY
+                )
+            )
+            if chain_now:
                 self._insert_audit(audit)
             switches = self._kill_switches() if any_switch else ()
             conn.execute("COMMIT")
@@ -340,7 +389,12 @@ class SqliteStore(SqliteObserve, Store):
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            del self._unaudited[waited:]
             raise
+        if chain_now:
+            self._unaudited = []
+        elif journal_audit:
+            self._chain_later()
         for item in kept:
             if item.summary.status == RUNNING:
                 self._written[item.run_id] = item.summary
@@ -372,7 +426,7 @@ class SqliteStore(SqliteObserve, Store):
             marks = ",".join("?" * len(chunk))
             for run_id, *values, switch in self.conn.execute(
                 "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant,"
-                " agent, EXISTS (SELECT 1 FROM kill_switches)"
+                " agent, audited_seq, EXISTS (SELECT 1 FROM kill_switches)"
                 f" FROM runs WHERE id IN ({marks})",
                 chunk,
             ):
@@ -429,11 +483,11 @@ class SqliteStore(SqliteObserve, Store):
 
     def _governance_rows(
         self, item: _PendingAppend, *, tenant: str, agent: str
-    ) -> list[AuditEntry]:
+    ) -> list[_Unaudited]:
         """Approval rows (inserted) and audit records (returned) derived from the events."""
         conn = self.conn
         audit = []
-        for event in item.events:
+        for event, row in zip(item.events, item.rows, strict=True):
             if isinstance(event, ApprovalRequested):
                 conn.execute(
                     f"INSERT INTO approvals({APPROVAL_COLUMNS}) VALUES"
@@ -458,7 +512,7 @@ class SqliteStore(SqliteObserve, Store):
                 )
             entry = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
-                audit.append(entry)
+                audit.append(_Unaudited(item.run_id, row.seq, entry))
         if item.summary.status == WAITING_APPROVAL:
             # Every approval may have been resolved before the run parked: then it goes
             # straight back to the queue instead of waiting for nobody.
@@ -469,12 +523,64 @@ class SqliteStore(SqliteObserve, Store):
             )
         return audit
 
+    def _missed_audit(self, item: _PendingAppend, owner: _Owner) -> list[_Unaudited]:
+        """Audit records of this run's journal that are not chained yet: a worker that died
+        (or lost its lease) committed the events but not, yet, their records."""
+        first = item.rows[0].seq if item.rows else None
+        if first is not None and first - 1 <= max(owner.audited_seq, 1):  # seq 1: run_started
+            return []
+        kinds = (*AUDITED_KINDS, "run_finished")
+        rows = self.conn.execute(
+            "SELECT seq, ts, kind, data FROM events WHERE run=? AND seq>?"
+            f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY seq",
+            (owner.no, owner.audited_seq, *kinds),
+        ).fetchall()
+        missed = []
+        for seq, ts, kind, data in rows:
+            event = decode_row(kind, ts, data, self._blob)
+            entry = audit_entry_for(item.run_id, owner.tenant, event, item.owner)
+            if entry is not None:
+                missed.append(_Unaudited(item.run_id, seq, entry))
+        return missed
+
     def _insert_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Extend the chain, inside the caller's transaction: first the journal's records that
+        wait (those a run's `audited_seq` does not cover yet, once each), then `entries`.
+
+        The waiting records stay in memory until the caller's transaction has committed:
+        `_write_batch` and `_chain_unaudited` drop them then; other callers leave that to
+        the timer, whose next write finds them covered and drops them.
+        """
         conn = self.conn
+        waiting = self._unaudited
+        journal: list[AuditEntry] = []
+        if waiting:
+            ids = list({u.run_id for u in waiting})
+            covered: dict[str, int] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                covered.update(
+                    conn.execute(
+                        "SELECT id, audited_seq FROM runs"
+                        f" WHERE id IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                )
+            for u in waiting:
+                if u.seq > covered.get(u.run_id, u.seq):
+                    journal.append(u.entry)
+                    covered[u.run_id] = u.seq
+            conn.executemany(
+                "UPDATE runs SET audited_seq=? WHERE id=? AND audited_seq<?",
+                [(seq, run_id, seq) for run_id, seq in covered.items()],
+            )
+        rows = []
+        all_entries = [*journal, *entries]
+        if not all_entries:
+            return
         row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS
-        rows = []
-        for entry in entries:
+        for entry in all_entries:
             digest = chain_hash(prev, entry)
             rows.append(
                 (
@@ -494,6 +600,36 @@ class SqliteStore(SqliteObserve, Store):
             " VALUES (?,?,?,?,?,?,?,?)",
             rows,
         )
+        self._chain_later()
+
+    def _chain_later(self) -> None:
+        if self._audit_timer is None and self._unaudited and self._conn is not None:
+            loop = asyncio.get_running_loop()
+            self._audit_timer = loop.call_later(AUDIT_DELAY, self._chain_unaudited)
+
+    def _chain_unaudited(self) -> None:
+        """Chain the audit records still waiting, in a transaction of their own."""
+        if self._audit_timer is not None:
+            self._audit_timer.cancel()
+            self._audit_timer = None
+        if not self._unaudited or self._conn is None:
+            return
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_audit(())
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            # The events are committed; their records are written with the next attempt.
+            log.warning("could not write %d audit records yet: %s", len(self._unaudited), exc)
+            self._chain_later()
+            return
+        self._unaudited = []
 
     # -- reading ---------------------------------------------------------
 
@@ -931,6 +1067,7 @@ class SqliteStore(SqliteObserve, Store):
     async def audit_records(
         self, after_seq: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
+        self._chain_unaudited()  # what this process committed is in the chain it reads
         sql = (
             "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
             " WHERE seq > ? ORDER BY seq"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-VERSION = 3  # PRAGMA user_version of a database with this layout
+VERSION = 4  # PRAGMA user_version of a database with this layout
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_versions (
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     lease_expires_at REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     journal_deleted INTEGER NOT NULL DEFAULT 0,
-    pause_requested INTEGER NOT NULL DEFAULT 0
+    pause_requested INTEGER NOT NULL DEFAULT 0,
+    audited_seq INTEGER NOT NULL DEFAULT 0  -- the journal up to here is in the audit chain
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
@@ -136,7 +137,14 @@ CREATE TABLE IF NOT EXISTS audit (
 _ADDED_COLUMNS = (
     ("api_keys", "approves", "TEXT NOT NULL DEFAULT ''"),
     ("runs", "pause_requested", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "audited_seq", "INTEGER NOT NULL DEFAULT 0"),
 )
+# Before version 4 every audit record was chained in its events' transaction: a run's whole
+# journal is in the chain already.
+_BACKFILL = {
+    "audited_seq": "UPDATE runs SET audited_seq ="
+    " coalesce((SELECT max(seq) FROM events WHERE events.run = runs.no), last_seq)",
+}
 
 _RUN_COLUMNS_V1 = (
     "id, agent, agent_version, input, status, tenant, user_id, session, tags, created_at,"
@@ -158,10 +166,13 @@ def prepare(conn: sqlite3.Connection) -> None:
         _upgrade_from_1(conn)
     else:
         conn.executescript(SCHEMA)
-    # Version 2 had no approval roles on API keys and no pause requests on runs.
+    # Version 2 had no approval roles on API keys and no pause requests on runs; version 3
+    # no audit watermark.
     for table, column, ddl in _ADDED_COLUMNS:
         if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+            if column in _BACKFILL:
+                conn.execute(_BACKFILL[column])
     conn.execute(f"PRAGMA user_version={VERSION}")
 
 
@@ -187,6 +198,7 @@ def _upgrade_from_1(conn: sqlite3.Connection) -> None:
                 " SELECT r.no, e.seq, e.ts, e.kind, e.data, e.blob"
                 " FROM events_v1 e JOIN runs r ON r.id = e.run_id ORDER BY r.no, e.seq"
             )
+            conn.execute(_BACKFILL["audited_seq"])
             conn.execute("DROP TABLE events_v1")
             conn.execute("DROP TABLE runs_v1")
             problems = conn.execute("PRAGMA foreign_key_check").fetchall()
