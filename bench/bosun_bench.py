@@ -6,6 +6,7 @@ N declared turns in the agent's version row, which the storage measure would cou
 `BOSUN_BENCH_PROVIDER=scripted` runs the same workload with a declared script instead.
 
     python bench/bosun_bench.py --dir /tmp/b --runs 5 --steps 50 --profile matched
+    python bench/bosun_bench.py --dir /tmp/b --runs 1 --only time   # as bench/run.py, per round
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from common import (
     db_bytes,
     emit,
     fresh,
+    measures,
     read_settings,
     storage_lengths,
     summarize,
@@ -70,38 +72,37 @@ async def main() -> None:
     args = worker_args("Bosun per-step overhead and storage")
     provider = os.environ.get("BOSUN_BENCH_PROVIDER", "sim")
     steps = args.steps
+    result: dict[str, Any] = {
+        "framework": "bosun" if provider == "sim" else f"bosun ({provider} model)",
+        "profile": args.profile,
+        "steps": steps,
+    }
 
-    # Time per step.
-    path = fresh(os.path.join(args.dir, "bosun_time.db"))
-    rt = await open_runtime(path, args.profile)
-    settings = read_settings(rt.store.conn)  # type: ignore[attr-defined]
-    agent = make_agent(steps, provider)
-    await one_run(rt, agent, steps)  # warm-up
-    clocks = [await one_run(rt, agent, steps) for _ in range(args.runs)]
-    await rt.close()
-
-    # Bytes per step.
-    storage: dict[str, float] = {}
-    for n in storage_lengths(args):
-        path = fresh(os.path.join(args.dir, f"bosun_storage_{n}.db"))
+    if measures(args, "time"):  # Time per step.
+        path = fresh(os.path.join(args.dir, "bosun_time.db"))
         rt = await open_runtime(path, args.profile)
-        before = db_bytes(path)
-        await one_run(rt, make_agent(n, provider), n)
-        after = db_bytes(path)
+        result["settings"] = read_settings(rt.store.conn)  # type: ignore[attr-defined]
+        agent = make_agent(steps, provider)
+        await one_run(rt, agent, steps)  # warm-up
+        clocks = [await one_run(rt, agent, steps) for _ in range(args.runs)]
         await rt.close()
-        storage[str(n)] = (after - before) / n
+        result["runs"] = args.runs
+        result.update(summarize([c.wall for c in clocks], [c.cpu for c in clocks]))
 
-    emit(
-        {
-            "framework": "bosun" if provider == "sim" else f"bosun ({provider} model)",
-            "profile": args.profile,
-            "settings": settings,
-            "steps": steps,
-            "runs": args.runs,
-            **summarize([c.wall for c in clocks], [c.cpu for c in clocks]),
-            "bytes_per_step": storage,
-        }
-    )
+    if measures(args, "storage"):  # Bytes per step.
+        storage: dict[str, float] = {}
+        for n in storage_lengths(args):
+            path = fresh(os.path.join(args.dir, f"bosun_storage_{n}.db"))
+            rt = await open_runtime(path, args.profile)
+            result.setdefault("settings", read_settings(rt.store.conn))  # type: ignore[attr-defined]
+            before = db_bytes(path)
+            await one_run(rt, make_agent(n, provider), n)
+            after = db_bytes(path)
+            await rt.close()
+            storage[str(n)] = (after - before) / n
+        result["bytes_per_step"] = storage
+
+    emit(result)
 
 
 if __name__ == "__main__":

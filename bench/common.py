@@ -5,6 +5,8 @@ object on its last stdout line. Everything here is measured the same way for eve
 
 - time per step: wall time of one whole run (created, driven to the end, every step committed)
   divided by its number of steps; one warm-up run first, then the median over `--runs` runs.
+  (`bench/run.py` starts a worker once per round with `--only time`, and takes the median over
+  all rounds itself.)
 - bytes per step: a fresh database file per run length; after the framework has created its
   schema, and again after one run of N steps, the file is checkpointed
   (`PRAGMA wal_checkpoint(TRUNCATE)`) and the sizes of the database and its -wal file are
@@ -84,7 +86,18 @@ def worker_args(description: str) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--storage-steps", default="50,500")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="matched")
+    parser.add_argument(
+        "--only",
+        choices=("time", "storage"),
+        default=None,
+        help="measure only time per step or only bytes per step (default: both)",
+    )
     return parser.parse_args()
+
+
+def measures(args: argparse.Namespace, what: str) -> bool:
+    """Whether this invocation measures `what` ("time" or "storage"), per `--only`."""
+    return args.only in (None, what)
 
 
 def storage_lengths(args: argparse.Namespace) -> list[int]:
@@ -115,6 +128,7 @@ def summarize(samples_us: list[float], cpu_us: list[float]) -> dict[str, Any]:
         "us_per_step_max": max(samples_us),
         "us_per_step_samples": samples_us,
         "cpu_us_per_step_median": statistics.median(cpu_us),
+        "cpu_us_per_step_samples": cpu_us,
     }
 
 

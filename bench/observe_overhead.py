@@ -6,7 +6,10 @@ the trace projection (spans built with the SDK and handed to a BatchSpanProcesso
 exporter discards them: no network in the measure) and the metrics sink, and counts the time
 to drain the observer's queue inside each run's measure. Modes alternate run by run. The added
 cost is the median of the paired differences (each off run and the on run after it); the
-difference of the medians and of the means are printed beside it.
+difference of the medians and of the means are printed beside it. The same paired median is
+also taken of the process's CPU time (all threads, the span processor's included): on a
+machine shared with other work, wall time also counts the moments this process waited for a
+core, CPU time much less so.
 
     .venv/bin/python bench/observe_overhead.py --runs 60 --steps 50
 """
@@ -51,15 +54,18 @@ class Discard(SpanExporter):
         return None
 
 
-async def one_run(rt: Runtime, agent: Agent, steps: int, observer: Observer | None) -> float:
-    started = time.perf_counter()
+async def one_run(
+    rt: Runtime, agent: Agent, steps: int, observer: Observer | None
+) -> tuple[float, float]:
+    """Wall and CPU seconds per step, the observer's drain included."""
+    started, cpu = time.perf_counter(), time.process_time()
     result = await rt.run(agent, "go")
     if observer is not None:
         await observer.flush()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if result.status != "succeeded" or result.steps != steps:
         raise SystemExit(f"run ended {result.status} after {result.steps} steps")
-    return elapsed / steps
+    return elapsed / steps, cpu / steps
 
 
 async def main() -> None:
@@ -87,9 +93,12 @@ async def main() -> None:
             await one_run(off, agent, args.steps, None)
             await one_run(on, agent, args.steps, observer)
         times: dict[str, list[float]] = {"off": [], "on": []}
+        cpu: dict[str, list[float]] = {"off": [], "on": []}
         for _ in range(args.runs):
-            times["off"].append(await one_run(off, agent, args.steps, None))
-            times["on"].append(await one_run(on, agent, args.steps, observer))
+            for mode, rt, obs in (("off", off, None), ("on", on, observer)):
+                wall, used = await one_run(rt, agent, args.steps, obs)
+                times[mode].append(wall)
+                cpu[mode].append(used)
         await observer.close()
         provider.shutdown()
         await off.close()
@@ -102,6 +111,8 @@ async def main() -> None:
     paired = statistics.median(b - a for a, b in zip(times["off"], times["on"], strict=True)) * 1e6
     mean_off = statistics.fmean(times["off"]) * 1e6
     mean_on = statistics.fmean(times["on"]) * 1e6
+    cpu_off = statistics.median(cpu["off"]) * 1e6
+    cpu_paired = statistics.median(b - a for a, b in zip(cpu["off"], cpu["on"], strict=True)) * 1e6
     print(
         json.dumps(
             {
@@ -113,6 +124,9 @@ async def main() -> None:
                 "overhead_ratio": round(1 + paired / off_us, 3),
                 "difference_of_medians_us": round(on_us - off_us, 1),
                 "difference_of_means_us": round(mean_on - mean_off, 1),
+                "cpu_us_per_step_off": round(cpu_off, 1),
+                "added_cpu_us_per_step": round(cpu_paired, 1),
+                "cpu_overhead_ratio": round(1 + cpu_paired / cpu_off, 3),
                 "spans_exported": exporter.spans,
                 "dropped": observer.dropped,
             }

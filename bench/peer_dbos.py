@@ -20,6 +20,7 @@ from common import (
     db_bytes,
     emit,
     fresh,
+    measures,
     read_settings,
     storage_lengths,
     summarize,
@@ -91,34 +92,31 @@ def main() -> None:
     args = worker_args("DBOS (SQLite system database) per-step overhead and storage")
     install_pragmas(args.profile)
     steps = args.steps
+    result: dict[str, Any] = {"framework": "dbos", "profile": args.profile, "steps": steps}
 
-    path = fresh(os.path.join(args.dir, "dbos_time.db"))
-    settings = launch(path)
-    one_run(steps)  # warm-up
-    clocks = [one_run(steps) for _ in range(args.runs)]
-    DBOS.destroy()
-
-    storage: dict[str, float] = {}
-    for n in storage_lengths(args):
-        path = fresh(os.path.join(args.dir, f"dbos_storage_{n}.db"))
-        launch(path)
-        before = db_bytes(path)
-        one_run(n)
-        after = db_bytes(path)
+    if measures(args, "time"):
+        path = fresh(os.path.join(args.dir, "dbos_time.db"))
+        result["settings"] = launch(path)
+        one_run(steps)  # warm-up
+        clocks = [one_run(steps) for _ in range(args.runs)]
         DBOS.destroy()
-        storage[str(n)] = (after - before) / n
+        result["runs"] = args.runs
+        result.update(summarize([c.wall for c in clocks], [c.cpu for c in clocks]))
 
-    emit(
-        {
-            "framework": "dbos",
-            "profile": args.profile,
-            "settings": settings,
-            "steps": steps,
-            "runs": args.runs,
-            **summarize([c.wall for c in clocks], [c.cpu for c in clocks]),
-            "bytes_per_step": storage,
-        }
-    )
+    if measures(args, "storage"):
+        storage: dict[str, float] = {}
+        for n in storage_lengths(args):
+            path = fresh(os.path.join(args.dir, f"dbos_storage_{n}.db"))
+            settings = launch(path)
+            result.setdefault("settings", settings)
+            before = db_bytes(path)
+            one_run(n)
+            after = db_bytes(path)
+            DBOS.destroy()
+            storage[str(n)] = (after - before) / n
+        result["bytes_per_step"] = storage
+
+    emit(result)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from common import (
     db_bytes,
     emit,
     fresh,
+    measures,
     read_settings,
     storage_lengths,
     summarize,
@@ -86,36 +87,33 @@ def one_run(app: Any, steps: int) -> Clock:
 def main() -> None:
     args = worker_args("LangGraph (SqliteSaver, durability=sync) per-step overhead and storage")
     steps = args.steps
+    result: dict[str, Any] = {"framework": "langgraph", "profile": args.profile, "steps": steps}
 
-    path = fresh(os.path.join(args.dir, "langgraph_time.db"))
-    conn, saver = open_saver(path, args.profile)
-    settings = read_settings(conn)
-    app = build(steps, saver)
-    one_run(app, steps)  # warm-up
-    clocks = [one_run(app, steps) for _ in range(args.runs)]
-    conn.close()
-
-    storage: dict[str, float] = {}
-    for n in storage_lengths(args):
-        path = fresh(os.path.join(args.dir, f"langgraph_storage_{n}.db"))
+    if measures(args, "time"):
+        path = fresh(os.path.join(args.dir, "langgraph_time.db"))
         conn, saver = open_saver(path, args.profile)
-        before = db_bytes(path)
-        one_run(build(n, saver), n)
-        after = db_bytes(path)
+        result["settings"] = read_settings(conn)
+        app = build(steps, saver)
+        one_run(app, steps)  # warm-up
+        clocks = [one_run(app, steps) for _ in range(args.runs)]
         conn.close()
-        storage[str(n)] = (after - before) / n
+        result["runs"] = args.runs
+        result.update(summarize([c.wall for c in clocks], [c.cpu for c in clocks]))
 
-    emit(
-        {
-            "framework": "langgraph",
-            "profile": args.profile,
-            "settings": settings,
-            "steps": steps,
-            "runs": args.runs,
-            **summarize([c.wall for c in clocks], [c.cpu for c in clocks]),
-            "bytes_per_step": storage,
-        }
-    )
+    if measures(args, "storage"):
+        storage: dict[str, float] = {}
+        for n in storage_lengths(args):
+            path = fresh(os.path.join(args.dir, f"langgraph_storage_{n}.db"))
+            conn, saver = open_saver(path, args.profile)
+            result.setdefault("settings", read_settings(conn))
+            before = db_bytes(path)
+            one_run(build(n, saver), n)
+            after = db_bytes(path)
+            conn.close()
+            storage[str(n)] = (after - before) / n
+        result["bytes_per_step"] = storage
+
+    emit(result)
 
 
 if __name__ == "__main__":

@@ -65,3 +65,30 @@ async def test_back_to_back_commits_of_a_run_reach_sinks_as_one_in_commit_order(
         ("a", 7, ["run_finished"]),
     ]
     assert observer.dropped == 0
+
+
+async def test_merging_leaves_the_committers_lists_alone_and_max_queue_counts_commits(tmp_path):
+    store = SqliteStore(str(tmp_path / "feed.db"))
+    await store.open()
+    run = RunRecord(
+        id="a", agent="support", agent_version="v1", input="hi", spec={"name": "support"},
+        status=RUNNING, lease_owner="w1", lease_expires_at=time.time() + 60,
+    )  # fmt: skip
+    await store.create_run(
+        run, [RunStarted(ts=1.0, agent="support", agent_version="v1", input="hi")]
+    )
+    recorder = Recorder()
+    observer = Observer(store, [recorder], max_queue=3)
+    first, second = [asked(0)], [asked(1), asked(2)]
+    observer("a", 2, first)
+    observer("a", 3, second)  # merged into the entry of the first
+    observer("a", 5, [asked(3)])
+    observer("a", 6, [asked(4)])  # a fourth commit while three are queued: dropped
+    assert first == [asked(0)] and second == [asked(1), asked(2)]  # other listeners get these
+    await observer.flush()
+    observer("a", 7, [asked(5)])  # the queue was emptied: accepted again (not contiguous)
+    await observer.close()
+    await store.close()
+
+    assert recorder.received == [("a", 2, ["model_requested"] * 4), ("a", 7, ["model_requested"])]
+    assert observer.dropped == 1
