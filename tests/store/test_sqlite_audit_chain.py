@@ -1,7 +1,7 @@
 """SQLite: audit records of journal events leave the step's commit, and none is lost or doubled.
 
 A governance event (a policy decision, an approval request) is committed with the step it
-governs; its hash-chained audit record follows within `AUDIT_DELAY`, or at once when the run
+governs; its hash-chained audit record follows within `CATCH_UP_DELAY`, or at once when the run
 stops running. These tests read the chain the way another process (`bosun audit verify`)
 would: through a connection of their own.
 """
@@ -15,7 +15,7 @@ import time
 from bosun.govern import audit
 from bosun.journal.events import PolicyDecided, RunFinished, RunStarted, ToolFinished
 from bosun.store import RUNNING, SUCCEEDED, RunRecord, RunSummary
-from bosun.store.sqlite import AUDIT_DELAY, SqliteStore
+from bosun.store.sqlite import CATCH_UP_DELAY, SqliteStore
 from bosun.store.sqlite_schema import VERSION
 
 
@@ -32,7 +32,9 @@ def decided(call: str) -> PolicyDecided:
 
 
 def done(call: str) -> ToolFinished:
-    return ToolFinished(ts=time.time(), call_id=call, tool="lookup", result={"ok": 1}, duration_ms=1)
+    return ToolFinished(
+        ts=time.time(), call_id=call, tool="lookup", result={"ok": 1}, duration_ms=1
+    )
 
 
 def summary(status: str = RUNNING, steps: int = 1) -> RunSummary:
@@ -92,7 +94,7 @@ async def test_a_running_runs_decisions_reach_the_chain_within_the_delay(tmp_pat
         await start(store, "r1")
         await store.append("r1", [decided("c0")], first_seq=2, owner="w1", summary=summary())
         committed = time.monotonic()
-        deadline = committed + AUDIT_DELAY + 10  # generous: a slow machine only makes it late
+        deadline = committed + CATCH_UP_DELAY + 10  # generous: a slow machine only makes it late
         while not chained_calls(path, "r1") and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert chained_calls(path, "r1") == ["c0"]
@@ -108,17 +110,15 @@ async def test_the_process_reading_the_chain_sees_its_own_committed_decisions(tm
         await start(store, "r1")
         await store.append("r1", [decided("c0")], first_seq=2, owner="w1", summary=summary())
         records = await store.audit_records()
-        assert [r.entry.data.get("call_id") for r in records if r.entry.subject == "r1"] == [
-            "c0"
-        ]
+        assert [r.entry.data.get("call_id") for r in records if r.entry.subject == "r1"] == ["c0"]
     finally:
         await store.close()
 
 
 def crash(store: SqliteStore) -> None:
     """What SIGKILL leaves: the committed database; nothing of the store's memory."""
-    if store._audit_timer is not None:
-        store._audit_timer.cancel()
+    if store._catch_up_timer is not None:
+        store._catch_up_timer.cancel()
     store._conn.close()
     store._conn = None
 

@@ -2,8 +2,10 @@
 
 Two implementations (SQLite, PostgreSQL) pass the same contract tests
 (`tests/store/test_contract.py`). The journal (`events`) is append-only; the
-`runs` row is a summary projection plus the queue and lease columns, updated in
-the same transaction as the events it summarises so the two never disagree.
+`runs` row is a summary projection plus the queue and lease columns. Reads of a
+run always agree with its journal: PostgreSQL updates the row in the events'
+transaction; SQLite only when the status changes, and adds the journal's tail to
+the row's totals when it reads them (see `bosun.store.sqlite`).
 """
 
 from __future__ import annotations

@@ -9,13 +9,18 @@ commits, as with the peers' default settings.
 Group commit: `append` calls made in the same event-loop tick are written in
 one transaction, so a thousand concurrent runs share one commit.
 
-Audit records of journal events (policy decisions, approvals requested, ...)
-are a projection of the journal, so they stay off a step's commit: the event
-itself is committed with the step, and its hash-chained record follows within
-`AUDIT_DELAY` seconds, or at once when the run stops running (parks, pauses,
-finishes) or `AUDIT_BATCH` records wait. Each run's `audited_seq` says up to
-where its journal is in the chain, so a worker that takes over a crashed run
-adds what the dead one had not written yet, and nothing is chained twice.
+Projections stay off a step's commit, which writes only the journal (and the
+run's row when its status changes):
+
+- Audit records of journal events (policy decisions, approvals requested, ...):
+  the event is committed with the step; its hash-chained record follows within
+  `CATCH_UP_DELAY` seconds, or at once when the run stops running (parks,
+  pauses, finishes) or `AUDIT_BATCH` records wait. Each run's `audited_seq`
+  says up to where its journal is in the chain, so a worker that takes over a
+  crashed run adds what the dead one had not written yet, never twice.
+- The totals in a running run's row (steps, tokens, cost, tool calls) are
+  written with the same catch-up; readers add what the journal holds past the
+  row's `last_seq` (see `_RUN_COLUMNS`), so every read is exact, from any process.
 """
 
 from __future__ import annotations
@@ -80,8 +85,8 @@ from bosun.store.sqlite_observe import SqliteObserve
 
 log = logging.getLogger("bosun.store")
 
-# How long an audit record of a journal event may wait to be chained, and how many may wait.
-AUDIT_DELAY = 1.0
+# How long audit records and row totals may wait to be written, and how many records may wait.
+CATCH_UP_DELAY = 1.0
 AUDIT_BATCH = 256
 
 APPROVAL_COLUMNS = (
@@ -149,13 +154,71 @@ _UPDATE_SUMMARY_AND_STATUS = (
 )
 
 
-# The row's `last_seq` and `updated_at` lag behind commits that left the row alone: the
-# journal's last event (one index probe) has the current values.
+# A row lags behind commits that left it alone: the journal's last event (one index probe)
+# has the current `last_seq` and `updated_at`, and the events past the row's `last_seq` (a
+# short range of the run's index) add what the row's totals do not count yet.
 _LAST_EVENT = "FROM events WHERE run = r.no ORDER BY seq DESC LIMIT 1"
-_RUN_COLUMNS = RUN_COLUMNS.replace(
-    "r.updated_at", f"max(r.updated_at, coalesce((SELECT ts {_LAST_EVENT}), 0))"
-).replace("r.last_seq", f"coalesce((SELECT seq {_LAST_EVENT}), r.last_seq)")
-assert _RUN_COLUMNS.count("SELECT") == 2, "RUN_COLUMNS changed: update _RUN_COLUMNS"
+_TAIL = "FROM events WHERE run = r.no AND seq > r.last_seq AND kind = "
+_FIELD = "json_extract(CAST(data AS TEXT), '$.{}')"
+_ANSWERS = f"{_TAIL}'model_responded'"
+_COLUMN_EXPRESSIONS = {
+    "r.updated_at": f"max(r.updated_at, coalesce((SELECT ts {_LAST_EVENT}), 0))",
+    "r.last_seq": f"coalesce((SELECT seq {_LAST_EVENT}), r.last_seq)",
+    "r.steps": f"r.steps + (SELECT count(*) {_ANSWERS})",
+    "r.tool_calls": (  # a call's first start counts; a rerun after a crash is attempt 2
+        f"r.tool_calls + (SELECT count(*) {_TAIL}'tool_started' AND {_FIELD.format('attempt')} = 1)"
+    ),
+    "r.input_tokens": (
+        f"r.input_tokens + (SELECT coalesce(sum({_FIELD.format('input_tokens')}), 0) {_ANSWERS})"
+    ),
+    "r.output_tokens": (
+        f"r.output_tokens + (SELECT coalesce(sum({_FIELD.format('output_tokens')}), 0) {_ANSWERS})"
+    ),
+    "r.cost": f"r.cost + (SELECT coalesce(sum({_FIELD.format('cost')}), 0.0) {_ANSWERS})",
+}
+_RUN_COLUMNS = ", ".join(
+    _COLUMN_EXPRESSIONS.get(column.strip(), column.strip()) for column in RUN_COLUMNS.split(",")
+)
+assert all(c in RUN_COLUMNS.split(", ") for c in _COLUMN_EXPRESSIONS), "update _RUN_COLUMNS"
+# Written at a catch-up: never over a newer summary (a worker that lost its lease may be late).
+_UPDATE_BEHIND = (
+    "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?,"
+    " updated_at=?, last_seq=? WHERE no=? AND last_seq<?"
+)
+
+
+def _journal_adds_up(before: RunSummary, after: RunSummary, events: Sequence[Event]) -> bool:
+    """Whether `after` is `before` plus what these events add, counted as readers count the
+    journal past a row's `last_seq` (`_COLUMN_EXPRESSIONS`): then the row may wait."""
+    if (before.status, before.reason, before.output, before.finished_at) != (
+        after.status,
+        after.reason,
+        after.output,
+        after.finished_at,
+    ):
+        return False
+    steps, calls, tokens_in, tokens_out, cost = (
+        before.steps, before.tool_calls, before.input_tokens, before.output_tokens, before.cost,
+    )  # fmt: skip
+    for event in events:
+        if event.kind == "model_responded":
+            steps += 1
+            tokens_in += event.input_tokens  # type: ignore[attr-defined]
+            tokens_out += event.output_tokens  # type: ignore[attr-defined]
+            cost += event.cost  # type: ignore[attr-defined]
+        elif event.kind == "tool_started" and event.attempt == 1:  # type: ignore[attr-defined]
+            calls += 1
+    return (steps, calls, tokens_in, tokens_out, cost) == (
+        after.steps, after.tool_calls, after.input_tokens, after.output_tokens, after.cost,
+    )  # fmt: skip
+
+
+def _totals(s: RunSummary) -> tuple[int, int, int, int, float]:
+    return (s.steps, s.tool_calls, s.input_tokens, s.output_tokens, s.cost)
+
+
+def _fresh_summary() -> RunSummary:
+    return RunSummary(RUNNING, 0, 0, 0, 0, 0.0)
 
 
 def _summary_values(item: _PendingAppend, now: float) -> tuple[object, ...]:
@@ -193,9 +256,12 @@ class SqliteStore(SqliteObserve, Store):
         # The summary this store last wrote to the row of each run it is driving: a commit that
         # would write the same values again (a tool result) leaves the row alone, one page fewer.
         self._written: dict[str, RunSummary] = {}
-        self._unaudited: list[_Unaudited] = []  # in journal order; see the module docstring
-        self._unaudited_since = 0.0
-        self._audit_timer: asyncio.TimerHandle | None = None
+        # Waiting for the next catch-up (see the module docstring): audit records in journal
+        # order, and the totals of running runs' rows, by run: (no, summary, last_seq).
+        self._unaudited: list[_Unaudited] = []
+        self._behind: dict[str, tuple[int, RunSummary, int]] = {}
+        self._waiting_since = 0.0
+        self._catch_up_timer: asyncio.TimerHandle | None = None
         self.commits = 0  # transactions written by group commit
 
     # -- lifecycle -------------------------------------------------------
@@ -223,7 +289,7 @@ class SqliteStore(SqliteObserve, Store):
         if self._pending:
             self._flush()
         if self._conn is not None:
-            self._chain_unaudited()
+            self._catch_up()
             self._conn.close()
             self._conn = None
 
@@ -313,6 +379,7 @@ class SqliteStore(SqliteObserve, Store):
         """One transaction, a constant number of statements whatever the batch size."""
         conn = self.conn
         now = time.time()
+        waited = len(self._unaudited)  # what this batch adds is dropped again if it fails
         conn.execute("BEGIN IMMEDIATE")
         try:
             creates = [i for i in batch if isinstance(i, _PendingCreate)]
@@ -323,12 +390,20 @@ class SqliteStore(SqliteObserve, Store):
                 i for i in appends if i.run_id in owners and owners[i.run_id].lease_owner == i.owner
             ]
             same, changed = [], []
+            behind: dict[str, tuple[int, RunSummary, int]] = {}
             for i in kept:
                 row = owners[i.run_id]
                 if i.summary.status != row.status:
                     changed.append(i)
-                elif self._written.get(i.run_id) != i.summary:
-                    same.append(i)
+                elif (written := self._written.get(i.run_id)) != i.summary:
+                    if (
+                        i.rows
+                        and written is not None
+                        and _journal_adds_up(written, i.summary, i.events)
+                    ):
+                        behind[i.run_id] = (row.no, i.summary, i.rows[-1].seq)
+                    else:
+                        same.append(i)
             if same:
                 conn.executemany(
                     _UPDATE_SUMMARY,
@@ -368,20 +443,18 @@ class SqliteStore(SqliteObserve, Store):
                 journal_audit.extend(
                     self._governance_rows(item, tenant=owner.tenant, agent=owner.agent)
                 )
-            waited = len(self._unaudited)  # dropped again if this transaction fails
-            if journal_audit:
-                if not waited:
-                    self._unaudited_since = now
-                self._unaudited.extend(journal_audit)
-            chain_now = bool(audit) or (
-                bool(self._unaudited)
+            was_waiting = bool(self._unaudited or self._behind)
+            self._unaudited.extend(journal_audit)
+            catch_up = bool(audit) or (
+                bool(self._unaudited or self._behind or behind)
                 and (
                     any(i.summary.status != RUNNING for i in kept)
                     or len(self._unaudited) >= AUDIT_BATCH
-                    or now - self._unaudited_since >= AUDIT_DELAY
+                    or (was_waiting and now - self._waiting_since >= CATCH_UP_DELAY)
                 )
             )
-            if chain_now:
+            if catch_up:
+                self._write_behind({**self._behind, **behind}, now)
                 self._insert_audit(audit)
             switches = self._kill_switches() if any_switch else ()
             conn.execute("COMMIT")
@@ -391,10 +464,18 @@ class SqliteStore(SqliteObserve, Store):
                 conn.execute("ROLLBACK")
             del self._unaudited[waited:]
             raise
-        if chain_now:
-            self._unaudited = []
-        elif journal_audit:
-            self._chain_later()
+        if catch_up:
+            self._unaudited, self._behind = [], {}
+        elif journal_audit or behind:
+            if not was_waiting:
+                self._waiting_since = now
+            self._behind.update(behind)
+            self._catch_up_later()
+        for i in changed:
+            self._behind.pop(i.run_id, None)
+        for c in creates:
+            if c.run.status == RUNNING and c.run.lease_owner is not None:  # driven here next
+                self._written[c.run.id] = _fresh_summary()
         for item in kept:
             if item.summary.status == RUNNING:
                 self._written[item.run_id] = item.summary
@@ -548,7 +629,7 @@ class SqliteStore(SqliteObserve, Store):
         wait (those a run's `audited_seq` does not cover yet, once each), then `entries`.
 
         The waiting records stay in memory until the caller's transaction has committed:
-        `_write_batch` and `_chain_unaudited` drop them then; other callers leave that to
+        `_write_batch` and `_catch_up` drop them then; other callers leave that to
         the timer, whose next write finds them covered and drops them.
         """
         conn = self.conn
@@ -600,24 +681,36 @@ class SqliteStore(SqliteObserve, Store):
             " VALUES (?,?,?,?,?,?,?,?)",
             rows,
         )
-        self._chain_later()
+        self._catch_up_later()
 
-    def _chain_later(self) -> None:
-        if self._audit_timer is None and self._unaudited and self._conn is not None:
+    def _write_behind(self, behind: dict[str, tuple[int, RunSummary, int]], now: float) -> None:
+        if behind:
+            self.conn.executemany(
+                _UPDATE_BEHIND,
+                [(*_totals(s), now, seq, no, seq) for no, s, seq in behind.values()],
+            )
+
+    def _catch_up_later(self) -> None:
+        if (
+            self._catch_up_timer is None
+            and (self._unaudited or self._behind)
+            and self._conn is not None
+        ):
             loop = asyncio.get_running_loop()
-            self._audit_timer = loop.call_later(AUDIT_DELAY, self._chain_unaudited)
+            self._catch_up_timer = loop.call_later(CATCH_UP_DELAY, self._catch_up)
 
-    def _chain_unaudited(self) -> None:
-        """Chain the audit records still waiting, in a transaction of their own."""
-        if self._audit_timer is not None:
-            self._audit_timer.cancel()
-            self._audit_timer = None
-        if not self._unaudited or self._conn is None:
+    def _catch_up(self) -> None:
+        """Write the audit records and row totals still waiting, in a transaction of their own."""
+        if self._catch_up_timer is not None:
+            self._catch_up_timer.cancel()
+            self._catch_up_timer = None
+        if not (self._unaudited or self._behind) or self._conn is None:
             return
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._write_behind(self._behind, time.time())
                 self._insert_audit(())
                 conn.execute("COMMIT")
             except BaseException:
@@ -625,11 +718,11 @@ class SqliteStore(SqliteObserve, Store):
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            # The events are committed; their records are written with the next attempt.
+            # The journal is committed; this projection of it is written with the next attempt.
             log.warning("could not write %d audit records yet: %s", len(self._unaudited), exc)
-            self._chain_later()
+            self._catch_up_later()
             return
-        self._unaudited = []
+        self._unaudited, self._behind = [], {}
 
     # -- reading ---------------------------------------------------------
 
@@ -1042,12 +1135,14 @@ class SqliteStore(SqliteObserve, Store):
     async def spend_since(
         self, since: float, *, agent: str | None = None, tenant: str | None = None
     ) -> float:
-        sql, params = "SELECT coalesce(sum(cost), 0) FROM runs WHERE created_at >= ?", [since]
+        sql = f"SELECT coalesce(sum({_COLUMN_EXPRESSIONS['r.cost']}), 0) FROM runs r"
+        sql += " WHERE r.created_at >= ?"
+        params: list[object] = [since]
         if agent is not None:
-            sql += " AND agent=?"
+            sql += " AND r.agent=?"
             params.append(agent)
         if tenant is not None:
-            sql += " AND tenant=?"
+            sql += " AND r.tenant=?"
             params.append(tenant)
         return float(self.conn.execute(sql, params).fetchone()[0])
 
@@ -1067,7 +1162,7 @@ class SqliteStore(SqliteObserve, Store):
     async def audit_records(
         self, after_seq: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
-        self._chain_unaudited()  # what this process committed is in the chain it reads
+        self._catch_up()  # what this process committed is in the chain it reads
         sql = (
             "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
             " WHERE seq > ? ORDER BY seq"
