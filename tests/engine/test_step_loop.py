@@ -300,7 +300,7 @@ async def test_a_queued_run_paused_before_it_starts_makes_no_model_call(sqlite_p
         kinds = [e.kind for _, e in await rt.events(run_id)]
         assert await rt.cancel(run_id)  # a paused run can still be ended
         ended = await rt.resume(run_id)
-    assert first.status == "paused" and "model_requested" not in kinds
+    assert first.status == "paused" and "model_responded" not in kinds
     assert ended.status == "cancelled"
 
 

@@ -11,8 +11,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bosun import Agent, Runtime, tool
+from bosun.journal.events import ModelRequested, ModelResponded, RunFinished, RunStarted
 from bosun.observe.feed import Observer
 from bosun.observe.tracing import TraceSink, export_run, trace_id_for
+from bosun.store import RunRecord, RunSummary
+from bosun.store.sqlite import SqliteStore
 
 
 def memory_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
@@ -178,3 +181,42 @@ async def test_exporting_a_finished_journal_gives_the_same_spans_as_the_live_exp
     again = exporter.get_finished_spans()
     key = lambda s: (s.context.span_id, s.name, s.start_time, s.end_time)  # noqa: E731
     assert sorted(map(key, again)) == sorted(map(key, live))
+
+
+def answer(ts: float, **kw) -> ModelResponded:
+    return ModelResponded(ts=ts, step=0, model="gpt-4o-2024-08-06", content="hi", tool_calls=0,
+                          input_tokens=5, output_tokens=2, cost=0.0, latency_ms=1500.0, **kw)  # fmt: skip
+
+
+async def export_journal(path: str, events: list) -> list:
+    store = SqliteStore(path)
+    await store.open()
+    run = RunRecord(id="r1", agent="support", agent_version="support-v1", input="hi",
+                    spec={"name": "support"}, status="running", lease_owner="w1")  # fmt: skip
+    await store.create_run(run, events[:1])
+    await store.append("r1", events[1:], first_seq=2, owner="w1",
+                       summary=RunSummary("succeeded", 1, 0, 5, 2, 0.0))  # fmt: skip
+    provider, exporter = memory_provider()
+    await export_run(store, "r1", provider)
+    await store.close()
+    return [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+
+
+@pytest.mark.parametrize("written_by", ["this version", "an earlier version"])
+async def test_a_chat_span_says_what_was_asked_and_when_from_either_journal_layout(
+    tmp_path, written_by
+):
+    started = RunStarted(ts=9.0, agent="support", agent_version="support-v1", input="hi")
+    finished = RunFinished(ts=13.0, status="succeeded", reason="the model answered", output="hi")
+    if written_by == "this version":  # the answer carries the request
+        events = [started, answer(12.0, provider="openai", messages=2, request_model="gpt-4o"),
+                  finished]  # fmt: skip
+    else:  # the request was an event of its own, committed with the answer
+        asked = ModelRequested(ts=10.5, step=0, provider="openai", model="gpt-4o", messages=2)
+        events = [started, asked, answer(12.0), finished]
+    (chat,) = await export_journal(str(tmp_path / "j.db"), events)
+    assert chat.name == "chat gpt-4o"
+    assert chat.attributes["gen_ai.request.model"] == "gpt-4o"
+    assert chat.attributes["gen_ai.response.model"] == "gpt-4o-2024-08-06"
+    assert chat.attributes["gen_ai.provider.name"] == "openai"
+    assert (chat.start_time, chat.end_time) == (10_500_000_000, 12_000_000_000)

@@ -30,7 +30,6 @@ from crashkit import (
 from bosun import Agent, Runtime, ToolContext, Worker, tool
 from bosun.errors import BosunError, LeaseLost
 from bosun.journal.events import (
-    ModelRequested,
     ModelResponded,
     RunFinished,
     RunNeedsAttention,
@@ -110,13 +109,13 @@ async def test_crash_during_a_model_call_leaves_no_trace_and_the_model_is_asked_
         run_id = await crash(rt1, agent)
         before = await rt1.events(run_id)
     assert rt1.turns == [0, 1]  # turn 1 was requested and the process died waiting for it
-    assert not of(before, ModelRequested, step=1)  # nothing about it was committed
+    assert not of(before, ModelResponded, step=1)  # nothing about it was committed
 
     rt2, result, events = await resume(db_url, run_id)
 
     assert result.status == "succeeded"
     assert rt2.turns == [1, 2]  # asked again: a model call is not an effect, it may repeat
-    assert len(of(events, ModelRequested, step=1)) == 1  # the lost call is not in the journal
+    assert len(of(events, ModelResponded, step=1)) == 1  # the lost call is not in the journal
     assert len(of(events, ModelResponded)) == 3 and result.steps == 3
     assert len(effects(fx, "save_note")) == 1 and len(effects(fx, "charge")) == 1
 

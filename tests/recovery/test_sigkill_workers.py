@@ -38,7 +38,7 @@ from crashkit import (
 from bosun import Agent, Runtime
 from bosun.govern import audit
 from bosun.journal.events import (
-    ModelRequested,
+    ModelResponded,
     PolicyDecided,
     RunNeedsAttention,
     RunResumed,
@@ -255,7 +255,7 @@ async def test_sigkill_between_steps_repeats_only_the_model_call(outage, held_mo
         )
         before = await rt.events(run_id)
         assert [e.tool for e in of(before, ToolFinished)] == ["save_note", "charge"]
-        assert not of(before, ModelRequested, step=1)  # in flight, not journaled
+        assert not of(before, ModelResponded, step=1)  # in flight, not journaled
         await outage.kill_and_recover(rt, run_id)
         result = await rt.result(run_id)
         events = await rt.events(run_id)

@@ -32,7 +32,6 @@ from bosun.journal.events import (
     FeedbackRecorded,
     LimitReached,
     ModelFailed,
-    ModelRequested,
     ModelResponded,
     Notified,
     PolicyDecided,
@@ -220,14 +219,8 @@ class RunLoop:
         """Call the model; journal its answer. Returns the final state if the run ends here."""
         state = self.state
         step = state.steps
-        self.record(
-            ModelRequested(
-                step=step,
-                provider=self.provider.provider,
-                model=self.provider.model,
-                messages=len(state.messages) + len(self.system),
-            )
-        )
+        provider, asked = self.provider.provider, self.provider.model
+        messages = len(state.messages) + len(self.system)
         request = ModelRequest(
             messages=self.system + state.messages,
             tools=self.tool_schemas,
@@ -238,14 +231,25 @@ class RunLoop:
         try:
             response = await self.provider.complete(request)
         except ModelError as exc:
-            self.record(ModelFailed(step=step, error_type=exc.error_type, message=str(exc)))
+            self.record(
+                ModelFailed(
+                    step=step,
+                    error_type=exc.error_type,
+                    message=str(exc),
+                    provider=provider,
+                    model=asked,
+                    messages=messages,
+                    latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+            )
             return await self.finish(FAILED, f"model call failed: {exc}")
         latency_ms = (time.perf_counter() - started) * 1000
         spec = self.agent.model_spec
+        answered = response.model or spec.name
         self.record(
             ModelResponded(
                 step=step,
-                model=response.model or spec.name,
+                model=answered,
                 content=response.content,
                 tool_calls=len(response.tool_calls),
                 input_tokens=response.usage.input_tokens,
@@ -253,6 +257,9 @@ class RunLoop:
                 cost=self.prices.cost(response.model or spec.name, response.usage, spec.pricing),
                 latency_ms=round(latency_ms, 3),
                 finish_reason=response.finish_reason,
+                provider=provider,
+                messages=messages,
+                request_model=asked if asked != answered else None,
             )
         )
         for call in response.tool_calls:

@@ -42,6 +42,9 @@ class RunResumed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequested(Event):
+    """Written by earlier Bosun versions with each answer; read back, no longer written:
+    `ModelResponded` and `ModelFailed` say what was asked."""
+
     kind: ClassVar[str] = "model_requested"
     step: int
     provider: str
@@ -51,6 +54,10 @@ class ModelRequested(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponded(Event):
+    """A model call and its answer, journaled once it answered (a call in flight is not in the
+    journal). It started `latency_ms` before `ts`; `model` is the model that answered,
+    `request_model` the one asked for when it was another."""
+
     kind: ClassVar[str] = "model_responded"
     step: int
     model: str
@@ -61,6 +68,9 @@ class ModelResponded(Event):
     cost: float
     latency_ms: float
     finish_reason: str = "stop"
+    provider: str = ""
+    messages: int = 0  # messages sent, the instructions included
+    request_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +79,10 @@ class ModelFailed(Event):
     step: int
     error_type: str
     message: str
+    provider: str = ""
+    model: str = ""  # the model asked for
+    messages: int = 0
+    latency_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

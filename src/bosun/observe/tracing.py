@@ -20,7 +20,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -157,6 +157,15 @@ class _Call:
     approval: ApprovalResolved | None = None
 
 
+class _Asked(NamedTuple):
+    """What a chat span needs of the request: from the answer (or failure), or from the
+    `model_requested` event older journals hold."""
+
+    provider: str
+    model: str
+    ts: float
+
+
 # One tuple per finish reason, shared by every chat span that reports it: a tuple holding
 # only strings is not tracked by the garbage collector (once it has survived a collection),
 # so neither is a chat span's attribute dict; a list per span would be two more tracked
@@ -196,7 +205,7 @@ class RunTracer:
         self.chat_bases: dict[str, tuple[str, str, dict[str, Any]]] = {}
         self.tool_bases: dict[str, tuple[str, dict[str, Any]]] = {}
         self.started_ts = info.created_at
-        self.chats: dict[int, tuple[int, ModelRequested]] = {}  # step -> (seq, request)
+        self.chats: dict[int, tuple[int, _Asked]] = {}  # step -> (seq, what was asked)
         self.calls: dict[str, _Call] = {}
         self.provider = ""
         self.request_model = ""
@@ -219,23 +228,35 @@ class RunTracer:
         self.resumed += 1
 
     def _model_requested(self, seq: int, event: ModelRequested, emit: bool) -> None:
-        self.chats[event.step] = (seq, event)
-        self.provider = self.provider or event.provider
-        self.request_model = self.request_model or event.model
+        # Journals written by earlier versions record each call's request as its own event.
+        self._asked(event.step, seq, _Asked(event.provider, event.model, event.ts))
+
+    def _asked(self, step: int, seq: int, asked: _Asked) -> None:
+        self.chats[step] = (seq, asked)
+        self.provider = self.provider or asked.provider
+        self.request_model = self.request_model or asked.model
 
     def _model_responded(self, seq: int, event: ModelResponded, emit: bool) -> None:
         self.input_tokens += event.input_tokens
         self.output_tokens += event.output_tokens
         self.cost += event.cost
         self.response_model = event.model
-        opened = self.chats.pop(event.step, None)
-        if emit and opened is not None:
-            self._chat(opened[0], opened[1], event)
+        if event.step not in self.chats:  # the answer says what was asked, and when
+            start = event.ts - event.latency_ms / 1000
+            self._asked(
+                event.step, seq, _Asked(event.provider, event.request_model or event.model, start)
+            )
+        opened = self.chats.pop(event.step)
+        if emit:
+            self._chat(opened[0], event.step, opened[1], event)
 
     def _model_failed(self, seq: int, event: ModelFailed, emit: bool) -> None:
-        opened = self.chats.pop(event.step, None)
-        if emit and opened is not None:
-            self._chat(opened[0], opened[1], event)
+        if event.step not in self.chats:
+            start = event.ts - event.latency_ms / 1000
+            self._asked(event.step, seq, _Asked(event.provider, event.model, start))
+        opened = self.chats.pop(event.step)
+        if emit:
+            self._chat(opened[0], event.step, opened[1], event)
 
     def _tool_proposed(self, seq: int, event: ToolProposed, emit: bool) -> None:
         self.calls[event.call_id] = _Call(event, seq)
@@ -301,7 +322,7 @@ class RunTracer:
         self.on_end(span)
 
     def _chat(
-        self, seq: int, request: ModelRequested, outcome: ModelResponded | ModelFailed
+        self, seq: int, step: int, request: _Asked, outcome: ModelResponded | ModelFailed
     ) -> None:
         shared = self.chat_bases.get(request.model)
         if shared is None or shared[0] != request.provider:
@@ -316,7 +337,7 @@ class RunTracer:
                 },
             )
         attrs = shared[2].copy()
-        attrs["bosun.step"] = request.step + 1
+        attrs["bosun.step"] = step + 1
         error: str | None = None
         if isinstance(outcome, ModelResponded):
             attrs["gen_ai.response.model"] = outcome.model

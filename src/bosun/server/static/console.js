@@ -33,7 +33,7 @@
       "policy_decided", "approval_requested", "approval_resolved", "tool_started",
       "tool_finished", "tool_failed", "tool_shadowed", "notified", "run_waiting",
       "limit_reached", "run_needs_attention", "run_finished", "tool_compensated",
-      "compensation_missing", "feedback_recorded", "model_requested"];
+      "compensation_missing", "feedback_recorded"];
     kinds.forEach(function (kind) { source.addEventListener(kind, refresh); });
     return source;
   }
