@@ -42,6 +42,9 @@ class Governor:
         self.store = store
         self.breakers = breakers or Breakers()
         self._policies: dict[str, Policy] = {}
+        # Decisions no rule's condition takes part in, by (agent version, tool, effect, known):
+        # the common case of a tool no rule is about needs no context built, nothing evaluated.
+        self._fixed: dict[tuple[str, str, str, bool], Decision] = {}
 
     # -- policy ----------------------------------------------------------
 
@@ -77,6 +80,10 @@ class Governor:
         tainted_args: Sequence[str],
     ) -> Decision:
         effect = tool.effect if tool is not None else "unknown"
+        key = (agent.version_id, tool_name, effect, tool is not None)
+        fixed = self._fixed.get(key)
+        if fixed is not None:
+            return fixed
         ctx = ActionContext(
             agent=agent.name,
             tool=tool_name,
@@ -92,7 +99,13 @@ class Governor:
             tainted_args=tuple(tainted_args),
             tool_known=tool is not None,
         )
-        return apply_autonomy(self.policy_for(agent).decide(ctx), ctx)
+        policy = self.policy_for(agent)
+        decision = apply_autonomy(policy.decide(ctx), ctx)
+        if policy.is_fixed(ctx):
+            if len(self._fixed) >= 10_000:  # agent versions x tools: small; stay bounded
+                self._fixed.clear()
+            self._fixed[key] = decision
+        return decision
 
     # -- shared state: kill switches, quotas, spend --------------------------
 

@@ -202,6 +202,14 @@ class _Compiled:
             return Decision("deny", "builtin:not-visible", reason, self.version)
         return None
 
+    def fixed(self, ctx: ActionContext) -> bool:
+        """Whether every action of this (agent, tool, effect, autonomy) is decided alike: no
+        rule can match it, so nothing else about the action (arguments, context) is read."""
+        if not ctx.tool_known or ctx.effect not in EFFECTS:
+            return True
+        plan = self.plans.get((ctx.agent, ctx.tool, ctx.effect, ctx.autonomy)) or self.plan(ctx)
+        return not plan.rules and not plan.defaults
+
     def decide(self, ctx: ActionContext) -> Decision:
         if not ctx.tool_known or ctx.effect not in EFFECTS:
             return self.builtin(ctx, True)  # type: ignore[return-value]
@@ -342,6 +350,11 @@ class Policy(BaseModel):
     def decide(self, ctx: ActionContext) -> Decision:
         """The policy's verdict on one proposed action (autonomy comes after: `apply_autonomy`)."""
         return self._compiled.decide(ctx)
+
+    def is_fixed(self, ctx: ActionContext) -> bool:
+        """Whether no rule can match this action's (agent, tool, effect, autonomy): then every
+        such action gets the same decision, whatever its arguments and context."""
+        return self._compiled.fixed(ctx)
 
     def explain(self, ctx: ActionContext) -> list[RuleResult]:
         """Every rule's outcome for this action, in evaluation order; `decided` marks the winner."""

@@ -61,7 +61,7 @@ class Tool:
     undo: str | None = None
     sensitive: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
@@ -97,8 +97,7 @@ class Tool:
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments, or `ValidationError` (which goes back to the model)."""
-        model = self.params.model_validate(arguments)
-        return {name: getattr(model, name) for name in type(model).model_fields}
+        return dict(self.params.model_validate(arguments).__dict__)  # the fields, by name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)

@@ -32,6 +32,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -114,18 +115,29 @@ class _PendingCreate:
     no: int = 0  # the run's number, given when it is written
 
 
-@dataclass(slots=True)
-class _Owner:
-    """A run appended to in this batch, as its row says inside the write transaction."""
+class _Owner(NamedTuple):
+    """A run appended to in this batch, as its row says inside the write transaction (a
+    tuple: the row is taken as it comes)."""
 
+    id: str
     no: int
     lease_owner: str | None
-    cancel_requested: bool
-    pause_requested: bool
+    cancel_requested: int
+    pause_requested: int
     status: str
     tenant: str
     agent: str
     audited_seq: int
+    any_switch: int  # whether any kill switch is set, whoever it covers
+
+
+_OWNER_COLUMNS = (
+    "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant, agent,"
+    " audited_seq, EXISTS (SELECT 1 FROM kill_switches) FROM runs WHERE id"
+)
+_OWNER_OF_ONE = _OWNER_COLUMNS + "=?"
+# The events of a commit that govern something: approvals to insert, audit records to derive.
+_GOVERNANCE_KINDS = AUDITED_KINDS | {"run_finished"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -138,6 +150,7 @@ class _Unaudited:
 
 
 _Pending = _PendingAppend | _PendingCreate
+_CARRY_ON = AppendResult(False, (), False)  # what nearly every commit tells its run
 
 # A commit whose summary is the row's already (a tool result: only the journal grows) leaves
 # the row alone: one page fewer to write. Readers take `last_seq` and `updated_at` from the
@@ -382,73 +395,77 @@ class SqliteStore(SqliteObserve, Store):
         waited = len(self._unaudited)  # what this batch adds is dropped again if it fails
         conn.execute("BEGIN IMMEDIATE")
         try:
-            creates = [i for i in batch if isinstance(i, _PendingCreate)]
-            appends = [i for i in batch if isinstance(i, _PendingAppend)]
+            creates: list[_PendingCreate] = []
+            appends: list[_PendingAppend] = []
+            for i in batch:
+                if type(i) is _PendingAppend:
+                    appends.append(i)
+                else:
+                    creates.append(i)  # type: ignore[arg-type]
             audit: list[AuditEntry] = self._insert_runs(creates, now) if creates else []
             owners, any_switch = self._owners(appends) if appends else ({}, True)
-            kept = [
-                i for i in appends if i.run_id in owners and owners[i.run_id].lease_owner == i.owner
-            ]
-            same, changed = [], []
+            # One pass over the appends still leased to their writers: which row to write
+            # now, which may wait, what a worker before us left unchained, the journal rows.
+            kept: list[tuple[_PendingAppend, _Owner]] = []
+            same: list[tuple[_PendingAppend, _Owner]] = []
+            changed: list[tuple[_PendingAppend, _Owner]] = []
             behind: dict[str, tuple[int, RunSummary, int]] = {}
-            for i in kept:
-                row = owners[i.run_id]
-                if i.summary.status != row.status:
-                    changed.append(i)
-                elif (written := self._written.get(i.run_id)) != i.summary:
+            journal_audit: list[_Unaudited] = []
+            events = [(c.no, r.seq, r.ts, r.kind, r.data, r.blob) for c in creates for r in c.rows]
+            blobs = [r for c in creates for r in c.rows if r.blob is not None]
+            leaving = False  # a run stops running: everything waiting is written with it
+            for i in appends:
+                row = owners.get(i.run_id)
+                if row is None or row.lease_owner != i.owner:
+                    continue
+                kept.append((i, row))
+                summary = i.summary
+                written = self._written.get(i.run_id)
+                if written is None:  # new to us: did a worker before us leave anything?
+                    journal_audit.extend(self._missed_audit(i, row))
+                if summary.status != row.status:
+                    changed.append((i, row))
+                elif written != summary:
                     if (
                         i.rows
                         and written is not None
-                        and _journal_adds_up(written, i.summary, i.events)
+                        and _journal_adds_up(written, summary, i.events)
                     ):
-                        behind[i.run_id] = (row.no, i.summary, i.rows[-1].seq)
+                        behind[i.run_id] = (row.no, summary, i.rows[-1].seq)
                     else:
-                        same.append(i)
+                        same.append((i, row))
+                leaving = leaving or summary.status != RUNNING
+                no = row.no
+                for r in i.rows:
+                    events.append((no, r.seq, r.ts, r.kind, r.data, r.blob))
+                    if r.blob is not None:
+                        blobs.append(r)
             if same:
                 conn.executemany(
-                    _UPDATE_SUMMARY,
-                    [(*_summary_values(i, now), owners[i.run_id].no) for i in same],
+                    _UPDATE_SUMMARY, [(*_summary_values(i, now), row.no) for i, row in same]
                 )
             if changed:
                 conn.executemany(
                     _UPDATE_SUMMARY_AND_STATUS,
-                    [
-                        (
-                            *_summary_values(i, now),
-                            i.summary.status,
-                            owners[i.run_id].no,
-                        )
-                        for i in changed
-                    ],
+                    [(*_summary_values(i, now), i.summary.status, row.no) for i, row in changed],
                 )
-            journal_audit: list[_Unaudited] = []
-            for i in kept:
-                if i.run_id not in self._written:  # new to us: was anything left unchained?
-                    journal_audit.extend(self._missed_audit(i, owners[i.run_id]))
-            numbered = [(c.no, c.rows) for c in creates]
-            numbered += [(owners[i.run_id].no, i.rows) for i in kept]
-            for _, rows in numbered:
-                for r in rows:
-                    if r.blob is not None:
-                        conn.execute(
-                            "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)",
-                            (r.blob, r.blob_data),
-                        )
+            for r in blobs:
+                conn.execute(
+                    "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)", (r.blob, r.blob_data)
+                )
             conn.executemany(
-                "INSERT INTO events(run, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)",
-                [(no, r.seq, r.ts, r.kind, r.data, r.blob) for no, rows in numbered for r in rows],
+                "INSERT INTO events(run, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)", events
             )
-            for item in kept:
-                owner = owners[item.run_id]
+            for item, row in kept:
                 journal_audit.extend(
-                    self._governance_rows(item, tenant=owner.tenant, agent=owner.agent)
+                    self._governance_rows(item, tenant=row.tenant, agent=row.agent)
                 )
             was_waiting = bool(self._unaudited or self._behind)
             self._unaudited.extend(journal_audit)
             catch_up = bool(audit) or (
                 bool(self._unaudited or self._behind or behind)
                 and (
-                    any(i.summary.status != RUNNING for i in kept)
+                    leaving
                     or len(self._unaudited) >= AUDIT_BATCH
                     or (was_waiting and now - self._waiting_since >= CATCH_UP_DELAY)
                 )
@@ -471,12 +488,12 @@ class SqliteStore(SqliteObserve, Store):
                 self._waiting_since = now
             self._behind.update(behind)
             self._catch_up_later()
-        for i in changed:
+        for i, _ in changed:
             self._behind.pop(i.run_id, None)
         for c in creates:
             if c.run.status == RUNNING and c.run.lease_owner is not None:  # driven here next
                 self._written[c.run.id] = _fresh_summary()
-        for item in kept:
+        for item, _ in kept:
             if item.summary.status == RUNNING:
                 self._written[item.run_id] = item.summary
             else:  # parked or finished: whoever drives it next writes its row afresh
@@ -485,13 +502,15 @@ class SqliteStore(SqliteObserve, Store):
         for item in batch:
             if isinstance(item, _PendingCreate):
                 results.append(AppendResult(False, switches))
-            elif item.run_id in owners and owners[item.run_id].lease_owner == item.owner:
-                owner = owners[item.run_id]
-                results.append(
-                    AppendResult(
-                        bool(owner.cancel_requested), switches, bool(owner.pause_requested)
+            elif (owner := owners.get(item.run_id)) is not None and owner.lease_owner == item.owner:
+                if owner.cancel_requested or owner.pause_requested or switches:
+                    results.append(
+                        AppendResult(
+                            bool(owner.cancel_requested), switches, bool(owner.pause_requested)
+                        )
                     )
-                )
+                else:
+                    results.append(_CARRY_ON)
             else:
                 results.append(LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}"))
         return results
@@ -499,21 +518,18 @@ class SqliteStore(SqliteObserve, Store):
     def _owners(self, appends: list[_PendingAppend]) -> tuple[dict[str, _Owner], bool]:
         """The runs appended to, read inside the write transaction (fencing by lease owner),
         and whether any kill switch is set (almost never: then the switches are not read)."""
-        owners: dict[str, _Owner] = {}
-        any_switch = False
-        ids = list({item.run_id for item in appends})
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for run_id, *values, switch in self.conn.execute(
-                "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant,"
-                " agent, audited_seq, EXISTS (SELECT 1 FROM kill_switches)"
-                f" FROM runs WHERE id IN ({marks})",
-                chunk,
-            ):
-                owners[run_id] = _Owner(*values)
-                any_switch = any_switch or bool(switch)
-        return owners, any_switch or not owners
+        conn = self.conn
+        if len(appends) == 1:  # the usual batch: one run's commit
+            rows = conn.execute(_OWNER_OF_ONE, (appends[0].run_id,)).fetchall()
+        else:
+            rows = []
+            ids = list({item.run_id for item in appends})
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += conn.execute(f"{_OWNER_COLUMNS} IN ({marks})", chunk).fetchall()
+        owners = {row[0]: _Owner._make(row) for row in rows}
+        return owners, not rows or bool(rows[0][-1])
 
     def _insert_runs(self, creates: list[_PendingCreate], now: float) -> list[AuditEntry]:
         """Insert new runs (numbered here: we hold the write lock); register new versions."""
@@ -569,6 +585,8 @@ class SqliteStore(SqliteObserve, Store):
         conn = self.conn
         audit = []
         for event, row in zip(item.events, item.rows, strict=True):
+            if event.kind not in _GOVERNANCE_KINDS:
+                continue
             if isinstance(event, ApprovalRequested):
                 conn.execute(
                     f"INSERT INTO approvals({APPROVAL_COLUMNS}) VALUES"
