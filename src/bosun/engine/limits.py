@@ -12,22 +12,26 @@ def effective_limits(agent_limits: Limits, state: RunState) -> Limits:
 
 
 def check_step(limits: Limits, state: RunState, now: float) -> LimitReached | None:
-    """Before a model call."""
-    checks: list[tuple[str, float, float | None, str]] = [
-        ("max_steps", state.steps, limits.max_steps, "model steps"),
-        ("max_tokens", state.tokens, limits.max_tokens, "tokens"),
-        ("max_cost", state.cost, limits.max_cost, "USD spent"),
-        ("max_wall_seconds", now - state.started_at, limits.max_wall_seconds, "seconds elapsed"),
-    ]
-    for name, value, maximum, unit in checks:
-        if maximum is not None and value >= maximum:
-            return LimitReached(
-                limit=name,
-                value=round(value, 6),
-                maximum=maximum,
-                reason=f"{name} reached: {round(value, 6)} {unit} (limit {maximum})",
-            )
+    """Before a model call (at every step: plain comparisons, nothing built unless one hits)."""
+    if limits.max_steps is not None and state.steps >= limits.max_steps:
+        return _reached("max_steps", state.steps, limits.max_steps, "model steps")
+    if limits.max_tokens is not None and state.tokens >= limits.max_tokens:
+        return _reached("max_tokens", state.tokens, limits.max_tokens, "tokens")
+    if limits.max_cost is not None and state.cost >= limits.max_cost:
+        return _reached("max_cost", state.cost, limits.max_cost, "USD spent")
+    elapsed = now - state.started_at
+    if limits.max_wall_seconds is not None and elapsed >= limits.max_wall_seconds:
+        return _reached("max_wall_seconds", elapsed, limits.max_wall_seconds, "seconds elapsed")
     return None
+
+
+def _reached(name: str, value: float, maximum: float, unit: str) -> LimitReached:
+    return LimitReached(
+        limit=name,
+        value=round(value, 6),
+        maximum=maximum,
+        reason=f"{name} reached: {round(value, 6)} {unit} (limit {maximum})",
+    )
 
 
 def check_tool(limits: Limits, state: RunState, tool: str, arguments: str) -> LimitReached | None:

@@ -100,6 +100,9 @@ class RunLoop:
         self.stop_requested = False  # set by a worker that is shutting down
         self.limits = effective_limits(agent.limits, state)
         self.tools = {t.name: t for t in governor.visible_tools(agent)}
+        # Fixed for the run's pinned version: looked up once per tool, not per call.
+        self.autonomy = {name: governor.autonomy_of(agent, name) for name in self.tools}
+        self.breakers = {name: governor.breakers.get(f"tool:{name}") for name in self.tools}
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
@@ -333,7 +336,7 @@ class RunLoop:
                 self.request_approval(call, decision)
                 return None
 
-        breaker = self.governor.breakers.get(f"tool:{call.tool}")
+        breaker = self.breakers[call.tool]
         if not breaker.allow():
             self.record(
                 ToolFailed(
@@ -445,7 +448,7 @@ class RunLoop:
                 rule=decision.rule,
                 reason=decision.reason,
                 policy_version=decision.policy_version,
-                autonomy=self.governor.autonomy_of(self.agent, call.tool),
+                autonomy=self.autonomy[call.tool],
             )
         )
         return decision
