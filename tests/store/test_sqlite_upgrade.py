@@ -107,6 +107,12 @@ async def test_a_version_1_database_is_upgraded_in_place_and_keeps_every_event(t
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
         assert not {"runs_v1", "events_v1"} & tables
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # Version 1 chained every audit record with its events: nothing of the old journals
+        # waits to be chained, so resuming them chains nothing twice.
+        covered = conn.execute(
+            "SELECT id, audited_seq FROM runs WHERE id LIKE 'run_old_%' ORDER BY id"
+        ).fetchall()
+        assert covered == [("run_old_a", 3), ("run_old_b", 3)]
 
     again = SqliteStore(path)  # opening an upgraded database changes nothing
     await again.open()
