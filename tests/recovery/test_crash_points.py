@@ -30,6 +30,7 @@ from crashkit import (
 from bosun import Agent, Runtime, ToolContext, Worker, tool
 from bosun.errors import BosunError, LeaseLost
 from bosun.journal.events import (
+    LimitReached,
     ModelResponded,
     RunFinished,
     RunNeedsAttention,
@@ -389,3 +390,36 @@ async def test_a_worker_whose_own_lease_lapsed_does_not_drive_the_run_twice(db_u
         result = await rt.result(run_id)
     assert result.status == "succeeded"
     assert len(effects(fx, "gated_charge")) == 1
+
+
+async def test_crash_re_attempts_of_one_call_do_not_count_as_repetitions(db_url, fx, monkeypatch):
+    """max_repeats counts what the model proposed: five interrupted attempts of one proposed
+    idempotent call are one proposal, and the run finishes."""
+    agent = scripted_agent(
+        "note-once", calls(NOTE), {"content": "noted"}, tools=["save_note"]
+    )
+    monkeypatch.setenv("RECOVERY_CRASH", "save_note")
+    async with ObservedRuntime(db_url, owner="w1", lease_seconds=5) as rt1:
+        run_id = await crash(rt1, agent)
+    for attempt in range(2, 6):  # four more interruptions of the same call
+        async with ObservedRuntime(db_url, owner=f"w{attempt}", lease_seconds=5) as rt:
+            with pytest.raises(SimulatedCrash):
+                await rt.resume(run_id)
+    monkeypatch.delenv("RECOVERY_CRASH")
+
+    _, result, events = await resume(db_url, run_id)
+
+    assert result.status == "succeeded", result.reason
+    assert [e["attempt"] for e in effects(fx, "save_note")] == [1, 2, 3, 4, 5, 6]
+    assert not of(events, LimitReached)
+
+
+async def test_the_same_call_proposed_again_and_again_still_hits_max_repeats(db_url, fx):
+    agent = scripted_agent(
+        "note-loop", *[calls(NOTE) for _ in range(6)], {"content": "never"}, tools=["save_note"]
+    )
+    async with Runtime(db_url) as rt:
+        result = await rt.run(agent, "loop")
+    assert result.status == "limit_exceeded"
+    assert "proposed save_note 5 times in a row" in result.reason
+    assert len(effects(fx, "save_note")) == 4

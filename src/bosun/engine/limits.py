@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bosun.engine.state import RunState
+from bosun.engine.state import CallState, RunState
 from bosun.journal.events import LimitReached
 from bosun.spec.limits import Limits
 
@@ -34,8 +34,9 @@ def _reached(name: str, value: float, maximum: float, unit: str) -> LimitReached
     )
 
 
-def check_tool(limits: Limits, state: RunState, tool: str, arguments: str) -> LimitReached | None:
-    """Before a tool call starts."""
+def check_tool(limits: Limits, state: RunState, call: CallState) -> LimitReached | None:
+    """Before a tool call starts. Repetition counts proposals: a call re-attempted after a
+    crash is still one proposal."""
     if limits.max_tool_calls is not None and state.tool_calls >= limits.max_tool_calls:
         return LimitReached(
             limit="max_tool_calls",
@@ -44,14 +45,12 @@ def check_tool(limits: Limits, state: RunState, tool: str, arguments: str) -> Li
             reason=f"max_tool_calls reached: {state.tool_calls} calls (limit {limits.max_tool_calls})",
         )
     n = limits.max_repeats
-    if n is not None:
-        recent = state.recent_calls[-(n - 1) :] if n > 1 else []
-        if len(recent) == n - 1 and all(c == (tool, arguments) for c in recent):
-            return LimitReached(
-                limit="max_repeats",
-                value=n,
-                maximum=n,
-                reason=f"max_repeats reached: {tool} called {n} times in a row "
-                f"with the same arguments {arguments}",
-            )
+    if n is not None and call.repeats >= n:
+        return LimitReached(
+            limit="max_repeats",
+            value=n,
+            maximum=n,
+            reason=f"max_repeats reached: the model proposed {call.tool} {n} times in a row "
+            f"with the same arguments {call.arguments}",
+        )
     return None

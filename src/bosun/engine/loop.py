@@ -304,7 +304,7 @@ class RunLoop:
         kwargs = self.parse_arguments(call)
         if kwargs is None:
             return None
-        limit = check_tool(self.limits, state, call.tool, call.arguments)
+        limit = check_tool(self.limits, state, call)
         if limit is not None:
             self.record(limit)
             return await self.finish(LIMIT_EXCEEDED, limit.reason)

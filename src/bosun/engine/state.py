@@ -53,6 +53,9 @@ class CallState:
     idempotency_key: str = ""
     approval_id: str | None = None
     approval_status: str | None = None  # None: never asked; pending; approved; denied; expired
+    # How many proposals in a row, this one included, named this tool with these arguments
+    # (the repetition limit counts what the model proposed, never crash re-attempts).
+    repeats: int = 1
 
 
 @dataclass(slots=True)
@@ -78,8 +81,9 @@ class RunState:
     cost: float = 0.0
     messages: list[dict[str, Any]] = field(default_factory=list)
     open_calls: dict[str, CallState] = field(default_factory=dict)
-    # (tool, arguments) of the most recent calls, newest last, for the repetition limit.
-    recent_calls: list[tuple[str, str]] = field(default_factory=list)
+    # The latest proposal (tool, arguments) and how many times in a row it was proposed.
+    last_proposal: tuple[str, str] | None = None
+    proposal_streak: int = 0
     # What the run has read, by trust, for the untrusted-content policies.
     read_untrusted: bool = False
     trusted_texts: list[str] = field(default_factory=list)
@@ -126,8 +130,13 @@ class RunState:
                 "function": {"name": event.tool, "arguments": event.arguments},
             }
         )
+        proposal = (event.tool, event.arguments)
+        if proposal == self.last_proposal:
+            self.proposal_streak += 1
+        else:
+            self.last_proposal, self.proposal_streak = proposal, 1
         self.open_calls[event.call_id] = CallState(
-            event.call_id, event.tool, event.arguments, event.step
+            event.call_id, event.tool, event.arguments, event.step, repeats=self.proposal_streak
         )
 
     def _tool_started(self, event: ToolStarted) -> None:
@@ -137,8 +146,6 @@ class RunState:
         call.started = True
         call.attempts = event.attempt
         call.idempotency_key = event.idempotency_key
-        self.recent_calls.append((event.tool, call.arguments))
-        del self.recent_calls[:-20]
 
     def _tool_finished(self, event: ToolFinished) -> None:
         text = orjson.dumps(event.result).decode()
