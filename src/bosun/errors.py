@@ -34,3 +34,12 @@ class ModelError(BosunError):
 
 class ToolNotFound(BosunError):
     """A tool reference (`module:function`) could not be imported."""
+
+
+class EditRefused(BosunError):
+    """An approver's edited arguments do not fit the tool or are forbidden by the policy; the
+    approval stays pending. `rule` names what refused them (`schema` for the tool's schema)."""
+
+    def __init__(self, message: str, *, rule: str):
+        super().__init__(message)
+        self.rule = rule

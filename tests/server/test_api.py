@@ -120,7 +120,7 @@ def test_refund_waits_for_approval_and_continues_with_edited_arguments(server: R
             f"/api/approvals/{approval['approval_id']}/approve",
             json={"arguments": {"order_id": "1234", "amount": "lots", "reason": "x"}},
         )
-        assert bad.status_code == 400 and "do not fit issue_refund" in bad.json()["detail"]
+        assert bad.status_code == 422 and "do not fit issue_refund" in bad.json()["detail"]
         edited = {"order_id": "1234", "amount": 45.0, "reason": "partial refund"}
         r = c.post(
             f"/api/approvals/{approval['approval_id']}/approve",

@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from bosun.engine.decide import decide_call
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.state import CallState, RunState
 from bosun.errors import ModelError
 from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor, kill_scopes
-from bosun.govern.taint import tainted_arguments
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -314,27 +314,27 @@ class RunLoop:
         if killed is not None:
             return killed
 
-        decision: Decision | None = None
-        if call.approval_status != "approved":  # an approved call was decided by a person
-            decision = await self.decide(call, kwargs)
-            if decision.verdict == "deny":
-                self.record(
-                    ToolFailed(
-                        call_id=call.call_id,
-                        tool=call.tool,
-                        error_type="denied",
-                        message=f"denied by policy ({decision.rule}): {decision.reason}",
-                    )
+        # Every call is decided, an approved one too: a person's approval answers the
+        # rule that asked for it, never a deny, a shadow or a quota (edits included).
+        decision = await self.decide(call, kwargs, approved=call.approval_status == "approved")
+        if decision.verdict == "deny":
+            self.record(
+                ToolFailed(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    error_type="denied",
+                    message=f"denied by policy ({decision.rule}): {decision.reason}",
                 )
-                return None
-            if decision.verdict == "shadow":
-                self.record(
-                    ToolShadowed(call_id=call.call_id, tool=call.tool, arguments=call.arguments)
-                )
-                return None
-            if decision.verdict == "require_approval":
-                self.request_approval(call, decision)
-                return None
+            )
+            return None
+        if decision.verdict == "shadow":
+            self.record(
+                ToolShadowed(call_id=call.call_id, tool=call.tool, arguments=call.arguments)
+            )
+            return None
+        if decision.verdict == "require_approval":
+            self.request_approval(call, decision)
+            return None
 
         breaker = self.breakers[call.tool]
         if not breaker.allow():
@@ -396,7 +396,7 @@ class RunLoop:
                     duration_ms=round(outcome.duration_ms, 3),
                 )
             )
-        if decision is not None and decision.verdict == "notify":
+        if decision.verdict == "notify":
             message = (
                 f"{self.agent.name} ran {call.tool}({call.arguments}) under rule {decision.rule}"
             )
@@ -409,27 +409,23 @@ class RunLoop:
 
     # -- governance steps ----------------------------------------------------
 
-    async def decide(self, call: CallState, kwargs: dict[str, Any]) -> Decision:
+    async def decide(
+        self, call: CallState, kwargs: dict[str, Any], *, approved: bool = False
+    ) -> Decision:
+        """Policy, autonomy and quotas for this call, journaled. An `approved` call (a person
+        approved it, perhaps with edited arguments) is decided again: a `require_approval`
+        verdict is what the approval answered, and every other rule still applies."""
         state = self.state
-        tool = self.tools[call.tool]
-        tainted = (
-            tainted_arguments(kwargs, state.untrusted_texts, state.trusted_texts)
-            if state.read_untrusted
-            else ()
+        decision = decide_call(
+            self.governor, self.agent, state, call.tool, self.tools[call.tool], kwargs
         )
-        decision = self.governor.decide(
-            self.agent,
-            call.tool,
-            tool,
-            kwargs,
-            tenant=state.tenant,
-            user=state.user,
-            session=state.session,
-            tags=state.tags,
-            spend=state.cost,
-            read_untrusted=state.read_untrusted,
-            tainted_args=tainted,
-        )
+        if approved and decision.verdict == "require_approval":
+            decision = Decision(
+                "allow",
+                decision.rule,
+                f"approved by a person ({decision.reason})",
+                decision.policy_version,
+            )
         if decision.verdict in ("allow", "notify"):
             limited = await self.governor.rate_limited(
                 self.agent.rate_limits,

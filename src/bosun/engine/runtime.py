@@ -11,11 +11,13 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from bosun.engine.approvals import check_edit
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import CommitListener, RunLoop, StopRequested
 from bosun.engine.resolve import resolve
@@ -355,23 +357,26 @@ class Runtime:
         by: str,
         edit: dict[str, Any] | None = None,
         comment: str | None = None,
+        may_decide: Callable[[str], bool] | None = None,
     ) -> ApprovalRecord:
-        """Approve a pending call (optionally with edited arguments, validated against the
-        tool's schema). The run resumes once all its approvals are resolved."""
+        """Approve a pending call. Edited arguments are a new proposal: they must fit the
+        tool's schema and pass the whole policy, or `EditRefused` says which rule refused
+        them and the approval stays pending (see `bosun.engine.approvals`). The run resumes
+        once all its approvals are resolved."""
         arguments = None
         if edit is not None:
             approval = await self.store.get_approval(approval_id)
             if approval is None:
                 raise ApprovalConflict(f"no approval {approval_id!r}")
+            if approval.status != "pending":
+                raise ApprovalConflict(
+                    f"approval {approval_id} is {approval.status}"
+                    + (f" by {approval.decided_by}" if approval.decided_by else "")
+                )
             agent = self.agent_for(await self.get_run(approval.run_id))
-            tool = agent.tool_map.get(approval.tool)
-            if tool is not None:
-                try:
-                    tool.validate(edit)
-                except ValueError as exc:
-                    raise BosunError(
-                        f"edited arguments do not fit {approval.tool}: {exc}"
-                    ) from None
+            await check_edit(
+                self.store, self.governor, agent, approval, edit, by=by, may_decide=may_decide
+            )
             arguments = orjson.dumps(edit).decode()
         return await self.store.resolve_approval(
             approval_id, decision="approved", by=by, comment=comment, arguments=arguments

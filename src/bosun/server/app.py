@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from bosun import __version__
 from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
-from bosun.errors import BosunError, RunNotFound
+from bosun.errors import BosunError, EditRefused, RunNotFound
 from bosun.server import api, console, schemas
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
@@ -124,6 +124,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(RunNotFound)
     async def _not_found(request: Request, exc: RunNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(EditRefused)
+    async def _edit_refused(request: Request, exc: EditRefused) -> JSONResponse:
+        status = 422 if exc.rule == "schema" else 403
+        return JSONResponse({"detail": str(exc), "rule": exc.rule}, status_code=status)
 
     @app.exception_handler(BosunError)
     async def _bosun_error(request: Request, exc: BosunError) -> JSONResponse:

@@ -239,7 +239,7 @@ async def approve(
         if isinstance(original, dict):
             arguments = {k: original.get(k, v) if v == MASK else v for k, v in arguments.items()}
     resolved = await state.runtime.approve(
-        approval_id, by=actor(p), edit=arguments, comment=comment or None
+        approval_id, by=actor(p), edit=arguments, comment=comment or None, may_decide=p.may_decide
     )
     state.hub.poke(p.tenant, record.run_id)
     return await approval_out(state, resolved)

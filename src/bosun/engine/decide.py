@@ -1,0 +1,46 @@
+"""What governance says of one call of a run, from the run's state alone.
+
+The step loop asks it before a call runs, and an approver's edit is asked the same
+question before it is accepted (`bosun.engine.approvals`), so an edited call can never
+get past a rule the proposed one would have met.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bosun.engine.state import RunState
+from bosun.govern.decision import Decision
+from bosun.govern.governor import Governor
+from bosun.govern.taint import tainted_arguments
+from bosun.spec.agent import Agent
+from bosun.spec.tool import Tool
+
+
+def decide_call(
+    governor: Governor,
+    agent: Agent,
+    state: RunState,
+    tool_name: str,
+    tool: Tool | None,
+    kwargs: dict[str, Any],
+) -> Decision:
+    """The policy and autonomy verdict for `tool_name(**kwargs)` now (quotas not counted)."""
+    tainted = (
+        tainted_arguments(kwargs, state.untrusted_texts, state.trusted_texts)
+        if state.read_untrusted
+        else ()
+    )
+    return governor.decide(
+        agent,
+        tool_name,
+        tool,
+        kwargs,
+        tenant=state.tenant,
+        user=state.user,
+        session=state.session,
+        tags=state.tags,
+        spend=state.cost,
+        read_untrusted=state.read_untrusted,
+        tainted_args=tainted,
+    )
