@@ -409,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--poll-interval", type=float, default=0.5)
     p.add_argument("--shutdown-grace", type=float, default=30.0)
+    p.add_argument(
+        "--tool-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads for sync tool bodies in this process (default 64); calls beyond wait,"
+        " not started",
+    )
     p.add_argument("--exit-when-idle", action="store_true", help="stop when nothing is left")
     observe_commands.add_worker_options(p, parse_duration)
     p.set_defaults(handler=cmd_worker)
@@ -532,7 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[Runtime, argparse.Namespace], Awaitable[int]] = args.handler
 
     async def go() -> int:
-        rt = Runtime(args.db or default_db_url(), lease_seconds=getattr(args, "lease_seconds", 30))
+        options = {"lease_seconds": getattr(args, "lease_seconds", 30)}
+        if getattr(args, "tool_threads", None) is not None:
+            options["tool_threads"] = args.tool_threads
+        rt = Runtime(args.db or default_db_url(), **options)
         async with rt:
             return await handler(rt, args)
 

@@ -142,7 +142,12 @@ def worker_env(effects_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    db: str, env: dict[str, str], log: Path, *, exit_when_idle: bool = False
+    db: str,
+    env: dict[str, str],
+    log: Path,
+    *,
+    exit_when_idle: bool = False,
+    extra: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,
@@ -160,6 +165,7 @@ def start_worker(
     ]
     if exit_when_idle:
         args.append("--exit-when-idle")
+    args.extend(extra)
     with open(log, "ab") as out:
         return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
 

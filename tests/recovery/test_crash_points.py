@@ -395,9 +395,7 @@ async def test_a_worker_whose_own_lease_lapsed_does_not_drive_the_run_twice(db_u
 async def test_crash_re_attempts_of_one_call_do_not_count_as_repetitions(db_url, fx, monkeypatch):
     """max_repeats counts what the model proposed: five interrupted attempts of one proposed
     idempotent call are one proposal, and the run finishes."""
-    agent = scripted_agent(
-        "note-once", calls(NOTE), {"content": "noted"}, tools=["save_note"]
-    )
+    agent = scripted_agent("note-once", calls(NOTE), {"content": "noted"}, tools=["save_note"])
     monkeypatch.setenv("RECOVERY_CRASH", "save_note")
     async with ObservedRuntime(db_url, owner="w1", lease_seconds=5) as rt1:
         run_id = await crash(rt1, agent)

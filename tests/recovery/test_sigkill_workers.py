@@ -331,3 +331,49 @@ async def test_a_pinned_tool_that_can_no_longer_be_imported_parks_the_run(outage
     assert f"tool charge of pinned version {version} cannot be loaded" in parked.reason
     assert len(effects(outage.folder, "sync_slow")) == 2  # still importable: re-run, same key
     assert effects(outage.folder, "charge") == []
+
+
+async def test_a_call_queued_for_a_tool_thread_at_sigkill_runs_after_recovery_not_parked(
+    outage,
+):
+    """Two charges on a one-thread pool: the first holds the thread when the worker dies, the
+    second was waiting for it. Only the first had started: it parks; the second had not, so
+    it runs once after recovery instead of being parked as "may have happened"."""
+    first = submit(outage.db, AGENTS / "queued.yaml", "charge A", outage.env)
+    second = submit(outage.db, AGENTS / "queued.yaml", "charge B", outage.env)
+    outage.first = start_worker(
+        outage.db,
+        worker_env(outage.folder, RECOVERY_HOLD="charge_sync"),
+        outage.log,
+        extra=["--tool-threads", "1"],
+    )
+    await outage.started("call_1_0")  # one charge holds the only thread
+
+    async with Runtime(outage.db) as rt:
+
+        async def both_queued_behind_it() -> bool:
+            notes = [
+                of(await rt.events(r), ToolFinished, tool="save_note") for r in (first, second)
+            ]
+            return all(notes)
+
+        await wait_until("both runs to reach their charge", both_queued_behind_it, outage.log)
+        started = {
+            r: bool(of(await rt.events(r), ToolStarted, tool="charge_sync"))
+            for r in (first, second)
+        }
+        assert sorted(started.values()) == [False, True]  # the queued one has not started
+        holder = next(r for r, s in started.items() if s)
+        queued = next(r for r, s in started.items() if not s)
+        sigkill(outage.first)
+        for run_id in (first, second):
+            await wait_for_lease_expiry(rt, run_id, outage.log)
+        finish_worker(
+            start_worker(outage.db, outage.env, outage.log, exit_when_idle=True), outage.log
+        )
+        held, waited = await rt.get_run(holder), await rt.get_run(queued)
+
+    assert held.status == "needs_attention"
+    assert waited.status == "succeeded", waited.reason
+    charges = effects(outage.folder, "charge_sync")
+    assert sorted(c["key"].split(":")[0] for c in charges) == sorted([holder, queued])

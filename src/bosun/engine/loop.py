@@ -59,7 +59,7 @@ from bosun.store.base import (
     KillSwitch,
     Store,
 )
-from bosun.tools.execute import execute_tool
+from bosun.tools.execute import ToolPool, execute_tool
 
 # Called after each commit with (run_id, first_seq, events). Must be cheap and never raise:
 # observers (traces, metrics) queue the events and do their work off the step loop.
@@ -84,6 +84,7 @@ class RunLoop:
         state: RunState,
         owner: str,
         governor: Governor,
+        pool: ToolPool,
         cancel_requested: bool = False,
         pause_requested: bool = False,
         listeners: Sequence[CommitListener] = (),
@@ -95,6 +96,7 @@ class RunLoop:
         self.state = state
         self.owner = owner
         self.governor = governor
+        self.pool = pool
         self.cancel_requested = cancel_requested
         self.pause_requested = pause_requested  # learnt with each commit, like cancel
         self.stop_requested = False  # set by a worker that is shutting down
@@ -349,31 +351,18 @@ class RunLoop:
             )
             return None
 
-        attempt = call.attempts + 1
-        key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
-        self.record(
-            ToolStarted(call_id=call.call_id, tool=call.tool, attempt=attempt, idempotency_key=key)
-        )
-        await self.commit()
-        if self.kill_switches and any(
-            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool)
-            for k in self.kill_switches
-        ):
-            # A switch was set between our last look and this start: do not execute.
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type="killed",
-                    message="not executed: a kill switch was set",
-                )
+        async with self.pool.slot(tool) as slot:
+            # A thread is ours (sync tools): the body begins right after its start is
+            # committed, so queueing never counts as started, nor against the timeout.
+            stopped = await self.start(call)
+            if stopped is not None:
+                return stopped
+            outcome = await execute_tool(
+                tool,
+                kwargs,
+                ToolContext(state.run_id, call.call_id, call.idempotency_key, call.attempts),
+                slot,
             )
-            killed = await self.kill_check(call.tool)
-            assert killed is not None
-            return killed
-        outcome = await execute_tool(
-            tool, kwargs, ToolContext(state.run_id, call.call_id, key, attempt)
-        )
         if outcome.ok:
             breaker.success()
             self.record(
@@ -384,6 +373,17 @@ class RunLoop:
                     duration_ms=round(outcome.duration_ms, 3),
                     trusted=tool.trusted,
                 )
+            )
+        elif outcome.error_type == "timeout" and not tool.idempotent and tool.effect != "read":
+            # The body began and did not return in time: it may still take effect. Saying
+            # "it failed" would have the model try again (a second payment); a person decides.
+            breaker.failure()
+            return await self.park(
+                f"tool call {call.call_id} ({call.tool}) timed out after {tool.timeout:g}s "
+                "while running; it may still take effect, and the tool is not idempotent, "
+                "so it is neither reported as failed nor run again. Check the target system, "
+                "then resolve the run.",
+                call.call_id,
             )
         else:
             breaker.failure()
@@ -406,6 +406,40 @@ class RunLoop:
         # the next model call): a crash after this point never re-runs the call.
         await self.commit()
         return None
+
+    async def start(self, call: CallState) -> RunState | None:
+        """Journal the call's start and commit it; the switches and cancels that commit
+        returns are the last look before the body runs. Returns the final state if the
+        call must not run."""
+        state = self.state
+        key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
+        self.record(
+            ToolStarted(
+                call_id=call.call_id, tool=call.tool, attempt=call.attempts + 1, idempotency_key=key
+            )
+        )
+        await self.commit()
+        killed = self.kill_switches and any(
+            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool)
+            for k in self.kill_switches
+        )
+        if not killed and not self.cancel_requested:
+            return None
+        # Set while this call waited for its turn: it never executes.
+        why = "a kill switch was set" if killed else "the run was cancelled"
+        self.record(
+            ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type="killed" if killed else "cancelled",
+                message=f"not executed: {why}",
+            )
+        )
+        if killed:
+            stopped = await self.kill_check(call.tool)
+            assert stopped is not None
+            return stopped
+        return await self.finish(CANCELLED, "cancelled by request")
 
     # -- governance steps ----------------------------------------------------
 

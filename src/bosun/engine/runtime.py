@@ -44,6 +44,7 @@ from bosun.store.base import (
     RunRecord,
     Store,
 )
+from bosun.tools.execute import DEFAULT_TOOL_THREADS, ToolPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Runtime:
         prices: PriceTable | None = None,
         lease_seconds: float = 30.0,
         owner: str | None = None,
+        tool_threads: int = DEFAULT_TOOL_THREADS,
     ):
         self.store = db if isinstance(db, Store) else open_store(db)
         self.prices = prices or PriceTable()
@@ -97,6 +99,8 @@ class Runtime:
         self.leases = LeaseKeeper(self.store, self.owner, lease_seconds)
         self.breakers = Breakers()
         self.governor = Governor(self.store, self.breakers)
+        # Threads for sync tool bodies (see `bosun.tools.execute`): sized here, on purpose.
+        self.tool_pool = ToolPool(tool_threads)
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
@@ -115,6 +119,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.leases.close()
+        self.tool_pool.close()
         for provider in self._providers.values():
             aclose = getattr(provider, "aclose", None)
             if aclose is not None:
@@ -287,6 +292,7 @@ class Runtime:
             pause_requested=run.pause_requested,
             listeners=self.listeners,
             governor=self.governor,
+            pool=self.tool_pool,
         )
         if _was_interrupted(events):
             loop.record(RunResumed(worker=self.owner, from_seq=state.seq))

@@ -1,21 +1,34 @@
 """Run one tool call: validated arguments in, a JSON-ready result or a classified error out.
 
-Sync functions run in a thread so a slow tool never blocks other runs; every
-call has a timeout. Retries apply only to idempotent tools (`make_tool`
-refuses the other combination) and reuse the same idempotency key.
+Sync functions run on threads of the runtime's `ToolPool`, so a slow tool never blocks
+other runs. The pool is sized deliberately (`Runtime(tool_threads=...)`, `bosun worker
+--tool-threads`; default `DEFAULT_TOOL_THREADS`) and a call *reserves* a thread before its
+start is journaled: a call waiting for a thread has not started, as far as the journal,
+the kill switches and the timeout are concerned. The timeout clock starts when the body
+actually begins. Async tools run on the event loop and need no thread.
+
+Retries apply only to idempotent tools (`make_tool` refuses the other combination) and
+reuse the same idempotency key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from bosun.spec.tool import Tool, ToolContext
+
+# Sync tool bodies that may run at once in one process. Tools mostly wait on the network,
+# so this is sized for waiting, not for CPU; calls beyond it wait (not started) for a thread.
+DEFAULT_TOOL_THREADS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,23 +41,133 @@ class ToolOutcome:
     attempts: int = 1
 
 
-async def _call_once(tool: Tool, kwargs: dict[str, Any], ctx: ToolContext) -> Any:
+class Slot:
+    """A thread reserved for one call's next attempt (`held`), or none for an async tool."""
+
+    __slots__ = ("held", "pool")
+
+    def __init__(self, pool: ToolPool):
+        self.pool = pool
+        self.held = False
+
+
+class ToolPool:
+    """The threads sync tools run on, and the count of free ones.
+
+    A thread is taken before a call's start is journaled (`slot`) and given back when the
+    tool's body returns, not when its caller stops waiting: a body that outlives its
+    timeout keeps its thread, so the pool never runs more bodies than it has threads.
+    """
+
+    def __init__(self, threads: int = DEFAULT_TOOL_THREADS):
+        if threads < 1:
+            raise ValueError(f"tool_threads must be at least 1, got {threads}")
+        self.threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+        self._free: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = 0  # calls waiting for a thread now (not started, not journaled)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._free is None or self._loop is not loop:
+            self._free, self._loop = asyncio.Semaphore(self.threads), loop
+        return self._free
+
+    @property
+    def busy(self) -> int:
+        """Threads running a tool body (or reserved for one) now."""
+        return 0 if self._free is None else self.threads - self._free._value
+
+    @contextlib.asynccontextmanager
+    async def slot(self, tool: Tool) -> AsyncIterator[Slot]:
+        """Wait for a free thread (sync tools) and hold it for the call's first attempt."""
+        slot = Slot(self)
+        free = None
+        if not tool.is_async:
+            free = self._semaphore()
+            self.waiting += 1
+            try:
+                await free.acquire()
+            finally:
+                self.waiting -= 1
+            slot.held = True
+        try:
+            yield slot
+        finally:
+            if slot.held and free is not None:  # reserved, never used (e.g. killed first)
+                slot.held = False
+                free.release()
+
+    async def run_sync(self, slot: Slot, fn: Callable[[], Any], timeout: float) -> Any:
+        """Run `fn` on a pool thread; the timeout counts from the moment it begins."""
+        free = self._semaphore()
+        if not slot.held:  # a retry: take a thread again
+            await free.acquire()
+        slot.held = False  # the thread gives it back when the body returns
+        loop = asyncio.get_running_loop()
+        began = loop.create_future()
+
+        def body() -> Any:
+            _call_soon(loop, _resolve, began)
+            return fn()
+
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="bosun-tool")
+        try:
+            running = self._executor.submit(body)
+        except BaseException:
+            free.release()
+            raise
+        # Given back when the body returns, or when it is cancelled before it began; never
+        # when the caller merely stops waiting (a timeout, a lost lease).
+        running.add_done_callback(lambda _: _call_soon(loop, free.release))
+        waiting = asyncio.wrap_future(running, loop=loop)
+        try:
+            await asyncio.wait({began, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            running.cancel()  # not begun yet: it never will; begun: it finishes on its thread
+            raise
+        async with asyncio.timeout(timeout):
+            return await waiting
+
+    def close(self) -> None:
+        """Stop taking work; bodies still running finish on their threads."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+def _resolve(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed while the body ran
+        loop.call_soon_threadsafe(fn, *args)
+
+
+async def _call_once(tool: Tool, kwargs: dict[str, Any], ctx: ToolContext, slot: Slot) -> Any:
     if tool.context_param:
         kwargs = {**kwargs, tool.context_param: ctx}
-    async with asyncio.timeout(tool.timeout):  # no extra task per call, unlike wait_for
-        if tool.is_async:
+    if tool.is_async:
+        async with asyncio.timeout(tool.timeout):  # no extra task per call, unlike wait_for
             return await tool.fn(**kwargs)
-        return await asyncio.to_thread(functools.partial(tool.fn, **kwargs))
+    return await slot.pool.run_sync(slot, functools.partial(tool.fn, **kwargs), tool.timeout)
 
 
-async def execute_tool(tool: Tool, kwargs: dict[str, Any], ctx: ToolContext) -> ToolOutcome:
+async def execute_tool(
+    tool: Tool, kwargs: dict[str, Any], ctx: ToolContext, slot: Slot
+) -> ToolOutcome:
+    """Run the call in the thread `slot` reserved (see `ToolPool.slot`), with its retries."""
     start = time.perf_counter()
     delay = tool.retry.backoff_seconds
     attempt = 0
     while True:
         attempt += 1
         try:
-            result = await _call_once(tool, kwargs, ctx)
+            result = await _call_once(tool, kwargs, ctx, slot)
             try:
                 jsonable = to_jsonable_python(result)
             except PydanticSerializationError as exc:

@@ -38,7 +38,8 @@ def _names(var: str) -> set[str]:
     return {n for n in os.environ.get(var, "").split(",") if n}
 
 
-async def _effect(name: str, ctx: ToolContext, **details: object) -> None:
+def _write_effect(name: str, ctx: ToolContext, details: dict[str, object]) -> bool:
+    """Append the effect line; True if the test asked this tool to hold (RECOVERY_HOLD)."""
     line = {
         "tool": name,
         "call_id": ctx.call_id,
@@ -53,13 +54,29 @@ async def _effect(name: str, ctx: ToolContext, **details: object) -> None:
         os.fsync(f.fileno())
     if name in _names("RECOVERY_HOLD"):
         (effects_dir() / f"started-{ctx.call_id}").write_text(str(os.getpid()))
+        return True
+    return False
+
+
+def _released(ctx: ToolContext) -> bool:
+    return (effects_dir() / f"release-{ctx.call_id}").exists()
+
+
+async def _effect(name: str, ctx: ToolContext, **details: object) -> None:
+    if _write_effect(name, ctx, details):
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:  # until SIGKILL; the file never appears
-            if (effects_dir() / f"release-{ctx.call_id}").exists():
-                break
+        while time.monotonic() < deadline and not _released(ctx):  # until SIGKILL or release
             await asyncio.sleep(0.05)
     if name in _names("RECOVERY_CRASH"):
         raise SimulatedCrash(f"process died inside {name} ({ctx.call_id})")
+
+
+def _effect_sync(name: str, ctx: ToolContext, **details: object) -> None:
+    """The same, for a plain (sync) tool that runs on a thread of the tool pool."""
+    if _write_effect(name, ctx, details):
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not _released(ctx):
+            time.sleep(0.05)
 
 
 @tool(effect="write", idempotent=True)
@@ -95,3 +112,10 @@ async def lookup(ref: str, ctx: ToolContext) -> dict:
     """Look up an order."""
     await _effect("lookup", ctx, ref=ref)
     return {"ref": ref, "status": "delivered", "code": CODE_VERSION}
+
+
+@tool(effect="irreversible", idempotent=False, timeout=900)
+def charge_sync(amount: float, ctx: ToolContext) -> dict:
+    """Charge the card through a blocking client library (a sync tool, run on a thread)."""
+    _effect_sync("charge_sync", ctx, amount=amount)
+    return {"charged": amount, "code": CODE_VERSION}
