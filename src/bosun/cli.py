@@ -329,6 +329,12 @@ async def cmd_rollback(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_resolve(rt: Runtime, args: argparse.Namespace) -> int:
+    if args.retry:
+        if args.result is not None or args.not_done is not None:
+            raise BosunError("--retry takes no --result or --not-done: there is no call to settle")
+        await rt.resolve(args.run_id, by=whoami(args), retry=True)
+        print(f"run {args.run_id} is queued again; a worker resumes it (or `bosun resume`)")
+        return 0
     if (args.result is None) == (args.not_done is None):
         raise BosunError("say what happened: --result JSON (it took effect) or --not-done REASON")
     result = None
@@ -502,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--call", default=None, help="the call id (default: the one it parked on)")
     p.add_argument("--result", default=None, metavar="JSON", help="it took effect, returning this")
     p.add_argument("--not-done", default=None, metavar="REASON", help="it did not take effect")
+    p.add_argument(
+        "--retry", action="store_true", help="a run parked with no call open: queue it again"
+    )
     by_arg(p)
     p.set_defaults(handler=cmd_resolve)
 

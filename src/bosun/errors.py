@@ -15,6 +15,11 @@ class StoreError(BosunError):
     """The database could not do what was asked; the journal is left as it was before the call."""
 
 
+class UnstorableEvent(StoreError):
+    """An event could not be encoded or stored as it is (nothing of its batch was written);
+    the store itself is fine, so retrying the same events would fail again."""
+
+
 class LeaseLost(StoreError):
     """Another worker owns this run now (our lease expired); this worker must stop touching it."""
 

@@ -10,6 +10,7 @@ result, and which never started (see docs/durability.md).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -21,8 +22,8 @@ from pydantic import ValidationError
 
 from bosun.engine.decide import decide_call
 from bosun.engine.limits import check_step, check_tool, effective_limits
-from bosun.engine.state import CallState, RunState
-from bosun.errors import ModelError
+from bosun.engine.state import CallState, RunState, rebuild
+from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor, kill_scopes
 from bosun.journal.events import (
@@ -45,6 +46,7 @@ from bosun.journal.events import (
     ToolShadowed,
     ToolStarted,
 )
+from bosun.journal.text import clean_text
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
@@ -71,6 +73,14 @@ log = logging.getLogger("bosun.engine")
 
 class StopRequested(Exception):
     """The worker is shutting down: leave the run where it is, another worker resumes it."""
+
+
+class RunEnded(Exception):
+    """The run ended away from the loop's own exits (e.g. its step could not be stored)."""
+
+    def __init__(self, state: RunState):
+        super().__init__(state.reason)
+        self.state = state
 
 
 class RunLoop:
@@ -125,18 +135,43 @@ class RunLoop:
             return
         events, self._buffer = self._buffer, []
         first_seq = self.state.seq - len(events) + 1  # an observer may record() during the await
-        result = await self.store.append(
-            self.state.run_id,
-            events,
-            first_seq=first_seq,
-            owner=self.owner,
-            summary=self.state.summary(),
-        )
+        try:
+            result = await self.store.append(
+                self.state.run_id,
+                events,
+                first_seq=first_seq,
+                owner=self.owner,
+                summary=self.state.summary(),
+            )
+        except UnstorableEvent as exc:
+            raise RunEnded(await self.unstorable(events, exc)) from None
         self.cancel_requested = self.cancel_requested or result.cancel_requested
         self.pause_requested = self.pause_requested or result.pause_requested
         self.kill_switches = result.kill_switches
         for listener in self.listeners:
             listener(self.state.run_id, first_seq, events)
+
+    async def unstorable(self, events: Sequence[Event], exc: UnstorableEvent) -> RunState:
+        """Some of `events` cannot be stored (nothing of them was): end the run as failed,
+        keeping what every budget needs. A model answer that cannot be stored is journaled
+        without its content, so its tokens and cost count; a retry would pay for it again."""
+        state = rebuild(self.state.run_id, await self.store.events(self.state.run_id))
+        self.state = state
+        kept: list[Event] = []
+        for event in events:
+            if isinstance(event, ModelResponded):
+                kept.append(dataclasses.replace(event, content=None, tool_calls=0))
+        kept.append(
+            RunFinished(
+                status=FAILED,
+                reason=f"the step failed: what it produced could not be stored ({exc})",
+            )
+        )
+        for event in kept:
+            self.record(event)
+        await self.commit()
+        log.error("run %s failed: %s", state.run_id, exc)
+        return state
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
         self.record(RunFinished(status=status, reason=reason, output=output))
@@ -151,6 +186,12 @@ class RunLoop:
     # -- the loop --------------------------------------------------------
 
     async def run(self) -> RunState:
+        try:
+            return await self._run()
+        except RunEnded as ended:
+            return ended.state
+
+    async def _run(self) -> RunState:
         state = self.state
         self.kill_switches = tuple(await self.store.kill_switches())
         while True:
@@ -250,12 +291,12 @@ class RunLoop:
             return await self.finish(FAILED, f"model call failed: {exc}")
         latency_ms = (time.perf_counter() - started) * 1000
         spec = self.agent.model_spec
-        answered = response.model or spec.name
+        answered = clean_text(response.model or spec.name)
         self.record(
             ModelResponded(
                 step=step,
                 model=answered,
-                content=response.content,
+                content=clean_text(c) if isinstance(c := response.content, str) else c,
                 tool_calls=len(response.tool_calls),
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
@@ -269,10 +310,17 @@ class RunLoop:
         )
         for call in response.tool_calls:
             self.record(
-                ToolProposed(step=step, call_id=call.id, tool=call.name, arguments=call.arguments)
+                ToolProposed(
+                    step=step,
+                    call_id=clean_text(call.id),
+                    tool=clean_text(call.name),
+                    arguments=clean_text(call.arguments),
+                )
             )
         if not response.tool_calls:
-            return await self.finish(SUCCEEDED, "the model answered", response.content or "")
+            return await self.finish(
+                SUCCEEDED, "the model answered", state.messages[-1]["content"] or ""
+            )
         return None
 
     async def tool_call(self, call: CallState) -> RunState | None:

@@ -1,13 +1,16 @@
 """Settle a run parked as `needs_attention`: a person checked the target system and says
 whether the interrupted call took effect. The decision is journaled (and audited), the
-call is closed with that outcome, and the run goes back to the queue."""
+call is closed with that outcome, and the run goes back to the queue.
+
+A run can also park with no call open (it was resumed again and again without progress):
+once the cause is fixed, `retry` journals who let it go on and queues it again."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from bosun.engine.state import rebuild
+from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError
 from bosun.journal.events import (
     AttentionResolved,
@@ -28,10 +31,12 @@ async def resolve(
     result: Any = None,
     failed: str | None = None,
     call_id: str | None = None,
+    retry: bool = False,
     lease_seconds: float = 30.0,
 ) -> str:
     """Close the interrupted call as done (with `result`) or not done (`failed` says why
-    the model should know); returns the call id."""
+    the model should know), or with `retry` queue a run parked with no open call again;
+    returns the call id ("" for a retry)."""
     run = await store.get_run(run_id)
     if run is None:
         raise BosunError(f"no run {run_id!r}")
@@ -45,13 +50,24 @@ async def resolve(
         parked = [e for _, e in events if isinstance(e, RunNeedsAttention)]
         target = call_id or (parked[-1].call_id if parked else None)
         call = state.open_calls.get(target or "")
+        if retry:
+            if call is not None:
+                raise BosunError(
+                    f"run {run_id} parked on call {call.call_id} ({call.tool}): say whether it"
+                    " took effect, with --result JSON or --not-done REASON, instead of --retry"
+                )
+            new: list[Event] = [
+                AttentionResolved(call_id="", tool="", outcome="retry", by=by, note="retried")
+            ]
+            await _append(store, run_id, owner, state, new)
+            return ""
         if call is None:
             open_ids = ", ".join(state.open_calls) or "none"
             raise BosunError(
                 f"run {run_id} has no open call {target!r} to resolve (open calls: {open_ids})"
             )
         done = failed is None
-        new: list[Event] = [
+        new = [
             AttentionResolved(
                 call_id=call.call_id,
                 tool=call.tool,
@@ -68,11 +84,15 @@ async def resolve(
                 message=f"this call did not take effect ({by}: {failed})",
             ),
         ]
-        first_seq = state.seq + 1
-        for event in new:
-            object.__setattr__(event, "ts", time.time())
-            state.apply(event)
-        await store.append(run_id, new, first_seq=first_seq, owner=owner, summary=state.summary())
+        await _append(store, run_id, owner, state, new)
         return call.call_id
     finally:
         await store.release(run_id, owner)
+
+
+async def _append(store: Store, run_id: str, owner: str, state: RunState, new: list[Event]) -> None:
+    first_seq = state.seq + 1
+    for event in new:
+        object.__setattr__(event, "ts", time.time())
+        state.apply(event)
+    await store.append(run_id, new, first_seq=first_seq, owner=owner, summary=state.summary())

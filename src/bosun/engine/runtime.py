@@ -26,6 +26,7 @@ from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
 from bosun.journal.events import Event, RunResumed, RunStarted
+from bosun.journal.text import text_problem
 from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
 from bosun.models.factory import build_provider
@@ -171,6 +172,15 @@ class Runtime:
         tags: dict[str, str] | None,
         limits: Limits | None,
     ) -> RunRecord:
+        for what, text in (
+            ("input", input),
+            ("user", user),
+            ("session", session),
+            *((f"tag {k!r}", f"{k}{v}") for k, v in (tags or {}).items()),
+        ):
+            problem = text_problem(text) if text else None
+            if problem is not None:
+                raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
         run_id = new_run_id()
         now = time.time()
@@ -294,8 +304,6 @@ class Runtime:
             governor=self.governor,
             pool=self.tool_pool,
         )
-        if _was_interrupted(events):
-            loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
         task = asyncio.current_task()
         self._loops[run.id] = loop
 
@@ -305,6 +313,24 @@ class Runtime:
 
         self.leases.add(run.id, lost)
         try:
+            if _was_interrupted(events):
+                loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
+                stalled = resumes_without_progress(events) + 1
+                if stalled > MAX_RESUMES_WITHOUT_PROGRESS:
+                    call = next((c for c in state.open_calls.values() if c.started), None)
+                    return RunResult.of(
+                        await loop.park(
+                            f"resumed {stalled} times in a row without progress: each attempt"
+                            " ended (a crash, an error, a lost lease) before it recorded anything"
+                            " new, so it is not tried again. See the workers' logs, fix the"
+                            " cause, then `bosun resolve RUN_ID`"
+                            + (" (the interrupted call)" if call else " --retry"),
+                            call.call_id if call else None,
+                        )
+                    )
+                # Committed now, on its own: an attempt that dies before its next commit is
+                # still counted, so a run that kills every worker cannot loop for ever.
+                await loop.commit()
             return RunResult.of(await loop.run())
         except StopRequested:
             return RunResult.of(state)
@@ -428,8 +454,10 @@ class Runtime:
         result: Any = None,
         failed: str | None = None,
         call_id: str | None = None,
+        retry: bool = False,
     ) -> str:
-        """Settle a `needs_attention` run's interrupted call (see `bosun.engine.resolve`)."""
+        """Settle a `needs_attention` run's interrupted call, or (`retry`) queue a run that
+        parked with no call open again (see `bosun.engine.resolve`)."""
         return await resolve(
             self.store,
             run_id,
@@ -438,6 +466,7 @@ class Runtime:
             result=result,
             failed=failed,
             call_id=call_id,
+            retry=retry,
             lease_seconds=self.lease_seconds,
         )
 
@@ -468,6 +497,24 @@ def check_scope(scope: str) -> str:
     raise BosunError(
         f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME or tool:NAME"
     )
+
+
+# A run resumed this many times in a row with nothing new recorded in between parks as
+# `needs_attention`: whatever makes every attempt fail would otherwise repeat for ever (and
+# each attempt may pay for a model call).
+MAX_RESUMES_WITHOUT_PROGRESS = 5
+
+
+def resumes_without_progress(events: list[tuple[int, Event]]) -> int:
+    """How many times the run was resumed since it last recorded anything new (a call's
+    re-attempt after a crash is not progress)."""
+    count = 0
+    for _, event in reversed(events):
+        if event.kind == "run_resumed":
+            count += 1
+        elif event.kind != "tool_started":
+            break
+    return count
 
 
 def _was_interrupted(events: list[tuple[int, Event]]) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from bosun.errors import StoreError
+from bosun.errors import StoreError, UnstorableEvent
 from bosun.journal.events import EVENT_TYPES, Event
 
 
@@ -21,7 +21,10 @@ def event_fields(event: Event) -> dict[str, Any]:
 def encode_event(event: Event) -> bytes:
     """orjson serialises the dataclass natively (in C), `ts` first (every event's first
     field); `ts` has its own column, so it is cut from the JSON (28 bytes an event)."""
-    raw = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        raw = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise UnstorableEvent(f"a {event.kind} event cannot be stored: {exc}") from None
     comma = raw.find(b",")  # a float has none, so this ends the `"ts":...` member
     return b"{" + raw[comma + 1 :] if comma > 0 else b"{}"
 

@@ -284,12 +284,13 @@ class RunFlagged(Event):
 @dataclass(frozen=True, kw_only=True)
 class AttentionResolved(Event):
     """A person settled an interrupted call of a parked run: it did take effect (with this
-    result) or it did not. The run then goes back to the queue."""
+    result) or it did not; or (`retry`, no call) let a run that parked with no call open go
+    on. The run then goes back to the queue."""
 
     kind: ClassVar[str] = "attention_resolved"
     call_id: str
     tool: str
-    outcome: str  # "done" | "not_done"
+    outcome: str  # "done" | "not_done" | "retry"
     by: str
     note: str = ""
 

@@ -22,7 +22,7 @@ import orjson
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bosun.errors import LeaseLost, StoreError
+from bosun.errors import LeaseLost, StoreError, UnstorableEvent
 from bosun.journal.audit import AuditEntry, audit_entry_for, version_registered
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
@@ -329,6 +329,8 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             for item in batch:
                 try:
                     results.extend(await self._write_batch([item]))
+                except psycopg.DataError as exc:  # this item's data, not the database
+                    results.append(UnstorableEvent(f"could not append to run {item.run_id}: {exc}"))
                 except psycopg.Error as exc:
                     results.append(StoreError(f"could not append to run {item.run_id}: {exc}"))
         for item, result in zip(batch, results, strict=True):

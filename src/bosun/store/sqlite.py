@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import orjson
 
-from bosun.errors import LeaseLost, StoreError
+from bosun.errors import LeaseLost, StoreError, UnstorableEvent
 from bosun.journal.audit import (
     AUDITED_KINDS,
     GENESIS,
@@ -373,6 +373,9 @@ class SqliteStore(SqliteObserve, Store):
             for item in batch:
                 try:
                     results.extend(self._write_batch([item]))
+                except UnicodeEncodeError as exc:  # this item's text, not the database
+                    run_id = item.run.id if isinstance(item, _PendingCreate) else item.run_id
+                    results.append(UnstorableEvent(f"could not store run {run_id}: {exc}"))
                 except Exception as exc:  # every waiter must hear back, whatever failed
                     what = (
                         f"create run {item.run.id}"

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from bosun.journal.text import clean_text, clean_value
 from bosun.spec.tool import Tool, ToolContext
 
 # Sync tool bodies that may run at once in one process. Tools mostly wait on the network,
@@ -169,7 +170,7 @@ async def execute_tool(
         try:
             result = await _call_once(tool, kwargs, ctx, slot)
             try:
-                jsonable = to_jsonable_python(result)
+                jsonable = clean_value(to_jsonable_python(result))
             except PydanticSerializationError as exc:
                 return ToolOutcome(
                     False,
@@ -189,7 +190,7 @@ async def execute_tool(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error_type, message = type(exc).__name__, str(exc) or type(exc).__name__
+            error_type, message = type(exc).__name__, clean_text(str(exc) or type(exc).__name__)
         if attempt >= tool.retry.max_attempts:
             return ToolOutcome(
                 False,
