@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import getpass
 import logging
 import os
@@ -249,15 +248,17 @@ def whoami(args: argparse.Namespace) -> str:
 async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
     status = None if args.all else "pending"
     approvals = await rt.approvals(status=status, tenant=args.tenant)
-    if args.json:
-        print(dumps([dataclasses.asdict(a) for a in approvals]))
+    specs = {a.run_id: (await rt.get_run(a.run_id)).spec for a in approvals}
+    if args.json:  # the API's shape and field names (`approval_id`), redacted alike
+        from bosun.server.schemas import Approval
+
+        print(dumps([Approval.of(a, specs[a.run_id]).model_dump(mode="json") for a in approvals]))
         return 0
     if not approvals:
         print("no pending approvals" if status else "no approvals")
         return 0
     for a in approvals:
-        run = await rt.get_run(a.run_id)
-        fields = sensitive_fields(run.spec).get(a.tool, frozenset())
+        fields = sensitive_fields(specs[a.run_id]).get(a.tool, frozenset())
         expires = f", expires {format_time(a.expires_at)}" if a.expires_at else ""
         print(f"{a.id}  [{a.status}]  {a.tool}({redact_json_text(a.arguments, fields)})")
         print(
@@ -519,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="export to this file (default stdout)")
     p.set_defaults(handler=cmd_audit)
 
-    add_server_commands(sub, common)  # serve, keys
+    add_server_commands(sub, common)  # serve, keys, tenants
 
     p = sub.add_parser("policy", help="check what a policy decides, and why")
     policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")

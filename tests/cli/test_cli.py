@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bosun.server.schemas import Approval
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_AGENT = ROOT / "examples" / "support" / "agent.yaml"
 QUICKSTART = ROOT / "examples" / "quickstart" / "agent.py"
@@ -85,7 +87,7 @@ def test_refund_waits_for_approval_then_a_worker_finishes_it(tmp_path, demo_env)
     assert [(a["tool"], a["role"], a["run_id"]) for a in pending] == [
         ("issue_refund", "supervisor", run_id)
     ]
-    approval_id = pending[0]["id"]
+    approval_id = pending[0]["approval_id"]
     assert f"bosun approve {approval_id}" in parked.stdout
     assert not (tmp_path / "data" / "payments.jsonl").exists()  # nothing paid while waiting
 
@@ -107,7 +109,7 @@ def test_refund_waits_for_approval_then_a_worker_finishes_it(tmp_path, demo_env)
 def test_edit_and_approve_runs_the_edited_call(tmp_path, demo_env):
     db = str(tmp_path / "b.db")
     bosun("run", str(DEMO_AGENT), "-i", "refund", db=db, env=demo_env, check=False)
-    approval_id = json.loads(bosun("approvals", "--json", db=db).stdout)[0]["id"]
+    approval_id = json.loads(bosun("approvals", "--json", db=db).stdout)[0]["approval_id"]
     bad = bosun("approve", approval_id, "--edit", '{"amount": "lots"}', db=db, check=False)
     assert bad.returncode == 2 and "do not fit issue_refund" in bad.stderr
     edit = '{"order_id": "1234", "amount": 45.0, "reason": "partial refund"}'
@@ -120,7 +122,7 @@ def test_edit_and_approve_runs_the_edited_call(tmp_path, demo_env):
 def test_deny_tells_the_model_and_nothing_is_paid(tmp_path, demo_env):
     db = str(tmp_path / "b.db")
     parked = bosun("run", str(DEMO_AGENT), "-i", "refund", db=db, env=demo_env, check=False)
-    approval_id = json.loads(bosun("approvals", "--json", db=db).stdout)[0]["id"]
+    approval_id = json.loads(bosun("approvals", "--json", db=db).stdout)[0]["approval_id"]
     bosun("deny", approval_id, "--reason", "worn shoes are not eligible", "--by", "sam", db=db)
     bosun("worker", "--exit-when-idle", "--poll-interval", "0.05", db=db, env=demo_env)
     events = json.loads(bosun("show", run_id_of(parked), "--json", db=db).stdout)
@@ -158,7 +160,7 @@ def test_kill_and_unkill_from_the_cli(tmp_path):
 def test_rollback_from_the_cli_reports_missing_undo(tmp_path, demo_env):
     db = str(tmp_path / "b.db")
     parked = bosun("run", str(DEMO_AGENT), "-i", "refund", db=db, env=demo_env, check=False)
-    approval_id = json.loads(bosun("approvals", "--json", db=db).stdout)[0]["id"]
+    approval_id = json.loads(bosun("approvals", "--json", db=db).stdout)[0]["approval_id"]
     bosun("approve", approval_id, db=db)
     bosun("worker", "--exit-when-idle", "--poll-interval", "0.05", db=db, env=demo_env)
     out = bosun("rollback", run_id_of(parked), db=db, env=demo_env, check=False)
@@ -254,3 +256,64 @@ def test_resolve_needs_a_decision(tmp_path):
     db = str(tmp_path / "b.db")
     proc = bosun("resolve", "run_x", db=db, check=False)
     assert proc.returncode == 2 and "--result JSON" in proc.stderr
+
+
+CARDS = textwrap.dedent(
+    '''
+    from bosun import Agent, tool
+
+    @tool(effect="write", sensitive=["card_number"])
+    def charge_card(card_number: str, amount: float) -> dict:
+        """Charge a card."""
+        return {"charged": amount}
+
+    agent = Agent(
+        name="cards",
+        model={"provider": "scripted", "turns": [
+            {"tool_calls": [{"name": "charge_card",
+                             "arguments": {"card_number": "4111111111111111", "amount": 3}}]},
+            {"content": "charged"},
+        ]},
+        tools=[charge_card],
+        policy={"name": "cards", "rules": [{"name": "charges-need-approval",
+            "tools": ["charge_card"], "effect": "require_approval", "reason": "money"}]},
+    )
+    '''
+)
+
+
+def test_approvals_json_has_the_apis_field_names_and_redacts_sensitive_fields(tmp_path):
+    db = str(tmp_path / "b.db")
+    (tmp_path / "cards.py").write_text(CARDS)
+    parked = bosun("run", str(tmp_path / "cards.py"), "-i", "charge", db=db, check=False)
+    assert parked.returncode == 1 and "[waiting_approval]" in parked.stdout
+    out = bosun("approvals", "--json", db=db).stdout
+    [approval] = json.loads(out)
+    assert set(approval) == set(Approval.model_fields)  # the API's shape: `approval_id`, ...
+    assert approval["approval_id"].startswith("apr_") and approval["tool"] == "charge_card"
+    assert approval["arguments"] == {"card_number": "[redacted]", "amount": 3}
+    assert "4111111111111111" not in out
+    assert approval["status"] == "pending" and approval["tenant"] == "default"
+
+
+def test_cli_creates_any_role_and_lists_tenants_with_their_counts(tmp_path):
+    db = str(tmp_path / "b.db")
+    assert bosun("tenants", db=db).stdout.startswith("no tenants yet")
+    made = json.loads(
+        bosun("keys", "create", "--tenant", "ops", "--role", "platform", "--name", "root",
+              "--json", db=db).stdout
+    )  # fmt: skip
+    assert (made["role"], made["tenant"]) == ("platform", "ops")
+    viewer = bosun("keys", "create", "--tenant", "acme", "--role", "viewer", "--name", "v",
+                   "--json", db=db)  # fmt: skip
+    bosun("keys", "revoke", json.loads(viewer.stdout)["key_id"], db=db)
+    bosun("run", str(QUICKSTART), "-i", "Weather?", db=db)  # tenant default
+    tenants = json.loads(bosun("tenants", "--json", db=db).stdout)
+    assert tenants == [
+        {"tenant": "acme", "keys": 0, "revoked_keys": 1, "runs": 0},
+        {"tenant": "default", "keys": 0, "revoked_keys": 0, "runs": 1},
+        {"tenant": "ops", "keys": 1, "revoked_keys": 0, "runs": 0},
+    ]
+    table = bosun("tenants", db=db).stdout.splitlines()
+    assert table[0].split() == ["TENANT", "KEYS", "REVOKED", "KEYS", "RUNS"]
+    assert table[3].split() == ["ops", "1", "0", "0"]

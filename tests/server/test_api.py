@@ -11,6 +11,9 @@ import httpx
 import orjson
 from server_helpers import Running, start_server, submit, wait_for
 
+from bosun.server import schemas
+from bosun.store.base import RUN_STATUSES
+
 
 def test_health_and_readiness_need_no_key(server: Running):
     with server.client() as c:
@@ -23,12 +26,12 @@ def test_health_and_readiness_need_no_key(server: Running):
     assert not any(p.startswith(("/runs", "/login", "/approvals")) for p in schema["paths"])
 
 
-def test_a_new_database_prints_one_admin_key_that_works(server: Running):
+def test_a_new_database_prints_one_platform_key_that_works(server: Running):
     assert server.admin_key.startswith("bosun_")
     with server.admin() as c:
         keys = c.get("/api/keys").json()
     assert [(k["role"], k["tenant"], k["name"]) for k in keys][:1] == [
-        ("admin", "default", "first admin")
+        ("platform", "default", "first admin")
     ]
 
 
@@ -242,12 +245,14 @@ def test_keys_are_created_listed_and_revoked_and_revoked_keys_stop_working(serve
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
 
 
-def test_metrics_need_an_admin_key_and_speak_prometheus(server: Running):
+def test_metrics_need_a_platform_key_and_speak_prometheus(server: Running):
     with server.admin() as c:
         r = c.get("/metrics")
     assert r.status_code == 200 and "bosun_" in r.text
-    with server.client(server.key("default", "viewer")) as c:
-        assert c.get("/metrics").status_code == 403
+    for role in ("viewer", "admin"):  # metrics span every tenant: not a tenant admin's
+        with server.client(server.key("default", role)) as c:
+            r = c.get("/metrics")
+            assert r.status_code == 403 and "platform" in r.json()["detail"]
     with server.client() as c:
         assert c.get("/metrics").status_code == 401
 
@@ -339,6 +344,10 @@ def test_only_approver_and_admin_keys_take_approval_roles(server: Running):
         assert c.post("/api/keys", json=weird).status_code == 422
 
 
+def test_every_run_status_is_a_filter_the_api_accepts():
+    assert set(schemas.RunStatus.__args__) == RUN_STATUSES  # type: ignore[attr-defined]
+
+
 def test_an_operator_pauses_a_run_and_continues_it(server: Running):
     operator = server.key("default", "operator", "olga")
     with server.admin() as admin, server.client(operator) as c:
@@ -350,6 +359,12 @@ def test_an_operator_pauses_a_run_and_continues_it(server: Running):
         admin.post(f"/api/approvals/{approval['approval_id']}/approve", json={})
         # The approved refund runs (it was decided before the pause), then the run pauses.
         wait_for(c, run_id, {"paused"})
+        paused = c.get("/api/runs", params={"status": "paused"})
+        assert paused.status_code == 200 and run_id in {r["run_id"] for r in paused.json()["runs"]}
+        with server.client(follow_redirects=False) as web:  # the console's status filter too
+            web.post("/login", data={"key": operator})
+            page = web.get("/runs", params={"status": "paused"}).text
+            assert '<option value="paused" selected' in page and run_id in page
         again = c.post(f"/api/runs/{run_id}/pause").json()
         assert again["done"] is False and "paused" in again["message"]
         assert c.post(f"/api/runs/{run_id}/unpause").json()["done"] is True

@@ -1,5 +1,6 @@
-"""Who may do what: every endpoint needs a key, each role is held to its permissions, and a
-tenant never sees another tenant's runs, approvals, events or costs, whatever it asks.
+"""Who may do what: every endpoint needs a key, each role is held to its permissions, a
+tenant never sees another tenant's runs, approvals, events or costs, whatever it asks, and
+only a platform key manages other tenants (their keys, platform-wide kill switches).
 
 The role matrix is checked against the OpenAPI document, so an endpoint added without an
 entry here fails `test_the_matrix_covers_every_endpoint`.
@@ -14,14 +15,16 @@ import httpx
 import pytest
 from server_helpers import Running, start_server, submit, wait_for
 
+from bosun.journal.audit import AuditEntry
 from bosun.store import open_store
 
-ROLES = ("viewer", "operator", "approver", "admin")
+ROLES = ("viewer", "operator", "approver", "admin", "platform")
 ALLOWED = {
-    "read": {"viewer", "operator", "approver", "admin"},
-    "operate": {"operator", "admin"},
-    "approve": {"approver", "admin"},
-    "admin": {"admin"},
+    "read": {"viewer", "operator", "approver", "admin", "platform"},
+    "operate": {"operator", "admin", "platform"},
+    "approve": {"approver", "admin", "platform"},
+    "admin": {"admin", "platform"},  # admin: its own tenant's keys only (tests below)
+    "platform": {"platform"},
 }
 # (method, path, permission, json body): fake ids, so permitted calls change nothing.
 MATRIX = [
@@ -46,7 +49,8 @@ MATRIX = [
     ("GET", "/api/keys", "admin", None),
     ("POST", "/api/keys", "admin", {"tenant": "matrix", "role": "viewer", "name": "m"}),
     ("DELETE", "/api/keys/{key_id}", "admin", None),
-    ("GET", "/metrics", "admin", None),
+    ("GET", "/api/tenants", "platform", None),
+    ("GET", "/metrics", "platform", None),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 FAKE = {
@@ -142,23 +146,185 @@ def test_another_tenant_never_sees_or_touches_a_tenants_runs(server: Running, al
     with server.client(alpha_run["key"]) as c:  # still untouched
         assert c.get(f"/api/runs/{run_id}").json()["status"] == "waiting_approval"
         assert c.get("/api/approvals", params={"run_id": run_id}).json()[0]["status"] == "pending"
+    # Each attempt to change alpha's objects is in the audit trail, under the caller's tenant.
+    tried = [
+        (e.data["tried"], e.subject, e.data["tenant"])
+        for e in audit(server)
+        if e.action == "forbidden" and e.actor.startswith("beta-admin (")
+    ]
+    assert tried == [
+        *((action, run_id, "alpha") for action in ("cancel", "pause", "unpause", "rollback")),
+        ("approve", approval_id, "alpha"),
+        ("deny", approval_id, "alpha"),
+    ]
 
 
-def test_tenant_kill_switches_are_private_and_only_admins_set_platform_wide_ones(
+def test_tenant_kill_switches_are_private_and_only_platform_keys_set_platform_wide_ones(
     server: Running, alpha_run
 ):
-    beta_operator = server.key("beta", "operator", "beta-op")
-    with server.client(beta_operator) as c:
-        assert "tenant:alpha" not in {k["scope"] for k in c.get("/api/kill-switches").json()}
-        for scope in ("tenant:alpha", "global", "agent:support", "tool:issue_refund"):
-            r = c.post("/api/kill-switches", json={"scope": scope, "reason": "x"})
-            assert r.status_code == 403, scope
-        assert c.delete("/api/kill-switches/tenant:alpha").status_code == 403
-        r = c.post("/api/kill-switches", json={"scope": "tenant:beta", "reason": "own"})
-        assert r.status_code == 201
-        assert c.delete("/api/kill-switches/tenant:beta").json()["cleared"] is True
+    for role in ("operator", "admin"):
+        with server.client(server.key("beta", role, f"beta-{role}-switches")) as c:
+            assert "tenant:alpha" not in {k["scope"] for k in c.get("/api/kill-switches").json()}
+            for scope in ("tenant:alpha", "global", "agent:support", "tool:issue_refund"):
+                r = c.post("/api/kill-switches", json={"scope": scope, "reason": "x"})
+                assert r.status_code == 403 and "platform key" in r.json()["detail"], scope
+            assert c.delete("/api/kill-switches/tenant:alpha").status_code == 403
+            assert c.delete("/api/kill-switches/global").status_code == 403
+            r = c.post("/api/kill-switches", json={"scope": "tenant:beta", "reason": "own"})
+            assert r.status_code == 201
+            assert c.delete("/api/kill-switches/tenant:beta").json()["cleared"] is True
     with server.client(alpha_run["key"]) as c:
         assert "tenant:alpha" in {k["scope"] for k in c.get("/api/kill-switches").json()}
+    # A platform key sets what stops every tenant (a scope that matches no run here), and
+    # sees every tenant's switch.
+    with server.client(server.key("ops", "platform", "ops-switches")) as c:
+        r = c.post("/api/kill-switches", json={"scope": "agent:nobody", "reason": "drill"})
+        assert r.status_code == 201
+        assert "tenant:alpha" in {k["scope"] for k in c.get("/api/kill-switches").json()}
+        assert c.delete("/api/kill-switches/agent:nobody").json()["cleared"] is True
+    refused = [
+        e
+        for e in audit(server)
+        if e.action == "forbidden" and e.tenant == "beta" and e.data["tried"] in ("kill", "unkill")
+    ]
+    assert {(e.data["tried"], e.subject) for e in refused} >= {
+        ("kill", "global"),
+        ("kill", "tenant:alpha"),
+        ("unkill", "global"),
+    }
+    assert {e.actor.split(" (")[0] for e in refused} == {"beta-operator-switches",
+                                                          "beta-admin-switches"}  # fmt: skip
+
+
+def audit(server: Running) -> list[AuditEntry]:
+    """The server's audit trail, read from its database (WAL: while it serves)."""
+
+    async def read() -> list[AuditEntry]:
+        store = open_store(server.settings.db)
+        await store.open()
+        try:
+            return [r.entry for r in await store.audit_records()]
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def key_id(key: str) -> str:
+    return key.split("_")[1]
+
+
+def test_a_tenant_admin_manages_its_own_tenants_keys_and_no_other(server: Running):
+    """The probe: an acme admin minted a key for `default`, approved `default`'s payment and
+    revoked `default`'s admin key. Now each is refused, audited, and changes nothing."""
+    default_admin = server.key("default", "admin", "default-admin")
+    acme_admin = server.key("acme", "admin", "acme-admin")
+    with server.client(acme_admin) as c:
+        body = {"tenant": "default", "role": "admin", "name": "intruder"}
+        r = c.post("/api/keys", json=body)
+        assert r.status_code == 403 and "platform key" in r.json()["detail"]
+        r = c.post("/api/keys", json={"tenant": "acme", "role": "platform", "name": "up"})
+        assert r.status_code == 403 and "platform" in r.json()["detail"]
+        assert c.get("/api/keys", params={"tenant": "default"}).status_code == 403
+        assert {k["tenant"] for k in c.get("/api/keys").json()} == {"acme"}
+        r = c.delete(f"/api/keys/{key_id(default_admin)}")
+        assert r.status_code == 404  # another tenant's key is reported as not there
+        assert c.delete(f"/api/keys/{key_id(server.admin_key)}").status_code == 404
+        assert c.get("/api/tenants").status_code == 403
+        # Its own tenant: a key without `tenant` is the caller's; it revokes its own keys.
+        mine = c.post("/api/keys", json={"role": "viewer", "name": "acme-viewer"})
+        assert mine.status_code == 201 and mine.json()["tenant"] == "acme"
+        gone = c.delete(f"/api/keys/{mine.json()['key_id']}")
+        assert gone.status_code == 200 and gone.json()["revoked"] is True
+    with server.client(default_admin) as c:  # untouched, still works
+        assert c.get("/api/runs").status_code == 200
+        assert "intruder" not in {k["name"] for k in c.get("/api/keys").json()}
+    refused = [e for e in audit(server) if e.action == "forbidden" and e.actor.startswith(
+        "acme-admin (")]  # fmt: skip
+    assert [(e.data["tried"], e.data.get("tenant"), e.tenant) for e in refused] == [
+        ("create_key", "default", "acme"),
+        ("create_key", "acme", "acme"),  # a platform key, even in its own tenant
+        ("list_keys", "default", "acme"),
+        ("revoke_key", "default", "acme"),
+        ("revoke_key", "default", "acme"),
+    ]
+    assert refused[3].subject == key_id(default_admin)
+
+
+def test_an_admin_cannot_revoke_its_tenants_platform_key(server: Running):
+    ops_platform = server.key("ops", "platform", "ops-platform")
+    with server.client(server.key("ops", "admin", "ops-admin")) as c:
+        r = c.delete(f"/api/keys/{key_id(ops_platform)}")
+        assert r.status_code == 403 and "platform key" in r.json()["detail"]
+    with server.client(ops_platform) as c:
+        assert c.get("/api/runs").status_code == 200
+
+
+def test_no_key_decides_another_tenants_approval_not_even_a_platform_key(
+    server: Running, alpha_run
+):
+    approval_id = alpha_run["approval_id"]
+    deciders = {
+        "gamma-admin": server.key("gamma", "admin", "gamma-admin"),
+        "gamma-platform": server.key("gamma", "platform", "gamma-platform"),
+        "first-platform-key": server.admin_key,  # tenant default
+    }
+    for who, key in deciders.items():
+        with server.client(key) as c:
+            assert c.post(f"/api/approvals/{approval_id}/approve", json={}).status_code == 404
+            r = c.post(f"/api/approvals/{approval_id}/deny", json={"reason": "mine now"})
+            assert r.status_code == 404, who
+    with server.client(alpha_run["key"]) as c:
+        [approval] = c.get("/api/approvals", params={"run_id": alpha_run["run_id"]}).json()
+        assert approval["status"] == "pending"
+    refused = [
+        e
+        for e in audit(server)
+        if e.action == "forbidden" and e.subject == approval_id and e.tenant != "beta"
+    ]
+    assert [(e.tenant, e.data["tried"], e.data["tenant"]) for e in refused] == [
+        ("gamma", "approve", "alpha"),
+        ("gamma", "deny", "alpha"),
+        ("gamma", "approve", "alpha"),
+        ("gamma", "deny", "alpha"),
+        ("default", "approve", "alpha"),
+        ("default", "deny", "alpha"),
+    ]
+
+
+def test_a_platform_key_manages_every_tenants_keys_but_sees_only_its_own_data(
+    server: Running, alpha_run
+):
+    platform = server.key("ops", "platform", "ops-manager")
+    with server.client(platform) as c:
+        r = c.post("/api/keys", json={"tenant": "delta", "role": "admin", "name": "delta-admin"})
+        assert r.status_code == 201 and r.json()["tenant"] == "delta"
+        delta_admin = r.json()["key"]
+        other = c.post("/api/keys", json={"tenant": "delta", "role": "platform", "name": "p2"})
+        assert other.status_code == 201 and other.json()["role"] == "platform"
+        listed = c.get("/api/keys", params={"tenant": "delta"}).json()
+        assert {k["name"] for k in listed} == {"delta-admin", "p2"}
+        assert {"alpha", "delta", "ops", "default"} <= {
+            k["tenant"] for k in c.get("/api/keys").json()
+        }
+        assert c.delete(f"/api/keys/{other.json()['key_id']}").json()["revoked"] is True
+        tenants = {t["tenant"]: t for t in c.get("/api/tenants").json()}
+        assert tenants["delta"] == {"tenant": "delta", "keys": 1, "revoked_keys": 1, "runs": 0}
+        assert tenants["alpha"]["runs"] == 1 and tenants["alpha"]["keys"] >= 1
+        # Data stays tenant-scoped: alpha's run is not there for a platform key of ops.
+        assert c.get(f"/api/runs/{alpha_run['run_id']}").status_code == 404
+        assert alpha_run["run_id"] not in {r["run_id"] for r in c.get("/api/runs").json()["runs"]}
+        assert c.get("/api/approvals", params={"status": "all"}).json() == []
+    with server.client(delta_admin) as c:
+        assert c.get("/api/keys").status_code == 200
+    created = [e for e in audit(server) if e.action == "api_key_created" and e.tenant == "delta"]
+    assert {e.actor.split(" (")[0] for e in created} == {"ops-manager"}
+
+
+def test_the_first_key_of_a_new_database_is_a_platform_key(server: Running):
+    with server.admin() as c:
+        [first] = [k for k in c.get("/api/keys").json() if k["key_id"] == key_id(server.admin_key)]
+    assert (first["role"], first["tenant"]) == ("platform", "default")
 
 
 def test_console_pages_need_a_session_and_forms_need_the_csrf_token(server: Running, alpha_run):

@@ -115,3 +115,10 @@ async def test_list_runs_filters_by_tenant_user_tag_and_time_and_pages(store):
     assert await ids(since=2000.0, until=4000.0) == ["a2", "b1"]
     assert await ids(tenant="acme", limit=2) == ["a3", "a2"]
     assert await ids(tenant="acme", limit=2, offset=2) == ["a1"]
+
+
+async def test_runs_are_counted_by_tenant_for_the_platform(store):
+    assert await store.runs_by_tenant() == {}
+    for run_id, tenant in (("a1", "acme"), ("b1", "beta"), ("a2", "acme")):
+        await store.create_run(*run(run_id, tenant=tenant, at=1000.0))
+    assert await store.runs_by_tenant() == {"acme": 2, "beta": 1}

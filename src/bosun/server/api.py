@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from bosun.server import ops, schemas
 from bosun.server.auth import require
-from bosun.server.keys import Principal, create_key, revoke_key
+from bosun.server.keys import Principal
 from bosun.server.state import ServerState, state_of
 from bosun.server.usage import usage
 from bosun.store.base import TERMINAL_STATUSES
@@ -25,6 +25,7 @@ Reader = Annotated[Principal, Depends(require("read"))]
 Operator = Annotated[Principal, Depends(require("operate"))]
 Approver = Annotated[Principal, Depends(require("approve"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+Platform = Annotated[Principal, Depends(require("platform"))]
 State = Annotated[ServerState, Depends(state_of)]
 
 _POLL = 2.0  # seconds: re-read the store even without a wake-up (other processes' runs)
@@ -270,7 +271,8 @@ async def set_kill_switch(
     body: schemas.KillRequest, p: Operator, state: State
 ) -> schemas.KillSwitchOut:
     """Stop every new action in the scope now; running runs halt at their next step.
-    Operators may set `tenant:<their tenant>`; other scopes need the admin role."""
+    Operators and admins may set `tenant:<their tenant>`; every other scope stops other
+    tenants too and needs a platform key."""
     return schemas.KillSwitchOut.of(await ops.kill(state, p, body.scope, body.reason))
 
 
@@ -294,32 +296,37 @@ async def get_usage(
     return await usage(state, p, group_by, since, until)
 
 
-# -- keys ------------------------------------------------------------------------------------
+# -- keys and tenants ----------------------------------------------------------------------
 
 
 @router.get("/keys", response_model=list[schemas.KeyOut], tags=["keys"])
 async def list_keys(
     p: Admin, state: State, tenant: Annotated[str | None, Query(max_length=64)] = None
 ) -> list[schemas.KeyOut]:
-    """Every API key (admins manage keys of every tenant); secrets are never shown again."""
-    return [schemas.KeyOut.of(k) for k in await state.runtime.store.list_api_keys(tenant=tenant)]
+    """API keys, secrets never shown again: an admin key lists its own tenant's, a platform
+    key every tenant's (or the `tenant` named)."""
+    return [schemas.KeyOut.of(k) for k in await ops.list_keys(state, p, tenant)]
 
 
 @router.post("/keys", status_code=201, response_model=schemas.CreatedKey, tags=["keys"])
 async def create_api_key(body: schemas.CreateKey, p: Admin, state: State) -> schemas.CreatedKey:
-    record, text = await create_key(
-        state.runtime.store,
-        tenant=body.tenant,
-        role=body.role,
-        name=body.name,
-        approves=tuple(body.approves),
-        by=ops.actor(p),
-    )
+    """Create a key (shown once). An admin key creates keys of its own tenant; another
+    tenant's, and platform keys, need a platform key."""
+    record, text = await ops.create_key(state, p, body)
     return schemas.CreatedKey(**schemas.KeyOut.of(record).model_dump(), key=text)
 
 
 @router.delete("/keys/{key_id}", response_model=schemas.Revoked, tags=["keys"])
 async def revoke_api_key(key_id: str, p: Admin, state: State) -> schemas.Revoked:
-    return schemas.Revoked(
-        key_id=key_id, revoked=await revoke_key(state.runtime.store, key_id, by=ops.actor(p))
-    )
+    """Revoke a key and end its console sessions (404 for another tenant's key, unless the
+    caller is a platform key)."""
+    return schemas.Revoked(key_id=key_id, revoked=await ops.revoke_key(state, p, key_id))
+
+
+@router.get("/tenants", response_model=list[schemas.TenantOut], tags=["keys"])
+async def list_tenants(p: Platform, state: State) -> list[schemas.TenantOut]:
+    """Every tenant seen in keys or runs, with its key and run counts (platform keys only)."""
+    return [
+        schemas.TenantOut.model_validate(t, from_attributes=True)
+        for t in await ops.tenants(state, p)
+    ]

@@ -76,7 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
         description=(
             "Every endpoint under /api needs an API key sent as `Authorization: Bearer <key>`"
             " (create keys with `bosun keys create`). A key carries a tenant and a role"
-            " (viewer, operator, approver, admin); a key only ever sees its own tenant."
+            " (viewer, operator, approver, admin, platform); a key only ever sees its own"
+            " tenant's data, and only a platform key manages other tenants."
         ),
         lifespan=lifespan,
         docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: not served

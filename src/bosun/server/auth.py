@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from bosun.journal.audit import AuditEntry
-from bosun.server.keys import Principal, verify_key
+from bosun.server.keys import Principal, roles_granting, verify_key
 from bosun.server.state import ServerState, server_state
 from bosun.store.base import ConsoleSession
 
@@ -164,14 +164,6 @@ async def start_session(state: ServerState, key_id: str) -> tuple[str, ConsoleSe
     return token, session
 
 
-_ROLE_FOR = {
-    "read": "viewer",
-    "operate": "operator or admin",
-    "approve": "approver or admin",
-    "admin": "admin",
-}
-
-
 def require(permission: str):
     """A dependency: the caller, if its role grants `permission`; else 403."""
 
@@ -179,8 +171,8 @@ def require(permission: str):
         if not principal.can(permission):
             raise HTTPException(
                 403,
-                f"the {principal.role} role cannot do this: it needs the {_ROLE_FOR[permission]}"
-                " role",
+                f"the {principal.role} role cannot do this: it needs the"
+                f" {roles_granting(permission)} role",
             )
         return principal
 

@@ -1,6 +1,8 @@
-"""`bosun serve` and `bosun keys create|list|revoke` (wired into `bosun.cli`).
+"""`bosun serve`, `bosun keys create|list|revoke` and `bosun tenants` (wired into `bosun.cli`).
 
-The web stack is imported only when `bosun serve` runs, so other commands start fast.
+The web stack is imported only when `bosun serve` runs, so other commands start fast. These
+commands have the database itself, so they are trusted like its owner: `bosun keys create`
+makes any role for any tenant, a platform key included.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from typing import Any
 import orjson
 
 from bosun.errors import BosunError
-
-ROLES = ("viewer", "operator", "approver", "admin")
+from bosun.server.keys import ROLES
 
 
 def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -48,7 +49,8 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         default="",
         metavar="ROLES",
         help="approval roles this key may decide besides `approver`, comma-separated"
-        " (a policy rule's approver_role, e.g. supervisor); approver and admin keys only",
+        " (a policy rule's approver_role, e.g. supervisor); approver, admin and platform keys"
+        " only",
     )
     k.add_argument("--json", action="store_true")
     k.set_defaults(handler=cmd_keys_create)
@@ -59,6 +61,12 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     k = ksub.add_parser("revoke", parents=[common], help="revoke a key and end its sessions")
     k.add_argument("key_id")
     k.set_defaults(handler=cmd_keys_revoke)
+
+    t = sub.add_parser(
+        "tenants", parents=[common], help="every tenant seen in keys or runs, with counts"
+    )
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=cmd_tenants)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -144,7 +152,7 @@ async def cmd_keys_list(rt: Any, args: argparse.Namespace) -> int:
         )
         return 0
     if not keys:
-        print("no API keys yet: `bosun keys create --role admin --name you`")
+        print("no API keys yet: `bosun keys create --role platform --name you`")
         return 0
 
     def when(ts: float | None) -> str:
@@ -164,9 +172,7 @@ async def cmd_keys_list(rt: Any, args: argparse.Namespace) -> int:
         )
         for k in keys
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    _table(rows)
     return 0
 
 
@@ -181,3 +187,25 @@ async def cmd_keys_revoke(rt: Any, args: argparse.Namespace) -> int:
         raise BosunError(f"no API key {args.key_id!r}: see `bosun keys list`")
     print(f"key {args.key_id} was already revoked")
     return 1
+
+
+async def cmd_tenants(rt: Any, args: argparse.Namespace) -> int:
+    from bosun.server.keys import tenants
+
+    found = await tenants(rt.store)
+    if args.json:
+        print(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    if not found:
+        print("no tenants yet: `bosun keys create --tenant acme --role admin --name alice`")
+        return 0
+    rows = [("TENANT", "KEYS", "REVOKED KEYS", "RUNS")]
+    rows += [(t.tenant, str(t.keys), str(t.revoked_keys), str(t.runs)) for t in found]
+    _table(rows)
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -1,19 +1,23 @@
 """API keys: `bosun_<id>_<secret>`. The store keeps the SHA-256 of the secret, never the key.
 
-A key carries a tenant and a role. What each role may do:
+A key carries a tenant and a role. Four roles work inside their tenant, one manages the
+platform:
 
     viewer    read runs, events, approvals, agents, kill switches and costs of its tenant
     operator  + submit, cancel, pause and roll back runs; set and clear its tenant's kill switch
     approver  + approve and deny its tenant's approvals
-    admin     everything above, plus keys (any tenant), platform-wide kill switches
-              (global, agent:X, tool:X) and /metrics
+    admin     everything above, plus its own tenant's keys (never a platform key)
+    platform  everything admin does in its own tenant, plus keys of every tenant, the list of
+              tenants, platform-wide kill switches (global, agent:X, tool:X, tenant:X) and
+              /metrics
+
+Management crosses tenants, data never does: even a platform key sees only its own tenant's
+runs, approvals, events and costs (another tenant's answer 404, like everyone else's).
 
 A policy rule may name who must decide (`approver_role: supervisor`). An approver key decides
 the plain `approver` approvals and those whose role it was created with
-(`bosun keys create --role approver --approves supervisor`); an admin key decides any (it
-could create such a key anyway, and the audit trail names it).
-
-Even an admin sees only its own tenant's runs, approvals, events and costs.
+(`bosun keys create --role approver --approves supervisor`); an admin or platform key decides
+any of its tenant's (it could create such a key anyway, and the audit trail names it).
 """
 
 from __future__ import annotations
@@ -29,15 +33,23 @@ from bosun.errors import BosunError
 from bosun.journal.audit import AuditEntry
 from bosun.store.base import ApiKey, Store
 
-ROLES = ("viewer", "operator", "approver", "admin")
+ROLES = ("viewer", "operator", "approver", "admin", "platform")
 
-# Permissions: read, operate, approve, admin.
+# Permissions: read, operate, approve, admin (its tenant's keys), platform (every tenant's).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
     "operator": frozenset({"read", "operate"}),
     "approver": frozenset({"read", "approve"}),
     "admin": frozenset({"read", "operate", "approve", "admin"}),
+    "platform": frozenset({"read", "operate", "approve", "admin", "platform"}),
 }
+
+
+def roles_granting(permission: str) -> str:
+    """The roles that hold `permission`, for error messages: "operator, admin or platform"."""
+    roles = [r for r in ROLES if permission in PERMISSIONS[r]]
+    return ", ".join(roles[:-1]) + " or " + roles[-1] if len(roles) > 1 else roles[0]
+
 
 _KEY = re.compile(r"^bosun_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -69,14 +81,27 @@ class Principal:
         return permission in PERMISSIONS.get(self.role, frozenset())
 
     def may_decide(self, approval_role: str) -> bool:
-        """Whether this caller may approve or deny an approval that asks for `approval_role`."""
+        """Whether this caller may approve or deny an approval (of its own tenant: callers
+        check the tenant first) that asks for `approval_role`."""
         if not self.can("approve"):
             return False
         return (
-            self.role == "admin"
-            or approval_role == DEFAULT_APPROVER
-            or approval_role in self.approves
+            self.can("admin") or approval_role == DEFAULT_APPROVER or approval_role in self.approves
         )
+
+    def manages(self, tenant: str) -> bool:
+        """Whether this caller may create, list and revoke `tenant`'s keys."""
+        return self.can("platform") or (self.can("admin") and tenant == self.tenant)
+
+    def may_see_switch(self, scope: str) -> bool:
+        """Every key sees the platform-wide switches; a tenant's own only its tenant."""
+        kind, _, name = scope.partition(":")
+        return kind != "tenant" or name == self.tenant or self.can("platform")
+
+    def may_set_switch(self, scope: str) -> bool:
+        """Operators set their own tenant's switch; every other scope stops other tenants
+        too (global, agent:X, tool:X, tenant:<another>) and needs a platform key."""
+        return self.can("platform") or (self.can("operate") and scope == f"tenant:{self.tenant}")
 
 
 def hash_secret(secret: str) -> str:
@@ -119,7 +144,8 @@ async def create_key(
             )
     if approves and not PERMISSIONS[role] >= {"approve"}:
         raise BosunError(
-            f"a {role} key cannot approve anything: give --approves to an approver or admin key"
+            f"a {role} key cannot approve anything: give --approves to an"
+            f" {roles_granting('approve')} key"
         )
     name = name.strip() or role
     key_id = secrets.token_hex(6)
@@ -177,10 +203,37 @@ async def verify_key(store: Store, text: str) -> tuple[ApiKey | None, str]:
 
 
 async def ensure_first_admin(store: Store) -> str | None:
-    """On a database with no keys at all, create the first admin key and return it (once)."""
+    """On a database with no keys at all, create the first key and return it (once).
+
+    It is a platform key (tenant `default`): a new install needs one key that can create the
+    keys of its tenants, and only the platform role may."""
     if await store.list_api_keys():
         return None
     _, text = await create_key(
-        store, tenant="default", role="admin", name="first admin", by="bosun serve"
+        store, tenant="default", role="platform", name="first admin", by="bosun serve"
     )
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSummary:
+    """A tenant as the platform sees it: it exists once a key or a run names it."""
+
+    tenant: str
+    keys: int  # live keys
+    revoked_keys: int
+    runs: int
+
+
+async def tenants(store: Store) -> list[TenantSummary]:
+    """Every tenant seen in keys or runs, by name, with its key and run counts."""
+    live: dict[str, int] = {}
+    revoked: dict[str, int] = {}
+    for key in await store.list_api_keys():
+        counts = live if key.revoked_at is None else revoked
+        counts[key.tenant] = counts.get(key.tenant, 0) + 1
+    runs = await store.runs_by_tenant()
+    return [
+        TenantSummary(t, live.get(t, 0), revoked.get(t, 0), runs.get(t, 0))
+        for t in sorted(live.keys() | revoked.keys() | runs.keys())
+    ]

@@ -1,5 +1,5 @@
 """`/metrics` for Prometheus: the observe layer's exposition (`bosun.observe.metrics`), fed by
-this process's commits, behind an admin key (metrics span every tenant). A scraper sends the
+this process's commits, behind a platform key (metrics span every tenant). A scraper sends the
 key as a bearer token:
 
     authorization: {type: Bearer, credentials: bosun_...}   # prometheus.yml scrape_config
@@ -41,8 +41,8 @@ async def attach_metrics(runtime: Any) -> tuple[Any, Any] | tuple[None, None]:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
 )
-async def metrics(request: Request, p: Annotated[Principal, Depends(require("admin"))]):
-    """Prometheus text exposition (needs an admin key: metrics cover every tenant)."""
+async def metrics(request: Request, p: Annotated[Principal, Depends(require("platform"))]):
+    """Prometheus text exposition (needs a platform key: metrics cover every tenant)."""
     state = server_state(request)
     if state.metrics is None:
         raise HTTPException(503, "metrics need prometheus-client: pip install prometheus-client")

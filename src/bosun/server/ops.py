@@ -2,8 +2,12 @@
 every action checks the caller's role, and everything shown is redacted.
 
 Both front ends call these functions, so a rule enforced here holds on every endpoint.
-A run, approval or event of another tenant is reported exactly like one that does not
-exist (404), so ids cannot be probed.
+A run, approval, event or key of another tenant is reported exactly like one that does not
+exist (404), so ids cannot be probed; an attempt to change one (and any other refused
+cross-tenant action) is written to the audit trail as `forbidden`, naming the key.
+
+Only management crosses tenants, and only with a platform key (see `bosun.server.keys`):
+keys of any tenant, the list of tenants, platform-wide kill switches. Data never does.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import orjson
 from fastapi import HTTPException
 
 from bosun.engine.runtime import check_scope
-from bosun.govern.redact import MASK, redact_events, redact_value, sensitive_fields
+from bosun.govern.redact import MASK, redact_events
+from bosun.journal.audit import AuditEntry
 from bosun.journal.codec import event_to_dict
 from bosun.journal.events import Event
-from bosun.server import schemas
+from bosun.server import keys, schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
-from bosun.store.base import ApprovalRecord, KillSwitch, RunRecord
+from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 
 MAX_PAGE = 500
 
@@ -45,12 +50,30 @@ def actor(principal: Principal) -> str:
     return f"{principal.name} (key {principal.key_id})"
 
 
+async def forbidden(
+    state: ServerState, p: Principal, tried: str, subject: str, tenant: str | None = None
+) -> None:
+    """Audit a refused attempt on something beyond the caller's reach (another tenant's
+    object, a platform-wide control), before the caller is told 403 or 404."""
+    data: dict[str, Any] = {"tried": tried, "role": p.role}
+    if tenant is not None:
+        data["tenant"] = tenant
+    entry = AuditEntry(time.time(), actor(p), "forbidden", subject, data, p.tenant)
+    await state.runtime.store.append_audit([entry])
+
+
 # -- runs ------------------------------------------------------------------------
 
 
-async def get_run(state: ServerState, p: Principal, run_id: str) -> RunRecord:
+async def get_run(
+    state: ServerState, p: Principal, run_id: str, attempt: str | None = None
+) -> RunRecord:
+    """The caller's tenant's run, else 404; an `attempt` (an action) on another tenant's run
+    is audited as `forbidden`."""
     run = await state.runtime.store.get_run(run_id)
     if run is None or run.tenant != p.tenant:
+        if run is not None and attempt is not None:
+            await forbidden(state, p, attempt, run_id, run.tenant)
         raise HTTPException(404, f"no run {run_id!r} in tenant {p.tenant}")
     return run
 
@@ -126,7 +149,7 @@ async def submit(state: ServerState, p: Principal, body: schemas.SubmitRun) -> s
 
 async def cancel(state: ServerState, p: Principal, run_id: str) -> schemas.Cancelled:
     need(p, "operate")
-    run = await get_run(state, p, run_id)
+    run = await get_run(state, p, run_id, "cancel")
     requested = await state.runtime.store.request_cancel(run_id)
     message = (
         "the run stops at its next step boundary"
@@ -139,7 +162,7 @@ async def cancel(state: ServerState, p: Principal, run_id: str) -> schemas.Cance
 
 async def pause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused:
     need(p, "operate")
-    run = await get_run(state, p, run_id)
+    run = await get_run(state, p, run_id, "pause")
     done = await state.runtime.store.request_pause(run_id)
     message = (
         "the run pauses at its next step boundary (a queued or parked run: when it next runs)"
@@ -152,7 +175,7 @@ async def pause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused
 
 async def unpause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused:
     need(p, "operate")
-    run = await get_run(state, p, run_id)
+    run = await get_run(state, p, run_id, "unpause")
     done = await state.runtime.store.unpause(run_id)
     message = (
         "the run is queued again; a worker continues it from its journal"
@@ -167,7 +190,7 @@ async def rollback(
     state: ServerState, p: Principal, run_id: str, last: int | None
 ) -> schemas.RollbackOut:
     need(p, "operate")
-    await get_run(state, p, run_id)
+    await get_run(state, p, run_id, "rollback")
     report = await state.runtime.rollback(run_id, by=actor(p), last=last)
     state.hub.poke(p.tenant, run_id)
     return schemas.RollbackOut(
@@ -182,16 +205,9 @@ async def rollback(
 # -- approvals -------------------------------------------------------------------
 
 
-async def _sensitive(state: ServerState, run_id: str, tool: str) -> frozenset[str]:
-    run = await state.runtime.store.get_run(run_id)
-    return sensitive_fields(run.spec).get(tool, frozenset()) if run else frozenset()
-
-
 async def approval_out(state: ServerState, a: ApprovalRecord) -> schemas.Approval:
-    fields = await _sensitive(state, a.run_id, a.tool)
-    arguments = redact_value(_json(a.arguments), fields)
-    edited = redact_value(_json(a.edited_arguments), fields) if a.edited_arguments else None
-    return schemas.Approval.of(a, arguments, edited)
+    run = await state.runtime.store.get_run(a.run_id)
+    return schemas.Approval.of(a, run.spec if run else None)
 
 
 async def approvals(
@@ -203,9 +219,15 @@ async def approvals(
     return [await approval_out(state, a) for a in records]
 
 
-async def _approval(state: ServerState, p: Principal, approval_id: str) -> ApprovalRecord:
+async def _approval(
+    state: ServerState, p: Principal, approval_id: str, attempt: str
+) -> ApprovalRecord:
+    """The caller's tenant's approval, else 404 (whatever the role: a platform key decides
+    only its own tenant's approvals); another tenant's is audited as `forbidden`."""
     record = await state.runtime.store.get_approval(approval_id)
     if record is None or record.tenant != p.tenant:
+        if record is not None:
+            await forbidden(state, p, attempt, approval_id, record.tenant)
         raise HTTPException(404, f"no approval {approval_id!r} in tenant {p.tenant}")
     return record
 
@@ -217,8 +239,8 @@ def _may_decide(p: Principal, record: ApprovalRecord) -> None:
     raise HTTPException(
         403,
         f"approval {record.id} must be decided by a {record.role} (rule {record.rule}); this"
-        f" {p.role} key decides approvals for: {mine}. An admin can decide it, or create a key"
-        " for it with"
+        f" {p.role} key decides approvals for: {mine}. An admin of tenant {p.tenant} can decide"
+        " it, or create a key for it with"
         f" `bosun keys create --role approver --approves {record.role}`",
     )
 
@@ -231,7 +253,7 @@ async def approve(
     comment: str | None = None,
 ) -> schemas.Approval:
     need(p, "approve")
-    record = await _approval(state, p, approval_id)
+    record = await _approval(state, p, approval_id, "approve")
     _may_decide(p, record)
     if arguments is not None:
         # The approver saw sensitive fields masked; a field left masked keeps its real value.
@@ -247,7 +269,7 @@ async def approve(
 
 async def deny(state: ServerState, p: Principal, approval_id: str, reason: str) -> schemas.Approval:
     need(p, "approve")
-    record = await _approval(state, p, approval_id)
+    record = await _approval(state, p, approval_id, "deny")
     _may_decide(p, record)
     resolved = await state.runtime.deny(approval_id, by=actor(p), reason=reason)
     state.hub.poke(p.tenant, record.run_id)
@@ -257,40 +279,106 @@ async def deny(state: ServerState, p: Principal, approval_id: str, reason: str) 
 # -- kill switches -----------------------------------------------------------------
 
 
-def may_see_switch(p: Principal, scope: str) -> bool:
-    kind, _, name = scope.partition(":")
-    return kind != "tenant" or name == p.tenant or p.role == "admin"
-
-
-def _may_set(p: Principal, scope: str) -> None:
+async def _may_set(state: ServerState, p: Principal, scope: str, tried: str) -> None:
     need(p, "operate")
-    if scope == f"tenant:{p.tenant}" or p.role == "admin":
+    if p.may_set_switch(scope):
         return
+    await forbidden(state, p, tried, scope)
     raise HTTPException(
         403,
         f"the {p.role} role may set only its own tenant's kill switch (tenant:{p.tenant});"
-        " global, agent and tool switches stop every tenant and need the admin role",
+        f" {scope} stops other tenants too and needs a platform key",
     )
 
 
+def _switch_tenant(p: Principal, scope: str) -> str:
+    kind, _, name = scope.partition(":")
+    return name if kind == "tenant" else p.tenant
+
+
 async def kill_switches(state: ServerState, p: Principal) -> list[KillSwitch]:
-    return [k for k in await state.runtime.store.kill_switches() if may_see_switch(p, k.scope)]
+    return [k for k in await state.runtime.store.kill_switches() if p.may_see_switch(k.scope)]
 
 
 async def kill(state: ServerState, p: Principal, scope: str, reason: str) -> KillSwitch:
     scope = check_scope(scope.strip())
-    _may_set(p, scope)
+    await _may_set(state, p, scope, "kill")
     switch = await state.runtime.kill(scope, reason=reason, by=actor(p))
-    state.hub.poke(p.tenant)
+    state.hub.poke(_switch_tenant(p, scope))
     return switch
 
 
 async def unkill(state: ServerState, p: Principal, scope: str) -> bool:
     scope = check_scope(scope.strip())
-    _may_set(p, scope)
+    await _may_set(state, p, scope, "unkill")
     cleared = await state.runtime.unkill(scope, by=actor(p))
-    state.hub.poke(p.tenant)
+    state.hub.poke(_switch_tenant(p, scope))
     return cleared
+
+
+# -- keys and tenants --------------------------------------------------------------
+# A tenant admin manages its own tenant's keys; a platform key every tenant's.
+
+
+async def _may_manage(state: ServerState, p: Principal, tenant: str, tried: str) -> None:
+    need(p, "admin")
+    if p.manages(tenant):
+        return
+    await forbidden(state, p, tried, f"tenant:{tenant}", tenant)
+    raise HTTPException(
+        403,
+        f"an {p.role} key manages only its own tenant's keys ({p.tenant}); keys of tenant"
+        f" {tenant} need a platform key",
+    )
+
+
+async def list_keys(state: ServerState, p: Principal, tenant: str | None) -> list[ApiKey]:
+    """Secrets are never shown again. A platform key lists every tenant's keys unless it
+    names one; an admin key its own tenant's."""
+    need(p, "admin")
+    if tenant is None and not p.can("platform"):
+        tenant = p.tenant
+    if tenant is not None:
+        await _may_manage(state, p, tenant, "list_keys")
+    return await state.runtime.store.list_api_keys(tenant=tenant)
+
+
+async def create_key(
+    state: ServerState, p: Principal, body: schemas.CreateKey
+) -> tuple[ApiKey, str]:
+    tenant = body.tenant or p.tenant
+    await _may_manage(state, p, tenant, "create_key")
+    if body.role == "platform" and not p.can("platform"):
+        await forbidden(state, p, "create_key", f"tenant:{tenant}", tenant)
+        raise HTTPException(403, f"an {p.role} key cannot create platform keys")
+    return await keys.create_key(
+        state.runtime.store,
+        tenant=tenant,
+        role=body.role,
+        name=body.name,
+        approves=tuple(body.approves),
+        by=actor(p),
+    )
+
+
+async def revoke_key(state: ServerState, p: Principal, key_id: str) -> bool:
+    """False if it was already revoked. Another tenant's key is a 404 (audited), like one
+    that does not exist; only a platform key revokes a platform key."""
+    need(p, "admin")
+    key = await state.runtime.store.get_api_key(key_id)
+    if key is None or not p.manages(key.tenant):
+        if key is not None:
+            await forbidden(state, p, "revoke_key", key_id, key.tenant)
+        raise HTTPException(404, f"no API key {key_id!r} in tenant {p.tenant}")
+    if key.role == "platform" and not p.can("platform"):
+        await forbidden(state, p, "revoke_key", key_id, key.tenant)
+        raise HTTPException(403, f"key {key_id} is a platform key: only a platform key revokes it")
+    return await keys.revoke_key(state.runtime.store, key_id, by=actor(p))
+
+
+async def tenants(state: ServerState, p: Principal) -> list[keys.TenantSummary]:
+    need(p, "platform")
+    return await keys.tenants(state.runtime.store)
 
 
 # -- agents ------------------------------------------------------------------------

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from bosun.govern.redact import redact_value, sensitive_fields
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 
+# Every status in `bosun.store.base.RUN_STATUSES` (a test checks the two agree).
 RunStatus = Literal[
     "queued",
     "running",
     "waiting_approval",
     "needs_attention",
+    "paused",
     "succeeded",
     "failed",
     "cancelled",
     "limit_exceeded",
     "killed",
 ]
-Role = Literal["viewer", "operator", "approver", "admin"]
+Role = Literal["viewer", "operator", "approver", "admin", "platform"]
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
 
 
 class Strict(BaseModel):
@@ -174,7 +185,12 @@ class Approval(BaseModel):
     edited_arguments: Any | None
 
     @classmethod
-    def of(cls, a: ApprovalRecord, arguments: Any, edited: Any | None) -> Approval:
+    def of(cls, a: ApprovalRecord, run_spec: dict[str, Any] | None) -> Approval:
+        """The approval as people see it, on every edge (API, console, `bosun approvals
+        --json`): the tool's sensitive fields, from the run's pinned definition, masked."""
+        fields = sensitive_fields(run_spec).get(a.tool, frozenset()) if run_spec else frozenset()
+        arguments = redact_value(_loads(a.arguments), fields)
+        edited = redact_value(_loads(a.edited_arguments), fields) if a.edited_arguments else None
         return cls(
             approval_id=a.id,
             run_id=a.run_id,
@@ -278,14 +294,20 @@ ApprovalRole = Annotated[
 
 
 class CreateKey(Strict):
-    tenant: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    role: Role
+    tenant: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="the caller's tenant if left out; another tenant needs a platform key",
+    )
+    role: Role = Field(description="`platform` keys are created by platform keys only")
     name: str = Field(min_length=1, max_length=100)
     approves: list[ApprovalRole] = Field(
         default=[],
         max_length=20,
         description="approval roles (a rule's approver_role, e.g. supervisor) this key may"
-        " decide, besides the default `approver`; approver and admin keys only",
+        " decide, besides the default `approver`; approver, admin and platform keys only",
     )
 
 
@@ -295,7 +317,14 @@ class CreatedKey(KeyOut):
 
 class Revoked(BaseModel):
     key_id: str
-    revoked: bool
+    revoked: bool = Field(description="false if the key was already revoked")
+
+
+class TenantOut(BaseModel):
+    tenant: str
+    keys: int = Field(description="live keys")
+    revoked_keys: int
+    runs: int
 
 
 class Health(BaseModel):

@@ -51,8 +51,9 @@ async def serve(settings: Settings, host: str, port: int) -> int:
     print(f"database {state.runtime.store.url}; agents: {agents}", flush=True)
     if state.first_admin_key:
         print(
-            "\nNew database: created the first admin key (tenant default). It is shown only"
-            f" this once; store it now:\n\n    {state.first_admin_key}\n\n"
+            "\nNew database: created the first key, a platform key (tenant default) that can"
+            " create the keys of every tenant. It is shown only this once; store it now:"
+            f"\n\n    {state.first_admin_key}\n\n"
             f"Log in at {url}/login with it, or send it as `Authorization: Bearer <key>`.\n",
             flush=True,
         )

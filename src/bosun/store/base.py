@@ -33,6 +33,7 @@ WAITING_APPROVAL = "waiting_approval"
 PAUSED = "paused"  # stopped at a step boundary on request; `unpause` queues it again
 KILLED = "killed"
 TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, LIMIT_EXCEEDED, KILLED})
+RUN_STATUSES = TERMINAL_STATUSES | {QUEUED, RUNNING, NEEDS_ATTENTION, WAITING_APPROVAL, PAUSED}
 
 # Approval statuses.
 PENDING = "pending"
@@ -412,6 +413,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def touch_api_key(self, key_id: str, *, now: float) -> None:
         """Record that the key was just used (`last_used_at`)."""
+
+    @abc.abstractmethod
+    async def runs_by_tenant(self) -> dict[str, int]:
+        """How many runs each tenant has (for the platform's list of tenants)."""
 
     @abc.abstractmethod
     async def create_console_session(self, session: ConsoleSession) -> None: ...

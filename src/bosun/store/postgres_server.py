@@ -65,6 +65,11 @@ class PostgresServer:
             rows = await cur.fetchall()
         return [key_from_row(row) for row in rows]
 
+    async def runs_by_tenant(self) -> dict[str, int]:
+        async with self._session("count runs by tenant") as conn:
+            cur = await conn.execute("SELECT tenant, count(*) FROM runs GROUP BY tenant")
+            return {tenant: int(n) for tenant, n in await cur.fetchall()}
+
     async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
         async with self._session(f"revoke API key {key_id}") as conn, conn.transaction():
             cur = await conn.execute(

@@ -1223,6 +1223,10 @@ class SqliteStore(SqliteObserve, Store):
         rows = self.conn.execute(sql + " ORDER BY created_at, id", params).fetchall()
         return [key_from_row(row) for row in rows]
 
+    async def runs_by_tenant(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT tenant, count(*) FROM runs GROUP BY tenant")
+        return {tenant: n for tenant, n in rows}
+
     async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
