@@ -320,8 +320,10 @@ def test_a_login_posted_from_another_site_is_refused_and_sets_no_session(server:
         assert r.status_code == 403
         assert browser.get("/runs").status_code == 303
         same_site = {"Sec-Fetch-Site": "same-origin", "Origin": server.url}
-        r = browser.post("/login", data={"key": key, "csrf": token}, headers=same_site)
+        form = {"key": key, "csrf": token, "next": "/\\evil.example"}  # not off-site either
+        r = browser.post("/login", data=form, headers=same_site)
         assert r.status_code == 303 and "bosun_session" in r.headers["set-cookie"]
+        assert r.headers["location"] == "/runs"
         assert browser.get("/runs").status_code == 200
 
 
@@ -376,8 +378,11 @@ def test_console_banners_show_only_what_the_server_signed_for_this_session(serve
     phish = "Your session expired: call IT on 555-0100 and read them your API key"
     with server.client(follow_redirects=False) as browser:
         log_in(browser, server.admin_key)
-        for query in ({"msg": phish}, {"err": phish}, {"msg": phish, "msg_sig": "0" * 32}):
-            assert "555-0100" not in browser.get("/runs", params=query).text, query
+        forged = ({"msg": phish}, {"err": phish}, {"msg": phish, "msg_sig": "0" * 32},
+                  {"err": phish, "err_sig": "é" * 32})  # fmt: skip
+        for query in forged:
+            r = browser.get("/runs", params=query)
+            assert r.status_code == 200 and "555-0100" not in r.text, query
         csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/controls").text).group(1)
         r = browser.post("/controls/unkill", data={"csrf": csrf, "scope": "tenant:nothing-set"})
         banner = r.headers["location"]

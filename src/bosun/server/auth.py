@@ -46,32 +46,30 @@ class Caller:
 
 
 def client_ip(request: Request) -> str:
-    """The client's address: the TCP peer, or, when the peer is one of the trusted proxies
-    (`Settings.trusted_proxies`), the right-most address of `X-Forwarded-For` that is not a
-    trusted proxy itself. From anyone else the header is ignored: it is whatever they wrote."""
-    peer = request.client.host if request.client else "unknown"
+    """The client's address: the TCP peer, unless the peer is one of the trusted proxies
+    (`Settings.trusted_proxies`). Then `X-Forwarded-For` is read from the right, each entry
+    believed only while the address before it is a trusted proxy: the result is the
+    right-most address that is not one. From anyone else the header is ignored (it says
+    whatever they wrote), and so are entries a client puts left of its own address."""
+    address = request.client.host if request.client else "unknown"
     proxies = server_state(request).proxies
-    if not proxies or not _trusted(peer, proxies):
-        return peer
-    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
-    address = peer
-    for hop in reversed([h for h in hops if h]):
-        try:
-            ip = ipaddress.ip_address(hop)
-        except ValueError:
-            break  # not written by a proxy we trust: believe nothing further left
-        address = str(ip)
-        if not any(ip in net for net in proxies):
+    chain = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed([h for h in chain if h]):
+        if not _is_proxy(address, proxies):
             break
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break  # not an address: nothing further left is believed
     return address
 
 
-def _trusted(peer: str, proxies) -> bool:
+def _is_proxy(address: str, proxies) -> bool:
     try:
-        ip = ipaddress.ip_address(peer)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in net for net in proxies)
+    return any(ip in network for network in proxies)
 
 
 def token_hash(token: str) -> str:

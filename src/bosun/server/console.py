@@ -114,13 +114,16 @@ def _flash(request: Request, secret: str, kind: str) -> str | None:
     """The banner text of the query, if this session signed it; else nothing."""
     text = request.query_params.get(kind)
     mac = request.query_params.get(f"{kind}_sig", "")
-    if not text or not secret or not hmac.compare_digest(mac, _flash_mac(secret, kind, text)):
+    expected = _flash_mac(secret, kind, text or "")
+    if not text or not secret or not hmac.compare_digest(mac.encode(), expected.encode()):
         return None
     return text
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """A path on this server; never `//host` or `/\\host` (browsers read both as another
+    host)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/runs"
 

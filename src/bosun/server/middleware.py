@@ -26,7 +26,6 @@ from bosun.server.console import login_redirect
 
 PUBLIC = frozenset({"/", "/login", "/healthz", "/readyz", "/openapi.json"})
 PUBLIC_PREFIXES = ("/static/",)
-API_PREFIXES = ("/api/", "/metrics")
 
 # Scripts, styles, images, fetches and forms from this server only; no frames of us
 # anywhere, no plugins, no <base>. The console has no inline script or style (see
@@ -142,25 +141,24 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        public = path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+        api = path == "/metrics" or path.startswith("/api/")
         request = Request(scope)  # no receive channel: the body cannot be read here
         try:
             if request.method not in SAFE_METHODS and "authorization" not in request.headers:
                 check_same_origin(request)  # cookies and the login form: browsers only
-            if path in PUBLIC or path.startswith(PUBLIC_PREFIXES):
-                await self.app(scope, receive, send)
-                return
-            api = path.startswith(API_PREFIXES)
-            caller = await identify(request, bearer=api)
+            caller = None if public else await identify(request, bearer=api)
         except HTTPException as exc:
             await _refuse(exc, scope, receive, send)
             return
-        if caller is None:
+        if caller is not None:
+            request.state.caller = caller
+        elif not public:
             if api:
                 await _refuse(AuthFailed(NO_KEY), scope, receive, send)
             else:
                 await login_redirect(request)(scope, receive, send)
             return
-        request.state.caller = caller
         await self.app(scope, receive, send)
 
 
