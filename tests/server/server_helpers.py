@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -61,6 +62,15 @@ def start_server(db: str, **overrides) -> tuple[Running, callable]:
         assert not thread.is_alive(), "the test server did not stop"
 
     return Running(f"http://127.0.0.1:{port}", state.first_admin_key or "", settings, app), stop
+
+
+def log_in(client: httpx.Client, key: str, **form: str) -> httpx.Response:
+    """Log `client` in to the console as a browser does: the login page's token (in its
+    form and in a cookie), then the post. Returns the post's response (303 when it worked)."""
+    page = client.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    token = found.group(1) if found else ""
+    return client.post("/login", data={"key": key, "csrf": token, **form})
 
 
 def wait_for(client: httpx.Client, run_id: str, statuses: set[str], timeout: float = 20) -> dict:

@@ -13,7 +13,7 @@ import re
 
 import httpx
 import pytest
-from server_helpers import Running, start_server, submit, wait_for
+from server_helpers import Running, log_in, start_server, submit, wait_for
 
 from bosun.journal.audit import AuditEntry
 from bosun.store import open_store
@@ -339,7 +339,7 @@ def test_console_pages_need_a_session_and_forms_need_the_csrf_token(server: Runn
         r = c.get("/runs", headers={"Authorization": f"Bearer {server.admin_key}"})
         assert r.status_code == 303
     with server.client(follow_redirects=False) as c:
-        login = c.post("/login", data={"key": alpha_run["key"], "next": "/approvals"})
+        login = log_in(c, alpha_run["key"], next="/approvals")
         assert login.status_code == 303 and login.headers["location"] == "/approvals"
         cookie = login.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
@@ -359,7 +359,7 @@ def test_console_pages_need_a_session_and_forms_need_the_csrf_token(server: Runn
         # The session only ever sees its own tenant, like the key.
         beta = server.key("beta", "admin", "beta-admin-2")
     with server.client(follow_redirects=False) as c:
-        c.post("/login", data={"key": beta})
+        log_in(c, beta)
         assert c.get(f"/runs/{alpha_run['run_id']}").status_code == 404
         assert alpha_run["run_id"] not in c.get("/runs").text
         assert alpha_run["approval_id"] not in c.get("/approvals").text
@@ -368,14 +368,14 @@ def test_console_pages_need_a_session_and_forms_need_the_csrf_token(server: Runn
 def test_logout_and_revocation_end_console_sessions(server: Running):
     key = server.key("gamma", "viewer", "short-lived")
     with server.client(follow_redirects=False) as c:
-        c.post("/login", data={"key": key})
+        log_in(c, key)
         assert c.get("/runs").status_code == 200
         with server.admin() as admin:
             admin.delete(f"/api/keys/{key.split('_')[1]}")
         assert c.get("/runs").status_code == 303
     key = server.key("gamma", "viewer", "logs-out")
     with server.client(follow_redirects=False) as c:
-        c.post("/login", data={"key": key})
+        log_in(c, key)
         csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/runs").text).group(1)
         token = c.cookies["bosun_session"]
         assert c.post("/logout", data={"csrf": csrf}).status_code == 303
@@ -390,7 +390,7 @@ def test_failed_authentication_is_audited_and_rate_limited_per_address(tmp_path)
         with running.client("bosun_0123456789ab_" + "y" * 43) as c:
             statuses = [c.get("/api/runs").status_code for _ in range(5)]
         with running.client(follow_redirects=False) as c:
-            login = c.post("/login", data={"key": "bosun_0123456789ab_" + "z" * 43})
+            login = log_in(c, "bosun_0123456789ab_" + "z" * 43)
         with running.admin() as c:  # even a good key waits while the address is blocked
             blocked = c.get("/api/runs").status_code
     finally:

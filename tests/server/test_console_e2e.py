@@ -2,6 +2,10 @@
 log in, watch a run appear and complete, approve a pending refund and see the run continue,
 set a kill switch and see a running run halt. Screenshots of each page go to
 $BOSUN_SCREENSHOTS (e.g. docs/screenshots) when set, else to a temporary folder.
+
+Every test runs under the console's Content-Security-Policy, and fails if the browser
+reports refusing anything (an inline script or style, a handler, an eval): the CSP must
+never break the console.
 """
 
 from __future__ import annotations
@@ -50,12 +54,23 @@ def shots(tmp_path) -> Path:
 
 
 @pytest.fixture
-def page(browser, server: Running):
+def refused() -> list[str]:
+    """What the browser reported refusing under the Content-Security-Policy."""
+    return []
+
+
+@pytest.fixture
+def page(browser, server: Running, refused: list[str]):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=server.url)
+    context.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
     context.close()
+    assert refused == [], f"the console broke its Content-Security-Policy: {refused}"
 
 
 def log_in(page, key: str, shots: Path | None = None) -> None:
@@ -154,3 +169,36 @@ def test_costs_page_charts_spend_and_tokens(page, server: Running, shots):
     assert page.locator("svg.chart rect").count() > 3
     expect(page.locator("body")).to_contain_text("team=billing")
     page.screenshot(path=str(shots / "costs.png"), full_page=True)
+
+
+def test_the_console_works_under_its_content_security_policy(page, server: Running, refused):
+    from playwright.sync_api import expect
+
+    response = page.goto("/login")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    log_in(page, server.admin_key)
+    with server.admin() as c:
+        run_id = submit(c, "steady", "Summarise ticket 77")
+        wait_for(c, run_id, {"succeeded"})
+    page.goto(f"/runs/{run_id}")
+    expect(page.locator("#run-status")).to_contain_text("succeeded")
+    # The confirmation before a rollback (a script handler, not an inline one): declined,
+    # nothing happens; accepted, the rollback runs.
+    with page.expect_event("dialog") as asked:
+        page.once("dialog", lambda d: d.dismiss())
+        page.click("text=Roll back effects")
+    assert "undo of every effect" in asked.value.message
+    expect(page.locator(".flash")).to_have_count(0)
+    with page.expect_event("dialog"):
+        page.once("dialog", lambda d: d.accept())
+        page.click("text=Roll back effects")
+    expect(page.locator(".flash.ok")).to_contain_text("Rollback:")
+    # The costs period submits itself when changed.
+    page.goto("/costs")
+    page.select_option("select[name=days]", "7")
+    page.wait_for_url("**/costs?days=7")
+    for path in ("/runs", "/approvals", "/controls"):
+        page.goto(path)
+        expect(page.locator("header .who")).to_contain_text("first admin")
+    assert refused == []

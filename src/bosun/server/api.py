@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from bosun.server import ops, schemas
-from bosun.server.auth import require
+from bosun.server.auth import Caller, caller_of, require
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState, state_of
 from bosun.server.usage import usage
@@ -30,7 +30,7 @@ State = Annotated[ServerState, Depends(state_of)]
 
 _POLL = 2.0  # seconds: re-read the store even without a wake-up (other processes' runs)
 _KEEPALIVE = 15.0
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 # -- runs ---------------------------------------------------------------------------
 
@@ -101,39 +101,46 @@ async def stream_run(
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: one `event: <kind>` per journal event (id = seq), live, then
-    `event: end` once the run has finished. Reconnects resume after `Last-Event-ID`."""
+    `event: end` once the run has finished. Reconnects resume after `Last-Event-ID`. The
+    stream ends within seconds of its key being revoked (or its console session ending)."""
     await ops.get_run(state, p, run_id)  # 404 before the stream starts
     if last_event_id and last_event_id.isdigit():
         after = int(last_event_id)
     return StreamingResponse(
-        _run_stream(state, p, run_id, after, request),
+        _run_stream(state, _caller(request, p), run_id, after, request),
         media_type="text/event-stream",
         headers=_SSE_HEADERS,
     )
 
 
+def _caller(request: Request, p: Principal) -> Caller:
+    return caller_of(request) or Caller(p)
+
+
 async def _run_stream(
-    state: ServerState, p: Principal, run_id: str, after: int, request: Request
+    state: ServerState, caller: Caller, run_id: str, after: int, request: Request
 ) -> AsyncIterator[bytes]:
+    p = caller.principal
     sub = state.hub.subscribe(p.tenant, run_id)
     quiet = 0.0
     try:
-        yield b"retry: 2000\n\n"
-        while not state.stop.is_set():
-            run, items = await ops.events(state, p, run_id, after)
-            for item in ops.event_dicts(items):
-                yield _sse(item["kind"], item, item["seq"])
-                after = item["seq"]
-            if run.status in TERMINAL_STATUSES and run.last_seq <= after:
-                yield _sse("end", {"run_id": run_id, "status": run.status})
-                return
-            if await request.is_disconnected():
-                return
-            changed = await _wait(sub, state)
-            quiet = 0.0 if changed else quiet + _POLL
-            if quiet >= _KEEPALIVE:
-                quiet = 0.0
-                yield b": keepalive\n\n"
+        with _watch(state, caller) as ended:
+            yield b"retry: 2000\n\n"
+            while await _still_on(state, caller, ended):
+                run, items = await ops.events(state, p, run_id, after)
+                for item in ops.event_dicts(items):
+                    yield _sse(item["kind"], item, item["seq"])
+                    after = item["seq"]
+                if run.status in TERMINAL_STATUSES and run.last_seq <= after:
+                    yield _sse("end", {"run_id": run_id, "status": run.status})
+                    return
+                if await request.is_disconnected():
+                    return
+                changed = await _wait(sub, state, ended)
+                quiet = 0.0 if changed else quiet + _POLL
+                if quiet >= _KEEPALIVE:
+                    quiet = 0.0
+                    yield b": keepalive\n\n"
     finally:
         state.hub.unsubscribe(sub)
 
@@ -146,40 +153,58 @@ async def _run_stream(
 )
 async def stream_changes(request: Request, p: Reader, state: State) -> StreamingResponse:
     """Server-Sent Events: `event: change` whenever any run, approval or kill switch of the
-    caller's tenant changes (at most a few a second), and `event: tick` every few seconds."""
+    caller's tenant changes (at most a few a second), and `event: tick` every few seconds.
+    The stream ends within seconds of its key being revoked (or its console session ending)."""
     return StreamingResponse(
-        _change_stream(state, p, request), media_type="text/event-stream", headers=_SSE_HEADERS
+        _change_stream(state, _caller(request, p), request),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
     )
 
 
 async def _change_stream(
-    state: ServerState, p: Principal, request: Request
+    state: ServerState, caller: Caller, request: Request
 ) -> AsyncIterator[bytes]:
-    sub = state.hub.subscribe(p.tenant)
+    sub = state.hub.subscribe(caller.principal.tenant)
     try:
-        yield b"retry: 2000\n\n"
-        while not state.stop.is_set():
-            changed = await _wait(sub, state)
-            if await request.is_disconnected():
-                return
-            yield _sse("change" if changed else "tick", {"ts": time.time()})
-            if changed:
-                await asyncio.sleep(0.25)  # coalesce bursts: a run commits many times a second
+        with _watch(state, caller) as ended:
+            yield b"retry: 2000\n\n"
+            while await _still_on(state, caller, ended):
+                changed = await _wait(sub, state, ended)
+                if ended.is_set() or await request.is_disconnected():
+                    return
+                yield _sse("change" if changed else "tick", {"ts": time.time()})
+                if changed:
+                    await asyncio.sleep(0.25)  # coalesce bursts: a run commits many times a second
     finally:
         state.hub.unsubscribe(sub)
 
 
-async def _wait(sub, state: ServerState) -> bool:
-    stop = asyncio.ensure_future(state.stop.wait())
-    try:
-        changed = asyncio.ensure_future(sub.wait(_POLL))
-        done, _ = await asyncio.wait({stop, changed}, return_when=asyncio.FIRST_COMPLETED)
-        if changed in done:
-            return changed.result()
-        changed.cancel()
+def _watch(state: ServerState, caller: Caller):
+    session = caller.session.token_hash if caller.session else None
+    return state.liveness.watch(caller.principal.key_id, session)
+
+
+async def _still_on(state: ServerState, caller: Caller, ended: asyncio.Event) -> bool:
+    """Go on streaming: the server is not stopping, and the caller's key (and console
+    session) still hold, as the store said at most a second ago (`bosun.server.liveness`)."""
+    if state.stop.is_set() or ended.is_set():
         return False
+    session = caller.session.token_hash if caller.session else None
+    return await state.liveness.alive(caller.principal.key_id, session)
+
+
+async def _wait(sub, state: ServerState, ended: asyncio.Event) -> bool:
+    """Until something of the stream changed (True), `_POLL` seconds passed (False), or the
+    stream must end (the server stops, the key is revoked here: False)."""
+    stops = [asyncio.ensure_future(state.stop.wait()), asyncio.ensure_future(ended.wait())]
+    changed = asyncio.ensure_future(sub.wait(_POLL))
+    try:
+        done, _ = await asyncio.wait({*stops, changed}, return_when=asyncio.FIRST_COMPLETED)
+        return changed in done and changed.result()
     finally:
-        stop.cancel()
+        for future in (*stops, changed):
+            future.cancel()
 
 
 def _sse(event: str, data: object, event_id: int | None = None) -> bytes:
@@ -318,9 +343,11 @@ async def create_api_key(body: schemas.CreateKey, p: Admin, state: State) -> sch
 
 @router.delete("/keys/{key_id}", response_model=schemas.Revoked, tags=["keys"])
 async def revoke_api_key(key_id: str, p: Admin, state: State) -> schemas.Revoked:
-    """Revoke a key and end its console sessions (404 for another tenant's key, unless the
-    caller is a platform key)."""
-    return schemas.Revoked(key_id=key_id, revoked=await ops.revoke_key(state, p, key_id))
+    """Revoke a key and end its console sessions and open streams (404 for another tenant's
+    key, unless the caller is a platform key)."""
+    revoked = await ops.revoke_key(state, p, key_id)
+    state.liveness.end_key(key_id)  # its open streams (and its sessions' streams) end now
+    return schemas.Revoked(key_id=key_id, revoked=revoked)
 
 
 @router.get("/tenants", response_model=list[schemas.TenantOut], tags=["keys"])

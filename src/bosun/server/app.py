@@ -20,9 +20,11 @@ from bosun.errors import BosunError, EditRefused, RunNotFound
 from bosun.server import api, console, schemas
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
+from bosun.server.liveness import Liveness
 from bosun.server.metrics import attach_metrics
 from bosun.server.metrics import router as metrics_router
-from bosun.server.state import ServerState, Settings, load_agents
+from bosun.server.middleware import Authenticate, BodyLimit, SecurityHeaders
+from bosun.server.state import ServerState, Settings, load_agents, parse_proxies
 from bosun.store.base import ApprovalConflict
 
 log = logging.getLogger("bosun.server")
@@ -31,6 +33,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: Settings) -> FastAPI:
     """The app; the database is opened and the worker started when it starts serving."""
+    proxies = parse_proxies(settings.trusted_proxies)  # a bad entry fails here, at once
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,7 +41,12 @@ def create_app(settings: Settings) -> FastAPI:
         runtime = Runtime(settings.db, lease_seconds=settings.lease_seconds)
         await runtime.open()
         state = ServerState(
-            settings=settings, runtime=runtime, agents=agents, hub=Hub(runtime.store)
+            settings=settings,
+            runtime=runtime,
+            agents=agents,
+            hub=Hub(runtime.store),
+            liveness=Liveness(runtime.store),
+            proxies=proxies,
         )
         for agent in agents.values():
             runtime.register(agent)
@@ -87,6 +95,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Outermost last: headers on every answer, then the body bound, then who is calling.
+    app.add_middleware(Authenticate)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", response_model=schemas.Health, tags=["health"])
     async def healthz() -> schemas.Health:

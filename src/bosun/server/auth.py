@@ -1,19 +1,26 @@
-"""Authentication for the API and the console: bearer keys, console sessions, CSRF, and
-rate-limited, audited failures.
+"""Authentication for the API and the console: bearer keys, console sessions, CSRF, the
+client's address, and rate-limited, audited failures.
 
 A request authenticates with `Authorization: Bearer bosun_<id>_<secret>` (API clients,
 Prometheus) or with the console's session cookie. A cookie-authenticated request that
 changes anything must also carry the session's CSRF token (`X-CSRF-Token` header or a
 `csrf` form field): another site can make the browser send the cookie, never the token.
+
+`identify` runs in `bosun.server.middleware.Authenticate`, before any route and before the
+body is read (FastAPI reads a body before it runs a route's dependencies); the route's
+dependency (`authenticate`, the console's `console_user`) then takes the caller it found.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 
@@ -25,11 +32,44 @@ from bosun.store.base import ConsoleSession
 SESSION_COOKIE = "bosun_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _TOUCH_EVERY = 60.0  # seconds between `last_used_at` writes for one key
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a request authenticated as, and how (the middleware leaves it in request.state)."""
+
+    principal: Principal
+    session: ConsoleSession | None = None  # the console's cookie (None: a bearer key)
+    csrf_checked: bool = True  # False: a cookie form post whose token is in the form itself
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the TCP peer, unless the peer is one of the trusted proxies
+    (`Settings.trusted_proxies`). Then `X-Forwarded-For` is read from the right, each entry
+    believed only while the address before it is a trusted proxy: the result is the
+    right-most address that is not one. From anyone else the header is ignored (it says
+    whatever they wrote), and so are entries a client puts left of its own address."""
+    address = request.client.host if request.client else "unknown"
+    proxies = server_state(request).proxies
+    chain = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed([h for h in chain if h]):
+        if not _is_proxy(address, proxies):
+            break
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break  # not an address: nothing further left is believed
+    return address
+
+
+def _is_proxy(address: str, proxies) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
 
 
 def token_hash(token: str) -> str:
@@ -94,11 +134,13 @@ async def _touch(state: ServerState, key_id: str) -> None:
         await state.runtime.store.touch_api_key(key_id, now=now)
 
 
-async def authenticate(request: Request) -> Principal:
-    """The caller, from a bearer key or a console session; 401/403/429 otherwise."""
+async def identify(request: Request, *, bearer: bool) -> Caller | None:
+    """The caller from a bearer key (where `bearer`: the API) or the console's session
+    cookie; None when the request carries neither. Raises 401/429 for a bad key, 403 for a
+    cookie request that changes something without its CSRF token. Never reads the body."""
     state = server_state(request)
     header = request.headers.get("authorization")
-    if header:
+    if bearer and header:
         await check_blocked(state, client_ip(request))
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -107,17 +149,40 @@ async def authenticate(request: Request) -> Principal:
         if key is None:
             raise await record_failure(state, request, why)
         await _touch(state, key.id)
-        return Principal.of(key)
-    session_principal = await session_of(request)
-    if session_principal is not None:
-        principal, session = session_principal
-        if request.method not in SAFE_METHODS:
-            await check_csrf(request, session)
-        return principal
-    raise AuthFailed(
-        "this endpoint needs an API key: send `Authorization: Bearer <key>`"
-        " (create one with `bosun keys create`)"
-    )
+        return Caller(Principal.of(key))
+    found = await session_of(request)
+    if found is None:
+        return None
+    principal, session = found
+    checked = True
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is not None or not request.headers.get("content-type", "").startswith(FORM_TYPES):
+            _check_token(sent, session.csrf)
+        else:
+            checked = False  # in the form: read once the route parses it, bounded in size
+    return Caller(principal, session, checked)
+
+
+NO_KEY = (
+    "this endpoint needs an API key: send `Authorization: Bearer <key>`"
+    " (create one with `bosun keys create`)"
+)
+
+
+def caller_of(request: Request) -> Caller | None:
+    return getattr(request.state, "caller", None)
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller the middleware found (a bearer key or a console session); 401 otherwise.
+    A cookie form post is held to the CSRF token in its form here, once the form is read."""
+    caller = caller_of(request)
+    if caller is None:
+        raise AuthFailed(NO_KEY)
+    if not caller.csrf_checked and caller.session is not None:
+        await check_csrf(request, caller.session)
+    return caller.principal
 
 
 async def session_of(request: Request) -> tuple[Principal, ConsoleSession] | None:
@@ -139,14 +204,38 @@ async def session_of(request: Request) -> tuple[Principal, ConsoleSession] | Non
 
 async def check_csrf(request: Request, session: ConsoleSession) -> None:
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
+    if sent is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
         sent = (await request.form()).get("csrf")
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, session.csrf):
+    _check_token(sent, session.csrf)
+
+
+def _check_token(sent: object, expected: str) -> None:
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise HTTPException(
             403, "missing or wrong CSRF token: reload the page and try again", headers=None
         )
+
+
+def check_same_origin(request: Request) -> None:
+    """403 for a browser request that changes something from another site. Browsers say
+    where a request comes from (`Sec-Fetch-Site`; older ones only `Origin`); a request that
+    says nothing (curl, scripts) is left to the tokens. Run for every cookie or login post."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site in ("same-origin", "none"):
+            return
+    else:
+        origin = request.headers.get("origin")
+        if origin is None:
+            return
+        host = request.headers.get("host", "")
+        if origin != "null" and urlsplit(origin).netloc.lower() == host.lower():
+            return
+    raise HTTPException(
+        403,
+        "refused: this form was sent from another site. Open the console at its own address"
+        " and try again",
+    )
 
 
 async def start_session(state: ServerState, key_id: str) -> tuple[str, ConsoleSession]:

@@ -36,6 +36,21 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=200, help="runs driven at once here")
     p.add_argument("--no-workers", action="store_true", help="serve only; workers run elsewhere")
     p.add_argument("--secure-cookies", action="store_true", help="console cookies over HTTPS only")
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1024 * 1024,
+        metavar="N",
+        help="refuse request bodies over N bytes with 413 (default 1 MiB)",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=None,
+        metavar="IP",
+        help="a reverse proxy (address or CIDR network) whose X-Forwarded-For is believed"
+        " (repeatable; also $BOSUN_TRUSTED_PROXIES, comma-separated; default: none)",
+    )
     p.set_defaults(standalone=cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
@@ -76,12 +91,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     agents = list(args.agent or [])
     agents += [a.strip() for a in os.environ.get("BOSUN_AGENTS", "").split(",") if a.strip()]
+    proxies = list(args.trusted_proxy or [])
+    proxies += [a.strip() for a in os.environ.get("BOSUN_TRUSTED_PROXIES", "").split(",")]
+    if args.max_body_bytes < 0:
+        raise BosunError("--max-body-bytes must be 0 or more (bytes; default 1048576)")
     settings = Settings(
         db=args.db or default_db_url(),
         agents=agents,
         workers=not args.no_workers,
         worker_concurrency=args.concurrency,
         secure_cookies=args.secure_cookies,
+        max_body_bytes=args.max_body_bytes,
+        trusted_proxies=[p for p in proxies if p.strip()],
     )
     return main_serve(settings, args.host, args.port)
 

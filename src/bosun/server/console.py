@@ -1,9 +1,17 @@
 """The web console: server-rendered pages (Jinja2) made live with htmx and Server-Sent
 Events. Every page but /login needs a console session; every form that changes anything
-carries the session's CSRF token. Actions go through `bosun.server.ops`, like the API."""
+carries the session's CSRF token, and the login form its own (a cookie set with the form:
+another site can neither read it nor make the browser send it). Actions go through
+`bosun.server.ops`, like the API.
+
+The banner after an action (`?msg=` / `?err=`) is signed with the session's own secret and
+shown only when the signature holds: a link from elsewhere cannot make the console say
+anything, and one session's banner means nothing in another."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,13 +26,12 @@ from bosun.errors import BosunError
 from bosun.observe.timeline import format_cost, format_duration, format_time
 from bosun.server import ops, schemas, views
 from bosun.server.auth import (
-    SAFE_METHODS,
     SESSION_COOKIE,
+    caller_of,
     check_blocked,
     check_csrf,
     client_ip,
     record_failure,
-    session_of,
     start_session,
     token_hash,
 )
@@ -50,13 +57,14 @@ class LoginRequired(Exception):
 
 
 async def console_user(request: Request) -> Principal:
-    found = await session_of(request)
-    if found is None:
+    """The session the middleware found (`bosun.server.middleware.Authenticate`); a form
+    post is held to the CSRF token in its form here, once the form is read."""
+    caller = caller_of(request)
+    if caller is None or caller.session is None:
         raise LoginRequired
-    principal, session = found
-    if request.method not in SAFE_METHODS:
-        await check_csrf(request, session)
-    return principal
+    if not caller.csrf_checked:
+        await check_csrf(request, caller.session)
+    return caller.principal
 
 
 User = Annotated[Principal, Depends(console_user)]
@@ -71,25 +79,51 @@ def login_redirect(request: Request) -> Response:
 
 
 def page(request: Request, name: str, p: Principal | None, status: int = 200, **context: Any):
+    csrf = getattr(request.state, "csrf", "")
     context.update(
         request=request,
         p=p,
-        csrf=getattr(request.state, "csrf", ""),
-        msg=request.query_params.get("msg"),
-        err=request.query_params.get("err"),
+        csrf=csrf,
+        msg=_flash(request, csrf, "msg"),
+        err=_flash(request, csrf, "err"),
         now=time.time(),
         terminal=TERMINAL_STATUSES,
     )
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def back(path: str, *, msg: str | None = None, err: str | None = None) -> RedirectResponse:
+def back(
+    request: Request, path: str, *, msg: str | None = None, err: str | None = None
+) -> RedirectResponse:
+    """Redirect to `path` with a banner (a success `msg` or an error `err`), signed for
+    this session so that `page` shows it."""
+    secret = getattr(request.state, "csrf", "")
     query = {k: v for k, v in (("msg", msg), ("err", err)) if v}
-    return RedirectResponse(path + ("?" + urlencode(query) if query else ""), status_code=303)
+    for kind, text in list(query.items()):
+        query[f"{kind}_sig"] = _flash_mac(secret, kind, text)
+    glue = "&" if "?" in path else "?"
+    return RedirectResponse(path + (glue + urlencode(query) if query else ""), status_code=303)
+
+
+def _flash_mac(secret: str, kind: str, text: str) -> str:
+    message = f"bosun-flash\0{kind}\0{text}".encode()
+    return hmac.new(secret.encode(), message, "sha256").hexdigest()[:32]
+
+
+def _flash(request: Request, secret: str, kind: str) -> str | None:
+    """The banner text of the query, if this session signed it; else nothing."""
+    text = request.query_params.get(kind)
+    mac = request.query_params.get(f"{kind}_sig", "")
+    expected = _flash_mac(secret, kind, text or "")
+    if not text or not secret or not hmac.compare_digest(mac.encode(), expected.encode()):
+        return None
+    return text
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """A path on this server; never `//host` or `/\\host` (browsers read both as another
+    host)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/runs"
 
@@ -97,25 +131,71 @@ def _safe_next(target: str | None) -> str:
 # -- login ----------------------------------------------------------------------------
 
 
+def _login_cookie(state: ServerState) -> str:
+    # Over HTTPS the `__Host-` prefix keeps a sibling subdomain from planting the cookie.
+    return "__Host-bosun_login" if state.settings.secure_cookies else "bosun_login"
+
+
+def login_page(
+    request: Request, state: ServerState, status: int = 200, *, next: str, error: str | None
+) -> Response:
+    """The login form with its token, also set as a cookie (the post must carry both)."""
+    name = _login_cookie(state)
+    token = request.cookies.get(name, "")
+    if not (20 <= len(token) <= 64):
+        token = secrets.token_urlsafe(24)
+    response = page(request, "login.html", None, status, next=next, error=error, login_csrf=token)
+    response.set_cookie(
+        name,
+        token,
+        max_age=24 * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.secure_cookies,
+        path="/",
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str = "/runs"):
-    return page(request, "login.html", None, next=_safe_next(next), error=None)
+async def login_form(request: Request, state: State, next: str = "/runs"):
+    return login_page(request, state, next=_safe_next(next), error=None)
 
 
 @router.post("/login")
 async def login(
-    request: Request, state: State, key: Annotated[str, Form()] = "", next: str = Form("/runs")
+    request: Request,
+    state: State,
+    key: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/runs",
+    csrf: Annotated[str, Form()] = "",
 ):
     target = _safe_next(next)
+    expected = request.cookies.get(_login_cookie(state), "")
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+        return login_page(
+            request,
+            state,
+            403,
+            next=target,
+            error="This login form has expired or was sent from another site: log in here.",
+        )
     try:
         await check_blocked(state, client_ip(request))
         record, why = await verify_key(state.runtime.store, key)
         if record is None:
             raise await record_failure(state, request, why)
     except HTTPException as exc:
-        return page(request, "login.html", None, exc.status_code, next=target, error=exc.detail)
+        return login_page(request, state, exc.status_code, next=target, error=exc.detail)
     token, _ = await start_session(state, record.id)
     response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(
+        _login_cookie(state),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.secure_cookies,
+    )
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -132,6 +212,7 @@ async def login(
 async def logout(request: Request, state: State, p: User):
     token = request.cookies.get(SESSION_COOKIE, "")
     await state.runtime.store.delete_console_session(token_hash(token))
+    state.liveness.end_session(token_hash(token))  # its live streams end now
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -201,6 +282,7 @@ async def runs_table(request: Request, p: User, state: State, offset: int = 0):
 
 @router.post("/runs")
 async def start_run(
+    request: Request,
     p: User,
     state: State,
     agent: Annotated[str, Form()],
@@ -214,8 +296,8 @@ async def start_run(
         body = schemas.SubmitRun(agent=agent, input=input, user=user or None, tags=parsed)
         submitted = await ops.submit(state, p, body)
     except (HTTPException, BosunError, ValueError) as exc:
-        return back("/runs", err=_detail(exc))
-    return back(f"/runs/{submitted.run_id}", msg="Run submitted: a worker is starting it.")
+        return back(request, "/runs", err=_detail(exc))
+    return back(request, f"/runs/{submitted.run_id}", msg="Run submitted: a worker is starting it.")
 
 
 async def _run_context(state: ServerState, p: Principal, run_id: str) -> dict[str, Any]:
@@ -245,26 +327,26 @@ async def run_live(request: Request, run_id: str, p: User, state: State):
 
 
 @router.post("/runs/{run_id}/cancel")
-async def cancel_run(run_id: str, p: User, state: State):
+async def cancel_run(request: Request, run_id: str, p: User, state: State):
     try:
         result = await ops.cancel(state, p, run_id)
     except (HTTPException, BosunError) as exc:
-        return back(f"/runs/{run_id}", err=_detail(exc))
-    return back(f"/runs/{run_id}", msg=result.message)
+        return back(request, f"/runs/{run_id}", err=_detail(exc))
+    return back(request, f"/runs/{run_id}", msg=result.message)
 
 
 @router.post("/runs/{run_id}/rollback")
-async def rollback_run(run_id: str, p: User, state: State):
+async def rollback_run(request: Request, run_id: str, p: User, state: State):
     try:
         report = await ops.rollback(state, p, run_id, None)
     except (HTTPException, BosunError) as exc:
-        return back(f"/runs/{run_id}", err=_detail(exc))
+        return back(request, f"/runs/{run_id}", err=_detail(exc))
     parts = [f"undone: {', '.join(report.compensated) or 'nothing'}"]
     if report.failed:
         parts.append(f"undo FAILED: {', '.join(report.failed)}")
     if report.missing:
         parts.append(f"no undo, reverse by hand: {', '.join(report.missing)}")
-    return back(f"/runs/{run_id}", msg="Rollback: " + "; ".join(parts))
+    return back(request, f"/runs/{run_id}", msg="Rollback: " + "; ".join(parts))
 
 
 # -- approvals ------------------------------------------------------------------------------
@@ -293,6 +375,7 @@ async def approvals_list(request: Request, p: User, state: State):
 
 @router.post("/approvals/{approval_id}/approve")
 async def approve(
+    request: Request,
     approval_id: str,
     p: User,
     state: State,
@@ -312,13 +395,16 @@ async def approve(
                 raise BosunError('edited arguments must be a JSON object, e.g. {"amount": 50}')
         record = await ops.approve(state, p, approval_id, edit, comment or None)
     except (HTTPException, BosunError) as exc:
-        return back(target, err=_detail(exc))
+        return back(request, target, err=_detail(exc))
     how = "with your edits" if edit is not None else "as proposed"
-    return back(target, msg=f"Approved {record.tool} {how}; run {record.run_id} continues.")
+    return back(
+        request, target, msg=f"Approved {record.tool} {how}; run {record.run_id} continues."
+    )
 
 
 @router.post("/approvals/{approval_id}/deny")
 async def deny(
+    request: Request,
     approval_id: str,
     p: User,
     state: State,
@@ -327,12 +413,12 @@ async def deny(
 ):
     target = _safe_next(next)
     if not reason.strip():
-        return back(target, err="Say why you deny it: the agent is told your reason.")
+        return back(request, target, err="Say why you deny it: the agent is told your reason.")
     try:
         record = await ops.deny(state, p, approval_id, reason.strip())
     except (HTTPException, BosunError) as exc:
-        return back(target, err=_detail(exc))
-    return back(target, msg=f"Denied {record.tool}; the agent is told: {reason.strip()}")
+        return back(request, target, err=_detail(exc))
+    return back(request, target, msg=f"Denied {record.tool}; the agent is told: {reason.strip()}")
 
 
 # -- controls ---------------------------------------------------------------------------------
@@ -352,6 +438,7 @@ async def controls_page(request: Request, p: User, state: State):
 
 @router.post("/controls/kill")
 async def kill(
+    request: Request,
     p: User,
     state: State,
     scope: Annotated[str, Form()] = "",
@@ -364,19 +451,21 @@ async def kill(
             )
         switch = await ops.kill(state, p, scope, reason.strip())
     except (HTTPException, BosunError) as exc:
-        return back("/controls", err=_detail(exc))
-    return back("/controls", msg=f"Kill switch {switch.scope} set: nothing there executes now.")
+        return back(request, "/controls", err=_detail(exc))
+    return back(
+        request, "/controls", msg=f"Kill switch {switch.scope} set: nothing there executes now."
+    )
 
 
 @router.post("/controls/unkill")
-async def unkill(p: User, state: State, scope: Annotated[str, Form()] = ""):
+async def unkill(request: Request, p: User, state: State, scope: Annotated[str, Form()] = ""):
     try:
         cleared = await ops.unkill(state, p, scope)
     except (HTTPException, BosunError) as exc:
-        return back("/controls", err=_detail(exc))
+        return back(request, "/controls", err=_detail(exc))
     if not cleared:
-        return back("/controls", err=f"No kill switch was set for {scope}.")
-    return back("/controls", msg=f"Kill switch {scope} cleared.")
+        return back(request, "/controls", err=f"No kill switch was set for {scope}.")
+    return back(request, "/controls", msg=f"Kill switch {scope} cleared.")
 
 
 # -- costs ----------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ def build_server(settings: Settings, host: str, port: int, *, log_level: str = "
         access_log=False,
         timeout_graceful_shutdown=5,
         lifespan="on",
+        # The client's address is ours to decide (`auth.client_ip`, `--trusted-proxy`):
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1, i.e. anyone local.
+        proxy_headers=False,
+        server_header=False,
     )
     return app, _Server(config)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +13,11 @@ from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError
 from bosun.server.hub import Hub
+from bosun.server.liveness import Liveness
 from bosun.spec.agent import Agent
 from bosun.spec.loader import load_agent
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -28,6 +32,10 @@ class Settings:
     session_seconds: float = 12 * 3600
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
     create_first_admin: bool = True
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413 before they are read
+    # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; from anyone
+    # else the header is ignored and the client is the TCP peer.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -36,6 +44,8 @@ class ServerState:
     runtime: Runtime
     agents: dict[str, Agent]
     hub: Hub
+    liveness: Liveness
+    proxies: tuple[IPNetwork, ...] = ()  # Settings.trusted_proxies, parsed
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,6 +66,21 @@ class ServerState:
         if not self.settings.workers:
             return True
         return self.worker_task is not None and not self.worker_task.done()
+
+
+def parse_proxies(entries: list[str]) -> tuple[IPNetwork, ...]:
+    """`Settings.trusted_proxies` as networks; a clear error for an entry that is neither an
+    address nor a network."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            raise BosunError(
+                f"trusted proxy {entry!r} is not an IP address or network: use e.g. 10.0.0.7,"
+                " 10.0.0.0/8 or fd00::/8 (--trusted-proxy, BOSUN_TRUSTED_PROXIES)"
+            ) from None
+    return tuple(networks)
 
 
 def load_agents(targets: list[str]) -> dict[str, Agent]:

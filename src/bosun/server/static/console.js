@@ -51,6 +51,19 @@
     }
   }
 
+  // No inline handlers (the Content-Security-Policy allows no inline script): forms ask
+  // before they submit (data-confirm), selects submit their form when changed
+  // (data-autosubmit).
+  document.addEventListener("submit", function (e) {
+    var question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.hasAttribute && e.target.hasAttribute("data-autosubmit") && e.target.form) {
+      e.target.form.submit();
+    }
+  });
+
   // Never reload a region while someone is typing in it or has edited a field there.
   document.addEventListener("input", function (e) {
     if (e.target.form) e.target.form.setAttribute("data-dirty", "1");
