@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from bosun.journal.redact import Redactor
 from bosun.server import ops, schemas
 from bosun.server.auth import require
 from bosun.server.keys import Principal, create_key, revoke_key
@@ -114,12 +115,14 @@ async def stream_run(
 async def _run_stream(
     state: ServerState, p: Principal, run_id: str, after: int, request: Request
 ) -> AsyncIterator[bytes]:
+    # One per stream: it remembers what it masked in earlier events, which are not read again.
+    redactor = Redactor.for_run((await ops.get_run(state, p, run_id)).spec)
     sub = state.hub.subscribe(p.tenant, run_id)
     quiet = 0.0
     try:
         yield b"retry: 2000\n\n"
         while not state.stop.is_set():
-            run, items = await ops.events(state, p, run_id, after)
+            run, items = await ops.events(state, p, run_id, after, redactor)
             for item in ops.event_dicts(items):
                 yield _sse(item["kind"], item, item["seq"])
                 after = item["seq"]
