@@ -21,8 +21,8 @@ from bosun.engine.runtime import RunResult, Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError
 from bosun.govern import audit, policy_check
-from bosun.govern.redact import redact_events, redact_json_text, sensitive_fields
 from bosun.journal.codec import event_to_dict
+from bosun.journal.redact import Redactor
 from bosun.observe import commands as observe_commands
 from bosun.observe.timeline import format_cost, format_duration, format_time, render
 from bosun.server.commands import add_server_commands
@@ -190,7 +190,7 @@ async def cmd_runs(rt: Runtime, args: argparse.Namespace) -> int:
 
 async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     run = await rt.get_run(args.run_id)
-    events = redact_events(await rt.events(args.run_id), run.spec)
+    events = Redactor.for_run(run.spec).events(await rt.events(args.run_id))
     if args.json:
         print(dumps([event_to_dict(e, seq) for seq, e in events]))
     else:
@@ -258,9 +258,9 @@ async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
         print("no pending approvals" if status else "no approvals")
         return 0
     for a in approvals:
-        fields = sensitive_fields(specs[a.run_id]).get(a.tool, frozenset())
+        a = Redactor.for_run(specs[a.run_id]).approval(a)
         expires = f", expires {format_time(a.expires_at)}" if a.expires_at else ""
-        print(f"{a.id}  [{a.status}]  {a.tool}({redact_json_text(a.arguments, fields)})")
+        print(f"{a.id}  [{a.status}]  {a.tool}({a.arguments})")
         print(
             f"    run {a.run_id} (agent {a.agent}, tenant {a.tenant}), needs role {a.role}{expires}"
         )
@@ -353,13 +353,24 @@ async def cmd_resolve(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_audit(rt: Runtime, args: argparse.Namespace) -> int:
-    if args.audit_command == "verify":
-        result = await audit.verify(rt.store)
-        if result.ok:
-            print(f"audit trail intact: {result.records} records, hash chain verified")
+    """Exit codes: 0 intact, 1 tampered, 2 a usage error (a head that cannot be read)."""
+    if args.audit_command in ("verify", "head"):
+        expect = audit.expected_heads(args.expect_head or [])
+        result = await audit.verify(rt.store, expect)
+        if not result.ok:
+            where = f" at record {result.first_bad_seq}" if result.first_bad_seq else ""
+            print(f"audit trail TAMPERED{where}: {result.problem}")
+            return 1
+        if args.audit_command == "head":
+            print(result.head.to_json() if result.head else "")
             return 0
-        print(f"audit trail TAMPERED at record {result.first_bad_seq}: {result.problem}")
-        return 1
+        journal = result.checked.get("journal_events", 0)
+        heads = f", {len(expect)} recorded heads found" if expect else ""
+        print(
+            f"audit trail intact: {result.records} records, hash chain verified up to its head,"
+            f" {journal} journal events accounted for{heads}"
+        )
+        return 0
     if args.output and args.output != "-":
         with open(args.output, "wb") as out:
             count = await audit.export(rt.store, out)
@@ -515,9 +526,22 @@ def build_parser() -> argparse.ArgumentParser:
     by_arg(p)
     p.set_defaults(handler=cmd_resolve)
 
-    p = sub.add_parser("audit", parents=[common], help="verify or export the audit trail")
-    p.add_argument("audit_command", choices=["verify", "export"])
+    p = sub.add_parser(
+        "audit", parents=[common], help="verify or export the audit trail, or print its head"
+    )
+    p.add_argument(
+        "audit_command",
+        choices=["verify", "export", "head"],
+        help="head: verify, then print the chain's head as a JSON line to keep elsewhere",
+    )
     p.add_argument("--output", "-o", default=None, help="export to this file (default stdout)")
+    p.add_argument(
+        "--expect-head",
+        action="append",
+        metavar="HEAD",
+        help="a head `bosun audit head` printed earlier (JSON, its hash, or a file of such"
+        " lines): the chain must still hold it (repeatable)",
+    )
     p.set_defaults(handler=cmd_audit)
 
     add_server_commands(sub, common)  # serve, keys, tenants

@@ -124,7 +124,7 @@ async def test_worker_serves_metrics_and_logs_json(sqlite_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "bosun", "worker", "--db", sqlite_path, "--metrics-port", str(port),
          "--metrics-host", "127.0.0.1", "--log-json", "--watchdog", "--poll-interval", "0.1"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(HELPERS)},  # the tools are imported by reference
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")]))},  # the tools are imported by reference; the bosun under test
     )  # fmt: skip
     try:
         text = ""

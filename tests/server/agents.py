@@ -39,3 +39,31 @@ steady = Agent(
            "output_tokens": 60},
     tools=[tick],
 )  # fmt: skip
+
+
+@tool(effect="write")
+def login(user: str, password: str) -> dict:
+    """Log in to the partner system. It always refuses, quoting the password it was given
+    (as careless libraries do): the redaction tests read that error."""
+    raise RuntimeError(f"auth failed for {user} with password {password}")
+
+
+# Proposes one login (its password is sensitive by default: nothing declares it), which a
+# person must approve; the login fails, and the model then answers.
+vault = Agent(
+    name="vault",
+    model={
+        "provider": "scripted",
+        "turns": [
+            {"tool_calls": [{"name": "login",
+                             "arguments": {"user": "ana", "password": "hunter2-original"}}]},
+            {"content": "I could not log in."},
+        ],
+    },
+    tools=[login],
+    policy={
+        "name": "vault-policy",
+        "rules": [{"name": "logins-need-approval", "tools": ["login"],
+                   "effect": "require_approval", "reason": "Logins need a person."}],
+    },
+)  # fmt: skip

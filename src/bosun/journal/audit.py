@@ -3,7 +3,12 @@
 Every governance fact (decisions, approvals, kills, rollbacks, policy versions)
 becomes an audit record. Each record's hash covers its content and the previous
 record's hash, so editing, inserting or deleting any row breaks the chain from
-that row on; `bosun audit verify` recomputes it.
+that row on; `bosun audit verify` recomputes it. The stores also keep the chain's
+head (last seq, hash and count) in a row of its own, moved in the same transaction
+as every append, so records cut from the end are missed too.
+
+Records are redacted when they are written (`redacted`): the trail never needs a
+secret, and the hash then covers what an export shows, so an export verifies.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import orjson
 
 from bosun.journal.codec import event_fields
 from bosun.journal.events import Event
+from bosun.journal.redact import Redactor, Sensitivity
 
 GENESIS = "0" * 64
 
@@ -32,6 +38,11 @@ AUDITED_KINDS = frozenset(
         "attention_resolved",
     }
 )
+# The actions of records derived from journal events (a killed run's `run_finished` is
+# `run_killed`): `bosun audit verify` checks each such event has its record.
+JOURNAL_ACTIONS = AUDITED_KINDS | {"run_killed"}
+# Record data that may hold a call's values: redacted before the record is chained.
+REDACTED_KEYS = ("arguments", "edited_arguments", "result")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,25 @@ def audit_entry_for(run_id: str, tenant: str, event: Event, owner: str) -> Audit
         or ("policy" if event.kind == "policy_decided" else owner)
     )
     return AuditEntry(event.ts, actor, event.kind, run_id, data, tenant)
+
+
+def needs_redaction(entry: AuditEntry) -> bool:
+    """Whether the record holds a call's values (then its run's `Sensitivity` is needed)."""
+    data = entry.data
+    return any(key in data for key in REDACTED_KEYS)
+
+
+def redacted(entry: AuditEntry, sensitivity: Sensitivity | None) -> AuditEntry:
+    """The record as it is chained: sensitive fields of its arguments and result masked (by
+    the rules every projection uses), and their values masked in its other text."""
+    if not needs_redaction(entry):
+        return entry
+    data = Redactor(sensitivity).record(entry.data)
+    return (
+        entry
+        if data is entry.data
+        else AuditEntry(entry.ts, entry.actor, entry.action, entry.subject, data, entry.tenant)
+    )
 
 
 def version_registered(ts: float, agent: str, version: str, spec: dict[str, Any]) -> AuditEntry:

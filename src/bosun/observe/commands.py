@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from bosun.errors import BosunError
-from bosun.govern.redact import redact_events
+from bosun.journal.redact import Redactor
 
 
 def _dumps(value: Any) -> str:
@@ -80,7 +80,7 @@ async def cmd_trace(rt: Any, args: argparse.Namespace) -> int:
     runs = await rt.store.list_runs(tag=(key, value), limit=args.limit)
     report = []
     for run in runs:
-        events = redact_events(await rt.store.events(run.id), run.spec)
+        events = Redactor.for_run(run.spec).events(await rt.store.events(run.id))
         report.append((run, actions(events, run.spec)))
     if args.json:
         print(

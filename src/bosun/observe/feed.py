@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from bosun.govern.redact import sensitive_fields
 from bosun.journal.events import Event, RunFinished, RunNeedsAttention, RunStarted, RunWaiting
+from bosun.journal.redact import Sensitivity
 from bosun.store.base import Store
 
 log = logging.getLogger("bosun.observe")
@@ -45,13 +45,13 @@ class RunInfo:
     tags: dict[str, str] = field(default_factory=dict)
     input: str = ""
     created_at: float = 0.0
-    sensitive: dict[str, frozenset[str]] = field(default_factory=dict)
+    sensitivity: Sensitivity = field(default_factory=Sensitivity)  # shared by a version's runs
     effects: dict[str, str] = field(default_factory=dict)  # tool -> effect class
 
     @classmethod
     def of_spec(cls, run_id: str, spec: dict[str, Any], **fields: Any) -> RunInfo:
         effects = {t["name"]: t.get("effect", "") for t in spec.get("tools", []) if "name" in t}
-        return cls(run_id=run_id, sensitive=sensitive_fields(spec), effects=effects, **fields)
+        return cls(run_id=run_id, sensitivity=Sensitivity.of_spec(spec), effects=effects, **fields)
 
 
 class Commit(NamedTuple):
@@ -234,7 +234,7 @@ class Observer:
                 tags=dict(started.tags),
                 input=started.input,
                 created_at=started.ts,
-                sensitive=known.sensitive,
+                sensitivity=known.sensitivity,
                 effects=known.effects,
             )
         else:

@@ -10,8 +10,9 @@ spans (a backend deduplicates them). The `invoke_agent` span is emitted when the
 finishes; its children are emitted as they complete.
 
 Message, argument and result content is recorded only with `capture_content=True`
-(`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`), always after redaction of the
-fields a tool declares `sensitive`.
+(`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`), always through the run's
+`Redactor` (sensitive fields masked, and their values masked in any text); error messages,
+which spans always carry, go through it too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from bosun.govern.redact import redact_json_text, redact_value
 from bosun.journal.events import (
     ApprovalResolved,
     Event,
@@ -41,6 +41,7 @@ from bosun.journal.events import (
     ToolShadowed,
     ToolStarted,
 )
+from bosun.journal.redact import Redactor
 from bosun.observe.feed import IDLE_AFTER, Commit, RunInfo
 from bosun.store.base import Store
 
@@ -191,6 +192,7 @@ class RunTracer:
         self.resource = out.resource
         self.info = info
         self.content = capture_content
+        self.redactor = Redactor(info.sensitivity)
         self.run_id = info.run_id
         self.trace_id = trace_id_for(info.run_id)
         self.span_base = span_base_for(info.run_id)
@@ -260,6 +262,7 @@ class RunTracer:
 
     def _tool_proposed(self, seq: int, event: ToolProposed, emit: bool) -> None:
         self.calls[event.call_id] = _Call(event, seq)
+        self.redactor.remember(event)
 
     def _policy_decided(self, seq: int, event: PolicyDecided, emit: bool) -> None:
         call = self.calls.get(event.call_id)
@@ -267,6 +270,7 @@ class RunTracer:
             call.decision = event
 
     def _approval_resolved(self, seq: int, event: ApprovalResolved, emit: bool) -> None:
+        self.redactor.remember(event)  # edited arguments
         call = self.calls.get(event.call_id)
         if call is not None:
             call.approval = event
@@ -280,6 +284,8 @@ class RunTracer:
     def _tool_ended(
         self, seq: int, event: ToolFinished | ToolFailed | ToolShadowed, emit: bool
     ) -> None:
+        if event.kind == "tool_finished":
+            self.redactor.remember(event)
         call = self.calls.pop(event.call_id, None)
         if emit and call is not None:
             self._tool(event.call_id, call, event)
@@ -348,12 +354,13 @@ class RunTracer:
             reasons = _FINISH_REASONS.get(reason) or _finish_reasons(reason)
             attrs["gen_ai.response.finish_reasons"] = reasons
             if self.content and outcome.content is not None:
+                content = self.redactor.text(outcome.content)
                 attrs["gen_ai.output.messages"] = _json(
-                    [{"role": "assistant", "parts": [{"type": "text", "content": outcome.content}]}]
+                    [{"role": "assistant", "parts": [{"type": "text", "content": content}]}]
                 )
         else:
             attrs["error.type"] = outcome.error_type
-            error = outcome.message
+            error = self.redactor.text(outcome.message)
         self._emit(
             shared[1],
             seq,
@@ -391,13 +398,13 @@ class RunTracer:
             attrs["bosun.approval.decision"] = call.approval.decision
             attrs["bosun.approval.decided_by"] = call.approval.decided_by
         if self.content:
-            fields = self.info.sensitive.get(tool, frozenset())
-            attrs["gen_ai.tool.call.arguments"] = redact_json_text(call.proposed.arguments, fields)
+            redactor = self.redactor
+            attrs["gen_ai.tool.call.arguments"] = redactor.arguments(tool, call.proposed.arguments)
             if isinstance(outcome, ToolFinished):
-                attrs["gen_ai.tool.call.result"] = _json(redact_value(outcome.result, fields))
+                attrs["gen_ai.tool.call.result"] = _json(redactor.value(tool, outcome.result))
         error: str | None = None
         if isinstance(outcome, ToolFailed):
-            error = outcome.message
+            error = self.redactor.text(outcome.message)
             attrs["error.type"] = outcome.error_type
         elif isinstance(outcome, ToolShadowed):
             attrs["bosun.tool.shadowed"] = True
@@ -412,6 +419,8 @@ class RunTracer:
         )
 
     def _root(self, finished: RunFinished) -> None:
+        failed = finished.status != "succeeded"
+        reason = self.redactor.text(finished.reason) if failed else finished.reason
         attrs = self.common | {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.id": self.info.agent_version or self.info.agent,
@@ -419,7 +428,8 @@ class RunTracer:
             "gen_ai.usage.output_tokens": self.output_tokens,
             COST: round(self.cost, 10),
             "bosun.run.status": finished.status,
-            "bosun.run.reason": finished.reason,
+            # A success's reason is the runtime's own words; a failure's may quote an error.
+            "bosun.run.reason": reason,
             "bosun.tenant": self.info.tenant,
         }
         if self.provider:
@@ -434,15 +444,17 @@ class RunTracer:
             attrs["bosun.run.resumed"] = self.resumed
         for key, value in self.info.tags.items():
             attrs[f"bosun.tag.{key}"] = value
-        if finished.status != "succeeded":
+        if failed:
             attrs["error.type"] = finished.status
         if self.content:
+            text = self.redactor.text
             attrs["gen_ai.input.messages"] = _json(
-                [{"role": "user", "parts": [{"type": "text", "content": self.info.input}]}]
+                [{"role": "user", "parts": [{"type": "text", "content": text(self.info.input)}]}]
             )
             if finished.output is not None:
+                output = text(finished.output)
                 attrs["gen_ai.output.messages"] = _json(
-                    [{"role": "assistant", "parts": [{"type": "text", "content": finished.output}]}]
+                    [{"role": "assistant", "parts": [{"type": "text", "content": output}]}]
                 )
         self._emit(
             f"invoke_agent {self.info.agent}",
@@ -451,7 +463,7 @@ class RunTracer:
             self.started_ts,
             finished.ts,
             attrs,
-            finished.reason if finished.status != "succeeded" else None,
+            reason if failed else None,
         )
 
 

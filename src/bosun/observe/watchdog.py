@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bosun.journal.events import RunFlagged, ToolProposed
+from bosun.journal.redact import Redactor
 from bosun.observe.alerts import AlertSink
 from bosun.store.base import RUNNING, SUCCEEDED, RunRecord, RunSummary, Store
 from bosun.store.observing import Finding
@@ -139,7 +140,11 @@ class Watchdog:
         del seen.calls[: -3 * c.repeat_times]
         pattern = repeating_pattern(seen.calls, c.repeat_times)
         if pattern is not None:
-            shown = " -> ".join(f"{tool}({args})" for tool, args in pattern)
+            # The finding is journaled, logged and sent to webhooks: arguments as people see them.
+            redactor = Redactor.for_run(run.spec)
+            shown = " -> ".join(
+                f"{tool}({redactor.arguments(tool, args)})" for tool, args in pattern
+            )
             found.append(("repeating", f"{shown} repeated {c.repeat_times} times in a row", 0))
         if run.steps and run.cost > c.min_cost:
             per_step = run.cost / run.steps

@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from bosun.journal.redact import Redactor
 from bosun.server import ops, schemas
 from bosun.server.auth import Caller, caller_of, require
 from bosun.server.keys import Principal
@@ -121,13 +122,15 @@ async def _run_stream(
     state: ServerState, caller: Caller, run_id: str, after: int, request: Request
 ) -> AsyncIterator[bytes]:
     p = caller.principal
+    # One per stream: it remembers what it masked in earlier events, which are not read again.
+    redactor = Redactor.for_run((await ops.get_run(state, p, run_id)).spec)
     sub = state.hub.subscribe(p.tenant, run_id)
     quiet = 0.0
     try:
         with _watch(state, caller) as ended:
             yield b"retry: 2000\n\n"
             while await _still_on(state, caller, ended):
-                run, items = await ops.events(state, p, run_id, after)
+                run, items = await ops.events(state, p, run_id, after, redactor)
                 for item in ops.event_dicts(items):
                     yield _sse(item["kind"], item, item["seq"])
                     after = item["seq"]

@@ -20,10 +20,10 @@ import orjson
 from fastapi import HTTPException
 
 from bosun.engine.runtime import check_scope
-from bosun.govern.redact import MASK, redact_events
 from bosun.journal.audit import AuditEntry
 from bosun.journal.codec import event_to_dict
 from bosun.journal.events import Event
+from bosun.journal.redact import Redactor, unmask
 from bosun.server import keys, schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
@@ -122,11 +122,20 @@ def parse_tag(text: str | None) -> tuple[str, str] | None:
 
 
 async def events(
-    state: ServerState, p: Principal, run_id: str, after: int = 0
+    state: ServerState,
+    p: Principal,
+    run_id: str,
+    after: int = 0,
+    redactor: Redactor | None = None,
 ) -> tuple[RunRecord, list[tuple[int, Event]]]:
+    """The run's events after `after`, redacted. A stream passes the same `redactor` each
+    time, so what it learned from earlier events is not read again."""
     run = await get_run(state, p, run_id)
-    raw = await state.runtime.store.events(run_id, after)
-    return run, redact_events(raw, run.spec)
+    redactor = redactor or Redactor.for_run(run.spec)
+    # The events before `after` that it has not seen are read too: a secret they hold is
+    # masked wherever it appears later.
+    raw = await state.runtime.store.events(run_id, min(after, redactor.seen))
+    return run, redactor.events(raw, after)
 
 
 def event_dicts(items: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:
@@ -205,6 +214,12 @@ async def rollback(
 # -- approvals -------------------------------------------------------------------
 
 
+async def _shown(state: ServerState, a: ApprovalRecord) -> ApprovalRecord:
+    """The approval as people see it (redacted by its run's pinned definition)."""
+    run = await state.runtime.store.get_run(a.run_id)
+    return Redactor.for_run(run.spec if run else None).approval(a)
+
+
 async def approval_out(state: ServerState, a: ApprovalRecord) -> schemas.Approval:
     run = await state.runtime.store.get_run(a.run_id)
     return schemas.Approval.of(a, run.spec if run else None)
@@ -256,10 +271,9 @@ async def approve(
     record = await _approval(state, p, approval_id, "approve")
     _may_decide(p, record)
     if arguments is not None:
-        # The approver saw sensitive fields masked; a field left masked keeps its real value.
-        original = _json(record.arguments)
-        if isinstance(original, dict):
-            arguments = {k: original.get(k, v) if v == MASK else v for k, v in arguments.items()}
+        # The approver saw sensitive values masked; a part left as shown keeps its real value.
+        shown = _json((await _shown(state, record)).arguments)
+        arguments = unmask(arguments, shown, _json(record.arguments))
     resolved = await state.runtime.approve(
         approval_id, by=actor(p), edit=arguments, comment=comment or None, may_decide=p.may_decide
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from bosun.govern.redact import redact_value, sensitive_fields
+from bosun.journal.redact import Redactor
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 
 # Every status in `bosun.store.base.RUN_STATUSES` (a test checks the two agree).
@@ -187,10 +187,10 @@ class Approval(BaseModel):
     @classmethod
     def of(cls, a: ApprovalRecord, run_spec: dict[str, Any] | None) -> Approval:
         """The approval as people see it, on every edge (API, console, `bosun approvals
-        --json`): the tool's sensitive fields, from the run's pinned definition, masked."""
-        fields = sensitive_fields(run_spec).get(a.tool, frozenset()) if run_spec else frozenset()
-        arguments = redact_value(_loads(a.arguments), fields)
-        edited = redact_value(_loads(a.edited_arguments), fields) if a.edited_arguments else None
+        --json`): redacted by the run's pinned definition (`bosun.journal.redact`)."""
+        a = Redactor.for_run(run_spec).approval(a)
+        arguments = _loads(a.arguments)
+        edited = _loads(a.edited_arguments) if a.edited_arguments else None
         return cls(
             approval_id=a.id,
             run_id=a.run_id,

@@ -156,6 +156,18 @@ class AuditRecord:
 
 
 @dataclass(slots=True, frozen=True)
+class AuditHead:
+    """The chain's last record (`seq`, `hash`) and how many records it has, kept apart from
+    the records and moved in the same transaction as every append: a chain that ends
+    before its head was cut."""
+
+    seq: int
+    hash: str
+    count: int
+    ts: float  # when the head last moved
+
+
+@dataclass(slots=True, frozen=True)
 class ApiKey:
     """An API key of the control plane. Only the SHA-256 of its secret is stored; the full
     key (`bosun_<id>_<secret>`) is shown once, when it is created."""
@@ -391,6 +403,16 @@ class Store(abc.ABC):
         self, after_seq: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
         """In chain order."""
+
+    @abc.abstractmethod
+    async def audit_head(self) -> AuditHead | None:
+        """The head row (None if someone deleted it)."""
+
+    @abc.abstractmethod
+    async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
+        """(run id, action) -> how many of the run's journal events must have an audit record
+        of that action (`JOURNAL_ACTIONS`): those chained already, up to the run's
+        `audited_seq` on SQLite."""
 
     # -- control plane: API keys and console sessions -----------------------
     # Used by `bosun serve` and `bosun keys`. Callers audit key changes with `append_audit`.

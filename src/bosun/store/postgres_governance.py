@@ -3,7 +3,8 @@
 The audit chain is one sequence for the whole database, so every transaction
 that extends it takes an advisory lock first (and takes it last among its
 locks, so it cannot deadlock with row locks): no two writers ever chain onto
-the same previous record, whichever process they run in.
+the same previous record, whichever process they run in. The same transaction
+moves the chain's head (`audit_head`), so records cut from the end are seen.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ import orjson
 import psycopg
 
 from bosun.errors import StoreError
-from bosun.journal.audit import GENESIS, AuditEntry, chain_hash
+from bosun.journal.audit import (
+    AUDITED_KINDS,
+    GENESIS,
+    AuditEntry,
+    chain_hash,
+    needs_redaction,
+    redacted,
+)
+from bosun.journal.redact import Sensitivity
 from bosun.store.base import (
     APPROVED,
     DENIED,
@@ -27,6 +36,7 @@ from bosun.store.base import (
     WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
+    AuditHead,
     AuditRecord,
     KillSwitch,
     RunRecord,
@@ -86,6 +96,23 @@ GOVERNANCE_SCHEMA = [
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL
     )""",
+    # The chain's head, created (from the chain as it is: an upgrade) with the table only,
+    # so a deleted head row stays missing and `bosun audit verify` reports it.
+    f"""DO $$ BEGIN
+    IF to_regclass('audit_head') IS NULL THEN
+        CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seq BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            count BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL
+        );
+        INSERT INTO audit_head(id, seq, hash, count, ts)
+        SELECT 1, coalesce(max(seq), 0),
+            coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), '{GENESIS}'),
+            count(*), extract(epoch from clock_timestamp()) FROM audit;
+    END IF;
+    END $$""",
 ]
 
 APPROVAL_COLUMNS = (
@@ -114,6 +141,7 @@ async def insert_audit(conn: psycopg.AsyncConnection, entries: Sequence[AuditEnt
     """Extend the hash chain, inside the caller's transaction; call it last in that transaction."""
     if not entries:
         return
+    entries = await _redacted(conn, entries)
     await conn.execute(_AUDIT_LOCK)
     cur = await conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
     row = await cur.fetchone()
@@ -142,6 +170,29 @@ async def insert_audit(conn: psycopg.AsyncConnection, entries: Sequence[AuditEnt
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             params,
         )
+        await c.execute(
+            f"UPDATE audit_head SET seq=%s, hash=%s, count=count+%s, ts={DB_NOW} WHERE id=1",
+            (seq, prev, len(params)),
+        )
+
+
+async def _redacted(
+    conn: psycopg.AsyncConnection, entries: Sequence[AuditEntry]
+) -> Sequence[AuditEntry]:
+    """The records as they are chained: a call's values redacted by its run's pinned
+    definition (read only for the records that hold any)."""
+    runs = list({e.subject for e in entries if needs_redaction(e)})
+    if not runs:
+        return entries
+    cur = await conn.execute(
+        "SELECT r.id, v.spec FROM runs r JOIN agent_versions v ON v.version = r.agent_version"
+        " WHERE r.id = ANY(%s)",
+        (runs,),
+    )
+    specs = {
+        run_id: Sensitivity.of_spec(orjson.loads(spec)) for run_id, spec in await cur.fetchall()
+    }
+    return [redacted(e, specs.get(e.subject)) for e in entries]
 
 
 class PostgresGovernance:
@@ -345,6 +396,24 @@ class PostgresGovernance:
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
         async with self._session("append audit records") as conn, conn.transaction():
             await insert_audit(conn, entries)
+
+    async def audit_head(self) -> AuditHead | None:
+        async with self._session("read the audit chain's head") as conn:
+            cur = await conn.execute("SELECT seq, hash, count, ts FROM audit_head")
+            row = await cur.fetchone()
+        return AuditHead(*row) if row else None
+
+    async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
+        # Every journal event's record is chained in the events' own transaction.
+        async with self._session("count the journal's governance events") as conn:
+            cur = await conn.execute(
+                "SELECT run_id, CASE kind WHEN 'run_finished' THEN 'run_killed' ELSE kind END,"
+                " count(*) FROM events WHERE kind = ANY(%s) OR (kind = 'run_finished'"
+                " AND convert_from(data, 'UTF8')::jsonb->>'status' = 'killed') GROUP BY 1, 2",
+                (sorted(AUDITED_KINDS),),
+            )
+            rows = await cur.fetchall()
+        return {(run_id, action): n for run_id, action, n in rows}
 
     async def audit_records(
         self, after_seq: int = 0, limit: int | None = None

@@ -43,9 +43,12 @@ from bosun.journal.audit import (
     AuditEntry,
     audit_entry_for,
     chain_hash,
+    needs_redaction,
+    redacted,
     version_registered,
 )
 from bosun.journal.events import ApprovalRequested, Event
+from bosun.journal.redact import Sensitivity
 from bosun.store import sqlite_schema
 from bosun.store.base import (
     APPROVED,
@@ -62,6 +65,7 @@ from bosun.store.base import (
     AppendResult,
     ApprovalConflict,
     ApprovalRecord,
+    AuditHead,
     AuditRecord,
     ConsoleSession,
     GcReport,
@@ -677,15 +681,17 @@ class SqliteStore(SqliteObserve, Store):
                 [(seq, run_id, seq) for run_id, seq in covered.items()],
             )
         rows = []
-        all_entries = [*journal, *entries]
+        all_entries = self._redacted([*journal, *entries])
         if not all_entries:
             return
-        row = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = row[0] if row else GENESIS
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = row if row else (0, GENESIS)
         for entry in all_entries:
+            seq += 1
             digest = chain_hash(prev, entry)
             rows.append(
                 (
+                    seq,
                     entry.ts,
                     entry.tenant,
                     entry.actor,
@@ -698,11 +704,30 @@ class SqliteStore(SqliteObserve, Store):
             )
             prev = digest
         conn.executemany(
-            "INSERT INTO audit(ts, tenant, actor, action, subject, data, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO audit(seq, ts, tenant, actor, action, subject, data, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
             rows,
         )
+        conn.execute(sqlite_schema.MOVE_HEAD, (seq, prev, len(rows), time.time()))
         self._catch_up_later()
+
+    def _redacted(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """The records as they are chained: a call's values redacted by its run's pinned
+        definition (read only for the records that hold any)."""
+        runs = {e.subject for e in entries if needs_redaction(e)}
+        if not runs:
+            return entries
+        specs: dict[str, Sensitivity] = {}
+        ids = list(runs)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for run_id, spec in self.conn.execute(
+                "SELECT r.id, v.spec FROM runs r JOIN agent_versions v"
+                f" ON v.version = r.agent_version WHERE r.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                specs[run_id] = Sensitivity.of_spec(orjson.loads(spec))
+        return [redacted(e, specs.get(e.subject)) for e in entries]
 
     def _write_behind(self, behind: dict[str, tuple[int, RunSummary, int]], now: float) -> None:
         if behind:
@@ -1179,6 +1204,23 @@ class SqliteStore(SqliteObserve, Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    async def audit_head(self) -> AuditHead | None:
+        self._catch_up()  # what this process committed is in the chain it reads
+        row = self.conn.execute("SELECT seq, hash, count, ts FROM audit_head").fetchone()
+        return AuditHead(*row) if row else None
+
+    async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
+        self._catch_up()
+        kinds = sorted(AUDITED_KINDS)
+        rows = self.conn.execute(
+            "SELECT r.id, CASE e.kind WHEN 'run_finished' THEN 'run_killed' ELSE e.kind END,"
+            " count(*) FROM runs r JOIN events e ON e.run = r.no AND e.seq <= r.audited_seq"
+            f" WHERE e.kind IN ({','.join('?' * len(kinds))}) OR (e.kind = 'run_finished'"
+            " AND json_extract(CAST(e.data AS TEXT), '$.status') = 'killed') GROUP BY 1, 2",
+            kinds,
+        ).fetchall()
+        return {(run_id, action): n for run_id, action, n in rows}
 
     async def audit_records(
         self, after_seq: int = 0, limit: int | None = None

@@ -6,13 +6,38 @@ touching one page per run (a table clustered by run did, and each touched page
 is a 4 KiB frame written to the WAL and later checkpointed). The per-run order
 lives in the small `events_by_run` index, keyed by the run's integer `no`
 rather than its text id for the same reason: more runs' entries share a page.
+
+The audit chain's head (its last seq and hash, and how many records it has) is kept in
+`audit_head`, moved in the transaction of every append, so records cut from the chain's
+end are seen (`bosun audit verify`).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 
-VERSION = 4  # PRAGMA user_version of a database with this layout
+from bosun.journal.audit import GENESIS
+
+VERSION = 5  # PRAGMA user_version of a database with this layout
+
+# Version 5: the chain's head. Created (from the chain as it is) with the table only, so a
+# deleted head row stays missing and `bosun audit verify` reports it.
+_AUDIT_HEAD = """
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    ts REAL NOT NULL
+)
+"""
+_FIRST_HEAD = (
+    "INSERT INTO audit_head(id, seq, hash, count, ts) SELECT 1, coalesce(max(seq), 0),"
+    " coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), ?), count(*), ? FROM audit"
+)
+# (seq, hash, records added, now): in the transaction that appended the records.
+MOVE_HEAD = "UPDATE audit_head SET seq=?, hash=?, count=count+?, ts=? WHERE id=1"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_versions (
@@ -173,7 +198,30 @@ def prepare(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
             if column in _BACKFILL:
                 conn.execute(_BACKFILL[column])
+    _anchor_chain(conn)
     conn.execute(f"PRAGMA user_version={VERSION}")
+
+
+def _has_head(conn: sqlite3.Connection) -> bool:
+    found = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='audit_head'"
+    return conn.execute(found).fetchone() is not None
+
+
+def _anchor_chain(conn: sqlite3.Connection) -> None:
+    """Version 4 had no `audit_head`: create it with the chain's current head (one
+    transaction, so two processes opening the database at once make one)."""
+    if _has_head(conn):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not _has_head(conn):
+            conn.execute(_AUDIT_HEAD)
+            conn.execute(_FIRST_HEAD, (GENESIS, time.time()))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _upgrade_from_1(conn: sqlite3.Connection) -> None:
