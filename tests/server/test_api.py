@@ -9,7 +9,7 @@ import time
 
 import httpx
 import orjson
-from server_helpers import Running, start_server, submit, wait_for
+from server_helpers import Running, log_in, start_server, submit, wait_for
 
 from bosun.server import schemas
 from bosun.store.base import RUN_STATUSES
@@ -362,7 +362,7 @@ def test_an_operator_pauses_a_run_and_continues_it(server: Running):
         paused = c.get("/api/runs", params={"status": "paused"})
         assert paused.status_code == 200 and run_id in {r["run_id"] for r in paused.json()["runs"]}
         with server.client(follow_redirects=False) as web:  # the console's status filter too
-            web.post("/login", data={"key": operator})
+            log_in(web, operator)
             page = web.get("/runs", params={"status": "paused"}).text
             assert '<option value="paused" selected' in page and run_id in page
         again = c.post(f"/api/runs/{run_id}/pause").json()
