@@ -393,13 +393,13 @@ async def test_a_worker_whose_own_lease_lapsed_does_not_drive_the_run_twice(db_u
 
 
 async def test_crash_re_attempts_of_one_call_do_not_count_as_repetitions(db_url, fx, monkeypatch):
-    """max_repeats counts what the model proposed: five interrupted attempts of one proposed
-    idempotent call are one proposal, and the run finishes."""
+    """max_repeats counts what the model proposed: four interrupted attempts of one proposed
+    idempotent call are one proposal, and the fifth finishes the run."""
     agent = scripted_agent("note-once", calls(NOTE), {"content": "noted"}, tools=["save_note"])
     monkeypatch.setenv("RECOVERY_CRASH", "save_note")
     async with ObservedRuntime(db_url, owner="w1", lease_seconds=5) as rt1:
         run_id = await crash(rt1, agent)
-    for attempt in range(2, 6):  # four more interruptions of the same call
+    for attempt in range(2, 5):  # three more interruptions of the same call
         async with ObservedRuntime(db_url, owner=f"w{attempt}", lease_seconds=5) as rt:
             with pytest.raises(SimulatedCrash):
                 await rt.resume(run_id)
@@ -408,7 +408,7 @@ async def test_crash_re_attempts_of_one_call_do_not_count_as_repetitions(db_url,
     _, result, events = await resume(db_url, run_id)
 
     assert result.status == "succeeded", result.reason
-    assert [e["attempt"] for e in effects(fx, "save_note")] == [1, 2, 3, 4, 5, 6]
+    assert [e["attempt"] for e in effects(fx, "save_note")] == [1, 2, 3, 4, 5]
     assert not of(events, LimitReached)
 
 
@@ -421,3 +421,24 @@ async def test_the_same_call_proposed_again_and_again_still_hits_max_repeats(db_
     assert result.status == "limit_exceeded"
     assert "proposed save_note 5 times in a row" in result.reason
     assert len(effects(fx, "save_note")) == 4
+
+
+async def test_a_call_that_kills_every_attempt_parks_after_five(db_url, fx, monkeypatch):
+    """A tool that takes the process down every time (an OOM, a segfault in a C library)
+    is re-attempted a bounded number of times, then the run parks with the call named."""
+    agent = scripted_agent("note-crash", calls(NOTE), {"content": "noted"}, tools=["save_note"])
+    monkeypatch.setenv("RECOVERY_CRASH", "save_note")
+    async with ObservedRuntime(db_url, owner="w1", lease_seconds=5) as rt1:
+        run_id = await crash(rt1, agent)
+    for attempt in range(2, 6):
+        async with ObservedRuntime(db_url, owner=f"w{attempt}", lease_seconds=5) as rt:
+            with pytest.raises(SimulatedCrash):
+                await rt.resume(run_id)
+
+    _, result, events = await resume(db_url, run_id)  # the sixth attempt is not made
+
+    assert result.status == "needs_attention"
+    assert "tried 6 times in a row without progress" in result.reason
+    assert "call call_0_0, save_note" in result.reason
+    assert len(effects(fx, "save_note")) == 5
+    assert of(events, RunNeedsAttention)[-1].call_id == "call_0_0"

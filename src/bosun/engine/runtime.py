@@ -313,24 +313,27 @@ class Runtime:
 
         self.leases.add(run.id, lost)
         try:
-            if _was_interrupted(events):
+            if _was_interrupted(events) or run.claims > 1:
                 loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
-                stalled = resumes_without_progress(events) + 1
-                if stalled > MAX_RESUMES_WITHOUT_PROGRESS:
-                    call = next((c for c in state.open_calls.values() if c.started), None)
-                    return RunResult.of(
-                        await loop.park(
-                            f"resumed {stalled} times in a row without progress: each attempt"
-                            " ended (a crash, an error, a lost lease) before it recorded anything"
-                            " new, so it is not tried again. See the workers' logs, fix the"
-                            " cause, then `bosun resolve RUN_ID`"
-                            + (" (the interrupted call)" if call else " --retry"),
-                            call.call_id if call else None,
-                        )
+            # Attempts that recorded nothing (claims), or a call started again and again with
+            # no result: whatever makes each attempt fail would repeat for ever, at a model
+            # call or an effect each time. Stop and ask a person.
+            call = next((c for c in state.open_calls.values() if c.started), None)
+            if run.claims > MAX_ATTEMPTS_WITHOUT_PROGRESS or (
+                call is not None and call.attempts >= MAX_ATTEMPTS_WITHOUT_PROGRESS
+            ):
+                tries = max(run.claims, call.attempts + 1 if call else 0)
+                return RunResult.of(
+                    await loop.park(
+                        f"tried {tries} times in a row without progress: each attempt ended"
+                        " (a crash, an error, a lost lease) before it recorded anything new"
+                        + (f" (call {call.call_id}, {call.tool}, never returned)" if call else "")
+                        + ", so it is not tried again. See the workers' logs, fix the cause,"
+                        " then `bosun resolve RUN_ID`"
+                        + (" (say whether the call took effect)" if call else " --retry"),
+                        call.call_id if call else None,
                     )
-                # Committed now, on its own: an attempt that dies before its next commit is
-                # still counted, so a run that kills every worker cannot loop for ever.
-                await loop.commit()
+                )
             return RunResult.of(await loop.run())
         except StopRequested:
             return RunResult.of(state)
@@ -499,22 +502,10 @@ def check_scope(scope: str) -> str:
     )
 
 
-# A run resumed this many times in a row with nothing new recorded in between parks as
-# `needs_attention`: whatever makes every attempt fail would otherwise repeat for ever (and
-# each attempt may pay for a model call).
-MAX_RESUMES_WITHOUT_PROGRESS = 5
-
-
-def resumes_without_progress(events: list[tuple[int, Event]]) -> int:
-    """How many times the run was resumed since it last recorded anything new (a call's
-    re-attempt after a crash is not progress)."""
-    count = 0
-    for _, event in reversed(events):
-        if event.kind == "run_resumed":
-            count += 1
-        elif event.kind != "tool_started":
-            break
-    return count
+# A run tried this many times in a row with nothing new recorded parks as `needs_attention`:
+# whatever makes every attempt fail would otherwise repeat for ever (each attempt may pay for
+# a model call).
+MAX_ATTEMPTS_WITHOUT_PROGRESS = 5
 
 
 def _was_interrupted(events: list[tuple[int, Event]]) -> bool:

@@ -75,6 +75,9 @@ class RunRecord:
     lease_expires_at: float | None = None
     cancel_requested: bool = False
     pause_requested: bool = False
+    # Claims in a row that found the journal where the previous claim left it: attempts
+    # that recorded nothing (a worker killed, an error before the first commit).
+    claims: int = 0
 
 
 @dataclass(slots=True)
@@ -273,7 +276,9 @@ class Store(abc.ABC):
     async def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[RunRecord]:
         """Lease up to `limit` runs that are queued, or running with an expired lease.
 
-        Safe with many workers: a run is never handed to two live leases.
+        Safe with many workers: a run is never handed to two live leases. Each claim counts
+        in `RunRecord.claims`, which starts again at 1 when the journal grew since the
+        previous claim (so the engine sees attempts that recorded nothing).
         """
 
     @abc.abstractmethod

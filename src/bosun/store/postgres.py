@@ -101,6 +101,9 @@ SCHEMA = [
     )""",
     # Added after the first release of this schema: pause requests.
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS pause_requested BOOLEAN NOT NULL DEFAULT false",
+    # Claims in a row that found the journal unchanged (`RunRecord.claims`).
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS claims INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS claimed_seq INTEGER NOT NULL DEFAULT 0",
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at)",
     "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at)",
     """CREATE TABLE IF NOT EXISTS events (
@@ -120,6 +123,11 @@ SCHEMA = [
 ]
 
 _TERMINAL = sorted(TERMINAL_STATUSES)
+# A claim counts once more when the journal did not grow since the previous claim (`last_seq`
+# moves with every append here).
+_COUNT_CLAIM = (
+    "claims = CASE WHEN claimed_seq = last_seq THEN claims + 1 ELSE 1 END, claimed_seq = last_seq"
+)
 
 _APPEND_SQL = (
     "UPDATE runs SET status=%s, steps=%s, tool_calls=%s, input_tokens=%s, output_tokens=%s,"
@@ -495,7 +503,7 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
                 "  ORDER BY created_at LIMIT %s FOR UPDATE OF runs SKIP LOCKED),"
                 " r AS ("
                 "  UPDATE runs SET status=%s, lease_owner=%s,"
-                "  lease_expires_at=(SELECT t FROM now) + %s, updated_at=%s"
+                f"  lease_expires_at=(SELECT t FROM now) + %s, updated_at=%s, {_COUNT_CLAIM}"
                 "  FROM picked WHERE runs.id = picked.id RETURNING runs.*)"
                 f" SELECT {RUN_COLUMNS} FROM r JOIN agent_versions v"
                 " ON v.version = r.agent_version ORDER BY r.created_at",
@@ -511,7 +519,7 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             cur = await conn.execute(
                 f"WITH r AS ("
                 f" UPDATE runs SET status=%s, lease_owner=%s, lease_expires_at={DB_NOW} + %s,"
-                " updated_at=%s WHERE id=%s AND (status=%s OR (status=%s AND"
+                f" updated_at=%s, {_COUNT_CLAIM} WHERE id=%s AND (status=%s OR (status=%s AND"
                 f" (lease_expires_at IS NULL OR lease_expires_at < {DB_NOW}))) RETURNING *)"
                 f" SELECT {RUN_COLUMNS} FROM r JOIN agent_versions v ON v.version = r.agent_version",
                 (RUNNING, worker, lease_seconds, time.time(), run_id, QUEUED, RUNNING),

@@ -87,7 +87,7 @@ RUN_COLUMNS = (
     "r.id, r.agent, r.agent_version, r.input, v.spec, r.status, r.tenant, r.user_id, r.session,"
     " r.tags, r.created_at, r.updated_at, r.finished_at, r.steps, r.tool_calls, r.input_tokens,"
     " r.output_tokens, r.cost, r.reason, r.output, r.last_seq, r.lease_owner, r.lease_expires_at,"
-    " r.cancel_requested, r.pause_requested"
+    " r.cancel_requested, r.pause_requested, r.claims"
 )
 
 
@@ -121,6 +121,7 @@ def run_from_row(row: Sequence[Any] | Mapping[str, Any]) -> RunRecord:
         lease_expires_at=values[22],
         cancel_requested=bool(values[23]),
         pause_requested=bool(values[24]),
+        claims=values[25],
     )
 
 

@@ -204,6 +204,15 @@ _UPDATE_BEHIND = (
 )
 
 
+# A claim counts once more when the journal did not grow since the previous claim (the
+# assignments of one UPDATE all read the row as it was, so both see the old claimed_seq).
+_JOURNAL_SEQ = "coalesce((SELECT max(seq) FROM events WHERE run = runs.no), 0)"
+_COUNT_CLAIM = (
+    f"claims = CASE WHEN claimed_seq = {_JOURNAL_SEQ} THEN claims + 1 ELSE 1 END,"
+    f" claimed_seq = {_JOURNAL_SEQ}"
+)
+
+
 def _journal_adds_up(before: RunSummary, after: RunSummary, events: Sequence[Event]) -> bool:
     """Whether `after` is `before` plus what these events add, counted as readers count the
     journal past a row's `last_seq` (`_COLUMN_EXPRESSIONS`): then the row may wait."""
@@ -849,8 +858,8 @@ class SqliteStore(SqliteObserve, Store):
                 ).fetchall()
             ]
             conn.executemany(
-                "UPDATE runs SET status=?, lease_owner=?, lease_expires_at=?, updated_at=?"
-                " WHERE id=?",
+                f"UPDATE runs SET status=?, lease_owner=?, lease_expires_at=?, updated_at=?,"
+                f" {_COUNT_CLAIM} WHERE id=?",
                 [(RUNNING, worker, now + lease_seconds, now, run_id) for run_id in ids],
             )
             conn.execute("COMMIT")
@@ -866,8 +875,8 @@ class SqliteStore(SqliteObserve, Store):
     ) -> RunRecord | None:
         now = time.time()
         rows = self.conn.execute(
-            "UPDATE runs SET status=?, lease_owner=?, lease_expires_at=?, updated_at=?"
-            " WHERE id=? AND (status=? OR (status=? AND"
+            f"UPDATE runs SET status=?, lease_owner=?, lease_expires_at=?, updated_at=?,"
+            f" {_COUNT_CLAIM} WHERE id=? AND (status=? OR (status=? AND"
             " (lease_expires_at IS NULL OR lease_expires_at < ?))) RETURNING id",
             (RUNNING, worker, now + lease_seconds, now, run_id, QUEUED, RUNNING, now),
         ).fetchall()

@@ -19,7 +19,7 @@ import time
 
 from bosun.journal.audit import GENESIS
 
-VERSION = 5  # PRAGMA user_version of a database with this layout
+VERSION = 6  # PRAGMA user_version of a database with this layout
 
 # Version 5: the chain's head. Created (from the chain as it is) with the table only, so a
 # deleted head row stays missing and `bosun audit verify` reports it.
@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     journal_deleted INTEGER NOT NULL DEFAULT 0,
     pause_requested INTEGER NOT NULL DEFAULT 0,
-    audited_seq INTEGER NOT NULL DEFAULT 0  -- the journal up to here is in the audit chain
+    audited_seq INTEGER NOT NULL DEFAULT 0,  -- the journal up to here is in the audit chain
+    claims INTEGER NOT NULL DEFAULT 0,  -- claims in a row that found the journal unchanged
+    claimed_seq INTEGER NOT NULL DEFAULT 0  -- the journal's last seq at the latest claim
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
@@ -163,6 +165,8 @@ _ADDED_COLUMNS = (
     ("api_keys", "approves", "TEXT NOT NULL DEFAULT ''"),
     ("runs", "pause_requested", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "audited_seq", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "claims", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "claimed_seq", "INTEGER NOT NULL DEFAULT 0"),
 )
 # Before version 4 every audit record was chained in its events' transaction: a run's whole
 # journal is in the chain already.
@@ -192,7 +196,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     else:
         conn.executescript(SCHEMA)
     # Version 2 had no approval roles on API keys and no pause requests on runs; version 3
-    # no audit watermark.
+    # no audit watermark; version 5 no claim counts.
     for table, column, ddl in _ADDED_COLUMNS:
         if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
