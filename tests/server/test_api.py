@@ -9,6 +9,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 from server_helpers import Running, log_in, start_server, submit, wait_for
 
 from bosun.server import schemas
@@ -376,3 +377,24 @@ def test_an_operator_pauses_a_run_and_continues_it(server: Running):
     )
     refunds = [e for e in events if e["kind"] == "tool_started" and e["tool"] == "issue_refund"]
     assert len(refunds) == 1
+
+
+@pytest.mark.parametrize("bad", ["a\\u0000b", "a\\ud800b"])
+def test_nul_and_lone_surrogates_in_api_input_are_a_422_naming_the_field(server: Running, bad):
+    body = '{"agent": "quick", "input": "' + bad + '", "tags": {"order": "1"}}'
+    with server.admin() as c:
+        before = c.get("/api/runs", params={"limit": 500}).json()["runs"]
+        r = c.post("/api/runs", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert "`input`" in r.text
+        tag = '{"agent": "quick", "input": "ok", "tags": {"order": "' + bad + '"}}'
+        r = c.post("/api/runs", content=tag, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "`tags.order`" in r.text
+        after = c.get("/api/runs", params={"limit": 500}).json()["runs"]
+    assert len(after) == len(before)  # nothing was created
+
+
+def test_a_nul_in_a_url_is_a_422(server: Running):
+    with server.admin() as c:
+        assert c.get("/api/runs/run_x%00y").status_code == 422
+        assert c.get("/api/runs", params={"agent": "a\x00b"}).status_code == 422

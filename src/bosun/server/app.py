@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -17,6 +19,7 @@ from bosun import __version__
 from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunNotFound
+from bosun.journal.text import clean_value
 from bosun.server import api, console, schemas
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
@@ -137,6 +140,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(RunNotFound)
     async def _not_found(request: Request, exc: RunNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, which may hold text no encoder takes.
+        return JSONResponse({"detail": clean_value(jsonable_encoder(exc.errors()))}, 422)
 
     @app.exception_handler(EditRefused)
     async def _edit_refused(request: Request, exc: EditRefused) -> JSONResponse:

@@ -141,6 +141,9 @@ class Authenticate:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        if _has_nul(scope):
+            await _refuse(URL_NUL, scope, receive, send)
+            return
         public = path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
         api = path == "/metrics" or path.startswith("/api/")
         request = Request(scope)  # no receive channel: the body cannot be read here
@@ -160,6 +163,16 @@ class Authenticate:
                 await login_redirect(request)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+URL_NUL = HTTPException(422, "the URL contains a NUL character (%00): remove it")
+
+
+def _has_nul(scope: Scope) -> bool:
+    """A NUL in the path or the query: no id, filter or name holds one (PostgreSQL text
+    cannot), so it is a clear 422 here rather than a database error later."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return b"%00" in raw or b"\x00" in raw or b"%00" in scope.get("query_string", b"")
 
 
 async def _refuse(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bosun.journal.redact import Redactor
+from bosun.journal.text import text_problem
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 
 # Every status in `bosun.store.base.RUN_STATUSES` (a test checks the two agree).
@@ -34,7 +36,34 @@ def _loads(text: str) -> Any:
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused, and no text the journal could not store."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        """A NUL or a lone surrogate anywhere in the body is a 422 naming the field (not a
+        500 when it reaches the database)."""
+        for path, text in _strings(data, ()):
+            problem = text_problem(text)
+            if problem is not None:
+                where = ".".join(str(p) for p in path) or "body"
+                raise ValueError(f"`{where}` {problem}: remove it and send the request again")
+        return data
+
+
+def _strings(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield (*path, key), key
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
 
 
 class SubmitRun(Strict):
