@@ -15,6 +15,11 @@ class StoreError(BosunError):
     """The database could not do what was asked; the journal is left as it was before the call."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be used right now (unreachable, restarting, out of space); the same
+    call can succeed once it is back. Workers wait and retry; the API answers 503."""
+
+
 class LeaseLost(StoreError):
     """Another worker owns this run now (our lease expired); this worker must stop touching it."""
 
