@@ -77,11 +77,17 @@ class Worker:
             "heartbeat": self.runtime.leases.failures,
         }
 
+    def start(self, stop: asyncio.Event) -> asyncio.Task[None]:
+        """`supervise` in a task of its own (how `bosun serve` runs its worker)."""
+        self.health.enter(RUNNING)
+        return asyncio.create_task(self.supervise(stop), name=f"bosun-worker-{self.runtime.owner}")
+
     async def supervise(self, stop: asyncio.Event) -> None:
         """`serve` until `stop` is set, started again if it ever ends with an error.
 
         `serve` survives every failure it can see, so this is the last line of defence:
         a server whose worker loop died must not keep accepting runs nobody will drive.
+        Runs in flight keep going meanwhile; the new loop carries on with them.
         """
         backoff = Backoff()
         while True:
@@ -105,6 +111,7 @@ class Worker:
         stop = stop or asyncio.Event()
         backoff = Backoff()
         self.health.enter(RUNNING)
+        crashed = False
         try:
             while not stop.is_set():
                 try:
@@ -128,9 +135,13 @@ class Worker:
                 )
                 for w in waiters:
                     w.cancel()
+        except Exception:
+            crashed = True
+            raise
         finally:
             self.health.enter(STOPPED)
-            await self.shutdown()
+            if not crashed:  # after a crash, runs in flight go on (see `supervise`)
+                await self.shutdown()
 
     def _poll_failed(self, exc: Exception) -> None:
         """Count the failure; log the first of an outage, with its error (not every retry)."""
@@ -142,8 +153,9 @@ class Worker:
             health.enter(BACKING_OFF)
             if isinstance(exc, StoreError):
                 log.error(
-                    "worker %s: the database failed, backing off (up to 5 s between tries): %s."
-                    " Runs in flight keep their journal and continue when it is back.",
+                    "worker %s: the database failed; backing off (up to 5 s between tries)"
+                    " until it answers. Runs in flight keep their journal and continue when"
+                    " it is back. The error: %s",
                     self.runtime.owner,
                     exc,
                 )

@@ -56,9 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             if state.metrics is not None:
                 state.metrics.watch_worker(state.worker)
-            state.worker_task = asyncio.create_task(
-                state.worker.supervise(state.stop), name="bosun-serve-worker"
-            )
+            state.worker_task = state.worker.start(state.stop)
         app.state.bosun = state
         try:
             yield

@@ -179,7 +179,7 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         # How long an append waits for an unreachable database before it fails (by default
         # the default lease: past it, another worker may have taken the run over anyway).
         self.write_retry_seconds = write_retry_seconds
-        self.health = StoreHealth()
+        self.health = StoreHealth(redact(url))
         self._conn: psycopg.AsyncConnection | None = None
         self._writer_conn: psycopg.AsyncConnection | None = None
         self._lock = asyncio.Lock()
@@ -236,7 +236,6 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
                 f"cannot connect to PostgreSQL at {redact(self.url)}: {message.strip()}. "
                 "Check that the server is running and the URL (host, port, database, user) is right."
             )
-            self.health.failed(error)
             raise StoreUnavailable(error) from None
 
     async def close(self) -> None:
@@ -264,7 +263,11 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         """The shared connection, alone; psycopg errors become StoreError saying `what` failed
         (`StoreUnavailable` when the database, not the request, is at fault)."""
         async with self._lock:
-            conn = await self._reader()
+            try:
+                conn = await self._reader()
+            except StoreUnavailable as exc:
+                self.health.failed(str(exc))
+                raise
             try:
                 yield conn
             except psycopg.OperationalError as exc:
@@ -392,11 +395,12 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         up to `write_retry_seconds`): the callers wait, holding what the journal needs."""
         backoff = Backoff()
         deadline = time.monotonic() + self.write_retry_seconds
-        waiting = False
+        waiting = 0  # appends counted in `health.retrying`
         try:
             while True:
                 try:
-                    return await self._write_once(batch)
+                    results = await self._write_once(batch)
+                    break
                 except StoreUnavailable as exc:
                     error = exc
                 except StoreError as exc:  # the connection broke while committing
@@ -410,14 +414,18 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
                         StoreUnavailable(f"could not append to run {item.run_id}: {error}")
                         for item in batch
                     ]
-                if not waiting:
-                    waiting = True
-                    self.health.retrying += len(batch)
+                # Appends queued meanwhile wait with these, and go in the same transaction.
+                batch.extend(self._pending)  # the same list as `_in_flight` and the caller's
+                self._pending = []
+                self.health.retrying += len(batch) - waiting
+                waiting = len(batch)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
-            if waiting:
-                self.health.retrying -= len(batch)
+            self.health.retrying -= waiting
+        if waiting:
+            self.health.succeeded()  # the appends that waited are in: the outage is over
+        return results
 
     async def _write_alone(self, item: _PendingAppend) -> AppendResult | BaseException:
         try:

@@ -325,7 +325,7 @@ class SqliteStore(SqliteObserve, Store):
         # How long an append waits for a database it cannot write (a full disk) before it
         # fails: by default the default lease, past which the run may be taken over anyway.
         self.write_retry_seconds = write_retry_seconds
-        self.health = StoreHealth()
+        self.health = StoreHealth(f"SQLite database {path}")
         self._catch_up_failing = False  # the audit catch-up failed; logged once until it works
         self._conn: sqlite3.Connection | None = None
         self._pending: list[_Pending] = []
@@ -418,11 +418,14 @@ class SqliteStore(SqliteObserve, Store):
                 await asyncio.sleep(delay)
                 item.future = asyncio.get_running_loop().create_future()
                 try:
-                    return await self._commit(item)
+                    result = await self._commit(item)
+                    break
                 except StoreUnavailable as exc:
                     error = exc
         finally:
             self.health.retrying -= 1
+        self.health.succeeded()  # the last append to get through ends the outage
+        return result
 
     def _store_error(self, what: str, exc: BaseException) -> StoreError:
         """`exc` as the error callers see; a transient one is recorded in `health`."""
