@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from bosun.engine.runtime import Runtime
-from bosun.errors import BosunError, LeaseLost, StoreError
+from bosun.errors import BosunError, LeaseLost, StoreError, StoreUnavailable
 from bosun.store.base import RunRecord
 from bosun.store.health import Backoff
 
@@ -177,9 +177,16 @@ class Worker:
         health.outage_polls = 0
 
     async def _release_handed_back(self) -> None:
+        """Give back the leases of runs whose drive failed on the store (a database still
+        away fails the poll, which backs off; any other error leaves the lease to expire)."""
         for run_id in list(self._to_release):
             if run_id not in self.active:  # not claimed again meanwhile
-                await self.runtime.store.release(run_id, self.runtime.owner)
+                try:
+                    await self.runtime.store.release(run_id, self.runtime.owner)
+                except StoreUnavailable:
+                    raise
+                except StoreError as exc:
+                    log.error("run %s: could not hand its lease back (it expires): %s", run_id, exc)
             self._to_release.discard(run_id)
 
     async def claim(self) -> list[RunRecord]:

@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await asyncio.wait_for(store.get_run("readyz-probe"), 5)
         except Exception as exc:
-            database = f"unreachable: {type(exc).__name__}: {exc}"
+            database = f"unreachable: {type(exc).__name__}: {exc or 'no answer in 5 s'}"
         health = state.store_health()
         writes = "ok" if health is None or not health.failing else "failing"
         worker = state.worker_health()

@@ -26,14 +26,12 @@ A database that cannot be written (a full disk, a lock held past `busy_timeout`,
 error) fails the call with `StoreUnavailable`, and the store works again once the cause
 is gone. An append waits instead, trying again for up to `write_retry_seconds`: its
 caller holds what exists nowhere else yet (a tool call's result). Every public method
-raises `StoreError`, never sqlite3's own errors (`_raising_store_errors`).
+raises `StoreError`, never sqlite3's own errors (`sqlite_errors`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 import os
 import sqlite3
@@ -91,6 +89,7 @@ from bosun.store.rows import (
     run_from_row,
     scope_tenant,
 )
+from bosun.store.sqlite_errors import raising_store_errors, store_error
 from bosun.store.sqlite_observe import SqliteObserve
 
 log = logging.getLogger("bosun.store")
@@ -260,53 +259,6 @@ def _summary_values(item: _PendingAppend, now: float) -> tuple[object, ...]:
     )
 
 
-# Failures that are the database's state, not the request's: they pass (space is freed, the
-# lock is released, the disk comes back) and the same call then succeeds.
-_TRANSIENT = frozenset(
-    {
-        sqlite3.SQLITE_BUSY,
-        sqlite3.SQLITE_LOCKED,
-        sqlite3.SQLITE_NOMEM,
-        sqlite3.SQLITE_IOERR,
-        sqlite3.SQLITE_FULL,
-        sqlite3.SQLITE_CANTOPEN,
-        sqlite3.SQLITE_PROTOCOL,
-    }
-)
-
-
-def _transient(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in _TRANSIENT  # extended codes keep the primary
-
-
-def _raising_store_errors(cls: type) -> type:
-    """Wrap the public coroutine methods of `cls` so sqlite3 errors leave them as
-    `StoreError` (`StoreUnavailable` when transient, recorded in the store's health): the
-    callers (workers, the API) handle one kind of error for both stores. `append` and
-    `create_run` are left alone: the group-commit writer converts its errors itself."""
-    for name in dir(cls):
-        if name.startswith("_") or name in ("append", "create_run", "open", "close"):
-            continue
-        fn = inspect.getattr_static(cls, name)
-        if inspect.iscoroutinefunction(fn):
-            setattr(cls, name, _store_errors(fn))
-    return cls
-
-
-def _store_errors(fn):  # type: ignore[no-untyped-def]
-    what = fn.__name__.replace("_", " ")
-
-    @functools.wraps(fn)
-    async def call(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        try:
-            return await fn(self, *args, **kwargs)
-        except sqlite3.Error as exc:
-            raise self._store_error(what, exc) from exc
-
-    return call
-
-
 def _others_ready() -> bool:
     """Whether other callbacks wait to run in this loop tick (always assumed so on loops
     that do not expose their ready queue, as asyncio's own loops do)."""
@@ -314,7 +266,7 @@ def _others_ready() -> bool:
     return ready is None or len(ready) > 0
 
 
-@_raising_store_errors
+@raising_store_errors
 class SqliteStore(SqliteObserve, Store):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 10_000, write_retry_seconds: float = 30.0
@@ -427,14 +379,6 @@ class SqliteStore(SqliteObserve, Store):
         self.health.succeeded()  # the last append to get through ends the outage
         return result
 
-    def _store_error(self, what: str, exc: BaseException) -> StoreError:
-        """`exc` as the error callers see; a transient one is recorded in `health`."""
-        message = f"could not {what} in SQLite database {self.path}: {exc}"
-        if _transient(exc):
-            self.health.failed(message)
-            return StoreUnavailable(message)
-        return StoreError(message)
-
     async def _commit(self, item: _Pending) -> AppendResult:
         """Queue `item`; the first writer of a loop tick writes everything queued in that tick.
 
@@ -478,7 +422,7 @@ class SqliteStore(SqliteObserve, Store):
                         if isinstance(item, _PendingCreate)
                         else f"append to run {item.run_id}"
                     )
-                    results.append(self._store_error(what, exc))
+                    results.append(store_error(self, what, exc))
         for item, result in zip(batch, results, strict=True):
             if item.future.done():
                 continue
