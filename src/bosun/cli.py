@@ -136,7 +136,7 @@ async def cmd_worker(rt: Runtime, args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    async with observe_commands.observing(rt, args):
+    async with observe_commands.observing(rt, args, worker):
         await worker.serve(stop, exit_when_idle=args.exit_when_idle)
     print(f"bosun worker stopped after {worker.completed} runs", file=sys.stderr)
     return 0

@@ -20,6 +20,11 @@ class UnstorableEvent(StoreError):
     the store itself is fine, so retrying the same events would fail again."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be used right now (unreachable, restarting, out of space); the same
+    call can succeed once it is back. Workers wait and retry; the API answers 503."""
+
+
 class LeaseLost(StoreError):
     """Another worker owns this run now (our lease expired); this worker must stop touching it."""
 

@@ -19,7 +19,14 @@ from bosun.store.base import RUN_STATUSES
 def test_health_and_readiness_need_no_key(server: Running):
     with server.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
-        assert c.get("/readyz").json() == {"status": "ok", "database": "ok", "workers": "ok"}
+        ready = c.get("/readyz").json()
+        assert {k: ready[k] for k in ("status", "database", "writes", "workers")} == {
+            "status": "ok",
+            "database": "ok",
+            "writes": "ok",
+            "workers": "ok",
+        }
+        assert ready["worker"]["state"] == "running" and ready["store"]["failing_since"] is None
         schema = c.get("/openapi.json").json()
     assert (
         "/api/runs" in schema["paths"] and "/api/approvals/{approval_id}/approve" in schema["paths"]

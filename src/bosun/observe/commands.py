@@ -177,7 +177,7 @@ def add_worker_options(p: argparse.ArgumentParser, duration: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def observing(rt: Any, args: argparse.Namespace) -> AsyncIterator[None]:
+async def observing(rt: Any, args: argparse.Namespace, worker: Any = None) -> AsyncIterator[None]:
     """Attach what the worker's flags and the OTEL_* environment ask for; tear it down after."""
     if getattr(args, "log_json", False):
         from bosun.observe.logs import configure_json_logging
@@ -205,6 +205,8 @@ async def observing(rt: Any, args: argparse.Namespace) -> AsyncIterator[None]:
         from bosun.observe.metrics import Metrics, serve_metrics
 
         metrics = Metrics(rt.store)
+        if worker is not None:
+            metrics.watch_worker(worker)
         sinks.append(metrics)
         if args.metrics_port is not None:
             server = await serve_metrics(metrics, host=args.metrics_host, port=args.metrics_port)

@@ -18,7 +18,7 @@ import logging
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bosun.journal.events import (
     ApprovalResolved,
@@ -49,6 +49,9 @@ try:
     from prometheus_client.utils import floatToGoString
 except ImportError as exc:  # pragma: no cover - the `observe` extra is missing
     raise ImportError("Bosun metrics need prometheus-client: pip install 'bosun[observe]'") from exc
+
+if TYPE_CHECKING:
+    from bosun.engine.worker import Worker
 
 log = logging.getLogger("bosun.observe")
 
@@ -142,6 +145,23 @@ class _StoreCollector:
         yield GaugeMetricFamily(
             "bosun_metrics_store_errors", "Scrapes whose store read failed", value=self.scrape_error
         )
+
+
+class _WorkerCollector:
+    """Database failures a worker survived (`Worker.store_errors`), read at scrape time."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        errors = CounterMetricFamily(
+            "bosun_worker_store_errors",
+            "Database failures the worker survived and retried, by where (poll|run|heartbeat)",
+            labels=["where"],
+        )
+        for where, n in self.worker.store_errors.items():
+            errors.add_metric([where], n)
+        yield errors
 
 
 class _Histogram:
@@ -265,6 +285,10 @@ class Metrics:
         }
         self.collector = _StoreCollector()
         r.register(self.collector)  # type: ignore[arg-type]
+
+    def watch_worker(self, worker: Worker) -> None:
+        """Export `bosun_worker_store_errors_total` for this process's worker."""
+        self.registry.register(_WorkerCollector(worker))  # type: ignore[arg-type]
 
     # -- the Observer sink ----------------------------------------------------
 

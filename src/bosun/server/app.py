@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from bosun import __version__
 from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
-from bosun.errors import BosunError, EditRefused, RunNotFound
+from bosun.errors import BosunError, EditRefused, RunNotFound, StoreError
 from bosun.journal.text import clean_value
 from bosun.server import api, console, schemas
 from bosun.server.hub import Hub
@@ -32,6 +32,7 @@ from bosun.store.base import ApprovalConflict
 
 log = logging.getLogger("bosun.server")
 STATIC = Path(__file__).parent / "static"
+RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while the database fails
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -64,9 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
                 poll_interval=settings.poll_interval,
                 shutdown_grace=5.0,
             )
-            state.worker_task = asyncio.create_task(
-                state.worker.serve(state.stop), name="bosun-serve-worker"
-            )
+            if state.metrics is not None:
+                state.metrics.watch_worker(state.worker)
+            state.worker_task = state.worker.start(state.stop)
         app.state.bosun = state
         try:
             yield
@@ -115,19 +116,39 @@ def create_app(settings: Settings) -> FastAPI:
         responses={503: {"model": schemas.Ready, "description": "not ready"}},
     )
     async def readyz(request: Request):
-        """Readiness: the database answers and the in-process workers are alive."""
+        """Readiness: the database answers and takes writes, and the in-process worker runs.
+
+        `degraded` (503) while the database fails, saying since when and the last error;
+        `ok` again by itself once it is back. `unavailable` (503) if the worker is stopped.
+        """
         state: ServerState = request.app.state.bosun
+        store = state.runtime.store
         database = "ok"
         try:
-            await asyncio.wait_for(state.runtime.store.get_run("readyz-probe"), 5)
+            await asyncio.wait_for(store.get_run("readyz-probe"), 5)
         except Exception as exc:
-            database = f"unreachable: {type(exc).__name__}"
-        workers = "ok" if state.workers_alive() else "stopped"
-        ready = database == "ok" and workers == "ok"
+            database = f"unreachable: {type(exc).__name__}: {exc or 'no answer in 5 s'}"
+        health = state.store_health()
+        writes = "ok" if health is None or not health.failing else "failing"
+        worker = state.worker_health()
+        workers = "ok" if worker is None or worker.state == "running" else worker.state
+        if workers == "stopped":
+            status = "unavailable"
+        elif database != "ok" or writes != "ok" or workers != "ok":
+            status = "degraded"
+        else:
+            status = "ok"
         body = schemas.Ready(
-            status="ok" if ready else "unavailable", database=database, workers=workers
+            status=status,
+            database=database,
+            writes=writes,
+            workers=workers,
+            store=schemas.StoreReadiness.of(health) if health is not None else None,
+            worker=schemas.WorkerReadiness.of(worker, state.worker) if worker else None,
         )
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+        return JSONResponse(
+            body.model_dump(mode="json"), status_code=200 if status == "ok" else 503
+        )
 
     @app.exception_handler(console.LoginRequired)
     async def _login(request: Request, exc: console.LoginRequired):
@@ -150,6 +171,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def _edit_refused(request: Request, exc: EditRefused) -> JSONResponse:
         status = 422 if exc.rule == "schema" else 403
         return JSONResponse({"detail": str(exc), "rule": exc.rule}, status_code=status)
+
+    @app.exception_handler(StoreError)
+    async def _store_failed(request: Request, exc: StoreError) -> JSONResponse:
+        """The database failed, not the request: 503 and when to try again, never a 500
+        (or a 201 for a write that was not made)."""
+        return JSONResponse(
+            {"detail": f"the database cannot be used right now; try again shortly ({exc})"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(BosunError)
     async def _bosun_error(request: Request, exc: BosunError) -> JSONResponse:

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bosun.engine.worker import Worker, WorkerHealth
 from bosun.journal.redact import Redactor
 from bosun.journal.text import text_problem
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
+from bosun.store.health import StoreHealth
 
 # Every status in `bosun.store.base.RUN_STATUSES` (a test checks the two agree).
 RunStatus = Literal[
@@ -360,7 +362,47 @@ class Health(BaseModel):
     status: str
 
 
+class StoreReadiness(BaseModel):
+    """The current database outage, as this process's calls found it (`failing_since` null
+    when there is none)."""
+
+    failing_since: float | None
+    last_error: str | None
+    failures: int
+    retrying: int  # writes waiting for the database to come back
+
+    @classmethod
+    def of(cls, health: StoreHealth) -> StoreReadiness:
+        return cls(
+            failing_since=health.failing_since if health.failing else None,
+            last_error=health.last_error,
+            failures=health.failures,
+            retrying=health.retrying,
+        )
+
+
+class WorkerReadiness(BaseModel):
+    state: str  # running | backing_off | stopped
+    since: float | None
+    last_error: str | None
+    store_errors: dict[str, int]  # by where: poll, run, heartbeat
+    restarts: int
+
+    @classmethod
+    def of(cls, health: WorkerHealth, worker: Worker) -> WorkerReadiness:
+        return cls(
+            state=health.state,
+            since=health.since,
+            last_error=health.last_error,
+            store_errors=worker.store_errors,
+            restarts=health.restarts,
+        )
+
+
 class Ready(BaseModel):
-    status: str
-    database: str
-    workers: str
+    status: str  # ok | degraded (the database fails) | unavailable (the worker is stopped)
+    database: str  # ok | unreachable: ERROR
+    writes: str = "ok"  # ok | failing
+    workers: str  # ok | backing_off | stopped
+    store: StoreReadiness | None = None
+    worker: WorkerReadiness | None = None

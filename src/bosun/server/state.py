@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import Request
 
 from bosun.engine.runtime import Runtime
-from bosun.engine.worker import Worker
+from bosun.engine.worker import Worker, WorkerHealth
 from bosun.errors import BosunError
 from bosun.server.hub import Hub
 from bosun.server.liveness import Liveness
 from bosun.spec.agent import Agent
 from bosun.spec.loader import load_agent
+from bosun.store.health import StoreHealth
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -66,6 +67,18 @@ class ServerState:
         if not self.settings.workers:
             return True
         return self.worker_task is not None and not self.worker_task.done()
+
+    def worker_health(self) -> WorkerHealth | None:
+        """The in-process worker's state (None when this server runs no worker). A worker
+        task that ended (it is supervised: only at shutdown) reads as stopped."""
+        if self.worker is None:
+            return None
+        if not self.workers_alive():
+            self.worker.health.state = "stopped"
+        return self.worker.health
+
+    def store_health(self) -> StoreHealth | None:
+        return getattr(self.runtime.store, "health", None)
 
 
 def parse_proxies(entries: list[str]) -> tuple[IPNetwork, ...]:

@@ -8,21 +8,30 @@ one transaction, each still fenced by its own lease check.
 Claims use `FOR UPDATE SKIP LOCKED`, and lease expiry is judged by the
 database's clock, so workers whose clocks disagree still never share a run.
 Times are stored as epoch seconds (float), as in SQLite.
+
+When the database goes away (a restart, `pg_terminate_backend`, a network cut), a
+connection the server closed is replaced before its next use, and a call that fails
+anyway raises `StoreUnavailable` at once: the next call connects again. Appends are the
+exception: their callers hold what exists nowhere else yet (a tool call's result), so the
+writer keeps trying them for up to `write_retry_seconds` before it gives up. Connections
+are named `bosun` in `pg_stat_activity` unless the URL sets `application_name`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import select
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bosun.errors import LeaseLost, StoreError, UnstorableEvent
+from bosun.errors import LeaseLost, StoreError, StoreUnavailable, UnstorableEvent
 from bosun.journal.audit import AuditEntry, audit_entry_for, version_registered
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store.base import (
@@ -39,6 +48,7 @@ from bosun.store.base import (
     RunSummary,
     Store,
 )
+from bosun.store.health import Backoff, StoreHealth
 from bosun.store.postgres_governance import (
     GOVERNANCE_SCHEMA,
     INSERT_APPROVAL_SQL,
@@ -50,6 +60,8 @@ from bosun.store.postgres_governance import (
 from bosun.store.postgres_observe import PostgresObserve
 from bosun.store.postgres_server import SERVER_SCHEMA, PostgresServer
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
+
+log = logging.getLogger("bosun.store")
 
 # The database clock, as epoch seconds.
 DB_NOW = "extract(epoch from clock_timestamp())::double precision"
@@ -167,16 +179,25 @@ class _PendingAppend:
 
 
 class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
-    def __init__(self, url: str, *, connect_timeout: float = 10.0):
+    def __init__(
+        self, url: str, *, connect_timeout: float = 10.0, write_retry_seconds: float = 30.0
+    ):
         self.url = url
         self._connect_timeout = connect_timeout
+        # How long an append waits for an unreachable database before it fails (by default
+        # the default lease: past it, another worker may have taken the run over anyway).
+        self.write_retry_seconds = write_retry_seconds
+        self.health = StoreHealth(redact(url))
         self._conn: psycopg.AsyncConnection | None = None
         self._writer_conn: psycopg.AsyncConnection | None = None
         self._lock = asyncio.Lock()
         self._pending: list[_PendingAppend] = []
+        self._in_flight: list[_PendingAppend] = []  # the batch the writer is writing
         self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()  # set by close(): appends stop waiting for retries
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._committing = False  # the writer's transaction is past its last statement
         self.commits = 0  # transactions written by the group-commit writer
 
     # -- lifecycle -------------------------------------------------------
@@ -200,12 +221,18 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             raise
         self._conn = conn
         self._closing = False
+        self._stopping.clear()
+        self._start_writer()
+
+    def _start_writer(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="bosun-postgres-writer")
 
     async def _connect(self) -> psycopg.AsyncConnection:
-        kwargs = {}
+        kwargs: dict[str, object] = {}
         if "connect_timeout" not in self.url:
             kwargs["connect_timeout"] = max(1, round(self._connect_timeout))
+        if "application_name" not in self.url:
+            kwargs["application_name"] = "bosun"
         try:
             return await psycopg.AsyncConnection.connect(self.url, autocommit=True, **kwargs)
         except psycopg.Error as exc:
@@ -213,16 +240,19 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             password = _password(self.url)
             if password:
                 message = message.replace(password, "***")
-            raise StoreError(
+            error = (
                 f"cannot connect to PostgreSQL at {redact(self.url)}: {message.strip()}. "
                 "Check that the server is running and the URL (host, port, database, user) is right."
-            ) from None
+            )
+            raise StoreUnavailable(error) from None
 
     async def close(self) -> None:
         if self._writer is not None:
             self._closing = True
+            self._stopping.set()
             self._wakeup.set()
-            await self._writer
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self._writer
             self._writer = None
         for conn in (self._writer_conn, self._conn):
             if conn is not None:
@@ -232,19 +262,30 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
     async def _reader(self) -> psycopg.AsyncConnection:
         if self._conn is None:
             raise StoreError("the store is not open: call `await store.open()` first")
-        if self._conn.broken or self._conn.closed:
+        if not _usable(self._conn):
             self._conn = await self._connect()
         return self._conn
 
     @contextlib.asynccontextmanager
     async def _session(self, what: str) -> AsyncIterator[psycopg.AsyncConnection]:
-        """The shared connection, alone; psycopg errors become StoreError saying `what` failed."""
+        """The shared connection, alone; psycopg errors become StoreError saying `what` failed
+        (`StoreUnavailable` when the database, not the request, is at fault)."""
         async with self._lock:
-            conn = await self._reader()
+            try:
+                conn = await self._reader()
+            except StoreUnavailable as exc:
+                self.health.failed(str(exc))
+                raise
             try:
                 yield conn
+            except psycopg.OperationalError as exc:
+                error = f"could not {what}: {str(exc).strip()}"
+                self.health.failed(error)
+                raise StoreUnavailable(error) from exc
             except psycopg.Error as exc:
                 raise StoreError(f"could not {what}: {exc}") from exc
+            if self.health.failing_since is not None:
+                self.health.succeeded()
 
     # -- writing ---------------------------------------------------------
 
@@ -298,8 +339,15 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         owner: str,
         summary: RunSummary,
     ) -> AppendResult:
-        if self._writer is None or self._closing:
+        if self._conn is None or self._closing:
             raise StoreError("the store is not open: call `await store.open()` first")
+        if self._writer is None or self._writer.done():
+            # Never meant to happen (the loop catches everything); if it did, every append
+            # from now on would wait forever for a writer that is gone.
+            log.error(
+                "the PostgreSQL writer of %s had stopped; starting it again", redact(self.url)
+            )
+            self._start_writer()
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._pending.append(
             _PendingAppend(run_id, events, event_rows(events, first_seq), owner, summary, future)
@@ -309,38 +357,36 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
 
     async def _write_loop(self) -> None:
         """Drain the queue: everything pending when the writer is free goes in one transaction."""
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                continue
-            batch, self._pending = self._pending, []
-            try:
-                await self._flush(batch)
-            except BaseException as exc:  # never leave a caller waiting forever
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(
-                            StoreError(f"could not append to run {item.run_id}: {exc!r}")
-                        )
-                if not isinstance(exc, Exception):
-                    raise
+        try:
+            while True:
+                if not self._pending:
+                    if self._closing:
+                        return
+                    await self._wakeup.wait()
+                    self._wakeup.clear()
+                    continue
+                batch = self._in_flight = self._pending
+                self._pending = []
+                try:
+                    await self._flush(batch)
+                except Exception as exc:  # a bug here must not stop the writer
+                    log.exception("the PostgreSQL writer failed a batch of %d", len(batch))
+                    _fail(
+                        batch,
+                        lambda item, exc=exc: f"could not append to run {item.run_id}: {exc!r}",
+                    )
+                self._in_flight = []
+        finally:
+            # Closed or cancelled: nobody may wait forever for a writer that is gone.
+            _fail(
+                [*self._in_flight, *self._pending],
+                lambda item: f"could not append to run {item.run_id}: the store is closing",
+            )
+            self._in_flight, self._pending = [], []
 
     async def _flush(self, batch: list[_PendingAppend]) -> None:
-        """Write the batch in one transaction; if that fails, write each item alone."""
-        try:
-            results = await self._write_batch(batch)
-        except psycopg.Error:
-            results = []
-            for item in batch:
-                try:
-                    results.extend(await self._write_batch([item]))
-                except psycopg.DataError as exc:  # this item's data, not the database
-                    results.append(UnstorableEvent(f"could not append to run {item.run_id}: {exc}"))
-                except psycopg.Error as exc:
-                    results.append(StoreError(f"could not append to run {item.run_id}: {exc}"))
+        """Write the batch and hand each caller its result."""
+        results = await self._write_retrying(batch)
         for item, result in zip(batch, results, strict=True):
             if item.future.done():  # the caller was cancelled
                 continue
@@ -349,17 +395,78 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             else:
                 item.future.set_result(result)
 
+    async def _write_retrying(
+        self, batch: list[_PendingAppend]
+    ) -> list[AppendResult | BaseException]:
+        """The batch in one transaction; if a statement fails, each item alone, so one bad item
+        does not fail the others. While the database cannot be used, try again (with backoff,
+        up to `write_retry_seconds`): the callers wait, holding what the journal needs."""
+        backoff = Backoff()
+        deadline = time.monotonic() + self.write_retry_seconds
+        waiting = 0  # appends counted in `health.retrying`
+        try:
+            while True:
+                try:
+                    results = await self._write_once(batch)
+                    break
+                except StoreUnavailable as exc:
+                    error = exc
+                except StoreError as exc:  # the connection broke while committing
+                    return [exc for _ in batch]
+                except psycopg.Error:
+                    return [await self._write_alone(item) for item in batch]
+                self.health.failed(f"could not append to the journal: {error}")
+                delay = backoff.next()
+                if self._closing or time.monotonic() + delay > deadline:
+                    return [
+                        StoreUnavailable(f"could not append to run {item.run_id}: {error}")
+                        for item in batch
+                    ]
+                # Appends queued meanwhile wait with these, and go in the same transaction.
+                batch.extend(self._pending)  # the same list as `_in_flight` and the caller's
+                self._pending = []
+                self.health.retrying += len(batch) - waiting
+                waiting = len(batch)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        finally:
+            self.health.retrying -= waiting
+        if waiting:
+            self.health.succeeded()  # the appends that waited are in: the outage is over
+        return results
+
+    async def _write_alone(self, item: _PendingAppend) -> AppendResult | BaseException:
+        try:
+            return (await self._write_once([item]))[0]
+        except psycopg.DataError as exc:  # this item's data, not the database
+            return UnstorableEvent(f"could not append to run {item.run_id}: {exc}")
+        except (psycopg.Error, StoreError) as exc:
+            return StoreError(f"could not append to run {item.run_id}: {exc}")
+
     async def _writer_connection(self) -> psycopg.AsyncConnection:
         conn = self._writer_conn
-        if conn is None or conn.broken or conn.closed:
+        if conn is None or not _usable(conn):
             conn = self._writer_conn = await self._connect()
         return conn
 
-    async def _write_batch(self, batch: list[_PendingAppend]) -> list[AppendResult | BaseException]:
+    async def _write_once(self, batch: list[_PendingAppend]) -> list[AppendResult | BaseException]:
+        """`_write_batch`, its failures told apart. When the database cannot be used it raises
+        `StoreUnavailable`: nothing was written, so trying again is safe. A connection lost
+        while committing raises `StoreError` instead (written or not is unknown: the runs
+        continue from whatever the journal holds when they resume)."""
+        self._committing = False
         try:
-            conn = await self._writer_connection()
-        except StoreError as exc:
-            return [exc for _ in batch]
+            return await self._write_batch(batch)
+        except psycopg.OperationalError as exc:
+            if self._committing and self._writer_conn is not None and self._writer_conn.broken:
+                raise StoreError(
+                    f"the connection to {redact(self.url)} broke while committing; whether"
+                    f" the append was written is unknown: {str(exc).strip()}"
+                ) from exc
+            raise StoreUnavailable(str(exc).strip()) from exc
+
+    async def _write_batch(self, batch: list[_PendingAppend]) -> list[AppendResult | BaseException]:
+        conn = await self._writer_connection()
         now = time.time()
         # Lock run rows in a stable order (appends to one run keep their order) so
         # two processes' batches do not deadlock on each other.
@@ -408,7 +515,10 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
                 "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
             )
             switches = tuple(KillSwitch(*row) for row in await cur.fetchall())
+            self._committing = True  # leaving the block sends COMMIT (see `_write_once`)
         self.commits += 1
+        if self.health.failing_since is not None:
+            self.health.succeeded()
         return [
             AppendResult(owned[i][0], switches, owned[i][3])
             if i in owned
@@ -684,3 +794,27 @@ def _password(url: str) -> str | None:
         return conninfo_to_dict(url).get("password")
     except psycopg.Error:
         return None
+
+
+def _usable(conn: psycopg.AsyncConnection) -> bool:
+    """False if the connection is closed, or the server closed it while it sat idle (the
+    backend was terminated, the server restarted). Found out without a round trip, from what
+    the socket already holds: the server's goodbye message, then the end of the stream."""
+    if conn.broken or conn.closed:
+        return False
+    try:
+        poll = select.poll()  # not select(): it cannot watch descriptors past 1023
+        poll.register(conn.fileno(), select.POLLIN)
+        for _ in range(3):
+            if not poll.poll(0):
+                return True
+            conn.pgconn.consume_input()
+    except (psycopg.Error, OSError):
+        return False
+    return not conn.broken
+
+
+def _fail(items: list[_PendingAppend], message: Callable[[_PendingAppend], str]) -> None:
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(StoreError(message(item)))

@@ -21,6 +21,12 @@ run's row when its status changes):
 - The totals in a running run's row (steps, tokens, cost, tool calls) are
   written with the same catch-up; readers add what the journal holds past the
   row's `last_seq` (see `_RUN_COLUMNS`), so every read is exact, from any process.
+
+A database that cannot be written (a full disk, a lock held past `busy_timeout`, an I/O
+error) fails the call with `StoreUnavailable`, and the store works again once the cause
+is gone. An append waits instead, trying again for up to `write_retry_seconds`: its
+caller holds what exists nowhere else yet (a tool call's result). Every public method
+raises `StoreError`, never sqlite3's own errors (`sqlite_errors`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import NamedTuple
 
 import orjson
 
-from bosun.errors import LeaseLost, StoreError, UnstorableEvent
+from bosun.errors import LeaseLost, StoreError, StoreUnavailable, UnstorableEvent
 from bosun.journal.audit import (
     AUDITED_KINDS,
     GENESIS,
@@ -74,6 +80,7 @@ from bosun.store.base import (
     RunSummary,
     Store,
 )
+from bosun.store.health import Backoff, StoreHealth
 from bosun.store.rows import (
     KEY_COLUMNS,
     RUN_COLUMNS,
@@ -86,6 +93,7 @@ from bosun.store.rows import (
     run_from_row,
     scope_tenant,
 )
+from bosun.store.sqlite_errors import raising_store_errors, store_error
 from bosun.store.sqlite_observe import SqliteObserve
 
 log = logging.getLogger("bosun.store")
@@ -271,11 +279,19 @@ def _others_ready() -> bool:
     return ready is None or len(ready) > 0
 
 
+@raising_store_errors
 class SqliteStore(SqliteObserve, Store):
-    def __init__(self, path: str, *, busy_timeout_ms: int = 10_000):
+    def __init__(
+        self, path: str, *, busy_timeout_ms: int = 10_000, write_retry_seconds: float = 30.0
+    ):
         self.path = path
         self.url = path
         self._busy_timeout_ms = busy_timeout_ms
+        # How long an append waits for a database it cannot write (a full disk) before it
+        # fails: by default the default lease, past which the run may be taken over anyway.
+        self.write_retry_seconds = write_retry_seconds
+        self.health = StoreHealth(f"SQLite database {path}")
+        self._catch_up_failing = False  # the audit catch-up failed; logged once until it works
         self._conn: sqlite3.Connection | None = None
         self._pending: list[_Pending] = []
         self._flush_due = False  # a task will write `_pending` when the loop comes back to it
@@ -347,7 +363,34 @@ class SqliteStore(SqliteObserve, Store):
     ) -> AppendResult:
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         rows = event_rows(events, first_seq)
-        return await self._commit(_PendingAppend(run_id, events, rows, owner, summary, future))
+        item = _PendingAppend(run_id, events, rows, owner, summary, future)
+        try:
+            return await self._commit(item)
+        except StoreUnavailable as exc:
+            return await self._commit_retrying(item, exc)
+
+    async def _commit_retrying(self, item: _PendingAppend, error: StoreUnavailable) -> AppendResult:
+        """Queue `item` again, with backoff, until the database takes it (space was freed) or
+        `write_retry_seconds` pass; then its caller gets the last error."""
+        backoff = Backoff()
+        deadline = time.monotonic() + self.write_retry_seconds
+        self.health.retrying += 1
+        try:
+            while True:
+                delay = backoff.next()
+                if time.monotonic() + delay > deadline:
+                    raise error
+                await asyncio.sleep(delay)
+                item.future = asyncio.get_running_loop().create_future()
+                try:
+                    result = await self._commit(item)
+                    break
+                except StoreUnavailable as exc:
+                    error = exc
+        finally:
+            self.health.retrying -= 1
+        self.health.succeeded()  # the last append to get through ends the outage
+        return result
 
     async def _commit(self, item: _Pending) -> AppendResult:
         """Queue `item`; the first writer of a loop tick writes everything queued in that tick.
@@ -395,7 +438,7 @@ class SqliteStore(SqliteObserve, Store):
                         if isinstance(item, _PendingCreate)
                         else f"append to run {item.run_id}"
                     )
-                    results.append(StoreError(f"could not {what}: {exc}"))
+                    results.append(store_error(self, what, exc))
         for item, result in zip(batch, results, strict=True):
             if item.future.done():
                 continue
@@ -492,6 +535,8 @@ class SqliteStore(SqliteObserve, Store):
             switches = self._kill_switches() if any_switch else ()
             conn.execute("COMMIT")
             self.commits += 1
+            if self.health.failing_since is not None:
+                self.health.succeeded()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -774,9 +819,19 @@ class SqliteStore(SqliteObserve, Store):
                 raise
         except sqlite3.Error as exc:
             # The journal is committed; this projection of it is written with the next attempt.
-            log.warning("could not write %d audit records yet: %s", len(self._unaudited), exc)
+            if not self._catch_up_failing:  # once, not every second of an outage
+                self._catch_up_failing = True
+                log.warning(
+                    "could not write %d audit records yet (trying again every %gs): %s",
+                    len(self._unaudited),
+                    CATCH_UP_DELAY,
+                    exc,
+                )
             self._catch_up_later()
             return
+        if self._catch_up_failing:
+            self._catch_up_failing = False
+            log.info("audit records caught up after an outage")
         self._unaudited, self._behind = [], {}
 
     # -- reading ---------------------------------------------------------
