@@ -26,13 +26,12 @@ from bosun.server.keys import ensure_first_admin
 from bosun.server.liveness import Liveness
 from bosun.server.metrics import attach_metrics
 from bosun.server.metrics import router as metrics_router
-from bosun.server.middleware import Authenticate, BodyLimit, SecurityHeaders
+from bosun.server.middleware import Authenticate, BodyLimit, SecurityHeaders, store_unavailable
 from bosun.server.state import ServerState, Settings, load_agents, parse_proxies
 from bosun.store.base import ApprovalConflict
 
 log = logging.getLogger("bosun.server")
 STATIC = Path(__file__).parent / "static"
-RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while the database fails
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -176,11 +175,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def _store_failed(request: Request, exc: StoreError) -> JSONResponse:
         """The database failed, not the request: 503 and when to try again, never a 500
         (or a 201 for a write that was not made)."""
-        return JSONResponse(
-            {"detail": f"the database cannot be used right now; try again shortly ({exc})"},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        refused = store_unavailable(exc)
+        return JSONResponse({"detail": refused.detail}, status_code=503, headers=refused.headers)
 
     @app.exception_handler(BosunError)
     async def _bosun_error(request: Request, exc: BosunError) -> JSONResponse:

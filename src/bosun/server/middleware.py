@@ -21,8 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bosun.errors import StoreError
 from bosun.server.auth import NO_KEY, SAFE_METHODS, AuthFailed, check_same_origin, identify
 from bosun.server.console import login_redirect
+
+RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while the database fails
 
 PUBLIC = frozenset({"/", "/login", "/healthz", "/readyz", "/openapi.json"})
 PUBLIC_PREFIXES = ("/static/",)
@@ -154,6 +157,9 @@ class Authenticate:
         except HTTPException as exc:
             await _refuse(exc, scope, receive, send)
             return
+        except StoreError as exc:  # the key cannot be checked now: neither 401 nor a 500
+            await _refuse(store_unavailable(exc), scope, receive, send)
+            return
         if caller is not None:
             request.state.caller = caller
         elif not public:
@@ -173,6 +179,15 @@ def _has_nul(scope: Scope) -> bool:
     cannot), so it is a clear 422 here rather than a database error later."""
     raw = scope.get("raw_path") or scope["path"].encode()
     return b"%00" in raw or b"\x00" in raw or b"%00" in scope.get("query_string", b"")
+
+
+def store_unavailable(exc: StoreError) -> HTTPException:
+    """The 503 every edge answers while the database fails (and when to try again)."""
+    return HTTPException(
+        503,
+        f"the database cannot be used right now; try again shortly ({exc})",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _refuse(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:
