@@ -24,6 +24,7 @@ from bosun.engine.decide import decide_call
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.errors import ModelError, UnstorableEvent
+from bosun.govern.breakers import breaker_key
 from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor, kill_scopes
 from bosun.journal.events import (
@@ -58,6 +59,7 @@ from bosun.store.base import (
     LIMIT_EXCEEDED,
     SUCCEEDED,
     ApprovalRecord,
+    Breaker,
     KillSwitch,
     Store,
 )
@@ -114,7 +116,8 @@ class RunLoop:
         self.tools = {t.name: t for t in governor.visible_tools(agent)}
         # Fixed for the run's pinned version: looked up once per tool, not per call.
         self.autonomy = {name: governor.autonomy_of(agent, name) for name in self.tools}
-        self.breakers = {name: governor.breakers.get(f"tool:{name}") for name in self.tools}
+        self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
+        self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
@@ -148,6 +151,8 @@ class RunLoop:
         self.cancel_requested = self.cancel_requested or result.cancel_requested
         self.pause_requested = self.pause_requested or result.pause_requested
         self.kill_switches = result.kill_switches
+        if result.breakers or self.breakers:
+            self.breakers = {b.key: b for b in result.breakers}
         for listener in self.listeners:
             listener(self.state.run_id, first_seq, events)
 
@@ -194,6 +199,7 @@ class RunLoop:
     async def _run(self) -> RunState:
         state = self.state
         self.kill_switches = tuple(await self.store.kill_switches())
+        self.breakers = {b.key: b for b in await self.store.breakers()}
         while True:
             # 1. Step boundary: cancel, shutdown, kill switches, limits.
             if self.cancel_requested:
@@ -386,8 +392,8 @@ class RunLoop:
             self.request_approval(call, decision)
             return None
 
-        breaker = self.breakers[call.tool]
-        if not breaker.allow():
+        breaker = self.breaker_keys[call.tool]
+        if self.breakers and not await self.governor.breakers.allow(breaker, self.breakers):
             self.record(
                 ToolFailed(
                     call_id=call.call_id,
@@ -412,7 +418,8 @@ class RunLoop:
                 slot,
             )
         if outcome.ok:
-            breaker.success()
+            if self.breakers:
+                await self.governor.breakers.success(breaker, self.breakers)
             self.record(
                 ToolFinished(
                     call_id=call.call_id,
@@ -425,7 +432,7 @@ class RunLoop:
         elif outcome.error_type == "timeout" and not tool.idempotent and tool.effect != "read":
             # The body began and did not return in time: it may still take effect. Saying
             # "it failed" would have the model try again (a second payment); a person decides.
-            breaker.failure()
+            await self.governor.breakers.failure(breaker)
             return await self.park(
                 f"tool call {call.call_id} ({call.tool}) timed out after {tool.timeout:g}s "
                 "while running; it may still take effect, and the tool is not idempotent, "
@@ -434,7 +441,8 @@ class RunLoop:
                 call.call_id,
             )
         else:
-            breaker.failure()
+            if outcome.fault == "tool":  # not the call's own bad arguments
+                await self.governor.breakers.failure(breaker)
             self.record(
                 ToolFailed(
                     call_id=call.call_id,

@@ -98,8 +98,8 @@ class Runtime:
         self.lease_seconds = lease_seconds
         self.owner = owner or default_owner()
         self.leases = LeaseKeeper(self.store, self.owner, lease_seconds)
-        self.breakers = Breakers()
-        self.governor = Governor(self.store, self.breakers)
+        self.breakers = Breakers()  # model endpoints' (tools' are shared: `Governor.breakers`)
+        self.governor = Governor(self.store)
         # Threads for sync tool bodies (see `bosun.tools.execute`): sized here, on purpose.
         self.tool_pool = ToolPool(tool_threads)
         self._agents: dict[str, Agent] = {}

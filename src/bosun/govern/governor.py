@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from bosun.govern.autonomy import apply_autonomy, effective_autonomy
+from bosun.govern.breakers import ToolBreakers
 from bosun.govern.decision import ActionContext, Decision
 from bosun.govern.defaults import default_policy
 from bosun.govern.policy import Policy
-from bosun.models.breaker import Breakers
 from bosun.spec.agent import Agent
 from bosun.spec.limits import RateLimit
 from bosun.spec.tool import EFFECTS, Tool
@@ -38,9 +38,9 @@ def start_of_day(now: float) -> float:
 
 
 class Governor:
-    def __init__(self, store: Store, breakers: Breakers | None = None):
+    def __init__(self, store: Store, breakers: ToolBreakers | None = None):
         self.store = store
-        self.breakers = breakers or Breakers()
+        self.breakers = breakers or ToolBreakers(store)
         self._policies: dict[str, Policy] = {}
         # Decisions no rule's condition takes part in, by (agent version, tool, effect, known):
         # the common case of a tool no rule is about needs no context built, nothing evaluated.

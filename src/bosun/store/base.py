@@ -140,6 +140,18 @@ class KillSwitch:
 
 
 @dataclass(slots=True, frozen=True)
+class Breaker:
+    """A tool's circuit breaker as the database holds it, shared by every worker: a row
+    exists only while the tool is failing (`failures` in a row); `opened_at` is set while
+    the breaker is open, `probe_until` while one worker's probe call is out."""
+
+    key: str
+    failures: int
+    opened_at: float | None = None
+    probe_until: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
 class AppendResult:
     """What the engine learns from each commit, without another query."""
 
@@ -148,6 +160,8 @@ class AppendResult:
     # was committed after a switch was set sees it here, and does not execute.
     kill_switches: tuple[KillSwitch, ...] = ()
     pause_requested: bool = False
+    # Every breaker with failures, as of the commit (almost always none).
+    breakers: tuple[Breaker, ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -390,6 +404,27 @@ class Store(abc.ABC):
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
         """Count one use of `key` in its current fixed window; False if that exceeds `limit`.
         Shared by every process using this database."""
+
+    # -- governance: circuit breakers of tools (see `bosun.govern.breakers`) -------
+
+    @abc.abstractmethod
+    async def breaker_failure(self, key: str, *, threshold: int) -> bool:
+        """Count a failure of the tool behind `key`; open the breaker at `threshold` failures
+        in a row, or at once after a failed probe. True if it is open now."""
+
+    @abc.abstractmethod
+    async def breaker_success(self, key: str) -> None:
+        """The tool answered: the breaker closes and its failures are forgotten."""
+
+    @abc.abstractmethod
+    async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
+        """May a call go through an open breaker now? True for one caller at a time once
+        `reset_after` seconds have passed since it opened (the probe), and when it is
+        closed; False while it stays open."""
+
+    @abc.abstractmethod
+    async def breakers(self) -> list[Breaker]:
+        """Every breaker with failures."""
 
     @abc.abstractmethod
     async def spend_since(

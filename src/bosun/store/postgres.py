@@ -42,6 +42,7 @@ from bosun.store.base import (
     TERMINAL_STATUSES,
     WAITING_APPROVAL,
     AppendResult,
+    Breaker,
     GcReport,
     KillSwitch,
     RunRecord,
@@ -135,6 +136,14 @@ SCHEMA = [
 ]
 
 _TERMINAL = sorted(TERMINAL_STATUSES)
+# What every commit tells its writer besides the fence: the kill switches, and the breakers
+# of failing tools (both tables are almost always empty).
+_CONTROLS = (
+    "SELECT 'k', scope, reason, set_by, set_at, NULL, NULL::int, NULL::float8, NULL::float8"
+    " FROM kill_switches UNION ALL"
+    " SELECT 'b', NULL, NULL, NULL, NULL::float8, key, failures, opened_at, probe_until"
+    " FROM breakers ORDER BY 1, 5"
+)
 # A claim counts once more when the journal did not grow since the previous claim (`last_seq`
 # moves with every append here).
 _COUNT_CLAIM = (
@@ -511,16 +520,16 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             await _governance_rows(
                 conn, [(batch[i], owned[i][1], owned[i][2]) for i in order if i in owned]
             )
-            cur = await conn.execute(
-                "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
-            )
-            switches = tuple(KillSwitch(*row) for row in await cur.fetchall())
+            cur = await conn.execute(_CONTROLS)  # one round trip: switches and breakers
+            rows = await cur.fetchall()
+            switches = tuple(KillSwitch(*row[1:5]) for row in rows if row[0] == "k")
+            breakers = tuple(Breaker(*row[5:]) for row in rows if row[0] == "b")
             self._committing = True  # leaving the block sends COMMIT (see `_write_once`)
         self.commits += 1
         if self.health.failing_since is not None:
             self.health.succeeded()
         return [
-            AppendResult(owned[i][0], switches, owned[i][3])
+            AppendResult(owned[i][0], switches, owned[i][3], breakers)
             if i in owned
             else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
             for i, item in enumerate(batch)

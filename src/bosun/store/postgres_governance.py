@@ -38,6 +38,7 @@ from bosun.store.base import (
     ApprovalRecord,
     AuditHead,
     AuditRecord,
+    Breaker,
     KillSwitch,
     RunRecord,
 )
@@ -79,6 +80,12 @@ GOVERNANCE_SCHEMA = [
         reason TEXT NOT NULL,
         set_by TEXT NOT NULL,
         set_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS breakers (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        opened_at DOUBLE PRECISION,
+        probe_until DOUBLE PRECISION
     )""",
     """CREATE TABLE IF NOT EXISTS rate_counters (
         key TEXT PRIMARY KEY,
@@ -130,6 +137,25 @@ INSERT_APPROVAL_SQL = (
 REQUEUE_SQL = (
     "UPDATE runs SET status=%s, updated_at=%s WHERE id=%s AND status=%s AND NOT EXISTS"
     " (SELECT 1 FROM approvals WHERE run_id=%s AND status=%s)"
+)
+
+
+# (key, threshold, threshold) with `now` the database clock: a failure opens the breaker at
+# the threshold, or at once when it was a probe's.
+BREAKER_FAILURE = (
+    "INSERT INTO breakers(key, failures, opened_at, probe_until)"
+    " VALUES (%s, 1, CASE WHEN 1 >= %s THEN {now} END, NULL)"
+    " ON CONFLICT (key) DO UPDATE SET failures = breakers.failures + 1,"
+    " opened_at = CASE WHEN breakers.failures + 1 >= %s OR breakers.probe_until IS NOT NULL"
+    " THEN {now} ELSE breakers.opened_at END, probe_until = NULL"
+    " RETURNING opened_at IS NOT NULL"
+)
+# (reset_after, key, reset_after): one probe at a time once the breaker has been open long
+# enough; a probe whose caller died is given up after `reset_after`.
+BREAKER_PROBE = (
+    "UPDATE breakers SET probe_until = {now} + %s WHERE key = %s AND opened_at IS NOT NULL"
+    " AND opened_at <= {now} - %s AND (probe_until IS NULL OR probe_until < {now})"
+    " RETURNING key"
 )
 
 
@@ -360,6 +386,36 @@ class PostgresGovernance:
             )
             row = await cur.fetchone()
         return KillSwitch(*row) if row else None
+
+    async def breaker_failure(self, key: str, *, threshold: int) -> bool:
+        async with self._session(f"count a failure of {key}") as conn:
+            cur = await conn.execute(
+                BREAKER_FAILURE.format(now=DB_NOW), (key, threshold, threshold)
+            )
+            (opened,) = await cur.fetchone()
+        return bool(opened)
+
+    async def breaker_success(self, key: str) -> None:
+        async with self._session(f"close the breaker {key}") as conn:
+            await conn.execute("DELETE FROM breakers WHERE key=%s", (key,))
+
+    async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
+        async with self._session(f"probe the breaker {key}") as conn:
+            cur = await conn.execute(
+                BREAKER_PROBE.format(now=DB_NOW), (reset_after, key, reset_after)
+            )
+            if await cur.fetchone() is not None:
+                return True
+            cur = await conn.execute("SELECT opened_at FROM breakers WHERE key=%s", (key,))
+            row = await cur.fetchone()
+        return row is None or row[0] is None  # closed meanwhile
+
+    async def breakers(self) -> list[Breaker]:
+        async with self._session("read the breakers") as conn:
+            cur = await conn.execute(
+                "SELECT key, failures, opened_at, probe_until FROM breakers ORDER BY key"
+            )
+            return [Breaker(*row) for row in await cur.fetchall()]
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
         # The window is cut by the database clock, so every process counts in the same one.

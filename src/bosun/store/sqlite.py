@@ -73,6 +73,7 @@ from bosun.store.base import (
     ApprovalRecord,
     AuditHead,
     AuditRecord,
+    Breaker,
     ConsoleSession,
     GcReport,
     KillSwitch,
@@ -140,12 +141,13 @@ class _Owner(NamedTuple):
     tenant: str
     agent: str
     audited_seq: int
-    any_switch: int  # whether any kill switch is set, whoever it covers
+    any_switch: int  # whether any kill switch is set (or a breaker failing), whoever it covers
 
 
 _OWNER_COLUMNS = (
     "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant, agent,"
-    " audited_seq, EXISTS (SELECT 1 FROM kill_switches) FROM runs WHERE id"
+    " audited_seq, EXISTS (SELECT 1 FROM kill_switches) OR EXISTS (SELECT 1 FROM breakers)"
+    " FROM runs WHERE id"
 )
 _OWNER_OF_ONE = _OWNER_COLUMNS + "=?"
 # The events of a commit that govern something: approvals to insert, audit records to derive.
@@ -533,6 +535,7 @@ class SqliteStore(SqliteObserve, Store):
                 self._write_behind({**self._behind, **behind}, now)
                 self._insert_audit(audit)
             switches = self._kill_switches() if any_switch else ()
+            breakers = self._breakers() if any_switch else ()
             conn.execute("COMMIT")
             self.commits += 1
             if self.health.failing_since is not None:
@@ -562,12 +565,15 @@ class SqliteStore(SqliteObserve, Store):
         results: list[AppendResult | BaseException] = []
         for item in batch:
             if isinstance(item, _PendingCreate):
-                results.append(AppendResult(False, switches))
+                results.append(AppendResult(False, switches, breakers=breakers))
             elif (owner := owners.get(item.run_id)) is not None and owner.lease_owner == item.owner:
-                if owner.cancel_requested or owner.pause_requested or switches:
+                if owner.cancel_requested or owner.pause_requested or switches or breakers:
                     results.append(
                         AppendResult(
-                            bool(owner.cancel_requested), switches, bool(owner.pause_requested)
+                            bool(owner.cancel_requested),
+                            switches,
+                            bool(owner.pause_requested),
+                            breakers,
                         )
                     )
                 else:
@@ -1230,6 +1236,42 @@ class SqliteStore(SqliteObserve, Store):
             tuple(scopes),
         ).fetchone()
         return KillSwitch(*row) if row else None
+
+    async def breaker_failure(self, key: str, *, threshold: int) -> bool:
+        now = time.time()
+        (opened,) = self.conn.execute(
+            "INSERT INTO breakers(key, failures, opened_at, probe_until)"
+            " VALUES (?, 1, CASE WHEN 1 >= ? THEN ? END, NULL)"
+            " ON CONFLICT(key) DO UPDATE SET failures = failures + 1,"
+            " opened_at = CASE WHEN failures + 1 >= ? OR probe_until IS NOT NULL THEN ?"
+            " ELSE opened_at END, probe_until = NULL RETURNING opened_at IS NOT NULL",
+            (key, threshold, now, threshold, now),
+        ).fetchone()
+        return bool(opened)
+
+    async def breaker_success(self, key: str) -> None:
+        self.conn.execute("DELETE FROM breakers WHERE key=?", (key,))
+
+    async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
+        now = time.time()
+        won = self.conn.execute(
+            "UPDATE breakers SET probe_until = ? WHERE key = ? AND opened_at IS NOT NULL"
+            " AND opened_at <= ? AND (probe_until IS NULL OR probe_until < ?) RETURNING key",
+            (now + reset_after, key, now - reset_after, now),
+        ).fetchone()
+        if won is not None:
+            return True
+        row = self.conn.execute("SELECT opened_at FROM breakers WHERE key=?", (key,)).fetchone()
+        return row is None or row[0] is None  # closed meanwhile
+
+    async def breakers(self) -> list[Breaker]:
+        return list(self._breakers())
+
+    def _breakers(self) -> tuple[Breaker, ...]:
+        rows = self.conn.execute(
+            "SELECT key, failures, opened_at, probe_until FROM breakers ORDER BY key"
+        ).fetchall()
+        return tuple(Breaker(*row) for row in rows)
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
         window = int(time.time() // window_seconds) * window_seconds

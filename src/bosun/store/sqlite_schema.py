@@ -123,6 +123,12 @@ CREATE TABLE IF NOT EXISTS kill_switches (
     set_by TEXT NOT NULL,
     set_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS breakers (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    opened_at REAL,
+    probe_until REAL
+);
 CREATE TABLE IF NOT EXISTS rate_counters (
     key TEXT PRIMARY KEY,
     window_start REAL NOT NULL,

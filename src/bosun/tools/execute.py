@@ -27,6 +27,10 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from bosun.journal.text import clean_text, clean_value
 from bosun.spec.tool import Tool, ToolContext
 
+# Exceptions that mean the call's arguments were wrong, not that the tool failed: they go
+# back to the model, are not retried, and never open a circuit breaker.
+CALLER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupError)
+
 # Sync tool bodies that may run at once in one process. Tools mostly wait on the network,
 # so this is sized for waiting, not for CPU; calls beyond it wait (not started) for a thread.
 DEFAULT_TOOL_THREADS = 64
@@ -40,6 +44,10 @@ class ToolOutcome:
     message: str = ""
     duration_ms: float = 0.0
     attempts: int = 1
+    # Whose fault a failure was: "tool" (a timeout, its endpoint, a bug) or "call" (the
+    # arguments were wrong: ValueError, TypeError, LookupError). Circuit breakers count the
+    # tool's only.
+    fault: str = "tool"
 
 
 class Slot:
@@ -187,17 +195,20 @@ async def execute_tool(
             )
         except TimeoutError:
             error_type, message = "timeout", f"tool {tool.name} timed out after {tool.timeout}s"
+            fault = "tool"
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error_type, message = type(exc).__name__, clean_text(str(exc) or type(exc).__name__)
-        if attempt >= tool.retry.max_attempts:
+            fault = "call" if isinstance(exc, CALLER_ERRORS) else "tool"
+        if attempt >= tool.retry.max_attempts or fault == "call":  # the same call fails again
             return ToolOutcome(
                 False,
                 error_type=error_type,
                 message=message,
                 duration_ms=(time.perf_counter() - start) * 1000,
                 attempts=attempt,
+                fault=fault,
             )
         await asyncio.sleep(delay)
         delay *= tool.retry.backoff_multiplier
