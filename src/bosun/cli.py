@@ -99,7 +99,10 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
             for a in await rt.store.list_approvals(run_id=result.run_id):
                 print(f"  {a.id}: {a.tool} needs role {a.role} ({a.reason})")
                 print(f"    bosun approve {a.id}   |   bosun deny {a.id} --reason TEXT")
-            print("  then a worker resumes the run: bosun worker")
+            print(
+                f"  then a worker resumes the run (`bosun worker`), or run it here: "
+                f"bosun resume {result.run_id}"
+            )
         print(
             f"\nrun {result.run_id}: {result.status}, {result.steps} steps, "
             f"{result.tool_calls} tool calls, {result.input_tokens + result.output_tokens} tokens, "
@@ -198,6 +201,21 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
+    """Drive a run here, now: after its approvals are decided, or when no worker runs."""
+    result = await rt.resume(args.run_id)
+    if args.json:
+        print(dumps(result_dict(result)))
+    else:
+        print(result.output if result.output is not None else f"[{result.status}] {result.reason}")
+        print(
+            f"\nrun {result.run_id}: {result.status}, {result.steps} steps, "
+            f"{result.tool_calls} tool calls, {format_cost(result.cost)}",
+            file=sys.stderr,
+        )
+    return 0 if result.status == "succeeded" else 1
+
+
 async def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
     if await rt.cancel(args.run_id):
         print(f"run {args.run_id} will stop at its next step boundary")
@@ -281,7 +299,9 @@ async def cmd_approve(rt: Runtime, args: argparse.Namespace) -> int:
             raise BosunError("--edit must be a JSON object of arguments, e.g. '{\"amount\": 50}'")
     record = await rt.approve(args.approval_id, by=whoami(args), edit=edit, comment=args.comment)
     print(
-        f"approved {record.id} ({record.tool}) as {record.decided_by}; run {record.run_id} continues once all its approvals are resolved"
+        f"approved {record.id} ({record.tool}) as {record.decided_by}; run {record.run_id}"
+        " continues once all its approvals are resolved: a running worker (`bosun worker`,"
+        f" `bosun serve`) picks it up, or run it here now with `bosun resume {record.run_id}`"
     )
     return 0
 
@@ -455,6 +475,13 @@ def build_parser() -> argparse.ArgumentParser:
     observe_commands.add_usage_parser(sub, common, parse_duration)
     observe_commands.add_export_trace_parser(sub, common)
 
+    p = sub.add_parser(
+        "resume", parents=[common], help="drive a queued or interrupted run here, now"
+    )
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_resume)
+
     p = sub.add_parser("cancel", parents=[common], help="stop a run at its next step boundary")
     p.add_argument("run_id")
     p.set_defaults(handler=cmd_cancel)
@@ -588,6 +615,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `bosun runs | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -317,3 +317,31 @@ def test_cli_creates_any_role_and_lists_tenants_with_their_counts(tmp_path):
     table = bosun("tenants", db=db).stdout.splitlines()
     assert table[0].split() == ["TENANT", "KEYS", "REVOKED", "KEYS", "RUNS"]
     assert table[3].split() == ["ops", "1", "0", "0"]
+
+
+def test_runs_piped_into_head_ends_quietly(tmp_path):
+    db = str(tmp_path / "b.db")
+    for i in range(3):
+        bosun("submit", str(QUICKSTART), "--input", f"weather {i}", db=db)
+    script = f"{sys.executable} -m bosun runs --json --db {db} | head -c 10"
+    proc = subprocess.run(script, shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_after_approving_bosun_resume_finishes_the_run_here(tmp_path, demo_env):
+    db = str(tmp_path / "b.db")
+    proc = bosun(
+        "run", str(DEMO_AGENT), "--input", "Refund order 1234", db=db, env=demo_env, check=False
+    )
+    assert proc.returncode == 1 and "waiting_approval" in proc.stdout
+    run_id = run_id_of(proc)
+    assert f"bosun resume {run_id}" in proc.stdout
+    refused = bosun("resume", run_id, db=db, env=demo_env, check=False)
+    assert refused.returncode == 2 and "waiting for approvals" in refused.stderr
+    [approval] = json.loads(bosun("approvals", "--json", db=db).stdout)
+    approved = bosun("approve", approval["approval_id"], db=db, env=demo_env).stdout
+    assert f"bosun resume {run_id}" in approved
+    finished = bosun("resume", run_id, db=db, env=demo_env)
+    assert "refund" in finished.stdout.lower()
+    assert json.loads(bosun("show", run_id, "--json", db=db).stdout)[-1]["status"] == "succeeded"

@@ -36,9 +36,11 @@ from bosun.spec.limits import Limits
 from bosun.store import open_store
 from bosun.store.base import (
     NEEDS_ATTENTION,
+    PAUSED,
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
+    WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
     KillSwitch,
@@ -273,6 +275,13 @@ class Runtime:
             raise BosunError(
                 f"run {run_id} needs attention and is not resumed automatically: {run.reason}"
             )
+        if run.status == WAITING_APPROVAL:
+            raise BosunError(
+                f"run {run_id} is waiting for approvals: decide them first (`bosun approvals`),"
+                " then resume it"
+            )
+        if run.status == PAUSED:
+            raise BosunError(f"run {run_id} is paused: `bosun unpause {run_id}` first")
         claimed = await self.store.claim_one(self.owner, run_id, lease_seconds=self.lease_seconds)
         if claimed is None:
             raise BosunError(

@@ -10,16 +10,35 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import sys
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-import cel
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bosun.govern.decision import ActionContext, Autonomy, Decision, Verdict
 from bosun.spec.tool import Effect
+
+
+def _import_cel() -> types.ModuleType:
+    """The CEL evaluator (the `common-expression-language` package).
+
+    Its package `__init__` also imports its interactive shell, `cel.cli` (typer, rich,
+    prompt_toolkit: about a quarter of a second, at the start of every `bosun` command that
+    reads a policy). Bosun uses only the evaluator, so unless something imported the shell
+    already, an empty module stands in for it.
+    """
+    if "cel" not in sys.modules and "cel.cli" not in sys.modules:
+        sys.modules["cel.cli"] = types.ModuleType("cel.cli", "not loaded by Bosun")
+    import cel
+
+    return cel
+
+
+cel = _import_cel()
 
 #: The variables a `when` condition may read (see `ActionContext`).
 CEL_VARIABLES: tuple[str, ...] = tuple(
