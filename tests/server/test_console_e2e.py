@@ -202,3 +202,44 @@ def test_the_console_works_under_its_content_security_policy(page, server: Runni
         page.goto(path)
         expect(page.locator("header .who")).to_contain_text("first admin")
     assert refused == []
+
+
+def test_the_run_page_shows_the_prompt_and_decides_approvals_and_pauses(
+    page, server: Running, shots
+):
+    from playwright.sync_api import expect
+
+    log_in(page, server.admin_key)
+    with server.admin() as c:
+        run_id = submit(c, "support", "Refund my order 1234, the shoes fell apart",
+                        user="ana@example.com", tags={"order": "1234"})  # fmt: skip
+        wait_for(c, run_id, {"waiting_approval"})
+    page.goto(f"/runs/{run_id}")
+    # What each model call was sent: the instructions, the request, then tool results.
+    first = page.locator(".timeline details.prompt").first
+    first.locator("summary").click()
+    expect(first).to_contain_text("system")
+    expect(first).to_contain_text("Refund my order 1234")
+    later = page.locator(".timeline details.prompt").nth(1)
+    later.locator("summary").click()
+    expect(later).to_contain_text("lookup_order")
+    later.screenshot(path=str(shots / "run_prompt.png"))
+    # Decide the approval right on the run page.
+    card = page.locator(".attention .approval")
+    expect(card).to_contain_text("refunds-over-50-need-a-supervisor")
+    card.locator("form.approve button").click()
+    page.wait_for_url(f"**/runs/{run_id}*")
+    expect(page.locator(".flash.ok")).to_contain_text("Approved issue_refund")
+    expect(page.locator("#run-status")).to_contain_text("succeeded", timeout=20_000)
+
+    with server.admin() as c:
+        slow = submit(c, "slow", "long work")
+        wait_for(c, slow, {"running"})
+    page.goto(f"/runs/{slow}")
+    page.locator("form[action$='/pause'] button").click()
+    expect(page.locator("#run-status")).to_contain_text("paused", timeout=20_000)
+    page.reload()
+    page.locator("form[action$='/unpause'] button").click()
+    expect(page.locator("#run-status")).not_to_contain_text("paused", timeout=20_000)
+    with server.admin() as c:
+        c.post(f"/api/runs/{slow}/cancel")

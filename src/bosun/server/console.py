@@ -305,7 +305,7 @@ async def _run_context(state: ServerState, p: Principal, run_id: str) -> dict[st
     end = run.finished_at or time.time()
     return {
         "run": run,
-        "items": views.timeline(items),
+        "items": views.timeline(items, run.spec.get("instructions") or ""),
         "last_seq": items[-1][0] if items else 0,
         "pending": await ops.approvals(state, p, "pending", run_id),
         "elapsed": end - run.created_at,
@@ -330,6 +330,24 @@ async def run_live(request: Request, run_id: str, p: User, state: State):
 async def cancel_run(request: Request, run_id: str, p: User, state: State):
     try:
         result = await ops.cancel(state, p, run_id)
+    except (HTTPException, BosunError) as exc:
+        return back(request, f"/runs/{run_id}", err=_detail(exc))
+    return back(request, f"/runs/{run_id}", msg=result.message)
+
+
+@router.post("/runs/{run_id}/pause")
+async def pause_run(request: Request, run_id: str, p: User, state: State):
+    try:
+        result = await ops.pause(state, p, run_id)
+    except (HTTPException, BosunError) as exc:
+        return back(request, f"/runs/{run_id}", err=_detail(exc))
+    return back(request, f"/runs/{run_id}", msg=result.message)
+
+
+@router.post("/runs/{run_id}/unpause")
+async def unpause_run(request: Request, run_id: str, p: User, state: State):
+    try:
+        result = await ops.unpause(state, p, run_id)
     except (HTTPException, BosunError) as exc:
         return back(request, f"/runs/{run_id}", err=_detail(exc))
     return back(request, f"/runs/{run_id}", msg=result.message)

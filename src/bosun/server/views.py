@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
+from bosun.engine.state import RunState
 from bosun.journal.codec import event_to_dict
 from bosun.journal.events import (
     ApprovalRequested,
@@ -78,10 +79,23 @@ class CallView:
         return "pending"
 
 
+@dataclass(frozen=True)
+class PromptMessage:
+    """One message of what a model call was sent, as people read it."""
+
+    role: str
+    content: str
+    more: int = 0  # characters cut from a long content
+
+
+PROMPT_CHARS = 4000  # of each message's content shown; the raw events have all of it
+
+
 @dataclass
 class StepView:
     number: int
     at: float
+    prompt: list[PromptMessage] = field(default_factory=list)  # what the model was sent
     model: str = ""
     decision: str = ""
     input_tokens: int = 0
@@ -113,13 +127,34 @@ class NoteView:
     raw: list[dict[str, Any]] = field(default_factory=list)
 
 
-def timeline(events: list[tuple[int, Event]]) -> list[StepView | NoteView]:
-    """Steps (model decision, then each tool call with its policy decision, approval,
-    result and duration) and notes (start, waits, limits, finish), in journal order."""
+def _prompt(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[PromptMessage]:
+    out = []
+    for m in [*system, *messages]:
+        text = m.get("content") or ""
+        for c in m.get("tool_calls") or ():
+            function = c.get("function", {})
+            text += f"\n→ {function.get('name')}({function.get('arguments')})"
+        if m.get("role") == "tool":
+            text = f"[{m.get('tool_call_id')}] {text}"
+        text = text.strip()
+        more = max(0, len(text) - PROMPT_CHARS)
+        out.append(PromptMessage(m.get("role", "?"), text[:PROMPT_CHARS], more))
+    return out
+
+
+def timeline(
+    events: list[tuple[int, Event]], instructions: str = ""
+) -> list[StepView | NoteView]:
+    """Steps (what the model was sent, its decision, then each tool call with its policy
+    decision, approval, result and duration) and notes (start, waits, limits, finish), in
+    journal order. The prompt of each step is rebuilt from the journal exactly as the run
+    builds it (`bosun.engine.state`), so it is what the model saw (redacted as shown)."""
     items: list[StepView | NoteView] = []
     steps: dict[int, StepView] = {}
     calls: dict[str, CallView] = {}
     t0 = events[0][1].ts if events else 0.0
+    state = RunState("")
+    system = [{"role": "system", "content": instructions}] if instructions else []
 
     def step(n: int, ts: float) -> StepView:
         if n not in steps:
@@ -129,6 +164,9 @@ def timeline(events: list[tuple[int, Event]]) -> list[StepView | NoteView]:
 
     for seq, event in events:
         raw = event_to_dict(event, seq)
+        if isinstance(event, ModelResponded):
+            step(event.step, event.ts).prompt = _prompt(system, state.messages)
+        state.apply(event)
         match event:
             case ModelResponded():
                 s = step(event.step, event.ts)
