@@ -12,6 +12,7 @@ keys of any tenant, the list of tenants, platform-wide kill switches. Data never
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -135,7 +136,12 @@ async def events(
     # The events before `after` that it has not seen are read too: a secret they hold is
     # masked wherever it appears later.
     raw = await state.runtime.store.events(run_id, min(after, redactor.seen))
-    return run, redactor.events(raw, after)
+    shown = redactor.events(raw, after)
+    # The row's texts too (the console's run header): what the journal taught the redactor.
+    masked = {k: redactor.text(getattr(run, k)) for k in ("input", "output", "reason")}
+    if any(masked[k] is not getattr(run, k) for k in masked):
+        run = dataclasses.replace(run, **masked)
+    return run, shown
 
 
 def event_dicts(items: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:

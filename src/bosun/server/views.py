@@ -142,9 +142,7 @@ def _prompt(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> lis
     return out
 
 
-def timeline(
-    events: list[tuple[int, Event]], instructions: str = ""
-) -> list[StepView | NoteView]:
+def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[StepView | NoteView]:
     """Steps (what the model was sent, its decision, then each tool call with its policy
     decision, approval, result and duration) and notes (start, waits, limits, finish), in
     journal order. The prompt of each step is rebuilt from the journal exactly as the run
