@@ -20,7 +20,10 @@ from bosun.server.state import ServerState, state_of
 from bosun.server.usage import usage
 from bosun.store.base import TERMINAL_STATUSES
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=schemas.errors(*schemas.COMMON_ERRORS))
+# Routes that name one object answer 404 for one that is not the caller's tenant's.
+NOT_FOUND = schemas.errors(404)
+CONFLICT = schemas.errors(404, 409)
 
 Reader = Annotated[Principal, Depends(require("read"))]
 Operator = Annotated[Principal, Depends(require("operate"))]
@@ -70,12 +73,17 @@ async def list_runs(
     )
 
 
-@router.get("/runs/{run_id}", response_model=schemas.Run, tags=["runs"])
+@router.get("/runs/{run_id}", response_model=schemas.Run, responses=NOT_FOUND, tags=["runs"])
 async def get_run(run_id: str, p: Reader, state: State) -> schemas.Run:
     return schemas.Run.of(await ops.get_run(state, p, run_id))
 
 
-@router.get("/runs/{run_id}/events", response_model=list[schemas.EventOut], tags=["runs"])
+@router.get(
+    "/runs/{run_id}/events",
+    response_model=list[schemas.EventOut],
+    responses=NOT_FOUND,
+    tags=["runs"],
+)
 async def run_events(
     run_id: str,
     p: Reader,
@@ -91,7 +99,10 @@ async def run_events(
     "/runs/{run_id}/stream",
     tags=["runs"],
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "event stream"},
+        **NOT_FOUND,
+    },
 )
 async def stream_run(
     run_id: str,
@@ -215,25 +226,36 @@ def _sse(event: str, data: object, event_id: int | None = None) -> bytes:
     return f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
 
 
-@router.post("/runs/{run_id}/cancel", response_model=schemas.Cancelled, tags=["runs"])
+@router.post(
+    "/runs/{run_id}/cancel", response_model=schemas.Cancelled, responses=NOT_FOUND, tags=["runs"]
+)
 async def cancel_run(run_id: str, p: Operator, state: State) -> schemas.Cancelled:
     """Stop the run at its next step boundary."""
     return await ops.cancel(state, p, run_id)
 
 
-@router.post("/runs/{run_id}/pause", response_model=schemas.Paused, tags=["runs"])
+@router.post(
+    "/runs/{run_id}/pause", response_model=schemas.Paused, responses=NOT_FOUND, tags=["runs"]
+)
 async def pause_run(run_id: str, p: Operator, state: State) -> schemas.Paused:
     """Pause the run at its next step boundary (status `paused`, lease released)."""
     return await ops.pause(state, p, run_id)
 
 
-@router.post("/runs/{run_id}/unpause", response_model=schemas.Paused, tags=["runs"])
+@router.post(
+    "/runs/{run_id}/unpause", response_model=schemas.Paused, responses=NOT_FOUND, tags=["runs"]
+)
 async def unpause_run(run_id: str, p: Operator, state: State) -> schemas.Paused:
     """Queue a paused run again; a worker continues it from its journal."""
     return await ops.unpause(state, p, run_id)
 
 
-@router.post("/runs/{run_id}/rollback", response_model=schemas.RollbackOut, tags=["runs"])
+@router.post(
+    "/runs/{run_id}/rollback",
+    response_model=schemas.RollbackOut,
+    responses=NOT_FOUND,
+    tags=["runs"],
+)
 async def rollback_run(
     run_id: str, p: Operator, state: State, body: schemas.RollbackRequest | None = None
 ) -> schemas.RollbackOut:
@@ -265,7 +287,10 @@ async def list_approvals(
 
 
 @router.post(
-    "/approvals/{approval_id}/approve", response_model=schemas.Approval, tags=["approvals"]
+    "/approvals/{approval_id}/approve",
+    response_model=schemas.Approval,
+    tags=["approvals"],
+    responses=CONFLICT,
 )
 async def approve(
     approval_id: str, p: Approver, state: State, body: schemas.ApproveRequest | None = None
@@ -276,7 +301,12 @@ async def approve(
     return await ops.approve(state, p, approval_id, body.arguments, body.comment)
 
 
-@router.post("/approvals/{approval_id}/deny", response_model=schemas.Approval, tags=["approvals"])
+@router.post(
+    "/approvals/{approval_id}/deny",
+    response_model=schemas.Approval,
+    responses=CONFLICT,
+    tags=["approvals"],
+)
 async def deny(
     approval_id: str, body: schemas.DenyRequest, p: Approver, state: State
 ) -> schemas.Approval:
@@ -304,7 +334,9 @@ async def set_kill_switch(
     return schemas.KillSwitchOut.of(await ops.kill(state, p, body.scope, body.reason))
 
 
-@router.delete("/kill-switches/{scope}", response_model=schemas.Cleared, tags=["controls"])
+@router.delete(
+    "/kill-switches/{scope}", response_model=schemas.Cleared, responses=NOT_FOUND, tags=["controls"]
+)
 async def clear_kill_switch(scope: str, p: Operator, state: State) -> schemas.Cleared:
     return schemas.Cleared(scope=scope, cleared=await ops.unkill(state, p, scope))
 
@@ -344,7 +376,7 @@ async def create_api_key(body: schemas.CreateKey, p: Admin, state: State) -> sch
     return schemas.CreatedKey(**schemas.KeyOut.of(record).model_dump(), key=text)
 
 
-@router.delete("/keys/{key_id}", response_model=schemas.Revoked, tags=["keys"])
+@router.delete("/keys/{key_id}", response_model=schemas.Revoked, responses=NOT_FOUND, tags=["keys"])
 async def revoke_api_key(key_id: str, p: Admin, state: State) -> schemas.Revoked:
     """Revoke a key and end its console sessions and open streams (404 for another tenant's
     key, unless the caller is a platform key)."""

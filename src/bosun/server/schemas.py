@@ -37,6 +37,33 @@ def _loads(text: str) -> Any:
         return text
 
 
+class Error(BaseModel):
+    """Every error answer: what was wrong and what to do (`rule` when a policy refused)."""
+
+    detail: Any = Field(description="the message (a list of field errors for a 422)")
+    rule: str | None = Field(default=None, description="the policy rule, when one refused")
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error status codes."""
+    return {code: {"model": Error, "description": ERROR_TEXTS[code]} for code in codes}
+
+
+ERROR_TEXTS = {
+    400: "the request cannot be done as asked (the message says why)",
+    401: "no valid API key or console session",
+    403: "the caller's role, tenant or the policy does not allow it",
+    404: "no such object in the caller's tenant",
+    409: "the object changed meanwhile (e.g. the approval is already decided)",
+    413: "the request body is over the server's limit",
+    422: "the request does not fit the documented schema",
+    429: "too many failed authentications from this address",
+    503: "the database cannot be used right now (see Retry-After)",
+}
+# Every route may answer these.
+COMMON_ERRORS = (400, 401, 403, 413, 422, 429, 503)
+
+
 class Strict(BaseModel):
     """A request body: unknown fields refused, and no text the journal could not store."""
 
