@@ -335,7 +335,8 @@ class Policy(BaseModel):
                     if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                         problems.append(
                             f"policy {self.name}: {where} has the pattern {pattern!r}, which "
-                            f"matches none of agent {agent!r}'s tools ({', '.join(names) or 'none'})"
+                            f"matches none of the tools of agent {agent!r} "
+                            f"({', '.join(names) or 'it has none'})"
                         )
                 elif pattern not in tools:
                     hint = yaml_lines.did_you_mean(pattern, names, listing="its tools are")

@@ -81,7 +81,8 @@ def _as_tool(
         try:
             return load_tool(resolve_ref(item, folder), None, allowed)
         except BosunError as exc:
-            raise SpecError(f"`tools`: {item!r}: {exc}") from None
+            named = f"`{item}`" in str(exc) or repr(item) in str(exc)
+            raise SpecError(f"`tools`: {exc}" if named else f"`tools`: {item!r}: {exc}") from None
     if callable(item):
         return make_tool(item)
     raise SpecError(f"tools: {item!r} is not a tool, a function or a `module:function` reference")
