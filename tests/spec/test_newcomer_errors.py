@@ -32,6 +32,7 @@ def test_a_bad_limits_value_names_the_file_line_and_field():
         f"{HERE}, line {line_of('marker: limits-ten')}: `limits.max_steps`: input should be a "
         "valid integer, unable to parse string as an integer, got 'ten'"
     )
+    assert isinstance(err.value, ValueError)  # as pydantic's own error is: `except` still works
 
 
 def test_a_misspelt_limit_in_a_dict_gets_a_did_you_mean():

@@ -85,7 +85,7 @@ def _as_tool(
             raise SpecError(f"`tools`: {exc}" if named else f"`tools`: {item!r}: {exc}") from None
     if callable(item):
         return make_tool(item)
-    raise SpecError(f"tools: {item!r} is not a tool, a function or a `module:function` reference")
+    raise SpecError(f"`tools`: {item!r} is not a tool, a function or a `module:function` reference")
 
 
 @dataclass
@@ -132,6 +132,8 @@ class Agent:
         self.limits = _validated(Limits, self.limits)
         self.allow_external_tools = [resolve_ref(r, folder) for r in self.allow_external_tools]
         self._allowed = allowed_objects(self.allow_external_tools)
+        if isinstance(self.tools, str | Tool) or callable(self.tools):
+            raise SpecError(f"`tools`: write a list, e.g. tools=[lookup], got {self.tools!r}")
         self.tools = [_as_tool(t, folder, self._allowed) for t in self.tools]
         _check_autonomy("autonomy", self.autonomy)
         if not isinstance(self.tool_autonomy, dict):

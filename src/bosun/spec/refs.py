@@ -72,8 +72,16 @@ def _package_of(path: str) -> tuple[str, str] | None:
 
 
 def _import_failed(path: str, exc: BaseException) -> ToolNotFound:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
-    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    """The error of a file that failed to import, with where in the user's code it failed."""
+    if isinstance(exc, SyntaxError):
+        where = ""  # its message says the file and line already
+    else:
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if not f.filename.startswith(("<", os.path.dirname(os.path.dirname(__file__))))
+        ]
+        where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
     return ToolNotFound(f"importing {path} failed: {type(exc).__name__}: {exc}{where}")
 
 

@@ -46,12 +46,19 @@ def site_text(site: tuple[str, int] | None) -> str:
     return f"{path}, line {line}"
 
 
-def located(site: tuple[str, int] | None, message: str) -> SpecError:
+class SpecValueError(SpecError, ValueError):
+    """A spec model built in Python with a bad value. A `ValueError` too, as pydantic's
+    own error is, so code that catches that (and pydantic validators) still does."""
+
+
+def located(
+    site: tuple[str, int] | None, message: str, kind: type[SpecError] = SpecError
+) -> SpecError:
     """`message` prefixed with where it was written (each line of it)."""
     where = site_text(site)
     if not where:
-        return SpecError(message)
-    return SpecError("\n".join(f"{where}: {line}" for line in message.splitlines()))
+        return kind(message)
+    return kind("\n".join(f"{where}: {line}" for line in message.splitlines()))
 
 
 def python_error(exc: ValidationError, model: type[BaseModel], prefix: str) -> str:
@@ -73,7 +80,7 @@ class _SpecModelType(type(BaseModel)):  # type: ignore[misc]
             return super().__call__(*args, **kwargs)
         except ValidationError as exc:
             message = python_error(exc, cls, getattr(cls, "field_prefix", ""))
-            raise located(definition_site(), message) from None
+            raise located(definition_site(), message, SpecValueError) from None
 
 
 class SpecModel(BaseModel, metaclass=_SpecModelType):
