@@ -134,7 +134,7 @@ def _tag(node: yaml.Node) -> str:
 
 
 def _too_many() -> str:
-    return f"more than {MAX_VALUES:,} values (aliases counted expanded); split the file up"
+    return f"more than {MAX_VALUES:,} values; split the file up"
 
 
 def _too_deep() -> str:
