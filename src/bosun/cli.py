@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from bosun import __version__
 from bosun.engine.runtime import RunResult, Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError
@@ -414,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bosun", description="Run AI agents durably: journaled, bounded, resumable."
     )
+    parser.add_argument("--version", action="version", version=f"bosun {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--db",

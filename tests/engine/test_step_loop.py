@@ -32,6 +32,59 @@ async def slow_echo(text: str, seconds: float = 0.0) -> str:
     return text
 
 
+# Tools are defined at module level: a run's tools must be importable again by reference (a
+# worker resumes runs), so state a test shares with its tools lives here, set by the test.
+STATE: dict = {}
+
+
+@tool(effect="read")
+def broken() -> str:
+    """Always fails."""
+    raise RuntimeError("backend unavailable")
+
+
+@tool(effect="write", idempotent=True, retry={"max_attempts": 3, "backoff_seconds": 0})
+def flaky(ctx: ToolContext) -> str:
+    """Fails twice, then works."""
+    keys = STATE["keys"]
+    keys.append(ctx.idempotency_key)
+    if len(keys) < 3:
+        raise ConnectionError("try again")
+    return "ok"
+
+
+@tool(effect="read")
+async def wait_for_gate() -> str:
+    """Blocks until the test opens the gate."""
+    await STATE["gate"].wait()
+    return "open"
+
+
+async def _step(n: int) -> int:
+    STATE["executed"].append(n)
+    STATE["started"].set()
+    await STATE["gate"].wait()
+    return n
+
+
+@tool(name="step", effect="read")
+async def read_step(n: int) -> int:
+    """One step."""
+    return await _step(n)
+
+
+@tool(name="step", effect="write")
+async def write_step(n: int) -> int:
+    """One step with an effect."""
+    return await _step(n)
+
+
+@tool(effect="read", idempotent=True)
+async def count(n: int) -> int:
+    """Count."""
+    return n
+
+
 def events_of(events: list, kind: type) -> list:
     return [e for _, e in events if isinstance(e, kind)]
 
@@ -76,11 +129,6 @@ async def test_invalid_arguments_go_back_to_the_model_as_a_tool_error(sqlite_pat
 
 
 async def test_unknown_tool_and_tool_exception_are_reported_to_the_model(sqlite_path):
-    @tool(effect="read")
-    def broken() -> str:
-        """Always fails."""
-        raise RuntimeError("backend unavailable")
-
     agent = Agent(
         name="errs",
         model=scripted(call("nope"), call("broken"), {"content": "gave up"}),
@@ -110,15 +158,7 @@ async def test_tool_timeout_is_a_tool_error_not_a_hang(sqlite_path):
 
 async def test_idempotent_tool_retries_with_the_same_key(sqlite_path):
     keys: list[str] = []
-
-    @tool(effect="write", idempotent=True, retry={"max_attempts": 3, "backoff_seconds": 0})
-    def flaky(ctx: ToolContext) -> str:
-        """Fails twice, then works."""
-        keys.append(ctx.idempotency_key)
-        if len(keys) < 3:
-            raise ConnectionError("try again")
-        return "ok"
-
+    STATE["keys"] = keys
     agent = Agent(name="flaky", model=scripted(call("flaky"), {"content": "done"}), tools=[flaky])
     async with Runtime(sqlite_path) as rt:
         result = await rt.run(agent, "x")
@@ -200,14 +240,7 @@ async def test_script_exhausted_is_a_clear_failure(sqlite_path):
 
 
 async def test_a_slow_tool_in_one_run_does_not_block_another(sqlite_path):
-    gate = asyncio.Event()
-
-    @tool(effect="read")
-    async def wait_for_gate() -> str:
-        """Blocks until the test opens the gate."""
-        await gate.wait()
-        return "open"
-
+    gate = STATE["gate"] = asyncio.Event()
     blocked = Agent(
         name="blocked",
         model=scripted(call("wait_for_gate"), {"content": "x"}),
@@ -226,22 +259,14 @@ async def test_a_slow_tool_in_one_run_does_not_block_another(sqlite_path):
 
 
 async def test_cancel_stops_a_run_at_its_next_step_boundary(sqlite_path):
-    gate = asyncio.Event()
-    started = asyncio.Event()
-    executed: list[str] = []
-
-    @tool(effect="read")
-    async def step(n: int) -> int:
-        """One step."""
-        executed.append(str(n))
-        started.set()
-        await gate.wait()
-        return n
-
+    gate = STATE["gate"] = asyncio.Event()
+    started = STATE["started"] = asyncio.Event()
+    executed: list[int] = []
+    STATE["executed"] = executed
     agent = Agent(
         name="long",
         model=scripted(*[call("step", n=i) for i in range(5)], {"content": "done"}),
-        tools=[step],
+        tools=[read_step],
     )
     async with Runtime(sqlite_path) as rt:
         task = asyncio.create_task(rt.run(agent, "go"))
@@ -252,26 +277,18 @@ async def test_cancel_stops_a_run_at_its_next_step_boundary(sqlite_path):
         result = await task
         assert not await rt.cancel(run_id)  # already finished
     assert result.status == "cancelled"
-    assert executed == ["0"]  # the in-flight call finished; nothing new started
+    assert executed == [0]  # the in-flight call finished; nothing new started
 
 
 async def test_pause_stops_a_run_between_steps_and_unpause_continues_it(sqlite_path):
-    gate = asyncio.Event()
-    started = asyncio.Event()
+    gate = STATE["gate"] = asyncio.Event()
+    started = STATE["started"] = asyncio.Event()
     executed: list[int] = []
-
-    @tool(effect="write")
-    async def step(n: int) -> int:
-        """One step with an effect."""
-        executed.append(n)
-        started.set()
-        await gate.wait()
-        return n
-
+    STATE["executed"] = executed
     agent = Agent(
         name="pausable",
         model=scripted(*[call("step", n=i) for i in range(3)], {"content": "done"}),
-        tools=[step],
+        tools=[write_step],
     )
     async with Runtime(sqlite_path) as rt:
         task = asyncio.create_task(rt.run(agent, "go"))
@@ -305,18 +322,7 @@ async def test_a_queued_run_paused_before_it_starts_makes_no_model_call(sqlite_p
 
 
 async def test_a_thousand_concurrent_runs_share_one_process(sqlite_path):
-    agent = Agent(
-        name="sim",
-        model={"provider": "sim", "latency_ms": 5, "tool_steps": 2},
-        tools=[slow_echo],
-    )
     # The sim provider calls the first tool with {"n": turn}; give it a matching tool.
-
-    @tool(effect="read", idempotent=True)
-    async def count(n: int) -> int:
-        """Count."""
-        return n
-
     agent = Agent(
         name="sim", model={"provider": "sim", "latency_ms": 5, "tool_steps": 2}, tools=[count]
     )

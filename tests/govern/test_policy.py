@@ -287,7 +287,12 @@ def test_numeric_yaml_version_is_text(tmp_path):
             "rules[0].effects[0]",
             "'read', 'write' or 'irreversible', got 'delete'",
         ),
-        ("name: p\nrules:\n  - name: r\n    efect: deny\n", 4, "rules[0].efect", "extra"),
+        (
+            "name: p\nrules:\n  - name: r\n    efect: deny\n",
+            4,
+            "rules[0].efect",
+            "unknown field; did you mean `effect`?",
+        ),
         ("name: p\ndefault_effect: maybe\n", 2, "default_effect", "'allow'"),
         (
             "name: p\nrules:\n  - name: r\n    effect: deny\n    expires_after: -5\n",

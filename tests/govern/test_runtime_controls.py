@@ -40,6 +40,26 @@ def look(n: int) -> int:
     return n
 
 
+# Tools are module-level (a run's tools must be importable again by reference); state a test
+# shares with them lives here.
+STATE: dict = {}
+
+
+@tool(effect="read")
+async def wait() -> str:
+    """Blocks until released."""
+    STATE["entered"].set()
+    await STATE["gate"].wait()
+    return "done"
+
+
+@tool(effect="write")
+def flaky_api(n: int) -> str:
+    """Always down."""
+    STATE["calls"].append(n)
+    raise ConnectionError("503 from upstream")
+
+
 def scripted(*turns: dict) -> dict:
     return {"provider": "scripted", "turns": list(turns)}
 
@@ -80,16 +100,8 @@ async def test_global_kill_switch_stops_new_runs_and_is_audited(sqlite_path):
 
 
 async def test_tool_kill_switch_halts_a_running_run_at_its_next_step(sqlite_path):
-    gate = asyncio.Event()
-    entered = asyncio.Event()
-
-    @tool(effect="read")
-    async def wait() -> str:
-        """Blocks until released."""
-        entered.set()
-        await gate.wait()
-        return "done"
-
+    gate = STATE["gate"] = asyncio.Event()
+    entered = STATE["entered"] = asyncio.Event()
     agent = Agent(
         name="two-step",
         model=scripted(call("wait"), call("charge", amount=9), {"content": "never"}),
@@ -149,14 +161,8 @@ async def test_daily_spend_cap_per_agent(sqlite_path):
 
 
 async def test_circuit_breaker_opens_after_repeated_failures_and_fails_closed(sqlite_path):
-    calls = []
-
-    @tool(effect="write")
-    def flaky_api(n: int) -> str:
-        """Always down."""
-        calls.append(n)
-        raise ConnectionError("503 from upstream")
-
+    calls: list[int] = []
+    STATE["calls"] = calls
     agent = Agent(
         name="breaker",
         model=scripted(*[call("flaky_api", n=i) for i in range(7)], {"content": "gave up"}),

@@ -61,7 +61,7 @@ def test_yaml_agent_loads_tools_relative_to_the_file(tmp_path):
     ("body", "line", "field", "hint"),
     [
         ("name: a\nlimits:\n  max_cost: ten\n", 3, "limits.max_cost", "valid number"),
-        ("name: a\nlimits:\n  max_stepz: 3\n", 3, "limits.max_stepz", "extra inputs"),
+        ("name: a\nlimits:\n  max_stepz: 3\n", 3, "limits.max_stepz", "did you mean `max_steps`"),
         (
             "name: a\nmodel:\n  provider: scripted\n  turns:\n    - contents: x\n",
             5,

@@ -29,7 +29,6 @@ from bosun.journal.events import (
     ToolProposed,
 )
 from bosun.spec.agent import Agent
-from bosun.spec.refs import load_object
 from bosun.store.base import Store
 
 
@@ -112,7 +111,7 @@ async def rollback(
                 event: Event = CompensationMissing(call_id=effect.call_id, tool=effect.tool, by=by)
                 report.missing.append(label)
             else:
-                event = await _compensate(effect, undo_ref, by)
+                event = await _compensate(agent, effect, undo_ref, by)
                 (report.compensated if event.ok else report.failed).append(label)  # type: ignore[attr-defined]
             object.__setattr__(event, "ts", time.time())
             state.apply(event)
@@ -124,10 +123,9 @@ async def rollback(
     return report
 
 
-async def _compensate(effect: Effect, undo_ref: str, by: str) -> ToolCompensated:
+async def _compensate(agent: Agent, effect: Effect, undo_ref: str, by: str) -> ToolCompensated:
     try:
-        undo = load_object(undo_ref)
-        undo = getattr(undo, "fn", undo)
+        undo = agent.undo_function(undo_ref)  # the same rule as for tools (bosun.spec.refs)
         if asyncio.iscoroutinefunction(undo):
             result = await undo(effect.arguments, effect.result)
         else:

@@ -11,6 +11,7 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
+from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed, RunStarted
 from bosun.journal.text import text_problem
 from bosun.models.base import ModelProvider
@@ -137,12 +139,21 @@ class Runtime:
 
         A policy given as a file path is read now and pinned into the agent's
         version, like its instructions: changing the file makes a new version.
+        Every tool (and undo) is checked to be importable again by a worker in
+        another process (`Agent.check_tools`): a run queued or resumed elsewhere
+        knows its tools only by reference. A policy rule naming a tool the agent
+        does not have is a warning (`PolicyWarning`): it would never match.
         """
         if isinstance(agent.policy, str):
             policy = Policy.from_file(agent.policy)
             agent.policy = policy.model_dump(mode="json", exclude_defaults=True)
             agent._snapshot = None
-        self.governor.policy_for(agent)  # validate now, not at the first tool call
+        if self._agents.get(agent.version_id) is agent:
+            return
+        agent.check_tools()
+        policy = self.governor.policy_for(agent)  # validate now, not at the first tool call
+        for problem in policy.unknown_tools(agent.name, agent.tool_map):
+            warnings.warn(problem, PolicyWarning, stacklevel=3)
         self._agents[agent.version_id] = agent
 
     def agent_for(self, run: RunRecord) -> Agent:

@@ -33,11 +33,10 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from bosun.errors import SpecError
@@ -67,6 +66,10 @@ STRICTNESS: dict[str, int] = {
 }
 RESERVED_PREFIXES = ("builtin:", "default:", "autonomy:")
 MAX_PLANS = 10_000
+
+
+class PolicyWarning(UserWarning):
+    """A policy that is valid but probably not what was meant (see `Policy.unknown_tools`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,25 +294,20 @@ class Policy(BaseModel):
     @classmethod
     def from_file(cls, path: str) -> Policy:
         """A policy from a YAML file; errors name the file, the line and the field."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as exc:
-            raise SpecError(f"cannot read policy file {path}: {exc.strerror}") from None
-        return cls.from_yaml(text, path)
+        return cls.from_yaml(yaml_lines.read_file(path, f"policy file {path}"), path)
 
     @classmethod
     def from_yaml(cls, text: str, filename: str = "<string>") -> Policy:
         what = f"policy file {filename}"
-        node = yaml_lines.compose(text, what)
-        if node is None or not isinstance(node, yaml.MappingNode):
+        data, lines = yaml_lines.load(text, what)
+        if not isinstance(data, dict):
             raise SpecError(f"{what}, line 1: expected a mapping with `name` and `rules`")
-        lines: dict[yaml_lines.Path, int] = {}
-        data = yaml_lines.to_python(node, (), lines)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise yaml_lines.validation_error(exc, what, lines, plain_value_errors=True) from None
+            raise yaml_lines.validation_error(
+                exc, what, lines, model=cls, plain_value_errors=True
+            ) from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "policy") -> Policy:
@@ -317,20 +315,43 @@ class Policy(BaseModel):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                loc = "".join(
-                    f"[{p}]" if isinstance(p, int) else f".{p}"
-                    for p in err["loc"]
-                    if isinstance(p, int) or p.islower()
-                ).lstrip(".")
-                if err["type"] == "value_error":
-                    message = str(err.get("ctx", {}).get("error", err["msg"]))
-                else:
-                    got = f", got {err['input']!r}" if err["type"] != "missing" else ""
-                    message = err["msg"][0].lower() + err["msg"][1:] + got
-                problems.append(f"{source}: `{loc or '(top level)'}`: {message}")
+            problems = [
+                f"{source}: `{yaml_lines.field_name(tuple(err['loc']))}`: "
+                + yaml_lines.describe(err, cls, plain_value_errors=True)
+                for err in exc.errors()
+            ]
             raise SpecError("\n".join(dict.fromkeys(problems))) from None
+
+    def unknown_tools(self, agent: str, tools: Collection[str]) -> list[str]:
+        """Warnings about rules (and visibility) that apply to `agent` but name a tool it
+        does not have: such a rule never matches, which is easy to miss (a typo, a renamed
+        tool). A glob that matches none of its tools is reported too."""
+        names = sorted(tools)
+        problems = []
+
+        def check(where: str, patterns: Iterable[str]) -> None:
+            for pattern in patterns:
+                if is_glob(pattern):
+                    if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                        problems.append(
+                            f"policy {self.name}: {where} has the pattern {pattern!r}, which "
+                            f"matches none of the tools of agent {agent!r} "
+                            f"({', '.join(names) or 'it has none'})"
+                        )
+                elif pattern not in tools:
+                    hint = yaml_lines.did_you_mean(pattern, names, listing="its tools are")
+                    problems.append(
+                        f"policy {self.name}: {where} names tool {pattern!r}, which agent "
+                        f"{agent!r} does not have, so it never matches{hint}"
+                    )
+
+        for rule in self.rules:
+            if rule.tools and (rule.agents is None or agent in Patterns(rule.agents)):
+                check(f"rule {rule.name!r}", rule.tools)
+        patterns = self.visible_tools(agent)
+        if patterns is not None:
+            check("`visibility`", patterns)
+        return problems
 
     # -- deciding --------------------------------------------------------------
 
@@ -424,4 +445,4 @@ def _explain_rule(
     return RuleResult(rule.name, compiled.layer, rule.effect, "false", f"`{rule.when}` is false")
 
 
-__all__ = ["STRICTNESS", "Policy", "Rule", "RuleResult", "ToolPatterns"]
+__all__ = ["STRICTNESS", "Policy", "PolicyWarning", "Rule", "RuleResult", "ToolPatterns"]

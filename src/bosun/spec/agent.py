@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
-from bosun.spec.refs import load_tool
+from bosun.spec.refs import allowed_objects, check_reimportable, load_tool, load_undo
+from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import RetryPolicy, Tool, make_tool
+from bosun.spec.where import definition_site, located, python_error
+from bosun.spec.yaml_lines import did_you_mean
 
 PROVIDERS = ("openai", "scripted", "sim")
 AUTONOMY = ("observe", "suggest", "auto_notify", "auto")
@@ -24,29 +29,72 @@ def parse_model(model: ModelSpec | str | dict[str, Any]) -> ModelSpec:
     if isinstance(model, ModelSpec):
         return model
     if isinstance(model, dict):
-        return ModelSpec.model_validate(model)
+        return _validated(ModelSpec, model)
+    if not isinstance(model, str):
+        raise SpecError(f"`model`: write `provider:name` or a mapping, got {model!r}")
     provider, _, name = model.partition(":")
     if provider not in PROVIDERS:
         raise SpecError(
-            f"model {model!r}: write it as `provider:name` with provider one of {PROVIDERS}, "
-            "e.g. `openai:gpt-4o-mini`"
+            f"`model`: {model!r}: write it as `provider:name` with provider one of "
+            f"{PROVIDERS}, e.g. `openai:gpt-4o-mini`"
         )
-    return ModelSpec(provider=provider, name=name or provider)  # type: ignore[arg-type]
+    return ModelSpec.model_validate({"provider": provider, "name": name or provider})
 
 
-def _as_tool(item: Tool | Callable[..., Any] | str) -> Tool:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], value: Any, prefix: str | None = None) -> M:
+    """`value` as `model`; a pydantic error becomes a SpecError naming the field."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        field = getattr(model, "field_prefix", "") if prefix is None else prefix
+        raise SpecError(python_error(exc, model, field)) from None
+
+
+def check_name(name: Any) -> str | None:
+    """Why `name` cannot name an agent, or None when it can."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or not name.replace("-", "").replace("_", "").isalnum()
+    ):
+        return f"agent name {name!r}: use letters, digits, '-' and '_'"
+    return None
+
+
+def _check_autonomy(field: str, value: Any) -> None:
+    if value not in AUTONOMY:
+        hint = did_you_mean(str(value), AUTONOMY, listing="write one of")
+        raise SpecError(f"`{field}`: {value!r} is not an autonomy level{hint}")
+
+
+def _as_tool(
+    item: Tool | Callable[..., Any] | str, folder: str | None, allowed: Sequence[Any]
+) -> Tool:
     if isinstance(item, Tool):
         return item
     if isinstance(item, str):
-        return load_tool(item)
+        try:
+            return load_tool(resolve_ref(item, folder), None, allowed)
+        except BosunError as exc:
+            named = f"`{item}`" in str(exc) or repr(item) in str(exc)
+            raise SpecError(f"`tools`: {exc}" if named else f"`tools`: {item!r}: {exc}") from None
     if callable(item):
         return make_tool(item)
-    raise SpecError(f"tools: {item!r} is not a tool, a function or a `module:function` reference")
+    raise SpecError(f"`tools`: {item!r} is not a tool, a function or a `module:function` reference")
 
 
 @dataclass
 class Agent:
-    """Define an agent in Python; `bosun.spec.loader.load_agent` builds the same from YAML."""
+    """Define an agent in Python; `bosun.spec.loader.load_agent` builds the same from YAML.
+
+    Agent definitions are trusted code: string references in `tools` import Python
+    modules (relative to the file that calls `Agent(...)`), see `bosun.spec.refs`.
+    """
 
     name: str
     model: ModelSpec | str = "openai:gpt-4o-mini"
@@ -61,20 +109,41 @@ class Agent:
     autonomy: str = "auto"
     tool_autonomy: dict[str, str] = field(default_factory=dict)
     rate_limits: Sequence[RateLimit] = ()
+    # Functions of other packages (`module:function`) the agent may use as tools or undos
+    # although they are not `@tool`s (see `bosun.spec.refs`).
+    allow_external_tools: Sequence[str] = ()
     # Tools a pinned version names but this process cannot import: name -> why.
     unavailable_tools: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
-            raise SpecError(f"agent name {self.name!r}: use letters, digits, '-' and '_'")
+        site = definition_site()
+        try:
+            self._validate(os.path.dirname(site[0]) if site else None)
+        except SpecError as exc:
+            raise located(site, str(exc)) from None
+        self._snapshot: dict[str, Any] | None = None
+        self._checked: Sequence[Any] | None = None
+
+    def _validate(self, folder: str | None) -> None:
+        problem = check_name(self.name)
+        if problem:
+            raise SpecError(problem)
         self.model = parse_model(self.model)
-        self.tools = [_as_tool(t) for t in self.tools]
-        if self.autonomy not in AUTONOMY or any(
-            v not in AUTONOMY for v in self.tool_autonomy.values()
-        ):
-            raise SpecError(f"agent {self.name}: autonomy must be one of {AUTONOMY}")
+        self.limits = _validated(Limits, self.limits)
+        self.allow_external_tools = [resolve_ref(r, folder) for r in self.allow_external_tools]
+        self._allowed = allowed_objects(self.allow_external_tools)
+        if isinstance(self.tools, str | Tool) or callable(self.tools):
+            raise SpecError(f"`tools`: write a list, e.g. tools=[lookup], got {self.tools!r}")
+        self.tools = [_as_tool(t, folder, self._allowed) for t in self.tools]
+        _check_autonomy("autonomy", self.autonomy)
+        if not isinstance(self.tool_autonomy, dict):
+            raise SpecError(
+                f"`tool_autonomy`: write a mapping of tool name to level, got {self.tool_autonomy!r}"
+            )
+        for tool_name, level in self.tool_autonomy.items():
+            _check_autonomy(f"tool_autonomy.{tool_name}", level)
         self.rate_limits = [
-            r if isinstance(r, RateLimit) else RateLimit.model_validate(r) for r in self.rate_limits
+            _validated(RateLimit, r, f"rate_limits[{i}]") for i, r in enumerate(self.rate_limits)
         ]
         if hasattr(self.policy, "model_dump"):
             self.policy = self.policy.model_dump(mode="json", exclude_defaults=True)
@@ -82,7 +151,28 @@ class Agent:
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise SpecError(f"agent {self.name}: two tools are named {sorted(duplicates)}")
-        self._snapshot: dict[str, Any] | None = None
+
+    def check_tools(self) -> None:
+        """Refuse tools (and undos) a worker in a fresh process could not import again.
+
+        `Runtime.register` calls this before a run starts or is queued: a tool defined
+        inside a function works in this process but parks the run on any other worker.
+        Checked once per list of tools.
+        """
+        if self._checked is self.tools:
+            return
+        for t in self.tools:
+            assert isinstance(t, Tool)
+            what = f"agent {self.name}: tool `{t.name}`"
+            check_reimportable(what, t.ref, t.fn, self._allowed)
+            if t.undo:
+                check_reimportable(f"{what}: its undo", t.undo, None, self._allowed)
+        self._checked = self.tools
+
+    def undo_function(self, ref: str) -> Callable[..., Any]:
+        """The compensating function an undo reference names, imported under the same rule
+        as tools: a `@tool`, a function of the agent's own files, or one it allows."""
+        return load_undo(ref, self._allowed)
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -109,6 +199,8 @@ class Agent:
                 "tool_autonomy": self.tool_autonomy,
                 "rate_limits": [r.model_dump(mode="json") for r in self.rate_limits],
             }
+            if self.allow_external_tools:
+                self._snapshot["allow_external_tools"] = list(self.allow_external_tools)
         return self._snapshot
 
     @property
@@ -133,9 +225,14 @@ class Agent:
         """
         tools: list[Tool] = []
         unavailable: dict[str, str] = {}
+        allow = snapshot.get("allow_external_tools", [])
+        try:
+            allowed = allowed_objects(allow)
+        except SpecError:
+            allowed = ()  # the tools that needed it are refused below, each saying why
         for decl in snapshot.get("tools", []):
             try:
-                live = load_tool(decl["ref"])
+                live = load_tool(decl["ref"], None, allowed)
             except (BosunError, ImportError, SyntaxError) as exc:
                 unavailable[decl["name"]] = str(exc)
                 continue
@@ -170,5 +267,6 @@ class Agent:
             tool_autonomy=snapshot.get("tool_autonomy", {}),
             rate_limits=snapshot.get("rate_limits", []),
         )
+        agent.allow_external_tools, agent._allowed = allow, allowed
         agent._snapshot = snapshot
         return agent

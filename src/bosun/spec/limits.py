@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from bosun.spec.where import SpecModel
 
 
-class Limits(BaseModel):
+class Limits(SpecModel):
     """Per-agent limits; a run may tighten them (`Limits.merged`). `None` means unlimited."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "limits"
 
     max_steps: int | None = Field(default=50, ge=1, description="model calls per run")
     max_tokens: int | None = Field(default=None, ge=1, description="input + output tokens")
@@ -38,11 +41,12 @@ class Limits(BaseModel):
         return Limits(**values)
 
 
-class RateLimit(BaseModel):
+class RateLimit(SpecModel):
     """At most `limit` calls per `window_seconds` of the matching tools, counted per
     agent, tool, user or tenant, and shared by every worker on the database."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "rate_limits"
 
     tools: tuple[str, ...] = Field(default=("*",), description="tool name globs")
     per: Literal["agent", "tool", "user", "tenant"] = "agent"

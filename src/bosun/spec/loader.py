@@ -4,36 +4,42 @@ YAML errors name the file, the line and the field (see `bosun.spec.yaml_lines`):
 the document is composed with PyYAML (which keeps each node's position),
 validated with pydantic, and each validation error is mapped back to the line
 of the field it is about.
+
+Agent files are trusted code: loading one imports the Python files its tools name.
+Which functions a reference may name is in `bosun.spec.refs`; every tool is checked
+here to be importable again by a worker in another process, from any folder.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec import yaml_lines
-from bosun.spec.agent import Agent
+from bosun.spec.agent import Agent, check_name
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
-from bosun.spec.refs import load_module, load_object
-from bosun.spec.tool import Effect, RetryPolicy, make_tool
+from bosun.spec.refs import check_reimportable, load_module, load_object, load_trusted
+from bosun.spec.sources import resolve_ref
+from bosun.spec.tool import Effect, RetryPolicy, Tool, make_tool
+
+REF_PATTERN = r"^[^:\s]+:[A-Za-z_][\w.]*$"
 
 
 class ToolEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ref: str = Field(pattern=r"^[^:\s]+:[A-Za-z_][\w.]*$")
+    ref: str = Field(pattern=REF_PATTERN)
     name: str | None = None
     effect: Effect | None = None
     idempotent: bool | None = None
     timeout: float | None = Field(default=None, gt=0)
     retry: RetryPolicy | None = None
     trusted: bool | None = None
-    undo: str | None = Field(default=None, pattern=r"^[^:\s]+:[A-Za-z_][\w.]*$")
+    undo: str | None = Field(default=None, pattern=REF_PATTERN)
     sensitive: list[str] | None = None
 
 
@@ -54,6 +60,18 @@ class AgentFile(BaseModel):
         default_factory=dict
     )
     rate_limits: list[RateLimit] = Field(default_factory=list)
+    # Functions of installed packages the agent may use as tools or undos as they are.
+    allow_external_tools: list[Annotated[str, Field(pattern=REF_PATTERN)]] = Field(
+        default_factory=list
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = check_name(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("model", mode="before")
     @classmethod
@@ -73,77 +91,100 @@ class AgentFile(BaseModel):
         return value
 
 
-def parse_agent_yaml(text: str, filename: str) -> AgentFile:
+def _parse(text: str, filename: str) -> tuple[AgentFile, dict[yaml_lines.Path, int]]:
     what = f"agent file {filename}"
-    node = yaml_lines.compose(text, what)
-    if node is None or not isinstance(node, yaml.MappingNode):
+    data, lines = yaml_lines.load(text, what)
+    if not isinstance(data, dict):
         raise SpecError(f"{what}, line 1: expected a mapping with at least `name`")
-    lines: dict[yaml_lines.Path, int] = {}
-    data = yaml_lines.to_python(node, (), lines)
     try:
-        return AgentFile.model_validate(data)
+        return AgentFile.model_validate(data), lines
     except ValidationError as exc:
-        raise yaml_lines.validation_error(exc, what, lines) from None
+        raise yaml_lines.validation_error(
+            exc, what, lines, model=AgentFile, plain_value_errors=True
+        ) from None
 
 
-def _resolve_ref(ref: str, folder: str) -> str:
-    source, _, attr = ref.rpartition(":")
-    if source.endswith(".py") and not os.path.isabs(source):
-        source = os.path.normpath(os.path.join(folder, source))
-    return f"{source}:{attr}"
+def parse_agent_yaml(text: str, filename: str) -> AgentFile:
+    """The validated document of an agent file (its tools not yet imported)."""
+    return _parse(text, filename)[0]
+
+
+class _Located:
+    """Errors about one agent file: "agent file x.yaml, line 7: `tools[1]`: ..."."""
+
+    def __init__(self, path: str, lines: dict[yaml_lines.Path, int]):
+        self.what = f"agent file {path}"
+        self.lines = lines
+
+    def error(self, loc: tuple[str | int, ...], message: str) -> SpecError:
+        line = yaml_lines.line_for(loc, self.lines)
+        return SpecError(f"{self.what}, line {line}: `{yaml_lines.field_name(loc)}`: {message}")
+
+
+def _load_tool(entry: ToolEntry, folder: str, allowed: list[Any]) -> Tool:
+    """One `tools:` entry as a Tool: the reference imported, the file's overrides applied."""
+    obj = load_trusted(entry.ref, folder, allowed)
+    fn = getattr(obj, "fn", obj)
+    base = obj if isinstance(obj, Tool) else None
+    undo = resolve_ref(entry.undo, folder) if entry.undo else (base.undo if base else None)
+    if entry.undo:
+        load_trusted(undo, None, allowed)  # type: ignore[arg-type]
+    return make_tool(
+        fn,
+        name=entry.name or (base.name if base else None),
+        effect=entry.effect or (base.effect if base else "write"),
+        idempotent=entry.idempotent
+        if entry.idempotent is not None
+        else (base.idempotent if base else False),
+        timeout=entry.timeout or (base.timeout if base else 30.0),
+        retry=entry.retry or (base.retry if base else None),
+        trusted=entry.trusted if entry.trusted is not None else (base.trusted if base else True),
+        undo=undo,
+        sensitive=entry.sensitive or (base.sensitive if base else ()),
+    )
 
 
 def load_agent_yaml(path: str) -> Agent:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise SpecError(f"cannot read agent file {path}: {exc.strerror}") from None
-    spec = parse_agent_yaml(text, path)
+    """An agent from a YAML file: tools imported relative to the file (trusted code)."""
+    text = yaml_lines.read_file(path, f"agent file {path}")
+    spec, lines = _parse(text, path)
+    at = _Located(path, lines)
     folder = os.path.dirname(os.path.abspath(path))
+    allow, allowed = [], []
+    for i, ref in enumerate(spec.allow_external_tools):
+        allow.append(resolve_ref(ref, folder))
+        try:
+            obj = load_object(allow[-1])
+        except BosunError as exc:
+            raise at.error(("allow_external_tools", i), str(exc)) from None
+        allowed.append(getattr(obj, "fn", obj))
     tools = []
     for i, entry in enumerate(spec.tools):
         try:
-            obj = load_object(_resolve_ref(entry.ref, folder))
+            tool = _load_tool(entry, folder, allowed)
+            check_reimportable(f"tool `{tool.name}`", tool.ref, tool.fn, allowed)
         except BosunError as exc:
-            raise SpecError(f"agent file {path}: `tools[{i}]`: {exc}") from None
-        fn = getattr(obj, "fn", obj)
-        base = obj if hasattr(obj, "effect") else None
-        overrides = {
-            "name": entry.name or (base.name if base else None),
-            "effect": entry.effect or (base.effect if base else "write"),
-            "idempotent": entry.idempotent
-            if entry.idempotent is not None
-            else (base.idempotent if base else False),
-            "timeout": entry.timeout or (base.timeout if base else 30.0),
-            "retry": entry.retry or (base.retry if base else None),
-            "trusted": entry.trusted
-            if entry.trusted is not None
-            else (base.trusted if base else True),
-            "undo": _resolve_ref(entry.undo, folder)
-            if entry.undo
-            else (base.undo if base else None),
-            "sensitive": entry.sensitive or (base.sensitive if base else ()),
-        }
-        try:
-            tools.append(make_tool(fn, **overrides))
-        except SpecError as exc:
-            raise SpecError(f"agent file {path}: `tools[{i}]`: {exc}") from None
-    return Agent(
-        name=spec.name,
-        version=spec.version,
-        instructions=spec.instructions,
-        model=spec.model,
-        tools=tools,
-        limits=spec.limits,
-        source=os.path.abspath(path),
-        policy=os.path.normpath(os.path.join(folder, spec.policy))
-        if isinstance(spec.policy, str)
-        else spec.policy,
-        autonomy=spec.autonomy,
-        tool_autonomy=dict(spec.tool_autonomy),
-        rate_limits=spec.rate_limits,
-    )
+            raise at.error(("tools", i), str(exc)) from None
+        tools.append(tool)
+    try:
+        return Agent(
+            name=spec.name,
+            version=spec.version,
+            instructions=spec.instructions,
+            model=spec.model,
+            tools=tools,
+            limits=spec.limits,
+            source=os.path.abspath(path),
+            policy=os.path.normpath(os.path.join(folder, spec.policy))
+            if isinstance(spec.policy, str)
+            else spec.policy,
+            autonomy=spec.autonomy,
+            tool_autonomy=dict(spec.tool_autonomy),
+            rate_limits=spec.rate_limits,
+            allow_external_tools=allow,
+        )
+    except SpecError as exc:  # what only the whole agent can tell, e.g. two tools named alike
+        raise at.error(("tools",), str(exc)) from None
 
 
 def load_agent(target: str) -> Agent:

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from bosun.spec.where import SpecModel
 
 
-class ScriptedToolCall(BaseModel):
+class ScriptedToolCall(SpecModel):
     model_config = ConfigDict(extra="forbid")
+    field_prefix = "tool_call"
 
     name: str
     arguments: dict[str, Any] | str = Field(default_factory=dict)
     id: str | None = None
 
 
-class ScriptedTurn(BaseModel):
+class ScriptedTurn(SpecModel):
     """One declared model answer: text, tool calls, or both."""
 
     model_config = ConfigDict(extra="forbid")
+    field_prefix = "turn"
 
     content: str | None = None
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
@@ -28,15 +32,17 @@ class ScriptedTurn(BaseModel):
     error: str | None = Field(default=None, description="fail this turn with this message")
 
 
-class Pricing(BaseModel):
+class Pricing(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "pricing"
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "model"
 
     provider: Literal["openai", "scripted", "sim"] = "openai"
     name: str = "gpt-4o-mini"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
@@ -13,15 +12,18 @@ from typing import Any, Literal, get_type_hints, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from bosun.errors import SpecError
+from bosun.spec.sources import folder_of, ref_of, resolve_ref
+from bosun.spec.where import SpecModel
 
 Effect = Literal["read", "write", "irreversible"]
 EFFECTS: tuple[str, ...] = ("read", "write", "irreversible")
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(SpecModel):
     """Retries when the tool raises. Only idempotent tools may retry (a repeat must be safe)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "retry"
 
     max_attempts: int = Field(default=1, ge=1)
     backoff_seconds: float = Field(default=0.5, ge=0)
@@ -103,14 +105,6 @@ class Tool:
         return self.fn(*args, **kwargs)
 
 
-def _ref_of(fn: Callable[..., Any]) -> str:
-    module = inspect.getmodule(fn)
-    source = getattr(module, "__bosun_source__", None) or fn.__module__
-    if source == "__main__" and getattr(module, "__file__", None):
-        source = os.path.abspath(module.__file__)  # type: ignore[arg-type,union-attr]
-    return f"{source}:{fn.__qualname__}"
-
-
 def make_tool(
     fn: Callable[..., Any],
     *,
@@ -126,7 +120,7 @@ def make_tool(
 ) -> Tool:
     if effect not in EFFECTS:
         raise SpecError(f"tool {fn.__qualname__}: effect must be one of {EFFECTS}, got {effect!r}")
-    retry = RetryPolicy.model_validate(retry) if isinstance(retry, dict) else retry or RetryPolicy()
+    retry = RetryPolicy(**retry) if isinstance(retry, dict) else retry or RetryPolicy()
     if retry.max_attempts > 1 and not idempotent:
         raise SpecError(
             f"tool {fn.__qualname__}: retries need idempotent=True "
@@ -161,11 +155,20 @@ def make_tool(
         timeout=timeout,
         retry=retry,
         context_param=context_param,
-        ref=_ref_of(fn),
+        ref=ref_of(fn),
         trusted=trusted,
-        undo=undo if isinstance(undo, str) or undo is None else _ref_of(getattr(undo, "fn", undo)),
+        undo=_undo_ref(fn, undo),
         sensitive=tuple(sensitive),
     )
+
+
+def _undo_ref(fn: Callable[..., Any], undo: str | Callable[..., Any] | None) -> str | None:
+    """The undo as a reference; one written as text is relative to the tool's own file."""
+    if undo is None:
+        return None
+    if isinstance(undo, str):
+        return resolve_ref(undo, folder_of(fn))
+    return ref_of(getattr(undo, "fn", undo))
 
 
 @overload
