@@ -238,17 +238,18 @@ def test_default_sensitive_names_are_masked_at_any_depth_without_declaring_them(
     assert answer["output"] == f"Done; the session is {MASK} (key {MASK})."
 
 
+@tool(effect="write")
+def login(user: str, password: str) -> dict:
+    """Log in."""
+    raise RuntimeError(f"auth failed with password {password}")
+
+
 async def test_traces_mask_sensitive_values_in_content_and_in_error_messages(tmp_path):
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from bosun.observe.tracing import export_run
-
-    @tool(effect="write")
-    def login(user: str, password: str) -> dict:
-        """Log in."""
-        raise RuntimeError(f"auth failed with password {password}")
 
     agent = Agent(
         name="tracer",
