@@ -41,7 +41,9 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         agents = load_agents(settings.agents)
-        runtime = Runtime(settings.db, lease_seconds=settings.lease_seconds)
+        runtime = Runtime(
+            settings.db, lease_seconds=settings.lease_seconds, tool_threads=settings.tool_threads
+        )
         await runtime.open()
         state = ServerState(
             settings=settings,

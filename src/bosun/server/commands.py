@@ -34,6 +34,13 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="an agent the server may run (repeatable; also $BOSUN_AGENTS, comma-separated)",
     )
     p.add_argument("--concurrency", type=int, default=200, help="runs driven at once here")
+    p.add_argument(
+        "--tool-threads",
+        type=int,
+        default=64,
+        metavar="N",
+        help="threads for sync tool bodies (default 64); calls beyond wait, not started",
+    )
     p.add_argument("--no-workers", action="store_true", help="serve only; workers run elsewhere")
     p.add_argument("--secure-cookies", action="store_true", help="console cookies over HTTPS only")
     p.add_argument(
@@ -100,6 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         agents=agents,
         workers=not args.no_workers,
         worker_concurrency=args.concurrency,
+        tool_threads=args.tool_threads,
         secure_cookies=args.secure_cookies,
         max_body_bytes=args.max_body_bytes,
         trusted_proxies=[p for p in proxies if p.strip()],

@@ -17,6 +17,7 @@ from bosun.server.liveness import Liveness
 from bosun.spec.agent import Agent
 from bosun.spec.loader import load_agent
 from bosun.store.health import StoreHealth
+from bosun.tools.execute import DEFAULT_TOOL_THREADS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,6 +30,7 @@ class Settings:
     worker_concurrency: int = 200
     poll_interval: float = 0.1
     lease_seconds: float = 30.0
+    tool_threads: int = DEFAULT_TOOL_THREADS  # sync tool bodies at once (bosun.tools.execute)
     auth_failures_per_minute: int = 20  # per client IP, shared by every server on the database
     session_seconds: float = 12 * 3600
     secure_cookies: bool = False  # set when served over HTTPS (behind a TLS proxy)
