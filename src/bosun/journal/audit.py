@@ -90,8 +90,7 @@ def audit_entry_for(run_id: str, tenant: str, event: Event, owner: str) -> Audit
 
 def needs_redaction(entry: AuditEntry) -> bool:
     """Whether the record holds a call's values (then its run's `Sensitivity` is needed)."""
-    data = entry.data
-    return any(key in data for key in REDACTED_KEYS)
+    return not entry.data.keys().isdisjoint(REDACTED_KEYS)
 
 
 def redacted(entry: AuditEntry, sensitivity: Sensitivity | None) -> AuditEntry:

@@ -99,6 +99,8 @@ from bosun.store.sqlite_observe import SqliteObserve
 
 log = logging.getLogger("bosun.store")
 
+# How often commits read the breakers table again (other processes' changes show within it).
+BREAKER_READ_EVERY = 0.5
 # How long audit records and row totals may wait to be written, and how many records may wait.
 CATCH_UP_DELAY = 1.0
 AUDIT_BATCH = 256
@@ -141,12 +143,12 @@ class _Owner(NamedTuple):
     tenant: str
     agent: str
     audited_seq: int
-    any_switch: int  # whether any kill switch is set (or a breaker failing), whoever it covers
+    any_switch: int  # whether any kill switch is set, whoever it covers
 
 
 _OWNER_COLUMNS = (
     "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant, agent,"
-    " audited_seq, EXISTS (SELECT 1 FROM kill_switches) OR EXISTS (SELECT 1 FROM breakers)"
+    " audited_seq, EXISTS (SELECT 1 FROM kill_switches)"
     " FROM runs WHERE id"
 )
 _OWNER_OF_ONE = _OWNER_COLUMNS + "=?"
@@ -307,6 +309,8 @@ class SqliteStore(SqliteObserve, Store):
         self._waiting_since = 0.0
         self._catch_up_timer: asyncio.TimerHandle | None = None
         self.commits = 0  # transactions written by group commit
+        self._breakers_seen: tuple[Breaker, ...] = ()  # failing breakers, as last read
+        self._breakers_read_at = 0.0
 
     # -- lifecycle -------------------------------------------------------
 
@@ -535,7 +539,7 @@ class SqliteStore(SqliteObserve, Store):
                 self._write_behind({**self._behind, **behind}, now)
                 self._insert_audit(audit)
             switches = self._kill_switches() if any_switch else ()
-            breakers = self._breakers() if any_switch else ()
+            breakers = self._failing_breakers(now)
             conn.execute("COMMIT")
             self.commits += 1
             if self.health.failing_since is not None:
@@ -1239,6 +1243,7 @@ class SqliteStore(SqliteObserve, Store):
 
     async def breaker_failure(self, key: str, *, threshold: int) -> bool:
         now = time.time()
+        self._breakers_read_at = 0.0  # the next commit reads them again
         (opened,) = self.conn.execute(
             "INSERT INTO breakers(key, failures, opened_at, probe_until)"
             " VALUES (?, 1, CASE WHEN 1 >= ? THEN ? END, NULL)"
@@ -1250,10 +1255,12 @@ class SqliteStore(SqliteObserve, Store):
         return bool(opened)
 
     async def breaker_success(self, key: str) -> None:
+        self._breakers_read_at = 0.0
         self.conn.execute("DELETE FROM breakers WHERE key=?", (key,))
 
     async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
         now = time.time()
+        self._breakers_read_at = 0.0
         won = self.conn.execute(
             "UPDATE breakers SET probe_until = ? WHERE key = ? AND opened_at IS NOT NULL"
             " AND opened_at <= ? AND (probe_until IS NULL OR probe_until < ?) RETURNING key",
@@ -1266,6 +1273,15 @@ class SqliteStore(SqliteObserve, Store):
 
     async def breakers(self) -> list[Breaker]:
         return list(self._breakers())
+
+    def _failing_breakers(self, now: float) -> tuple[Breaker, ...]:
+        """The breakers a commit reports: read again at most every `BREAKER_READ_EVERY`
+        seconds (other processes' changes show within that), at once after this process
+        changed one. Reading them with every commit would cost each step a query."""
+        if now - self._breakers_read_at >= BREAKER_READ_EVERY:
+            self._breakers_seen = self._breakers()
+            self._breakers_read_at = now
+        return self._breakers_seen
 
     def _breakers(self) -> tuple[Breaker, ...]:
         rows = self.conn.execute(

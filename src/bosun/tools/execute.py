@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -51,13 +51,32 @@ class ToolOutcome:
 
 
 class Slot:
-    """A thread reserved for one call's next attempt (`held`), or none for an async tool."""
+    """A thread reserved for one call's next attempt (`held`), or none for an async tool.
+    An async context manager (a plain class: this is on every tool call's path)."""
 
-    __slots__ = ("held", "pool")
+    __slots__ = ("held", "needs_thread", "pool")
 
-    def __init__(self, pool: ToolPool):
+    def __init__(self, pool: ToolPool, is_async: bool):
         self.pool = pool
         self.held = False
+        self.needs_thread = not is_async
+
+    async def __aenter__(self) -> Slot:
+        if self.needs_thread:
+            pool = self.pool
+            free = pool._semaphore()
+            pool.waiting += 1
+            try:
+                await free.acquire()
+            finally:
+                pool.waiting -= 1
+            self.held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.held:  # reserved, never used (e.g. killed first)
+            self.held = False
+            self.pool._semaphore().release()
 
 
 class ToolPool:
@@ -88,25 +107,10 @@ class ToolPool:
         """Threads running a tool body (or reserved for one) now."""
         return 0 if self._free is None else self.threads - self._free._value
 
-    @contextlib.asynccontextmanager
-    async def slot(self, tool: Tool) -> AsyncIterator[Slot]:
-        """Wait for a free thread (sync tools) and hold it for the call's first attempt."""
-        slot = Slot(self)
-        free = None
-        if not tool.is_async:
-            free = self._semaphore()
-            self.waiting += 1
-            try:
-                await free.acquire()
-            finally:
-                self.waiting -= 1
-            slot.held = True
-        try:
-            yield slot
-        finally:
-            if slot.held and free is not None:  # reserved, never used (e.g. killed first)
-                slot.held = False
-                free.release()
+    def slot(self, tool: Tool) -> Slot:
+        """`async with pool.slot(tool) as slot:` waits for a free thread (sync tools) and
+        holds it for the call's first attempt; an async tool takes none."""
+        return Slot(self, tool.is_async)
 
     async def run_sync(self, slot: Slot, fn: Callable[[], Any], timeout: float) -> Any:
         """Run `fn` on a pool thread; the timeout counts from the moment it begins."""
