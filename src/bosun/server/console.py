@@ -49,7 +49,7 @@ templates.env.filters.update(
     pretty=views.pretty,
     tokens=lambda n: f"{n:,}",
 )
-STATUSES = list(schemas.RunStatus.__args__)  # type: ignore[attr-defined]
+STATUSES = [str(s) for s in schemas.RunStatus]
 
 
 class LoginRequired(Exception):

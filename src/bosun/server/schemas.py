@@ -11,22 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bosun.engine.worker import Worker, WorkerHealth
 from bosun.journal.redact import Redactor
 from bosun.journal.text import text_problem
+from bosun.spec.vocab import RunStatus as RunStatus  # re-exported: the API names statuses by it
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 from bosun.store.health import StoreHealth
 
-# Every status in `bosun.store.base.RUN_STATUSES` (a test checks the two agree).
-RunStatus = Literal[
-    "queued",
-    "running",
-    "waiting_approval",
-    "needs_attention",
-    "paused",
-    "succeeded",
-    "failed",
-    "cancelled",
-    "limit_exceeded",
-    "killed",
-]
 Role = Literal["viewer", "operator", "approver", "admin", "platform"]
 
 

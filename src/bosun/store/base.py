@@ -19,28 +19,30 @@ from typing import Any
 from bosun.errors import StoreError
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
+from bosun.spec.vocab import TERMINAL_STATUSES as TERMINAL
+from bosun.spec.vocab import ApprovalStatus, RunStatus
 from bosun.store.observing import Finding, MetricsSnapshot, UsageRow
 
-# Run statuses. Terminal ones never change again.
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-LIMIT_EXCEEDED = "limit_exceeded"
-NEEDS_ATTENTION = "needs_attention"
-WAITING_APPROVAL = "waiting_approval"
-PAUSED = "paused"  # stopped at a step boundary on request; `unpause` queues it again
-KILLED = "killed"
-TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED, LIMIT_EXCEEDED, KILLED})
-RUN_STATUSES = TERMINAL_STATUSES | {QUEUED, RUNNING, NEEDS_ATTENTION, WAITING_APPROVAL, PAUSED}
+# Run and approval statuses, re-exported from the one vocabulary (`bosun.spec.vocab`).
+QUEUED = RunStatus.QUEUED
+RUNNING = RunStatus.RUNNING
+SUCCEEDED = RunStatus.SUCCEEDED
+FAILED = RunStatus.FAILED
+CANCELLED = RunStatus.CANCELLED
+LIMIT_EXCEEDED = RunStatus.LIMIT_EXCEEDED
+NEEDS_ATTENTION = RunStatus.NEEDS_ATTENTION
+WAITING_APPROVAL = RunStatus.WAITING_APPROVAL
+WAITING = RunStatus.WAITING
+PAUSED = RunStatus.PAUSED
+KILLED = RunStatus.KILLED
+TERMINAL_STATUSES = TERMINAL
+RUN_STATUSES = frozenset(RunStatus)
 
-# Approval statuses.
-PENDING = "pending"
-APPROVED = "approved"
-DENIED = "denied"
-EXPIRED = "expired"
-ESCALATED = "escalated"
+PENDING = ApprovalStatus.PENDING
+APPROVED = ApprovalStatus.APPROVED
+DENIED = ApprovalStatus.DENIED
+EXPIRED = ApprovalStatus.EXPIRED
+ESCALATED = ApprovalStatus.ESCALATED
 
 # Event payloads whose JSON is larger than this are stored once in `blobs`, by hash.
 BLOB_THRESHOLD = 8 * 1024

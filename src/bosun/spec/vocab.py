@@ -1,0 +1,100 @@
+"""Bosun's vocabulary, defined once: every status, level and kind the layers share.
+
+Each is a `StrEnum`, so a member *is* its string: it compares equal to the text
+stored in the database and sent over the API, encodes to JSON as that text, and
+the edges (API schemas, CLI choices, YAML validation) list the members instead of
+keeping their own copies that drift (the API once refused `status=paused` because
+its list lacked it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    NEEDS_ATTENTION = "needs_attention"
+    # Parked on approvals only: a person is what it needs (A2A: input-required).
+    WAITING_APPROVAL = "waiting_approval"
+    # Parked on other durable waits (a signal, a timer, a child run, a remote task).
+    WAITING = "waiting"
+    # Stopped at a step boundary on request; `unpause` queues it again.
+    PAUSED = "paused"
+    KILLED = "killed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def parked(self) -> bool:
+        """Holds no worker and waits for something outside itself."""
+        return self in PARKED_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.LIMIT_EXCEEDED,
+        RunStatus.KILLED,
+    }
+)
+PARKED_STATUSES = frozenset({RunStatus.WAITING_APPROVAL, RunStatus.WAITING})
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    ESCALATED = "escalated"
+
+
+class Verdict(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    REQUIRE_APPROVAL = "require_approval"
+    SHADOW = "shadow"
+    NOTIFY = "notify"
+
+
+class Autonomy(StrEnum):
+    OBSERVE = "observe"
+    SUGGEST = "suggest"
+    AUTO_NOTIFY = "auto_notify"
+    AUTO = "auto"
+
+
+class Effect(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    IRREVERSIBLE = "irreversible"
+
+
+class WaitKind(StrEnum):
+    """What a durable wait is parked on."""
+
+    APPROVAL = "approval"
+    CHILD = "child"
+    REMOTE = "remote"
+    SIGNAL = "signal"
+    TIMER = "timer"
+
+
+class WaitStatus(StrEnum):
+    PENDING = "pending"
+    # Delivered: the result is stored on the wait and enters the journal once, when
+    # the run next holds a lease.
+    SETTLED = "settled"
+    # Its deadline passed; the declared outcome is its result.
+    EXPIRED = "expired"
+    # The run ended (cancelled, killed) before the wait settled.
+    CANCELLED = "cancelled"
