@@ -115,8 +115,9 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
 
 async def cmd_submit(rt: Runtime, args: argparse.Namespace) -> int:
     agent = load_agent(args.agent)
-    run_id = await rt.submit(agent, args.input, **_run_options(args))
-    print(dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
+    run_id = await rt.submit(agent, args.input, key=args.key, **_run_options(args))
+    status = (await rt.get_run(run_id)).status if args.key else "queued"
+    print(dumps({"run_id": run_id, "status": status}) if args.json else run_id)
     return 0
 
 
@@ -163,6 +164,8 @@ async def cmd_runs(rt: Runtime, args: argparse.Namespace) -> int:
                         "started": r.created_at,
                         "finished": r.finished_at,
                         "reason": r.reason,
+                        "parent_id": r.parent_id,
+                        "root_id": r.root_id or r.id,
                     }
                     for r in runs
                 ]
@@ -443,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", parents=[common], help="queue a run for a worker")
     run_args(p)
+    p.add_argument(
+        "--key",
+        default=None,
+        help="idempotency key: submitting again with the same key returns the same run",
+    )
     p.set_defaults(handler=cmd_submit)
 
     p = sub.add_parser("worker", parents=[common], help="process queued and interrupted runs")

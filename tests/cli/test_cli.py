@@ -188,6 +188,18 @@ def test_submit_then_worker_processes_the_queue(tmp_path):
     assert done == dict.fromkeys(ids, "succeeded")
 
 
+def test_submit_with_a_key_twice_queues_one_run(tmp_path):
+    db = str(tmp_path / "b.db")
+    first = bosun("submit", str(QUICKSTART), "-i", "x", "--key", "order-1234", db=db)
+    again = bosun("submit", str(QUICKSTART), "-i", "x", "--key", "order-1234", db=db)
+    other = bosun("submit", str(QUICKSTART), "-i", "x", "--key", "order-9", db=db)
+    assert first.stdout.strip() == again.stdout.strip() != other.stdout.strip()
+    runs = json.loads(bosun("runs", "--json", db=db).stdout)
+    assert len(runs) == 2
+    for r in runs:  # top-level runs: no parent, their own root
+        assert r["parent_id"] is None and r["root_id"] == r["run_id"]
+
+
 def test_cancel_a_queued_run(tmp_path, demo_env):
     db = str(tmp_path / "b.db")
     run_id = bosun("submit", str(DEMO_AGENT), "-i", "x", db=db, env=demo_env).stdout.strip()

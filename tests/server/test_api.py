@@ -360,6 +360,24 @@ def test_every_run_status_is_a_filter_the_api_accepts(server: Running):
         assert c.get("/api/runs", params={"status": "nonsense"}).status_code == 422
 
 
+def test_a_retried_submit_with_an_idempotency_key_returns_the_same_run(server: Running):
+    operator = server.key("default", "operator", "olga")
+    other_tenant = server.key("acme", "operator", "otto")
+    body = {"agent": "quick", "input": "hi"}
+    with server.client(operator) as c:
+        first = c.post("/api/runs", json=body, headers={"Idempotency-Key": "hook-1"})
+        again = c.post("/api/runs", json=body, headers={"Idempotency-Key": "hook-1"})
+        fresh = c.post("/api/runs", json=body)
+        assert first.status_code == again.status_code == fresh.status_code == 201
+        run_id = first.json()["run_id"]
+        assert again.json()["run_id"] == run_id != fresh.json()["run_id"]
+        run = c.get(f"/api/runs/{run_id}").json()
+        assert run["parent_id"] is None and run["root_id"] == run_id
+    with server.client(other_tenant) as c:  # keys are per tenant: no cross-tenant answer
+        theirs = c.post("/api/runs", json=body, headers={"Idempotency-Key": "hook-1"})
+        assert theirs.status_code == 201 and theirs.json()["run_id"] != run_id
+
+
 def test_an_operator_pauses_a_run_and_continues_it(server: Running):
     operator = server.key("default", "operator", "olga")
     with server.admin() as admin, server.client(operator) as c:

@@ -87,6 +87,9 @@ async def test_a_version_1_database_is_upgraded_in_place_and_keeps_every_event(t
         for run_id in ("run_old_a", "run_old_b"):
             assert [e for _, e in await store.events(run_id)] == written
         assert [r.id for r in await store.list_runs()] == ["run_old_b", "run_old_a"]
+        # Runs from before run trees are top-level: no parent, their own root.
+        old = await store.get_run("run_old_a")
+        assert old is not None and (old.parent_id, old.root_id) == (None, "run_old_a")
 
         # New runs go on after the old ones, in the new layout.
         run = RunRecord(

@@ -184,8 +184,10 @@ class Runtime:
         session: str | None,
         tags: dict[str, str] | None,
         limits: Limits | None,
+        key: str | None = None,
     ) -> RunRecord:
         for what, text in (
+            ("idempotency key", key),
             ("input", input),
             ("user", user),
             ("session", session),
@@ -209,6 +211,8 @@ class Runtime:
             session=session,
             tags=dict(tags or {}),
             created_at=now,
+            root_id=run_id,
+            idempotency_key=key,
         )
         if status == RUNNING:
             run.lease_owner = self.owner
@@ -224,7 +228,9 @@ class Runtime:
             tags=dict(tags or {}),
             limits=limits.model_dump(exclude_none=True) if limits else None,
         )
-        await self.store.create_run(run, [started])
+        stored = await self.store.create_run(run, [started])
+        if stored.id != run.id:  # the key was used: that run, untouched
+            return stored
         for listener in self.listeners:
             listener(run.id, 1, [started])
         return run
@@ -263,8 +269,12 @@ class Runtime:
         session: str | None = None,
         tags: dict[str, str] | None = None,
         limits: Limits | None = None,
+        key: str | None = None,
     ) -> str:
-        """Queue a run for a worker; returns its id at once."""
+        """Queue a run for a worker; returns its id at once.
+
+        With a `key`, submitting again (a retried webhook, a trigger firing twice) returns
+        the run first submitted with that key in this tenant, never a second one."""
         run = await self._create(
             agent,
             input,
@@ -274,6 +284,7 @@ class Runtime:
             session=session,
             tags=tags,
             limits=limits,
+            key=key,
         )
         return run.id
 

@@ -40,9 +40,20 @@ _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 @router.post("/runs", status_code=201, response_model=schemas.Submitted, tags=["runs"])
-async def submit_run(body: schemas.SubmitRun, p: Operator, state: State) -> schemas.Submitted:
+async def submit_run(
+    body: schemas.SubmitRun,
+    p: Operator,
+    state: State,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="the same key (per tenant) returns the same run, never a second one",
+        ),
+    ] = None,
+) -> schemas.Submitted:
     """Queue a run of a served agent for the caller's tenant; a worker picks it up at once."""
-    return await ops.submit(state, p, body)
+    return await ops.submit(state, p, body, key=idempotency_key)
 
 
 @router.get("/runs", response_model=schemas.RunPage, tags=["runs"])

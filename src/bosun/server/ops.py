@@ -148,7 +148,9 @@ def event_dicts(items: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:
     return [event_to_dict(e, seq) for seq, e in items]
 
 
-async def submit(state: ServerState, p: Principal, body: schemas.SubmitRun) -> schemas.Submitted:
+async def submit(
+    state: ServerState, p: Principal, body: schemas.SubmitRun, *, key: str | None = None
+) -> schemas.Submitted:
     need(p, "operate")
     agent = state.agent(body.agent)
     run_id = await state.runtime.submit(
@@ -158,8 +160,10 @@ async def submit(state: ServerState, p: Principal, body: schemas.SubmitRun) -> s
         user=body.user,
         session=body.session,
         tags=body.tags,
+        key=key,
     )
-    return schemas.Submitted(run_id=run_id, status="queued")
+    status = (await state.runtime.get_run(run_id)).status if key else "queued"
+    return schemas.Submitted(run_id=run_id, status=status)
 
 
 async def cancel(state: ServerState, p: Principal, run_id: str) -> schemas.Cancelled:

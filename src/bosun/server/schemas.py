@@ -121,6 +121,8 @@ class Run(BaseModel):
     updated_at: float
     finished_at: float | None
     cancel_requested: bool
+    parent_id: str | None = Field(description="the run that started this one; null at the top")
+    root_id: str = Field(description="the top of this run's tree; its own id at the top")
 
     @classmethod
     def of(cls, r: RunRecord) -> Run:
@@ -145,6 +147,8 @@ class Run(BaseModel):
             updated_at=r.updated_at,
             finished_at=r.finished_at,
             cancel_requested=r.cancel_requested,
+            parent_id=r.parent_id,
+            root_id=r.root_id or r.id,
         )
 
 

@@ -80,6 +80,11 @@ class RunRecord:
     # Claims in a row that found the journal where the previous claim left it: attempts
     # that recorded nothing (a worker killed, an error before the first commit).
     claims: int = 0
+    # Run trees: a top-level run's parent is None and its root is itself.
+    parent_id: str | None = None
+    root_id: str | None = None
+    # A caller-supplied key: creating a run with a key its tenant has used returns that run.
+    idempotency_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -243,8 +248,14 @@ class Store(abc.ABC):
         await self.close()
 
     @abc.abstractmethod
-    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
-        """Insert the run row and its first events (seq 1..n) in one transaction."""
+    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> RunRecord:
+        """Insert the run row and its first events (seq 1..n) in one transaction, and return
+        it; a run without a root is its own root.
+
+        When `run.idempotency_key` is set and its tenant already has a run with that key,
+        nothing is written and that run is returned instead: triggers and webhooks retry,
+        and a retry must never start a second run. Race-safe: of two concurrent creates
+        with one key, one inserts and the other gets its run."""
 
     @abc.abstractmethod
     async def append(

@@ -117,6 +117,17 @@ SCHEMA = [
     # Claims in a row that found the journal unchanged (`RunRecord.claims`).
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS claims INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE runs ADD COLUMN IF NOT EXISTS claimed_seq INTEGER NOT NULL DEFAULT 0",
+    # Run trees and idempotent creation; before them every run was its own root.
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS parent_id TEXT",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS idempotency_key TEXT",
+    """DO $$ BEGIN
+        ALTER TABLE runs ADD COLUMN root_id TEXT;
+        UPDATE runs SET root_id = id;
+    EXCEPTION WHEN duplicate_column THEN NULL; END $$""",
+    "CREATE INDEX IF NOT EXISTS runs_by_root ON runs(root_id)",
+    "CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs(tenant, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at)",
     "CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at)",
     """CREATE TABLE IF NOT EXISTS events (
@@ -298,46 +309,89 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
 
     # -- writing ---------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
+    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> RunRecord:
         now = time.time()
         run.created_at = run.created_at or now
         run.updated_at = now
+        run.root_id = run.root_id or run.id
         rows = event_rows(events, 1)
         run.last_seq = len(rows)
+        if run.idempotency_key is not None and (existing := await self._keyed(run)) is not None:
+            return existing
+        raced = False
         async with self._session(f"create run {run.id}") as conn, conn.transaction():
-            if any(r.blob for r in rows):
-                await conn.execute(_BLOBS_SHARED)
-            cur = await conn.execute(
-                "INSERT INTO agent_versions(version, agent, spec, created_at)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO NOTHING",
-                (run.agent_version, run.agent, orjson.dumps(run.spec).decode(), now),
-            )
-            if cur.rowcount:
-                await insert_audit(
-                    conn, [version_registered(now, run.agent, run.agent_version, run.spec)]
+            if run.idempotency_key is not None:
+                # Held to the end of the transaction: a concurrent create with this key
+                # waits here, then finds the winner's run.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('bosun.key:' || %s || ':' || %s))",
+                    (run.tenant, run.idempotency_key),
                 )
-            await conn.execute(
-                "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id,"
-                " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s)",
-                (
-                    run.id,
-                    run.agent,
-                    run.agent_version,
-                    run.input,
-                    run.status,
-                    run.tenant,
-                    run.user,
-                    run.session,
-                    orjson.dumps(run.tags).decode(),
-                    run.created_at,
-                    run.updated_at,
-                    run.last_seq,
-                    run.lease_owner,
-                    run.lease_expires_at,
-                ),
+                cur = await conn.execute(
+                    "SELECT 1 FROM runs WHERE tenant=%s AND idempotency_key=%s",
+                    (run.tenant, run.idempotency_key),
+                )
+                raced = (await cur.fetchone()) is not None
+            if not raced:
+                await self._insert_run(conn, run, rows, now)
+        if raced:
+            existing = await self._keyed(run)
+            if existing is None:
+                raise StoreError(f"the run with idempotency key {run.idempotency_key!r} vanished")
+            return existing
+        return run
+
+    async def _keyed(self, run: RunRecord) -> RunRecord | None:
+        """The run its tenant created with `run`'s idempotency key, if any."""
+        async with self._session("look up an idempotency key") as conn:
+            cur = await conn.execute(
+                f"SELECT {RUN_COLUMNS} FROM {_RUNS_JOIN} WHERE r.tenant=%s AND r.idempotency_key=%s",
+                (run.tenant, run.idempotency_key),
             )
-            await _insert_rows(conn, [(run.id, r) for r in rows])
+            row = await cur.fetchone()
+        return run_from_row(row) if row is not None else None
+
+    async def _insert_run(
+        self, conn: psycopg.AsyncConnection, run: RunRecord, rows: list[EventRow], now: float
+    ) -> None:
+        """The run row, a new agent version (audited) and the first events."""
+        if any(r.blob for r in rows):
+            await conn.execute(_BLOBS_SHARED)
+        cur = await conn.execute(
+            "INSERT INTO agent_versions(version, agent, spec, created_at)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO NOTHING",
+            (run.agent_version, run.agent, orjson.dumps(run.spec).decode(), now),
+        )
+        if cur.rowcount:
+            await insert_audit(
+                conn, [version_registered(now, run.agent, run.agent_version, run.spec)]
+            )
+        await conn.execute(
+            "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id,"
+            " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at,"
+            " parent_id, root_id, idempotency_key)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                run.id,
+                run.agent,
+                run.agent_version,
+                run.input,
+                run.status,
+                run.tenant,
+                run.user,
+                run.session,
+                orjson.dumps(run.tags).decode(),
+                run.created_at,
+                run.updated_at,
+                run.last_seq,
+                run.lease_owner,
+                run.lease_expires_at,
+                run.parent_id,
+                run.root_id,
+                run.idempotency_key,
+            ),
+        )
+        await _insert_rows(conn, [(run.id, r) for r in rows])
 
     async def append(
         self,

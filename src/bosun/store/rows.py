@@ -87,7 +87,7 @@ RUN_COLUMNS = (
     "r.id, r.agent, r.agent_version, r.input, v.spec, r.status, r.tenant, r.user_id, r.session,"
     " r.tags, r.created_at, r.updated_at, r.finished_at, r.steps, r.tool_calls, r.input_tokens,"
     " r.output_tokens, r.cost, r.reason, r.output, r.last_seq, r.lease_owner, r.lease_expires_at,"
-    " r.cancel_requested, r.pause_requested, r.claims"
+    " r.cancel_requested, r.pause_requested, r.claims, r.parent_id, r.root_id, r.idempotency_key"
 )
 
 
@@ -122,6 +122,9 @@ def run_from_row(row: Sequence[Any] | Mapping[str, Any]) -> RunRecord:
         cancel_requested=bool(values[23]),
         pause_requested=bool(values[24]),
         claims=values[25],
+        parent_id=values[26],
+        root_id=values[27],
+        idempotency_key=values[28],
     )
 
 

@@ -128,6 +128,7 @@ class _PendingCreate:
     rows: list[EventRow]
     future: asyncio.Future[AppendResult]
     no: int = 0  # the run's number, given when it is written
+    existing: str | None = None  # its key was taken: the id of the run that has it
 
 
 class _Owner(NamedTuple):
@@ -349,14 +350,22 @@ class SqliteStore(SqliteObserve, Store):
 
     # -- writing: group commit -------------------------------------------
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> None:
+    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> RunRecord:
         now = time.time()
         run.created_at = run.created_at or now
         run.updated_at = now
+        run.root_id = run.root_id or run.id
         rows = event_rows(events, 1)
         run.last_seq = len(rows)
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        await self._commit(_PendingCreate(run, rows, future))
+        create = _PendingCreate(run, rows, future)
+        await self._commit(create)
+        if create.existing is None:
+            return run
+        existing = await self.get_run(create.existing)
+        if existing is None:
+            raise StoreError(f"the run with idempotency key {run.idempotency_key!r} vanished")
+        return existing
 
     async def append(
         self,
@@ -467,6 +476,8 @@ class SqliteStore(SqliteObserve, Store):
                     appends.append(i)
                 else:
                     creates.append(i)  # type: ignore[arg-type]
+            if creates and any(c.run.idempotency_key is not None for c in creates):
+                creates = self._new_keys(creates)
             audit: list[AuditEntry] = self._insert_runs(creates, now) if creates else []
             owners, any_switch = self._owners(appends) if appends else ({}, True)
             # One pass over the appends still leased to their writers: which row to write
@@ -602,6 +613,31 @@ class SqliteStore(SqliteObserve, Store):
         owners = {row[0]: _Owner._make(row) for row in rows}
         return owners, not rows or bool(rows[0][-1])
 
+    def _new_keys(self, creates: list[_PendingCreate]) -> list[_PendingCreate]:
+        """The creates to insert: a keyed one whose key its tenant has used (before, or
+        earlier in this batch) learns that run's id instead. Read under the write lock, so
+        concurrent creates, also from other processes, agree."""
+        taken: dict[tuple[str, str], str] = {}
+        kept = []
+        for create in creates:
+            create.existing = None  # a batch retried item by item decides afresh
+            run = create.run
+            if run.idempotency_key is None:
+                kept.append(create)
+                continue
+            key = (run.tenant, run.idempotency_key)
+            if key not in taken:
+                row = self.conn.execute(
+                    "SELECT id FROM runs WHERE tenant=? AND idempotency_key=?", key
+                ).fetchone()
+                if row is None:
+                    taken[key] = run.id
+                    kept.append(create)
+                    continue
+                taken[key] = row[0]
+            create.existing = taken[key]
+        return kept
+
     def _insert_runs(self, creates: list[_PendingCreate], now: float) -> list[AuditEntry]:
         """Insert new runs (numbered here: we hold the write lock); register new versions."""
         conn = self.conn
@@ -624,8 +660,9 @@ class SqliteStore(SqliteObserve, Store):
             create.no = last + offset
         conn.executemany(
             "INSERT INTO runs(no, id, agent, agent_version, input, status, tenant, user_id,"
-            " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at,"
+            " parent_id, root_id, idempotency_key)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     no,
@@ -643,6 +680,9 @@ class SqliteStore(SqliteObserve, Store):
                     r.last_seq,
                     r.lease_owner,
                     r.lease_expires_at,
+                    r.parent_id,
+                    r.root_id,
+                    r.idempotency_key,
                 )
                 for no, r in ((c.no, c.run) for c in creates)
             ],

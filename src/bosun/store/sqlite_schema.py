@@ -19,7 +19,7 @@ import time
 
 from bosun.journal.audit import GENESIS
 
-VERSION = 6  # PRAGMA user_version of a database with this layout
+VERSION = 7  # PRAGMA user_version of a database with this layout
 
 # Version 5: the chain's head. Created (from the chain as it is) with the table only, so a
 # deleted head row stays missing and `bosun audit verify` reports it.
@@ -75,7 +75,10 @@ CREATE TABLE IF NOT EXISTS runs (
     pause_requested INTEGER NOT NULL DEFAULT 0,
     audited_seq INTEGER NOT NULL DEFAULT 0,  -- the journal up to here is in the audit chain
     claims INTEGER NOT NULL DEFAULT 0,  -- claims in a row that found the journal unchanged
-    claimed_seq INTEGER NOT NULL DEFAULT 0  -- the journal's last seq at the latest claim
+    claimed_seq INTEGER NOT NULL DEFAULT 0,  -- the journal's last seq at the latest claim
+    parent_id TEXT,  -- run trees (version 7)
+    root_id TEXT,
+    idempotency_key TEXT  -- unique per tenant (runs_by_key)
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status, lease_expires_at);
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created_at);
@@ -173,7 +176,17 @@ _ADDED_COLUMNS = (
     ("runs", "audited_seq", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "claims", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "claimed_seq", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "parent_id", "TEXT"),
+    ("runs", "root_id", "TEXT"),
+    ("runs", "idempotency_key", "TEXT"),
 )
+# Indexes on columns added after version 1 (created once the columns exist).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS runs_by_root ON runs(root_id);
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs(tenant, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+"""
 # Before version 4 every audit record was chained in its events' transaction: a run's whole
 # journal is in the chain already.
 _BACKFILL = {
@@ -208,6 +221,11 @@ def prepare(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
             if column in _BACKFILL:
                 conn.execute(_BACKFILL[column])
+    if version < 7:  # before run trees every run was top-level: its own root
+        conn.execute("UPDATE runs SET root_id = id WHERE root_id IS NULL")
+    for statement in INDEXES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
     _anchor_chain(conn)
     conn.execute(f"PRAGMA user_version={VERSION}")
 
