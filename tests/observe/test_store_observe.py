@@ -61,3 +61,32 @@ async def test_findings_are_recorded_once_per_run_kind_and_position(db_url):
         assert await store.record_finding(later) is True
         found = await store.list_findings(run_id="run_x")
     assert [f.at_seq for f in found] == [7, 9]
+
+
+async def test_usage_by_root_sums_a_whole_run_tree(db_url):
+    from bosun.journal.events import ModelResponded, RunStarted
+    from bosun.observe.usage import aggregate
+    from bosun.store import RunRecord
+
+    async with Runtime(db_url) as rt:
+        t0 = time.time() - 1
+        parent = await rt.run(support_agent(), "refund 1234")
+        root = await rt.store.get_run(parent.run_id)
+        assert root is not None
+        for i in range(2):  # two children of the run, spending on their own journals
+            child = RunRecord(
+                id=f"{parent.run_id}-child{i}", agent="researcher", agent_version=root.agent_version,
+                input="look it up", spec=root.spec, parent_id=parent.run_id, root_id=parent.run_id,
+            )  # fmt: skip
+            answer = ModelResponded(
+                ts=time.time(), step=0, model="m", content="found", tool_calls=0,
+                input_tokens=100, output_tokens=10, cost=0.25, latency_ms=1.0,
+            )  # fmt: skip
+            await rt.store.create_run(child, [RunStarted(ts=time.time(), agent="researcher",
+                                      agent_version=root.agent_version, input="x"), answer])  # fmt: skip
+        lines = aggregate(await rt.store.usage_rows(t0), ("root",))
+    assert [line.key for line in lines] == [{"root": parent.run_id}]
+    (line,) = lines
+    assert len(line.runs) == 3
+    assert line.input_tokens == parent.input_tokens + 200
+    assert abs(line.cost - (parent.cost + 0.5)) < 1e-9

@@ -30,8 +30,8 @@ def add_usage_parser(sub: Any, common: argparse.ArgumentParser, duration: Any) -
     p.add_argument(
         "--by",
         default="agent",
-        help="agent, model, tenant, user, session, tag, day or run; several comma-separated "
-        "(e.g. agent,model)",
+        help="agent, model, tenant, user, session, tag, day, run or root (a run tree's "
+        "top run: what a whole tree spent); several comma-separated (e.g. agent,model)",
     )
     p.add_argument("--since", type=duration, default=7 * 86400.0, help="e.g. 7d, 24h (default 7d)")
     p.add_argument("--tag-key", default=None, help="with --by tag: only this key, e.g. order")

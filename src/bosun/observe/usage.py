@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from bosun.store.base import Store
 from bosun.store.observing import UsageRow
 
-DIMENSIONS = ("agent", "model", "tenant", "user", "session", "tag", "day", "run")
+DIMENSIONS = ("agent", "model", "tenant", "user", "session", "tag", "day", "run", "root")
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ class UsageRow:
     input_tokens: int
     output_tokens: int
     cost: float
+    root: str = ""  # the run tree's root (the run itself at the top): `usage --by root`
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,8 +72,8 @@ FINDINGS_COLUMNS = "run_id, kind, detail, at_seq, ts, agent, tenant"
 
 
 def usage_from_event(row: tuple) -> UsageRow:
-    """(run_id, agent, tenant, user, session, tags, ts, data) -> UsageRow."""
-    run_id, agent, tenant, user, session, tags, ts, data = row
+    """(run_id, agent, tenant, user, session, tags, ts, data, root) -> UsageRow."""
+    run_id, agent, tenant, user, session, tags, ts, data, root = row
     raw = bytes(data) if not isinstance(data, str) else data.encode()
     fields = orjson.loads(raw)
     return UsageRow(
@@ -87,15 +88,16 @@ def usage_from_event(row: tuple) -> UsageRow:
         input_tokens=int(fields.get("input_tokens") or 0),
         output_tokens=int(fields.get("output_tokens") or 0),
         cost=float(fields.get("cost") or 0.0),
+        root=root,
     )
 
 
 def usage_from_summary(row: tuple) -> UsageRow:
-    """(run_id, agent, tenant, user, session, tags, finished_at, in, out, cost) -> UsageRow."""
-    run_id, agent, tenant, user, session, tags, ts, tokens_in, tokens_out, cost = row
+    """(run_id, agent, tenant, user, session, tags, finished_at, in, out, cost, root)."""
+    run_id, agent, tenant, user, session, tags, ts, tokens_in, tokens_out, cost, root = row
     return UsageRow(
         run_id, agent, tenant, user, session, _tags(tags), ts or 0.0, JOURNAL_REMOVED,
-        int(tokens_in), int(tokens_out), float(cost),
+        int(tokens_in), int(tokens_out), float(cost), root,
     )  # fmt: skip
 
 

@@ -54,7 +54,8 @@ class PostgresObserve:
         until = until if until is not None else float("inf")
         async with self._session("read usage") as conn:
             cur = await conn.execute(
-                "SELECT r.id, r.agent, r.tenant, r.user_id, r.session, r.tags, e.ts, e.data"
+                "SELECT r.id, r.agent, r.tenant, r.user_id, r.session, r.tags, e.ts, e.data,"
+                " coalesce(r.root_id, r.id)"
                 " FROM runs r JOIN events e ON e.run_id = r.id"
                 " WHERE r.updated_at >= %s AND r.created_at < %s AND e.kind = %s"
                 " AND e.ts >= %s AND e.ts < %s",
@@ -63,7 +64,7 @@ class PostgresObserve:
             rows = await cur.fetchall()
             cur = await conn.execute(
                 "SELECT id, agent, tenant, user_id, session, tags, finished_at, input_tokens,"
-                " output_tokens, cost FROM runs WHERE journal_deleted"
+                " output_tokens, cost, coalesce(root_id, id) FROM runs WHERE journal_deleted"
                 " AND finished_at >= %s AND finished_at < %s",
                 (since, until),
             )

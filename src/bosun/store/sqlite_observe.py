@@ -46,7 +46,8 @@ class SqliteObserve:
         until = until if until is not None else float("inf")
         conn = self.conn
         rows = conn.execute(
-            "SELECT r.id, r.agent, r.tenant, r.user_id, r.session, r.tags, e.ts, e.data"
+            "SELECT r.id, r.agent, r.tenant, r.user_id, r.session, r.tags, e.ts, e.data,"
+            " coalesce(r.root_id, r.id)"
             " FROM runs r JOIN events e ON e.run = r.no"
             " WHERE r.updated_at >= ? AND r.created_at < ? AND e.kind = ?"
             " AND e.ts >= ? AND e.ts < ?",
@@ -54,7 +55,7 @@ class SqliteObserve:
         ).fetchall()
         removed = conn.execute(
             "SELECT id, agent, tenant, user_id, session, tags, finished_at, input_tokens,"
-            " output_tokens, cost FROM runs WHERE journal_deleted = 1"
+            " output_tokens, cost, coalesce(root_id, id) FROM runs WHERE journal_deleted = 1"
             " AND finished_at >= ? AND finished_at < ?",
             (since, until),
         ).fetchall()
