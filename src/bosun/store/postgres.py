@@ -61,6 +61,7 @@ from bosun.store.postgres_governance import (
 from bosun.store.postgres_observe import PostgresObserve
 from bosun.store.postgres_server import SERVER_SCHEMA, PostgresServer
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
+from bosun.store.trees import POSTGRES_SUBTREE
 
 log = logging.getLogger("bosun.store")
 
@@ -734,19 +735,20 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             cur = await conn.execute(
                 "UPDATE runs SET cancel_requested=true,"
                 " status=CASE WHEN status=%s THEN %s ELSE status END"
-                " WHERE id=%s AND NOT (status = ANY(%s)) RETURNING id",
+                f" WHERE id IN {POSTGRES_SUBTREE} AND NOT (status = ANY(%s)) RETURNING id",
                 (PAUSED, QUEUED, run_id, _TERMINAL),
             )
-            return await cur.fetchone() is not None
+            return any(row[0] == run_id for row in await cur.fetchall())
 
     async def request_pause(self, run_id: str) -> bool:
         async with self._session(f"request pause of run {run_id}") as conn:
             cur = await conn.execute(
                 "UPDATE runs SET pause_requested=true"
-                " WHERE id=%s AND NOT (status = ANY(%s)) AND status <> %s RETURNING id",
+                f" WHERE id IN {POSTGRES_SUBTREE} AND NOT (status = ANY(%s)) AND status <> %s"
+                " RETURNING id",
                 (run_id, _TERMINAL, PAUSED),
             )
-            return await cur.fetchone() is not None
+            return any(row[0] == run_id for row in await cur.fetchall())
 
     async def unpause(self, run_id: str) -> bool:
         async with self._session(f"unpause run {run_id}") as conn:

@@ -96,6 +96,7 @@ from bosun.store.rows import (
 )
 from bosun.store.sqlite_errors import raising_store_errors, store_error
 from bosun.store.sqlite_observe import SqliteObserve
+from bosun.store.trees import SQLITE_SUBTREE
 
 log = logging.getLogger("bosun.store")
 
@@ -1020,19 +1021,20 @@ class SqliteStore(SqliteObserve, Store):
         rows = self.conn.execute(
             "UPDATE runs SET cancel_requested=1,"
             " status=CASE WHEN status=? THEN ? ELSE status END"
-            f" WHERE id=? AND status NOT IN ({terminal}) RETURNING id",
+            f" WHERE id IN {SQLITE_SUBTREE} AND status NOT IN ({terminal}) RETURNING id",
             (PAUSED, QUEUED, run_id),
         ).fetchall()
-        return bool(rows)
+        return any(row[0] == run_id for row in rows)
 
     async def request_pause(self, run_id: str) -> bool:
         terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
         rows = self.conn.execute(
             "UPDATE runs SET pause_requested=1"
-            f" WHERE id=? AND status NOT IN ({terminal}) AND status != ? RETURNING id",
+            f" WHERE id IN {SQLITE_SUBTREE} AND status NOT IN ({terminal}) AND status != ?"
+            " RETURNING id",
             (run_id, PAUSED),
         ).fetchall()
-        return bool(rows)
+        return any(row[0] == run_id for row in rows)
 
     async def unpause(self, run_id: str) -> bool:
         rows = self.conn.execute(

@@ -1,4 +1,4 @@
-"""Idempotent run creation and run-tree columns, on SQLite and PostgreSQL alike."""
+"""Run trees (parent, root, cascades) and idempotent run creation, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -92,3 +92,28 @@ async def test_concurrent_creates_from_two_connections_make_one_run(db_url):
     finally:
         await one.close()
         await two.close()
+
+
+async def _tree(store: Store) -> None:
+    """root -> child -> grandchild, plus an unrelated run, all queued."""
+    for run_id, parent in (("root", None), ("child", "root"), ("grand", "child"), ("other", None)):
+        run = record(run_id)
+        run.parent_id, run.root_id = parent, ("root" if parent else None)
+        await store.create_run(run, [started()])
+
+
+async def test_a_cancel_cascades_down_the_tree_and_nowhere_else(store):
+    await _tree(store)
+    assert await store.request_cancel("child") is True
+    flags = {r.id: r.cancel_requested for r in await store.list_runs()}
+    assert flags == {"root": False, "child": True, "grand": True, "other": False}
+    assert await store.request_cancel("root") is True
+    flags = {r.id: r.cancel_requested for r in await store.list_runs()}
+    assert flags == {"root": True, "child": True, "grand": True, "other": False}
+
+
+async def test_a_pause_cascades_down_the_tree(store):
+    await _tree(store)
+    assert await store.request_pause("root") is True
+    flags = {r.id: r.pause_requested for r in await store.list_runs()}
+    assert flags == {"root": True, "child": True, "grand": True, "other": False}
