@@ -202,7 +202,31 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
         print(dumps([event_to_dict(e, seq) for seq, e in events]))
     else:
         print(render(run, events, await rt.store.list_findings(run_id=args.run_id)))
+        tree = await rt.store.list_runs(root_id=run.root_id or run.id, limit=1000)
+        if len(tree) > 1:
+            print("\n".join(["", "run tree:", *tree_lines(tree, marked=run.id)]))
     return 0
+
+
+def tree_lines(runs: list[Any], *, marked: str) -> list[str]:
+    """A run tree as indented lines, parents before children, oldest sibling first; the
+    run being shown is marked."""
+    children: dict[str | None, list[Any]] = {}
+    ids = {r.id for r in runs}
+    for r in sorted(runs, key=lambda r: (r.created_at, r.id)):
+        children.setdefault(r.parent_id if r.parent_id in ids else None, []).append(r)
+    lines: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            mark = "  <- this run" if r.id == marked else ""
+            lines.append(
+                f"{'  ' * (depth + 1)}{r.id}  {r.agent}  {r.status}  {format_cost(r.cost)}{mark}"
+            )
+            walk(r.id, depth + 1)
+
+    walk(None, 0)
+    return lines
 
 
 async def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:

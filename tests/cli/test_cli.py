@@ -357,3 +357,36 @@ def test_after_approving_bosun_resume_finishes_the_run_here(tmp_path, demo_env):
     finished = bosun("resume", run_id, db=db, env=demo_env)
     assert "refund" in finished.stdout.lower()
     assert json.loads(bosun("show", run_id, "--json", db=db).stdout)[-1]["status"] == "succeeded"
+
+
+def test_show_draws_the_run_tree_and_marks_the_run_shown(tmp_path):
+    import asyncio
+
+    from bosun.journal.events import RunStarted
+    from bosun.store import RunRecord, open_store
+
+    db = str(tmp_path / "b.db")
+    root = bosun("submit", str(QUICKSTART), "-i", "plan", db=db).stdout.strip()
+
+    async def children() -> None:
+        store = open_store(db)
+        await store.open()
+        parent = await store.get_run(root)
+        assert parent is not None
+        for run_id, parent_id in (("kid-a", root), ("kid-b", root), ("grandkid", "kid-a")):
+            child = RunRecord(
+                id=run_id, agent="researcher", agent_version=parent.agent_version, input="x",
+                spec=parent.spec, parent_id=parent_id, root_id=root,
+            )  # fmt: skip
+            started = RunStarted(ts=0.0, agent="researcher", agent_version="v", input="x")
+            await store.create_run(child, [started])
+        await store.close()
+
+    asyncio.run(children())
+    out = bosun("show", "grandkid", db=db).stdout
+    tree = out[out.index("run tree:") :].splitlines()[1:]
+    assert [line.split()[0] for line in tree] == [root, "kid-a", "grandkid", "kid-b"]
+    assert [len(line) - len(line.lstrip()) for line in tree] == [2, 4, 6, 4]
+    assert tree[2].endswith("<- this run")
+    alone = bosun("submit", str(QUICKSTART), "-i", "solo", db=db).stdout.strip()
+    assert "run tree:" not in bosun("show", alone, db=db).stdout

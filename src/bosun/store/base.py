@@ -294,10 +294,13 @@ class Store(abc.ABC):
         since: float | None = None,
         until: float | None = None,
         offset: int = 0,
+        parent_id: str | None = None,
+        root_id: str | None = None,
     ) -> list[RunRecord]:
         """Newest first. Every filter left as None matches all (the CLI sees every tenant;
         the HTTP API always passes the caller's `tenant`). `since`/`until` bound `created_at`
-        (since inclusive, until exclusive); `tag` is one (key, value) pair."""
+        (since inclusive, until exclusive); `tag` is one (key, value) pair; `parent_id` and
+        `root_id` select a run's children and a whole run tree."""
 
     @abc.abstractmethod
     async def claim(self, worker: str, *, limit: int, lease_seconds: float) -> list[RunRecord]:

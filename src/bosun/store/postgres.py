@@ -638,6 +638,8 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         since: float | None = None,
         until: float | None = None,
         offset: int = 0,
+        parent_id: str | None = None,
+        root_id: str | None = None,
     ) -> list[RunRecord]:
         where: list[str] = []
         params: list[object] = []
@@ -648,6 +650,8 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
             ("r.user_id=%s", user),
             ("r.created_at>=%s", since),
             ("r.created_at<%s", until),
+            ("r.parent_id=%s", parent_id),
+            ("r.root_id=%s", root_id),
         ):
             if value is not None:
                 where.append(clause)

@@ -921,6 +921,8 @@ class SqliteStore(SqliteObserve, Store):
         since: float | None = None,
         until: float | None = None,
         offset: int = 0,
+        parent_id: str | None = None,
+        root_id: str | None = None,
     ) -> list[RunRecord]:
         where: list[str] = []
         params: list[object] = []
@@ -931,6 +933,8 @@ class SqliteStore(SqliteObserve, Store):
             ("r.user_id=?", user),
             ("r.created_at>=?", since),
             ("r.created_at<?", until),
+            ("r.parent_id=?", parent_id),
+            ("r.root_id=?", root_id),
         ):
             if value is not None:
                 where.append(clause)
