@@ -117,3 +117,10 @@ async def test_a_pause_cascades_down_the_tree(store):
     assert await store.request_pause("root") is True
     flags = {r.id: r.pause_requested for r in await store.list_runs()}
     assert flags == {"root": True, "child": True, "grand": True, "other": False}
+
+
+async def test_runs_are_listed_by_parent_and_by_root(store):
+    await _tree(store)
+    assert [r.id for r in await store.list_runs(parent_id="root")] == ["child"]
+    assert {r.id for r in await store.list_runs(root_id="root")} == {"root", "child", "grand"}
+    assert [r.id for r in await store.list_runs(root_id="other")] == ["other"]
