@@ -373,6 +373,9 @@ def test_a_retried_submit_with_an_idempotency_key_returns_the_same_run(server: R
         assert again.json()["run_id"] == run_id != fresh.json()["run_id"]
         run = c.get(f"/api/runs/{run_id}").json()
         assert run["parent_id"] is None and run["root_id"] == run_id
+        tree = c.get("/api/runs", params={"root_id": run_id}).json()["runs"]
+        assert [r["run_id"] for r in tree] == [run_id]
+        assert c.get("/api/runs", params={"parent_id": run_id}).json()["runs"] == []
     with server.client(other_tenant) as c:  # keys are per tenant: no cross-tenant answer
         theirs = c.post("/api/runs", json=body, headers={"Idempotency-Key": "hook-1"})
         assert theirs.status_code == 201 and theirs.json()["run_id"] != run_id

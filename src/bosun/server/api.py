@@ -68,6 +68,8 @@ async def list_runs(
     until: Annotated[float | None, Query(description="created before (epoch s)")] = None,
     limit: Annotated[int, Query(ge=1, le=ops.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    parent_id: Annotated[str | None, Query(max_length=200, description="its children")] = None,
+    root_id: Annotated[str | None, Query(max_length=200, description="a whole run tree")] = None,
 ) -> schemas.RunPage:
     """The caller's tenant's runs, newest first, filtered and paginated."""
     return await ops.list_runs(
@@ -81,6 +83,8 @@ async def list_runs(
         until=until,
         limit=limit,
         offset=offset,
+        parent_id=parent_id,
+        root_id=root_id,
     )
 
 

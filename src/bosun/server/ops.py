@@ -91,6 +91,8 @@ async def list_runs(
     until: float | None = None,
     limit: int = 50,
     offset: int = 0,
+    parent_id: str | None = None,
+    root_id: str | None = None,
 ) -> schemas.RunPage:
     limit = max(1, min(limit, MAX_PAGE))
     runs = await state.runtime.store.list_runs(
@@ -103,6 +105,8 @@ async def list_runs(
         until=until,
         limit=limit + 1,
         offset=offset,
+        parent_id=parent_id,
+        root_id=root_id,
     )
     more = len(runs) > limit
     return schemas.RunPage(
