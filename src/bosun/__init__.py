@@ -4,22 +4,45 @@ The everyday surface: `Agent`, `tool`, `Limits`, `Runtime`, and the `bosun` CLI.
 """
 
 from bosun.engine import RunResult, Runtime, Worker
-from bosun.errors import BosunError
+from bosun.errors import (
+    BosunError,
+    EditRefused,
+    LeaseLost,
+    ModelError,
+    RunNotFound,
+    SpecError,
+    StoreError,
+    StoreUnavailable,
+    ToolNotFound,
+    UnstorableEvent,
+)
 from bosun.spec import Agent, Limits, ModelSpec, load_agent
 from bosun.spec.tool import RetryPolicy, Tool, ToolContext, tool
+from bosun.store.base import ApprovalConflict
 
 __version__ = "0.1.0"
 
+# Every exception a caller may catch is importable from here; all subclass BosunError.
 __all__ = [
     "Agent",
+    "ApprovalConflict",
     "BosunError",
+    "EditRefused",
+    "LeaseLost",
     "Limits",
+    "ModelError",
     "ModelSpec",
     "RetryPolicy",
+    "RunNotFound",
     "RunResult",
     "Runtime",
+    "SpecError",
+    "StoreError",
+    "StoreUnavailable",
     "Tool",
     "ToolContext",
+    "ToolNotFound",
+    "UnstorableEvent",
     "Worker",
     "__version__",
     "load_agent",

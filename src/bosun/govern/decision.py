@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Verdict = Literal["allow", "deny", "require_approval", "shadow", "notify"]
-VERDICTS: tuple[str, ...] = ("allow", "deny", "require_approval", "shadow", "notify")
+from bosun.spec.vocab import Autonomy, Verdict
 
-Autonomy = Literal["observe", "suggest", "auto_notify", "auto"]
-AUTONOMY_LEVELS: tuple[str, ...] = ("observe", "suggest", "auto_notify", "auto")
+# Plain-string views of the vocabulary (for messages and CLI choices); the lists
+# themselves live once, in `bosun.spec.vocab`.
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+AUTONOMY_LEVELS: tuple[str, ...] = tuple(a.value for a in Autonomy)
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,7 +241,7 @@ class Policy(BaseModel):
     version: str = "1"
     rules: tuple[Rule, ...] = ()
     visibility: dict[str, tuple[str, ...]] | None = None
-    default_effect: Verdict = "allow"
+    default_effect: Verdict = Verdict.ALLOW
     include_defaults: bool = True
 
     _compiled: _Compiled = PrivateAttr()

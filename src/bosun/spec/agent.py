@@ -17,11 +17,12 @@ from bosun.spec.model import ModelSpec
 from bosun.spec.refs import allowed_objects, check_reimportable, load_tool, load_undo
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import RetryPolicy, Tool, make_tool
+from bosun.spec.vocab import Autonomy
 from bosun.spec.where import definition_site, located, python_error
 from bosun.spec.yaml_lines import did_you_mean
 
 PROVIDERS = ("openai", "scripted", "sim")
-AUTONOMY = ("observe", "suggest", "auto_notify", "auto")
+AUTONOMY: tuple[str, ...] = tuple(a.value for a in Autonomy)
 
 
 def parse_model(model: ModelSpec | str | dict[str, Any]) -> ModelSpec:

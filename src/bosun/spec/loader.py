@@ -13,7 +13,7 @@ here to be importable again by a worker in another process, from any folder.
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -25,6 +25,7 @@ from bosun.spec.model import ModelSpec
 from bosun.spec.refs import check_reimportable, load_module, load_object, load_trusted
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import Effect, RetryPolicy, Tool, make_tool
+from bosun.spec.vocab import Autonomy
 
 REF_PATTERN = r"^[^:\s]+:[A-Za-z_][\w.]*$"
 
@@ -55,10 +56,8 @@ class AgentFile(BaseModel):
     policy: str | dict[str, Any] | None = (
         None  # a policy YAML path (relative to this file) or inline
     )
-    autonomy: Literal["observe", "suggest", "auto_notify", "auto"] = "auto"
-    tool_autonomy: dict[str, Literal["observe", "suggest", "auto_notify", "auto"]] = Field(
-        default_factory=dict
-    )
+    autonomy: Autonomy = Autonomy.AUTO
+    tool_autonomy: dict[str, Autonomy] = Field(default_factory=dict)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     # Functions of installed packages the agent may use as tools or undos as they are.
     allow_external_tools: list[Annotated[str, Field(pattern=REF_PATTERN)]] = Field(

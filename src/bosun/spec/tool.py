@@ -7,16 +7,17 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints, overload
+from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from bosun.errors import SpecError
 from bosun.spec.sources import folder_of, ref_of, resolve_ref
+from bosun.spec.vocab import Effect
 from bosun.spec.where import SpecModel
 
-Effect = Literal["read", "write", "irreversible"]
-EFFECTS: tuple[str, ...] = ("read", "write", "irreversible")
+# `Effect` is re-exported from here for the modules that import it from the tool layer.
+EFFECTS: tuple[str, ...] = tuple(e.value for e in Effect)
 
 
 class RetryPolicy(SpecModel):
@@ -50,7 +51,7 @@ class Tool:
     description: str
     fn: Callable[..., Any]
     params: type[BaseModel]
-    effect: Effect = "write"
+    effect: Effect = Effect.WRITE
     idempotent: bool = False
     timeout: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -110,7 +111,7 @@ def make_tool(
     *,
     name: str | None = None,
     description: str | None = None,
-    effect: Effect = "write",
+    effect: Effect = Effect.WRITE,
     idempotent: bool = False,
     timeout: float = 30.0,
     retry: RetryPolicy | dict[str, Any] | None = None,
@@ -178,7 +179,7 @@ def tool(
     *,
     name: str | None = None,
     description: str | None = None,
-    effect: Effect = "write",
+    effect: Effect = Effect.WRITE,
     idempotent: bool = False,
     timeout: float = 30.0,
     retry: RetryPolicy | dict[str, Any] | None = None,
