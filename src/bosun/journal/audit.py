@@ -124,10 +124,7 @@ def version_registered(ts: float, agent: str, version: str, spec: dict[str, Any]
             # effect, idempotency, trust, source) and of the set: what `tool_definition_
             # changed` records are checked against.
             "tools": [
-                {
-                    k: t.get(k)
-                    for k in ("name", "effect", "idempotent", "trusted", "undo", "digest")
-                }
+                {k: t.get(k) for k in ("name", "effect", "idempotent", "trusted", "undo", "digest")}
                 for t in spec.get("tools", [])
             ],
             "tools_digest": spec.get("tools_digest"),

@@ -12,9 +12,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
+from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
-from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.refs import (
     allowed_objects,
     check_reimportable,
