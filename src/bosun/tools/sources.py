@@ -146,7 +146,7 @@ class SourcePool:
         """(changed, live digest): whether the source now serves a definition of the tool
         other than the pinned one (live digest None: it serves no such tool any more).
         A pin without a digest (a version pinned before definitions were) is not checked."""
-        opened = await self.get(pin.source)
+        opened = self._open.get(pin.source.key) or await self.get(pin.source)
         if not pin.digest:
             return False, None
         live = opened.digests.get(pin.served_name)
