@@ -88,9 +88,10 @@ async def test_a_definition_changed_at_the_source_is_seen_when_it_is_discovered_
     server.start()
     changed, live = await pool.changed(pin)  # reconnected: discovered again
     assert changed and live is not None and live != pin.digest
-    server.definitions.clear()  # the tool vanished
-    await pool.close()
+    server.definitions.clear()  # the tool vanished; the source says so (list changed)
+    await pool.refresh(pin.source)
     assert await pool.changed(pin) == (True, None)
+    assert pool.opens == 2  # refreshed in place, not reopened
     await pool.close()
 
 

@@ -167,6 +167,17 @@ class SourcePool:
             )
         return True, live
 
+    async def refresh(self, spec: SourceSpec) -> None:
+        """Discover an open source's tools again (an MCP server said its list changed):
+        later `changed` checks compare against what it serves now."""
+        opened = await self.get(spec)
+        try:
+            definitions = await opened.source.discover()
+        except SourceUnavailable:
+            await self._drop(spec.key, opened)
+            raise
+        opened.digests = {d.name: d.digest for d in definitions}
+
     async def invoke(self, pin: Pin, arguments: dict[str, Any], call: Call) -> Any:
         """Call the tool on its (open) source. A `SourceUnavailable` drops the source, so
         the next use reconnects and discovers again."""
