@@ -241,6 +241,17 @@ class Runtime:
             listener(run.id, 1, [started])
         return run
 
+    async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
+        """The run and its ancestors, nearest first: the kill switches of each cover it.
+        A top-level run costs no query; a child one lookup per level, once per drive."""
+        lineage = [run.id]
+        parent_id = run.parent_id
+        while parent_id is not None and parent_id not in lineage:
+            lineage.append(parent_id)
+            parent = await self.store.get_run(parent_id)
+            parent_id = parent.parent_id if parent is not None else None
+        return tuple(lineage)
+
     async def _parent(self, parent_id: str, tenant: str) -> RunRecord:
         """The parent of a child run: it must exist, be the caller's tenant's, and not be
         finished (a finished run starts nothing; its budget is settled)."""
@@ -356,6 +367,7 @@ class Runtime:
             listeners=self.listeners,
             governor=self.governor,
             pool=self.tool_pool,
+            lineage=await self._lineage(run),
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop
@@ -543,7 +555,7 @@ class Runtime:
         return await self.store.unpause(run_id)
 
 
-SCOPE_KINDS = ("tenant", "agent", "tool")
+SCOPE_KINDS = ("tenant", "agent", "tool", "run")
 
 
 def check_scope(scope: str) -> str:
@@ -551,7 +563,8 @@ def check_scope(scope: str) -> str:
     if scope == "global" or (sep and kind in SCOPE_KINDS and name):
         return scope
     raise BosunError(
-        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME or tool:NAME"
+        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME, tool:NAME"
+        " or run:ID (that run and every run below it)"
     )
 
 
