@@ -26,7 +26,6 @@ from bosun.errors import BosunError
 from bosun.observe.timeline import format_cost, format_duration, format_time
 from bosun.observe.tree import ordered_tree
 from bosun.server import ops, schemas, views
-from bosun.server.ops import MAX_PAGE
 from bosun.server.auth import (
     SESSION_COOKIE,
     caller_of,
@@ -38,6 +37,7 @@ from bosun.server.auth import (
     token_hash,
 )
 from bosun.server.keys import Principal, verify_key
+from bosun.server.ops import MAX_PAGE
 from bosun.server.state import ServerState, state_of
 from bosun.server.usage import DAY, day_range, usage
 from bosun.store.base import TERMINAL_STATUSES
