@@ -103,6 +103,7 @@ class RunLoop:
         cancel_requested: bool = False,
         pause_requested: bool = False,
         listeners: Sequence[CommitListener] = (),
+        lineage: Sequence[str] = (),
     ):
         self.store = store
         self.agent = agent
@@ -132,6 +133,7 @@ class RunLoop:
         self._buffer: list[Event] = []
         self.listeners = listeners
         self.kill_switches: tuple[KillSwitch, ...] = ()  # as of the latest commit
+        self.lineage = tuple(lineage) or (state.run_id,)  # this run, then its ancestors
 
     # -- journal ---------------------------------------------------------
 
@@ -266,7 +268,7 @@ class RunLoop:
         """
         if not self.kill_switches:
             return None
-        scopes = kill_scopes(self.state.tenant, self.agent.name, tool)
+        scopes = kill_scopes(self.state.tenant, self.agent.name, tool, self.lineage)
         switch = next((k for k in self.kill_switches if k.scope in scopes), None)
         if switch is None:
             return None
@@ -503,7 +505,7 @@ class RunLoop:
         )
         await self.commit()
         killed = self.kill_switches and any(
-            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool)
+            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool, self.lineage)
             for k in self.kill_switches
         )
         if not killed and not self.cancel_requested:

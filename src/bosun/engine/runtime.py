@@ -189,6 +189,7 @@ class Runtime:
         tags: dict[str, str] | None,
         limits: Limits | None,
         key: str | None = None,
+        parent: str | None = None,
     ) -> RunRecord:
         for what, text in (
             ("idempotency key", key),
@@ -201,7 +202,9 @@ class Runtime:
             if problem is not None:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
+        parent_run = await self._parent(parent, tenant) if parent is not None else None
         run_id = new_run_id()
+        root_id = parent_run.root_id if parent_run is not None else run_id
         now = time.time()
         run = RunRecord(
             id=run_id,
@@ -215,7 +218,8 @@ class Runtime:
             session=session,
             tags=dict(tags or {}),
             created_at=now,
-            root_id=run_id,
+            parent_id=parent,
+            root_id=root_id,
             idempotency_key=key,
         )
         if status == RUNNING:
@@ -231,6 +235,8 @@ class Runtime:
             session=session,
             tags=dict(tags or {}),
             limits=limits.model_dump(exclude_none=True) if limits else None,
+            parent_id=parent,
+            root_id=root_id if parent is not None else None,
         )
         stored = await self.store.create_run(run, [started])
         if stored.id != run.id:  # the key was used: that run, untouched
@@ -238,6 +244,29 @@ class Runtime:
         for listener in self.listeners:
             listener(run.id, 1, [started])
         return run
+
+    async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
+        """The run and its ancestors, nearest first: the kill switches of each cover it.
+        A top-level run costs no query; a child one lookup per level, once per drive."""
+        lineage = [run.id]
+        parent_id = run.parent_id
+        while parent_id is not None and parent_id not in lineage:
+            lineage.append(parent_id)
+            parent = await self.store.get_run(parent_id)
+            parent_id = parent.parent_id if parent is not None else None
+        return tuple(lineage)
+
+    async def _parent(self, parent_id: str, tenant: str) -> RunRecord:
+        """The parent of a child run: it must exist, be the caller's tenant's, and not be
+        finished (a finished run starts nothing; its budget is settled)."""
+        parent = await self.store.get_run(parent_id)
+        if parent is None or parent.tenant != tenant:
+            raise RunNotFound(f"no run {parent_id} to be the parent of a new run")
+        if parent.status in TERMINAL_STATUSES:
+            raise BosunError(
+                f"run {parent_id} is {parent.status}: a finished run cannot start child runs"
+            )
+        return parent
 
     async def run(
         self,
@@ -274,11 +303,14 @@ class Runtime:
         tags: dict[str, str] | None = None,
         limits: Limits | None = None,
         key: str | None = None,
+        parent: str | None = None,
     ) -> str:
         """Queue a run for a worker; returns its id at once.
 
         With a `key`, submitting again (a retried webhook, a trigger firing twice) returns
-        the run first submitted with that key in this tenant, never a second one."""
+        the run first submitted with that key in this tenant, never a second one. With a
+        `parent`, the run is a child in that run's tree (same tenant; cancel, pause and
+        kill switches of the parent cover it; its spans join the root's trace)."""
         run = await self._create(
             agent,
             input,
@@ -289,6 +321,7 @@ class Runtime:
             tags=tags,
             limits=limits,
             key=key,
+            parent=parent,
         )
         return run.id
 
@@ -339,6 +372,7 @@ class Runtime:
             governor=self.governor,
             pool=self.tool_pool,
             sources=self.sources,
+            lineage=await self._lineage(run),
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop
@@ -526,7 +560,7 @@ class Runtime:
         return await self.store.unpause(run_id)
 
 
-SCOPE_KINDS = ("tenant", "agent", "tool")
+SCOPE_KINDS = ("tenant", "agent", "tool", "run")
 
 
 def check_scope(scope: str) -> str:
@@ -534,7 +568,8 @@ def check_scope(scope: str) -> str:
     if scope == "global" or (sep and kind in SCOPE_KINDS and name):
         return scope
     raise BosunError(
-        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME or tool:NAME"
+        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME, tool:NAME"
+        " or run:ID (that run and every run below it)"
     )
 
 
