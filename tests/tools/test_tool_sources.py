@@ -11,6 +11,7 @@ import pytest
 from http_source import EVENTS, HttpSource, ToolServer
 
 from bosun import Runtime, SourceUnavailable, ToolContext, load_agent
+from bosun.govern.audit import verify
 from bosun.journal.events import ToolDefinitionChanged, ToolFailed, ToolFinished, ToolStarted
 from bosun.spec.definition import Pin, SourceSpec, ToolDefinition
 from bosun.tools.execute import Slot, ToolPool
@@ -177,6 +178,7 @@ async def test_a_changed_tool_is_refused_until_a_new_version_is_registered(db_ur
         assert changed.live_digest not in (None, declared["digest"])
         assert changed.agent_version == v1.version_id
         assert [a.subject for a in audit if a.action == "tool_definition_changed"] == [run_id]
+        assert (await verify(rt2.store)).ok  # the chain holds it, and every such event has it
         # The run kept showing the model what its version pinned, not the new text.
         description = pinned.tool_map["lookup"].schema()["function"]["description"]
         assert description == "Look up an order by its id."
