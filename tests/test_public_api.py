@@ -17,6 +17,7 @@ PUBLIC_ERRORS = [
     "LeaseLost",
     "ModelError",
     "RunNotFound",
+    "SourceUnavailable",
     "SpecError",
     "StoreError",
     "StoreUnavailable",

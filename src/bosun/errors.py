@@ -46,6 +46,16 @@ class ToolNotFound(BosunError):
     """A tool reference (`module:function`) could not be imported."""
 
 
+class SourceUnavailable(BosunError):
+    """A tool source could not be opened, or its connection broke during a call. The pool
+    opens it again on next use. `sent` says whether the call may have reached the source
+    (then it may have taken effect, like a timeout); False when it surely did not."""
+
+    def __init__(self, message: str, *, sent: bool = False):
+        super().__init__(message)
+        self.sent = sent
+
+
 class EditRefused(BosunError):
     """An approver's edited arguments do not fit the tool or are forbidden by the policy; the
     approval stays pending. `rule` names what refused them (`schema` for the tool's schema)."""

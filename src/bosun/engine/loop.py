@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from bosun.engine.decide import decide_call
 from bosun.engine.limits import check_step, check_tool, effective_limits
+from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
@@ -64,6 +65,7 @@ from bosun.store.base import (
     Store,
 )
 from bosun.tools.execute import ToolPool, execute_tool
+from bosun.tools.sources import SourcePool
 
 # Called after each commit with (run_id, first_seq, events). Must be cheap and never raise:
 # observers (traces, metrics) queue the events and do their work off the step loop.
@@ -97,6 +99,7 @@ class RunLoop:
         owner: str,
         governor: Governor,
         pool: ToolPool,
+        sources: SourcePool,
         cancel_requested: bool = False,
         pause_requested: bool = False,
         listeners: Sequence[CommitListener] = (),
@@ -110,6 +113,10 @@ class RunLoop:
         self.owner = owner
         self.governor = governor
         self.pool = pool
+        self.sources = sources
+        # Where each tool comes from and the digest of the definition the version pinned.
+        self.pins = agent.pins
+        self.reported_changes: set[str] = set()  # tools whose change this loop journaled
         self.cancel_requested = cancel_requested
         self.pause_requested = pause_requested  # learnt with each commit, like cancel
         self.stop_requested = False  # set by a worker that is shutting down
@@ -358,6 +365,14 @@ class RunLoop:
             return None  # still waiting, or the model has been told it was refused
         if tool is None:
             return await self.unknown_tool(call)
+        pin = self.pins[call.tool]
+        refused = await source_refusal(
+            self.sources, pin, call, self.agent.version_id, self.reported_changes
+        )
+        if refused:  # the model is told; nothing ran
+            for event in refused:
+                self.record(event)
+            return None
 
         kwargs = self.parse_arguments(call)
         if kwargs is None:
@@ -418,6 +433,8 @@ class RunLoop:
                 kwargs,
                 ToolContext(state.run_id, call.call_id, call.idempotency_key, call.attempts),
                 slot,
+                self.sources,
+                pin,
             )
         if outcome.ok:
             if self.breakers:
@@ -431,13 +448,23 @@ class RunLoop:
                     trusted=tool.trusted,
                 )
             )
-        elif outcome.error_type == "timeout" and not tool.idempotent and tool.effect != "read":
-            # The body began and did not return in time: it may still take effect. Saying
-            # "it failed" would have the model try again (a second payment); a person decides.
+        elif (
+            outcome.error_type in ("timeout", "source_lost")
+            and not tool.idempotent
+            and tool.effect != "read"
+        ):
+            # The body began (or the request left) and did not return: it may still take
+            # effect. Saying "it failed" would have the model try again (a second payment);
+            # a person decides.
             await self.governor.breakers.failure(breaker)
+            what = (
+                f"timed out after {tool.timeout:g}s while running"
+                if outcome.error_type == "timeout"
+                else f"lost its source mid-call ({outcome.message})"
+            )
             return await self.park(
-                f"tool call {call.call_id} ({call.tool}) timed out after {tool.timeout:g}s "
-                "while running; it may still take effect, and the tool is not idempotent, "
+                f"tool call {call.call_id} ({call.tool}) {what}; "
+                "it may still take effect, and the tool is not idempotent, "
                 "so it is neither reported as failed nor run again. Check the target system, "
                 "then resolve the run.",
                 call.call_id,

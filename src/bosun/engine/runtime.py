@@ -50,6 +50,7 @@ from bosun.store.base import (
     Store,
 )
 from bosun.tools.execute import DEFAULT_TOOL_THREADS, ToolPool
+from bosun.tools.sources import SourcePool
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,8 @@ class Runtime:
         self.governor = Governor(self.store)
         # Threads for sync tool bodies (see `bosun.tools.execute`): sized here, on purpose.
         self.tool_pool = ToolPool(tool_threads)
+        # The tool sources this runtime has open (opened at first use, closed in `close`).
+        self.sources = SourcePool()
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
@@ -124,6 +127,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.leases.close()
+        await self.sources.close()
         self.tool_pool.close()
         for provider in self._providers.values():
             aclose = getattr(provider, "aclose", None)
@@ -367,6 +371,7 @@ class Runtime:
             listeners=self.listeners,
             governor=self.governor,
             pool=self.tool_pool,
+            sources=self.sources,
             lineage=await self._lineage(run),
         )
         task = asyncio.current_task()

@@ -36,6 +36,7 @@ AUDITED_KINDS = frozenset(
         "tool_compensated",
         "compensation_missing",
         "attention_resolved",
+        "tool_definition_changed",
     }
 )
 # The actions of records derived from journal events (a killed run's `run_finished` is
@@ -119,9 +120,13 @@ def version_registered(ts: float, agent: str, version: str, spec: dict[str, Any]
             "policy": spec.get("policy"),
             "autonomy": spec.get("autonomy"),
             "tool_autonomy": spec.get("tool_autonomy"),
+            # The digest of each tool's pinned definition (name, description, schema,
+            # effect, idempotency, trust, source) and of the set: what `tool_definition_
+            # changed` records are checked against.
             "tools": [
-                {k: t.get(k) for k in ("name", "effect", "idempotent", "trusted", "undo")}
+                {k: t.get(k) for k in ("name", "effect", "idempotent", "trusted", "undo", "digest")}
                 for t in spec.get("tools", [])
             ],
+            "tools_digest": spec.get("tools_digest"),
         },
     )

@@ -133,6 +133,22 @@ class ToolFailed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToolDefinitionChanged(Event):
+    """A tool's source serves another definition than the run's agent version pinned (or
+    none: `live_digest` None): the rug-pull defence refuses its calls (a `ToolFailed` with
+    `definition_changed` follows) until a new agent version is registered. Journaled at
+    the first refused call of the tool in a run; audited."""
+
+    kind: ClassVar[str] = "tool_definition_changed"
+    call_id: str
+    tool: str
+    source: str  # kind:identity
+    pinned_digest: str
+    live_digest: str | None
+    agent_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class LimitReached(Event):
     kind: ClassVar[str] = "limit_reached"
     limit: str
@@ -311,6 +327,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ToolStarted,
         ToolFinished,
         ToolFailed,
+        ToolDefinitionChanged,
         LimitReached,
         RunNeedsAttention,
         RunPaused,

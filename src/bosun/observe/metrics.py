@@ -58,7 +58,15 @@ log = logging.getLogger("bosun.observe")
 # Failure classes (`bosun_errors_total{class=...}`).
 MODEL, TOOL, POLICY, ORCHESTRATION = "model", "tool", "policy", "orchestration"
 POLICY_ERRORS = frozenset(
-    {"denied", "approval_denied", "approval_expired", "rate_limited", "killed", "policy"}
+    {
+        "denied",
+        "approval_denied",
+        "approval_expired",
+        "rate_limited",
+        "killed",
+        "policy",
+        "definition_changed",  # the rug-pull defence refused it (bosun.engine.pinned)
+    }
 )
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 # Events that move a counter other than the per-step ones (failures, approvals, ends).

@@ -32,6 +32,7 @@ from bosun.journal.events import (
     RunStarted,
     RunWaiting,
     ToolCompensated,
+    ToolDefinitionChanged,
     ToolFailed,
     ToolFinished,
     ToolProposed,
@@ -268,6 +269,12 @@ def describe(event: Event) -> str | None:
             outcome = "undone" if event.ok else f"UNDO FAILED: {event.message}"
             return (
                 f"rollback {event.tool} [{event.call_id}] {outcome} by {event.by} via {event.undo}"
+            )
+        case ToolDefinitionChanged():
+            now = "no longer served" if event.live_digest is None else "defined otherwise now"
+            return (
+                f"CHANGED  {event.tool} ({event.source}) is {now} than {event.agent_version}"
+                f" pinned (digest {event.pinned_digest[:12]}): its calls are refused"
             )
         case CompensationMissing():
             return f"rollback {event.tool} [{event.call_id}] has NO UNDO: reverse it by hand"

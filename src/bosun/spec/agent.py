@@ -12,9 +12,16 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
+from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
-from bosun.spec.refs import allowed_objects, check_reimportable, load_tool, load_undo
+from bosun.spec.refs import (
+    allowed_objects,
+    check_reimportable,
+    load_tool,
+    load_undo,
+    served_tool,
+)
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import RetryPolicy, Tool, make_tool
 from bosun.spec.vocab import Autonomy
@@ -87,6 +94,18 @@ def _as_tool(
     if callable(item):
         return make_tool(item)
     raise SpecError(f"`tools`: {item!r} is not a tool, a function or a `module:function` reference")
+
+
+def pinned(tool: Tool) -> dict[str, Any]:
+    """A tool's declaration as a version pins it: the agent's settings, the definition its
+    source serves (see `bosun.spec.definition`) and that definition's digest."""
+    try:
+        served = served_tool(tool.ref).definition()
+    except (BosunError, ImportError, SyntaxError):
+        # Not importable by reference (a lambda, a local function): `check_tools` refuses
+        # it with the reason before any run uses this snapshot.
+        served = tool.definition()
+    return {**tool.declaration(), "definition": served.canonical(), "digest": served.digest}
 
 
 @dataclass
@@ -192,7 +211,7 @@ class Agent:
                 "version": self.version,
                 "instructions": self.instructions,
                 "model": self.model_spec.model_dump(mode="json", exclude_defaults=True),
-                "tools": [t.declaration() for t in self.tools],  # type: ignore[union-attr]
+                "tools": [pinned(t) for t in self.tools],  # type: ignore[arg-type]
                 "limits": self.limits.model_dump(mode="json"),
                 "source": self.source,
                 "policy": self.policy,
@@ -200,9 +219,33 @@ class Agent:
                 "tool_autonomy": self.tool_autonomy,
                 "rate_limits": [r.model_dump(mode="json") for r in self.rate_limits],
             }
+            self._snapshot["tools_digest"] = set_digest(
+                (t["name"], t["digest"]) for t in self._snapshot["tools"]
+            )
             if self.allow_external_tools:
                 self._snapshot["allow_external_tools"] = list(self.allow_external_tools)
         return self._snapshot
+
+    @property
+    def pins(self) -> dict[str, Pin]:
+        """Tool name -> what this version pinned about it (the source, the tool's name there,
+        its definition's digest). Versions pinned before definitions were have none: their
+        tools are not checked."""
+        snapshot = self.snapshot()
+        cached = getattr(self, "_pins", None)
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]  # type: ignore[no-any-return]
+        pins = {}
+        for decl in snapshot.get("tools", []):
+            definition = decl.get("definition") or {"name": decl["name"]}
+            source = definition.get("source") or {}
+            kind, identity = source.get("kind", "python"), source.get("id", decl["ref"])
+            config = {"ref": identity} if kind == "python" else source.get("config", {})
+            pins[decl["name"]] = Pin(
+                SourceSpec(kind, identity, config), definition["name"], decl.get("digest", "")
+            )
+        self._pins = (snapshot, pins)
+        return pins
 
     @property
     def version_id(self) -> str:
@@ -240,7 +283,6 @@ class Agent:
             tools.append(
                 Tool(
                     name=decl["name"],
-                    description=live.description,
                     fn=live.fn,
                     params=live.params,
                     effect=decl["effect"],
@@ -252,6 +294,9 @@ class Agent:
                     trusted=decl.get("trusted", True),
                     undo=decl.get("undo"),
                     sensitive=tuple(decl.get("sensitive", ())),
+                    # What the version showed the model, never what the code says today.
+                    description=decl.get("description", live.description),
+                    parameters=decl.get("parameters"),
                 )
             )
         agent = cls(

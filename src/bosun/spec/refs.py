@@ -246,6 +246,15 @@ def load_tool(ref: str, folder: str | None = None, allowed: Sequence[Any] = ()) 
     return obj if isinstance(obj, Tool) else make_tool(obj)
 
 
+def served_tool(ref: str) -> Tool:
+    """The tool `ref` serves as its own code declares it: the `@tool`'s declaration, or the
+    default one of a plain function, without any agent's overrides. What a Python tool
+    source discovers, and so what an agent version pins (`bosun.spec.definition`). Whether
+    the reference may name it was checked when the agent was loaded (`load_trusted`)."""
+    obj = load_object(ref)
+    return obj if isinstance(obj, Tool) else make_tool(obj)
+
+
 def load_undo(ref: str, allowed: Sequence[Any] = ()) -> Callable[..., Any]:
     """The compensating function an `undo` reference names (same rule as tools)."""
     return _unwrap(load_trusted(ref, None, allowed))  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from typing import Any, get_type_hints, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from bosun.errors import SpecError
+from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.sources import folder_of, ref_of, resolve_ref
 from bosun.spec.vocab import Effect
 from bosun.spec.where import SpecModel
@@ -63,10 +64,30 @@ class Tool:
     trusted: bool = True
     undo: str | None = None
     sensitive: tuple[str, ...] = ()
+    # The argument schema a pinned version showed the model (None: built from `params`).
+    parameters: dict[str, Any] | None = None
 
     @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
+
+    @functools.cached_property
+    def source(self) -> SourceSpec:
+        """Where the tool comes from: a Python function is served by the reference to it."""
+        return SourceSpec("python", self.ref, {"ref": self.ref})
+
+    def definition(self) -> ToolDefinition:
+        """This tool's definition as its source serves it (see `bosun.spec.definition`)."""
+        return ToolDefinition(
+            name=self.name,
+            description=self.description,
+            parameters=self.schema()["function"]["parameters"],
+            effect=self.effect,
+            idempotent=self.idempotent,
+            trusted=self.trusted,
+            source_kind=self.source.kind,
+            source_id=self.source.identity,
+        )
 
     @functools.cached_property
     def _schema(self) -> dict[str, Any]:
@@ -77,8 +98,11 @@ class Tool:
         return self._schema
 
     def schema_uncached(self) -> dict[str, Any]:
-        params = self.params.model_json_schema()
-        params.pop("title", None)
+        if self.parameters is not None:
+            params = self.parameters
+        else:
+            params = self.params.model_json_schema()
+            params.pop("title", None)
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": params},
@@ -96,6 +120,9 @@ class Tool:
             "trusted": self.trusted,
             "undo": self.undo,
             "sensitive": list(self.sensitive),
+            # What the model is shown, pinned: a run never sees a later description.
+            "description": self.description,
+            "parameters": self.schema()["function"]["parameters"],
         }
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:

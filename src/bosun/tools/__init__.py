@@ -1,5 +1,18 @@
-"""Tool execution (and, later, MCP clients and sandboxes). Tool *definitions* live in `bosun.spec`."""
+"""Tool sources and execution. Tool *definitions* live in `bosun.spec`.
 
+Importing the package registers the built-in source kinds (`python`); other kinds
+register themselves with `register_source_kind` (see docs/tools.md).
+"""
+
+from bosun.tools import python as _python  # noqa: F401  (registers the `python` kind)
 from bosun.tools.execute import ToolOutcome, execute_tool
+from bosun.tools.sources import SourcePool, ToolSource, register_source_kind, source_kinds
 
-__all__ = ["ToolOutcome", "execute_tool"]
+__all__ = [
+    "SourcePool",
+    "ToolOutcome",
+    "ToolSource",
+    "execute_tool",
+    "register_source_kind",
+    "source_kinds",
+]

@@ -1,5 +1,9 @@
 """Run one tool call: validated arguments in, a JSON-ready result or a classified error out.
 
+Every call goes to its source through `SourcePool.invoke` (`bosun.tools.sources`); this
+module owns what is the same for every source: retries, result cleaning, the error
+classes, and the thread pool Python's sync tools run on (`bosun.tools.python`).
+
 Sync functions run on threads of the runtime's `ToolPool`, so a slow tool never blocks
 other runs. The pool is sized deliberately (`Runtime(tool_threads=...)`, `bosun worker
 --tool-threads`; default `DEFAULT_TOOL_THREADS`) and a call *reserves* a thread before its
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +27,11 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from bosun.errors import SourceUnavailable
 from bosun.journal.text import clean_text, clean_value
+from bosun.spec.definition import Pin
 from bosun.spec.tool import Tool, ToolContext
+from bosun.tools.sources import Call, SourcePool
 
 # Exceptions that mean the call's arguments were wrong, not that the tool failed: they go
 # back to the model, are not retried, and never open a circuit breaker.
@@ -161,26 +167,24 @@ def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: 
         loop.call_soon_threadsafe(fn, *args)
 
 
-async def _call_once(tool: Tool, kwargs: dict[str, Any], ctx: ToolContext, slot: Slot) -> Any:
-    if tool.context_param:
-        kwargs = {**kwargs, tool.context_param: ctx}
-    if tool.is_async:
-        async with asyncio.timeout(tool.timeout):  # no extra task per call, unlike wait_for
-            return await tool.fn(**kwargs)
-    return await slot.pool.run_sync(slot, functools.partial(tool.fn, **kwargs), tool.timeout)
-
-
 async def execute_tool(
-    tool: Tool, kwargs: dict[str, Any], ctx: ToolContext, slot: Slot
+    tool: Tool,
+    kwargs: dict[str, Any],
+    ctx: ToolContext,
+    slot: Slot,
+    sources: SourcePool,
+    pin: Pin,
 ) -> ToolOutcome:
-    """Run the call in the thread `slot` reserved (see `ToolPool.slot`), with its retries."""
+    """Run the call on its source (`SourcePool.invoke`, the one path every tool call takes),
+    in the thread `slot` reserved (see `ToolPool.slot`), with its retries."""
     start = time.perf_counter()
     delay = tool.retry.backoff_seconds
     attempt = 0
+    call = Call(ctx, tool.timeout, slot)
     while True:
         attempt += 1
         try:
-            result = await _call_once(tool, kwargs, ctx, slot)
+            result = await sources.invoke(pin, kwargs, call)
             try:
                 jsonable = clean_value(to_jsonable_python(result))
             except PydanticSerializationError as exc:
@@ -202,6 +206,11 @@ async def execute_tool(
             fault = "tool"
         except asyncio.CancelledError:
             raise
+        except SourceUnavailable as exc:
+            # "source_lost": the request may have reached the source, so it may have taken
+            # effect (treated like a timeout); "source_unavailable": it surely did not.
+            error_type = "source_lost" if exc.sent else "source_unavailable"
+            message, fault = clean_text(str(exc)), "tool"
         except Exception as exc:
             error_type, message = type(exc).__name__, clean_text(str(exc) or type(exc).__name__)
             fault = "call" if isinstance(exc, CALLER_ERRORS) else "tool"

@@ -1,0 +1,214 @@
+"""Tool sources: where tools come from, and the one path every call goes through.
+
+A *source* serves tools: Python functions today (`bosun.tools.python`), MCP servers,
+other Bosun agents and remote A2A agents next. Each has the same small lifecycle:
+
+    open()      connect (import a module, start a server, open a session); once per worker
+    discover()  the definitions it serves now (`bosun.spec.definition.ToolDefinition`)
+    invoke()    call one tool; raise `SourceUnavailable` when the connection broke
+    close()     on shutdown (`Runtime.close`, and so a worker's)
+
+`SourcePool` keeps the open sources of one Runtime by `(kind, identity)`: the first call
+opens and discovers, later calls reuse it; a call that raises `SourceUnavailable` drops
+the source, and the next use opens and discovers it again (a reconnect, which re-checks
+every definition). Calls of a tool whose live definition is not the one its agent
+version pinned are refused by the engine (`SourcePool.changed`; see docs/tools.md).
+
+New kinds register a factory (`register_source_kind("mcp", McpSource)`); nothing else
+in the engine changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bosun.errors import BosunError, SourceUnavailable
+from bosun.spec.definition import Pin, SourceSpec, ToolDefinition
+from bosun.spec.tool import ToolContext
+
+if TYPE_CHECKING:
+    from bosun.tools.execute import Slot
+
+log = logging.getLogger("bosun.tools")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a source gets with one attempt of one call: the tool's context (run, call and
+    idempotency key, which a tool may see), its timeout (the source enforces it: the
+    clock starts when the body or the request begins, never while it waits for a thread
+    or a connection) and the thread reserved for it (Python sync tools; see `ToolPool`)."""
+
+    context: ToolContext
+    timeout: float
+    slot: Slot
+
+
+class ToolSource(Protocol):
+    """Where tools come from (see the module docstring)."""
+
+    spec: SourceSpec
+
+    async def open(self) -> None: ...
+
+    async def discover(self) -> list[ToolDefinition]: ...
+
+    async def invoke(self, name: str, arguments: dict[str, Any], call: Call) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+SourceFactory = Callable[[SourceSpec], ToolSource]
+_KINDS: dict[str, SourceFactory] = {}
+
+
+def register_source_kind(kind: str, factory: SourceFactory) -> None:
+    """Make `kind` a source kind: `factory(spec)` builds an (unopened) source for a spec.
+    Registering a kind again replaces its factory (a test double, a newer client)."""
+    if not kind or not kind.replace("-", "").replace("_", "").isalnum():
+        raise BosunError(f"source kind {kind!r}: use letters, digits, '-' and '_'")
+    _KINDS[kind] = factory
+
+
+def source_kinds() -> tuple[str, ...]:
+    return tuple(sorted(_KINDS))
+
+
+def build_source(spec: SourceSpec) -> ToolSource:
+    factory = _KINDS.get(spec.kind)
+    if factory is None:
+        raise SourceUnavailable(
+            f"no tool source kind {spec.kind!r} is registered here (known: "
+            f"{', '.join(source_kinds()) or 'none'}); install or import the package that "
+            "provides it in every worker"
+        )
+    return factory(spec)
+
+
+class _Opened:
+    """An open source and the digests of what it served when it was (re)opened."""
+
+    __slots__ = ("digests", "source")
+
+    def __init__(self, source: ToolSource, definitions: list[ToolDefinition]):
+        self.source = source
+        self.digests = {d.name: d.digest for d in definitions}
+
+
+class SourcePool:
+    """The open tool sources of one Runtime (one worker), by `(kind, identity)`."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str], _Opened] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._warned: set[tuple[tuple[str, str], str, str | None]] = set()
+        self.opens = 0  # sources opened (or reopened) so far: a reconnect counts once
+
+    async def get(self, spec: SourceSpec) -> _Opened:
+        """The open source for `spec`, opened and discovered on first use (or after it
+        broke). Raises `SourceUnavailable` when it cannot be opened now."""
+        opened = self._open.get(spec.key)
+        if opened is not None:
+            return opened
+        lock = self._locks.setdefault(spec.key, asyncio.Lock())
+        async with lock:  # runs sharing a worker open a source once, not once each
+            opened = self._open.get(spec.key)
+            if opened is None:
+                opened = await self._connect(spec)
+                self._open[spec.key] = opened
+        return opened
+
+    async def _connect(self, spec: SourceSpec) -> _Opened:
+        source = build_source(spec)
+        try:
+            await source.open()
+            definitions = await source.discover()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await source.close()
+            if isinstance(exc, SourceUnavailable):
+                raise
+            raise SourceUnavailable(
+                f"tool source {spec.kind}:{spec.identity} could not be opened: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.opens += 1
+        return _Opened(source, definitions)
+
+    async def changed(self, pin: Pin) -> tuple[bool, str | None]:
+        """(changed, live digest): whether the source now serves a definition of the tool
+        other than the pinned one (live digest None: it serves no such tool any more).
+        A pin without a digest (a version pinned before definitions were) is not checked."""
+        opened = self._open.get(pin.source.key) or await self.get(pin.source)
+        if not pin.digest:
+            return False, None
+        live = opened.digests.get(pin.served_name)
+        if live == pin.digest:
+            return False, live
+        seen = (pin.source.key, pin.served_name, live)
+        if seen not in self._warned:  # once per worker and definition, not once per call
+            self._warned.add(seen)
+            log.warning(
+                "tool %s of source %s:%s %s since the agent version pinned it (pinned %s,"
+                " live %s): its calls are refused until a new version is registered",
+                pin.served_name,
+                pin.source.kind,
+                pin.source.identity,
+                "is no longer served" if live is None else "changed its definition",
+                pin.digest[:12],
+                (live or "-")[:12],
+            )
+        return True, live
+
+    async def refresh(self, spec: SourceSpec) -> None:
+        """Discover an open source's tools again (an MCP server said its list changed):
+        later `changed` checks compare against what it serves now."""
+        opened = await self.get(spec)
+        try:
+            definitions = await opened.source.discover()
+        except SourceUnavailable:
+            await self._drop(spec.key, opened)
+            raise
+        opened.digests = {d.name: d.digest for d in definitions}
+
+    async def invoke(self, pin: Pin, arguments: dict[str, Any], call: Call) -> Any:
+        """Call the tool on its (open) source. A `SourceUnavailable` drops the source, so
+        the next use reconnects and discovers again."""
+        opened = self._open.get(pin.source.key) or await self.get(pin.source)
+        try:
+            return await opened.source.invoke(pin.served_name, arguments, call)
+        except SourceUnavailable:
+            await self._drop(pin.source.key, opened)
+            raise
+
+    async def _drop(self, key: tuple[str, str], opened: _Opened) -> None:
+        if self._open.get(key) is opened:
+            del self._open[key]
+            with contextlib.suppress(Exception):
+                await opened.source.close()
+
+    async def close(self) -> None:
+        """Close every open source (Runtime shutdown); a failing close is logged, not raised."""
+        opened, self._open = self._open, {}
+        for key, entry in opened.items():
+            try:
+                await entry.source.close()
+            except Exception as exc:  # one broken source must not keep the others open
+                log.warning("closing tool source %s:%s failed: %s", key[0], key[1], exc)
+
+
+__all__ = [
+    "Call",
+    "SourcePool",
+    "ToolSource",
+    "build_source",
+    "register_source_kind",
+    "source_kinds",
+]
