@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 
 from bosun.engine.approvals import check_edit
+from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
-from bosun.engine.loop import CommitListener, RunLoop, StopRequested
+from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
@@ -109,8 +110,12 @@ class Runtime:
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
-        # Observers of committed events (see `CommitListener`); e.g. trace and metric exporters.
-        self.listeners: list[CommitListener] = []
+        # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
+        # all append through it, so its listeners see every event (`bosun.engine.journal`).
+        self.journal = JournalWriter(self.store)
+        # Observers of committed events (see `CommitListener`), e.g. trace and metric
+        # exporters: the writer's own list, so `listeners.append` and `journal.listen` agree.
+        self.listeners: list[CommitListener] = self.journal.listeners
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -198,7 +203,19 @@ class Runtime:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
         run_id = new_run_id()
-        now = time.time()
+        started = self.journal.stamp(
+            RunStarted(
+                agent=agent.name,
+                agent_version=agent.version_id,
+                input=input,
+                tenant=tenant,
+                user=user,
+                session=session,
+                tags=dict(tags or {}),
+                limits=limits.model_dump(exclude_none=True) if limits else None,
+            )
+        )
+        now = started.ts  # the run was created when it started
         run = RunRecord(
             id=run_id,
             agent=agent.name,
@@ -217,22 +234,9 @@ class Runtime:
         if status == RUNNING:
             run.lease_owner = self.owner
             run.lease_expires_at = now + self.lease_seconds
-        started = RunStarted(
-            ts=now,
-            agent=agent.name,
-            agent_version=agent.version_id,
-            input=input,
-            tenant=tenant,
-            user=user,
-            session=session,
-            tags=dict(tags or {}),
-            limits=limits.model_dump(exclude_none=True) if limits else None,
-        )
-        stored = await self.store.create_run(run, [started])
+        stored = await self.journal.create(run, [started])
         if stored.id != run.id:  # the key was used: that run, untouched
             return stored
-        for listener in self.listeners:
-            listener(run.id, 1, [started])
         return run
 
     async def run(
@@ -331,7 +335,7 @@ class Runtime:
             owner=self.owner,
             cancel_requested=run.cancel_requested,
             pause_requested=run.pause_requested,
-            listeners=self.listeners,
+            journal=self.journal,
             governor=self.governor,
             pool=self.tool_pool,
         )
@@ -471,7 +475,7 @@ class Runtime:
         """Compensate the run's executed effects, newest first (see `bosun.engine.rollback`)."""
         run = await self.get_run(run_id)
         return await rollback(
-            self.store,
+            self.journal,
             self.agent_for(run),
             run_id,
             owner=self.owner,
@@ -493,7 +497,7 @@ class Runtime:
         """Settle a `needs_attention` run's interrupted call, or (`retry`) queue a run that
         parked with no call open again (see `bosun.engine.resolve`)."""
         return await resolve(
-            self.store,
+            self.journal,
             run_id,
             owner=self.owner,
             by=by,
