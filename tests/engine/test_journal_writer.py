@@ -19,6 +19,7 @@ import pytest
 
 from bosun import Agent, Runtime, Worker, tool
 from bosun.engine.journal import JournalWriter
+from bosun.engine.state import rebuild
 from bosun.journal.codec import event_to_dict
 from bosun.journal.events import Event, Notified, RunFlagged
 from bosun.observe.watchdog import Watchdog, WatchdogConfig
@@ -248,3 +249,40 @@ async def test_a_raising_listener_is_logged_and_breaks_neither_the_run_nor_the_o
     assert shape(recorder.seen[result.run_id]) == shape(stored)
     failures = [r for r in caplog.records if "journal listener" in r.getMessage()]
     assert failures and "this listener is broken" in (failures[0].exc_text or "")
+
+
+async def test_a_store_operation_journaling_in_its_own_transaction_is_seen_too(db_url):
+    """`append_via`: the seam for store operations that write events as part of a larger
+    transaction (a wait's delivery): the writer stamps, the operation writes, listeners hear."""
+    recorder, clock = Recorder(), Clock()
+    async with Runtime(db_url) as rt:
+        rt.journal.listen(recorder)
+        rt.journal.clock = clock
+        run_id = await rt.submit(agent("waiter"), "go")
+        assert [r.id for r in await rt.store.claim(rt.owner, limit=1, lease_seconds=30)] == [run_id]
+        state = rebuild(run_id, await rt.store.events(run_id))
+        note = Notified(call_id="", tool="", message="delivered")
+
+        async def deliver(events: Sequence[Event]) -> int | None:
+            for event in events:
+                state.apply(event)
+            first = state.seq - len(events) + 1
+            await rt.store.append(
+                run_id, events, first_seq=first, owner=rt.owner, summary=state.summary()
+            )
+            return first
+
+        async def lost_the_race(events: Sequence[Event]) -> int | None:
+            return None
+
+        assert await rt.journal.append_via(run_id, [note], deliver) == 2
+        assert (
+            await rt.journal.append_via(
+                run_id, [Notified(call_id="", tool="", message="x")], lost_the_race
+            )
+            is None
+        )
+        await rt.store.release(run_id, rt.owner)
+        stored = await rt.store.events(run_id)
+    assert shape(recorder.seen[run_id]) == shape(stored) and len(stored) == 2
+    assert stored[1][1].ts in clock.given

@@ -24,13 +24,15 @@ The API, for whatever appends next (durable waits, signals):
     await journal.extend(state, [event], owner=me)   # stamp, fold into state, append
     await journal.append(run_id, events, first_seq=n, owner=me, summary=s)  # lower level
     await journal.create(run, [RunStarted(...)])  # a new run and its first events
+    await journal.append_via(run_id, events, write)  # a store op journaling in its own
+                                                     # transaction; write returns first seq
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 from bosun.engine.state import RunState
@@ -121,6 +123,24 @@ class JournalWriter:
             owner=owner,
             summary=state.summary(),
         )
+
+    async def append_via(
+        self,
+        run_id: str,
+        events: Sequence[Event],
+        write: Callable[[Sequence[Event]], Awaitable[int | None]],
+    ) -> int | None:
+        """For a store operation that journals `events` inside its own transaction (a wait
+        settled and its result journaled at once, so two racing deliveries write it once):
+        stamp the events, let `write` store them and return the first seq it gave them, or
+        None when it wrote nothing (the race was lost), then tell the listeners."""
+        for event in events:
+            if not event.ts:
+                self.stamp(event)
+        first_seq = await write(events)
+        if first_seq is not None:
+            self._notify(run_id, first_seq, events)
+        return first_seq
 
     def _notify(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
         for listener in self.listeners:

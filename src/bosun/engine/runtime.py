@@ -113,9 +113,12 @@ class Runtime:
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
         self.journal = JournalWriter(self.store)
-        # Observers of committed events (see `CommitListener`), e.g. trace and metric
-        # exporters: the writer's own list, so `listeners.append` and `journal.listen` agree.
-        self.listeners: list[CommitListener] = self.journal.listeners
+
+    @property
+    def listeners(self) -> list[CommitListener]:
+        """Observers of committed events (see `CommitListener`), e.g. trace and metric
+        exporters: the journal writer's own list (`journal.listen` adds to it too)."""
+        return self.journal.listeners
 
     async def __aenter__(self) -> Runtime:
         await self.open()
