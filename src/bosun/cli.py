@@ -26,6 +26,7 @@ from bosun.journal.codec import event_to_dict
 from bosun.journal.redact import Redactor
 from bosun.observe import commands as observe_commands
 from bosun.observe.timeline import format_cost, format_duration, format_time, render
+from bosun.observe.tree import MAX_TREE, ordered_tree
 from bosun.server.commands import add_server_commands
 from bosun.spec.limits import Limits
 from bosun.spec.loader import load_agent
@@ -202,31 +203,20 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
         print(dumps([event_to_dict(e, seq) for seq, e in events]))
     else:
         print(render(run, events, await rt.store.list_findings(run_id=args.run_id)))
-        tree = await rt.store.list_runs(root_id=run.root_id or run.id, limit=1000)
+        tree = await rt.store.list_runs(root_id=run.root_id or run.id, limit=MAX_TREE)
         if len(tree) > 1:
             print("\n".join(["", "run tree:", *tree_lines(tree, marked=run.id)]))
     return 0
 
 
 def tree_lines(runs: list[Any], *, marked: str) -> list[str]:
-    """A run tree as indented lines, parents before children, oldest sibling first; the
-    run being shown is marked."""
-    children: dict[str | None, list[Any]] = {}
-    ids = {r.id for r in runs}
-    for r in sorted(runs, key=lambda r: (r.created_at, r.id)):
-        children.setdefault(r.parent_id if r.parent_id in ids else None, []).append(r)
-    lines: list[str] = []
-
-    def walk(parent: str | None, depth: int) -> None:
-        for r in children.get(parent, []):
-            mark = "  <- this run" if r.id == marked else ""
-            lines.append(
-                f"{'  ' * (depth + 1)}{r.id}  {r.agent}  {r.status}  {format_cost(r.cost)}{mark}"
-            )
-            walk(r.id, depth + 1)
-
-    walk(None, 0)
-    return lines
+    """A run tree as indented lines (`observe.tree.ordered_tree`'s order); the run being
+    shown is marked."""
+    return [
+        f"{'  ' * (depth + 1)}{r.id}  {r.agent}  {r.status}  {format_cost(r.cost)}"
+        + ("  <- this run" if r.id == marked else "")
+        for depth, r in ordered_tree(runs)
+    ]
 
 
 async def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:

@@ -235,3 +235,22 @@ async def test_audit_verify_finds_a_deleted_record(sqlite_path):
             conn.execute("DELETE FROM audit WHERE seq=2")
         result = await audit.verify(rt.store)
     assert not result.ok and result.first_bad_seq == 2
+
+
+async def test_a_run_kill_switch_stops_that_run_and_its_subtree_but_not_its_siblings(sqlite_path):
+    agent = Agent(
+        name="biller", model=scripted(call("charge", amount=5), {"content": "ok"}), tools=[charge]
+    )
+    async with Runtime(sqlite_path) as rt:
+        root = await rt.submit(agent, "root")
+        child = await rt.submit(agent, "child", parent=root)
+        grandchild = await rt.submit(agent, "grandchild", parent=child)
+        sibling = await rt.submit(agent, "sibling", parent=root)
+        await rt.kill(f"run:{child}", reason="runaway branch", by="ops")
+        results = {run_id: await rt.resume(run_id) for run_id in (grandchild, child, sibling)}
+        assert results[child].status == "killed" and f"run:{child}" in results[child].reason
+        assert results[grandchild].status == "killed"
+        assert results[sibling].status == "succeeded"
+        assert LEDGER == [("charge", 5)]  # only the sibling charged
+        with pytest.raises(BosunError, match="run:ID"):
+            await rt.kill("run:", reason="x", by="me")

@@ -220,3 +220,46 @@ async def test_a_chat_span_says_what_was_asked_and_when_from_either_journal_layo
     assert chat.attributes["gen_ai.response.model"] == "gpt-4o-2024-08-06"
     assert chat.attributes["gen_ai.provider.name"] == "openai"
     assert (chat.start_time, chat.end_time) == (10_500_000_000, 12_000_000_000)
+
+
+async def test_a_child_run_joins_its_roots_trace_under_its_parents_run_span(sqlite_path):
+    """Run trees in traces: a child's spans are in the root's trace, its run span is a
+    child of (and links to) the parent's run span, so a viewer shows the tree as one trace."""
+    provider, exporter = memory_provider()
+    async with Runtime(sqlite_path) as rt:
+        observer = await Observer(rt.store, [TraceSink(rt.store, provider)]).attach(rt)
+        parent = await rt.submit(support_agent("planner"), "plan")
+        child = await rt.submit(support_agent("helper"), "help", parent=parent)
+        grandchild = await rt.submit(support_agent("checker"), "check", parent=child)
+        for run_id in (parent, child, grandchild):
+            await rt.resume(run_id)
+        await observer.close()
+    spans = exporter.get_finished_spans()
+    runs = {s.attributes["gen_ai.agent.name"]: s for s in spans if s.name.startswith("invoke")}
+    assert {s.context.trace_id for s in spans} == {trace_id_for(parent)}
+    assert runs["planner"].parent is None and not runs["planner"].links
+    for name, up in (("helper", "planner"), ("checker", "helper")):
+        span = runs[name]
+        assert span.parent.span_id == runs[up].context.span_id
+        assert [link.context.span_id for link in span.links] == [runs[up].context.span_id]
+        assert span.attributes["bosun.run.root_id"] == parent
+    assert runs["checker"].attributes["bosun.run.parent_id"] == child
+
+
+async def test_a_child_run_needs_a_live_parent_of_the_same_tenant(sqlite_path):
+    from bosun import BosunError, RunNotFound
+
+    async with Runtime(sqlite_path) as rt:
+        parent = await rt.submit(support_agent(), "plan", tenant="acme")
+        with pytest.raises(RunNotFound):
+            await rt.submit(support_agent(), "x", parent=parent, tenant="other")
+        with pytest.raises(RunNotFound):
+            await rt.submit(support_agent(), "x", parent="run_missing")
+        child = await rt.submit(support_agent(), "x", parent=parent, tenant="acme")
+        record = await rt.get_run(child)
+        assert (record.parent_id, record.root_id) == (parent, parent)
+        started = (await rt.events(child))[0][1]
+        assert (started.parent_id, started.root_id) == (parent, parent)
+        await rt.resume(parent)
+        with pytest.raises(BosunError, match="finished run cannot start child runs"):
+            await rt.submit(support_agent(), "x", parent=parent, tenant="acme")

@@ -196,6 +196,22 @@ def test_tenant_kill_switches_are_private_and_only_platform_keys_set_platform_wi
                                                           "beta-admin-switches"}  # fmt: skip
 
 
+def test_a_run_kill_switch_is_the_runs_tenants_alone(server: Running, alpha_run):
+    """`run:ID` stops a run's subtree: its own tenant's operators set it and see it; another
+    tenant learns nothing (404, as for every run action), and its listing never shows it."""
+    scope = f"run:{alpha_run['run_id']}"
+    with server.client(server.key("beta", "operator", "beta-run-switch")) as c:
+        r = c.post("/api/kill-switches", json={"scope": scope, "reason": "x"})
+        assert r.status_code == 404
+    with server.client(alpha_run["key"]) as c:
+        assert c.post("/api/kill-switches", json={"scope": scope, "reason": "x"}).status_code == 201
+        assert scope in {k["scope"] for k in c.get("/api/kill-switches").json()}
+    with server.client(server.key("beta", "operator", "beta-run-switch-2")) as c:
+        assert scope not in {k["scope"] for k in c.get("/api/kill-switches").json()}
+    with server.client(alpha_run["key"]) as c:
+        assert c.delete(f"/api/kill-switches/{scope}").json()["cleared"] is True
+
+
 def audit(server: Running) -> list[AuditEntry]:
     """The server's audit trail, read from its database (WAL: while it serves)."""
 

@@ -243,3 +243,48 @@ def test_the_run_page_shows_the_prompt_and_decides_approvals_and_pauses(
     expect(page.locator("#run-status")).not_to_contain_text("paused", timeout=20_000)
     with server.admin() as c:
         c.post(f"/api/runs/{slow}/cancel")
+
+
+def test_the_run_page_draws_the_runs_tree_and_links_each_run(page, server: Running, shots):
+    """A parent with two children and a grandchild: every run's page shows the same tree,
+    parents above children, the run shown in bold and the others linked."""
+    import asyncio
+    import concurrent.futures
+    import time
+
+    from playwright.sync_api import expect
+
+    from bosun.journal.events import RunStarted
+    from bosun.store import RunRecord, open_store
+
+    with server.admin() as c:
+        root = submit(c, "steady", "Plan the migration")
+        wait_for(c, root, {"succeeded"})
+
+    async def children() -> None:
+        store = open_store(server.settings.db)
+        await store.open()
+        parent = await store.get_run(root)
+        assert parent is not None
+        for run_id, parent_id in (("kid-a", root), ("kid-b", root), ("grandkid", "kid-a")):
+            child = RunRecord(
+                id=run_id, agent="researcher", agent_version=parent.agent_version, input="x",
+                spec=parent.spec, tenant=parent.tenant, parent_id=parent_id, root_id=root,
+                created_at=time.time(),
+            )  # fmt: skip
+            started = RunStarted(ts=time.time(), agent="researcher", agent_version="v", input="x")
+            await store.create_run(child, [started])
+        await store.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's loop runs here
+        pool.submit(asyncio.run, children()).result()
+    log_in(page, server.admin_key)
+    page.goto("/runs/grandkid")
+    items = page.locator("#run-tree li")
+    expect(items).to_have_count(4)
+    assert [t.split()[1] for t in items.all_inner_texts()] == [root, "kid-a", "grandkid", "kid-b"]
+    expect(page.locator("#run-tree li.this-run")).to_contain_text("grandkid")
+    page.screenshot(path=str(shots / "run-tree.png"), full_page=True)
+    page.locator("#run-tree a", has_text="steady").click()
+    page.wait_for_url(f"**/runs/{root}")
+    expect(page.locator("#run-tree li.this-run")).to_contain_text(root)

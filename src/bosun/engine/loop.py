@@ -96,6 +96,7 @@ class RunLoop:
         cancel_requested: bool = False,
         pause_requested: bool = False,
         journal: JournalWriter,
+        lineage: Sequence[str] = (),
     ):
         self.store = store
         self.agent = agent
@@ -122,6 +123,7 @@ class RunLoop:
         # Every append goes through the Runtime's writer: it stamps, fences and notifies.
         self.journal = journal
         self.kill_switches: tuple[KillSwitch, ...] = ()  # as of the latest commit
+        self.lineage = tuple(lineage) or (state.run_id,)  # this run, then its ancestors
 
     # -- journal ---------------------------------------------------------
 
@@ -254,7 +256,7 @@ class RunLoop:
         """
         if not self.kill_switches:
             return None
-        scopes = kill_scopes(self.state.tenant, self.agent.name, tool)
+        scopes = kill_scopes(self.state.tenant, self.agent.name, tool, self.lineage)
         switch = next((k for k in self.kill_switches if k.scope in scopes), None)
         if switch is None:
             return None
@@ -471,7 +473,7 @@ class RunLoop:
         )
         await self.commit()
         killed = self.kill_switches and any(
-            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool)
+            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool, self.lineage)
             for k in self.kill_switches
         )
         if not killed and not self.cancel_requested:

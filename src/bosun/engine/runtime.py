@@ -193,6 +193,7 @@ class Runtime:
         tags: dict[str, str] | None,
         limits: Limits | None,
         key: str | None = None,
+        parent: str | None = None,
     ) -> RunRecord:
         for what, text in (
             ("idempotency key", key),
@@ -205,7 +206,9 @@ class Runtime:
             if problem is not None:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
+        parent_run = await self._parent(parent, tenant) if parent is not None else None
         run_id = new_run_id()
+        root_id = parent_run.root_id if parent_run is not None else run_id
         started = self.journal.stamp(
             RunStarted(
                 agent=agent.name,
@@ -216,6 +219,8 @@ class Runtime:
                 session=session,
                 tags=dict(tags or {}),
                 limits=limits.model_dump(exclude_none=True) if limits else None,
+                parent_id=parent,
+                root_id=root_id if parent is not None else None,
             )
         )
         now = started.ts  # the run was created when it started
@@ -231,7 +236,8 @@ class Runtime:
             session=session,
             tags=dict(tags or {}),
             created_at=now,
-            root_id=run_id,
+            parent_id=parent,
+            root_id=root_id,
             idempotency_key=key,
         )
         if status == RUNNING:
@@ -241,6 +247,29 @@ class Runtime:
         if stored.id != run.id:  # the key was used: that run, untouched
             return stored
         return run
+
+    async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
+        """The run and its ancestors, nearest first: the kill switches of each cover it.
+        A top-level run costs no query; a child one lookup per level, once per drive."""
+        lineage = [run.id]
+        parent_id = run.parent_id
+        while parent_id is not None and parent_id not in lineage:
+            lineage.append(parent_id)
+            parent = await self.store.get_run(parent_id)
+            parent_id = parent.parent_id if parent is not None else None
+        return tuple(lineage)
+
+    async def _parent(self, parent_id: str, tenant: str) -> RunRecord:
+        """The parent of a child run: it must exist, be the caller's tenant's, and not be
+        finished (a finished run starts nothing; its budget is settled)."""
+        parent = await self.store.get_run(parent_id)
+        if parent is None or parent.tenant != tenant:
+            raise RunNotFound(f"no run {parent_id} to be the parent of a new run")
+        if parent.status in TERMINAL_STATUSES:
+            raise BosunError(
+                f"run {parent_id} is {parent.status}: a finished run cannot start child runs"
+            )
+        return parent
 
     async def run(
         self,
@@ -277,11 +306,14 @@ class Runtime:
         tags: dict[str, str] | None = None,
         limits: Limits | None = None,
         key: str | None = None,
+        parent: str | None = None,
     ) -> str:
         """Queue a run for a worker; returns its id at once.
 
         With a `key`, submitting again (a retried webhook, a trigger firing twice) returns
-        the run first submitted with that key in this tenant, never a second one."""
+        the run first submitted with that key in this tenant, never a second one. With a
+        `parent`, the run is a child in that run's tree (same tenant; cancel, pause and
+        kill switches of the parent cover it; its spans join the root's trace)."""
         run = await self._create(
             agent,
             input,
@@ -292,6 +324,7 @@ class Runtime:
             tags=tags,
             limits=limits,
             key=key,
+            parent=parent,
         )
         return run.id
 
@@ -341,6 +374,7 @@ class Runtime:
             journal=self.journal,
             governor=self.governor,
             pool=self.tool_pool,
+            lineage=await self._lineage(run),
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop
@@ -528,7 +562,7 @@ class Runtime:
         return await self.store.unpause(run_id)
 
 
-SCOPE_KINDS = ("tenant", "agent", "tool")
+SCOPE_KINDS = ("tenant", "agent", "tool", "run")
 
 
 def check_scope(scope: str) -> str:
@@ -536,7 +570,8 @@ def check_scope(scope: str) -> str:
     if scope == "global" or (sep and kind in SCOPE_KINDS and name):
         return scope
     raise BosunError(
-        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME or tool:NAME"
+        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME, tool:NAME"
+        " or run:ID (that run and every run below it)"
     )
 
 

@@ -26,10 +26,15 @@ from bosun.store.base import KillSwitch, Store
 DAY = 86_400.0
 
 
-def kill_scopes(tenant: str, agent: str, tool: str | None = None) -> list[str]:
+def kill_scopes(
+    tenant: str, agent: str, tool: str | None = None, lineage: Sequence[str] = ()
+) -> list[str]:
+    """The kill-switch scopes that cover a run (and one of its tools). `lineage` is the run
+    and its ancestors: a switch on `run:ID` stops that run and its whole subtree."""
     scopes = ["global", f"tenant:{tenant}", f"agent:{agent}"]
     if tool:
         scopes.append(f"tool:{tool}")
+    scopes.extend(f"run:{run_id}" for run_id in lineage)
     return scopes
 
 

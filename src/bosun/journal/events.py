@@ -32,6 +32,10 @@ class RunStarted(Event):
     session: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     limits: dict[str, Any] | None = None  # per-run limits, tighter than the agent's
+    # Run trees: a child run names its parent and the tree's root (None for a top-level run,
+    # whose root is itself), so the journal alone tells where a run sits in its tree.
+    parent_id: str | None = None
+    root_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,6 +47,8 @@ class RunInfo:
     created_at: float = 0.0
     sensitivity: Sensitivity = field(default_factory=Sensitivity)  # shared by a version's runs
     effects: dict[str, str] = field(default_factory=dict)  # tool -> effect class
+    parent_id: str | None = None  # run trees: a child's spans join its root's trace
+    root_id: str | None = None
 
     @classmethod
     def of_spec(cls, run_id: str, spec: dict[str, Any], **fields: Any) -> RunInfo:
@@ -234,6 +236,8 @@ class Observer:
                 tags=dict(started.tags),
                 input=started.input,
                 created_at=started.ts,
+                parent_id=started.parent_id,
+                root_id=started.root_id,
                 sensitivity=known.sensitivity,
                 effects=known.effects,
             )
@@ -252,6 +256,8 @@ class Observer:
                 tags=dict(run.tags),
                 input=run.input,
                 created_at=started.ts if started is not None else run.created_at,
+                parent_id=run.parent_id,
+                root_id=run.root_id if run.root_id != run_id else None,
             )
             self._versions[run.agent_version] = info
         self._runs[run_id] = info

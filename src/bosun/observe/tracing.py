@@ -50,7 +50,7 @@ try:
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 except ImportError as exc:  # pragma: no cover - the `observe` extra is missing
     raise ImportError("Bosun tracing needs OpenTelemetry: pip install 'bosun[observe]'") from exc
 
@@ -194,13 +194,26 @@ class RunTracer:
         self.content = capture_content
         self.redactor = Redactor(info.sensitivity)
         self.run_id = info.run_id
-        self.trace_id = trace_id_for(info.run_id)
+        # Run trees: every run of a tree shares its root's trace, and a child's run span is a
+        # child of its parent's run span (and links to it), so a trace viewer shows the tree
+        # as one trace. A top-level run is its own root: its trace id is unchanged.
+        self.trace_id = trace_id_for(info.root_id or info.run_id)
         self.span_base = span_base_for(info.run_id)
         self.root_id = span_id(self.span_base, _ROOT)
         self.root = SpanContext(self.trace_id, self.root_id, False, _SAMPLED)
+        self.parent: SpanContext | None = None
+        self.links: tuple[Link, ...] = ()
+        if info.parent_id:
+            self.parent = SpanContext(
+                self.trace_id, span_id(span_base_for(info.parent_id), _ROOT), False, _SAMPLED
+            )
+            self.links = (Link(self.parent, {"bosun.link": "parent_run"}),)
         common: dict[str, Any] = {"gen_ai.agent.name": info.agent, "bosun.run.id": self.run_id}
         if info.session:
             common["gen_ai.conversation.id"] = info.session
+        if info.parent_id:
+            common["bosun.run.parent_id"] = info.parent_id
+            common["bosun.run.root_id"] = info.root_id or info.parent_id
         self.common = common
         # What every chat with a model (by model, then provider) and every call of a tool
         # shares: the span name and the attributes, built once per run, copied per span.
@@ -316,7 +329,8 @@ class RunTracer:
         span.__init__(
             name,
             context=_new_context(SpanContext, self.trace_id, span_id, False, _SAMPLED),
-            parent=None if position == _ROOT else self.root,
+            parent=self.parent if position == _ROOT else self.root,
+            links=self.links if position == _ROOT else (),
             resource=self.resource,
             attributes=attrs,
             kind=kind,

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from bosun.errors import BosunError
 from bosun.observe.timeline import format_cost, format_duration, format_time
+from bosun.observe.tree import ordered_tree
 from bosun.server import ops, schemas, views
 from bosun.server.auth import (
     SESSION_COOKIE,
@@ -36,6 +37,7 @@ from bosun.server.auth import (
     token_hash,
 )
 from bosun.server.keys import Principal, verify_key
+from bosun.server.ops import MAX_PAGE
 from bosun.server.state import ServerState, state_of
 from bosun.server.usage import DAY, day_range, usage
 from bosun.store.base import TERMINAL_STATUSES
@@ -303,8 +305,10 @@ async def start_run(
 async def _run_context(state: ServerState, p: Principal, run_id: str) -> dict[str, Any]:
     run, items = await ops.events(state, p, run_id)
     end = run.finished_at or time.time()
+    tree = (await ops.list_runs(state, p, root_id=run.root_id or run.id, limit=MAX_PAGE)).runs
     return {
         "run": run,
+        "tree": ordered_tree(tree, id_field="run_id") if len(tree) > 1 else [],
         "items": views.timeline(items, run.spec.get("instructions") or ""),
         "last_seq": items[-1][0] if items else 0,
         "pending": await ops.approvals(state, p, "pending", run_id),

@@ -311,6 +311,13 @@ async def _may_set(state: ServerState, p: Principal, scope: str, tried: str) -> 
     need(p, "operate")
     if p.may_set_switch(scope):
         return
+    kind, _, run_id = scope.partition(":")
+    if kind == "run":  # a run's subtree: the tenant's own runs, like every run action
+        run = await state.runtime.store.get_run(run_id)
+        if run is not None and run.tenant == p.tenant:
+            return
+        await forbidden(state, p, tried, scope)
+        raise HTTPException(404, f"no run {run_id}")
     await forbidden(state, p, tried, scope)
     raise HTTPException(
         403,
@@ -325,7 +332,17 @@ def _switch_tenant(p: Principal, scope: str) -> str:
 
 
 async def kill_switches(state: ServerState, p: Principal) -> list[KillSwitch]:
-    return [k for k in await state.runtime.store.kill_switches() if p.may_see_switch(k.scope)]
+    store = state.runtime.store
+    seen = []
+    for k in await store.kill_switches():
+        kind, _, name = k.scope.partition(":")
+        if kind == "run" and not p.can("platform"):  # another tenant's run stays unseen
+            run = await store.get_run(name)
+            if run is None or run.tenant != p.tenant:
+                continue
+        if p.may_see_switch(k.scope):
+            seen.append(k)
+    return seen
 
 
 async def kill(state: ServerState, p: Principal, scope: str, reason: str) -> KillSwitch:

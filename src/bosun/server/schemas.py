@@ -275,7 +275,9 @@ class DenyRequest(Strict):
 
 class KillRequest(Strict):
     scope: str = Field(
-        min_length=1, max_length=300, description="global, tenant:NAME, agent:NAME or tool:NAME"
+        min_length=1,
+        max_length=300,
+        description="global, tenant:NAME, agent:NAME, tool:NAME or run:ID (its subtree)",
     )
     reason: str = Field(min_length=1, max_length=2000)
 
