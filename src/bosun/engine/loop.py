@@ -14,13 +14,14 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from bosun.engine.decide import decide_call
+from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
@@ -67,11 +68,6 @@ from bosun.store.base import (
 from bosun.tools.execute import ToolPool, execute_tool
 from bosun.tools.sources import SourcePool
 
-# Called after each commit with (run_id, first_seq, events). Must be cheap and never raise:
-# observers (traces, metrics) queue the events and do their work off the step loop.
-CommitListener = Callable[[str, int, Sequence[Event]], None]
-
-
 log = logging.getLogger("bosun.engine")
 
 
@@ -102,7 +98,7 @@ class RunLoop:
         sources: SourcePool,
         cancel_requested: bool = False,
         pause_requested: bool = False,
-        listeners: Sequence[CommitListener] = (),
+        journal: JournalWriter,
         lineage: Sequence[str] = (),
     ):
         self.store = store
@@ -131,14 +127,15 @@ class RunLoop:
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
         self._buffer: list[Event] = []
-        self.listeners = listeners
+        # Every append goes through the Runtime's writer: it stamps, fences and notifies.
+        self.journal = journal
         self.kill_switches: tuple[KillSwitch, ...] = ()  # as of the latest commit
         self.lineage = tuple(lineage) or (state.run_id,)  # this run, then its ancestors
 
     # -- journal ---------------------------------------------------------
 
     def record(self, event: Event) -> None:
-        object.__setattr__(event, "ts", time.time())
+        self.journal.stamp(event)  # now, before the state folds it in (finished_at is its ts)
         self.state.apply(event)
         self._buffer.append(event)
 
@@ -148,7 +145,7 @@ class RunLoop:
         events, self._buffer = self._buffer, []
         first_seq = self.state.seq - len(events) + 1  # an observer may record() during the await
         try:
-            result = await self.store.append(
+            result = await self.journal.append(
                 self.state.run_id,
                 events,
                 first_seq=first_seq,
@@ -162,8 +159,6 @@ class RunLoop:
         self.kill_switches = result.kill_switches
         if result.breakers or self.breakers:
             self.breakers = {b.key: b for b in result.breakers}
-        for listener in self.listeners:
-            listener(self.state.run_id, first_seq, events)
 
     async def unstorable(self, events: Sequence[Event], exc: UnstorableEvent) -> RunState:
         """Some of `events` cannot be stored (nothing of them was): end the run as failed,

@@ -7,10 +7,10 @@ once the cause is fixed, `retry` journals who let it go on and queues it again."
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from bosun.engine.state import RunState, rebuild
+from bosun.engine.journal import JournalWriter
+from bosun.engine.state import rebuild
 from bosun.errors import BosunError
 from bosun.journal.events import (
     AttentionResolved,
@@ -19,11 +19,11 @@ from bosun.journal.events import (
     ToolFailed,
     ToolFinished,
 )
-from bosun.store.base import NEEDS_ATTENTION, Store
+from bosun.store.base import NEEDS_ATTENTION
 
 
 async def resolve(
-    store: Store,
+    journal: JournalWriter,
     run_id: str,
     *,
     owner: str,
@@ -37,6 +37,7 @@ async def resolve(
     """Close the interrupted call as done (with `result`) or not done (`failed` says why
     the model should know), or with `retry` queue a run parked with no open call again;
     returns the call id ("" for a retry)."""
+    store = journal.store
     run = await store.get_run(run_id)
     if run is None:
         raise BosunError(f"no run {run_id!r}")
@@ -59,7 +60,7 @@ async def resolve(
             new: list[Event] = [
                 AttentionResolved(call_id="", tool="", outcome="retry", by=by, note="retried")
             ]
-            await _append(store, run_id, owner, state, new)
+            await journal.extend(state, new, owner=owner)
             return ""
         if call is None:
             open_ids = ", ".join(state.open_calls) or "none"
@@ -84,15 +85,7 @@ async def resolve(
                 message=f"this call did not take effect ({by}: {failed})",
             ),
         ]
-        await _append(store, run_id, owner, state, new)
+        await journal.extend(state, new, owner=owner)
         return call.call_id
     finally:
         await store.release(run_id, owner)
-
-
-async def _append(store: Store, run_id: str, owner: str, state: RunState, new: list[Event]) -> None:
-    first_seq = state.seq + 1
-    for event in new:
-        object.__setattr__(event, "ts", time.time())
-        state.apply(event)
-    await store.append(run_id, new, first_seq=first_seq, owner=owner, summary=state.summary())

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from pydantic_core import to_jsonable_python
 
+from bosun.engine.journal import JournalWriter
 from bosun.engine.state import rebuild
 from bosun.errors import BosunError
 from bosun.journal.events import (
@@ -29,7 +29,6 @@ from bosun.journal.events import (
     ToolProposed,
 )
 from bosun.spec.agent import Agent
-from bosun.store.base import Store
 
 
 @dataclass(slots=True)
@@ -81,7 +80,7 @@ def executed_effects(agent: Agent, events: list[tuple[int, Event]]) -> list[Effe
 
 
 async def rollback(
-    store: Store,
+    journal: JournalWriter,
     agent: Agent,
     run_id: str,
     *,
@@ -90,6 +89,7 @@ async def rollback(
     last: int | None = None,
     lease_seconds: float = 30.0,
 ) -> RollbackReport:
+    store = journal.store
     run = await store.acquire(run_id, owner, lease_seconds=lease_seconds)
     if run is None:
         raise BosunError(
@@ -113,11 +113,7 @@ async def rollback(
             else:
                 event = await _compensate(agent, effect, undo_ref, by)
                 (report.compensated if event.ok else report.failed).append(label)  # type: ignore[attr-defined]
-            object.__setattr__(event, "ts", time.time())
-            state.apply(event)
-            await store.append(
-                run_id, [event], first_seq=state.seq, owner=owner, summary=state.summary()
-            )
+            await journal.extend(state, [event], owner=owner)  # one by one: each is an effect
     finally:
         await store.release(run_id, owner)
     return report

@@ -19,8 +19,9 @@ from typing import Any
 import orjson
 
 from bosun.engine.approvals import check_edit
+from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
-from bosun.engine.loop import CommitListener, RunLoop, StopRequested
+from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
@@ -112,8 +113,15 @@ class Runtime:
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
-        # Observers of committed events (see `CommitListener`); e.g. trace and metric exporters.
-        self.listeners: list[CommitListener] = []
+        # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
+        # all append through it, so its listeners see every event (`bosun.engine.journal`).
+        self.journal = JournalWriter(self.store)
+
+    @property
+    def listeners(self) -> list[CommitListener]:
+        """Observers of committed events (see `CommitListener`), e.g. trace and metric
+        exporters: the journal writer's own list (`journal.listen` adds to it too)."""
+        return self.journal.listeners
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -205,7 +213,21 @@ class Runtime:
         parent_run = await self._parent(parent, tenant) if parent is not None else None
         run_id = new_run_id()
         root_id = parent_run.root_id if parent_run is not None else run_id
-        now = time.time()
+        started = self.journal.stamp(
+            RunStarted(
+                agent=agent.name,
+                agent_version=agent.version_id,
+                input=input,
+                tenant=tenant,
+                user=user,
+                session=session,
+                tags=dict(tags or {}),
+                limits=limits.model_dump(exclude_none=True) if limits else None,
+                parent_id=parent,
+                root_id=root_id if parent is not None else None,
+            )
+        )
+        now = started.ts  # the run was created when it started
         run = RunRecord(
             id=run_id,
             agent=agent.name,
@@ -225,24 +247,9 @@ class Runtime:
         if status == RUNNING:
             run.lease_owner = self.owner
             run.lease_expires_at = now + self.lease_seconds
-        started = RunStarted(
-            ts=now,
-            agent=agent.name,
-            agent_version=agent.version_id,
-            input=input,
-            tenant=tenant,
-            user=user,
-            session=session,
-            tags=dict(tags or {}),
-            limits=limits.model_dump(exclude_none=True) if limits else None,
-            parent_id=parent,
-            root_id=root_id if parent is not None else None,
-        )
-        stored = await self.store.create_run(run, [started])
+        stored = await self.journal.create(run, [started])
         if stored.id != run.id:  # the key was used: that run, untouched
             return stored
-        for listener in self.listeners:
-            listener(run.id, 1, [started])
         return run
 
     async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
@@ -368,7 +375,7 @@ class Runtime:
             owner=self.owner,
             cancel_requested=run.cancel_requested,
             pause_requested=run.pause_requested,
-            listeners=self.listeners,
+            journal=self.journal,
             governor=self.governor,
             pool=self.tool_pool,
             sources=self.sources,
@@ -510,7 +517,7 @@ class Runtime:
         """Compensate the run's executed effects, newest first (see `bosun.engine.rollback`)."""
         run = await self.get_run(run_id)
         return await rollback(
-            self.store,
+            self.journal,
             self.agent_for(run),
             run_id,
             owner=self.owner,
@@ -532,7 +539,7 @@ class Runtime:
         """Settle a `needs_attention` run's interrupted call, or (`retry`) queue a run that
         parked with no call open again (see `bosun.engine.resolve`)."""
         return await resolve(
-            self.store,
+            self.journal,
             run_id,
             owner=self.owner,
             by=by,

@@ -133,7 +133,7 @@ class Observer:
 
     async def attach(self, runtime: Any) -> Observer:
         """Listen to `runtime`'s commits and start processing (call inside the event loop)."""
-        runtime.listeners.append(self)
+        runtime.journal.listen(self)
         self.start()
         return self
 

@@ -16,7 +16,8 @@ Each pass looks at every `running` run in the database (so one watchdog covers a
 
 A finding is stored once (`findings` table: run, kind, position), counted in
 `bosun_watchdog_findings_total`, sent to the alert sinks, and journaled as `RunFlagged`
-when that is safe for lease fencing: added to the run's own step buffer when this process
+through the runtime's journal writer (so traces, metrics and the console see it) when that
+is safe for lease fencing: added to the run's own step buffer when this process
 drives the run (committed with its next step), or appended under a short lease when no live
 worker holds the run. With `pause=True` the run is also asked to pause at its next step
 boundary (`request_pause`: status `paused`, lease released; `bosun unpause` continues it
@@ -33,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bosun.engine.journal import JournalWriter
 from bosun.journal.events import RunFlagged, ToolProposed
 from bosun.journal.redact import Redactor
 from bosun.observe.alerts import AlertSink
@@ -91,6 +93,10 @@ class Watchdog:
         self.alerts = list(alerts or [])
         self.metrics = metrics
         self.runtime = runtime
+        # The runtime's writer, so its listeners (traces, metrics, the console) see findings.
+        self.journal: JournalWriter = (
+            runtime.journal if runtime is not None else JournalWriter(store)
+        )
         self.owner = owner
         self._seen: dict[str, _Seen] = {}
         self._baselines: dict[str, tuple[float, float | None]] = {}  # agent -> (at, rate)
@@ -205,8 +211,7 @@ class Watchdog:
         if held is None:
             return False
         try:
-            object.__setattr__(event, "ts", time.time())
-            await self.store.append(
+            await self.journal.append(
                 run.id,
                 [event],
                 first_seq=held.last_seq + 1,

@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         for agent in agents.values():
             runtime.register(agent)
-        runtime.listeners.append(state.hub.listener)
+        runtime.journal.listen(state.hub.listener)
         state.metrics, state.observer = await attach_metrics(runtime)
         if settings.create_first_admin:
             state.first_admin_key = await ensure_first_admin(runtime.store)

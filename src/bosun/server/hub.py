@@ -1,7 +1,8 @@
 """Live updates: who wants to hear that a run changed, and telling them.
 
-The runtime calls `Hub.listener` with every committed batch of events (see
-`Runtime.listeners`), on the event loop, off the step's hot path: it only
+The runtime's journal writer calls `Hub.listener` with every committed batch of events
+(see `bosun.engine.journal`: the loop, resolve, rollback and the watchdog all append
+through it), on the event loop, off the step's hot path: it only
 records the run id and sets a flag. Subscribers (Server-Sent Event streams)
 wake up and read what changed from the store themselves, so a slow browser
 never holds up a run, and nothing is lost if a wake-up is coalesced.
