@@ -25,7 +25,15 @@ from bosun.govern import audit, policy_check
 from bosun.journal.codec import event_to_dict
 from bosun.journal.redact import Redactor
 from bosun.observe import commands as observe_commands
-from bosun.observe.timeline import format_cost, format_duration, format_time, render
+from bosun.observe.shown import shown
+from bosun.observe.timeline import (
+    actions,
+    format_cost,
+    format_duration,
+    format_time,
+    render,
+    render_actions,
+)
 from bosun.observe.tree import MAX_TREE, ordered_tree
 from bosun.server.commands import add_server_commands
 from bosun.spec.limits import Limits
@@ -197,9 +205,14 @@ async def cmd_runs(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
-    run = await rt.get_run(args.run_id)
-    events = Redactor.for_run(run.spec).events(await rt.events(args.run_id))
-    if args.json:
+    run, events = shown(await rt.get_run(args.run_id), await rt.events(args.run_id))
+    if args.calls:  # the one projection of calls, as the API's `/runs/{id}/calls` shows it
+        acts = actions(events, run.spec)
+        if args.json:
+            print(dumps([a.call.as_dict() for a in acts]))
+        else:
+            print("\n".join(render_actions(acts) or ["  (no tool calls)"]))
+    elif args.json:
         print(dumps([event_to_dict(e, seq) for seq, e in events]))
     else:
         print(render(run, events, await rt.store.list_findings(run_id=args.run_id)))
@@ -493,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[common], help="a run's timeline")
     p.add_argument("run_id")
     p.add_argument("--json", action="store_true", help="the raw journal events")
+    p.add_argument(
+        "--calls", action="store_true", help="only its tool calls (with --json: the API's shape)"
+    )
     p.set_defaults(handler=cmd_show)
 
     observe_commands.add_trace_parser(sub, common, parse_tag)

@@ -8,8 +8,8 @@ import pytest
 
 from bosun.errors import ModelError
 from bosun.models.base import ModelRequest, Usage
-from bosun.models.factory import build_provider
 from bosun.models.pricing import DEFAULT_PRICES, PriceTable
+from bosun.models.registry import build_provider
 from bosun.models.scripted import ScriptedProvider
 from bosun.models.sim import SimProvider
 from bosun.spec.model import ModelSpec, Pricing

@@ -32,6 +32,7 @@ MATRIX = [
     ("GET", "/api/runs", "read", None),
     ("GET", "/api/runs/{run_id}", "read", None),
     ("GET", "/api/runs/{run_id}/events", "read", None),
+    ("GET", "/api/runs/{run_id}/calls", "read", None),
     ("GET", "/api/runs/{run_id}/stream", "read", None),
     ("POST", "/api/runs/{run_id}/cancel", "operate", None),
     ("POST", "/api/runs/{run_id}/pause", "operate", None),
@@ -124,7 +125,11 @@ def test_another_tenant_never_sees_or_touches_a_tenants_runs(server: Running, al
     beta = server.key("beta", "admin", "beta-admin")  # the strongest role of another tenant
     run_id, approval_id = alpha_run["run_id"], alpha_run["approval_id"]
     with server.client(beta) as c:
-        for path in (f"/api/runs/{run_id}", f"/api/runs/{run_id}/events"):
+        for path in (
+            f"/api/runs/{run_id}",
+            f"/api/runs/{run_id}/events",
+            f"/api/runs/{run_id}/calls",
+        ):
             assert c.get(path).status_code == 404
         with c.stream("GET", f"/api/runs/{run_id}/stream") as response:
             assert response.status_code == 404

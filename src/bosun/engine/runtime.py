@@ -32,8 +32,8 @@ from bosun.journal.events import Event, RunResumed, RunStarted
 from bosun.journal.text import text_problem
 from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
-from bosun.models.factory import build_provider
 from bosun.models.pricing import PriceTable
+from bosun.models.registry import build_provider
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.store import open_store

@@ -1,4 +1,4 @@
-"""Model providers (openai, scripted, sim), pricing and provider construction."""
+"""Model providers (openai, scripted, sim, and any registered by name), pricing, breakers."""
 
 from bosun.models.base import ModelProvider, ModelRequest, ModelResponse, ToolCall, Usage
 

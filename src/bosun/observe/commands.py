@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from bosun.errors import BosunError
-from bosun.journal.redact import Redactor
 
 
 def _dumps(value: Any) -> str:
@@ -74,13 +73,14 @@ def add_trace_parser(sub: Any, common: argparse.ArgumentParser, parse_tag: Any) 
 
 
 async def cmd_trace(rt: Any, args: argparse.Namespace) -> int:
+    from bosun.observe.shown import shown
     from bosun.observe.timeline import actions, format_cost, format_time, render_actions
 
     key, value = args.object
     runs = await rt.store.list_runs(tag=(key, value), limit=args.limit)
     report = []
     for run in runs:
-        events = Redactor.for_run(run.spec).events(await rt.store.events(run.id))
+        run, events = shown(run, await rt.store.events(run.id))
         report.append((run, actions(events, run.spec)))
     if args.json:
         print(

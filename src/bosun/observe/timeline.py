@@ -8,11 +8,12 @@ what came back. Built only from the journal (and the watchdog's findings).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from bosun.journal.calls import Call, calls, compensation_text
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -39,6 +40,7 @@ from bosun.journal.events import (
     ToolShadowed,
     ToolStarted,
 )
+from bosun.spec.vocab import CallOutcome
 from bosun.store.base import RunRecord
 
 
@@ -71,91 +73,53 @@ def format_time(ts: float) -> str:
 
 @dataclass(slots=True)
 class Action:
-    """One tool call the run proposed, and everything that was decided and done about it."""
+    """One tool call (`bosun.journal.calls.Call`) with the effect its tool declares."""
 
-    call_id: str
-    tool: str
-    arguments: str
+    call: Call
     effect: str = ""
-    proposed_at: float = 0.0
-    decision: str | None = None  # policy verdict
-    rule: str | None = None
-    reason: str | None = None
-    approval: str | None = None  # "approved by ann (edited)" ...
-    outcome: str = "not executed"  # done | failed | shadowed | not executed
-    result: str = ""
-    attempts: int = 0
-    compensated: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "tool": self.tool,
-            "effect": self.effect,
-            "arguments": self.arguments,
-            "decision": self.decision,
-            "rule": self.rule,
-            "reason": self.reason,
-            "approval": self.approval,
-            "outcome": self.outcome,
-            "result": self.result,
-            "attempts": self.attempts,
-            "compensated": self.compensated,
-        }
+        return {**self.call.as_dict(), "effect": self.effect}
 
 
 def actions(events: list[tuple[int, Event]], spec: dict[str, Any] | None = None) -> list[Action]:
     """The run's tool calls in the order proposed (pass events already redacted)."""
     effects = {t.get("name"): t.get("effect", "") for t in (spec or {}).get("tools", [])}
-    calls: dict[str, Action] = {}
-    for _, e in events:
-        if isinstance(e, ToolProposed):
-            calls[e.call_id] = Action(
-                e.call_id, e.tool, e.arguments, effects.get(e.tool) or "", e.ts
-            )
-            continue
-        a = calls.get(getattr(e, "call_id", None) or "")
-        if a is None:
-            continue
-        match e:
-            case PolicyDecided():
-                a.decision, a.rule, a.reason = e.verdict, e.rule, e.reason
-            case ApprovalResolved():
-                edited = " with edited arguments" if e.arguments else ""
-                a.approval = f"{e.decision} by {e.decided_by}{edited}"
-                if e.arguments:
-                    a.arguments = e.arguments
-            case ToolStarted():
-                a.attempts = e.attempt
-            case ToolFinished():
-                a.outcome, a.result = "done", clip(as_text(e.result), 80)
-            case ToolFailed():
-                a.outcome, a.result = "failed", f"{e.error_type}: {clip(e.message, 70)}"
-            case ToolShadowed():
-                a.outcome = "shadowed (recorded, not executed)"
-            case ToolCompensated():
-                a.compensated.append(f"undone via {e.undo} by {e.by}" if e.ok else "undo FAILED")
-    return list(calls.values())
+    return [Action(c, effects.get(c.tool) or "") for c in calls(events)]
+
+
+OUTCOME_WORDS = {
+    CallOutcome.SHADOWED: "shadowed (recorded, not executed)",
+    CallOutcome.BLOCKED: "blocked (not executed)",
+    CallOutcome.PENDING: "not executed",
+    CallOutcome.WAITING: "waiting for approval",
+}
 
 
 def render_actions(items: list[Action]) -> list[str]:
     lines = []
-    for i, a in enumerate(items, 1):
-        effect = f" [{a.effect}]" if a.effect else ""
-        lines.append(f"  {i}. {a.tool}({clip(a.arguments, 70)}){effect}: {a.outcome}")
+    for i, item in enumerate(items, 1):
+        a = item.call
+        effect = f" [{item.effect}]" if item.effect else ""
+        outcome = OUTCOME_WORDS.get(a.outcome, a.outcome.value)
+        lines.append(f"  {i}. {a.tool}({clip(a.arguments, 70)}){effect}: {outcome}")
         why = []
-        if a.decision:
+        d = a.decision
+        if d is not None:
             why.append(
-                f"policy {a.decision} by rule {a.rule}" + (f" ({a.reason})" if a.reason else "")
+                f"policy {d.verdict} by rule {d.rule}" + (f" ({d.reason})" if d.reason else "")
             )
-        if a.approval:
-            why.append(a.approval)
+        if a.approval is not None:
+            edited = " with edited arguments" if a.edited else ""
+            why.append(f"{a.approval.decision} by {a.approval.decided_by}{edited}")
         if why:
             lines.append(f"     why: {'; '.join(why)}")
-        if a.result:
-            lines.append(f"     got: {a.result}")
-        for undo in a.compensated:
-            lines.append(f"     rollback: {undo}")
+        if isinstance(a.ended, ToolFinished):
+            lines.append(f"     got: {clip(as_text(a.ended.result), 80)}")
+        elif isinstance(a.ended, ToolFailed):
+            lines.append(f"     got: {a.ended.error_type}: {clip(a.ended.message, 70)}")
+        for undo in a.compensations:
+            lines.append(f"     rollback: {compensation_text(undo)}")
     return lines
 
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from bosun.journal.calls import Call, CallFold
 from bosun.journal.events import (
     ApprovalResolved,
     Event,
@@ -148,16 +149,6 @@ def _json(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
 
 
-@dataclass(slots=True)
-class _Call:
-    proposed: ToolProposed
-    seq: int
-    started_ts: float | None = None
-    attempt: int = 0
-    decision: PolicyDecided | None = None
-    approval: ApprovalResolved | None = None
-
-
 class _Asked(NamedTuple):
     """What a chat span needs of the request: from the answer (or failure), or from the
     `model_requested` event older journals hold."""
@@ -221,7 +212,8 @@ class RunTracer:
         self.tool_bases: dict[str, tuple[str, dict[str, Any]]] = {}
         self.started_ts = info.created_at
         self.chats: dict[int, tuple[int, _Asked]] = {}  # step -> (seq, what was asked)
-        self.calls: dict[str, _Call] = {}
+        # The open calls, from the one projection of calls (ended ones are forgotten).
+        self.calls = CallFold(forget_ended=True)
         self.provider = ""
         self.request_model = ""
         self.response_model = ""
@@ -274,34 +266,24 @@ class RunTracer:
             self._chat(opened[0], event.step, opened[1], event)
 
     def _tool_proposed(self, seq: int, event: ToolProposed, emit: bool) -> None:
-        self.calls[event.call_id] = _Call(event, seq)
+        self.calls.apply(seq, event)
         self.redactor.remember(event)
 
-    def _policy_decided(self, seq: int, event: PolicyDecided, emit: bool) -> None:
-        call = self.calls.get(event.call_id)
-        if call is not None:
-            call.decision = event
+    def _call_event(self, seq: int, event: PolicyDecided | ToolStarted, emit: bool) -> None:
+        self.calls.apply(seq, event)
 
     def _approval_resolved(self, seq: int, event: ApprovalResolved, emit: bool) -> None:
         self.redactor.remember(event)  # edited arguments
-        call = self.calls.get(event.call_id)
-        if call is not None:
-            call.approval = event
-
-    def _tool_started(self, seq: int, event: ToolStarted, emit: bool) -> None:
-        call = self.calls.get(event.call_id)
-        if call is not None:
-            call.started_ts = event.ts
-            call.attempt = event.attempt
+        self.calls.apply(seq, event)
 
     def _tool_ended(
         self, seq: int, event: ToolFinished | ToolFailed | ToolShadowed, emit: bool
     ) -> None:
         if event.kind == "tool_finished":
             self.redactor.remember(event)
-        call = self.calls.pop(event.call_id, None)
+        call = self.calls.apply(seq, event)  # and forgotten: it has ended
         if emit and call is not None:
-            self._tool(event.call_id, call, event)
+            self._tool(call, event)
 
     def _run_finished(self, seq: int, event: RunFinished, emit: bool) -> None:
         if emit:
@@ -385,8 +367,9 @@ class RunTracer:
             error,
         )
 
-    def _tool(self, call_id: str, call: _Call, outcome: Event) -> None:
+    def _tool(self, call: Call, outcome: Event) -> None:
         tool = call.proposed.tool
+        call_id = call.proposed.call_id
         shared = self.tool_bases.get(tool)
         if shared is None:
             base = self.common | {
@@ -400,8 +383,8 @@ class RunTracer:
             shared = self.tool_bases[tool] = (f"execute_tool {tool}", base)
         attrs = shared[1].copy()
         attrs["gen_ai.tool.call.id"] = call_id
-        if call.attempt:
-            attrs["bosun.tool.attempt"] = call.attempt
+        if call.attempts:
+            attrs["bosun.tool.attempt"] = call.attempts
         decision = call.decision
         if decision is not None:
             attrs[POLICY_DECISION] = decision.verdict
@@ -413,7 +396,7 @@ class RunTracer:
             attrs["bosun.approval.decided_by"] = call.approval.decided_by
         if self.content:
             redactor = self.redactor
-            attrs["gen_ai.tool.call.arguments"] = redactor.arguments(tool, call.proposed.arguments)
+            attrs["gen_ai.tool.call.arguments"] = redactor.arguments(tool, call.arguments)
             if isinstance(outcome, ToolFinished):
                 attrs["gen_ai.tool.call.result"] = _json(redactor.value(tool, outcome.result))
         error: str | None = None
@@ -426,7 +409,7 @@ class RunTracer:
             shared[0],
             call.seq | _TOOL,
             SpanKind.INTERNAL,
-            call.started_ts or call.proposed.ts,
+            call.started_at or call.proposed.ts,
             outcome.ts,
             attrs,
             error,
@@ -488,9 +471,9 @@ _FOLDS: dict[str, Callable[[RunTracer, int, Any, bool], None]] = {
     "model_responded": RunTracer._model_responded,
     "model_failed": RunTracer._model_failed,
     "tool_proposed": RunTracer._tool_proposed,
-    "policy_decided": RunTracer._policy_decided,
+    "policy_decided": RunTracer._call_event,
     "approval_resolved": RunTracer._approval_resolved,
-    "tool_started": RunTracer._tool_started,
+    "tool_started": RunTracer._call_event,
     "tool_finished": RunTracer._tool_ended,
     "tool_failed": RunTracer._tool_ended,
     "tool_shadowed": RunTracer._tool_ended,

@@ -11,11 +11,27 @@ import io
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from bosun.store.base import Store
 from bosun.store.observing import UsageRow
 
-DIMENSIONS = ("agent", "model", "tenant", "user", "session", "tag", "day", "run", "root")
+
+class UsageBy(StrEnum):
+    """What usage is summed by: `bosun usage --by`, the API's `group_by`, the Costs page."""
+
+    AGENT = "agent"
+    MODEL = "model"
+    TENANT = "tenant"
+    USER = "user"
+    SESSION = "session"
+    TAG = "tag"
+    DAY = "day"
+    RUN = "run"
+    ROOT = "root"  # a run tree's top run: what a whole tree spent
+
+
+DIMENSIONS: tuple[str, ...] = tuple(UsageBy)
 
 
 @dataclass(slots=True)
@@ -64,7 +80,12 @@ def aggregate(
     rows: Iterable[UsageRow], by: tuple[str, ...], *, tag_key: str | None = None
 ) -> list[UsageLine]:
     """Sum usage per combination of `by` values, most expensive first. A run with several
-    tags counts under each of them (so `--by tag` totals can exceed the grand total)."""
+    tags counts under each of them (so `--by tag` totals can exceed the grand total).
+    `by=()` sums everything into one line (none without rows): the grand total.
+
+    The one usage aggregator: `bosun usage`, the API's `/usage` and the Costs page all
+    sum through it. A run whose journal was garbage-collected arrives as one summary row
+    (`model` "(journal removed)"): its tokens and cost count, but it is no model call."""
     lines: dict[tuple[str, ...], UsageLine] = {}
     for row in rows:
         combos: list[tuple[str, ...]] = [()]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from bosun.journal.redact import Redactor
+from bosun.observe.usage import UsageBy
 from bosun.server import ops, schemas
 from bosun.server.auth import Caller, caller_of, require
 from bosun.server.keys import Principal
@@ -90,7 +91,8 @@ async def list_runs(
 
 @router.get("/runs/{run_id}", response_model=schemas.Run, responses=NOT_FOUND, tags=["runs"])
 async def get_run(run_id: str, p: Reader, state: State) -> schemas.Run:
-    return schemas.Run.of(await ops.get_run(state, p, run_id))
+    """The run (its texts redacted like its journal: a secret it handled is masked)."""
+    return schemas.Run.of(await ops.shown_run(state, p, run_id))
 
 
 @router.get(
@@ -108,6 +110,18 @@ async def run_events(
     """The run's journal (sensitive fields redacted), events after seq `after`."""
     _, items = await ops.events(state, p, run_id, after)
     return ops.event_dicts(items)
+
+
+@router.get(
+    "/runs/{run_id}/calls",
+    response_model=list[schemas.CallOut],
+    responses=NOT_FOUND,
+    tags=["runs"],
+)
+async def run_calls(run_id: str, p: Reader, state: State) -> list[dict]:
+    """The run's tool calls in the order proposed, each with its policy decision,
+    approval, attempts and result or error (redacted like the journal)."""
+    return await ops.calls(state, p, run_id)
 
 
 @router.get(
@@ -363,11 +377,12 @@ async def clear_kill_switch(scope: str, p: Operator, state: State) -> schemas.Cl
 async def get_usage(
     p: Reader,
     state: State,
-    group_by: Literal["agent", "user", "tenant", "tag", "day"] = "agent",
+    group_by: UsageBy = UsageBy.AGENT,
     since: Annotated[float | None, Query(description="epoch s; default 30 days ago")] = None,
     until: Annotated[float | None, Query(description="epoch s; default now")] = None,
 ) -> schemas.UsageOut:
-    """Tokens and cost of the caller's tenant, by agent, user, tenant, tag or day."""
+    """Tokens and cost of the caller's tenant, by agent, model, user, session, tag, day,
+    run or root (a run tree's top run): the sums `bosun usage --by` prints."""
     return await usage(state, p, group_by, since, until)
 
 

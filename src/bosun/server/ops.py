@@ -12,7 +12,6 @@ keys of any tenant, the list of tenants, platform-wide kill switches. Data never
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -22,9 +21,11 @@ from fastapi import HTTPException
 
 from bosun.engine.runtime import check_scope
 from bosun.journal.audit import AuditEntry
+from bosun.journal.calls import calls as journal_calls
 from bosun.journal.codec import event_to_dict
 from bosun.journal.events import Event
 from bosun.journal.redact import Redactor, unmask
+from bosun.observe.shown import masked_row
 from bosun.server import keys, schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
@@ -142,10 +143,23 @@ async def events(
     raw = await state.runtime.store.events(run_id, min(after, redactor.seen))
     shown = redactor.events(raw, after)
     # The row's texts too (the console's run header): what the journal taught the redactor.
-    masked = {k: redactor.text(getattr(run, k)) for k in ("input", "output", "reason")}
-    if any(masked[k] is not getattr(run, k) for k in masked):
-        run = dataclasses.replace(run, **masked)
-    return run, shown
+    return masked_row(run, redactor), shown
+
+
+async def calls(state: ServerState, p: Principal, run_id: str) -> list[dict[str, Any]]:
+    """The run's tool calls (`bosun.journal.calls`), from its redacted events: the shape
+    of `CallOut`, and what `bosun show --calls --json` prints."""
+    _, items = await events(state, p, run_id)
+    return [c.as_dict() for c in journal_calls(items)]
+
+
+async def shown_run(state: ServerState, p: Principal, run_id: str) -> RunRecord:
+    """The run's row as people see it: its input, output and reason masked by what its
+    journal teaches the redactor (a secret a tool was given, quoted in the answer), as the
+    console's run header shows it. Reads the journal: for one run, not for listings."""
+    run = await get_run(state, p, run_id)
+    shown, _ = await events(state, p, run_id, after=run.last_seq)
+    return shown
 
 
 def event_dicts(items: Sequence[tuple[int, Event]]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bosun.engine.worker import Worker, WorkerHealth
 from bosun.journal.redact import Redactor
 from bosun.journal.text import text_problem
+from bosun.spec.vocab import CallOutcome
 from bosun.spec.vocab import RunStatus as RunStatus  # re-exported: the API names statuses by it
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 from bosun.store.health import StoreHealth
@@ -167,6 +168,30 @@ class EventOut(BaseModel):
     seq: int
     kind: str
     ts: float
+
+
+class CallOut(BaseModel):
+    """One tool call (`bosun.journal.calls`): the same fields `bosun show --calls --json`
+    prints and the console shows, redacted like the journal."""
+
+    call_id: str
+    step: int = Field(description="1-based step that proposed it")
+    tool: str
+    arguments: str = Field(description="what ran (or would): an approver's edit, else the proposal")
+    edited: bool
+    outcome: CallOutcome
+    decision: str | None = Field(description="the policy verdict")
+    rule: str | None
+    reason: str | None
+    approval_id: str | None
+    approval: str | None = Field(description="who decided (or is asked), in words")
+    attempts: int
+    result: Any = None
+    error: str | None
+    duration_ms: float | None
+    proposed_at: float
+    ended_at: float | None
+    compensated: list[str] = Field(description="what rollback did about it")
 
 
 class Cancelled(BaseModel):

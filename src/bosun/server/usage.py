@@ -1,21 +1,18 @@
-"""Usage and cost aggregates for the API and the Costs page, from the store's usage rows
-(one per model answer, see `Store.usage_rows`), always restricted to the caller's tenant."""
+"""Usage and cost for the API and the Costs page: the one aggregator of `bosun usage`
+(`bosun.observe.usage`) in the API's shape, always restricted to the caller's tenant."""
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
+from bosun.observe.usage import UsageLine
+from bosun.observe.usage import aggregate as sum_usage
 from bosun.server import schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
+from bosun.store.observing import UsageRow
 
-if TYPE_CHECKING:
-    from bosun.store.observing import UsageRow
-
-GROUPS = ("agent", "user", "tenant", "tag", "day")
 DAY = 86400.0
 
 
@@ -34,46 +31,30 @@ def day_range(since: float, until: float) -> list[str]:
     return days
 
 
-def keys_of(row: UsageRow, group_by: str) -> list[str]:
-    if group_by == "agent":
-        return [row.agent]
-    if group_by == "user":
-        return [row.user or "(none)"]
-    if group_by == "tenant":
-        return [row.tenant]
-    if group_by == "tag":
-        return [f"{k}={v}" for k, v in sorted(row.tags.items())] or ["(untagged)"]
-    return [day_of(row.ts)]
+def group_of(line: UsageLine, key: str) -> schemas.UsageGroup:
+    d = line.as_dict()
+    return schemas.UsageGroup(
+        key=key,
+        runs=d["runs"],
+        model_calls=d["model_calls"],
+        input_tokens=d["input_tokens"],
+        output_tokens=d["output_tokens"],
+        cost=d["cost"],
+    )
 
 
-def aggregate(rows: Iterable[UsageRow], group_by: str) -> tuple[schemas.UsageGroup, list]:
-    sums: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
-    runs: dict[str, set[str]] = defaultdict(set)
-    total = [0, 0, 0, 0.0]
-    total_runs: set[str] = set()
-    for row in rows:
-        values = (1, row.input_tokens, row.output_tokens, row.cost)
-        for i, v in enumerate(values):
-            total[i] += v
-        total_runs.add(row.run_id)
-        for key in keys_of(row, group_by):
-            acc = sums[key]
-            for i, v in enumerate(values):
-                acc[i] += v
-            runs[key].add(row.run_id)
-
-    def group(key: str, acc: list[float], n: int) -> schemas.UsageGroup:
-        return schemas.UsageGroup(
-            key=key,
-            runs=n,
-            model_calls=int(acc[0]),
-            input_tokens=int(acc[1]),
-            output_tokens=int(acc[2]),
-            cost=round(acc[3], 8),
-        )
-
-    order = sorted(sums) if group_by == "day" else sorted(sums, key=lambda k: -sums[k][3])
-    return group("total", total, len(total_runs)), [group(k, sums[k], len(runs[k])) for k in order]
+def aggregate(
+    rows: Sequence[UsageRow], group_by: str
+) -> tuple[schemas.UsageGroup, list[schemas.UsageGroup]]:
+    """The total and one group per key, summed by the one usage aggregator (the one
+    `bosun usage` prints: `bosun.observe.usage.aggregate`), so the API, the Costs page and
+    the CLI agree, also about runs whose journal was garbage-collected."""
+    lines = sum_usage(rows, (group_by,))
+    total = sum_usage(rows, ())  # one line (none without rows): the grand total
+    groups = [group_of(line, line.key[group_by]) for line in lines]
+    if group_by == "day":  # a chart's order
+        groups.sort(key=lambda g: g.key)
+    return group_of(total[0] if total else UsageLine({}), "total"), groups
 
 
 async def usage(

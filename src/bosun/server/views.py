@@ -11,6 +11,7 @@ import orjson
 from markupsafe import Markup
 
 from bosun.engine.state import RunState
+from bosun.journal.calls import Call, calls
 from bosun.journal.codec import event_to_dict
 from bosun.journal.events import (
     ApprovalRequested,
@@ -50,33 +51,65 @@ def pretty(value: Any) -> str:
 
 @dataclass
 class CallView:
-    call_id: str
-    tool: str
-    arguments: str
-    verdict: str | None = None
-    verdict_text: str | None = None
-    rule: str | None = None
-    policy_reason: str | None = None
-    approval: str | None = None
-    result: str | None = None
-    error: str | None = None
-    duration_ms: float | None = None
-    attempts: int = 0
+    """One call (`bosun.journal.calls.Call`) in the console's words."""
+
+    call: Call
     raw: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def call_id(self) -> str:
+        return self.call.call_id
+
+    @property
+    def tool(self) -> str:
+        return self.call.tool
+
+    @property
+    def arguments(self) -> str:
+        return pretty(self.call.arguments)
+
+    @property
     def outcome(self) -> str:
-        if self.error:
-            return "failed"
-        if self.result is not None:
-            return "done"
-        if self.verdict in ("deny", "killed", "rate_limited"):
-            return "blocked"
-        if self.verdict == "shadow":
-            return "shadowed"
-        if self.verdict == "require_approval" and not self.approval:
-            return "waiting"
-        return "pending"
+        return self.call.outcome.value
+
+    @property
+    def verdict(self) -> str | None:
+        return self.call.decision.verdict if self.call.decision else None
+
+    @property
+    def verdict_text(self) -> str | None:
+        verdict = self.verdict
+        return VERDICT_WORDS.get(verdict, verdict) if verdict else None
+
+    @property
+    def rule(self) -> str | None:
+        return self.call.decision.rule if self.call.decision else None
+
+    @property
+    def policy_reason(self) -> str | None:
+        return self.call.decision.reason if self.call.decision else None
+
+    @property
+    def approval(self) -> str | None:
+        return self.call.approval_text
+
+    @property
+    def result(self) -> str | None:
+        if isinstance(self.call.ended, ToolShadowed):
+            return "(shadow mode: recorded, not executed)"
+        return pretty(self.call.result) if isinstance(self.call.ended, ToolFinished) else None
+
+    @property
+    def error(self) -> str | None:
+        return self.call.error
+
+    @property
+    def duration_ms(self) -> float | None:
+        return self.call.duration_ms
+
+    @property
+    def attempts(self) -> int:
+        return self.call.attempts
 
 
 @dataclass(frozen=True)
@@ -142,6 +175,16 @@ def _prompt(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> lis
     return out
 
 
+# Shown inside their call; rollback and attention events are notes of their own.
+_CALL_KINDS = frozenset(
+    e.kind
+    for e in (
+        PolicyDecided, ApprovalRequested, ApprovalResolved, ToolStarted, ToolFinished,
+        ToolFailed, ToolShadowed, Notified,
+    )
+)  # fmt: skip
+
+
 def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[StepView | NoteView]:
     """Steps (what the model was sent, its decision, then each tool call with its policy
     decision, approval, result and duration) and notes (start, waits, limits, finish), in
@@ -149,7 +192,8 @@ def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[St
     builds it (`bosun.engine.state`), so it is what the model saw (redacted as shown)."""
     items: list[StepView | NoteView] = []
     steps: dict[int, StepView] = {}
-    calls: dict[str, CallView] = {}
+    by_id = {c.call_id: c for c in calls(events)}  # the one projection of calls
+    views: dict[str, CallView] = {}
     t0 = events[0][1].ts if events else 0.0
     state = RunState("")
     system = [{"role": "system", "content": instructions}] if instructions else []
@@ -180,24 +224,11 @@ def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[St
                 )
                 s.raw.append(raw)
             case ToolProposed():
-                s = step(event.step, event.ts)
-                call = CallView(event.call_id, event.tool, pretty(event.arguments))
-                calls[event.call_id] = call
-                s.calls.append(call)
-                call.raw.append(raw)
-            case (
-                PolicyDecided()
-                | ApprovalRequested()
-                | ApprovalResolved()
-                | ToolStarted()
-                | ToolFinished()
-                | ToolFailed()
-                | ToolShadowed()
-                | Notified()
-            ) if event.call_id in calls:
-                call = calls[event.call_id]
-                call.raw.append(raw)
-                _apply(call, event)
+                call = CallView(by_id[event.call_id], [raw])
+                views[event.call_id] = call
+                step(event.step, event.ts).calls.append(call)
+            case _ if event.kind in _CALL_KINDS and event.call_id in views:  # type: ignore[attr-defined]
+                views[event.call_id].raw.append(raw)  # type: ignore[attr-defined]
             case ModelFailed():
                 items.append(NoteView(event.ts - t0, describe(event) or event.kind, "error", [raw]))
             case _:
@@ -215,35 +246,6 @@ def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[St
                         level = "error"
                     items.append(NoteView(event.ts - t0, " ".join(text.split()), level, [raw]))
     return items
-
-
-def _apply(call: CallView, event: Event) -> None:
-    match event:
-        case PolicyDecided():
-            call.verdict = event.verdict
-            call.verdict_text = VERDICT_WORDS.get(event.verdict, event.verdict)
-            call.rule = event.rule
-            call.policy_reason = event.reason
-        case ApprovalRequested():
-            call.approval = f"approval requested from role {event.role}"
-        case ApprovalResolved():
-            edited = " with edited arguments" if event.arguments else ""
-            why = f": {event.comment}" if event.comment else ""
-            call.approval = f"{event.decision} by {event.decided_by}{edited}{why}"
-            if event.arguments:
-                call.arguments = pretty(event.arguments)
-        case ToolStarted():
-            call.attempts = event.attempt
-        case ToolFinished():
-            call.result = pretty(event.result)
-            call.duration_ms = event.duration_ms
-        case ToolFailed():
-            call.error = f"{event.error_type}: {event.message}"
-            call.duration_ms = event.duration_ms
-        case ToolShadowed():
-            call.result = "(shadow mode: recorded, not executed)"
-        case Notified():
-            call.approval = f"notified: {event.message}"
 
 
 # -- charts ------------------------------------------------------------------------

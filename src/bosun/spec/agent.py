@@ -15,6 +15,7 @@ from bosun.errors import BosunError, SpecError
 from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
+from bosun.spec.providers import provider_names
 from bosun.spec.refs import (
     allowed_objects,
     check_reimportable,
@@ -28,7 +29,6 @@ from bosun.spec.vocab import Autonomy
 from bosun.spec.where import definition_site, located, python_error
 from bosun.spec.yaml_lines import did_you_mean
 
-PROVIDERS = ("openai", "scripted", "sim")
 AUTONOMY: tuple[str, ...] = tuple(a.value for a in Autonomy)
 
 
@@ -41,10 +41,10 @@ def parse_model(model: ModelSpec | str | dict[str, Any]) -> ModelSpec:
     if not isinstance(model, str):
         raise SpecError(f"`model`: write `provider:name` or a mapping, got {model!r}")
     provider, _, name = model.partition(":")
-    if provider not in PROVIDERS:
+    if provider not in provider_names():
+        hint = did_you_mean(provider, provider_names(), listing="the providers are")
         raise SpecError(
-            f"`model`: {model!r}: write it as `provider:name` with provider one of "
-            f"{PROVIDERS}, e.g. `openai:gpt-4o-mini`"
+            f"`model`: {model!r}: write it as `provider:name`, e.g. `openai:gpt-4o-mini`{hint}"
         )
     return ModelSpec.model_validate({"provider": provider, "name": name or provider})
 

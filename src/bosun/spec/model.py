@@ -3,10 +3,11 @@ environment variable that holds the key, so the spec can be journaled as it is."
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from bosun.spec.providers import check_provider, is_offline
 from bosun.spec.where import SpecModel
 
 
@@ -44,7 +45,8 @@ class ModelSpec(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     field_prefix = "model"
 
-    provider: Literal["openai", "scripted", "sim"] = "openai"
+    # A registered provider's name (`bosun.spec.providers`; `register_provider` adds one).
+    provider: str = "openai"
     name: str = "gpt-4o-mini"
     # openai
     base_url: str | None = None
@@ -69,10 +71,19 @@ class ModelSpec(SpecModel):
         """Names this endpoint for breakers and metrics (never includes a key)."""
         return f"{self.provider}:{self.base_url or 'default'}:{self.name}"
 
+    @field_validator("provider")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        """Checked when the spec is loaded, so a typo fails there, with a suggestion."""
+        return check_provider(value)
+
     @model_validator(mode="before")
     @classmethod
     def _offline_names(cls, data: Any) -> Any:
-        """`{provider: scripted}` is named "scripted", not the openai default."""
-        if isinstance(data, dict) and data.get("provider") in ("scripted", "sim"):
-            data = {"name": data["provider"], **data}
+        """`{provider: scripted}` is named "scripted", not the openai default: an offline
+        provider (one that declares it needs no network) names its model after itself."""
+        if isinstance(data, dict):
+            provider = data.get("provider")
+            if isinstance(provider, str) and is_offline(provider):
+                data = {"name": provider, **data}
         return data

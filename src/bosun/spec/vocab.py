@@ -98,3 +98,16 @@ class WaitStatus(StrEnum):
     EXPIRED = "expired"
     # The run ended (cancelled, killed) before the wait settled.
     CANCELLED = "cancelled"
+
+
+class CallOutcome(StrEnum):
+    """Where one tool call stands, as every edge shows it (`bosun.journal.calls`)."""
+
+    DONE = "done"
+    FAILED = "failed"
+    # Stopped before it ran: denied (by policy or a person), expired, killed, cancelled,
+    # or refused by an open circuit breaker.
+    BLOCKED = "blocked"
+    SHADOWED = "shadowed"  # recorded, not executed
+    WAITING = "waiting"  # for an approval
+    PENDING = "pending"  # decided, not (yet) executed

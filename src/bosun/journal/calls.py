@@ -1,0 +1,267 @@
+"""Each tool call of a run, as the journal tells it: the one read projection of calls.
+
+A call is proposed (`ToolProposed`), decided (`PolicyDecided`), perhaps put to a person
+(`ApprovalRequested`, `ApprovalResolved`, possibly with edited arguments), started (one
+`ToolStarted` per attempt), and ended (`ToolFinished`, `ToolFailed` or `ToolShadowed`);
+rollback may compensate it later. Every edge that shows calls (`bosun show` and `bosun
+trace`, the API's `/runs/{id}/calls`, the console, the OpenTelemetry trace) reads them
+from here, so none keeps its own idea of what a call's outcome or arguments are.
+
+Pass events already redacted (`bosun.journal.redact.Redactor.events`): the projection
+copies what it is given. `calls(events)` folds a whole journal; `CallFold` is the same
+fold one event at a time, for edges that follow a run live (the tracer), and can forget
+calls as they end so a long run holds only its open calls.
+
+The engine keeps its own hot-path state for resuming (`bosun.engine.state`): that is the
+write side; this is the read side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bosun.journal.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    AttentionResolved,
+    CompensationMissing,
+    Event,
+    Notified,
+    PolicyDecided,
+    ToolCompensated,
+    ToolFailed,
+    ToolFinished,
+    ToolProposed,
+    ToolShadowed,
+    ToolStarted,
+)
+from bosun.spec.vocab import CallOutcome, Verdict
+
+# A `ToolFailed` with one of these error types never ran: something stopped it first.
+BLOCKED_ERRORS = frozenset(
+    {
+        "denied",
+        "approval_denied",
+        "approval_expired",
+        "killed",
+        "cancelled",
+        "circuit_open",
+        "not_executed",
+    }
+)
+_BLOCKING_VERDICTS = frozenset({Verdict.DENY, "killed", "rate_limited"})
+
+
+@dataclass(slots=True)
+class Call:
+    """One tool call and everything decided and done about it, in journal order."""
+
+    proposed: ToolProposed
+    seq: int  # of the proposal
+    decision: PolicyDecided | None = None
+    approval_requested: ApprovalRequested | None = None
+    approval: ApprovalResolved | None = None
+    notified: Notified | None = None
+    started_at: float | None = None  # of the latest attempt
+    attempts: int = 0
+    ended: ToolFinished | ToolFailed | ToolShadowed | None = None
+    attention: AttentionResolved | None = None  # a person settled it after a crash
+    compensations: tuple[ToolCompensated | CompensationMissing, ...] = ()
+
+    @property
+    def call_id(self) -> str:
+        return self.proposed.call_id
+
+    @property
+    def tool(self) -> str:
+        return self.proposed.tool
+
+    @property
+    def step(self) -> int:
+        return self.proposed.step
+
+    @property
+    def edited(self) -> bool:
+        return self.approval is not None and self.approval.arguments is not None
+
+    @property
+    def arguments(self) -> str:
+        """What ran (or would run): the approver's edit if there was one, else the proposal."""
+        if self.approval is not None and self.approval.arguments is not None:
+            return self.approval.arguments
+        return self.proposed.arguments
+
+    @property
+    def outcome(self) -> CallOutcome:
+        ended = self.ended
+        if isinstance(ended, ToolFinished):
+            return CallOutcome.DONE
+        if isinstance(ended, ToolFailed):
+            blocked = ended.error_type in BLOCKED_ERRORS
+            return CallOutcome.BLOCKED if blocked else CallOutcome.FAILED
+        if isinstance(ended, ToolShadowed):
+            return CallOutcome.SHADOWED
+        verdict = self.decision.verdict if self.decision is not None else None
+        if verdict in _BLOCKING_VERDICTS:
+            return CallOutcome.BLOCKED
+        if verdict == Verdict.SHADOW:
+            return CallOutcome.SHADOWED
+        if self.approval_requested is not None and self.approval is None:
+            return CallOutcome.WAITING
+        return CallOutcome.PENDING
+
+    @property
+    def result(self) -> Any:
+        return self.ended.result if isinstance(self.ended, ToolFinished) else None
+
+    @property
+    def error(self) -> str | None:
+        if isinstance(self.ended, ToolFailed):
+            return f"{self.ended.error_type}: {self.ended.message}"
+        return None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if isinstance(self.ended, ToolFinished | ToolFailed):
+            return self.ended.duration_ms
+        return None
+
+    @property
+    def approval_text(self) -> str | None:
+        """ "approved by ann with edited arguments: ok", or who it waits for."""
+        if self.approval is not None:
+            edited = " with edited arguments" if self.edited else ""
+            why = f": {self.approval.comment}" if self.approval.comment else ""
+            return f"{self.approval.decision} by {self.approval.decided_by}{edited}{why}"
+        if self.approval_requested is not None:
+            return f"approval requested from role {self.approval_requested.role}"
+        if self.notified is not None:
+            return f"notified: {self.notified.message}"
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The call as every edge's JSON shows it (the API's `CallOut`, `bosun show --calls`)."""
+        d = self.decision
+        return {
+            "call_id": self.call_id,
+            "step": self.step + 1,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "edited": self.edited,
+            "outcome": self.outcome.value,
+            "decision": d.verdict if d else None,
+            "rule": d.rule if d else None,
+            "reason": d.reason if d else None,
+            "approval_id": self.approval_requested.approval_id if self.approval_requested else None,
+            "approval": self.approval_text,
+            "attempts": self.attempts,
+            "result": self.result,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "proposed_at": self.proposed.ts,
+            "ended_at": self.ended.ts if self.ended is not None else None,
+            "compensated": [compensation_text(c) for c in self.compensations],
+        }
+
+
+def compensation_text(event: ToolCompensated | CompensationMissing) -> str:
+    if isinstance(event, CompensationMissing):
+        return "has no undo: reverse it by hand"
+    return f"undone via {event.undo} by {event.by}" if event.ok else "undo FAILED"
+
+
+class CallFold:
+    """The calls of one run, one event at a time. `apply` returns the call the event was
+    about (None for other events, or a call this fold never saw proposed)."""
+
+    __slots__ = ("calls", "forget_ended")
+
+    def __init__(self, *, forget_ended: bool = False):
+        self.calls: dict[str, Call] = {}  # by call id, in the order proposed
+        self.forget_ended = forget_ended  # drop a call once it ends (a live edge's memory)
+
+    def apply(self, seq: int, event: Event) -> Call | None:
+        fold = _FOLDS.get(event.kind)
+        return fold(self, seq, event) if fold is not None else None
+
+    def _proposed(self, seq: int, event: ToolProposed) -> Call:
+        call = self.calls[event.call_id] = Call(event, seq)
+        return call
+
+    def _decided(self, seq: int, event: PolicyDecided) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.decision = event
+        return call
+
+    def _approval_requested(self, seq: int, event: ApprovalRequested) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.approval_requested = event
+        return call
+
+    def _approval_resolved(self, seq: int, event: ApprovalResolved) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.approval = event
+        return call
+
+    def _notified(self, seq: int, event: Notified) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.notified = event
+        return call
+
+    def _started(self, seq: int, event: ToolStarted) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.started_at = event.ts
+            call.attempts = event.attempt
+        return call
+
+    def _ended(self, seq: int, event: ToolFinished | ToolFailed | ToolShadowed) -> Call | None:
+        if self.forget_ended:
+            call = self.calls.pop(event.call_id, None)
+        else:
+            call = self.calls.get(event.call_id)
+        if call is not None:
+            call.ended = event
+        return call
+
+    def _attention(self, seq: int, event: AttentionResolved) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.attention = event
+        return call
+
+    def _compensated(self, seq: int, event: ToolCompensated | CompensationMissing) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.compensations = (*call.compensations, event)
+        return call
+
+
+_FOLDS: dict[str, Callable[[CallFold, int, Any], Call | None]] = {
+    ToolProposed.kind: CallFold._proposed,
+    PolicyDecided.kind: CallFold._decided,
+    ApprovalRequested.kind: CallFold._approval_requested,
+    ApprovalResolved.kind: CallFold._approval_resolved,
+    Notified.kind: CallFold._notified,
+    ToolStarted.kind: CallFold._started,
+    ToolFinished.kind: CallFold._ended,
+    ToolFailed.kind: CallFold._ended,
+    ToolShadowed.kind: CallFold._ended,
+    AttentionResolved.kind: CallFold._attention,
+    ToolCompensated.kind: CallFold._compensated,
+    CompensationMissing.kind: CallFold._compensated,
+}
+
+
+def calls(events: Iterable[tuple[int, Event]]) -> list[Call]:
+    """The run's tool calls in the order proposed (pass events already redacted)."""
+    fold = CallFold()
+    for seq, event in events:
+        fold.apply(seq, event)
+    return list(fold.calls.values())
