@@ -33,6 +33,11 @@ class RunNotFound(BosunError):
     """No run with that id exists in this database."""
 
 
+class RunAlreadyFinished(BosunError):
+    """The run has ended (succeeded, failed, cancelled, ...): nothing can wake it any more, so
+    a signal sent to it would be lost; the caller hears so instead."""
+
+
 class ModelError(BosunError):
     """A model call failed after the provider's own retries."""
 

@@ -22,6 +22,7 @@ from bosun.journal.events import Event
 from bosun.spec.vocab import TERMINAL_STATUSES as TERMINAL
 from bosun.spec.vocab import ApprovalStatus, RunStatus
 from bosun.store.observing import Finding, MetricsSnapshot, UsageRow
+from bosun.store.waits_rows import WaitRecord
 
 # Run and approval statuses, re-exported from the one vocabulary (`bosun.spec.vocab`).
 QUEUED = RunStatus.QUEUED
@@ -392,6 +393,48 @@ class Store(abc.ABC):
         When it was the run's last pending approval, the run goes back to the
         queue so a worker resumes it. Audited.
         """
+
+    # -- durable waits (store/sqlite_waits.py, store/postgres_waits.py) -------------
+    # A wait's row is created by the append that journals its `WaitRequested` (or
+    # `ApprovalRequested`); every settle below goes through the one wake path.
+
+    @abc.abstractmethod
+    async def settle_wait(
+        self, wait_id: str, result: Any = None, *, status: str = "settled"
+    ) -> bool:
+        """Compare-and-set the wait pending -> `status` with `result`, then queue its run if
+        it waits for nothing else, in one transaction. False (nothing changed) when the wait
+        is not pending any more: of racing deliveries, exactly one wins."""
+
+    @abc.abstractmethod
+    async def deliver_signal(self, run_id: str, name: str, payload: Any = None) -> str | None:
+        """Settle the run's oldest pending wait for signal `name` with `payload` (returns its
+        id), or keep the signal for the next such wait (returns None). `RunNotFound`, or
+        `RunAlreadyFinished` for a run that has ended."""
+
+    @abc.abstractmethod
+    async def complete_remote(self, remote_id: str, result: Any = None) -> list[str]:
+        """Settle every pending wait on remote task `remote_id`; the ids settled."""
+
+    @abc.abstractmethod
+    async def waits(self, run_id: str) -> list[WaitRecord]:
+        """The run's waits, oldest first."""
+
+    @abc.abstractmethod
+    async def get_wait(self, wait_id: str) -> WaitRecord | None: ...
+
+    @abc.abstractmethod
+    async def due_waits(self, now: float) -> list[WaitRecord]:
+        """Pending waits with an answer and nobody to deliver it: past their deadline (not
+        approvals: `expire_approvals`), or on a child run that has ended."""
+
+    @abc.abstractmethod
+    async def child_outcome(self, run_id: str) -> dict[str, Any] | None:
+        """What a child wait's result is: the run's id, status, output and reason."""
+
+    @abc.abstractmethod
+    async def cancel_waits(self, run_id: str) -> None:
+        """Cancel the run's pending waits (also done by the append that ends the run)."""
 
     @abc.abstractmethod
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:

@@ -40,6 +40,7 @@ from bosun.store.base import (
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
+    WAITING,
     WAITING_APPROVAL,
     AppendResult,
     Breaker,
@@ -53,13 +54,12 @@ from bosun.store.health import Backoff, StoreHealth
 from bosun.store.postgres_governance import (
     GOVERNANCE_SCHEMA,
     INSERT_APPROVAL_SQL,
-    REQUEUE_SQL,
     PostgresGovernance,
     insert_audit,
-    requeue_params,
 )
 from bosun.store.postgres_observe import PostgresObserve
 from bosun.store.postgres_server import SERVER_SCHEMA, PostgresServer
+from bosun.store.postgres_waits import WAITS_SCHEMA, PostgresWaits, wait_rows
 from bosun.store.rows import RUN_COLUMNS, EventRow, decode_row, event_rows, run_from_row
 from bosun.store.trees import POSTGRES_SUBTREE
 
@@ -199,7 +199,7 @@ class _PendingAppend:
     future: asyncio.Future[AppendResult]
 
 
-class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
+class PostgresStore(PostgresGovernance, PostgresWaits, PostgresServer, PostgresObserve, Store):
     def __init__(
         self, url: str, *, connect_timeout: float = 10.0, write_retry_seconds: float = 30.0
     ):
@@ -230,7 +230,7 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         try:
             async with conn.transaction():
                 await conn.execute(_SCHEMA_LOCK)
-                for statement in [*SCHEMA, *GOVERNANCE_SCHEMA, *SERVER_SCHEMA]:
+                for statement in [*SCHEMA, *GOVERNANCE_SCHEMA, *SERVER_SCHEMA, *WAITS_SCHEMA]:
                     await conn.execute(statement)
             self._writer_conn = await self._connect()
         except BaseException as exc:
@@ -738,9 +738,9 @@ class PostgresStore(PostgresGovernance, PostgresServer, PostgresObserve, Store):
         async with self._session(f"request cancel of run {run_id}") as conn:
             cur = await conn.execute(
                 "UPDATE runs SET cancel_requested=true,"
-                " status=CASE WHEN status=%s THEN %s ELSE status END"
+                " status=CASE WHEN status IN (%s, %s, %s) THEN %s ELSE status END"
                 f" WHERE id IN {POSTGRES_SUBTREE} AND NOT (status = ANY(%s)) RETURNING id",
-                (PAUSED, QUEUED, run_id, _TERMINAL),
+                (PAUSED, WAITING, WAITING_APPROVAL, QUEUED, run_id, _TERMINAL),
             )
             return any(row[0] == run_id for row in await cur.fetchall())
 
@@ -850,11 +850,10 @@ async def _governance_rows(
     async with conn.cursor() as cur:
         if approvals:
             await cur.executemany(INSERT_APPROVAL_SQL, approvals)
-        for item, _, _ in items:
-            if item.summary.status == WAITING_APPROVAL:
-                # Every approval may have been resolved before the run parked: then it
-                # goes straight back to the queue instead of waiting for nobody.
-                await cur.execute(REQUEUE_SQL, requeue_params(item.run_id))
+    for item, _, _ in items:
+        # Wait rows; a parked run whose waits all settled already goes straight back to the
+        # queue; an ended run settles its parents' waits (store/postgres_waits.py).
+        await wait_rows(conn, item.run_id, item.events, item.summary.status)
     await insert_audit(conn, audit)  # last: it takes the audit chain's lock
 
 

@@ -26,14 +26,14 @@ from bosun.journal.audit import (
     redacted,
 )
 from bosun.journal.redact import Sensitivity
+from bosun.spec.vocab import WaitKind, WaitStatus
+from bosun.store import waits_rows
 from bosun.store.base import (
     APPROVED,
     DENIED,
     ESCALATED,
     EXPIRED,
     PENDING,
-    QUEUED,
-    WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
     AuditHead,
@@ -42,7 +42,9 @@ from bosun.store.base import (
     KillSwitch,
     RunRecord,
 )
+from bosun.store.postgres_waits import settle_in_tx
 from bosun.store.rows import RUN_COLUMNS, approval_audit, run_from_row, scope_tenant
+from bosun.store.waits_rows import dumps, pg
 
 DB_NOW = "extract(epoch from clock_timestamp())::double precision"
 
@@ -133,12 +135,6 @@ INSERT_APPROVAL_SQL = (
     " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL, NULL)"
 )
 
-# A run parked for approval goes straight back to the queue once none is pending.
-REQUEUE_SQL = (
-    "UPDATE runs SET status=%s, updated_at=%s WHERE id=%s AND status=%s AND NOT EXISTS"
-    " (SELECT 1 FROM approvals WHERE run_id=%s AND status=%s)"
-)
-
 
 # (key, threshold, threshold) with `now` the database clock: a failure opens the breaker at
 # the threshold, or at once when it was a probe's.
@@ -157,10 +153,6 @@ BREAKER_PROBE = (
     " AND opened_at <= {now} - %s AND (probe_until IS NULL OR probe_until < {now})"
     " RETURNING key"
 )
-
-
-def requeue_params(run_id: str) -> tuple:
-    return (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING)
 
 
 async def insert_audit(conn: psycopg.AsyncConnection, entries: Sequence[AuditEntry]) -> None:
@@ -287,7 +279,8 @@ class PostgresGovernance:
                 row = await cur.fetchone()
                 if row is not None:
                     record = ApprovalRecord(*row)
-                    await conn.execute(REQUEUE_SQL, requeue_params(record.run_id))
+                    # An approval is a wait: settled through the one wake path.
+                    await settle_in_tx(conn, record.id, WaitStatus.SETTLED, dumps(decision), now)
                     await insert_audit(conn, [approval_audit(record, "approval_decided", by, now)])
                     return record
             existing = await _approvals(conn, "id=%s", (approval_id,))
@@ -326,6 +319,20 @@ class PostgresGovernance:
                         (f"{old.id}.esc", old.escalate_to, PENDING, now, old.id),
                     )
                     new = ApprovalRecord(*await cur.fetchone())
+                    await conn.execute(
+                        pg(waits_rows.INSERT),
+                        (
+                            new.id,
+                            new.run_id,
+                            WaitKind.APPROVAL,
+                            new.id,
+                            new.call_id,
+                            None,
+                            None,
+                            now,
+                        ),
+                    )  # the new approver's wait, then the old one's ends
+                    await settle_in_tx(conn, old.id, WaitStatus.EXPIRED, dumps("escalated"), now)
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
@@ -336,7 +343,7 @@ class PostgresGovernance:
                     )
                     expired = ApprovalRecord(*await cur.fetchone())
                     audit.append(approval_audit(expired, "approval_expired", "expiry", now))
-                    await conn.execute(REQUEUE_SQL, requeue_params(old.run_id))
+                    await settle_in_tx(conn, old.id, WaitStatus.EXPIRED, dumps("expired"), now)
                     out.append(expired)
             await insert_audit(conn, audit)
         return out

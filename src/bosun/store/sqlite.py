@@ -55,7 +55,8 @@ from bosun.journal.audit import (
 )
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.journal.redact import Sensitivity
-from bosun.store import sqlite_schema
+from bosun.spec.vocab import WaitKind, WaitStatus
+from bosun.store import sqlite_schema, waits_rows
 from bosun.store.base import (
     APPROVED,
     DENIED,
@@ -66,6 +67,7 @@ from bosun.store.base import (
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
+    WAITING,
     WAITING_APPROVAL,
     ApiKey,
     AppendResult,
@@ -96,7 +98,9 @@ from bosun.store.rows import (
 )
 from bosun.store.sqlite_errors import raising_store_errors, store_error
 from bosun.store.sqlite_observe import SqliteObserve
+from bosun.store.sqlite_waits import SqliteWaits
 from bosun.store.trees import SQLITE_SUBTREE
+from bosun.store.waits_rows import dumps
 
 log = logging.getLogger("bosun.store")
 
@@ -286,7 +290,7 @@ def _others_ready() -> bool:
 
 
 @raising_store_errors
-class SqliteStore(SqliteObserve, Store):
+class SqliteStore(SqliteObserve, SqliteWaits, Store):
     def __init__(
         self, path: str, *, busy_timeout_ms: int = 10_000, write_retry_seconds: float = 30.0
     ):
@@ -724,14 +728,9 @@ class SqliteStore(SqliteObserve, Store):
             entry = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
                 audit.append(_Unaudited(item.run_id, row.seq, entry))
-        if item.summary.status == WAITING_APPROVAL:
-            # Every approval may have been resolved before the run parked: then it goes
-            # straight back to the queue instead of waiting for nobody.
-            conn.execute(
-                "UPDATE runs SET status=? WHERE id=? AND NOT EXISTS"
-                " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
-                (QUEUED, item.run_id, item.run_id, PENDING),
-            )
+        # Wait rows; a parked run whose waits all settled already goes straight back to the
+        # queue; an ended run settles its parents' waits (store/sqlite_waits.py).
+        self._wait_rows(item.run_id, item.events, item.summary.status)
         return audit
 
     def _missed_audit(self, item: _PendingAppend, owner: _Owner) -> list[_Unaudited]:
@@ -1024,9 +1023,9 @@ class SqliteStore(SqliteObserve, Store):
         terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
         rows = self.conn.execute(
             "UPDATE runs SET cancel_requested=1,"
-            " status=CASE WHEN status=? THEN ? ELSE status END"
+            " status=CASE WHEN status IN (?,?,?) THEN ? ELSE status END"
             f" WHERE id IN {SQLITE_SUBTREE} AND status NOT IN ({terminal}) RETURNING id",
-            (PAUSED, QUEUED, run_id),
+            (PAUSED, WAITING, WAITING_APPROVAL, QUEUED, run_id),
         ).fetchall()
         return any(row[0] == run_id for row in rows)
 
@@ -1160,7 +1159,7 @@ class SqliteStore(SqliteObserve, Store):
                     + "; it cannot be resolved twice"
                 )
             record = ApprovalRecord(*row)
-            self._requeue_if_resolved(record.run_id)
+            self._settle_in_tx(record.id, WaitStatus.SETTLED, dumps(decision), now)
             self._insert_audit([approval_audit(record, "approval_decided", by, now)])
             conn.execute("COMMIT")
         except ApprovalConflict:
@@ -1170,13 +1169,6 @@ class SqliteStore(SqliteObserve, Store):
                 conn.execute("ROLLBACK")
             raise
         return record
-
-    def _requeue_if_resolved(self, run_id: str) -> None:
-        self.conn.execute(
-            "UPDATE runs SET status=?, updated_at=? WHERE id=? AND status=? AND NOT EXISTS"
-            " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
-            (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING),
-        )
 
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
         conn = self.conn
@@ -1202,6 +1194,20 @@ class SqliteStore(SqliteObserve, Store):
                         (new_id, old.escalate_to, PENDING, now, old.id),
                     )
                     new = self._approvals("id=?", (new_id,))[0]
+                    self.conn.execute(
+                        waits_rows.INSERT,
+                        (
+                            new.id,
+                            new.run_id,
+                            WaitKind.APPROVAL,
+                            new.id,
+                            new.call_id,
+                            None,
+                            None,
+                            now,
+                        ),
+                    )  # the new approver's wait, then the old one's ends
+                    self._settle_in_tx(old.id, WaitStatus.EXPIRED, dumps("escalated"), now)
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
@@ -1212,7 +1218,7 @@ class SqliteStore(SqliteObserve, Store):
                     )
                     expired = self._approvals("id=?", (old.id,))[0]
                     audit.append(approval_audit(expired, "approval_expired", "expiry", now))
-                    self._requeue_if_resolved(old.run_id)
+                    self._settle_in_tx(old.id, WaitStatus.EXPIRED, dumps("expired"), now)
                     out.append(expired)
             if audit:
                 self._insert_audit(audit)

@@ -18,8 +18,10 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
+from bosun.store.sqlite_waits import create_tables as create_wait_tables
+from bosun.store.waits_rows import WAITS_FOR_PENDING_APPROVALS
 
-VERSION = 7  # PRAGMA user_version of a database with this layout
+VERSION = 8  # PRAGMA user_version of a database with this layout (8: waits, signals)
 
 # Version 5: the chain's head. Created (from the chain as it is) with the table only, so a
 # deleted head row stays missing and `bosun audit verify` reports it.
@@ -226,6 +228,9 @@ def prepare(conn: sqlite3.Connection) -> None:
     for statement in INDEXES.split(";"):
         if statement.strip():
             conn.execute(statement)
+    if version < 8:  # durable waits: approvals pending before them get their wait rows
+        create_wait_tables(conn)
+        conn.execute(WAITS_FOR_PENDING_APPROVALS)
     _anchor_chain(conn)
     conn.execute(f"PRAGMA user_version={VERSION}")
 
