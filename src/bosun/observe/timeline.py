@@ -39,6 +39,8 @@ from bosun.journal.events import (
     ToolProposed,
     ToolShadowed,
     ToolStarted,
+    WaitRequested,
+    WaitResolved,
 )
 from bosun.spec.vocab import CallOutcome
 from bosun.store.base import RunRecord
@@ -222,7 +224,22 @@ def describe(event: Event) -> str | None:
             why = f": {event.comment}" if event.comment else ""
             return f"         approval {event.decision} by {event.decided_by}{edited}{why}"
         case RunWaiting():
-            return f"WAITING  {event.reason}: {', '.join(event.approvals)}"
+            return f"WAITING  {event.reason}: {', '.join([*event.approvals, *event.waits])}"
+        case WaitRequested():
+            what = f"{event.wait_kind} {event.key}".strip()
+            until = (
+                f" until {time.strftime('%H:%M:%S', time.localtime(event.deadline))}"
+                if event.deadline
+                else ""
+            )
+            return (
+                f"WAIT     {event.tool} [{event.call_id}] waits for {what}{until} ({event.wait_id})"
+            )
+        case WaitResolved():
+            return (
+                f"RESOLVED wait {event.wait_id} {event.status}: "
+                f"{clip(orjson.dumps(event.result).decode(), 70)}"
+            )
         case ToolShadowed():
             return (
                 f"         shadow  {event.tool}({clip(event.arguments, 70)}) recorded, not executed"
