@@ -104,6 +104,8 @@ def render_actions(items: list[Action]) -> list[str]:
         a = item.call
         effect = f" [{item.effect}]" if item.effect else ""
         outcome = OUTCOME_WORDS.get(a.outcome, a.outcome.value)
+        if a.waiting_for is not None:
+            outcome = f"waiting for {a.waiting_for}"
         lines.append(f"  {i}. {a.tool}({clip(a.arguments, 70)}){effect}: {outcome}")
         why = []
         d = a.decision
