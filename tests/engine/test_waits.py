@@ -138,7 +138,7 @@ async def test_a_deadline_settles_the_wait_with_its_declared_outcome(db_url):
         [resolved] = of(events, WaitResolved)
         assert resolved.status == "expired"
         assert resolved.result == {"in_stock": "unknown"}
-        # a signal arriving after the deadline is kept, not delivered to the expired wait
+        # the run went on and ended: a late answer is refused, not lost silently
         with pytest.raises(RunAlreadyFinished):
             await rt.signal(run_id, "stock", {"in_stock": 1})
 
@@ -224,3 +224,127 @@ def test_a_wait_must_say_what_it_waits_for():
         Wait(signal="a", timer=1)
     with pytest.raises(SpecError, match="JSON"):
         Wait(signal="a", on_deadline=object())
+
+
+# -- approvals are waits too ------------------------------------------------------------
+
+PAID: list[float] = []
+
+
+@tool(effect="irreversible")
+def pay(amount: float) -> dict:
+    """Send money."""
+    PAID.append(amount)
+    return {"paid": amount}
+
+
+NEEDS_APPROVAL = {
+    "name": "pay-policy",
+    "rules": [{"name": "payments", "tools": ["pay"], "effect": "require_approval"}],
+}
+
+
+async def test_an_approval_is_a_wait_settled_through_the_same_wake_path(db_url):
+    PAID.clear()
+    a = Agent(
+        name="payer",
+        model=scripted(call("pay", amount=5), {"content": "paid"}),
+        tools=[pay],
+        policy=NEEDS_APPROVAL,
+    )
+    async with Runtime(db_url) as rt:
+        rt.register(a)
+        run_id = await rt.submit(a, "pay")
+        await Worker(rt, poll_interval=0.01).serve(exit_when_idle=True)
+        assert (await rt.get_run(run_id)).status == "waiting_approval"
+        [approval] = await rt.approvals()
+        [wait] = await rt.store.waits(run_id)
+        assert (wait.id, wait.kind, wait.status) == (approval.id, "approval", "pending")
+        await rt.approve(approval.id, by="ana")
+        assert (await rt.store.get_wait(wait.id)).status == "settled"
+        assert (await rt.get_run(run_id)).status == "queued"  # woken by the settle
+        await drain(rt, until=run_id)
+        assert (await rt.get_run(run_id)).status == "succeeded"
+    assert PAID == [5]
+
+
+async def test_a_run_waiting_on_an_approval_and_a_signal_wakes_when_both_settle(db_url):
+    PAID.clear()
+    a = Agent(
+        name="both",
+        model=scripted(
+            {
+                "tool_calls": [
+                    {"name": "pay", "arguments": {"amount": 7}},
+                    {"name": "ask_warehouse", "arguments": {"order": "B2"}},
+                ]
+            },
+            {"content": "done"},
+        ),
+        tools=[pay, ask_warehouse],
+        policy=NEEDS_APPROVAL,
+    )
+    async with Runtime(db_url) as rt:
+        rt.register(a)
+        run_id = await rt.submit(a, "pay and ask")
+        await parked(rt, run_id)  # `waiting`: not only people are awaited
+        [approval] = await rt.approvals()
+        await rt.approve(approval.id, by="ana")
+        assert (await rt.get_run(run_id)).status == "waiting"  # the signal is still pending
+        await rt.signal(run_id, "stock", {"in_stock": 0})
+        assert (await rt.get_run(run_id)).status == "queued"
+        await drain(rt, until=run_id)
+        assert (await rt.get_run(run_id)).status == "succeeded"
+        assert len(of(await rt.events(run_id), WaitResolved)) == 1
+    assert PAID == [7]
+
+
+# -- what the edges show --------------------------------------------------------------
+
+
+@tool(effect="read", idempotent=True, sensitive=("pin",))
+def await_pin(user: str) -> Wait:
+    """Wait for the user's PIN (sensitive) to arrive as the `pin` signal."""
+    return Wait(signal="pin")
+
+
+async def test_a_waiting_call_shows_what_it_waits_for_and_secrets_stay_masked(sqlite_path):
+    from bosun.journal.calls import calls
+    from bosun.observe.shown import shown
+
+    async with Runtime(sqlite_path) as rt:
+        a = agent("pin", await_pin, first=call("await_pin", user="ana"))
+        rt.register(a)
+        run_id = await rt.submit(a, "log in")
+        await parked(rt, run_id)
+        [waiting] = calls(await rt.events(run_id))
+        assert waiting.outcome == "waiting" and waiting.waiting_for == "signal pin"
+        await rt.signal(run_id, "pin", {"pin": "4921", "ok": True})
+        await drain(rt, until=run_id)
+        run = await rt.get_run(run_id)
+        seen = shown(run, await rt.events(run_id))
+        text = repr(seen)
+    assert "4921" not in text  # the payload's sensitive field, masked at every edge
+    assert "'ok': True" in text
+
+
+def test_a_database_from_before_waits_gets_wait_rows_for_its_pending_approvals(tmp_path):
+    import sqlite3
+
+    from bosun.store import sqlite_schema
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    sqlite_schema.prepare(conn)
+    conn.execute("DROP TABLE waits")
+    conn.execute("DROP TABLE signals")
+    conn.execute(
+        "INSERT INTO approvals(id, run_id, call_id, tenant, agent, tool, arguments, role, rule,"
+        " reason, status, created_at, on_expiry) VALUES ('apr_1', 'run_1', 'c1', 'default',"
+        " 'a', 'pay', '{}', 'approver', 'r', 'why', 'pending', 1.0, 'deny')"
+    )
+    conn.execute("PRAGMA user_version=7")
+    sqlite_schema.prepare(conn)
+    rows = conn.execute("SELECT id, kind, key, status FROM waits").fetchall()
+    assert rows == [("apr_1", "approval", "apr_1", "pending")]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.VERSION
