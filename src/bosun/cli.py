@@ -113,6 +113,14 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
                 f"  then a worker resumes the run (`bosun worker`), or run it here: "
                 f"bosun resume {result.run_id}"
             )
+        if result.status == "waiting":
+            for w in await rt.store.waits(result.run_id):
+                if w.status == "pending" and w.kind == "signal":
+                    print(f"  {w.id}: waits for signal {w.key}")
+                    print(f"    bosun signal {result.run_id} {w.key} --data JSON")
+                elif w.status == "pending" and w.kind != "approval":
+                    print(f"  {w.id}: waits for {w.kind} {w.key}".rstrip())
+            print("  a worker continues the run once they settle (`bosun worker`)")
         print(
             f"\nrun {result.run_id}: {result.status}, {result.steps} steps, "
             f"{result.tool_calls} tool calls, {result.input_tokens + result.output_tokens} tokens, "
