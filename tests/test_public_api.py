@@ -16,6 +16,7 @@ PUBLIC_ERRORS = [
     "EditRefused",
     "LeaseLost",
     "ModelError",
+    "RunAlreadyFinished",
     "RunNotFound",
     "SourceUnavailable",
     "SpecError",
