@@ -348,3 +348,34 @@ def test_a_database_from_before_waits_gets_wait_rows_for_its_pending_approvals(t
     rows = conn.execute("SELECT id, kind, key, status FROM waits").fetchall()
     assert rows == [("apr_1", "approval", "apr_1", "pending")]
     assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.VERSION
+
+
+async def test_a_child_ending_after_its_parent_parked_wakes_the_parent(db_url):
+    async with Runtime(db_url) as rt:
+        child = agent("gated", ask_warehouse, first=call("ask_warehouse", order="C"))
+        rt.register(child)
+        child_id = await rt.submit(child, "compute")
+        parent = agent("waiter", await_child, first=call("await_child", run_id=child_id))
+        rt.register(parent)
+        parent_id = await rt.submit(parent, "delegate")
+        await Worker(rt, poll_interval=0.01).serve(exit_when_idle=True)
+        assert (await rt.get_run(parent_id)).status == "waiting"  # the child is waiting too
+        await rt.signal(child_id, "stock", {"in_stock": 1})
+        await drain(rt, until=parent_id)
+        [resolved] = of(await rt.events(parent_id), WaitResolved)
+        assert resolved.result["run_id"] == child_id
+        assert resolved.result["status"] == "succeeded"
+
+
+async def test_two_signals_racing_to_one_wait_settle_it_once_and_keep_the_other(db_url):
+    async with Runtime(db_url) as rt, Runtime(db_url) as other:
+        a = agent("two", ask_warehouse, first=call("ask_warehouse", order="A1"))
+        rt.register(a)
+        run_id = await rt.submit(a, "go")
+        await parked(rt, run_id)
+        got = await asyncio.gather(
+            rt.signal(run_id, "stock", {"n": 1}), other.signal(run_id, "stock", {"n": 2})
+        )
+        assert sorted(g is None for g in got) == [False, True]  # one delivered, one kept
+        await drain(rt, until=run_id)
+        assert len(of(await rt.events(run_id), WaitResolved)) == 1
