@@ -7,6 +7,7 @@ async with Runtime("bosun.db") as rt:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import time
@@ -19,13 +20,14 @@ from typing import Any
 import orjson
 
 from bosun.engine.approvals import check_edit
+from bosun.engine.budgets import child_budget, hold, tree_limits
 from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
-from bosun.errors import BosunError, LeaseLost, RunNotFound
+from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed, RunStarted
@@ -210,8 +212,46 @@ class Runtime:
             if problem is not None:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
-        parent_run = await self._parent(parent, tenant) if parent is not None else None
+        requested = agent.limits.merged(limits)
+        for attempt in range(3):  # a child raced by its siblings asks again for what is left
+            parent_run = await self._parent(parent, tenant) if parent is not None else None
+            run, started = self._new_run(
+                agent, input, status, tenant, user, session, tags, limits, key, parent_run
+            )
+            budget = None
+            if parent_run is not None:
+                budget = child_budget(parent_run, requested, now=started.ts)
+                limited = budget.limits.model_dump(exclude_none=True)
+                started = dataclasses.replace(started, limits=limited)
+                hold(run, budget)
+            tree_limits(run, budget.limits if budget else requested, started.ts)
+            try:
+                stored = await self.journal.create(run, [started])
+            except BudgetExhausted:
+                if attempt == 2:
+                    raise
+                continue
+            if stored.id != run.id:  # the key was used: that run, untouched
+                return stored
+            return run
+        raise AssertionError("unreachable")
+
+    def _new_run(
+        self,
+        agent: Agent,
+        input: str,
+        status: str,
+        tenant: str,
+        user: str | None,
+        session: str | None,
+        tags: dict[str, str] | None,
+        limits: Limits | None,
+        key: str | None,
+        parent_run: RunRecord | None,
+    ) -> tuple[RunRecord, RunStarted]:
+        """A new run's row and its first event, stamped now."""
         run_id = new_run_id()
+        parent = parent_run.id if parent_run is not None else None
         root_id = parent_run.root_id if parent_run is not None else run_id
         started = self.journal.stamp(
             RunStarted(
@@ -247,10 +287,7 @@ class Runtime:
         if status == RUNNING:
             run.lease_owner = self.owner
             run.lease_expires_at = now + self.lease_seconds
-        stored = await self.journal.create(run, [started])
-        if stored.id != run.id:  # the key was used: that run, untouched
-            return stored
-        return run
+        return run, started
 
     async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
         """The run and its ancestors, nearest first: the kill switches of each cover it.
@@ -380,6 +417,7 @@ class Runtime:
             pool=self.tool_pool,
             sources=self.sources,
             lineage=await self._lineage(run),
+            children=(run.child_steps, run.child_tokens, run.child_cost),
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop

@@ -18,6 +18,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
+from bosun.store import budgets_sql
 
 VERSION = 7  # PRAGMA user_version of a database with this layout
 
@@ -179,6 +180,7 @@ _ADDED_COLUMNS = (
     ("runs", "parent_id", "TEXT"),
     ("runs", "root_id", "TEXT"),
     ("runs", "idempotency_key", "TEXT"),
+    *budgets_sql.SQLITE_COLUMNS,  # run-tree budgets
 )
 # Indexes on columns added after version 1 (created once the columns exist).
 INDEXES = """
