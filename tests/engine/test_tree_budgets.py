@@ -169,3 +169,16 @@ async def test_a_grandchild_is_bounded_by_the_root(rt):
     with pytest.raises(BudgetExhausted):
         await rt.submit(helper(10), "g2", parent=child)
     assert (await rt.get_run(root)).child_tokens == 600  # the child's share covers both
+
+
+async def test_show_gives_each_nodes_spend_and_the_tree_total(rt):
+    from bosun.cli import tree_lines
+
+    STATE["helper"] = helper(300, 300)
+    result = await rt.run(planner(max_tokens=1000), "plan")
+    tree = await rt.store.list_runs(root_id=result.run_id)
+    root, child, total = tree_lines(tree, marked=result.run_id)
+    assert "planner  succeeded  2 steps, 200 tokens" in root and root.endswith("<- this run")
+    assert "helper  succeeded  2 steps, 600 tokens" in child and "holds" not in child
+    assert total.startswith("  tree total: 4 steps, 800 tokens")
+    assert total.endswith("(root's limits: max_steps 50, max_tokens 1000)")
