@@ -182,3 +182,13 @@ async def test_show_gives_each_nodes_spend_and_the_tree_total(rt):
     assert "helper  succeeded  2 steps, 600 tokens" in child and "holds" not in child
     assert total.startswith("  tree total: 4 steps, 800 tokens")
     assert total.endswith("(root's limits: max_steps 50, max_tokens 1000)")
+
+
+async def test_a_retried_keyed_child_gets_its_run_back_even_when_it_took_the_budget(rt):
+    parent = await rt.submit(agent("planner", limits=Limits(max_tokens=1000)), "p")
+    first = await rt.submit(helper(10), "c", parent=parent, key="task-7")
+    again = await rt.submit(helper(10), "c", parent=parent, key="task-7")  # a retried trigger
+    assert again == first
+    assert (await rt.get_run(parent)).child_tokens == 1000  # held once, not twice
+    with pytest.raises(BudgetExhausted):
+        await rt.submit(helper(10), "c", parent=parent, key="task-8")
