@@ -26,6 +26,7 @@ import select
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import psycopg
@@ -34,6 +35,7 @@ from psycopg.conninfo import conninfo_to_dict
 from bosun.errors import LeaseLost, StoreError, StoreUnavailable, UnstorableEvent
 from bosun.journal.audit import AuditEntry, audit_entry_for, version_registered
 from bosun.journal.events import ApprovalRequested, Event
+from bosun.store import budgets_sql
 from bosun.store.base import (
     PAUSED,
     PENDING,
@@ -125,6 +127,7 @@ SCHEMA = [
         ALTER TABLE runs ADD COLUMN root_id TEXT;
         UPDATE runs SET root_id = id;
     EXCEPTION WHEN duplicate_column THEN NULL; END $$""",
+    *budgets_sql.POSTGRES_SCHEMA,  # run-tree budgets
     "CREATE INDEX IF NOT EXISTS runs_by_root ON runs(root_id)",
     "CREATE INDEX IF NOT EXISTS runs_by_parent ON runs(parent_id)",
     "CREATE UNIQUE INDEX IF NOT EXISTS runs_by_key ON runs(tenant, idempotency_key)"
@@ -166,7 +169,8 @@ _APPEND_SQL = (
     "UPDATE runs SET status=%s, steps=%s, tool_calls=%s, input_tokens=%s, output_tokens=%s,"
     " cost=%s, reason=%s, output=%s, finished_at=%s, updated_at=%s,"
     " last_seq=coalesce(%s, last_seq)"
-    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested, tenant, agent, pause_requested"
+    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested, tenant, agent, pause_requested,"
+    " child_steps, child_tokens, child_cost, reserved_steps IS NOT NULL"
 )
 _INSERT_EVENT_SQL = (
     "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -334,7 +338,9 @@ class PostgresStore(PostgresGovernance, PostgresWaits, PostgresServer, PostgresO
                 )
                 raced = (await cur.fetchone()) is not None
             if not raced:
+                await budgets_sql.postgres_reserve(conn, run, now)  # or BudgetExhausted
                 await self._insert_run(conn, run, rows, now)
+                await budgets_sql.postgres_write_budgets(conn, run)
         if raced:
             existing = await self._keyed(run)
             if existing is None:
@@ -535,8 +541,8 @@ class PostgresStore(PostgresGovernance, PostgresWaits, PostgresServer, PostgresO
         # Lock run rows in a stable order (appends to one run keep their order) so
         # two processes' batches do not deadlock on each other.
         order = sorted(range(len(batch)), key=lambda i: batch[i].run_id)
-        # cancel_requested, tenant, agent, pause_requested
-        owned: dict[int, tuple[bool, str, str, bool]] = {}
+        # cancel_requested, tenant, agent, pause_requested, child_*, holds a reservation
+        owned: dict[int, tuple[Any, ...]] = {}
         async with conn.transaction():
             if any(r.blob for item in batch for r in item.rows):
                 await conn.execute(_BLOBS_SHARED)
@@ -567,7 +573,7 @@ class PostgresStore(PostgresGovernance, PostgresWaits, PostgresServer, PostgresO
                         cur.nextset()
                     row = await cur.fetchone()
                     if row is not None:
-                        owned[i] = (bool(row[0]), row[1], row[2], bool(row[3]))
+                        owned[i] = (bool(row[0]), row[1], row[2], bool(row[3]), *row[4:])
             await _insert_rows(
                 conn,
                 [(batch[i].run_id, r) for i in order if i in owned for r in batch[i].rows],
@@ -575,6 +581,13 @@ class PostgresStore(PostgresGovernance, PostgresWaits, PostgresServer, PostgresO
             await _governance_rows(
                 conn, [(batch[i], owned[i][1], owned[i][2]) for i in order if i in owned]
             )
+            settling = [
+                (batch[i].run_id, batch[i].summary)
+                for i in order
+                if i in owned and owned[i][7] and budgets_sql.is_terminal(batch[i].summary)
+            ]
+            if settling:  # children settle their budgets with their parents
+                await budgets_sql.postgres_settle(conn, settling)
             cur = await conn.execute(_CONTROLS)  # one round trip: switches and breakers
             rows = await cur.fetchall()
             switches = tuple(KillSwitch(*row[1:5]) for row in rows if row[0] == "k")
@@ -584,7 +597,7 @@ class PostgresStore(PostgresGovernance, PostgresWaits, PostgresServer, PostgresO
         if self.health.failing_since is not None:
             self.health.succeeded()
         return [
-            AppendResult(owned[i][0], switches, owned[i][3], breakers)
+            AppendResult(owned[i][0], switches, owned[i][3], breakers, owned[i][4:7])
             if i in owned
             else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
             for i, item in enumerate(batch)

@@ -87,7 +87,9 @@ RUN_COLUMNS = (
     "r.id, r.agent, r.agent_version, r.input, v.spec, r.status, r.tenant, r.user_id, r.session,"
     " r.tags, r.created_at, r.updated_at, r.finished_at, r.steps, r.tool_calls, r.input_tokens,"
     " r.output_tokens, r.cost, r.reason, r.output, r.last_seq, r.lease_owner, r.lease_expires_at,"
-    " r.cancel_requested, r.pause_requested, r.claims, r.parent_id, r.root_id, r.idempotency_key"
+    " r.cancel_requested, r.pause_requested, r.claims, r.parent_id, r.root_id, r.idempotency_key,"
+    " r.limit_steps, r.limit_tokens, r.limit_cost, r.deadline, r.reserved_steps,"
+    " r.reserved_tokens, r.reserved_cost, r.child_steps, r.child_tokens, r.child_cost"
 )
 
 
@@ -125,6 +127,16 @@ def run_from_row(row: Sequence[Any] | Mapping[str, Any]) -> RunRecord:
         parent_id=values[26],
         root_id=values[27],
         idempotency_key=values[28],
+        limit_steps=values[29],
+        limit_tokens=values[30],
+        limit_cost=values[31],
+        deadline=values[32],
+        reserved_steps=values[33],
+        reserved_tokens=values[34],
+        reserved_cost=values[35],
+        child_steps=values[36],
+        child_tokens=values[37],
+        child_cost=values[38],
     )
 
 

@@ -56,7 +56,7 @@ from bosun.journal.audit import (
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.journal.redact import Sensitivity
 from bosun.spec.vocab import WaitKind, WaitStatus
-from bosun.store import sqlite_schema, waits_rows
+from bosun.store import budgets_sql, sqlite_schema, waits_rows
 from bosun.store.base import (
     APPROVED,
     DENIED,
@@ -134,6 +134,7 @@ class _PendingCreate:
     future: asyncio.Future[AppendResult]
     no: int = 0  # the run's number, given when it is written
     existing: str | None = None  # its key was taken: the id of the run that has it
+    refused: BaseException | None = None  # its parent had no budget left for it
 
 
 class _Owner(NamedTuple):
@@ -149,12 +150,15 @@ class _Owner(NamedTuple):
     tenant: str
     agent: str
     audited_seq: int
+    child_steps: int  # what the run committed to its children (`budgets_sql`)
+    child_tokens: int
+    child_cost: float
     any_switch: int  # whether any kill switch is set, whoever it covers
 
 
 _OWNER_COLUMNS = (
     "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant, agent,"
-    " audited_seq, EXISTS (SELECT 1 FROM kill_switches)"
+    " audited_seq, child_steps, child_tokens, child_cost, EXISTS (SELECT 1 FROM kill_switches)"
     " FROM runs WHERE id"
 )
 _OWNER_OF_ONE = _OWNER_COLUMNS + "=?"
@@ -365,6 +369,8 @@ class SqliteStore(SqliteObserve, SqliteWaits, Store):
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         create = _PendingCreate(run, rows, future)
         await self._commit(create)
+        if create.refused is not None:
+            raise create.refused
         if create.existing is None:
             return run
         existing = await self.get_run(create.existing)
@@ -483,6 +489,8 @@ class SqliteStore(SqliteObserve, SqliteWaits, Store):
                     creates.append(i)  # type: ignore[arg-type]
             if creates and any(c.run.idempotency_key is not None for c in creates):
                 creates = self._new_keys(creates)
+            if creates:
+                creates = self._reserve(creates, now)
             audit: list[AuditEntry] = self._insert_runs(creates, now) if creates else []
             owners, any_switch = self._owners(appends) if appends else ({}, True)
             # One pass over the appends still leased to their writers: which row to write
@@ -537,6 +545,11 @@ class SqliteStore(SqliteObserve, SqliteWaits, Store):
             conn.executemany(
                 "INSERT INTO events(run, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)", events
             )
+            finished = [
+                (row.no, i.summary) for i, row in changed if budgets_sql.is_terminal(i.summary)
+            ]
+            if finished:  # children settle their budgets with their parents
+                budgets_sql.sqlite_settle(conn, finished)
             for item, row in kept:
                 journal_audit.extend(
                     self._governance_rows(item, tenant=row.tenant, agent=row.agent)
@@ -587,13 +600,21 @@ class SqliteStore(SqliteObserve, SqliteWaits, Store):
             if isinstance(item, _PendingCreate):
                 results.append(AppendResult(False, switches, breakers=breakers))
             elif (owner := owners.get(item.run_id)) is not None and owner.lease_owner == item.owner:
-                if owner.cancel_requested or owner.pause_requested or switches or breakers:
+                children = (owner.child_steps, owner.child_tokens, owner.child_cost)
+                if (
+                    owner.cancel_requested
+                    or owner.pause_requested
+                    or switches
+                    or breakers
+                    or any(children)
+                ):
                     results.append(
                         AppendResult(
                             bool(owner.cancel_requested),
                             switches,
                             bool(owner.pause_requested),
                             breakers,
+                            children,
                         )
                     )
                 else:
@@ -641,6 +662,17 @@ class SqliteStore(SqliteObserve, SqliteWaits, Store):
                     continue
                 taken[key] = row[0]
             create.existing = taken[key]
+        return kept
+
+    def _reserve(self, creates: list[_PendingCreate], now: float) -> list[_PendingCreate]:
+        """The creates to insert: a child whose parent has not enough budget left is refused
+        (`BudgetExhausted` to its caller). Decided afresh when a batch is retried."""
+        kept = []
+        fits = budgets_sql.sqlite_reserve(self.conn, [c.run for c in creates], now)
+        for create, fit in zip(creates, fits, strict=True):
+            create.refused = None if fit else budgets_sql.sqlite_refused(create.run)
+            if fit:
+                kept.append(create)
         return kept
 
     def _insert_runs(self, creates: list[_PendingCreate], now: float) -> list[AuditEntry]:
@@ -692,6 +724,7 @@ class SqliteStore(SqliteObserve, SqliteWaits, Store):
                 for no, r in ((c.no, c.run) for c in creates)
             ],
         )
+        budgets_sql.sqlite_write_budgets(conn, [(c.no, c.run) for c in creates])
         return audit
 
     def _governance_rows(

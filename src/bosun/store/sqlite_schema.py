@@ -18,6 +18,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
+from bosun.store import budgets_sql
 from bosun.store.sqlite_waits import create_tables as create_wait_tables
 from bosun.store.waits_rows import WAITS_FOR_PENDING_APPROVALS
 
@@ -181,6 +182,7 @@ _ADDED_COLUMNS = (
     ("runs", "parent_id", "TEXT"),
     ("runs", "root_id", "TEXT"),
     ("runs", "idempotency_key", "TEXT"),
+    *budgets_sql.SQLITE_COLUMNS,  # run-tree budgets
 )
 # Indexes on columns added after version 1 (created once the columns exist).
 INDEXES = """
