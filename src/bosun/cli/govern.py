@@ -15,10 +15,11 @@ from bosun.errors import BosunError
 from bosun.govern import audit, policy_check
 from bosun.journal.redact import Redactor
 from bosun.observe.timeline import format_time
+from bosun.spec.vocab import ApprovalStatus
 
 
 async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
-    status = None if args.all else "pending"
+    status = None if args.all else ApprovalStatus.PENDING
     approvals = await rt.approvals(status=status, tenant=args.tenant)
     specs = {a.run_id: (await rt.get_run(a.run_id)).spec for a in approvals}
     if args.json:  # the API's shape and field names (`approval_id`), redacted alike

@@ -32,6 +32,7 @@ from bosun.observe.timeline import (
 from bosun.observe.tree import MAX_TREE, ordered_tree
 from bosun.spec.limits import Limits
 from bosun.spec.loader import load_agent
+from bosun.spec.vocab import RunStatus, WaitKind, WaitStatus
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,7 +58,7 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
             print(result.output)
         else:
             print(f"[{result.status}] {result.reason}")
-        if result.status == "waiting_approval":
+        if result.status == RunStatus.WAITING_APPROVAL:
             for a in await rt.store.list_approvals(run_id=result.run_id):
                 print(f"  {a.id}: {a.tool} needs role {a.role} ({a.reason})")
                 print(f"    bosun approve {a.id}   |   bosun deny {a.id} --reason TEXT")
@@ -67,10 +68,10 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
             )
         if result.status == "waiting":
             for w in await rt.store.waits(result.run_id):
-                if w.status == "pending" and w.kind == "signal":
+                if w.status == WaitStatus.PENDING and w.kind == WaitKind.SIGNAL:
                     print(f"  {w.id}: waits for signal {w.key}")
                     print(f"    bosun signal {result.run_id} {w.key} --data JSON")
-                elif w.status == "pending" and w.kind != "approval":
+                elif w.status == WaitStatus.PENDING and w.kind != WaitKind.APPROVAL:
                     print(f"  {w.id}: waits for {w.kind} {w.key}".rstrip())
             print("  a worker continues the run once they settle (`bosun worker`)")
         print(
@@ -79,7 +80,7 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
             f"{format_cost(result.cost)}  (bosun show {result.run_id})",
             file=sys.stderr,
         )
-    return 0 if result.status == "succeeded" else 1
+    return 0 if result.status == RunStatus.SUCCEEDED else 1
 
 
 async def cmd_submit(rt: Runtime, args: argparse.Namespace) -> int:
@@ -233,7 +234,7 @@ async def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:
             f"{result.tool_calls} tool calls, {format_cost(result.cost)}",
             file=sys.stderr,
         )
-    return 0 if result.status == "succeeded" else 1
+    return 0 if result.status == RunStatus.SUCCEEDED else 1
 
 
 async def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:

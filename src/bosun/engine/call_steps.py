@@ -24,6 +24,7 @@ from bosun.journal.events import (
     PolicyDecided,
     ToolFailed,
 )
+from bosun.spec.vocab import ApprovalStatus
 from bosun.store.base import ApprovalRecord
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class CallSteps:
         """Journal a person's resolution of this call's approval, if there is one yet."""
         records = await self.store.list_approvals(status=None, run_id=self.state.run_id)
         mine: list[ApprovalRecord] = [r for r in records if r.call_id == call.call_id]
-        if not mine or mine[-1].status == "pending":
+        if not mine or mine[-1].status == ApprovalStatus.PENDING:
             return
         final = mine[-1]
         decision = "approved" if final.status == "approved" else final.status

@@ -18,6 +18,7 @@ from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.waits import sweep as sweep_waits
 from bosun.errors import BosunError
+from bosun.spec.vocab import ApprovalStatus
 from bosun.store.base import ApprovalConflict, ApprovalRecord, KillSwitch
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class RuntimeControls:
         raise NotImplementedError
 
     async def approvals(
-        self, *, status: str | None = "pending", tenant: str | None = None
+        self, *, status: str | None = ApprovalStatus.PENDING, tenant: str | None = None
     ) -> list[ApprovalRecord]:
         return await self.store.list_approvals(status=status, tenant=tenant)
 
@@ -79,7 +80,7 @@ class RuntimeControls:
             approval = await self.store.get_approval(approval_id)
             if approval is None:
                 raise ApprovalConflict(f"no approval {approval_id!r}")
-            if approval.status != "pending":
+            if approval.status != ApprovalStatus.PENDING:
                 raise ApprovalConflict(
                     f"approval {approval_id} is {approval.status}"
                     + (f" by {approval.decided_by}" if approval.decided_by else "")

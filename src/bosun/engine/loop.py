@@ -47,6 +47,7 @@ from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.tool import ToolContext
+from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
@@ -244,9 +245,11 @@ class RunLoop(CallSteps):
             # nothing in memory; the store's one wake path queues the run again.
             calls = state.open_calls.values()
             approvals = [
-                c.approval_id for c in calls if c.approval_status == "pending" and c.approval_id
+                c.approval_id
+                for c in calls
+                if c.approval_status == ApprovalStatus.PENDING and c.approval_id
             ]
-            waits = [c.wait_id for c in calls if c.wait_status == "pending" and c.wait_id]
+            waits = [c.wait_id for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id]
             if approvals or waits:
                 reason = waiting_reason(approvals, waits)
                 self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
@@ -338,7 +341,7 @@ class RunLoop(CallSteps):
         state = self.state
         tool = self.tools.get(call.tool)
 
-        if call.wait_status == "pending":  # parked on a durable wait: its result, if there
+        if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
             for event in await collect_wait(self.store, call):
                 self.record(event)
             return None
@@ -358,9 +361,13 @@ class RunLoop(CallSteps):
                 "effect, so it is not run again. Check the target system, then resolve the run.",
                 call.call_id,
             )
-        if call.approval_status == "pending":
+        if call.approval_status == ApprovalStatus.PENDING:
             await self.collect_approval(call)
-        if call.approval_status in ("pending", "denied", "expired"):
+        if call.approval_status in (
+            ApprovalStatus.PENDING,
+            ApprovalStatus.DENIED,
+            ApprovalStatus.EXPIRED,
+        ):
             return None  # still waiting, or the model has been told it was refused
         if tool is None:
             return await self.unknown_tool(call)

@@ -447,7 +447,7 @@ class Runtime(RuntimeControls):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             run = await self.get_run(run_id)
-            if run.status in TERMINAL_STATUSES or run.status == "needs_attention":
+            if run.status in TERMINAL_STATUSES or run.status == NEEDS_ATTENTION:
                 return await self.result(run_id)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout}s")

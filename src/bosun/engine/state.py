@@ -34,6 +34,7 @@ from bosun.journal.events import (
     WaitRequested,
     WaitResolved,
 )
+from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.store.base import (
     NEEDS_ATTENTION,
     PAUSED,
@@ -175,7 +176,7 @@ class RunState:
     def _approval_requested(self, event: ApprovalRequested) -> None:
         call = self.open_calls[event.call_id]
         call.approval_id = event.approval_id
-        call.approval_status = "pending"
+        call.approval_status = ApprovalStatus.PENDING
 
     def _approval_resolved(self, event: ApprovalResolved) -> None:
         call = self.open_calls[event.call_id]
@@ -191,7 +192,7 @@ class RunState:
     def _wait_requested(self, event: WaitRequested) -> None:
         call = self.open_calls[event.call_id]
         call.wait_id = event.wait_id
-        call.wait_status = "pending"
+        call.wait_status = WaitStatus.PENDING
 
     def _wait_resolved(self, event: WaitResolved) -> None:
         call = self.open_calls.get(event.call_id)

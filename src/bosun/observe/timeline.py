@@ -42,7 +42,7 @@ from bosun.journal.events import (
     WaitRequested,
     WaitResolved,
 )
-from bosun.spec.vocab import CallOutcome
+from bosun.spec.vocab import CallOutcome, RunStatus
 from bosun.store.base import RunRecord
 
 
@@ -162,7 +162,7 @@ def render(run: RunRecord, events: list[tuple[int, Event]], findings: Any = ()) 
         lines.append(f"watchdog {f.kind} at {format_time(f.ts)}: {f.detail}")
     if run.output:
         lines.append(f"answer: {run.output}")
-    elif run.reason and run.status != "succeeded":
+    elif run.reason and run.status != RunStatus.SUCCEEDED:
         lines.append(f"stopped: {run.reason}")
     return "\n".join(lines)
 

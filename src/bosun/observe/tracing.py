@@ -44,6 +44,7 @@ from bosun.journal.events import (
 )
 from bosun.journal.redact import Redactor
 from bosun.observe.feed import IDLE_AFTER, Commit, RunInfo
+from bosun.spec.vocab import RunStatus
 from bosun.store.base import Store
 
 try:
@@ -416,7 +417,7 @@ class RunTracer:
         )
 
     def _root(self, finished: RunFinished) -> None:
-        failed = finished.status != "succeeded"
+        failed = finished.status != RunStatus.SUCCEEDED
         reason = self.redactor.text(finished.reason) if failed else finished.reason
         attrs = self.common | {
             "gen_ai.operation.name": "invoke_agent",

@@ -19,6 +19,7 @@ from bosun.server.auth import Caller, caller_of, require
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState, state_of
 from bosun.server.usage import usage
+from bosun.spec.vocab import ApprovalStatus
 from bosun.store.base import TERMINAL_STATUSES
 
 router = APIRouter(prefix="/api", responses=schemas.errors(*schemas.COMMON_ERRORS))
@@ -326,7 +327,7 @@ async def list_agents(p: Reader, state: State) -> list[schemas.AgentOut]:
 async def list_approvals(
     p: Reader,
     state: State,
-    status: Literal["pending", "approved", "denied", "expired", "escalated", "all"] = "pending",
+    status: ApprovalStatus | Literal["all"] = ApprovalStatus.PENDING,
     run_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[schemas.Approval]:
     """The caller's tenant's approvals, oldest first (pending ones by default)."""
