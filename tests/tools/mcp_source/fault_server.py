@@ -15,6 +15,7 @@ a restarted server remembers what its predecessor did:
 - `add()`: adds a tool `surprise` and tells the client its list changed.
 - `big(size)`: read-only; answers a text of `size` characters (`A…` then `…Z`).
 - `charge(amount)`: no annotations at all (so: write, destructive by default).
+- `whoami()`: read-only; over HTTP, whether the request carried `Bearer $FAULT_TOKEN`.
 
 Run: `python fault_server.py` (stdio) or `python fault_server.py --http PORT`.
 """
@@ -107,10 +108,16 @@ def charge(amount: int) -> str:
     return f"charged {amount}"
 
 
+@server.tool(annotations=READ)
+def whoami(ctx: Context) -> str:
+    """Say whether the request carried the expected bearer token."""
+    headers = {k.lower(): v for k, v in (ctx.headers or {}).items()}
+    expected = f"Bearer {os.environ.get('FAULT_TOKEN', '')}"
+    return "authorized" if headers.get("authorization") == expected else "anonymous"
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--http":
-        server.settings.port = int(sys.argv[2])
-        server.settings.host = "127.0.0.1"
-        server.run(transport="streamable-http")
+        server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run()
