@@ -43,8 +43,9 @@ def write_agent(folder: Path, body: str, *, name: str = "agent.yaml") -> str:
     return str(path)
 
 
-def fault_entry(extra: str = "", *, indent: int = 2) -> str:
-    """A `tools:` entry for the fault server over stdio (YAML, at `indent` spaces)."""
+def fault_entry(extra: str = "", *, server: str = "", indent: int = 2) -> str:
+    """A `tools:` entry for the fault server over stdio (YAML, at `indent` spaces): `extra`
+    lines of the entry, `server` lines of its `mcp:` mapping."""
     lines = [
         "- mcp:",
         "    name: fault",
@@ -52,6 +53,7 @@ def fault_entry(extra: str = "", *, indent: int = 2) -> str:
         f"    args: [{FAULT_SERVER}]",
         "    env: [FAULT_DIR, FAULT_TOKEN]",
         "    connect_timeout: 60",
+        *("    " + line for line in textwrap.dedent(server).strip("\n").splitlines()),
         *("  " + line for line in textwrap.dedent(extra).strip("\n").splitlines()),
     ]
     return "\n".join(" " * indent + line for line in lines)
