@@ -94,6 +94,16 @@ class McpServer(SpecModel):
                 raise ValueError(f"header {header}: {name!r} is not an environment variable name")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _no_userinfo(cls, value: str | None) -> str | None:
+        if value and "@" in value.split("//", 1)[-1].split("/", 1)[0]:
+            raise ValueError(
+                "the URL carries credentials (user:password@), which would be written into "
+                "the agent's pinned version; use `bearer_token_env` or `headers_env`"
+            )
+        return value
+
     @field_validator("headers")
     @classmethod
     def _no_credentials(cls, value: dict[str, str]) -> dict[str, str]:

@@ -105,7 +105,11 @@ class Connection:
                         await listening
         except BaseException as exc:
             if not ready.done():
-                ready.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    ready.cancel()
+                else:
+                    ready.set_exception(exc)
+                    ready.exception()  # retrieved here too: open() may have stopped waiting
             elif not isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 log.info("MCP server %s: connection ended: %s", self.label, describe(exc))
             if isinstance(exc, asyncio.CancelledError):
