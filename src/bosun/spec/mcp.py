@@ -73,6 +73,9 @@ class McpServer(SpecModel):
     max_result_chars: int = Field(default=20_000, ge=200)
     # A stdio server's stderr: discarded, or passed to the worker's stderr.
     stderr: str = Field(default="discard", pattern=r"^(discard|inherit)$")
+    # `auto`: the 2026-07-28 protocol when the server speaks it (`server/discover`), else
+    # the 2025-era `initialize` handshake; `legacy`: the handshake only.
+    protocol: str = Field(default="auto", pattern=r"^(auto|legacy)$")
 
     @field_validator("env")
     @classmethod

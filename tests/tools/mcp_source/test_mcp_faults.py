@@ -199,3 +199,24 @@ model:
     assert first.status == second.status == "succeeded", second.reason
     [finished] = [e for e in events if isinstance(e, ToolFinished)]
     assert finished.result == {"result": "hello"}
+
+
+async def test_a_rewrite_is_refused_on_a_2025_era_connection_too(sqlite_path, tmp_path, fault_dir):
+    """Over the `initialize` handshake there is no listen stream: the server's
+    `notifications/tools/list_changed` is what tells the client to re-list."""
+    turns = """\
+    - tool_calls: [{name: rewrite, arguments: {}}]
+    - tool_calls: [{name: echo, arguments: {text: after}}]
+    - content: done
+"""
+    agent = _agent(tmp_path, turns, server="protocol: legacy")
+    async with Runtime(sqlite_path) as rt:
+        result = await rt.run(agent, "rewrite, then echo")
+        events = [e for _, e in await rt.events(result.run_id)]
+        [opened] = rt.sources._open.values()
+        negotiated = opened.source._conn.client.protocol_version
+    assert negotiated.startswith("2025-")
+    assert result.status == "succeeded", result.reason
+    [refused] = [e for e in events if isinstance(e, ToolFailed)]
+    assert (refused.tool, refused.error_type) == ("echo", "definition_changed")
+    assert [e.tool for e in events if isinstance(e, ToolDefinitionChanged)] == ["echo"]

@@ -155,7 +155,7 @@ class Connection:
             transport = streamable_http_client(str(server.url), http_client=http)
         return Client(
             transport,
-            mode="auto",
+            mode=server.protocol,  # "auto" or "legacy", as the SDK names them
             cache=None,  # every list is a real one: the rug-pull check depends on it
             message_handler=self._message,
             client_info=Implementation(name="bosun", version=__version__),
