@@ -39,6 +39,8 @@ from bosun.spec.where import SpecModel
 from bosun.spec.yaml_lines import did_you_mean
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Commands that start a server named by their first argument.
+_LAUNCHERS = frozenset({"uvx", "uv", "npx", "node", "bunx", "deno", "pipx"})
 # What model APIs accept as a function name; other characters of a served name become "_".
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -140,7 +142,12 @@ class McpServer(SpecModel):
         if self.name:
             return self.name
         if self.command:
-            return os.path.basename(self.command) if not self.args else self.args[-1]
+            program = os.path.basename(self.command)
+            if program.startswith("python") or program in _LAUNCHERS:
+                # `python server.py`, `uvx mcp-server-git`: the server is the first argument
+                first = next((a for a in self.args if not a.startswith("-")), None)
+                return os.path.basename(first) if first else program
+            return program
         return str(self.url)
 
     def located(self, folder: str | None) -> McpServer:

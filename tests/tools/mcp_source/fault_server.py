@@ -16,6 +16,7 @@ a restarted server remembers what its predecessor did:
 - `big(size)`: read-only; answers a text of `size` characters (`A…` then `…Z`).
 - `charge(amount)`: no annotations at all (so: write, destructive by default).
 - `whoami()`: read-only; over HTTP, whether the request carried `Bearer $FAULT_TOKEN`.
+- `key()`: read-only; the idempotency key the client sent in the request's `_meta`.
 
 Run: `python fault_server.py` (stdio) or `python fault_server.py --http PORT`.
 """
@@ -114,6 +115,13 @@ def whoami(ctx: Context) -> str:
     headers = {k.lower(): v for k, v in (ctx.headers or {}).items()}
     expected = f"Bearer {os.environ.get('FAULT_TOKEN', '')}"
     return "authorized" if headers.get("authorization") == expected else "anonymous"
+
+
+@server.tool(annotations=READ)
+def key(ctx: Context) -> str:
+    """Answer the idempotency key this request carried."""
+    meta = ctx.request_context.meta or {}
+    return str(meta.get("dev.bosun/idempotency-key"))
 
 
 if __name__ == "__main__":

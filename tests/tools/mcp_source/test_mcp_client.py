@@ -295,3 +295,25 @@ def test_python_agents_take_mcp_tools_too(fault_dir):
     agent = Agent(name="py-mcp", model="scripted", tools=tools)
     assert agent.tool_map["echo"].effect == "read"
     agent.check_tools()  # nothing to import: it is served
+
+
+async def test_each_call_carries_its_idempotency_key_to_the_server(
+    sqlite_path, tmp_path, fault_dir
+):
+    body = f"""
+name: keyed
+tools:
+{fault_entry("trusted: true")}
+model:
+  provider: scripted
+  turns:
+    - tool_calls: [{{name: key, arguments: {{}}}}]
+    - content: done
+"""
+    agent = load_agent(write_agent(tmp_path, body))
+    async with Runtime(sqlite_path) as rt:
+        result = await rt.run(agent, "key")
+        events = [e for _, e in await rt.events(result.run_id)]
+    [started] = [e for e in events if isinstance(e, ToolStarted)]
+    [finished] = [e for e in events if isinstance(e, ToolFinished)]
+    assert finished.result == {"result": started.idempotency_key}

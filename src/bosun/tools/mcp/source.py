@@ -31,6 +31,9 @@ from bosun.tools.sources import Call
 
 log = logging.getLogger("bosun.tools.mcp")
 
+# The call's idempotency key, in the request's `_meta`: the same on every attempt of one
+# call (a retry after a dropped connection too), so a server can do the work once.
+IDEMPOTENCY_META = "dev.bosun/idempotency-key"
 DEBOUNCE_SECONDS = 0.05  # notifications this close together are one re-list
 MAX_PAGES = 100  # a tools/list that never stops paginating cannot hang a worker
 
@@ -173,7 +176,9 @@ class McpSource:
         conn = self._connected(sent=False)
         try:
             async with asyncio.timeout(call.timeout):
-                result = await conn.client.call_tool(name, arguments)
+                result = await conn.client.call_tool(
+                    name, arguments, meta={IDEMPOTENCY_META: call.context.idempotency_key}
+                )
         except TimeoutError:
             raise
         except asyncio.CancelledError:
