@@ -69,16 +69,28 @@ class SourcedTool(Tool):
 
     @functools.cached_property
     def _validator(self) -> Any:
-        from jsonschema import Draft202012Validator, validators
+        """A validator of the served schema, or None when the schema itself is not valid
+        JSON Schema (then the source, which served it, is left to judge the arguments)."""
+        from jsonschema import Draft202012Validator, SchemaError, validators
 
         schema = self.parameters if self.parameters is not None else {"type": "object"}
         cls = validators.validator_for(schema, default=Draft202012Validator)
+        try:
+            cls.check_schema(schema)
+        except SchemaError:
+            return None
         return cls(schema)
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments as sent, or `ValueError` naming each field that does not fit the
         served schema (which goes back to the model, as a pydantic error does)."""
-        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+        validator = self._validator
+        if validator is None:
+            return dict(arguments)
+        try:
+            errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        except Exception:  # a schema it cannot apply here (an unresolvable $ref): the source judges
+            return dict(arguments)
         if errors:
             raise ValueError(
                 "; ".join(

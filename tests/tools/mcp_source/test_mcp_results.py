@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from mcp.types import AudioContent, CallToolResult, ImageContent, TextContent
 
+from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.mcp import declared_effect
+from bosun.spec.sourced import SourcedTool, sourced_tool
+from bosun.spec.tool import RetryPolicy
+from bosun.spec.vocab import Effect
 from bosun.tools.mcp.results import McpToolError, excerpt, result_of
 
 
@@ -66,3 +70,38 @@ def test_a_long_text_keeps_its_head_and_tail_and_says_what_was_cut():
     assert cut.startswith("H" * 750) and cut.endswith("T" * 250)
     assert "9,000 of 10,000 characters cut here by Bosun" in cut
     assert excerpt("short", 1000) == "short"
+
+
+def _served(parameters: dict) -> SourcedTool:
+    definition = ToolDefinition("t", "a tool", parameters, source_kind="mcp", source_id="s#1")
+    return sourced_tool(
+        definition,
+        SourceSpec("mcp", "s#1"),
+        name="t",
+        effect=Effect.READ,
+        idempotent=False,
+        timeout=5,
+        retry=RetryPolicy(),
+        trusted=False,
+    )
+
+
+def test_arguments_are_checked_against_the_served_schema_with_the_fields_named():
+    tool = _served(
+        {
+            "type": "object",
+            "properties": {"n": {"type": "integer"}, "zone": {"$ref": "#/$defs/zone"}},
+            "required": ["n"],
+            "$defs": {"zone": {"type": "string", "enum": ["UTC", "Europe/Lisbon"]}},
+        }
+    )
+    assert tool.validate({"n": 1, "zone": "UTC"}) == {"n": 1, "zone": "UTC"}
+    with pytest.raises(ValueError, match=r"n: 'one' is not of type 'integer'"):
+        tool.validate({"n": "one"})
+    with pytest.raises(ValueError, match=r"zone: 'Mars' is not one of"):
+        tool.validate({"n": 1, "zone": "Mars"})
+
+
+def test_a_schema_that_is_not_json_schema_leaves_the_arguments_to_the_server():
+    tool = _served({"type": "object", "properties": {"n": {"type": "integr"}}})
+    assert tool.validate({"n": "anything"}) == {"n": "anything"}
