@@ -342,3 +342,36 @@ model:
     assert approval.tool == "charge"
     assert approval.rule == "default:argument-from-untrusted-content"  # 500 came from it
     assert not (fault_dir / "charges.log").exists()  # nothing was charged
+
+
+async def test_an_mcp_call_is_an_execute_tool_span_naming_its_server(
+    sqlite_path, tmp_path, fault_dir
+):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bosun.observe.tracing import export_run
+
+    body = f"""
+name: traced
+tools:
+{fault_entry("trusted: true")}
+model:
+  provider: scripted
+  turns:
+    - tool_calls: [{{name: echo, arguments: {{text: hi}}}}]
+    - content: done
+"""
+    agent = load_agent(write_agent(tmp_path, body))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with Runtime(sqlite_path) as rt:
+        result = await rt.run(agent, "echo")
+        await export_run(rt.store, result.run_id, provider)
+    [span] = [s for s in exporter.get_finished_spans() if s.name == "execute_tool echo"]
+    assert span.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert span.attributes["bosun.tool.source.kind"] == "mcp"
+    assert span.attributes["bosun.tool.source.name"] == "fault"
+    assert span.attributes["mcp.method.name"] == "tools/call"
