@@ -220,3 +220,39 @@ async def test_a_rewrite_is_refused_on_a_2025_era_connection_too(sqlite_path, tm
     [refused] = [e for e in events if isinstance(e, ToolFailed)]
     assert (refused.tool, refused.error_type) == ("echo", "definition_changed")
     assert [e.tool for e in events if isinstance(e, ToolDefinitionChanged)] == ["echo"]
+
+
+async def test_calls_errors_and_latency_are_counted_per_mcp_server(
+    sqlite_path, tmp_path, fault_dir
+):
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from bosun.observe.feed import Observer
+    from bosun.observe.metrics import Metrics
+
+    turns = """\
+    - tool_calls: [{name: echo, arguments: {text: one}}]
+    - tool_calls: [{name: hang, arguments: {}}]
+    - tool_calls: [{name: echo, arguments: {text: two}}]
+    - content: done
+"""
+    agent = _agent(tmp_path, turns, "trusted: true\ntimeout: 1\nretry: {max_attempts: 1}")
+    async with Runtime(sqlite_path) as rt:
+        metrics = Metrics(rt.store)
+        observer = await Observer(rt.store, [metrics]).attach(rt)
+        await rt.run(agent, "count")
+        await observer.flush()
+        await observer.close()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for s in family.samples
+    }
+
+    def sample(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted({"kind": "mcp", "source": "fault", **labels}.items())))]
+
+    assert sample("bosun_tool_source_calls_total", outcome="ok") == 2
+    assert sample("bosun_tool_source_calls_total", outcome="error") == 1  # the timeout
+    assert sample("bosun_tool_source_latency_seconds_count") == 3
