@@ -67,6 +67,9 @@ async def _changed(ctx: Context) -> None:
         await ctx.notify_tools_changed()  # 2026-07-28: subscriptions/listen streams
     with contextlib.suppress(Exception):
         await ctx.session.send_tool_list_changed()  # 2025-era sessions
+    # The notification and the result travel on different streams; answer a little later
+    # so the tests see a server that announced its change before it answered.
+    await asyncio.sleep(0.2)
 
 
 @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
