@@ -169,15 +169,21 @@ async def test_a_10_mb_result_reaches_the_model_as_a_bounded_excerpt(
     assert "characters cut here by Bosun" in text and "10,000,0" in text
 
 
+@pytest.mark.parametrize("protocol", ["auto", "legacy"])
 async def test_an_http_server_restarted_between_runs_is_reconnected_to(
-    sqlite_path, tmp_path, fault_dir
+    sqlite_path, tmp_path, fault_dir, protocol
 ):
     server = HttpFaultServer({"FAULT_DIR": str(fault_dir)})
     server.start()
     body = f"""
 name: remote
 tools:
-  - mcp: {{name: remote, url: {server.url}, reconnect_backoff: 0.2, connect_attempts: 5}}
+  - mcp:
+      name: remote
+      url: {server.url}
+      protocol: {protocol}
+      reconnect_backoff: 0.2
+      connect_attempts: 5
     trusted: true
     allow: [echo]
 model:
@@ -194,11 +200,16 @@ model:
             server.start()  # the same port, a new process: nothing of the old one remains
             second = await rt.run(agent, "two")
             events = [e for _, e in await rt.events(second.run_id)]
+            opens = rt.sources.opens
     finally:
         server.stop()
     assert first.status == second.status == "succeeded", second.reason
     [finished] = [e for e in events if isinstance(e, ToolFinished)]
     assert finished.result == {"result": "hello"}
+    assert not [e for e in events if isinstance(e, ToolFailed)]
+    # 2026-07-28 is stateless: the same connection goes on. A 2025-era session died with
+    # the server: the call was refused unread, and sent again on a new connection.
+    assert opens == (1 if protocol == "auto" else 2)
 
 
 async def test_a_rewrite_is_refused_on_a_2025_era_connection_too(sqlite_path, tmp_path, fault_dir):

@@ -65,6 +65,21 @@ def _lost(exc: BaseException) -> bool:
     return isinstance(exc, transport_errors)
 
 
+def _session_gone(exc: BaseException) -> bool:
+    """A 2025-era HTTP server that no longer knows the session (it restarted): it answers
+    404, which the SDK reports as `INVALID_REQUEST` "Session not found/terminated". The
+    request was refused unread, so it surely did not run; a new connection is needed."""
+    from mcp.shared.exceptions import MCPError
+    from mcp_types.jsonrpc import INVALID_REQUEST
+
+    return (
+        isinstance(exc, MCPError)
+        and exc.code == INVALID_REQUEST
+        and "session" in str(exc).lower()
+        and any(word in str(exc).lower() for word in ("not found", "terminated", "expired"))
+    )
+
+
 class McpSource:
     """One MCP server as a tool source (see the module docstring)."""
 
@@ -122,7 +137,7 @@ class McpSource:
                 f"({self.server.connect_timeout:g}s)"
             ) from None
         except Exception as exc:
-            if _lost(exc):
+            if _lost(exc) or _session_gone(exc):
                 conn.lost = True
             raise SourceUnavailable(
                 f"MCP server {self.label}: listing its tools failed: {describe(exc)}"
@@ -184,6 +199,12 @@ class McpSource:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if _session_gone(exc):
+                conn.lost = True
+                raise SourceUnavailable(
+                    f"MCP server {self.label} no longer knows this session (it restarted); "
+                    f"{name} was not run, and the connection is reopened on next use"
+                ) from exc
             if _lost(exc):
                 conn.lost = True
                 raise SourceUnavailable(
