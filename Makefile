@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-mcp test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/python examples/support/demo.py
+
+# An agent whose tool comes from a real MCP server (mcp-server-time, over stdio).
+demo-mcp: $(VENV)/.installed
+	$(BIN)/pip install --quiet 'mcp-server-time>=2026.10.19'
+	mkdir -p .demo
+	$(BIN)/bosun run examples/mcp/agent.yaml --input "What time is it in Lisbon?" --db .demo/mcp.db
 
 test: $(VENV)/.installed-dev
 	sh scripts/ensure-chromium.sh

@@ -49,11 +49,25 @@ class RunInfo:
     effects: dict[str, str] = field(default_factory=dict)  # tool -> effect class
     parent_id: str | None = None  # run trees: a child's spans join its root's trace
     root_id: str | None = None
+    # tool -> (source kind, server name) for tools served by a source (an MCP server)
+    sources: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of_spec(cls, run_id: str, spec: dict[str, Any], **fields: Any) -> RunInfo:
-        effects = {t["name"]: t.get("effect", "") for t in spec.get("tools", []) if "name" in t}
-        return cls(run_id=run_id, sensitivity=Sensitivity.of_spec(spec), effects=effects, **fields)
+        tools = [t for t in spec.get("tools", []) if "name" in t]
+        effects = {t["name"]: t.get("effect", "") for t in tools}
+        sources = {  # an MCP source's id is "<server name>#<digest of its settings>"
+            t["name"]: (t["source"]["kind"], str(t["source"]["id"]).split("#")[0])
+            for t in tools
+            if isinstance(t.get("source"), dict) and "kind" in t["source"]
+        }
+        return cls(
+            run_id=run_id,
+            sensitivity=Sensitivity.of_spec(spec),
+            effects=effects,
+            sources=sources,
+            **fields,
+        )
 
 
 class Commit(NamedTuple):

@@ -214,6 +214,8 @@ class _StepCollector:
         self.models: dict[tuple[str, str], _ModelTotals] = {}
         self.tools: dict[tuple[str, str], _Histogram] = {}
         self.decisions: dict[tuple[str, str, str], int] = {}
+        # Tools served by a source (an MCP server): (kind, source) -> calls by outcome, latency
+        self.sources: dict[tuple[str, str], _SourceTotals] = {}
 
     def collect(self) -> Iterator[Metric]:
         steps = CounterMetricFamily(
@@ -252,7 +254,30 @@ class _StepCollector:
         )
         for labels, n in sorted(self.decisions.items()):
             decisions.add_metric(list(labels), n)
+        source_calls = CounterMetricFamily(
+            "bosun_tool_source_calls",
+            "Calls of tools served by a source (an MCP server), by kind, source and outcome",
+            labels=["kind", "source", "outcome"],
+        )
+        source_latency = HistogramMetricFamily(
+            "bosun_tool_source_latency_seconds",
+            "Execution time of tools served by a source, by kind and source",
+            labels=["kind", "source"],
+        )
+        for (kind, source), totals in sorted(self.sources.items()):
+            source_calls.add_metric([kind, source, "ok"], totals.ok)
+            source_calls.add_metric([kind, source, "error"], totals.errors)
+            source_latency.add_metric([kind, source], totals.latency.buckets(), totals.latency.sum)
         yield from (steps, tokens, cost, model_latency, tool_latency, decisions)
+        yield from (source_calls, source_latency)
+
+
+class _SourceTotals:
+    __slots__ = ("errors", "latency", "ok")
+
+    def __init__(self) -> None:
+        self.ok = self.errors = 0
+        self.latency = _Histogram()
 
 
 class Metrics:
@@ -303,6 +328,25 @@ class Metrics:
     async def handle(self, commits: Sequence[Commit]) -> None:
         for commit in commits:
             self._count(commit.info.agent, commit.events)
+            if commit.info.sources:  # only runs with tools from a source (MCP) pay for this
+                self._count_sources(commit.info.sources, commit.events)
+
+    def _count_sources(self, sources: dict[str, tuple[str, str]], events: Sequence[Event]) -> None:
+        """Calls, errors and latency per source (an MCP server), across agents."""
+        for event in events:
+            if not isinstance(event, ToolFinished | ToolFailed):
+                continue
+            source = sources.get(event.tool)
+            if source is None or (isinstance(event, ToolFailed) and not event.duration_ms):
+                continue  # refused before it reached the source (policy, pins): not a call
+            totals = self.per_step.sources.get(source)
+            if totals is None:
+                totals = self.per_step.sources[source] = _SourceTotals()
+            if isinstance(event, ToolFinished):
+                totals.ok += 1
+            else:
+                totals.errors += 1
+            totals.latency.observe(event.duration_ms / 1000)
 
     def _count(self, agent: str, events: Sequence[Event]) -> None:
         handlers = self._handlers

@@ -381,6 +381,11 @@ class RunTracer:
             effect = self.info.effects.get(tool)
             if effect:
                 base["bosun.tool.effect"] = effect
+            source = self.info.sources.get(tool)
+            if source is not None:  # served by a source: say which (an MCP server, by name)
+                base["bosun.tool.source.kind"], base["bosun.tool.source.name"] = source
+                if source[0] == "mcp":
+                    base["mcp.method.name"] = "tools/call"
             shared = self.tool_bases[tool] = (f"execute_tool {tool}", base)
         attrs = shared[1].copy()
         attrs["gen_ai.tool.call.id"] = call_id

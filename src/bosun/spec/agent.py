@@ -23,6 +23,7 @@ from bosun.spec.refs import (
     load_undo,
     served_tool,
 )
+from bosun.spec.sourced import SourcedTool
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import RetryPolicy, Tool, make_tool
 from bosun.spec.vocab import Autonomy
@@ -99,6 +100,8 @@ def _as_tool(
 def pinned(tool: Tool) -> dict[str, Any]:
     """A tool's declaration as a version pins it: the agent's settings, the definition its
     source serves (see `bosun.spec.definition`) and that definition's digest."""
+    if isinstance(tool, SourcedTool):  # served by a source, not code: it pins what it was served
+        return tool.declaration()
     try:
         served = served_tool(tool.ref).definition()
     except (BosunError, ImportError, SyntaxError):
@@ -183,6 +186,8 @@ class Agent:
             return
         for t in self.tools:
             assert isinstance(t, Tool)
+            if isinstance(t, SourcedTool):
+                continue  # no code to import: a worker opens its source
             what = f"agent {self.name}: tool `{t.name}`"
             check_reimportable(what, t.ref, t.fn, self._allowed)
             if t.undo:
@@ -240,7 +245,8 @@ class Agent:
             definition = decl.get("definition") or {"name": decl["name"]}
             source = definition.get("source") or {}
             kind, identity = source.get("kind", "python"), source.get("id", decl["ref"])
-            config = {"ref": identity} if kind == "python" else source.get("config", {})
+            declared = decl.get("source") or source  # a sourced tool pins how to open it
+            config = {"ref": identity} if kind == "python" else declared.get("config", {})
             pins[decl["name"]] = Pin(
                 SourceSpec(kind, identity, config), definition["name"], decl.get("digest", "")
             )
@@ -275,6 +281,9 @@ class Agent:
         except SpecError:
             allowed = ()  # the tools that needed it are refused below, each saying why
         for decl in snapshot.get("tools", []):
+            if decl.get("source"):  # served by a source (MCP): rebuilt from what was pinned
+                tools.append(SourcedTool.from_declaration(decl))
+                continue
             try:
                 live = load_tool(decl["ref"], None, allowed)
             except (BosunError, ImportError, SyntaxError) as exc:

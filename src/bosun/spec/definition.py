@@ -59,10 +59,14 @@ class ToolDefinition:
     trusted: bool = True
     source_kind: str = "python"
     source_id: str = ""
+    # The source's own full form of the tool, when it has one beyond the fields above (an
+    # MCP server's tool: title, input and output schema, annotations): hashed with the
+    # rest, so a server that changes any of it changes the digest.
+    served: dict[str, Any] | None = None
 
     def canonical(self) -> dict[str, Any]:
         """The JSON form that is pinned and hashed."""
-        return {
+        canonical = {
             "name": self.name,
             "description": self.description,
             "parameters": self.parameters,
@@ -71,6 +75,9 @@ class ToolDefinition:
             "trusted": self.trusted,
             "source": {"kind": self.source_kind, "id": self.source_id},
         }
+        if self.served is not None:  # absent for Python tools: their digests stay as they were
+            canonical["served"] = self.served
+        return canonical
 
     @functools.cached_property
     def digest(self) -> str:
@@ -88,6 +95,7 @@ class ToolDefinition:
             trusted=data["trusted"],
             source_kind=source.get("kind", "python"),
             source_id=source.get("id", ""),
+            served=data.get("served"),
         )
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec import yaml_lines
 from bosun.spec.agent import Agent, check_name
 from bosun.spec.limits import Limits, RateLimit
+from bosun.spec.mcp import McpServer, mcp_tools
 from bosun.spec.model import ModelSpec
 from bosun.spec.refs import check_reimportable, load_module, load_object, load_trusted
 from bosun.spec.sources import resolve_ref
@@ -31,17 +32,42 @@ REF_PATTERN = r"^[^:\s]+:[A-Za-z_][\w.]*$"
 
 
 class ToolEntry(BaseModel):
+    """One `tools:` entry: a Python reference (`ref`), or the tools of an MCP server (`mcp`,
+    with which of them to take and how to govern them; see docs/mcp.md)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    ref: str = Field(pattern=REF_PATTERN)
+    ref: str | None = Field(default=None, pattern=REF_PATTERN)
     name: str | None = None
     effect: Effect | None = None
-    idempotent: bool | None = None
+    idempotent: bool | list[str] | None = None
     timeout: float | None = Field(default=None, gt=0)
     retry: RetryPolicy | None = None
     trusted: bool | None = None
     undo: str | None = Field(default=None, pattern=REF_PATTERN)
     sensitive: list[str] | None = None
+    mcp: McpServer | None = None
+    allow: list[str] | None = None
+    deny: list[str] = Field(default_factory=list)
+    effects: dict[str, Effect] = Field(default_factory=dict)
+    prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ToolEntry:
+        if (self.ref is None) == (self.mcp is None):
+            raise ValueError("give either `ref` (a Python tool) or `mcp` (an MCP server's tools)")
+        if self.ref is not None:
+            mcp_only = [f for f in ("allow", "deny", "effects", "prefix") if getattr(self, f)]
+            if mcp_only or isinstance(self.idempotent, list):
+                raise ValueError(
+                    f"`{(mcp_only or ['idempotent'])[0]}` as written is for `mcp` entries; a "
+                    "Python tool takes `effect:` and `idempotent: true|false`"
+                )
+        else:
+            ref_only = [f for f in ("name", "undo", "sensitive") if getattr(self, f)]
+            if ref_only:
+                raise ValueError(f"`{ref_only[0]}` is for `ref` entries, not `mcp` ones")
+        return self
 
 
 class AgentFile(BaseModel):
@@ -120,8 +146,32 @@ class _Located:
         return SpecError(f"{self.what}, line {line}: `{yaml_lines.field_name(loc)}`: {message}")
 
 
+def _mcp_tools(entry: ToolEntry, folder: str) -> list[Tool]:
+    """An `mcp:` entry's tools: the server is listed once, now, and each tool it serves
+    that the entry takes is pinned (docs/mcp.md)."""
+    assert entry.mcp is not None
+    effects: dict[str, Any] = dict(entry.effects)
+    if entry.effect is not None:  # one effect for all its tools, `effects:` per tool after it
+        effects = {"*": entry.effect, **effects}
+    return list(
+        mcp_tools(
+            entry.mcp,
+            allow=entry.allow,
+            deny=entry.deny,
+            trusted=bool(entry.trusted),
+            effects=effects,
+            idempotent=entry.idempotent,
+            timeout=entry.timeout or 30.0,
+            retry=entry.retry,
+            prefix=entry.prefix,
+            folder=folder,
+        )
+    )
+
+
 def _load_tool(entry: ToolEntry, folder: str, allowed: list[Any]) -> Tool:
     """One `tools:` entry as a Tool: the reference imported, the file's overrides applied."""
+    assert entry.ref is not None and not isinstance(entry.idempotent, list)
     obj = load_trusted(entry.ref, folder, allowed)
     fn = getattr(obj, "fn", obj)
     base = obj if isinstance(obj, Tool) else None
@@ -159,6 +209,12 @@ def load_agent_yaml(path: str) -> Agent:
         allowed.append(getattr(obj, "fn", obj))
     tools = []
     for i, entry in enumerate(spec.tools):
+        if entry.mcp is not None:
+            try:
+                tools.extend(_mcp_tools(entry, folder))
+            except BosunError as exc:
+                raise at.error(("tools", i), str(exc)) from None
+            continue
         try:
             tool = _load_tool(entry, folder, allowed)
             check_reimportable(f"tool `{tool.name}`", tool.ref, tool.fn, allowed)

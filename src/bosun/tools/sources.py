@@ -93,11 +93,14 @@ def build_source(spec: SourceSpec) -> ToolSource:
 class _Opened:
     """An open source and the digests of what it served when it was (re)opened."""
 
-    __slots__ = ("digests", "source")
+    __slots__ = ("digests", "fresh", "source")
 
     def __init__(self, source: ToolSource, definitions: list[ToolDefinition]):
         self.source = source
         self.digests = {d.name: d.digest for d in definitions}
+        # A source that learns its list changed (an MCP server's list_changed notification)
+        # has `fresh_definitions()`: the new list, or None when nothing changed since.
+        self.fresh = getattr(source, "fresh_definitions", None)
 
 
 class SourcePool:
@@ -149,6 +152,14 @@ class SourcePool:
         opened = self._open.get(pin.source.key) or await self.get(pin.source)
         if not pin.digest:
             return False, None
+        if opened.fresh is not None:
+            try:
+                fresh = await opened.fresh()
+            except SourceUnavailable:
+                await self._drop(pin.source.key, opened)
+                raise
+            if fresh is not None:
+                opened.digests = {d.name: d.digest for d in fresh}
         live = opened.digests.get(pin.served_name)
         if live == pin.digest:
             return False, live
