@@ -16,7 +16,7 @@ from bosun.govern import audit
 from bosun.journal.events import PolicyDecided, RunFinished, RunStarted, ToolFinished
 from bosun.store import RUNNING, SUCCEEDED, RunRecord, RunSummary
 from bosun.store.sqlite import CATCH_UP_DELAY, SqliteStore
-from bosun.store.sqlite_schema import VERSION
+from bosun.store.sqlite.schema import VERSION
 
 
 def decided(call: str) -> PolicyDecided:

@@ -34,8 +34,8 @@ SERVER_SCHEMA = [
 _SESSION_COLUMNS = "token_hash, key_id, csrf, created_at, expires_at"
 
 
-class PostgresServer:
-    """Control-plane methods of `PostgresStore` (which provides `_session`)."""
+class PostgresAccess:
+    """API keys and console sessions of `PostgresStore` (which provides `_session`)."""
 
     def _session(
         self, what: str

@@ -1,31 +1,18 @@
-"""PostgreSQL store, governance half: approvals, kill switches, rate limits, spend, audit chain.
-
-The audit chain is one sequence for the whole database, so every transaction
-that extends it takes an advisory lock first (and takes it last among its
-locks, so it cannot deadlock with row locks): no two writers ever chain onto
-the same previous record, whichever process they run in. The same transaction
-moves the chain's head (`audit_head`), so records cut from the end are seen.
-"""
+"""Governance on PostgreSQL: approvals, kill switches, circuit breakers, rate counters, spend."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 
-import orjson
 import psycopg
 
 from bosun.errors import StoreError
 from bosun.journal.audit import (
-    AUDITED_KINDS,
-    GENESIS,
     AuditEntry,
-    chain_hash,
-    needs_redaction,
-    redacted,
 )
-from bosun.journal.redact import Sensitivity
 from bosun.store.base import (
     APPROVED,
     DENIED,
@@ -36,91 +23,19 @@ from bosun.store.base import (
     WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
-    AuditHead,
-    AuditRecord,
     Breaker,
     KillSwitch,
-    RunRecord,
 )
-from bosun.store.rows import RUN_COLUMNS, approval_audit, run_from_row, scope_tenant
-
-DB_NOW = "extract(epoch from clock_timestamp())::double precision"
-
-_AUDIT_LOCK = (
-    "SELECT pg_advisory_xact_lock(hashtext('bosun.audit:' || coalesce(current_schema(), '')))"
+from bosun.store.postgres.audit import insert_audit
+from bosun.store.postgres.errors import (
+    DB_NOW,
+)
+from bosun.store.rows import (
+    approval_audit,
+    scope_tenant,
 )
 
-GOVERNANCE_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS approvals (
-        id TEXT PRIMARY KEY,
-        run_id TEXT NOT NULL,
-        call_id TEXT NOT NULL,
-        tenant TEXT NOT NULL,
-        agent TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        arguments TEXT NOT NULL,
-        role TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        status TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        expires_at DOUBLE PRECISION,
-        on_expiry TEXT NOT NULL,
-        escalate_to TEXT,
-        decided_by TEXT,
-        decided_at DOUBLE PRECISION,
-        comment TEXT,
-        edited_arguments TEXT,
-        replaces TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS approvals_by_status ON approvals(status, created_at)",
-    "CREATE INDEX IF NOT EXISTS approvals_by_run ON approvals(run_id)",
-    """CREATE TABLE IF NOT EXISTS kill_switches (
-        scope TEXT PRIMARY KEY,
-        reason TEXT NOT NULL,
-        set_by TEXT NOT NULL,
-        set_at DOUBLE PRECISION NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS breakers (
-        key TEXT PRIMARY KEY,
-        failures INTEGER NOT NULL,
-        opened_at DOUBLE PRECISION,
-        probe_until DOUBLE PRECISION
-    )""",
-    """CREATE TABLE IF NOT EXISTS rate_counters (
-        key TEXT PRIMARY KEY,
-        window_start DOUBLE PRECISION NOT NULL,
-        count INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS audit (
-        seq BIGINT PRIMARY KEY,
-        ts DOUBLE PRECISION NOT NULL,
-        tenant TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        data TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    )""",
-    # The chain's head, created (from the chain as it is: an upgrade) with the table only,
-    # so a deleted head row stays missing and `bosun audit verify` reports it.
-    f"""DO $$ BEGIN
-    IF to_regclass('audit_head') IS NULL THEN
-        CREATE TABLE audit_head (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            seq BIGINT NOT NULL,
-            hash TEXT NOT NULL,
-            count BIGINT NOT NULL,
-            ts DOUBLE PRECISION NOT NULL
-        );
-        INSERT INTO audit_head(id, seq, hash, count, ts)
-        SELECT 1, coalesce(max(seq), 0),
-            coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), '{GENESIS}'),
-            count(*), extract(epoch from clock_timestamp()) FROM audit;
-    END IF;
-    END $$""",
-]
+log = logging.getLogger("bosun.store")
 
 APPROVAL_COLUMNS = (
     "id, run_id, call_id, tenant, agent, tool, arguments, role, rule, reason, status,"
@@ -163,91 +78,19 @@ def requeue_params(run_id: str) -> tuple:
     return (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING)
 
 
-async def insert_audit(conn: psycopg.AsyncConnection, entries: Sequence[AuditEntry]) -> None:
-    """Extend the hash chain, inside the caller's transaction; call it last in that transaction."""
-    if not entries:
-        return
-    entries = await _redacted(conn, entries)
-    await conn.execute(_AUDIT_LOCK)
-    cur = await conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-    row = await cur.fetchone()
-    seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-    params = []
-    for entry in entries:
-        seq += 1
-        digest = chain_hash(prev, entry)
-        params.append(
-            (
-                seq,
-                entry.ts,
-                entry.tenant,
-                entry.actor,
-                entry.action,
-                entry.subject,
-                orjson.dumps(entry.data, option=orjson.OPT_NON_STR_KEYS).decode(),
-                prev,
-                digest,
-            )
-        )
-        prev = digest
-    async with conn.cursor() as c:
-        await c.executemany(
-            "INSERT INTO audit(seq, ts, tenant, actor, action, subject, data, prev_hash, hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            params,
-        )
-        await c.execute(
-            f"UPDATE audit_head SET seq=%s, hash=%s, count=count+%s, ts={DB_NOW} WHERE id=1",
-            (seq, prev, len(params)),
-        )
-
-
-async def _redacted(
-    conn: psycopg.AsyncConnection, entries: Sequence[AuditEntry]
-) -> Sequence[AuditEntry]:
-    """The records as they are chained: a call's values redacted by its run's pinned
-    definition (read only for the records that hold any)."""
-    runs = list({e.subject for e in entries if needs_redaction(e)})
-    if not runs:
-        return entries
-    cur = await conn.execute(
-        "SELECT r.id, v.spec FROM runs r JOIN agent_versions v ON v.version = r.agent_version"
-        " WHERE r.id = ANY(%s)",
-        (runs,),
-    )
-    specs = {
-        run_id: Sensitivity.of_spec(orjson.loads(spec)) for run_id, spec in await cur.fetchall()
-    }
-    return [redacted(e, specs.get(e.subject)) for e in entries]
-
-
 class PostgresGovernance:
-    """Governance methods of `PostgresStore` (which provides `_session`)."""
+    """Approvals, kill switches, breakers, rate counters and spend."""
 
     def _session(
         self, what: str
     ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
-        raise NotImplementedError
-
-    # -- maintenance -----------------------------------------------------
-
-    async def acquire(self, run_id: str, worker: str, *, lease_seconds: float) -> RunRecord | None:
-        async with self._session(f"acquire run {run_id} for {worker}") as conn:
-            cur = await conn.execute(
-                f"WITH r AS (UPDATE runs SET lease_owner=%s, lease_expires_at={DB_NOW} + %s"
-                " WHERE id=%s AND (lease_owner IS NULL OR lease_owner=%s"
-                f" OR lease_expires_at IS NULL OR lease_expires_at < {DB_NOW}) RETURNING *)"
-                f" SELECT {RUN_COLUMNS} FROM r JOIN agent_versions v ON v.version = r.agent_version",
-                (worker, lease_seconds, run_id, worker),
-            )
-            row = await cur.fetchone()
-        return run_from_row(row) if row else None
+        raise NotImplementedError  # `PostgresRuns._session`
 
     # -- approvals -------------------------------------------------------
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         async with self._session(f"read approval {approval_id}") as conn:
-            found = await _approvals(conn, "id=%s", (approval_id,))
+            found = await select_approvals(conn, "id=%s", (approval_id,))
         return found[0] if found else None
 
     async def list_approvals(
@@ -263,7 +106,7 @@ class PostgresGovernance:
                 where.append(f"{column}=%s")
                 params.append(value)
         async with self._session("list approvals") as conn:
-            return await _approvals(conn, " AND ".join(where), params)
+            return await select_approvals(conn, " AND ".join(where), params)
 
     async def resolve_approval(
         self,
@@ -290,7 +133,7 @@ class PostgresGovernance:
                     await conn.execute(REQUEUE_SQL, requeue_params(record.run_id))
                     await insert_audit(conn, [approval_audit(record, "approval_decided", by, now)])
                     return record
-            existing = await _approvals(conn, "id=%s", (approval_id,))
+            existing = await select_approvals(conn, "id=%s", (approval_id,))
         if not existing:
             raise ApprovalConflict(f"no approval {approval_id!r}")
         old = existing[0]
@@ -447,53 +290,8 @@ class PostgresGovernance:
             (total,) = await cur.fetchone()
         return float(total)
 
-    # -- audit -------------------------------------------------------------
 
-    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        async with self._session("append audit records") as conn, conn.transaction():
-            await insert_audit(conn, entries)
-
-    async def audit_head(self) -> AuditHead | None:
-        async with self._session("read the audit chain's head") as conn:
-            cur = await conn.execute("SELECT seq, hash, count, ts FROM audit_head")
-            row = await cur.fetchone()
-        return AuditHead(*row) if row else None
-
-    async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
-        # Every journal event's record is chained in the events' own transaction.
-        async with self._session("count the journal's governance events") as conn:
-            cur = await conn.execute(
-                "SELECT run_id, CASE kind WHEN 'run_finished' THEN 'run_killed' ELSE kind END,"
-                " count(*) FROM events WHERE kind = ANY(%s) OR (kind = 'run_finished'"
-                " AND convert_from(data, 'UTF8')::jsonb->>'status' = 'killed') GROUP BY 1, 2",
-                (sorted(AUDITED_KINDS),),
-            )
-            rows = await cur.fetchall()
-        return {(run_id, action): n for run_id, action, n in rows}
-
-    async def audit_records(
-        self, after_seq: int = 0, limit: int | None = None
-    ) -> list[AuditRecord]:
-        sql = (
-            "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
-            " WHERE seq > %s ORDER BY seq"
-        )
-        params: list[object] = [after_seq]
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        async with self._session("read the audit chain") as conn:
-            cur = await conn.execute(sql, params)
-            rows = await cur.fetchall()
-        return [
-            AuditRecord(
-                seq, AuditEntry(ts, actor, action, subject, orjson.loads(data), tenant), prev, h
-            )
-            for seq, ts, actor, action, subject, data, tenant, prev, h in rows
-        ]
-
-
-async def _approvals(
+async def select_approvals(
     conn: psycopg.AsyncConnection, where: str, params: Sequence[object]
 ) -> list[ApprovalRecord]:
     cur = await conn.execute(

@@ -1,0 +1,295 @@
+"""The audit chain on SQLite, and the catch-up of what a step's commit leaves for later."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+
+import orjson
+
+from bosun.journal.audit import (
+    AUDITED_KINDS,
+    GENESIS,
+    AuditEntry,
+    audit_entry_for,
+    chain_hash,
+    needs_redaction,
+    redacted,
+)
+from bosun.journal.events import ApprovalRequested
+from bosun.journal.redact import Sensitivity
+from bosun.store.base import (
+    PENDING,
+    QUEUED,
+    WAITING_APPROVAL,
+    AuditHead,
+    AuditRecord,
+    RunSummary,
+)
+from bosun.store.rows import (
+    decode_row,
+)
+from bosun.store.sqlite import batch as batching
+from bosun.store.sqlite import schema as sqlite_schema
+from bosun.store.sqlite.batch import (
+    APPROVAL_COLUMNS,
+    GOVERNANCE_KINDS,
+    UPDATE_BEHIND,
+    Owner,
+    PendingAppend,
+    Unaudited,
+    totals,
+)
+
+log = logging.getLogger("bosun.store")
+
+
+class SqliteAudit:
+    """The hash chain, and the catch-up that chains journal events off the step's commit."""
+
+    def _governance_rows(self, item: PendingAppend, *, tenant: str, agent: str) -> list[Unaudited]:
+        """Approval rows (inserted) and audit records (returned) derived from the events."""
+        conn = self.conn
+        audit = []
+        for event, row in zip(item.events, item.rows, strict=True):
+            if event.kind not in GOVERNANCE_KINDS:
+                continue
+            if isinstance(event, ApprovalRequested):
+                conn.execute(
+                    f"INSERT INTO approvals({APPROVAL_COLUMNS}) VALUES"
+                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL,NULL)",
+                    (
+                        event.approval_id,
+                        item.run_id,
+                        event.call_id,
+                        tenant,
+                        agent,
+                        event.tool,
+                        event.arguments,
+                        event.role,
+                        event.rule,
+                        event.reason,
+                        PENDING,
+                        event.ts,
+                        event.expires_at,
+                        event.on_expiry,
+                        event.escalate_to,
+                    ),
+                )
+            entry = audit_entry_for(item.run_id, tenant, event, item.owner)
+            if entry is not None:
+                audit.append(Unaudited(item.run_id, row.seq, entry))
+        if item.summary.status == WAITING_APPROVAL:
+            # Every approval may have been resolved before the run parked: then it goes
+            # straight back to the queue instead of waiting for nobody.
+            conn.execute(
+                "UPDATE runs SET status=? WHERE id=? AND NOT EXISTS"
+                " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
+                (QUEUED, item.run_id, item.run_id, PENDING),
+            )
+        return audit
+
+    def _missed_audit(self, item: PendingAppend, owner: Owner) -> list[Unaudited]:
+        """Audit records of this run's journal that are not chained yet: a worker that died
+        (or lost its lease) committed the events but not, yet, their records."""
+        first = item.rows[0].seq if item.rows else None
+        if first is not None and first - 1 <= max(owner.audited_seq, 1):  # seq 1: run_started
+            return []
+        kinds = (*AUDITED_KINDS, "run_finished")
+        rows = self.conn.execute(
+            "SELECT seq, ts, kind, data FROM events WHERE run=? AND seq>?"
+            f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY seq",
+            (owner.no, owner.audited_seq, *kinds),
+        ).fetchall()
+        missed = []
+        for seq, ts, kind, data in rows:
+            event = decode_row(kind, ts, data, self._blob)
+            entry = audit_entry_for(item.run_id, owner.tenant, event, item.owner)
+            if entry is not None:
+                missed.append(Unaudited(item.run_id, seq, entry))
+        return missed
+
+    def _insert_audit(self, entries: Sequence[AuditEntry]) -> None:
+        """Extend the chain, inside the caller's transaction: first the journal's records that
+        wait (those a run's `audited_seq` does not cover yet, once each), then `entries`.
+
+        The waiting records stay in memory until the caller's transaction has committed:
+        `_write_batch` and `_catch_up` drop them then; other callers leave that to
+        the timer, whose next write finds them covered and drops them.
+        """
+        conn = self.conn
+        waiting = self._unaudited
+        journal: list[AuditEntry] = []
+        if waiting:
+            ids = list({u.run_id for u in waiting})
+            covered: dict[str, int] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                covered.update(
+                    conn.execute(
+                        "SELECT id, audited_seq FROM runs"
+                        f" WHERE id IN ({','.join('?' * len(chunk))})",
+                        chunk,
+                    ).fetchall()
+                )
+            for u in waiting:
+                if u.seq > covered.get(u.run_id, u.seq):
+                    journal.append(u.entry)
+                    covered[u.run_id] = u.seq
+            conn.executemany(
+                "UPDATE runs SET audited_seq=? WHERE id=? AND audited_seq<?",
+                [(seq, run_id, seq) for run_id, seq in covered.items()],
+            )
+        rows = []
+        all_entries = self._redacted([*journal, *entries])
+        if not all_entries:
+            return
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = row if row else (0, GENESIS)
+        for entry in all_entries:
+            seq += 1
+            digest = chain_hash(prev, entry)
+            rows.append(
+                (
+                    seq,
+                    entry.ts,
+                    entry.tenant,
+                    entry.actor,
+                    entry.action,
+                    entry.subject,
+                    orjson.dumps(entry.data, option=orjson.OPT_NON_STR_KEYS).decode(),
+                    prev,
+                    digest,
+                )
+            )
+            prev = digest
+        conn.executemany(
+            "INSERT INTO audit(seq, ts, tenant, actor, action, subject, data, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        conn.execute(sqlite_schema.MOVE_HEAD, (seq, prev, len(rows), time.time()))
+        self._catch_up_later()
+
+    def _redacted(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """The records as they are chained: a call's values redacted by its run's pinned
+        definition (read only for the records that hold any)."""
+        runs = {e.subject for e in entries if needs_redaction(e)}
+        if not runs:
+            return entries
+        specs: dict[str, Sensitivity] = {}
+        ids = list(runs)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for run_id, spec in self.conn.execute(
+                "SELECT r.id, v.spec FROM runs r JOIN agent_versions v"
+                f" ON v.version = r.agent_version WHERE r.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                specs[run_id] = Sensitivity.of_spec(orjson.loads(spec))
+        return [redacted(e, specs.get(e.subject)) for e in entries]
+
+    def _write_behind(self, behind: dict[str, tuple[int, RunSummary, int]], now: float) -> None:
+        if behind:
+            self.conn.executemany(
+                UPDATE_BEHIND,
+                [(*totals(s), now, seq, no, seq) for no, s, seq in behind.values()],
+            )
+
+    def _catch_up_later(self) -> None:
+        if (
+            self._catch_up_timer is None
+            and (self._unaudited or self._behind)
+            and self._conn is not None
+        ):
+            loop = asyncio.get_running_loop()
+            self._catch_up_timer = loop.call_later(batching.CATCH_UP_DELAY, self._catch_up)
+
+    def _catch_up(self) -> None:
+        """Write the audit records and row totals still waiting, in a transaction of their own."""
+        if self._catch_up_timer is not None:
+            self._catch_up_timer.cancel()
+            self._catch_up_timer = None
+        if not (self._unaudited or self._behind) or self._conn is None:
+            return
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_behind(self._behind, time.time())
+                self._insert_audit(())
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            # The journal is committed; this projection of it is written with the next attempt.
+            if not self._catch_up_failing:  # once, not every second of an outage
+                self._catch_up_failing = True
+                log.warning(
+                    "could not write %d audit records yet (trying again every %gs): %s",
+                    len(self._unaudited),
+                    batching.CATCH_UP_DELAY,
+                    exc,
+                )
+            self._catch_up_later()
+            return
+        if self._catch_up_failing:
+            self._catch_up_failing = False
+            log.info("audit records caught up after an outage")
+        self._unaudited, self._behind = [], {}
+
+    # -- governance: audit --------------------------------------------------
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._insert_audit(entries)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def audit_head(self) -> AuditHead | None:
+        self._catch_up()  # what this process committed is in the chain it reads
+        row = self.conn.execute("SELECT seq, hash, count, ts FROM audit_head").fetchone()
+        return AuditHead(*row) if row else None
+
+    async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
+        self._catch_up()
+        kinds = sorted(AUDITED_KINDS)
+        rows = self.conn.execute(
+            "SELECT r.id, CASE e.kind WHEN 'run_finished' THEN 'run_killed' ELSE e.kind END,"
+            " count(*) FROM runs r JOIN events e ON e.run = r.no AND e.seq <= r.audited_seq"
+            f" WHERE e.kind IN ({','.join('?' * len(kinds))}) OR (e.kind = 'run_finished'"
+            " AND json_extract(CAST(e.data AS TEXT), '$.status') = 'killed') GROUP BY 1, 2",
+            kinds,
+        ).fetchall()
+        return {(run_id, action): n for run_id, action, n in rows}
+
+    async def audit_records(
+        self, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditRecord]:
+        self._catch_up()  # what this process committed is in the chain it reads
+        sql = (
+            "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
+            " WHERE seq > ? ORDER BY seq"
+        )
+        params: list[object] = [after_seq]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            AuditRecord(
+                seq, AuditEntry(ts, actor, action, subject, orjson.loads(data), tenant), prev, h
+            )
+            for seq, ts, actor, action, subject, data, tenant, prev, h in self.conn.execute(
+                sql, params
+            ).fetchall()
+        ]

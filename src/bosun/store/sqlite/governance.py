@@ -1,0 +1,298 @@
+"""Governance on SQLite: approvals, kill switches, circuit breakers, rate counters, spend."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from bosun.errors import StoreError
+from bosun.journal.audit import (
+    AuditEntry,
+)
+from bosun.store.base import (
+    APPROVED,
+    DENIED,
+    ESCALATED,
+    EXPIRED,
+    PENDING,
+    QUEUED,
+    WAITING_APPROVAL,
+    ApprovalConflict,
+    ApprovalRecord,
+    Breaker,
+    KillSwitch,
+)
+from bosun.store.rows import (
+    approval_audit,
+    scope_tenant,
+)
+from bosun.store.sqlite.batch import (
+    APPROVAL_COLUMNS,
+    BREAKER_READ_EVERY,
+    COLUMN_EXPRESSIONS,
+)
+
+log = logging.getLogger("bosun.store")
+
+
+class SqliteGovernance:
+    """Approvals, kill switches, breakers, rate counters and spend."""
+
+    # -- governance: approvals --------------------------------------------
+
+    def _approvals(self, where: str, params: Sequence[object]) -> list[ApprovalRecord]:
+        rows = self.conn.execute(
+            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {where} ORDER BY created_at, id",
+            params,
+        ).fetchall()
+        return [ApprovalRecord(*row) for row in rows]
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        found = self._approvals("id=?", (approval_id,))
+        return found[0] if found else None
+
+    async def list_approvals(
+        self,
+        *,
+        status: str | None = PENDING,
+        tenant: str | None = None,
+        run_id: str | None = None,
+    ) -> list[ApprovalRecord]:
+        where, params = ["1=1"], []
+        for column, value in (("status", status), ("tenant", tenant), ("run_id", run_id)):
+            if value is not None:
+                where.append(f"{column}=?")
+                params.append(value)
+        return self._approvals(" AND ".join(where), params)
+
+    async def resolve_approval(
+        self,
+        approval_id: str,
+        *,
+        decision: str,
+        by: str,
+        comment: str | None = None,
+        arguments: str | None = None,
+    ) -> ApprovalRecord:
+        if decision not in (APPROVED, DENIED):
+            raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
+        conn = self.conn
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "UPDATE approvals SET status=?, decided_by=?, decided_at=?, comment=?,"
+                f" edited_arguments=? WHERE id=? AND status=? RETURNING {APPROVAL_COLUMNS}",
+                (decision, by, now, comment, arguments, approval_id, PENDING),
+            ).fetchone()
+            if row is None:
+                conn.execute("ROLLBACK")
+                existing = await self.get_approval(approval_id)
+                if existing is None:
+                    raise ApprovalConflict(f"no approval {approval_id!r}")
+                raise ApprovalConflict(
+                    f"approval {approval_id} is already {existing.status}"
+                    + (f" by {existing.decided_by}" if existing.decided_by else "")
+                    + "; it cannot be resolved twice"
+                )
+            record = ApprovalRecord(*row)
+            self._requeue_if_resolved(record.run_id)
+            self._insert_audit([approval_audit(record, "approval_decided", by, now)])
+            conn.execute("COMMIT")
+        except ApprovalConflict:
+            raise
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return record
+
+    def _requeue_if_resolved(self, run_id: str) -> None:
+        self.conn.execute(
+            "UPDATE runs SET status=?, updated_at=? WHERE id=? AND status=? AND NOT EXISTS"
+            " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
+            (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING),
+        )
+
+    async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            due = self._approvals(
+                "status=? AND expires_at IS NOT NULL AND expires_at < ?", (PENDING, now)
+            )
+            out: list[ApprovalRecord] = []
+            audit: list[AuditEntry] = []
+            for old in due:
+                if old.on_expiry == "escalate" and old.escalate_to:
+                    conn.execute(
+                        "UPDATE approvals SET status=?, decided_by='expiry', decided_at=?"
+                        " WHERE id=?",
+                        (ESCALATED, now, old.id),
+                    )
+                    new_id = f"{old.id}.esc"
+                    conn.execute(
+                        f"INSERT INTO approvals({APPROVAL_COLUMNS}) SELECT ?, run_id, call_id,"
+                        " tenant, agent, tool, arguments, ?, rule, reason, ?, ?, NULL, 'deny',"
+                        " NULL, NULL, NULL, NULL, NULL, id FROM approvals WHERE id=?",
+                        (new_id, old.escalate_to, PENDING, now, old.id),
+                    )
+                    new = self._approvals("id=?", (new_id,))[0]
+                    audit.append(approval_audit(new, "approval_escalated", "expiry", now))
+                    out.append(new)
+                else:
+                    conn.execute(
+                        "UPDATE approvals SET status=?, decided_by='expiry', decided_at=?"
+                        " WHERE id=?",
+                        (EXPIRED, now, old.id),
+                    )
+                    expired = self._approvals("id=?", (old.id,))[0]
+                    audit.append(approval_audit(expired, "approval_expired", "expiry", now))
+                    self._requeue_if_resolved(old.run_id)
+                    out.append(expired)
+            if audit:
+                self._insert_audit(audit)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return out
+
+    # -- governance: kill switches, quotas, spend ---------------------------
+
+    async def set_kill_switch(self, scope: str, *, reason: str, by: str) -> KillSwitch:
+        now = time.time()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "INSERT INTO kill_switches(scope, reason, set_by, set_at) VALUES (?,?,?,?)"
+                " ON CONFLICT(scope) DO UPDATE SET reason=excluded.reason,"
+                " set_by=excluded.set_by, set_at=excluded.set_at",
+                (scope, reason, by, now),
+            )
+            self._insert_audit(
+                [
+                    AuditEntry(
+                        now, by, "kill_switch_set", scope, {"reason": reason}, scope_tenant(scope)
+                    )
+                ]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return KillSwitch(scope, reason, by, now)
+
+    async def clear_kill_switch(self, scope: str, *, by: str) -> bool:
+        now = time.time()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            gone = conn.execute(
+                "DELETE FROM kill_switches WHERE scope=? RETURNING reason", (scope,)
+            ).fetchone()
+            if gone is not None:
+                self._insert_audit(
+                    [AuditEntry(now, by, "kill_switch_cleared", scope, {}, scope_tenant(scope))]
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return gone is not None
+
+    async def kill_switches(self) -> list[KillSwitch]:
+        return list(self._kill_switches())
+
+    def _kill_switches(self) -> tuple[KillSwitch, ...]:
+        rows = self.conn.execute(
+            "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
+        ).fetchall()
+        return tuple(KillSwitch(*r) for r in rows)
+
+    async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
+        marks = ",".join("?" * len(scopes))
+        row = self.conn.execute(
+            f"SELECT scope, reason, set_by, set_at FROM kill_switches WHERE scope IN ({marks})"
+            " ORDER BY set_at LIMIT 1",
+            tuple(scopes),
+        ).fetchone()
+        return KillSwitch(*row) if row else None
+
+    async def breaker_failure(self, key: str, *, threshold: int) -> bool:
+        now = time.time()
+        self._breakers_read_at = 0.0  # the next commit reads them again
+        (opened,) = self.conn.execute(
+            "INSERT INTO breakers(key, failures, opened_at, probe_until)"
+            " VALUES (?, 1, CASE WHEN 1 >= ? THEN ? END, NULL)"
+            " ON CONFLICT(key) DO UPDATE SET failures = failures + 1,"
+            " opened_at = CASE WHEN failures + 1 >= ? OR probe_until IS NOT NULL THEN ?"
+            " ELSE opened_at END, probe_until = NULL RETURNING opened_at IS NOT NULL",
+            (key, threshold, now, threshold, now),
+        ).fetchone()
+        return bool(opened)
+
+    async def breaker_success(self, key: str) -> None:
+        self._breakers_read_at = 0.0
+        self.conn.execute("DELETE FROM breakers WHERE key=?", (key,))
+
+    async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
+        now = time.time()
+        self._breakers_read_at = 0.0
+        won = self.conn.execute(
+            "UPDATE breakers SET probe_until = ? WHERE key = ? AND opened_at IS NOT NULL"
+            " AND opened_at <= ? AND (probe_until IS NULL OR probe_until < ?) RETURNING key",
+            (now + reset_after, key, now - reset_after, now),
+        ).fetchone()
+        if won is not None:
+            return True
+        row = self.conn.execute("SELECT opened_at FROM breakers WHERE key=?", (key,)).fetchone()
+        return row is None or row[0] is None  # closed meanwhile
+
+    async def breakers(self) -> list[Breaker]:
+        return list(self._breakers())
+
+    def _failing_breakers(self, now: float) -> tuple[Breaker, ...]:
+        """The breakers a commit reports: read again at most every `BREAKER_READ_EVERY`
+        seconds (other processes' changes show within that), at once after this process
+        changed one. Reading them with every commit would cost each step a query."""
+        if now - self._breakers_read_at >= BREAKER_READ_EVERY:
+            self._breakers_seen = self._breakers()
+            self._breakers_read_at = now
+        return self._breakers_seen
+
+    def _breakers(self) -> tuple[Breaker, ...]:
+        rows = self.conn.execute(
+            "SELECT key, failures, opened_at, probe_until FROM breakers ORDER BY key"
+        ).fetchall()
+        return tuple(Breaker(*row) for row in rows)
+
+    async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
+        window = int(time.time() // window_seconds) * window_seconds
+        count = self.conn.execute(
+            "INSERT INTO rate_counters(key, window_start, count) VALUES (?, ?, 1)"
+            " ON CONFLICT(key) DO UPDATE SET"
+            " count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,"
+            " window_start = excluded.window_start RETURNING count",
+            (key, window),
+        ).fetchone()[0]
+        return count <= limit
+
+    async def spend_since(
+        self, since: float, *, agent: str | None = None, tenant: str | None = None
+    ) -> float:
+        sql = f"SELECT coalesce(sum({COLUMN_EXPRESSIONS['r.cost']}), 0) FROM runs r"
+        sql += " WHERE r.created_at >= ?"
+        params: list[object] = [since]
+        if agent is not None:
+            sql += " AND r.agent=?"
+            params.append(agent)
+        if tenant is not None:
+            sql += " AND r.tenant=?"
+            params.append(tenant)
+        return float(self.conn.execute(sql, params).fetchone()[0])
