@@ -20,11 +20,11 @@ from bosun.journal.audit import (
     AUDITED_KINDS,
     GENESIS,
     AuditEntry,
-    chain_hash,
     needs_redaction,
     redacted,
 )
 from bosun.journal.redact import Sensitivity
+from bosun.store import sql
 from bosun.store.base import (
     AuditHead,
     AuditRecord,
@@ -32,6 +32,13 @@ from bosun.store.base import (
 from bosun.store.postgres.errors import (
     DB_NOW,
 )
+from bosun.store.rows import audit_record_from_row, chain_rows
+from bosun.store.sql import pg
+
+_INSERT_AUDIT = pg(sql.INSERT_AUDIT)
+_AUDIT_RECORDS = pg(sql.AUDIT_RECORDS)
+# The head moves by the database's clock (every process agrees on it).
+_MOVE_HEAD = f"UPDATE audit_head SET seq=%s, hash=%s, count=count+%s, ts={DB_NOW} WHERE id=1"
 
 log = logging.getLogger("bosun.store")
 
@@ -46,37 +53,12 @@ async def insert_audit(conn: psycopg.AsyncConnection, entries: Sequence[AuditEnt
         return
     entries = await _redacted(conn, entries)
     await conn.execute(_AUDIT_LOCK)
-    cur = await conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+    cur = await conn.execute(sql.LAST_AUDIT)
     row = await cur.fetchone()
-    seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-    params = []
-    for entry in entries:
-        seq += 1
-        digest = chain_hash(prev, entry)
-        params.append(
-            (
-                seq,
-                entry.ts,
-                entry.tenant,
-                entry.actor,
-                entry.action,
-                entry.subject,
-                orjson.dumps(entry.data, option=orjson.OPT_NON_STR_KEYS).decode(),
-                prev,
-                digest,
-            )
-        )
-        prev = digest
+    rows, seq, prev = chain_rows(entries, *(row if row else (0, GENESIS)))
     async with conn.cursor() as c:
-        await c.executemany(
-            "INSERT INTO audit(seq, ts, tenant, actor, action, subject, data, prev_hash, hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            params,
-        )
-        await c.execute(
-            f"UPDATE audit_head SET seq=%s, hash=%s, count=count+%s, ts={DB_NOW} WHERE id=1",
-            (seq, prev, len(params)),
-        )
+        await c.executemany(_INSERT_AUDIT, rows)
+        await c.execute(_MOVE_HEAD, (seq, prev, len(rows)))
 
 
 async def _redacted(
@@ -114,7 +96,7 @@ class PostgresAudit:
 
     async def audit_head(self) -> AuditHead | None:
         async with self._session("read the audit chain's head") as conn:
-            cur = await conn.execute("SELECT seq, hash, count, ts FROM audit_head")
+            cur = await conn.execute(sql.AUDIT_HEAD)
             row = await cur.fetchone()
         return AuditHead(*row) if row else None
 
@@ -133,20 +115,11 @@ class PostgresAudit:
     async def audit_records(
         self, after_seq: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
-        sql = (
-            "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
-            " WHERE seq > %s ORDER BY seq"
-        )
-        params: list[object] = [after_seq]
+        query, params = _AUDIT_RECORDS, [after_seq]
         if limit is not None:
-            sql += " LIMIT %s"
+            query += " LIMIT %s"
             params.append(limit)
         async with self._session("read the audit chain") as conn:
-            cur = await conn.execute(sql, params)
+            cur = await conn.execute(query, params)
             rows = await cur.fetchall()
-        return [
-            AuditRecord(
-                seq, AuditEntry(ts, actor, action, subject, orjson.loads(data), tenant), prev, h
-            )
-            for seq, ts, actor, action, subject, data, tenant, prev, h in rows
-        ]
+        return [audit_record_from_row(row) for row in rows]

@@ -13,14 +13,12 @@ from bosun.errors import StoreError
 from bosun.journal.audit import (
     AuditEntry,
 )
+from bosun.store import rules, sql
 from bosun.store.base import (
     APPROVED,
     DENIED,
     ESCALATED,
-    EXPIRED,
     PENDING,
-    QUEUED,
-    WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
     Breaker,
@@ -34,26 +32,21 @@ from bosun.store.rows import (
     approval_audit,
     scope_tenant,
 )
+from bosun.store.sql import pg
 
 log = logging.getLogger("bosun.store")
 
-APPROVAL_COLUMNS = (
-    "id, run_id, call_id, tenant, agent, tool, arguments, role, rule, reason, status,"
-    " created_at, expires_at, on_expiry, escalate_to, decided_by, decided_at, comment,"
-    " edited_arguments, replaces"
-)
-
-INSERT_APPROVAL_SQL = (
-    f"INSERT INTO approvals({APPROVAL_COLUMNS}) VALUES"
-    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL, NULL, NULL, NULL)"
-)
-
-# A run parked for approval goes straight back to the queue once none is pending.
-REQUEUE_SQL = (
-    "UPDATE runs SET status=%s, updated_at=%s WHERE id=%s AND status=%s AND NOT EXISTS"
-    " (SELECT 1 FROM approvals WHERE run_id=%s AND status=%s)"
-)
-
+_SELECT_APPROVALS = pg(sql.SELECT_APPROVALS)
+_RESOLVE_APPROVAL = pg(sql.RESOLVE_APPROVAL)
+_CLOSE_BY_EXPIRY = pg(sql.CLOSE_BY_EXPIRY)
+_ESCALATE = pg(sql.ESCALATE)
+_PENDING_OF_RUN = pg(sql.PENDING_OF_RUN)
+_REQUEUE = pg(sql.REQUEUE)
+_SET_KILL_SWITCH = pg(sql.SET_KILL_SWITCH)
+_CLEAR_KILL_SWITCH = pg(sql.CLEAR_KILL_SWITCH)
+_CLOSE_BREAKER = pg(sql.CLOSE_BREAKER)
+_BREAKER_OPENED_AT = pg(sql.BREAKER_OPENED_AT)
+_RUN_STATUS_LOCKED = "SELECT status FROM runs WHERE id=%s FOR UPDATE"
 
 # (key, threshold, threshold) with `now` the database clock: a failure opens the breaker at
 # the threshold, or at once when it was a probe's.
@@ -74,8 +67,20 @@ BREAKER_PROBE = (
 )
 
 
-def requeue_params(run_id: str) -> tuple:
-    return (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING)
+async def requeue_if_resolved(conn: psycopg.AsyncConnection, run_id: str) -> None:
+    """`rules.requeued_status` on the run's row and approvals, inside the caller's
+    transaction. The row is locked first and the approvals counted after, in a statement of
+    their own: an approval resolved while a worker parks the run is then counted by
+    whichever transaction commits second, so the run is never left waiting for nobody."""
+    cur = await conn.execute(_RUN_STATUS_LOCKED, (run_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return
+    cur = await conn.execute(_PENDING_OF_RUN, (run_id, PENDING))
+    (pending,) = await cur.fetchone()
+    status = rules.requeued_status(row[0], pending)
+    if status is not None:
+        await conn.execute(_REQUEUE, (status, time.time(), run_id))
 
 
 class PostgresGovernance:
@@ -123,14 +128,13 @@ class PostgresGovernance:
         async with self._session(f"resolve approval {approval_id}") as conn:
             async with conn.transaction():
                 cur = await conn.execute(
-                    "UPDATE approvals SET status=%s, decided_by=%s, decided_at=%s, comment=%s,"
-                    f" edited_arguments=%s WHERE id=%s AND status=%s RETURNING {APPROVAL_COLUMNS}",
+                    _RESOLVE_APPROVAL,
                     (decision, by, now, comment, arguments, approval_id, PENDING),
                 )
                 row = await cur.fetchone()
                 if row is not None:
                     record = ApprovalRecord(*row)
-                    await conn.execute(REQUEUE_SQL, requeue_params(record.run_id))
+                    await requeue_if_resolved(conn, record.run_id)
                     await insert_audit(conn, [approval_audit(record, "approval_decided", by, now)])
                     return record
             existing = await select_approvals(conn, "id=%s", (approval_id,))
@@ -146,7 +150,7 @@ class PostgresGovernance:
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
         async with self._session("expire approvals") as conn, conn.transaction():
             cur = await conn.execute(
-                f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE status=%s"
+                f"SELECT {sql.APPROVAL_COLUMNS} FROM approvals WHERE status=%s"
                 " AND expires_at IS NOT NULL AND expires_at < %s"
                 " ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
                 (PENDING, now),
@@ -155,32 +159,21 @@ class PostgresGovernance:
             out: list[ApprovalRecord] = []
             audit: list[AuditEntry] = []
             for old in due:
-                if old.on_expiry == "escalate" and old.escalate_to:
-                    await conn.execute(
-                        "UPDATE approvals SET status=%s, decided_by='expiry', decided_at=%s"
-                        " WHERE id=%s",
-                        (ESCALATED, now, old.id),
-                    )
+                outcome = rules.expiry_outcome(old)
+                cur = await conn.execute(_CLOSE_BY_EXPIRY, (outcome, now, old.id))
+                closed = ApprovalRecord(*await cur.fetchone())
+                if outcome == ESCALATED:
+                    new_id = rules.escalation_id(old.id)
                     cur = await conn.execute(
-                        f"INSERT INTO approvals({APPROVAL_COLUMNS}) SELECT %s, run_id, call_id,"
-                        " tenant, agent, tool, arguments, %s, rule, reason, %s, %s, NULL, 'deny',"
-                        " NULL, NULL, NULL, NULL, NULL, id FROM approvals WHERE id=%s"
-                        f" RETURNING {APPROVAL_COLUMNS}",
-                        (f"{old.id}.esc", old.escalate_to, PENDING, now, old.id),
+                        _ESCALATE, (new_id, old.escalate_to, PENDING, now, old.id)
                     )
                     new = ApprovalRecord(*await cur.fetchone())
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
-                    cur = await conn.execute(
-                        "UPDATE approvals SET status=%s, decided_by='expiry', decided_at=%s"
-                        f" WHERE id=%s RETURNING {APPROVAL_COLUMNS}",
-                        (EXPIRED, now, old.id),
-                    )
-                    expired = ApprovalRecord(*await cur.fetchone())
-                    audit.append(approval_audit(expired, "approval_expired", "expiry", now))
-                    await conn.execute(REQUEUE_SQL, requeue_params(old.run_id))
-                    out.append(expired)
+                    audit.append(approval_audit(closed, "approval_expired", "expiry", now))
+                    await requeue_if_resolved(conn, old.run_id)
+                    out.append(closed)
             await insert_audit(conn, audit)
         return out
 
@@ -189,12 +182,7 @@ class PostgresGovernance:
     async def set_kill_switch(self, scope: str, *, reason: str, by: str) -> KillSwitch:
         now = time.time()
         async with self._session(f"set kill switch {scope}") as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO kill_switches(scope, reason, set_by, set_at) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (scope) DO UPDATE SET reason=EXCLUDED.reason,"
-                " set_by=EXCLUDED.set_by, set_at=EXCLUDED.set_at",
-                (scope, reason, by, now),
-            )
+            await conn.execute(_SET_KILL_SWITCH, (scope, reason, by, now))
             entry = AuditEntry(
                 now, by, "kill_switch_set", scope, {"reason": reason}, scope_tenant(scope)
             )
@@ -204,9 +192,7 @@ class PostgresGovernance:
     async def clear_kill_switch(self, scope: str, *, by: str) -> bool:
         now = time.time()
         async with self._session(f"clear kill switch {scope}") as conn, conn.transaction():
-            cur = await conn.execute(
-                "DELETE FROM kill_switches WHERE scope=%s RETURNING reason", (scope,)
-            )
+            cur = await conn.execute(_CLEAR_KILL_SWITCH, (scope,))
             gone = await cur.fetchone() is not None
             if gone:
                 entry = AuditEntry(now, by, "kill_switch_cleared", scope, {}, scope_tenant(scope))
@@ -215,9 +201,7 @@ class PostgresGovernance:
 
     async def kill_switches(self) -> list[KillSwitch]:
         async with self._session("list kill switches") as conn:
-            cur = await conn.execute(
-                "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
-            )
+            cur = await conn.execute(sql.KILL_SWITCHES)
             return [KillSwitch(*r) for r in await cur.fetchall()]
 
     async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
@@ -240,7 +224,7 @@ class PostgresGovernance:
 
     async def breaker_success(self, key: str) -> None:
         async with self._session(f"close the breaker {key}") as conn:
-            await conn.execute("DELETE FROM breakers WHERE key=%s", (key,))
+            await conn.execute(_CLOSE_BREAKER, (key,))
 
     async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
         async with self._session(f"probe the breaker {key}") as conn:
@@ -249,15 +233,13 @@ class PostgresGovernance:
             )
             if await cur.fetchone() is not None:
                 return True
-            cur = await conn.execute("SELECT opened_at FROM breakers WHERE key=%s", (key,))
+            cur = await conn.execute(_BREAKER_OPENED_AT, (key,))
             row = await cur.fetchone()
         return row is None or row[0] is None  # closed meanwhile
 
     async def breakers(self) -> list[Breaker]:
         async with self._session("read the breakers") as conn:
-            cur = await conn.execute(
-                "SELECT key, failures, opened_at, probe_until FROM breakers ORDER BY key"
-            )
+            cur = await conn.execute(sql.BREAKERS)
             return [Breaker(*row) for row in await cur.fetchall()]
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
@@ -278,15 +260,15 @@ class PostgresGovernance:
     async def spend_since(
         self, since: float, *, agent: str | None = None, tenant: str | None = None
     ) -> float:
-        sql, params = "SELECT coalesce(sum(cost), 0) FROM runs WHERE created_at >= %s", [since]
+        query, params = "SELECT coalesce(sum(cost), 0) FROM runs WHERE created_at >= %s", [since]
         if agent is not None:
-            sql += " AND agent=%s"
+            query += " AND agent=%s"
             params.append(agent)
         if tenant is not None:
-            sql += " AND tenant=%s"
+            query += " AND tenant=%s"
             params.append(tenant)
         async with self._session("sum spend") as conn:
-            cur = await conn.execute(sql, params)
+            cur = await conn.execute(query, params)
             (total,) = await cur.fetchone()
         return float(total)
 
@@ -294,7 +276,5 @@ class PostgresGovernance:
 async def select_approvals(
     conn: psycopg.AsyncConnection, where: str, params: Sequence[object]
 ) -> list[ApprovalRecord]:
-    cur = await conn.execute(
-        f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {where} ORDER BY created_at, id", params
-    )
+    cur = await conn.execute(_SELECT_APPROVALS.format(where=where), params)
     return [ApprovalRecord(*row) for row in await cur.fetchall()]

@@ -19,8 +19,8 @@ from bosun.journal.audit import (
     audit_entry_for,
 )
 from bosun.journal.events import ApprovalRequested, Event
+from bosun.store import sql
 from bosun.store.base import (
-    PENDING,
     WAITING_APPROVAL,
     AppendResult,
     Breaker,
@@ -35,14 +35,16 @@ from bosun.store.postgres.errors import (
     usable,
 )
 from bosun.store.postgres.governance import (
-    INSERT_APPROVAL_SQL,
-    REQUEUE_SQL,
-    requeue_params,
+    requeue_if_resolved,
 )
 from bosun.store.rows import (
     EventRow,
+    approval_values,
     event_rows,
 )
+from bosun.store.sql import pg
+
+_INSERT_APPROVAL = pg(sql.INSERT_APPROVAL)
 
 log = logging.getLogger("bosun.store")
 
@@ -300,36 +302,18 @@ async def governance_rows(
     for item, tenant, agent in items:
         for event in item.events:
             if isinstance(event, ApprovalRequested):
-                approvals.append(
-                    (
-                        event.approval_id,
-                        item.run_id,
-                        event.call_id,
-                        tenant,
-                        agent,
-                        event.tool,
-                        event.arguments,
-                        event.role,
-                        event.rule,
-                        event.reason,
-                        PENDING,
-                        event.ts,
-                        event.expires_at,
-                        event.on_expiry,
-                        event.escalate_to,
-                    )
-                )
+                approvals.append(approval_values(event, item.run_id, tenant, agent))
             entry: AuditEntry | None = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
                 audit.append(entry)
-    async with conn.cursor() as cur:
-        if approvals:
-            await cur.executemany(INSERT_APPROVAL_SQL, approvals)
-        for item, _, _ in items:
-            if item.summary.status == WAITING_APPROVAL:
-                # Every approval may have been resolved before the run parked: then it
-                # goes straight back to the queue instead of waiting for nobody.
-                await cur.execute(REQUEUE_SQL, requeue_params(item.run_id))
+    if approvals:
+        async with conn.cursor() as cur:
+            await cur.executemany(_INSERT_APPROVAL, approvals)
+    for item, _, _ in items:
+        if item.summary.status == WAITING_APPROVAL:
+            # Every approval may have been resolved before the run parked: then it goes
+            # straight back to the queue instead of waiting for nobody.
+            await requeue_if_resolved(conn, item.run_id)
     await insert_audit(conn, audit)  # last: it takes the audit chain's lock
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from bosun.store import sql
 from bosun.store.base import (
     QUEUED,
     RUNNING,
@@ -21,6 +22,9 @@ from bosun.store.rows import (
     RUN_COLUMNS,
     run_from_row,
 )
+from bosun.store.sql import pg
+
+_RELEASE = pg(sql.RELEASE)
 
 log = logging.getLogger("bosun.store")
 
@@ -88,11 +92,7 @@ class PostgresLeases:
 
     async def release(self, run_id: str, worker: str) -> None:
         async with self._session(f"release run {run_id}") as conn:
-            await conn.execute(
-                "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL"
-                " WHERE id=%s AND lease_owner=%s",
-                (run_id, worker),
-            )
+            await conn.execute(_RELEASE, (run_id, worker))
 
     # -- maintenance -----------------------------------------------------
 

@@ -1,54 +1,37 @@
-"""The observe layer's queries on PostgreSQL (mixed into `PostgresStore`)."""
+"""The observe layer's queries on PostgreSQL (mixed into `PostgresStore`); the statements
+the dialects share are `bosun.store.sql`'s."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 
 import psycopg
 
+from bosun.store import sql
 from bosun.store.observing import (
-    FINDINGS_COLUMNS,
     MODEL_RESPONDED,
     Finding,
     MetricsSnapshot,
     UsageRow,
+    finding_values,
     usage_from_event,
     usage_from_summary,
 )
+from bosun.store.sql import pg
 
-FINDINGS_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS findings (
-        run_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        at_seq INTEGER NOT NULL,
-        detail TEXT NOT NULL,
-        ts DOUBLE PRECISION NOT NULL,
-        agent TEXT NOT NULL,
-        tenant TEXT NOT NULL,
-        PRIMARY KEY (run_id, kind, at_seq)
-    )""",
-    "CREATE INDEX IF NOT EXISTS findings_by_ts ON findings(ts)",
-]
-
-_TERMINAL = ["succeeded", "failed", "cancelled", "limit_exceeded", "killed"]
+_ORPHANED = pg(sql.ORPHANED)
+_REMOVED_USAGE = pg(sql.REMOVED_USAGE)
+_INSERT_FINDING = pg(sql.INSERT_FINDING)
+_FINDINGS = pg(sql.FINDINGS)
 
 
 class PostgresObserve:
-    _findings_ready: bool = False
+    """Usage rows, the metrics snapshot and watchdog findings of `PostgresStore`."""
 
     def _session(
         self, what: str
-    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]: ...
-
-    @contextlib.asynccontextmanager
-    async def _findings_session(self, what: str) -> AsyncIterator[psycopg.AsyncConnection]:
-        async with self._session(what) as conn:
-            if not self._findings_ready:
-                for statement in FINDINGS_SCHEMA:
-                    await conn.execute(statement)
-                self._findings_ready = True
-            yield conn
+    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        raise NotImplementedError  # `PostgresRuns._session`
 
     async def usage_rows(self, since: float, until: float | None = None) -> list[UsageRow]:
         until = until if until is not None else float("inf")
@@ -62,79 +45,40 @@ class PostgresObserve:
                 (since, until, MODEL_RESPONDED, since, until),
             )
             rows = await cur.fetchall()
-            cur = await conn.execute(
-                "SELECT id, agent, tenant, user_id, session, tags, finished_at, input_tokens,"
-                " output_tokens, cost, coalesce(root_id, id) FROM runs WHERE journal_deleted"
-                " AND finished_at >= %s AND finished_at < %s",
-                (since, until),
-            )
+            cur = await conn.execute(_REMOVED_USAGE, (since, until))
             removed = await cur.fetchall()
         return [usage_from_event(r) for r in rows] + [usage_from_summary(r) for r in removed]
 
     async def metrics_snapshot(self, now: float) -> MetricsSnapshot:
         async with self._session("read metrics") as conn:
-            cur = await conn.execute(
-                "SELECT agent, status, count(*) FROM runs WHERE NOT (status = ANY(%s))"
-                " GROUP BY agent, status",
-                (_TERMINAL,),
-            )
-            runs = {(agent, status): int(n) for agent, status, n in await cur.fetchall()}
-            cur = await conn.execute(
-                "SELECT count(*) FROM runs WHERE status = 'running'"
-                " AND (lease_expires_at IS NULL OR lease_expires_at < %s)",
-                (now,),
-            )
+            cur = await conn.execute(sql.LIVE_RUNS)
+            runs = {(agent, status): n for agent, status, n in await cur.fetchall()}
+            cur = await conn.execute(_ORPHANED, (now,))
             (orphaned,) = await cur.fetchone()
-            cur = await conn.execute(
-                "SELECT count(*), min(created_at) FROM approvals WHERE status = 'pending'"
-            )
+            cur = await conn.execute(sql.APPROVALS_PENDING)
             pending, oldest = await cur.fetchone()
-            cur = await conn.execute(
-                "SELECT count(*), coalesce(sum(CASE WHEN status = 'denied'"
-                " OR edited_arguments IS NOT NULL THEN 1 ELSE 0 END), 0)"
-                " FROM approvals WHERE status IN ('approved', 'denied')"
-            )
+            cur = await conn.execute(sql.APPROVALS_RESOLVED)
             resolved, overridden = await cur.fetchone()
-            cur = await conn.execute("SELECT scope FROM kill_switches")
+            cur = await conn.execute(sql.KILL_SCOPES)
             switches = tuple(s for (s,) in await cur.fetchall())
-        return MetricsSnapshot(
-            runs=runs,
-            queue_depth=sum(n for (_, status), n in runs.items() if status == "queued"),
-            orphaned=int(orphaned),
-            approvals_pending=int(pending),
-            oldest_approval_age=max(0.0, now - oldest) if oldest is not None else 0.0,
-            approvals_resolved=int(resolved),
-            approvals_overridden=int(overridden),
-            kill_switches=switches,
+        return MetricsSnapshot.of(
+            runs, orphaned, pending, oldest, resolved, overridden, switches, now
         )
 
     async def record_finding(self, finding: Finding) -> bool:
-        async with self._findings_session("record a watchdog finding") as conn:
-            cur = await conn.execute(
-                f"INSERT INTO findings({FINDINGS_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s)"
-                " ON CONFLICT DO NOTHING",
-                (
-                    finding.run_id,
-                    finding.kind,
-                    finding.detail,
-                    finding.at_seq,
-                    finding.ts,
-                    finding.agent,
-                    finding.tenant,
-                ),
-            )
+        async with self._session("record a watchdog finding") as conn:
+            cur = await conn.execute(_INSERT_FINDING, finding_values(finding))
             return cur.rowcount == 1
 
     async def list_findings(
         self, *, run_id: str | None = None, since: float = 0.0, limit: int = 1000
     ) -> list[Finding]:
-        sql = f"SELECT {FINDINGS_COLUMNS} FROM findings WHERE ts >= %s"
-        params: list[object] = [since]
+        query, params = _FINDINGS, [since]
         if run_id is not None:
-            sql += " AND run_id = %s"
+            query += " AND run_id = %s"
             params.append(run_id)
-        sql += " ORDER BY ts, run_id LIMIT %s"
+        query += " ORDER BY ts, run_id LIMIT %s"
         params.append(limit)
-        async with self._findings_session("list watchdog findings") as conn:
-            cur = await conn.execute(sql, params)
+        async with self._session("list watchdog findings") as conn:
+            cur = await conn.execute(query, params)
             return [Finding(*row) for row in await cur.fetchall()]

@@ -16,6 +16,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import Event
+from bosun.store import sql
 from bosun.store.base import (
     PAUSED,
     QUEUED,
@@ -23,7 +24,6 @@ from bosun.store.base import (
     RunRecord,
 )
 from bosun.store.health import StoreHealth
-from bosun.store.postgres.access import SERVER_SCHEMA
 from bosun.store.postgres.audit import insert_audit
 from bosun.store.postgres.errors import (
     BLOBS_EXCLUSIVE,
@@ -35,7 +35,7 @@ from bosun.store.postgres.errors import (
     usable,
 )
 from bosun.store.postgres.journal import PendingAppend, insert_rows
-from bosun.store.postgres.schema import GOVERNANCE_SCHEMA, SCHEMA
+from bosun.store.postgres.schema import GOVERNANCE_SCHEMA, SCHEMA, SERVER_SCHEMA
 from bosun.store.rows import (
     RUN_COLUMNS,
     EventRow,
@@ -43,11 +43,15 @@ from bosun.store.rows import (
     event_rows,
     run_from_row,
 )
-from bosun.store.trees import POSTGRES_SUBTREE
+from bosun.store.sql import pg
 
 log = logging.getLogger("bosun.store")
 
 _RUNS_JOIN = "runs r JOIN agent_versions v ON v.version = r.agent_version"
+_SET_STATUS = pg(sql.SET_STATUS)
+_REQUEST_CANCEL = pg(sql.REQUEST_CANCEL)
+_REQUEST_PAUSE = pg(sql.REQUEST_PAUSE)
+_UNPAUSE = pg(sql.UNPAUSE)
 
 
 class PostgresRuns:
@@ -316,51 +320,33 @@ class PostgresRuns:
         if tag is not None:
             where.append("r.tags @> %s::jsonb")
             params.append(orjson.dumps({tag[0]: tag[1]}).decode())
-        sql = f"SELECT {RUN_COLUMNS} FROM {_RUNS_JOIN}"
+        query = f"SELECT {RUN_COLUMNS} FROM {_RUNS_JOIN}"
         if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT %s OFFSET %s"
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY r.created_at DESC, r.id DESC LIMIT %s OFFSET %s"
         params.extend((limit, offset))
         async with self._session("list runs") as conn:
-            cur = await conn.execute(sql, params)
+            cur = await conn.execute(query, params)
             rows = await cur.fetchall()
         return [run_from_row(row) for row in rows]
 
     async def set_status(self, run_id: str, status: str, *, reason: str | None = None) -> None:
         async with self._session(f"set the status of run {run_id}") as conn:
-            await conn.execute(
-                "UPDATE runs SET status=%s, reason=%s, updated_at=%s"
-                " WHERE id=%s AND NOT (status = ANY(%s))",
-                (status, reason, time.time(), run_id, TERMINAL),
-            )
+            await conn.execute(_SET_STATUS, (status, reason, time.time(), run_id))
 
     async def request_cancel(self, run_id: str) -> bool:
         async with self._session(f"request cancel of run {run_id}") as conn:
-            cur = await conn.execute(
-                "UPDATE runs SET cancel_requested=true,"
-                " status=CASE WHEN status=%s THEN %s ELSE status END"
-                f" WHERE id IN {POSTGRES_SUBTREE} AND NOT (status = ANY(%s)) RETURNING id",
-                (PAUSED, QUEUED, run_id, TERMINAL),
-            )
+            cur = await conn.execute(_REQUEST_CANCEL, (PAUSED, QUEUED, run_id))
             return any(row[0] == run_id for row in await cur.fetchall())
 
     async def request_pause(self, run_id: str) -> bool:
         async with self._session(f"request pause of run {run_id}") as conn:
-            cur = await conn.execute(
-                "UPDATE runs SET pause_requested=true"
-                f" WHERE id IN {POSTGRES_SUBTREE} AND NOT (status = ANY(%s)) AND status <> %s"
-                " RETURNING id",
-                (run_id, TERMINAL, PAUSED),
-            )
+            cur = await conn.execute(_REQUEST_PAUSE, (run_id, PAUSED))
             return any(row[0] == run_id for row in await cur.fetchall())
 
     async def unpause(self, run_id: str) -> bool:
         async with self._session(f"unpause run {run_id}") as conn:
-            cur = await conn.execute(
-                "UPDATE runs SET status=%s, pause_requested=false, updated_at=%s"
-                " WHERE id=%s AND status=%s RETURNING id",
-                (QUEUED, time.time(), run_id, PAUSED),
-            )
+            cur = await conn.execute(_UNPAUSE, (QUEUED, time.time(), run_id, PAUSED))
             return await cur.fetchone() is not None
 
     # -- retention -------------------------------------------------------

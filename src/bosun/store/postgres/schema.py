@@ -145,3 +145,23 @@ SCHEMA = [
         data BYTEA NOT NULL
     )""",
 ]
+SERVER_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS api_keys (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION,
+        last_used_at DOUBLE PRECISION
+    )""",
+    "ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS approves TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE IF NOT EXISTS console_sessions (
+        token_hash TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    )""",
+]

@@ -1,61 +1,43 @@
-"""Access on SQLite: API keys and web console sessions."""
+"""Access on SQLite: API keys and web console sessions (the statements are `bosun.store.sql`'s)."""
 
 from __future__ import annotations
 
-import logging
+import sqlite3
 import time
 
-from bosun.store.base import (
-    ApiKey,
-    ConsoleSession,
-)
-from bosun.store.rows import (
-    KEY_COLUMNS,
-    key_from_row,
-    key_values,
-)
-
-log = logging.getLogger("bosun.store")
+from bosun.store import sql
+from bosun.store.records import ApiKey, ConsoleSession
+from bosun.store.rows import key_from_row, key_values, session_values
 
 
 class SqliteAccess:
-    """API keys and console sessions."""
+    """API keys and console sessions of `SqliteStore` (which provides `conn`)."""
 
-    # -- control plane: API keys and console sessions -----------------------
+    conn: sqlite3.Connection
 
     async def create_api_key(self, key: ApiKey) -> None:
-        self.conn.execute(
-            f"INSERT INTO api_keys({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-            key_values(key),
-        )
+        self.conn.execute(sql.INSERT_KEY, key_values(key))
 
     async def get_api_key(self, key_id: str) -> ApiKey | None:
-        row = self.conn.execute(
-            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id=?", (key_id,)
-        ).fetchone()
+        row = self.conn.execute(sql.KEY_BY_ID, (key_id,)).fetchone()
         return key_from_row(row) if row else None
 
     async def list_api_keys(self, *, tenant: str | None = None) -> list[ApiKey]:
-        sql, params = f"SELECT {KEY_COLUMNS} FROM api_keys", []
-        if tenant is not None:
-            sql += " WHERE tenant=?"
-            params.append(tenant)
-        rows = self.conn.execute(sql + " ORDER BY created_at, id", params).fetchall()
+        if tenant is None:
+            rows = self.conn.execute(sql.KEYS + sql.KEYS_ORDER).fetchall()
+        else:
+            rows = self.conn.execute(sql.KEYS_OF_TENANT + sql.KEYS_ORDER, (tenant,)).fetchall()
         return [key_from_row(row) for row in rows]
 
     async def runs_by_tenant(self) -> dict[str, int]:
-        rows = self.conn.execute("SELECT tenant, count(*) FROM runs GROUP BY tenant")
-        return {tenant: n for tenant, n in rows}
+        return {tenant: n for tenant, n in self.conn.execute(sql.RUNS_BY_TENANT)}
 
     async def revoke_api_key(self, key_id: str, *, now: float) -> bool:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            gone = conn.execute(
-                "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL RETURNING id",
-                (now, key_id),
-            ).fetchone()
-            conn.execute("DELETE FROM console_sessions WHERE key_id=?", (key_id,))
+            gone = conn.execute(sql.REVOKE_KEY, (now, key_id)).fetchone()
+            conn.execute(sql.END_SESSIONS_OF_KEY, (key_id,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -64,31 +46,14 @@ class SqliteAccess:
         return gone is not None
 
     async def touch_api_key(self, key_id: str, *, now: float) -> None:
-        self.conn.execute("UPDATE api_keys SET last_used_at=? WHERE id=?", (now, key_id))
+        self.conn.execute(sql.TOUCH_KEY, (now, key_id))
 
     async def create_console_session(self, session: ConsoleSession) -> None:
-        self.conn.execute(
-            "INSERT INTO console_sessions(token_hash, key_id, csrf, created_at, expires_at)"
-            " VALUES (?,?,?,?,?)",
-            (
-                session.token_hash,
-                session.key_id,
-                session.csrf,
-                session.created_at,
-                session.expires_at,
-            ),
-        )
+        self.conn.execute(sql.INSERT_SESSION, session_values(session))
 
     async def get_console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
-        row = self.conn.execute(
-            "SELECT token_hash, key_id, csrf, created_at, expires_at FROM console_sessions"
-            " WHERE token_hash=? AND expires_at>?",
-            (token_hash, now),
-        ).fetchone()
+        row = self.conn.execute(sql.LIVE_SESSION, (token_hash, now)).fetchone()
         return ConsoleSession(*row) if row else None
 
     async def delete_console_session(self, token_hash: str) -> None:
-        self.conn.execute(
-            "DELETE FROM console_sessions WHERE token_hash=? OR expires_at<?",
-            (token_hash, time.time()),
-        )
+        self.conn.execute(sql.END_SESSION, (token_hash, time.time()))

@@ -15,27 +15,26 @@ from bosun.journal.audit import (
     GENESIS,
     AuditEntry,
     audit_entry_for,
-    chain_hash,
     needs_redaction,
     redacted,
 )
 from bosun.journal.events import ApprovalRequested
 from bosun.journal.redact import Sensitivity
+from bosun.store import sql
 from bosun.store.base import (
-    PENDING,
-    QUEUED,
     WAITING_APPROVAL,
     AuditHead,
     AuditRecord,
     RunSummary,
 )
 from bosun.store.rows import (
+    approval_values,
+    audit_record_from_row,
+    chain_rows,
     decode_row,
 )
 from bosun.store.sqlite import batch as batching
-from bosun.store.sqlite import schema as sqlite_schema
 from bosun.store.sqlite.batch import (
-    APPROVAL_COLUMNS,
     GOVERNANCE_KINDS,
     UPDATE_BEHIND,
     Owner,
@@ -59,25 +58,7 @@ class SqliteAudit:
                 continue
             if isinstance(event, ApprovalRequested):
                 conn.execute(
-                    f"INSERT INTO approvals({APPROVAL_COLUMNS}) VALUES"
-                    " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL,NULL)",
-                    (
-                        event.approval_id,
-                        item.run_id,
-                        event.call_id,
-                        tenant,
-                        agent,
-                        event.tool,
-                        event.arguments,
-                        event.role,
-                        event.rule,
-                        event.reason,
-                        PENDING,
-                        event.ts,
-                        event.expires_at,
-                        event.on_expiry,
-                        event.escalate_to,
-                    ),
+                    sql.INSERT_APPROVAL, approval_values(event, item.run_id, tenant, agent)
                 )
             entry = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
@@ -85,11 +66,7 @@ class SqliteAudit:
         if item.summary.status == WAITING_APPROVAL:
             # Every approval may have been resolved before the run parked: then it goes
             # straight back to the queue instead of waiting for nobody.
-            conn.execute(
-                "UPDATE runs SET status=? WHERE id=? AND NOT EXISTS"
-                " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
-                (QUEUED, item.run_id, item.run_id, PENDING),
-            )
+            self._requeue_if_resolved(item.run_id)
         return audit
 
     def _missed_audit(self, item: PendingAppend, owner: Owner) -> list[Unaudited]:
@@ -143,35 +120,13 @@ class SqliteAudit:
                 "UPDATE runs SET audited_seq=? WHERE id=? AND audited_seq<?",
                 [(seq, run_id, seq) for run_id, seq in covered.items()],
             )
-        rows = []
         all_entries = self._redacted([*journal, *entries])
         if not all_entries:
             return
-        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = row if row else (0, GENESIS)
-        for entry in all_entries:
-            seq += 1
-            digest = chain_hash(prev, entry)
-            rows.append(
-                (
-                    seq,
-                    entry.ts,
-                    entry.tenant,
-                    entry.actor,
-                    entry.action,
-                    entry.subject,
-                    orjson.dumps(entry.data, option=orjson.OPT_NON_STR_KEYS).decode(),
-                    prev,
-                    digest,
-                )
-            )
-            prev = digest
-        conn.executemany(
-            "INSERT INTO audit(seq, ts, tenant, actor, action, subject, data, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        conn.execute(sqlite_schema.MOVE_HEAD, (seq, prev, len(rows), time.time()))
+        row = conn.execute(sql.LAST_AUDIT).fetchone()
+        rows, seq, prev = chain_rows(all_entries, *(row if row else (0, GENESIS)))
+        conn.executemany(sql.INSERT_AUDIT, rows)
+        conn.execute(sql.MOVE_HEAD, (seq, prev, len(rows), time.time()))
         self._catch_up_later()
 
     def _redacted(self, entries: list[AuditEntry]) -> list[AuditEntry]:
@@ -258,7 +213,7 @@ class SqliteAudit:
 
     async def audit_head(self) -> AuditHead | None:
         self._catch_up()  # what this process committed is in the chain it reads
-        row = self.conn.execute("SELECT seq, hash, count, ts FROM audit_head").fetchone()
+        row = self.conn.execute(sql.AUDIT_HEAD).fetchone()
         return AuditHead(*row) if row else None
 
     async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
@@ -277,19 +232,8 @@ class SqliteAudit:
         self, after_seq: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
         self._catch_up()  # what this process committed is in the chain it reads
-        sql = (
-            "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
-            " WHERE seq > ? ORDER BY seq"
-        )
-        params: list[object] = [after_seq]
+        query, params = sql.AUDIT_RECORDS, [after_seq]
         if limit is not None:
-            sql += " LIMIT ?"
+            query += " LIMIT ?"
             params.append(limit)
-        return [
-            AuditRecord(
-                seq, AuditEntry(ts, actor, action, subject, orjson.loads(data), tenant), prev, h
-            )
-            for seq, ts, actor, action, subject, data, tenant, prev, h in self.conn.execute(
-                sql, params
-            ).fetchall()
-        ]
+        return [audit_record_from_row(row) for row in self.conn.execute(query, params)]

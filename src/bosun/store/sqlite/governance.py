@@ -1,51 +1,48 @@
-"""Governance on SQLite: approvals, kill switches, circuit breakers, rate counters, spend."""
+"""Governance on SQLite: approvals, kill switches, circuit breakers, rate counters, spend.
+
+The statements both dialects share are `bosun.store.sql`'s; the rules (when a run is
+requeued, what an expired approval becomes) are `bosun.store.rules`'.
+"""
 
 from __future__ import annotations
 
-import logging
+import sqlite3
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bosun.errors import StoreError
-from bosun.journal.audit import (
-    AuditEntry,
-)
-from bosun.store.base import (
+from bosun.journal.audit import AuditEntry
+from bosun.store import rules, sql
+from bosun.store.records import (
     APPROVED,
     DENIED,
     ESCALATED,
-    EXPIRED,
     PENDING,
-    QUEUED,
-    WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
     Breaker,
     KillSwitch,
 )
-from bosun.store.rows import (
-    approval_audit,
-    scope_tenant,
-)
-from bosun.store.sqlite.batch import (
-    APPROVAL_COLUMNS,
-    BREAKER_READ_EVERY,
-    COLUMN_EXPRESSIONS,
-)
-
-log = logging.getLogger("bosun.store")
+from bosun.store.rows import approval_audit, scope_tenant
+from bosun.store.sqlite.batch import BREAKER_READ_EVERY, COLUMN_EXPRESSIONS
 
 
 class SqliteGovernance:
-    """Approvals, kill switches, breakers, rate counters and spend."""
+    """Approvals, kill switches, breakers, rate counters and spend of `SqliteStore`."""
 
-    # -- governance: approvals --------------------------------------------
+    conn: sqlite3.Connection
+    _breakers_read_at: float
+    _breakers_seen: tuple[Breaker, ...]
+
+    if TYPE_CHECKING:  # provided by `SqliteAudit`
+
+        def _insert_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+
+    # -- approvals -------------------------------------------------------
 
     def _approvals(self, where: str, params: Sequence[object]) -> list[ApprovalRecord]:
-        rows = self.conn.execute(
-            f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {where} ORDER BY created_at, id",
-            params,
-        ).fetchall()
+        rows = self.conn.execute(sql.SELECT_APPROVALS.format(where=where), params).fetchall()
         return [ApprovalRecord(*row) for row in rows]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
@@ -82,9 +79,7 @@ class SqliteGovernance:
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute(
-                "UPDATE approvals SET status=?, decided_by=?, decided_at=?, comment=?,"
-                f" edited_arguments=? WHERE id=? AND status=? RETURNING {APPROVAL_COLUMNS}",
-                (decision, by, now, comment, arguments, approval_id, PENDING),
+                sql.RESOLVE_APPROVAL, (decision, by, now, comment, arguments, approval_id, PENDING)
             ).fetchone()
             if row is None:
                 conn.execute("ROLLBACK")
@@ -109,11 +104,16 @@ class SqliteGovernance:
         return record
 
     def _requeue_if_resolved(self, run_id: str) -> None:
-        self.conn.execute(
-            "UPDATE runs SET status=?, updated_at=? WHERE id=? AND status=? AND NOT EXISTS"
-            " (SELECT 1 FROM approvals WHERE run_id=? AND status=?)",
-            (QUEUED, time.time(), run_id, WAITING_APPROVAL, run_id, PENDING),
-        )
+        """`rules.requeued_status` on the run's row and approvals, inside the caller's
+        transaction (which holds SQLite's write lock: nobody changes either meanwhile)."""
+        conn = self.conn
+        row = conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            return
+        (pending,) = conn.execute(sql.PENDING_OF_RUN, (run_id, PENDING)).fetchone()
+        status = rules.requeued_status(row[0], pending)
+        if status is not None:
+            conn.execute(sql.REQUEUE, (status, time.time(), run_id))
 
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
         conn = self.conn
@@ -125,32 +125,22 @@ class SqliteGovernance:
             out: list[ApprovalRecord] = []
             audit: list[AuditEntry] = []
             for old in due:
-                if old.on_expiry == "escalate" and old.escalate_to:
-                    conn.execute(
-                        "UPDATE approvals SET status=?, decided_by='expiry', decided_at=?"
-                        " WHERE id=?",
-                        (ESCALATED, now, old.id),
-                    )
-                    new_id = f"{old.id}.esc"
-                    conn.execute(
-                        f"INSERT INTO approvals({APPROVAL_COLUMNS}) SELECT ?, run_id, call_id,"
-                        " tenant, agent, tool, arguments, ?, rule, reason, ?, ?, NULL, 'deny',"
-                        " NULL, NULL, NULL, NULL, NULL, id FROM approvals WHERE id=?",
-                        (new_id, old.escalate_to, PENDING, now, old.id),
-                    )
-                    new = self._approvals("id=?", (new_id,))[0]
+                outcome = rules.expiry_outcome(old)
+                closed = ApprovalRecord(
+                    *conn.execute(sql.CLOSE_BY_EXPIRY, (outcome, now, old.id)).fetchone()
+                )
+                if outcome == ESCALATED:
+                    new_id = rules.escalation_id(old.id)
+                    row = conn.execute(
+                        sql.ESCALATE, (new_id, old.escalate_to, PENDING, now, old.id)
+                    ).fetchone()
+                    new = ApprovalRecord(*row)
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
-                    conn.execute(
-                        "UPDATE approvals SET status=?, decided_by='expiry', decided_at=?"
-                        " WHERE id=?",
-                        (EXPIRED, now, old.id),
-                    )
-                    expired = self._approvals("id=?", (old.id,))[0]
-                    audit.append(approval_audit(expired, "approval_expired", "expiry", now))
+                    audit.append(approval_audit(closed, "approval_expired", "expiry", now))
                     self._requeue_if_resolved(old.run_id)
-                    out.append(expired)
+                    out.append(closed)
             if audit:
                 self._insert_audit(audit)
             conn.execute("COMMIT")
@@ -160,26 +150,18 @@ class SqliteGovernance:
             raise
         return out
 
-    # -- governance: kill switches, quotas, spend ---------------------------
+    # -- kill switches -------------------------------------------------------
 
     async def set_kill_switch(self, scope: str, *, reason: str, by: str) -> KillSwitch:
         now = time.time()
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "INSERT INTO kill_switches(scope, reason, set_by, set_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(scope) DO UPDATE SET reason=excluded.reason,"
-                " set_by=excluded.set_by, set_at=excluded.set_at",
-                (scope, reason, by, now),
+            conn.execute(sql.SET_KILL_SWITCH, (scope, reason, by, now))
+            entry = AuditEntry(
+                now, by, "kill_switch_set", scope, {"reason": reason}, scope_tenant(scope)
             )
-            self._insert_audit(
-                [
-                    AuditEntry(
-                        now, by, "kill_switch_set", scope, {"reason": reason}, scope_tenant(scope)
-                    )
-                ]
-            )
+            self._insert_audit([entry])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -192,13 +174,10 @@ class SqliteGovernance:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            gone = conn.execute(
-                "DELETE FROM kill_switches WHERE scope=? RETURNING reason", (scope,)
-            ).fetchone()
+            gone = conn.execute(sql.CLEAR_KILL_SWITCH, (scope,)).fetchone()
             if gone is not None:
-                self._insert_audit(
-                    [AuditEntry(now, by, "kill_switch_cleared", scope, {}, scope_tenant(scope))]
-                )
+                entry = AuditEntry(now, by, "kill_switch_cleared", scope, {}, scope_tenant(scope))
+                self._insert_audit([entry])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -210,19 +189,18 @@ class SqliteGovernance:
         return list(self._kill_switches())
 
     def _kill_switches(self) -> tuple[KillSwitch, ...]:
-        rows = self.conn.execute(
-            "SELECT scope, reason, set_by, set_at FROM kill_switches ORDER BY set_at"
-        ).fetchall()
-        return tuple(KillSwitch(*r) for r in rows)
+        return tuple(KillSwitch(*r) for r in self.conn.execute(sql.KILL_SWITCHES).fetchall())
 
     async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
         marks = ",".join("?" * len(scopes))
         row = self.conn.execute(
-            f"SELECT scope, reason, set_by, set_at FROM kill_switches WHERE scope IN ({marks})"
+            f"SELECT {sql.KILL_SWITCH_COLUMNS} FROM kill_switches WHERE scope IN ({marks})"
             " ORDER BY set_at LIMIT 1",
             tuple(scopes),
         ).fetchone()
         return KillSwitch(*row) if row else None
+
+    # -- circuit breakers ------------------------------------------------------
 
     async def breaker_failure(self, key: str, *, threshold: int) -> bool:
         now = time.time()
@@ -239,7 +217,7 @@ class SqliteGovernance:
 
     async def breaker_success(self, key: str) -> None:
         self._breakers_read_at = 0.0
-        self.conn.execute("DELETE FROM breakers WHERE key=?", (key,))
+        self.conn.execute(sql.CLOSE_BREAKER, (key,))
 
     async def breaker_probe(self, key: str, *, reset_after: float) -> bool:
         now = time.time()
@@ -251,7 +229,7 @@ class SqliteGovernance:
         ).fetchone()
         if won is not None:
             return True
-        row = self.conn.execute("SELECT opened_at FROM breakers WHERE key=?", (key,)).fetchone()
+        row = self.conn.execute(sql.BREAKER_OPENED_AT, (key,)).fetchone()
         return row is None or row[0] is None  # closed meanwhile
 
     async def breakers(self) -> list[Breaker]:
@@ -267,9 +245,7 @@ class SqliteGovernance:
         return self._breakers_seen
 
     def _breakers(self) -> tuple[Breaker, ...]:
-        rows = self.conn.execute(
-            "SELECT key, failures, opened_at, probe_until FROM breakers ORDER BY key"
-        ).fetchall()
+        rows = self.conn.execute(sql.BREAKERS).fetchall()
         return tuple(Breaker(*row) for row in rows)
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
@@ -286,13 +262,13 @@ class SqliteGovernance:
     async def spend_since(
         self, since: float, *, agent: str | None = None, tenant: str | None = None
     ) -> float:
-        sql = f"SELECT coalesce(sum({COLUMN_EXPRESSIONS['r.cost']}), 0) FROM runs r"
-        sql += " WHERE r.created_at >= ?"
+        query = f"SELECT coalesce(sum({COLUMN_EXPRESSIONS['r.cost']}), 0) FROM runs r"
+        query += " WHERE r.created_at >= ?"
         params: list[object] = [since]
         if agent is not None:
-            sql += " AND r.agent=?"
+            query += " AND r.agent=?"
             params.append(agent)
         if tenant is not None:
-            sql += " AND r.tenant=?"
+            query += " AND r.tenant=?"
             params.append(tenant)
-        return float(self.conn.execute(sql, params).fetchone()[0])
+        return float(self.conn.execute(query, params).fetchone()[0])

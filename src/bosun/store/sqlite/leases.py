@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from bosun.store import sql
 from bosun.store.base import (
     QUEUED,
     RUNNING,
@@ -78,10 +79,7 @@ class SqliteLeases:
         return {r[0] for r in rows}
 
     async def release(self, run_id: str, worker: str) -> None:
-        self.conn.execute(
-            "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND lease_owner=?",
-            (run_id, worker),
-        )
+        self.conn.execute(sql.RELEASE, (run_id, worker))
 
     # -- maintenance -----------------------------------------------------
 

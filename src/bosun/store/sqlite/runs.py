@@ -16,6 +16,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import Event
+from bosun.store import sql
 from bosun.store.base import (
     PAUSED,
     QUEUED,
@@ -30,14 +31,13 @@ from bosun.store.rows import (
     decode_row,
     run_from_row,
 )
-from bosun.store.sqlite import schema as sqlite_schema
 from bosun.store.sqlite.batch import (
     EXACT_RUN_COLUMNS,
     Pending,
     PendingCreate,
     Unaudited,
 )
-from bosun.store.trees import SQLITE_SUBTREE
+from bosun.store.sqlite.migrations import migrate_database
 
 log = logging.getLogger("bosun.store")
 
@@ -84,13 +84,19 @@ class SqliteRuns:
             )
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        try:
             conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            sqlite_schema.prepare(conn)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            migrate_database(conn, f"SQLite database {self.path}")
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            raise
         self._conn = conn
 
     async def close(self) -> None:
@@ -121,9 +127,7 @@ class SqliteRuns:
                 continue
             key = (run.tenant, run.idempotency_key)
             if key not in taken:
-                row = self.conn.execute(
-                    "SELECT id FROM runs WHERE tenant=? AND idempotency_key=?", key
-                ).fetchone()
+                row = self.conn.execute(sql.KEYED_RUN_ID, key).fetchone()
                 if row is None:
                     taken[key] = run.id
                     kept.append(create)
@@ -240,46 +244,26 @@ class SqliteRuns:
         if tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(r.tags) WHERE key=? AND value=?)")
             params.extend(tag)
-        sql = f"SELECT {EXACT_RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
+        query = f"SELECT {EXACT_RUN_COLUMNS} FROM runs r JOIN agent_versions v ON v.version=r.agent_version"
         if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?"
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?"
         params.extend((limit, offset))
-        return [run_from_row(row) for row in self.conn.execute(sql, params).fetchall()]
+        return [run_from_row(row) for row in self.conn.execute(query, params).fetchall()]
 
     async def set_status(self, run_id: str, status: str, *, reason: str | None = None) -> None:
-        terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
-        self.conn.execute(
-            f"UPDATE runs SET status=?, reason=?, updated_at=? WHERE id=? AND status NOT IN ({terminal})",
-            (status, reason, time.time(), run_id),
-        )
+        self.conn.execute(sql.SET_STATUS, (status, reason, time.time(), run_id))
 
     async def request_cancel(self, run_id: str) -> bool:
-        terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
-        rows = self.conn.execute(
-            "UPDATE runs SET cancel_requested=1,"
-            " status=CASE WHEN status=? THEN ? ELSE status END"
-            f" WHERE id IN {SQLITE_SUBTREE} AND status NOT IN ({terminal}) RETURNING id",
-            (PAUSED, QUEUED, run_id),
-        ).fetchall()
+        rows = self.conn.execute(sql.REQUEST_CANCEL, (PAUSED, QUEUED, run_id)).fetchall()
         return any(row[0] == run_id for row in rows)
 
     async def request_pause(self, run_id: str) -> bool:
-        terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
-        rows = self.conn.execute(
-            "UPDATE runs SET pause_requested=1"
-            f" WHERE id IN {SQLITE_SUBTREE} AND status NOT IN ({terminal}) AND status != ?"
-            " RETURNING id",
-            (run_id, PAUSED),
-        ).fetchall()
+        rows = self.conn.execute(sql.REQUEST_PAUSE, (run_id, PAUSED)).fetchall()
         return any(row[0] == run_id for row in rows)
 
     async def unpause(self, run_id: str) -> bool:
-        rows = self.conn.execute(
-            "UPDATE runs SET status=?, pause_requested=0, updated_at=? WHERE id=? AND status=?"
-            " RETURNING id",
-            (QUEUED, time.time(), run_id, PAUSED),
-        ).fetchall()
+        rows = self.conn.execute(sql.UNPAUSE, (QUEUED, time.time(), run_id, PAUSED)).fetchall()
         return bool(rows)
 
     # -- retention -------------------------------------------------------
