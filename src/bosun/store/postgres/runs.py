@@ -28,14 +28,13 @@ from bosun.store.postgres.audit import insert_audit
 from bosun.store.postgres.errors import (
     BLOBS_EXCLUSIVE,
     BLOBS_SHARED,
-    SCHEMA_LOCK,
     TERMINAL,
     redact,
     url_password,
     usable,
 )
 from bosun.store.postgres.journal import PendingAppend, insert_rows
-from bosun.store.postgres.schema import GOVERNANCE_SCHEMA, SCHEMA, SERVER_SCHEMA
+from bosun.store.postgres.migrations import migrate_database
 from bosun.store.rows import (
     RUN_COLUMNS,
     EventRow,
@@ -85,10 +84,7 @@ class PostgresRuns:
             return
         conn = await self._connect()
         try:
-            async with conn.transaction():
-                await conn.execute(SCHEMA_LOCK)
-                for statement in [*SCHEMA, *GOVERNANCE_SCHEMA, *SERVER_SCHEMA]:
-                    await conn.execute(statement)
+            await migrate_database(conn, f"PostgreSQL database {redact(self.url)}")
             self._writer_conn = await self._connect()
         except BaseException as exc:
             await conn.close()
