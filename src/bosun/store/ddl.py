@@ -108,7 +108,7 @@ API_KEYS = API_KEYS_FIRST.replace(
     "    last_used_at {real}\n)",
     "    last_used_at {real},\n    approves TEXT NOT NULL DEFAULT ''\n)",
 )
-API_KEYS_APPROVES = "approves TEXT NOT NULL DEFAULT ''"
+API_KEYS_APPROVES = "TEXT NOT NULL DEFAULT ''"  # the column's definition
 
 CONSOLE_SESSIONS = """CREATE TABLE IF NOT EXISTS console_sessions (
     token_hash TEXT PRIMARY KEY,

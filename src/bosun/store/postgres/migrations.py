@@ -75,7 +75,9 @@ _HISTORY: list[tuple[str, Step]] = [
     ),
     (
         "approval roles on API keys",
-        _statements(f"ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS {ddl.API_KEYS_APPROVES}"),
+        _statements(
+            f"ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS approves {ddl.API_KEYS_APPROVES}"
+        ),
     ),
     (
         "claim counts",
