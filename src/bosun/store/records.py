@@ -217,6 +217,17 @@ class ConsoleSession:
 class ApprovalConflict(StoreError):
     """The approval is not pending any more (already resolved, expired or escalated)."""
 
+    @classmethod
+    def not_pending(cls, approval_id: str, existing: ApprovalRecord | None) -> ApprovalConflict:
+        """The error for resolving `approval_id` when it is `existing` (None: no such one)."""
+        if existing is None:
+            return cls(f"no approval {approval_id!r}")
+        return cls(
+            f"approval {approval_id} is already {existing.status}"
+            + (f" by {existing.decided_by}" if existing.decided_by else "")
+            + "; it cannot be resolved twice"
+        )
+
 
 def blob_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -18,6 +18,7 @@ from bosun.store.records import (
     AuditRecord,
     ConsoleSession,
     RunRecord,
+    RunSummary,
     blob_hash,
 )
 from bosun.store.sql import KEY_COLUMNS
@@ -57,6 +58,26 @@ def event_rows(events: Sequence[Event], first_seq: int) -> list[EventRow]:
                 data = orjson.dumps(fields, option=orjson.OPT_NON_STR_KEYS)
         rows.append(EventRow(first_seq + offset, event.ts, event.kind, data, blob, blob_data))
     return rows
+
+
+def new_run_rows(run: RunRecord, events: Sequence[Event], now: float) -> list[EventRow]:
+    """A new run's first events as rows (seq 1..n), with the run's times, root (a run
+    without one is its own) and `last_seq` set to match: what both stores insert."""
+    run.created_at = run.created_at or now
+    run.updated_at = now
+    run.root_id = run.root_id or run.id
+    rows = event_rows(events, 1)
+    run.last_seq = len(rows)
+    return rows
+
+
+def summary_values(s: RunSummary, now: float, last_seq: int | None) -> tuple[object, ...]:
+    """The values of `sql.SUMMARY_SET`: the summary, the time, the journal's new last seq
+    (None when the append adds no event)."""
+    return (
+        s.steps, s.tool_calls, s.input_tokens, s.output_tokens, s.cost, s.reason, s.output,
+        s.finished_at, now, last_seq,
+    )  # fmt: skip
 
 
 def decode_row(

@@ -38,6 +38,12 @@ SUBTREE = subtree("CAST(? AS TEXT)")
 
 # -- runs -------------------------------------------------------------------
 
+# What every append writes to its run's row (the summary), then `?` for the status where it
+# changes: values from `rows.summary_values`.
+SUMMARY_SET = (
+    "steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?, output=?,"
+    " finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq)"
+)
 RELEASE = "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL WHERE id=? AND lease_owner=?"
 # (status, reason, now, run id)
 SET_STATUS = (
@@ -58,6 +64,30 @@ UNPAUSE = (
     "UPDATE runs SET status=?, pause_requested=false, updated_at=? WHERE id=? AND status=?"
     " RETURNING id"
 )
+
+
+def run_filters(**values: object) -> tuple[list[str], list[object]]:
+    """`list_runs`' WHERE clauses (`?` placeholders) and their values, for the filters given
+    (a None filter matches every run). The tag filter is each dialect's own (JSON)."""
+    where: list[str] = []
+    params: list[object] = []
+    for name, value in values.items():
+        if value is not None:
+            where.append(_RUN_FILTERS[name])
+            params.append(value)
+    return where, params
+
+
+_RUN_FILTERS = {
+    "status": "r.status=?",
+    "agent": "r.agent=?",
+    "tenant": "r.tenant=?",
+    "user": "r.user_id=?",
+    "since": "r.created_at>=?",
+    "until": "r.created_at<?",
+    "parent_id": "r.parent_id=?",
+    "root_id": "r.root_id=?",
+}
 RUNS_BY_TENANT = "SELECT tenant, count(*) FROM runs GROUP BY tenant"
 KEYED_RUN_ID = "SELECT id FROM runs WHERE tenant=? AND idempotency_key=?"
 
@@ -76,6 +106,15 @@ INSERT_APPROVAL = (
 SELECT_APPROVALS = (
     f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {{where}} ORDER BY created_at, id"
 )
+
+
+def approval_filters(**values: str | None) -> tuple[str, list[object]]:
+    """`list_approvals`' WHERE condition (`?` placeholders) and its values: each filter given
+    (status, tenant, run_id) must match; none given matches every approval."""
+    where = [f"{column}=?" for column, value in values.items() if value is not None]
+    return " AND ".join(where) or "1=1", [v for v in values.values() if v is not None]
+
+
 # (decision, by, now, comment, arguments, approval id, pending)
 RESOLVE_APPROVAL = (
     "UPDATE approvals SET status=?, decided_by=?, decided_at=?, comment=?, edited_arguments=?"

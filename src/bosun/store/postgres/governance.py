@@ -105,13 +105,9 @@ class PostgresGovernance:
         tenant: str | None = None,
         run_id: str | None = None,
     ) -> list[ApprovalRecord]:
-        where, params = ["true"], []
-        for column, value in (("status", status), ("tenant", tenant), ("run_id", run_id)):
-            if value is not None:
-                where.append(f"{column}=%s")
-                params.append(value)
+        where, params = sql.approval_filters(status=status, tenant=tenant, run_id=run_id)
         async with self._session("list approvals") as conn:
-            return await select_approvals(conn, " AND ".join(where), params)
+            return await select_approvals(conn, pg(where), params)
 
     async def resolve_approval(
         self,
@@ -138,14 +134,7 @@ class PostgresGovernance:
                     await insert_audit(conn, [approval_audit(record, "approval_decided", by, now)])
                     return record
             existing = await select_approvals(conn, "id=%s", (approval_id,))
-        if not existing:
-            raise ApprovalConflict(f"no approval {approval_id!r}")
-        old = existing[0]
-        raise ApprovalConflict(
-            f"approval {approval_id} is already {old.status}"
-            + (f" by {old.decided_by}" if old.decided_by else "")
-            + "; it cannot be resolved twice"
-        )
+        raise ApprovalConflict.not_pending(approval_id, existing[0] if existing else None)
 
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
         async with self._session("expire approvals") as conn, conn.transaction():

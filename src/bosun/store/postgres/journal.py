@@ -41,6 +41,7 @@ from bosun.store.rows import (
     EventRow,
     approval_values,
     event_rows,
+    summary_values,
 )
 from bosun.store.sql import pg
 
@@ -58,11 +59,9 @@ _CONTROLS = (
 )
 # A claim counts once more when the journal did not grow since the previous claim (`last_seq`
 # moves with every append here).
-_APPEND_SQL = (
-    "UPDATE runs SET status=%s, steps=%s, tool_calls=%s, input_tokens=%s, output_tokens=%s,"
-    " cost=%s, reason=%s, output=%s, finished_at=%s, updated_at=%s,"
-    " last_seq=coalesce(%s, last_seq)"
-    " WHERE id=%s AND lease_owner=%s RETURNING cancel_requested, tenant, agent, pause_requested"
+_APPEND_SQL = pg(
+    f"UPDATE runs SET {sql.SUMMARY_SET}, status=? WHERE id=? AND lease_owner=?"
+    " RETURNING cancel_requested, tenant, agent, pause_requested"
 )
 _INSERT_EVENT_SQL = (
     "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -233,22 +232,9 @@ class PostgresJournal:
                 params = []
                 for i in order:
                     item, s = batch[i], batch[i].summary
+                    last_seq = item.rows[-1].seq if item.rows else None
                     params.append(
-                        (
-                            s.status,
-                            s.steps,
-                            s.tool_calls,
-                            s.input_tokens,
-                            s.output_tokens,
-                            s.cost,
-                            s.reason,
-                            s.output,
-                            s.finished_at,
-                            now,
-                            item.rows[-1].seq if item.rows else None,
-                            item.run_id,
-                            item.owner,
-                        )
+                        (*summary_values(s, now, last_seq), s.status, item.run_id, item.owner)
                     )
                 await cur.executemany(_APPEND_SQL, params, returning=True)
                 for n, i in enumerate(order):

@@ -39,7 +39,7 @@ from bosun.store.rows import (
     RUN_COLUMNS,
     EventRow,
     decode_row,
-    event_rows,
+    new_run_rows,
     run_from_row,
 )
 from bosun.store.sql import pg
@@ -165,11 +165,7 @@ class PostgresRuns:
 
     async def create_run(self, run: RunRecord, events: Sequence[Event]) -> RunRecord:
         now = time.time()
-        run.created_at = run.created_at or now
-        run.updated_at = now
-        run.root_id = run.root_id or run.id
-        rows = event_rows(events, 1)
-        run.last_seq = len(rows)
+        rows = new_run_rows(run, events, now)
         if run.idempotency_key is not None and (existing := await self._keyed(run)) is not None:
             return existing
         raced = False
@@ -298,21 +294,11 @@ class PostgresRuns:
         parent_id: str | None = None,
         root_id: str | None = None,
     ) -> list[RunRecord]:
-        where: list[str] = []
-        params: list[object] = []
-        for clause, value in (
-            ("r.status=%s", status),
-            ("r.agent=%s", agent),
-            ("r.tenant=%s", tenant),
-            ("r.user_id=%s", user),
-            ("r.created_at>=%s", since),
-            ("r.created_at<%s", until),
-            ("r.parent_id=%s", parent_id),
-            ("r.root_id=%s", root_id),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+        where, params = sql.run_filters(
+            status=status, agent=agent, tenant=tenant, user=user, since=since, until=until,
+            parent_id=parent_id, root_id=root_id,
+        )  # fmt: skip
+        where = [pg(clause) for clause in where]
         if tag is not None:
             where.append("r.tags @> %s::jsonb")
             params.append(orjson.dumps({tag[0]: tag[1]}).decode())

@@ -16,6 +16,7 @@ from bosun.journal.audit import (
     AuditEntry,
 )
 from bosun.journal.events import Event
+from bosun.store import rows, sql
 from bosun.store.base import (
     RUNNING,
     AppendResult,
@@ -102,10 +103,7 @@ CARRY_ON = AppendResult(False, (), False)  # what nearly every commit tells its 
 # A commit whose summary is the row's already (a tool result: only the journal grows) leaves
 # the row alone: one page fewer to write. Readers take `last_seq` and `updated_at` from the
 # journal (see EXACT_RUN_COLUMNS).
-UPDATE_SUMMARY = (
-    "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?,"
-    " output=?, finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq) WHERE no=?"
-)
+UPDATE_SUMMARY = f"UPDATE runs SET {sql.SUMMARY_SET} WHERE no=?"
 
 
 def journal_adds_up(before: RunSummary, after: RunSummary, events: Sequence[Event]) -> bool:
@@ -143,20 +141,7 @@ def fresh_summary() -> RunSummary:
 
 
 def summary_values(item: PendingAppend, now: float) -> tuple[object, ...]:
-    s = item.summary
-    last_seq = item.rows[-1].seq if item.rows else None
-    return (
-        s.steps,
-        s.tool_calls,
-        s.input_tokens,
-        s.output_tokens,
-        s.cost,
-        s.reason,
-        s.output,
-        s.finished_at,
-        now,
-        last_seq,
-    )
+    return rows.summary_values(item.summary, now, item.rows[-1].seq if item.rows else None)
 
 
 def others_ready() -> bool:
@@ -168,10 +153,7 @@ def others_ready() -> bool:
 
 # Only when the status changes: a column of `runs_by_status` in the SET list rewrites an
 # index page even when the value is the same.
-UPDATE_SUMMARY_AND_STATUS = (
-    "UPDATE runs SET steps=?, tool_calls=?, input_tokens=?, output_tokens=?, cost=?, reason=?,"
-    " output=?, finished_at=?, updated_at=?, last_seq=coalesce(?, last_seq), status=? WHERE no=?"
-)
+UPDATE_SUMMARY_AND_STATUS = f"UPDATE runs SET {sql.SUMMARY_SET}, status=? WHERE no=?"
 
 
 # A row lags behind commits that left it alone: the journal's last event (one index probe)

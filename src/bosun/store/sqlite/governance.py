@@ -56,12 +56,8 @@ class SqliteGovernance:
         tenant: str | None = None,
         run_id: str | None = None,
     ) -> list[ApprovalRecord]:
-        where, params = ["1=1"], []
-        for column, value in (("status", status), ("tenant", tenant), ("run_id", run_id)):
-            if value is not None:
-                where.append(f"{column}=?")
-                params.append(value)
-        return self._approvals(" AND ".join(where), params)
+        where, params = sql.approval_filters(status=status, tenant=tenant, run_id=run_id)
+        return self._approvals(where, params)
 
     async def resolve_approval(
         self,
@@ -84,13 +80,7 @@ class SqliteGovernance:
             if row is None:
                 conn.execute("ROLLBACK")
                 existing = await self.get_approval(approval_id)
-                if existing is None:
-                    raise ApprovalConflict(f"no approval {approval_id!r}")
-                raise ApprovalConflict(
-                    f"approval {approval_id} is already {existing.status}"
-                    + (f" by {existing.decided_by}" if existing.decided_by else "")
-                    + "; it cannot be resolved twice"
-                )
+                raise ApprovalConflict.not_pending(approval_id, existing)
             record = ApprovalRecord(*row)
             self._requeue_if_resolved(record.run_id)
             self._insert_audit([approval_audit(record, "approval_decided", by, now)])

@@ -1,32 +1,6 @@
-"""Embedded SQLite store: WAL mode, group commit.
-
-Every call runs on the event loop's thread: a WAL commit with
-`synchronous=NORMAL` takes tens of microseconds, far less than a thread hop.
-`synchronous=NORMAL` in WAL mode survives the process being killed at any
-point (the OS holds the written pages); only a power loss can drop the last
-commits, as with the peers' default settings.
-
-Group commit: `append` calls made in the same event-loop tick are written in
-one transaction, so a thousand concurrent runs share one commit.
-
-Projections stay off a step's commit, which writes only the journal (and the
-run's row when its status changes):
-
-- Audit records of journal events (policy decisions, approvals requested, ...):
-  the event is committed with the step; its hash-chained record follows within
-  `CATCH_UP_DELAY` seconds, or at once when the run stops running (parks,
-  pauses, finishes) or `AUDIT_BATCH` records wait. Each run's `audited_seq`
-  says up to where its journal is in the chain, so a worker that takes over a
-  crashed run adds what the dead one had not written yet, never twice.
-- The totals in a running run's row (steps, tokens, cost, tool calls) are
-  written with the same catch-up; readers add what the journal holds past the
-  row's `last_seq` (see `EXACT_RUN_COLUMNS`), so every read is exact, from any process.
-
-A database that cannot be written (a full disk, a lock held past `busy_timeout`, an I/O
-error) fails the call with `StoreUnavailable`, and the store works again once the cause
-is gone. An append waits instead, trying again for up to `write_retry_seconds`: its
-caller holds what exists nowhere else yet (a tool call's result). Every public method
-raises `StoreError`, never sqlite3's own errors (`sqlite_errors`).
+"""The group-commit writer on SQLite: `create_run` and `append` calls made in the same
+event-loop tick are written in one transaction (see the package's docstring for why and
+what stays off a step's commit).
 """
 
 from __future__ import annotations
@@ -50,6 +24,7 @@ from bosun.store.base import (
 from bosun.store.health import Backoff
 from bosun.store.rows import (
     event_rows,
+    new_run_rows,
 )
 from bosun.store.sqlite import batch as batching
 from bosun.store.sqlite.batch import (
@@ -80,12 +55,7 @@ class SqliteJournal:
     # -- writing: group commit -------------------------------------------
 
     async def create_run(self, run: RunRecord, events: Sequence[Event]) -> RunRecord:
-        now = time.time()
-        run.created_at = run.created_at or now
-        run.updated_at = now
-        run.root_id = run.root_id or run.id
-        rows = event_rows(events, 1)
-        run.last_seq = len(rows)
+        rows = new_run_rows(run, events, time.time())
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         create = PendingCreate(run, rows, future)
         await self._commit(create)

@@ -226,21 +226,10 @@ class SqliteRuns:
         parent_id: str | None = None,
         root_id: str | None = None,
     ) -> list[RunRecord]:
-        where: list[str] = []
-        params: list[object] = []
-        for clause, value in (
-            ("r.status=?", status),
-            ("r.agent=?", agent),
-            ("r.tenant=?", tenant),
-            ("r.user_id=?", user),
-            ("r.created_at>=?", since),
-            ("r.created_at<?", until),
-            ("r.parent_id=?", parent_id),
-            ("r.root_id=?", root_id),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+        where, params = sql.run_filters(
+            status=status, agent=agent, tenant=tenant, user=user, since=since, until=until,
+            parent_id=parent_id, root_id=root_id,
+        )  # fmt: skip
         if tag is not None:
             where.append("EXISTS (SELECT 1 FROM json_each(r.tags) WHERE key=? AND value=?)")
             params.extend(tag)
