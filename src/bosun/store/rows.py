@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -14,6 +16,7 @@ from bosun.store.records import (
     BLOB_THRESHOLD,
     PENDING,
     ApiKey,
+    AppendResult,
     ApprovalRecord,
     AuditRecord,
     ConsoleSession,
@@ -35,6 +38,19 @@ class EventRow(NamedTuple):
     data: bytes
     blob: str | None  # hash of the payload that was moved to `blobs`
     blob_data: bytes | None
+
+
+@dataclass(slots=True)
+class PendingAppend:
+    """One `append` call as both group-commit writers queue it: its events (and their rows),
+    the lease it claims to hold, the summary to write, and the future its caller awaits."""
+
+    run_id: str
+    events: Sequence[Event]
+    rows: list[EventRow]
+    owner: str
+    summary: RunSummary
+    future: asyncio.Future[AppendResult]
 
 
 def event_rows(events: Sequence[Event], first_seq: int) -> list[EventRow]:

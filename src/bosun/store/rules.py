@@ -7,7 +7,10 @@ rule needs and write what it decides, inside their own transactions.
 
 from __future__ import annotations
 
+from bosun.errors import StoreError
 from bosun.store.records import (
+    APPROVED,
+    DENIED,
     ESCALATED,
     EXPIRED,
     PENDING,
@@ -15,6 +18,13 @@ from bosun.store.records import (
     WAITING_APPROVAL,
     ApprovalRecord,
 )
+
+
+def check_decision(decision: str) -> None:
+    """A person resolves an approval as approved or denied; expiry and escalation are the
+    store's own outcomes, never a caller's."""
+    if decision not in (APPROVED, DENIED):
+        raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
 
 
 def requeued_status(run_status: str, pending_approvals: int) -> str | None:

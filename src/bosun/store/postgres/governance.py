@@ -9,14 +9,11 @@ from collections.abc import Sequence
 
 import psycopg
 
-from bosun.errors import StoreError
 from bosun.journal.audit import (
     AuditEntry,
 )
 from bosun.store import rules, sql
 from bosun.store.base import (
-    APPROVED,
-    DENIED,
     ESCALATED,
     PENDING,
     ApprovalConflict,
@@ -118,8 +115,7 @@ class PostgresGovernance:
         comment: str | None = None,
         arguments: str | None = None,
     ) -> ApprovalRecord:
-        if decision not in (APPROVED, DENIED):
-            raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
+        rules.check_decision(decision)
         now = time.time()
         async with self._session(f"resolve approval {approval_id}") as conn:
             async with conn.transaction():

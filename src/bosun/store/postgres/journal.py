@@ -9,7 +9,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import psycopg
 
@@ -39,6 +38,7 @@ from bosun.store.postgres.governance import (
 )
 from bosun.store.rows import (
     EventRow,
+    PendingAppend,
     approval_values,
     event_rows,
     summary_values,
@@ -67,16 +67,6 @@ _INSERT_EVENT_SQL = (
     "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
 )
 _INSERT_BLOB_SQL = "INSERT INTO blobs(hash, data) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING"
-
-
-@dataclass(slots=True)
-class PendingAppend:
-    run_id: str
-    events: Sequence[Event]
-    rows: list[EventRow]
-    owner: str
-    summary: RunSummary
-    future: asyncio.Future[AppendResult]
 
 
 class PostgresJournal:

@@ -26,6 +26,7 @@ from bosun.store.base import (
 from bosun.store.rows import (
     RUN_COLUMNS,
     EventRow,
+    PendingAppend,
 )
 
 log = logging.getLogger("bosun.store")
@@ -35,22 +36,6 @@ BREAKER_READ_EVERY = 0.5
 # How long audit records and row totals may wait to be written, and how many records may wait.
 CATCH_UP_DELAY = 1.0
 AUDIT_BATCH = 256
-
-APPROVAL_COLUMNS = (
-    "id, run_id, call_id, tenant, agent, tool, arguments, role, rule, reason, status,"
-    " created_at, expires_at, on_expiry, escalate_to, decided_by, decided_at, comment,"
-    " edited_arguments, replaces"
-)
-
-
-@dataclass(slots=True)
-class PendingAppend:
-    run_id: str
-    events: Sequence[Event]
-    rows: list[EventRow]
-    owner: str
-    summary: RunSummary
-    future: asyncio.Future[AppendResult]
 
 
 @dataclass(slots=True)

@@ -11,12 +11,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bosun.errors import StoreError
 from bosun.journal.audit import AuditEntry
 from bosun.store import rules, sql
 from bosun.store.records import (
-    APPROVED,
-    DENIED,
     ESCALATED,
     PENDING,
     ApprovalConflict,
@@ -68,8 +65,7 @@ class SqliteGovernance:
         comment: str | None = None,
         arguments: str | None = None,
     ) -> ApprovalRecord:
-        if decision not in (APPROVED, DENIED):
-            raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
+        rules.check_decision(decision)
         conn = self.conn
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
