@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
 from bosun.journal.audit import AuditEntry, chain_hash
 from bosun.journal.codec import encode_event, event_fields, event_from_fields
 from bosun.journal.events import ApprovalRequested, Event
+from bosun.store import sql
 from bosun.store.records import (
     BLOB_THRESHOLD,
     PENDING,
     ApiKey,
     AppendResult,
     ApprovalRecord,
+    AuditHead,
     AuditRecord,
+    Breaker,
     ConsoleSession,
+    Finding,
+    KillSwitch,
     RunRecord,
     RunSummary,
     blob_hash,
@@ -27,6 +32,7 @@ from bosun.store.records import (
 from bosun.store.sql import KEY_COLUMNS
 
 _BLOB_KEY = "$blob"
+T = TypeVar("T")
 
 
 class EventRow(NamedTuple):
@@ -272,3 +278,26 @@ def audit_record_from_row(row: Sequence[Any]) -> AuditRecord:
     return AuditRecord(
         seq, AuditEntry(ts, actor, action, subject, orjson.loads(data), tenant), prev, digest
     )
+
+
+def by_name(cls: type[T], columns: str) -> Callable[[Sequence[Any]], T]:
+    """A function making a `cls` from a row selected as `columns`, each value given to the
+    field of its column's name (checked once, here: a renamed field fails at import)."""
+    names = tuple(c.strip() for c in columns.split(","))
+    unknown = set(names) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field for columns {sorted(unknown)}")
+
+    def make(row: Sequence[Any]) -> T:
+        return cls(**dict(zip(names, row, strict=True)))
+
+    make.__name__ = f"{cls.__name__.lower()}_from_row"
+    return make
+
+
+approval_from_row = by_name(ApprovalRecord, sql.APPROVAL_COLUMNS)
+kill_switch_from_row = by_name(KillSwitch, sql.KILL_SWITCH_COLUMNS)
+breaker_from_row = by_name(Breaker, sql.BREAKER_COLUMNS)
+session_from_row = by_name(ConsoleSession, sql.SESSION_COLUMNS)
+finding_from_row = by_name(Finding, sql.FINDINGS_COLUMNS)
+audit_head_from_row = by_name(AuditHead, sql.AUDIT_HEAD_COLUMNS)

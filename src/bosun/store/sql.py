@@ -145,7 +145,8 @@ SET_KILL_SWITCH = (
 )
 CLEAR_KILL_SWITCH = "DELETE FROM kill_switches WHERE scope=? RETURNING reason"
 KILL_SWITCHES = f"SELECT {KILL_SWITCH_COLUMNS} FROM kill_switches ORDER BY set_at"
-BREAKERS = "SELECT key, failures, opened_at, probe_until FROM breakers ORDER BY key"
+BREAKER_COLUMNS = "key, failures, opened_at, probe_until"
+BREAKERS = f"SELECT {BREAKER_COLUMNS} FROM breakers ORDER BY key"
 CLOSE_BREAKER = "DELETE FROM breakers WHERE key=?"
 BREAKER_OPENED_AT = "SELECT opened_at FROM breakers WHERE key=?"
 
@@ -160,7 +161,8 @@ AUDIT_RECORDS = (
     "SELECT seq, ts, actor, action, subject, data, tenant, prev_hash, hash FROM audit"
     " WHERE seq > ? ORDER BY seq"
 )
-AUDIT_HEAD = "SELECT seq, hash, count, ts FROM audit_head"
+AUDIT_HEAD_COLUMNS = "seq, hash, count, ts"
+AUDIT_HEAD = f"SELECT {AUDIT_HEAD_COLUMNS} FROM audit_head"
 # (seq, hash, records added, now): in the transaction that appended the records.
 MOVE_HEAD = "UPDATE audit_head SET seq=?, hash=?, count=count+?, ts=? WHERE id=1"
 

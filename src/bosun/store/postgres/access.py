@@ -10,7 +10,7 @@ import psycopg
 
 from bosun.store import sql
 from bosun.store.records import ApiKey, ConsoleSession
-from bosun.store.rows import key_from_row, key_values, session_values
+from bosun.store.rows import key_from_row, key_values, session_from_row, session_values
 from bosun.store.sql import pg
 
 _INSERT_KEY = pg(sql.INSERT_KEY)
@@ -76,7 +76,7 @@ class PostgresAccess:
         async with self._session("read a console session") as conn:
             cur = await conn.execute(_LIVE_SESSION, (token_hash, now))
             row = await cur.fetchone()
-        return ConsoleSession(*row) if row else None
+        return session_from_row(row) if row else None
 
     async def delete_console_session(self, token_hash: str) -> None:
         async with self._session("end a console session") as conn:

@@ -32,7 +32,7 @@ from bosun.store.base import (
 from bosun.store.postgres.errors import (
     DB_NOW,
 )
-from bosun.store.rows import audit_record_from_row, chain_rows
+from bosun.store.rows import audit_head_from_row, audit_record_from_row, chain_rows
 from bosun.store.sql import pg
 
 _INSERT_AUDIT = pg(sql.INSERT_AUDIT)
@@ -98,7 +98,7 @@ class PostgresAudit:
         async with self._session("read the audit chain's head") as conn:
             cur = await conn.execute(sql.AUDIT_HEAD)
             row = await cur.fetchone()
-        return AuditHead(*row) if row else None
+        return audit_head_from_row(row) if row else None
 
     async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
         # Every journal event's record is chained in the events' own transaction.

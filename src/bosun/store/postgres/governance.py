@@ -27,6 +27,9 @@ from bosun.store.postgres.errors import (
 )
 from bosun.store.rows import (
     approval_audit,
+    approval_from_row,
+    breaker_from_row,
+    kill_switch_from_row,
     scope_tenant,
 )
 from bosun.store.sql import pg
@@ -125,7 +128,7 @@ class PostgresGovernance:
                 )
                 row = await cur.fetchone()
                 if row is not None:
-                    record = ApprovalRecord(*row)
+                    record = approval_from_row(row)
                     await requeue_if_resolved(conn, record.run_id)
                     await insert_audit(conn, [approval_audit(record, "approval_decided", by, now)])
                     return record
@@ -140,19 +143,19 @@ class PostgresGovernance:
                 " ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
                 (PENDING, now),
             )
-            due = [ApprovalRecord(*row) for row in await cur.fetchall()]
+            due = [approval_from_row(row) for row in await cur.fetchall()]
             out: list[ApprovalRecord] = []
             audit: list[AuditEntry] = []
             for old in due:
                 outcome = rules.expiry_outcome(old)
                 cur = await conn.execute(_CLOSE_BY_EXPIRY, (outcome, now, old.id))
-                closed = ApprovalRecord(*await cur.fetchone())
+                closed = approval_from_row(await cur.fetchone())
                 if outcome == ESCALATED:
                     new_id = rules.escalation_id(old.id)
                     cur = await conn.execute(
                         _ESCALATE, (new_id, old.escalate_to, PENDING, now, old.id)
                     )
-                    new = ApprovalRecord(*await cur.fetchone())
+                    new = approval_from_row(await cur.fetchone())
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
@@ -187,7 +190,7 @@ class PostgresGovernance:
     async def kill_switches(self) -> list[KillSwitch]:
         async with self._session("list kill switches") as conn:
             cur = await conn.execute(sql.KILL_SWITCHES)
-            return [KillSwitch(*r) for r in await cur.fetchall()]
+            return [kill_switch_from_row(r) for r in await cur.fetchall()]
 
     async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
         async with self._session("check kill switches") as conn:
@@ -197,7 +200,7 @@ class PostgresGovernance:
                 (list(scopes),),
             )
             row = await cur.fetchone()
-        return KillSwitch(*row) if row else None
+        return kill_switch_from_row(row) if row else None
 
     async def breaker_failure(self, key: str, *, threshold: int) -> bool:
         async with self._session(f"count a failure of {key}") as conn:
@@ -225,7 +228,7 @@ class PostgresGovernance:
     async def breakers(self) -> list[Breaker]:
         async with self._session("read the breakers") as conn:
             cur = await conn.execute(sql.BREAKERS)
-            return [Breaker(*row) for row in await cur.fetchall()]
+            return [breaker_from_row(row) for row in await cur.fetchall()]
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
         # The window is cut by the database clock, so every process counts in the same one.
@@ -262,4 +265,4 @@ async def select_approvals(
     conn: psycopg.AsyncConnection, where: str, params: Sequence[object]
 ) -> list[ApprovalRecord]:
     cur = await conn.execute(_SELECT_APPROVALS.format(where=where), params)
-    return [ApprovalRecord(*row) for row in await cur.fetchall()]
+    return [approval_from_row(row) for row in await cur.fetchall()]

@@ -22,8 +22,6 @@ from bosun.store import sql
 from bosun.store.base import (
     WAITING_APPROVAL,
     AppendResult,
-    Breaker,
-    KillSwitch,
     RunSummary,
 )
 from bosun.store.health import Backoff
@@ -40,7 +38,9 @@ from bosun.store.rows import (
     EventRow,
     PendingAppend,
     approval_values,
+    breaker_from_row,
     event_rows,
+    kill_switch_from_row,
     summary_values,
 )
 from bosun.store.sql import pg
@@ -242,8 +242,8 @@ class PostgresJournal:
             )
             cur = await conn.execute(_CONTROLS)  # one round trip: switches and breakers
             rows = await cur.fetchall()
-            switches = tuple(KillSwitch(*row[1:5]) for row in rows if row[0] == "k")
-            breakers = tuple(Breaker(*row[5:]) for row in rows if row[0] == "b")
+            switches = tuple(kill_switch_from_row(row[1:5]) for row in rows if row[0] == "k")
+            breakers = tuple(breaker_from_row(row[5:]) for row in rows if row[0] == "b")
             self._committing = True  # leaving the block sends COMMIT (see `_write_once`)
         self.commits += 1
         if self.health.failing_since is not None:

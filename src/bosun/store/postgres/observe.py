@@ -17,6 +17,7 @@ from bosun.store.observing import (
     usage_from_event,
     usage_from_summary,
 )
+from bosun.store.rows import finding_from_row
 from bosun.store.sql import pg
 
 _ORPHANED = pg(sql.ORPHANED)
@@ -81,4 +82,4 @@ class PostgresObserve:
         params.append(limit)
         async with self._session("list watchdog findings") as conn:
             cur = await conn.execute(query, params)
-            return [Finding(*row) for row in await cur.fetchall()]
+            return [finding_from_row(row) for row in await cur.fetchall()]

@@ -7,7 +7,7 @@ import time
 
 from bosun.store import sql
 from bosun.store.records import ApiKey, ConsoleSession
-from bosun.store.rows import key_from_row, key_values, session_values
+from bosun.store.rows import key_from_row, key_values, session_from_row, session_values
 
 
 class SqliteAccess:
@@ -53,7 +53,7 @@ class SqliteAccess:
 
     async def get_console_session(self, token_hash: str, *, now: float) -> ConsoleSession | None:
         row = self.conn.execute(sql.LIVE_SESSION, (token_hash, now)).fetchone()
-        return ConsoleSession(*row) if row else None
+        return session_from_row(row) if row else None
 
     async def delete_console_session(self, token_hash: str) -> None:
         self.conn.execute(sql.END_SESSION, (token_hash, time.time()))

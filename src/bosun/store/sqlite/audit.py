@@ -29,6 +29,7 @@ from bosun.store.base import (
 )
 from bosun.store.rows import (
     approval_values,
+    audit_head_from_row,
     audit_record_from_row,
     chain_rows,
     decode_row,
@@ -214,7 +215,7 @@ class SqliteAudit:
     async def audit_head(self) -> AuditHead | None:
         self._catch_up()  # what this process committed is in the chain it reads
         row = self.conn.execute(sql.AUDIT_HEAD).fetchone()
-        return AuditHead(*row) if row else None
+        return audit_head_from_row(row) if row else None
 
     async def journal_audit_counts(self) -> dict[tuple[str, str], int]:
         self._catch_up()

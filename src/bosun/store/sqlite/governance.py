@@ -21,7 +21,13 @@ from bosun.store.records import (
     Breaker,
     KillSwitch,
 )
-from bosun.store.rows import approval_audit, scope_tenant
+from bosun.store.rows import (
+    approval_audit,
+    approval_from_row,
+    breaker_from_row,
+    kill_switch_from_row,
+    scope_tenant,
+)
 from bosun.store.sqlite.batch import BREAKER_READ_EVERY, COLUMN_EXPRESSIONS
 
 
@@ -40,7 +46,7 @@ class SqliteGovernance:
 
     def _approvals(self, where: str, params: Sequence[object]) -> list[ApprovalRecord]:
         rows = self.conn.execute(sql.SELECT_APPROVALS.format(where=where), params).fetchall()
-        return [ApprovalRecord(*row) for row in rows]
+        return [approval_from_row(row) for row in rows]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         found = self._approvals("id=?", (approval_id,))
@@ -77,7 +83,7 @@ class SqliteGovernance:
                 conn.execute("ROLLBACK")
                 existing = await self.get_approval(approval_id)
                 raise ApprovalConflict.not_pending(approval_id, existing)
-            record = ApprovalRecord(*row)
+            record = approval_from_row(row)
             self._requeue_if_resolved(record.run_id)
             self._insert_audit([approval_audit(record, "approval_decided", by, now)])
             conn.execute("COMMIT")
@@ -120,7 +126,7 @@ class SqliteGovernance:
                     row = conn.execute(
                         sql.ESCALATE, (new_id, old.escalate_to, PENDING, now, old.id)
                     ).fetchone()
-                    new = ApprovalRecord(*row)
+                    new = approval_from_row(row)
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
@@ -175,7 +181,9 @@ class SqliteGovernance:
         return list(self._kill_switches())
 
     def _kill_switches(self) -> tuple[KillSwitch, ...]:
-        return tuple(KillSwitch(*r) for r in self.conn.execute(sql.KILL_SWITCHES).fetchall())
+        return tuple(
+            kill_switch_from_row(r) for r in self.conn.execute(sql.KILL_SWITCHES).fetchall()
+        )
 
     async def active_kill_switch(self, scopes: Sequence[str]) -> KillSwitch | None:
         marks = ",".join("?" * len(scopes))
@@ -184,7 +192,7 @@ class SqliteGovernance:
             " ORDER BY set_at LIMIT 1",
             tuple(scopes),
         ).fetchone()
-        return KillSwitch(*row) if row else None
+        return kill_switch_from_row(row) if row else None
 
     # -- circuit breakers ------------------------------------------------------
 
@@ -232,7 +240,7 @@ class SqliteGovernance:
 
     def _breakers(self) -> tuple[Breaker, ...]:
         rows = self.conn.execute(sql.BREAKERS).fetchall()
-        return tuple(Breaker(*row) for row in rows)
+        return tuple(breaker_from_row(row) for row in rows)
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
         window = int(time.time() // window_seconds) * window_seconds

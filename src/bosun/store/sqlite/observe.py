@@ -15,6 +15,7 @@ from bosun.store.observing import (
     usage_from_event,
     usage_from_summary,
 )
+from bosun.store.rows import finding_from_row
 
 
 class SqliteObserve:
@@ -60,4 +61,4 @@ class SqliteObserve:
             params.append(run_id)
         query += " ORDER BY ts, run_id LIMIT ?"
         params.append(limit)
-        return [Finding(*row) for row in self.conn.execute(query, params)]
+        return [finding_from_row(row) for row in self.conn.execute(query, params)]
