@@ -13,6 +13,7 @@ from bosun.errors import BosunError
 
 PUBLIC_ERRORS = [
     "ApprovalConflict",
+    "BudgetExhausted",
     "EditRefused",
     "LeaseLost",
     "ModelError",

@@ -6,6 +6,7 @@ The everyday surface: `Agent`, `tool`, `Limits`, `Runtime`, and the `bosun` CLI.
 from bosun.engine import RunResult, Runtime, Worker
 from bosun.errors import (
     BosunError,
+    BudgetExhausted,
     EditRefused,
     LeaseLost,
     ModelError,
@@ -28,6 +29,7 @@ __all__ = [
     "Agent",
     "ApprovalConflict",
     "BosunError",
+    "BudgetExhausted",
     "EditRefused",
     "LeaseLost",
     "Limits",

@@ -223,13 +223,42 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 def tree_lines(runs: list[Any], *, marked: str) -> list[str]:
-    """A run tree as indented lines (`observe.tree.ordered_tree`'s order); the run being
-    shown is marked."""
-    return [
-        f"{'  ' * (depth + 1)}{r.id}  {r.agent}  {r.status}  {format_cost(r.cost)}"
-        + ("  <- this run" if r.id == marked else "")
-        for depth, r in ordered_tree(runs)
-    ]
+    """A run tree as indented lines (`observe.tree.ordered_tree`'s order), each node with
+    what it spent itself and, while it runs, what it holds of its parent's budget; then the
+    tree's total against the root's limits. The run being shown is marked."""
+    lines = []
+    for depth, r in ordered_tree(runs):
+        held = ""
+        if r.reserved_steps is not None:
+            held = f"  holds {_spend(r.reserved_steps, r.reserved_tokens, r.reserved_cost)}"
+        lines.append(
+            f"{'  ' * (depth + 1)}{r.id}  {r.agent}  {r.status}"
+            f"  {_spend(r.steps, r.input_tokens + r.output_tokens, r.cost)}{held}"
+            + ("  <- this run" if r.id == marked else "")
+        )
+    total = _spend(
+        sum(r.steps for r in runs),
+        sum(r.input_tokens + r.output_tokens for r in runs),
+        sum(r.cost for r in runs),
+    )
+    root = next((r for r in runs if r.parent_id is None), None)
+    limits = ""
+    if root is not None:
+        named = [
+            f"{name} {value}"
+            for name, value in (
+                ("max_steps", root.limit_steps),
+                ("max_tokens", root.limit_tokens),
+                ("max_cost", root.limit_cost),
+            )
+            if value is not None
+        ]
+        limits = f" (root's limits: {', '.join(named)})" if named else ""
+    return [*lines, f"  tree total: {total}{limits}"]
+
+
+def _spend(steps: int, tokens: int | None, cost: float | None) -> str:
+    return f"{steps} steps, {tokens or 0} tokens, {format_cost(cost or 0.0)}"
 
 
 async def cmd_resume(rt: Runtime, args: argparse.Namespace) -> int:

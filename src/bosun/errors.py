@@ -33,6 +33,12 @@ class RunNotFound(BosunError):
     """No run with that id exists in this database."""
 
 
+class BudgetExhausted(BosunError):
+    """A child run was refused: its parent (with what the parent's other children hold) has
+    nothing left of a steps, tokens, cost or wall-time budget. The message names the run and
+    the limit; raise the parent's limit or wait for its other children to finish."""
+
+
 class ModelError(BosunError):
     """A model call failed after the provider's own retries."""
 

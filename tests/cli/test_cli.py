@@ -384,7 +384,8 @@ def test_show_draws_the_run_tree_and_marks_the_run_shown(tmp_path):
 
     asyncio.run(children())
     out = bosun("show", "grandkid", db=db).stdout
-    tree = out[out.index("run tree:") :].splitlines()[1:]
+    *tree, total = out[out.index("run tree:") :].splitlines()[1:]
+    assert total.startswith("  tree total: 0 steps, 0 tokens")
     assert [line.split()[0] for line in tree] == [root, "kid-a", "grandkid", "kid-b"]
     assert [len(line) - len(line.lstrip()) for line in tree] == [2, 4, 6, 4]
     assert tree[2].endswith("<- this run")

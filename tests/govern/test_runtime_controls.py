@@ -243,9 +243,10 @@ async def test_a_run_kill_switch_stops_that_run_and_its_subtree_but_not_its_sibl
     )
     async with Runtime(sqlite_path) as rt:
         root = await rt.submit(agent, "root")
-        child = await rt.submit(agent, "child", parent=root)
-        grandchild = await rt.submit(agent, "grandchild", parent=child)
-        sibling = await rt.submit(agent, "sibling", parent=root)
+        share = Limits(max_steps=10)  # each child holds 10 of its parent's 50 steps
+        child = await rt.submit(agent, "child", parent=root, limits=share)
+        grandchild = await rt.submit(agent, "grandchild", parent=child, limits=Limits(max_steps=5))
+        sibling = await rt.submit(agent, "sibling", parent=root, limits=share)
         await rt.kill(f"run:{child}", reason="runaway branch", by="ops")
         results = {run_id: await rt.resume(run_id) for run_id in (grandchild, child, sibling)}
         assert results[child].status == "killed" and f"run:{child}" in results[child].reason

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bosun import Agent, Runtime, tool
+from bosun import Agent, Limits, Runtime, tool
 from bosun.journal.events import ModelRequested, ModelResponded, RunFinished, RunStarted
 from bosun.observe.feed import Observer
 from bosun.observe.tracing import TraceSink, export_run, trace_id_for
@@ -229,8 +229,9 @@ async def test_a_child_run_joins_its_roots_trace_under_its_parents_run_span(sqli
     async with Runtime(sqlite_path) as rt:
         observer = await Observer(rt.store, [TraceSink(rt.store, provider)]).attach(rt)
         parent = await rt.submit(support_agent("planner"), "plan")
-        child = await rt.submit(support_agent("helper"), "help", parent=parent)
-        grandchild = await rt.submit(support_agent("checker"), "check", parent=child)
+        share = Limits(max_steps=10)  # a child holds what it asks for of its parent's budget
+        child = await rt.submit(support_agent("helper"), "help", parent=parent, limits=share)
+        grandchild = await rt.submit(support_agent("checker"), "check", parent=child, limits=share)
         for run_id in (parent, child, grandchild):
             await rt.resume(run_id)
         await observer.close()

@@ -11,26 +11,38 @@ def effective_limits(agent_limits: Limits, state: RunState) -> Limits:
     return agent_limits.merged(Limits(**state.limits) if state.limits else None)
 
 
-def check_step(limits: Limits, state: RunState, now: float) -> LimitReached | None:
-    """Before a model call (at every step: plain comparisons, nothing built unless one hits)."""
-    if limits.max_steps is not None and state.steps >= limits.max_steps:
-        return _reached("max_steps", state.steps, limits.max_steps, "model steps")
-    if limits.max_tokens is not None and state.tokens >= limits.max_tokens:
-        return _reached("max_tokens", state.tokens, limits.max_tokens, "tokens")
-    if limits.max_cost is not None and state.cost >= limits.max_cost:
-        return _reached("max_cost", state.cost, limits.max_cost, "USD spent")
+def check_step(
+    limits: Limits,
+    state: RunState,
+    now: float,
+    children: tuple[int, int, float] = (0, 0, 0.0),
+) -> LimitReached | None:
+    """Before a model call (at every step: plain comparisons, nothing built unless one hits).
+    `children` is what the run committed to child runs (steps, tokens, cost): a run's
+    budget covers its whole subtree (`engine/budgets.py`)."""
+    steps, tokens, cost = children
+    if limits.max_steps is not None and state.steps + steps >= limits.max_steps:
+        return _reached("max_steps", state.steps, limits.max_steps, "model steps", steps)
+    if limits.max_tokens is not None and state.tokens + tokens >= limits.max_tokens:
+        return _reached("max_tokens", state.tokens, limits.max_tokens, "tokens", tokens)
+    if limits.max_cost is not None and state.cost + cost >= limits.max_cost:
+        return _reached("max_cost", state.cost, limits.max_cost, "USD spent", cost)
     elapsed = now - state.started_at
     if limits.max_wall_seconds is not None and elapsed >= limits.max_wall_seconds:
         return _reached("max_wall_seconds", elapsed, limits.max_wall_seconds, "seconds elapsed")
     return None
 
 
-def _reached(name: str, value: float, maximum: float, unit: str) -> LimitReached:
+def _reached(
+    name: str, value: float, maximum: float, unit: str, children: float = 0
+) -> LimitReached:
+    total = round(value + children, 6)
+    by_children = f", {round(children, 6)} of them by child runs" if children else ""
     return LimitReached(
         limit=name,
-        value=round(value, 6),
+        value=total,
         maximum=maximum,
-        reason=f"{name} reached: {round(value, 6)} {unit} (limit {maximum})",
+        reason=f"{name} reached: {total} {unit}{by_children} (limit {maximum})",
     )
 
 

@@ -100,6 +100,7 @@ class RunLoop:
         pause_requested: bool = False,
         journal: JournalWriter,
         lineage: Sequence[str] = (),
+        children: tuple[int, int, float] = (0, 0, 0.0),
     ):
         self.store = store
         self.agent = agent
@@ -131,6 +132,9 @@ class RunLoop:
         self.journal = journal
         self.kill_switches: tuple[KillSwitch, ...] = ()  # as of the latest commit
         self.lineage = tuple(lineage) or (state.run_id,)  # this run, then its ancestors
+        # What the run committed to child runs (steps, tokens, cost), as of the latest
+        # commit: its limits count them with its own spend.
+        self.children = children
 
     # -- journal ---------------------------------------------------------
 
@@ -157,6 +161,7 @@ class RunLoop:
         self.cancel_requested = self.cancel_requested or result.cancel_requested
         self.pause_requested = self.pause_requested or result.pause_requested
         self.kill_switches = result.kill_switches
+        self.children = result.children
         if result.breakers or self.breakers:
             self.breakers = {b.key: b for b in result.breakers}
 
@@ -220,7 +225,7 @@ class RunLoop:
             if killed is not None:
                 return killed
             if not state.open_calls:
-                limit = check_step(self.limits, state, time.time())
+                limit = check_step(self.limits, state, time.time(), self.children)
                 if limit is None:
                     cap = await self.governor.spend_cap_reached(self.agent, state.tenant)
                     if cap is not None:

@@ -7,6 +7,7 @@ async with Runtime("bosun.db") as rt:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import time
@@ -19,16 +20,18 @@ from typing import Any
 import orjson
 
 from bosun.engine.approvals import check_edit
+from bosun.engine.budgets import child_budget, hold, tree_limits
+from bosun.engine.creation import new_run
 from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
-from bosun.errors import BosunError, LeaseLost, RunNotFound
+from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
-from bosun.journal.events import Event, RunResumed, RunStarted
+from bosun.journal.events import Event, RunResumed
 from bosun.journal.text import text_problem
 from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
@@ -79,10 +82,6 @@ class RunResult:
             output_tokens=state.output_tokens,
             cost=round(state.cost, 8),
         )
-
-
-def new_run_id() -> str:
-    return "run_" + uuid.uuid4().hex[:20]
 
 
 def default_owner() -> str:
@@ -210,47 +209,48 @@ class Runtime:
             if problem is not None:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
-        parent_run = await self._parent(parent, tenant) if parent is not None else None
-        run_id = new_run_id()
-        root_id = parent_run.root_id if parent_run is not None else run_id
-        started = self.journal.stamp(
-            RunStarted(
-                agent=agent.name,
-                agent_version=agent.version_id,
-                input=input,
+        requested = agent.limits.merged(limits)
+        for attempt in range(3):  # a child raced by its siblings asks again for what is left
+            parent_run = await self._parent(parent, tenant) if parent is not None else None
+            run, started = new_run(
+                self.journal,
+                agent,
+                input,
+                status=status,
                 tenant=tenant,
                 user=user,
                 session=session,
-                tags=dict(tags or {}),
-                limits=limits.model_dump(exclude_none=True) if limits else None,
-                parent_id=parent,
-                root_id=root_id if parent is not None else None,
+                tags=tags,
+                limits=limits,
+                key=key,
+                parent=parent_run,
+                lease=(self.owner, self.lease_seconds) if status == RUNNING else None,
             )
-        )
-        now = started.ts  # the run was created when it started
-        run = RunRecord(
-            id=run_id,
-            agent=agent.name,
-            agent_version=agent.version_id,
-            input=input,
-            spec=agent.snapshot(),
-            status=status,
-            tenant=tenant,
-            user=user,
-            session=session,
-            tags=dict(tags or {}),
-            created_at=now,
-            parent_id=parent,
-            root_id=root_id,
-            idempotency_key=key,
-        )
-        if status == RUNNING:
-            run.lease_owner = self.owner
-            run.lease_expires_at = now + self.lease_seconds
-        stored = await self.journal.create(run, [started])
-        if stored.id != run.id:  # the key was used: that run, untouched
-            return stored
-        return run
+            budget = None
+            try:
+                if parent_run is not None:
+                    budget = child_budget(parent_run, requested, now=started.ts)
+                    limited = budget.limits.model_dump(exclude_none=True)
+                    started = dataclasses.replace(started, limits=limited)
+                    hold(run, budget)
+                tree_limits(run, budget.limits if budget else requested, started.ts)
+                stored = await self.journal.create(run, [started])
+            except BudgetExhausted:
+                # A retried submit whose first attempt took the budget gets that run back.
+                if key is not None and (kept := await self._keyed_child(parent, tenant, key)):
+                    return kept
+                if attempt == 2 or budget is None:
+                    raise
+                continue
+            if stored.id != run.id:  # the key was used: that run, untouched
+                return stored
+            return run
+        raise AssertionError("unreachable")
+
+    async def _keyed_child(self, parent: str | None, tenant: str, key: str) -> RunRecord | None:
+        """The child of `parent` created with this idempotency key, if any."""
+        children = await self.store.list_runs(tenant=tenant, parent_id=parent, limit=10_000)
+        return next((r for r in children if r.idempotency_key == key), None)
 
     async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
         """The run and its ancestors, nearest first: the kill switches of each cover it.
@@ -380,6 +380,7 @@ class Runtime:
             pool=self.tool_pool,
             sources=self.sources,
             lineage=await self._lineage(run),
+            children=(run.child_steps, run.child_tokens, run.child_cost),
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop

@@ -79,6 +79,20 @@ class RunRecord:
     root_id: str | None = None
     # A caller-supplied key: creating a run with a key its tenant has used returns that run.
     idempotency_key: str | None = None
+    # Tree budgets (`engine/budgets.py`, `store/budgets_sql.py`): the run's own limits as
+    # the tree counts them (None: unlimited) and its wall-clock deadline; what it holds of
+    # its parent's budget (None: nothing held, or settled); what it has committed to its
+    # children (their reservations while they run, their spend once they finish).
+    limit_steps: int | None = None
+    limit_tokens: int | None = None
+    limit_cost: float | None = None
+    deadline: float | None = None
+    reserved_steps: int | None = None
+    reserved_tokens: int | None = None
+    reserved_cost: float | None = None
+    child_steps: int = 0
+    child_tokens: int = 0
+    child_cost: float = 0.0
 
 
 @dataclass(slots=True)
@@ -163,6 +177,9 @@ class AppendResult:
     pause_requested: bool = False
     # Every breaker with failures, as of the commit (almost always none).
     breakers: tuple[Breaker, ...] = ()
+    # What the run has committed to its children (steps, tokens, cost): its limits count
+    # them with its own spend, so a tree never spends past its root's budget.
+    children: tuple[int, int, float] = (0, 0, 0.0)
 
 
 @dataclass(slots=True, frozen=True)

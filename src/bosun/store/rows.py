@@ -183,6 +183,16 @@ RUN_FIELDS: tuple[tuple[str, str], ...] = (
     ("parent_id", "r.parent_id"),
     ("root_id", "r.root_id"),
     ("idempotency_key", "r.idempotency_key"),
+    ("limit_steps", "r.limit_steps"),
+    ("limit_tokens", "r.limit_tokens"),
+    ("limit_cost", "r.limit_cost"),
+    ("deadline", "r.deadline"),
+    ("reserved_steps", "r.reserved_steps"),
+    ("reserved_tokens", "r.reserved_tokens"),
+    ("reserved_cost", "r.reserved_cost"),
+    ("child_steps", "r.child_steps"),
+    ("child_tokens", "r.child_tokens"),
+    ("child_cost", "r.child_cost"),
 )
 RUN_COLUMNS = ", ".join(column for _, column in RUN_FIELDS)
 _RUN_NAMES = tuple(name for name, _ in RUN_FIELDS)

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import psycopg
 
@@ -18,7 +19,7 @@ from bosun.journal.audit import (
     audit_entry_for,
 )
 from bosun.journal.events import ApprovalRequested, Event
-from bosun.store import sql
+from bosun.store import budgets_sql, sql
 from bosun.store.base import (
     WAITING_APPROVAL,
     AppendResult,
@@ -61,7 +62,8 @@ _CONTROLS = (
 # moves with every append here).
 _APPEND_SQL = pg(
     f"UPDATE runs SET {sql.SUMMARY_SET}, status=? WHERE id=? AND lease_owner=?"
-    " RETURNING cancel_requested, tenant, agent, pause_requested"
+    " RETURNING cancel_requested, tenant, agent, pause_requested,"
+    " child_steps, child_tokens, child_cost, reserved_steps IS NOT NULL"
 )
 _INSERT_EVENT_SQL = (
     "INSERT INTO events(run_id, seq, ts, kind, data, blob) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -213,8 +215,8 @@ class PostgresJournal:
         # Lock run rows in a stable order (appends to one run keep their order) so
         # two processes' batches do not deadlock on each other.
         order = sorted(range(len(batch)), key=lambda i: batch[i].run_id)
-        # cancel_requested, tenant, agent, pause_requested
-        owned: dict[int, tuple[bool, str, str, bool]] = {}
+        # cancel_requested, tenant, agent, pause_requested, child_*, holds a reservation
+        owned: dict[int, tuple[Any, ...]] = {}
         async with conn.transaction():
             if any(r.blob for item in batch for r in item.rows):
                 await conn.execute(BLOBS_SHARED)
@@ -232,7 +234,7 @@ class PostgresJournal:
                         cur.nextset()
                     row = await cur.fetchone()
                     if row is not None:
-                        owned[i] = (bool(row[0]), row[1], row[2], bool(row[3]))
+                        owned[i] = (bool(row[0]), row[1], row[2], bool(row[3]), *row[4:])
             await insert_rows(
                 conn,
                 [(batch[i].run_id, r) for i in order if i in owned for r in batch[i].rows],
@@ -240,6 +242,13 @@ class PostgresJournal:
             await governance_rows(
                 conn, [(batch[i], owned[i][1], owned[i][2]) for i in order if i in owned]
             )
+            settling = [
+                (batch[i].run_id, batch[i].summary)
+                for i in order
+                if i in owned and owned[i][7] and budgets_sql.is_terminal(batch[i].summary)
+            ]
+            if settling:  # children settle their budgets with their parents
+                await budgets_sql.postgres_settle(conn, settling)
             cur = await conn.execute(_CONTROLS)  # one round trip: switches and breakers
             rows = await cur.fetchall()
             switches = tuple(kill_switch_from_row(row[1:5]) for row in rows if row[0] == "k")
@@ -249,7 +258,7 @@ class PostgresJournal:
         if self.health.failing_since is not None:
             self.health.succeeded()
         return [
-            AppendResult(owned[i][0], switches, owned[i][3], breakers)
+            AppendResult(owned[i][0], switches, owned[i][3], breakers, owned[i][4:7])
             if i in owned
             else LeaseLost(f"run {item.run_id} is no longer leased to {item.owner}")
             for i, item in enumerate(batch)

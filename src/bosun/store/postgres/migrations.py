@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from bosun.journal.audit import GENESIS
-from bosun.store import ddl, migrate
+from bosun.store import budgets_sql, ddl, migrate
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.errors import DB_NOW, SCHEMA_LOCK
@@ -98,6 +98,7 @@ _HISTORY: list[tuple[str, Step]] = [
         ),
     ),
     ("watchdog findings", _statements(_pg(ddl.FINDINGS), ddl.FINDINGS_INDEX)),
+    ("run-tree budgets", _statements(*budgets_sql.POSTGRES_SCHEMA)),
 ]
 STEPS: list[Step] = [
     Step(number, name, step.apply) for number, (name, step) in enumerate(_HISTORY, start=1)

@@ -16,7 +16,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import Event
-from bosun.store import sql
+from bosun.store import budgets_sql, sql
 from bosun.store.base import (
     PAUSED,
     QUEUED,
@@ -183,7 +183,9 @@ class PostgresRuns:
                 )
                 raced = (await cur.fetchone()) is not None
             if not raced:
+                await budgets_sql.postgres_reserve(conn, run, now)  # or BudgetExhausted
                 await self._insert_run(conn, run, rows, now)
+                await budgets_sql.postgres_write_budgets(conn, run)
         if raced:
             existing = await self._keyed(run)
             if existing is None:

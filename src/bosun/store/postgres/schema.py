@@ -40,7 +40,17 @@ RUNS = """CREATE TABLE IF NOT EXISTS runs (
     claimed_seq INTEGER NOT NULL DEFAULT 0,
     parent_id TEXT,
     idempotency_key TEXT,
-    root_id TEXT
+    root_id TEXT,
+    limit_steps INTEGER,
+    limit_tokens BIGINT,
+    limit_cost DOUBLE PRECISION,
+    deadline DOUBLE PRECISION,
+    reserved_steps INTEGER,
+    reserved_tokens BIGINT,
+    reserved_cost DOUBLE PRECISION,
+    child_steps INTEGER NOT NULL DEFAULT 0,
+    child_tokens BIGINT NOT NULL DEFAULT 0,
+    child_cost DOUBLE PRECISION NOT NULL DEFAULT 0
 )"""
 
 EVENTS = """CREATE TABLE IF NOT EXISTS events (

@@ -45,6 +45,7 @@ class PendingCreate:
     future: asyncio.Future[AppendResult]
     no: int = 0  # the run's number, given when it is written
     existing: str | None = None  # its key was taken: the id of the run that has it
+    refused: BaseException | None = None  # its parent had no budget left for it
 
 
 class Owner(NamedTuple):
@@ -60,12 +61,15 @@ class Owner(NamedTuple):
     tenant: str
     agent: str
     audited_seq: int
+    child_steps: int  # what the run committed to its children (`budgets_sql`)
+    child_tokens: int
+    child_cost: float
     any_switch: int  # whether any kill switch is set, whoever it covers
 
 
 OWNER_COLUMNS = (
     "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant, agent,"
-    " audited_seq, EXISTS (SELECT 1 FROM kill_switches)"
+    " audited_seq, child_steps, child_tokens, child_cost, EXISTS (SELECT 1 FROM kill_switches)"
     " FROM runs WHERE id"
 )
 OWNER_OF_ONE = OWNER_COLUMNS + "=?"

@@ -15,6 +15,7 @@ from bosun.journal.audit import (
     AuditEntry,
 )
 from bosun.journal.events import Event
+from bosun.store import budgets_sql
 from bosun.store.base import (
     RUNNING,
     AppendResult,
@@ -59,6 +60,8 @@ class SqliteJournal:
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         create = PendingCreate(run, rows, future)
         await self._commit(create)
+        if create.refused is not None:
+            raise create.refused
         if create.existing is None:
             return run
         existing = await self.get_run(create.existing)
@@ -177,6 +180,8 @@ class SqliteJournal:
                     creates.append(i)  # type: ignore[arg-type]
             if creates and any(c.run.idempotency_key is not None for c in creates):
                 creates = self._new_keys(creates)
+            if creates:
+                creates = self._reserve(creates, now)
             audit: list[AuditEntry] = self._insert_runs(creates, now) if creates else []
             owners, any_switch = self._owners(appends) if appends else ({}, True)
             # One pass over the appends still leased to their writers: which row to write
@@ -231,6 +236,11 @@ class SqliteJournal:
             conn.executemany(
                 "INSERT INTO events(run, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)", events
             )
+            finished = [
+                (row.no, i.summary) for i, row in changed if budgets_sql.is_terminal(i.summary)
+            ]
+            if finished:  # children settle their budgets with their parents
+                budgets_sql.sqlite_settle(conn, finished)
             for item, row in kept:
                 journal_audit.extend(
                     self._governance_rows(item, tenant=row.tenant, agent=row.agent)
@@ -281,13 +291,21 @@ class SqliteJournal:
             if isinstance(item, PendingCreate):
                 results.append(AppendResult(False, switches, breakers=breakers))
             elif (owner := owners.get(item.run_id)) is not None and owner.lease_owner == item.owner:
-                if owner.cancel_requested or owner.pause_requested or switches or breakers:
+                children = (owner.child_steps, owner.child_tokens, owner.child_cost)
+                if (
+                    owner.cancel_requested
+                    or owner.pause_requested
+                    or switches
+                    or breakers
+                    or any(children)
+                ):
                     results.append(
                         AppendResult(
                             bool(owner.cancel_requested),
                             switches,
                             bool(owner.pause_requested),
                             breakers,
+                            children,
                         )
                     )
                 else:

@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import ddl, migrate
+from bosun.store import budgets_sql, ddl, migrate
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema
 
@@ -123,6 +123,12 @@ def _breakers_and_findings(conn: sqlite3.Connection) -> None:
     conn.execute(ddl.FINDINGS_INDEX)
 
 
+def _tree_budgets(conn: sqlite3.Connection) -> None:
+    """Run-tree budgets: limits, reservations and children's spend on every run."""
+    for table, column, definition in budgets_sql.SQLITE_COLUMNS:
+        _add_column(conn, table, column, definition)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -132,6 +138,7 @@ STEPS: list[Step] = [
     Step(6, "claim counts", _claim_counts),
     Step(7, "run trees and idempotency keys", _run_trees),
     Step(8, "breakers and findings tables", _breakers_and_findings),
+    Step(9, "run-tree budgets", _tree_budgets),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

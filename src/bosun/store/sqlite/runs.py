@@ -16,7 +16,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import Event
-from bosun.store import sql
+from bosun.store import budgets_sql, sql
 from bosun.store.base import (
     PAUSED,
     QUEUED,
@@ -136,6 +136,17 @@ class SqliteRuns:
             create.existing = taken[key]
         return kept
 
+    def _reserve(self, creates: list[PendingCreate], now: float) -> list[PendingCreate]:
+        """The creates to insert: a child whose parent has not enough budget left is refused
+        (`BudgetExhausted` to its caller). Decided afresh when a batch is retried."""
+        kept = []
+        fits = budgets_sql.sqlite_reserve(self.conn, [c.run for c in creates], now)
+        for create, fit in zip(creates, fits, strict=True):
+            create.refused = None if fit else budgets_sql.sqlite_refused(create.run)
+            if fit:
+                kept.append(create)
+        return kept
+
     def _insert_runs(self, creates: list[PendingCreate], now: float) -> list[AuditEntry]:
         """Insert new runs (numbered here: we hold the write lock); register new versions."""
         conn = self.conn
@@ -185,6 +196,7 @@ class SqliteRuns:
                 for no, r in ((c.no, c.run) for c in creates)
             ],
         )
+        budgets_sql.sqlite_write_budgets(conn, [(c.no, c.run) for c in creates])
         return audit
 
     # -- reading ---------------------------------------------------------

@@ -53,7 +53,18 @@ RUNS = """CREATE TABLE IF NOT EXISTS runs (
     claimed_seq INTEGER NOT NULL DEFAULT 0,  -- the journal's last seq at the latest claim
     parent_id TEXT,  -- run trees
     root_id TEXT,
-    idempotency_key TEXT  -- unique per tenant (runs_by_key)
+    idempotency_key TEXT,  -- unique per tenant (runs_by_key)
+    -- tree budgets (`budgets_sql`): own limits, what it holds of its parent's, what it gave
+    limit_steps INTEGER,
+    limit_tokens INTEGER,
+    limit_cost REAL,
+    deadline REAL,
+    reserved_steps INTEGER,
+    reserved_tokens INTEGER,
+    reserved_cost REAL,
+    child_steps INTEGER NOT NULL DEFAULT 0,
+    child_tokens INTEGER NOT NULL DEFAULT 0,
+    child_cost REAL NOT NULL DEFAULT 0
 )"""
 
 EVENTS = """CREATE TABLE IF NOT EXISTS events (
