@@ -17,6 +17,7 @@ PUBLIC_ERRORS = [
     "EditRefused",
     "LeaseLost",
     "ModelError",
+    "RunAlreadyFinished",
     "RunNotFound",
     "SourceUnavailable",
     "SpecError",

@@ -10,6 +10,7 @@ from bosun.errors import (
     EditRefused,
     LeaseLost,
     ModelError,
+    RunAlreadyFinished,
     RunNotFound,
     SourceUnavailable,
     SpecError,
@@ -20,6 +21,7 @@ from bosun.errors import (
 )
 from bosun.spec import Agent, Limits, ModelSpec, load_agent
 from bosun.spec.tool import RetryPolicy, Tool, ToolContext, tool
+from bosun.spec.wait import Wait
 from bosun.store.base import ApprovalConflict
 
 __version__ = "0.1.0"
@@ -36,6 +38,7 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "RetryPolicy",
+    "RunAlreadyFinished",
     "RunNotFound",
     "RunResult",
     "Runtime",
@@ -47,6 +50,7 @@ __all__ = [
     "ToolContext",
     "ToolNotFound",
     "UnstorableEvent",
+    "Wait",
     "Worker",
     "__version__",
     "load_agent",

@@ -113,6 +113,14 @@ async def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
                 f"  then a worker resumes the run (`bosun worker`), or run it here: "
                 f"bosun resume {result.run_id}"
             )
+        if result.status == "waiting":
+            for w in await rt.store.waits(result.run_id):
+                if w.status == "pending" and w.kind == "signal":
+                    print(f"  {w.id}: waits for signal {w.key}")
+                    print(f"    bosun signal {result.run_id} {w.key} --data JSON")
+                elif w.status == "pending" and w.kind != "approval":
+                    print(f"  {w.id}: waits for {w.kind} {w.key}".rstrip())
+            print("  a worker continues the run once they settle (`bosun worker`)")
         print(
             f"\nrun {result.run_id}: {result.status}, {result.steps} steps, "
             f"{result.tool_calls} tool calls, {result.input_tokens + result.output_tokens} tokens, "
@@ -283,6 +291,21 @@ async def cmd_cancel(rt: Runtime, args: argparse.Namespace) -> int:
     run = await rt.get_run(args.run_id)
     print(f"run {args.run_id} already finished ({run.status}); nothing to cancel")
     return 1
+
+
+async def cmd_signal(rt: Runtime, args: argparse.Namespace) -> int:
+    try:
+        payload = None if args.data is None else orjson.loads(args.data)
+    except orjson.JSONDecodeError as exc:
+        raise BosunError(
+            f"--data must be JSON (the signal's payload), e.g. --data '{{\"ok\": true}}': {exc}"
+        ) from None
+    wait_id = await rt.signal(args.run_id, args.name, payload)
+    if wait_id is None:
+        print(f"signal {args.name} kept for run {args.run_id}: its next wait for it takes it")
+    else:
+        print(f"signal {args.name} delivered to run {args.run_id} (wait {wait_id})")
+    return 0
 
 
 async def cmd_pause(rt: Runtime, args: argparse.Namespace) -> int:
@@ -554,6 +577,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", parents=[common], help="stop a run at its next step boundary")
     p.add_argument("run_id")
     p.set_defaults(handler=cmd_cancel)
+
+    p = sub.add_parser("signal", parents=[common], help="send a named signal to a run")
+    p.add_argument("run_id")
+    p.add_argument("name", help="the signal's name, as the run's Wait(signal=...) names it")
+    p.add_argument("--data", default=None, help="the payload, as JSON")
+    p.set_defaults(handler=cmd_signal)
 
     p = sub.add_parser("pause", parents=[common], help="pause a run at its next step boundary")
     p.add_argument("run_id")

@@ -33,6 +33,11 @@ class RunNotFound(BosunError):
     """No run with that id exists in this database."""
 
 
+class RunAlreadyFinished(BosunError):
+    """The run has ended (succeeded, failed, cancelled, ...): nothing can wake it any more, so
+    a signal sent to it would be lost; the caller hears so instead."""
+
+
 class BudgetExhausted(BosunError):
     """A child run was refused: its parent (with what the parent's other children hold) has
     nothing left of a steps, tokens, cost or wall-time budget. The message names the run and

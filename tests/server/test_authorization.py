@@ -35,6 +35,7 @@ MATRIX = [
     ("GET", "/api/runs/{run_id}/calls", "read", None),
     ("GET", "/api/runs/{run_id}/stream", "read", None),
     ("POST", "/api/runs/{run_id}/cancel", "operate", None),
+    ("POST", "/api/runs/{run_id}/signals/{name}", "operate", {"ok": True}),
     ("POST", "/api/runs/{run_id}/pause", "operate", None),
     ("POST", "/api/runs/{run_id}/unpause", "operate", None),
     ("POST", "/api/runs/{run_id}/rollback", "operate", {}),
@@ -59,6 +60,7 @@ FAKE = {
     "approval_id": "apr_doesnotexist",
     "scope": "tenant:matrix",
     "key_id": "000000000000",
+    "name": "a_signal",
 }
 
 

@@ -357,8 +357,5 @@ def test_steps_are_numbered_without_gaps_and_pending_ones_come_in_order():
     check(pg_migrations.STEPS)
 
 
-def test_a_run_is_requeued_only_when_parked_for_approval_and_none_is_pending():
-    assert rules.requeued_status("waiting_approval", 0) == QUEUED
-    assert rules.requeued_status("waiting_approval", 1) is None
-    assert rules.requeued_status("running", 0) is None  # it parks later, and requeues then
+def test_an_escalation_has_a_stable_readable_id():
     assert rules.escalation_id("ap1") == "ap1.esc"

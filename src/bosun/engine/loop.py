@@ -25,6 +25,9 @@ from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
+from bosun.engine.waits import collect as collect_wait
+from bosun.engine.waits import requested as wait_requested
+from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
 from bosun.govern.decision import Decision
@@ -54,6 +57,7 @@ from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.tool import ToolContext
+from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
     FAILED,
@@ -245,16 +249,16 @@ class RunLoop:
                 if stopped is not None:
                     return stopped
 
-            # 4. Calls waiting for people: park durably, hold nothing in memory.
-            waiting = [
-                c.approval_id
-                for c in state.open_calls.values()
-                if c.approval_status == "pending" and c.approval_id
+            # 4. Calls waiting (for people, signals, children, timers): park durably, hold
+            # nothing in memory; the store's one wake path queues the run again.
+            calls = state.open_calls.values()
+            approvals = [
+                c.approval_id for c in calls if c.approval_status == "pending" and c.approval_id
             ]
-            if waiting:
-                self.record(
-                    RunWaiting(reason=f"waiting for {len(waiting)} approval(s)", approvals=waiting)
-                )
+            waits = [c.wait_id for c in calls if c.wait_status == "pending" and c.wait_id]
+            if approvals or waits:
+                reason = waiting_reason(approvals, waits)
+                self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
                 await self.commit()
                 return state
             await self.commit()
@@ -343,6 +347,10 @@ class RunLoop:
         state = self.state
         tool = self.tools.get(call.tool)
 
+        if call.wait_status == "pending":  # parked on a durable wait: its result, if there
+            for event in await collect_wait(self.store, call):
+                self.record(event)
+            return None
         # Started before a crash, no result recorded: the effect may or may not have happened.
         if call.started and tool is None:
             why = self.agent.unavailable_tools.get(call.tool, "it is not among the agent's tools")
@@ -436,6 +444,11 @@ class RunLoop:
                 self.sources,
                 pin,
             )
+        if outcome.ok and isinstance(outcome.result, Wait):
+            # The result comes from outside the run: the call stays open, parked on the wait.
+            self.record(wait_requested(call, outcome.result, time.time()))
+            await self.commit()
+            return None
         if outcome.ok:
             if self.breakers:
                 await self.governor.breakers.success(breaker, self.breakers)

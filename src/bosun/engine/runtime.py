@@ -28,6 +28,7 @@ from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
+from bosun.engine.waits import sweep as sweep_waits
 from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
@@ -46,6 +47,7 @@ from bosun.store.base import (
     QUEUED,
     RUNNING,
     TERMINAL_STATUSES,
+    WAITING,
     WAITING_APPROVAL,
     ApprovalConflict,
     ApprovalRecord,
@@ -341,6 +343,11 @@ class Runtime:
             raise BosunError(
                 f"run {run_id} needs attention and is not resumed automatically: {run.reason}"
             )
+        if run.status == WAITING:
+            raise BosunError(
+                f"run {run_id} is waiting ({run.reason}); it is queued again when its waits"
+                " settle (`bosun signal` for a signal)"
+            )
         if run.status == WAITING_APPROVAL:
             raise BosunError(
                 f"run {run_id} is waiting for approvals: decide them first (`bosun approvals`),"
@@ -500,6 +507,21 @@ class Runtime:
         return await self.store.resolve_approval(
             approval_id, decision="denied", by=by, comment=reason
         )
+
+    # -- durable waits (engine/waits.py) ---------------------------------------
+
+    async def signal(self, run_id: str, name: str, payload: Any = None) -> str | None:
+        """Deliver signal `name` to the run: settles its pending wait of that name (its id is
+        returned) or is kept for the next one (None). `RunAlreadyFinished` if it ended."""
+        return await self.store.deliver_signal(run_id, name, payload)
+
+    async def complete_remote(self, remote_id: str, result: Any = None) -> list[str]:
+        """A remote task finished: settle the waits on it with `result`."""
+        return await self.store.complete_remote(remote_id, result)
+
+    async def sweep_waits(self) -> int:
+        """Settle timers and deadlines that have passed (workers call this each poll)."""
+        return await sweep_waits(self.store, time.time())
 
     async def expire_approvals(self) -> list[ApprovalRecord]:
         """Apply the expiry policy to approvals nobody resolved in time (workers call this)."""

@@ -31,12 +31,15 @@ from bosun.journal.events import (
     ToolProposed,
     ToolShadowed,
     ToolStarted,
+    WaitRequested,
+    WaitResolved,
 )
 from bosun.store.base import (
     NEEDS_ATTENTION,
     PAUSED,
     QUEUED,
     RUNNING,
+    WAITING,
     WAITING_APPROVAL,
     RunSummary,
 )
@@ -53,6 +56,9 @@ class CallState:
     idempotency_key: str = ""
     approval_id: str | None = None
     approval_status: str | None = None  # None: never asked; pending; approved; denied; expired
+    # A durable wait the call is parked on (`bosun.Wait`): pending until WaitResolved.
+    wait_id: str | None = None
+    wait_status: str | None = None
     # How many proposals in a row, this one included, named this tool with these arguments
     # (the repetition limit counts what the model proposed, never crash re-attempts).
     repeats: int = 1
@@ -182,8 +188,19 @@ class RunState:
         self.status = QUEUED
         self.reason = f"resolved by {event.by}: {event.note}" if event.note else None
 
+    def _wait_requested(self, event: WaitRequested) -> None:
+        call = self.open_calls[event.call_id]
+        call.wait_id = event.wait_id
+        call.wait_status = "pending"
+
+    def _wait_resolved(self, event: WaitResolved) -> None:
+        call = self.open_calls.get(event.call_id)
+        if call is not None:
+            call.wait_status = event.status
+
     def _run_waiting(self, event: RunWaiting) -> None:
-        self.status = WAITING_APPROVAL
+        # Parked on people only: `waiting_approval` (A2A's input-required); else `waiting`.
+        self.status = WAITING if event.waits else WAITING_APPROVAL
         self.reason = event.reason
 
     def _run_resumed(self, event: RunResumed) -> None:
@@ -236,6 +253,8 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "approval_resolved": RunState._approval_resolved,
     "attention_resolved": RunState._attention_resolved,
     "run_waiting": RunState._run_waiting,
+    "wait_requested": RunState._wait_requested,
+    "wait_resolved": RunState._wait_resolved,
     "run_resumed": RunState._run_resumed,
     "run_started": RunState._run_started,
     "run_finished": RunState._run_finished,

@@ -117,6 +117,7 @@ class Worker:
                 try:
                     await self._release_handed_back()
                     await self.runtime.expire_approvals()
+                    await self.runtime.sweep_waits()  # timers, deadlines: no worker waits on them
                     claimed = await self.claim()
                 except Exception as exc:
                     self._poll_failed(exc)

@@ -36,6 +36,8 @@ from bosun.journal.events import (
     ToolProposed,
     ToolShadowed,
     ToolStarted,
+    WaitRequested,
+    WaitResolved,
 )
 from bosun.spec.vocab import CallOutcome, Verdict
 
@@ -68,6 +70,8 @@ class Call:
     attempts: int = 0
     ended: ToolFinished | ToolFailed | ToolShadowed | None = None
     attention: AttentionResolved | None = None  # a person settled it after a crash
+    wait: WaitRequested | None = None  # its tool returned `bosun.Wait`
+    wait_resolved: WaitResolved | None = None
     compensations: tuple[ToolCompensated | CompensationMissing, ...] = ()
 
     @property
@@ -110,7 +114,18 @@ class Call:
             return CallOutcome.SHADOWED
         if self.approval_requested is not None and self.approval is None:
             return CallOutcome.WAITING
+        if self.wait is not None and self.wait_resolved is None:
+            return CallOutcome.WAITING
         return CallOutcome.PENDING
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What a waiting call waits for, in words ("approval", "signal stock", ...)."""
+        if self.outcome != CallOutcome.WAITING:
+            return None
+        if self.wait is not None and self.wait_resolved is None:
+            return f"{self.wait.wait_kind} {self.wait.key}".strip()
+        return "approval"
 
     @property
     def result(self) -> Any:
@@ -236,6 +251,15 @@ class CallFold:
             call.attention = event
         return call
 
+    def _wait(self, seq: int, event: WaitRequested | WaitResolved) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            if isinstance(event, WaitRequested):
+                call.wait = event
+            else:
+                call.wait_resolved = event
+        return call
+
     def _compensated(self, seq: int, event: ToolCompensated | CompensationMissing) -> Call | None:
         call = self.calls.get(event.call_id)
         if call is not None:
@@ -256,6 +280,8 @@ _FOLDS: dict[str, Callable[[CallFold, int, Any], Call | None]] = {
     AttentionResolved.kind: CallFold._attention,
     ToolCompensated.kind: CallFold._compensated,
     CompensationMissing.kind: CallFold._compensated,
+    WaitRequested.kind: CallFold._wait,
+    WaitResolved.kind: CallFold._wait,
 }
 
 

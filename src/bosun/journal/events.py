@@ -238,11 +238,44 @@ class FeedbackRecorded(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class RunWaiting(Event):
-    """The run parked durably until people resolve its approvals; no memory is held."""
+    """The run parked durably until its waits settle (people resolve its approvals, a signal,
+    a child run, a remote task or a timer arrives); no memory or worker is held."""
 
     kind: ClassVar[str] = "run_waiting"
     reason: str
     approvals: list[str] = field(default_factory=list)
+    waits: list[str] = field(default_factory=list)  # the non-approval waits (`waits` rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitRequested(Event):
+    """A tool call returned `bosun.Wait`: the call stays open until the wait settles. The
+    store creates the `waits` row in the transaction that journals this event, so the row and
+    the event exist together or not at all. `key` is the signal name, child run id or remote
+    task id (empty for a timer)."""
+
+    kind: ClassVar[str] = "wait_requested"
+    wait_id: str
+    call_id: str
+    tool: str
+    wait_kind: str  # WaitKind
+    key: str = ""
+    deadline: float | None = None
+    on_deadline: Any = None  # the call's result if the deadline passes first
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitResolved(Event):
+    """The wait settled (delivered, expired at its deadline, or cancelled) and its result
+    became the call's result. Journaled once, by the worker that holds the run's lease when
+    it wakes: the `waits` row is settled exactly once (compare-and-set), and the journal's
+    fenced append means a second worker sees this event and does not write it again."""
+
+    kind: ClassVar[str] = "wait_resolved"
+    wait_id: str
+    call_id: str
+    status: str  # WaitStatus: settled | expired | cancelled
+    result: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,6 +370,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ApprovalResolved,
         FeedbackRecorded,
         RunWaiting,
+        WaitRequested,
+        WaitResolved,
         ToolShadowed,
         Notified,
         ToolCompensated,

@@ -61,7 +61,13 @@ ARGUMENT_FIELDS = {
     "approval_resolved": "arguments",
     "tool_shadowed": "arguments",
 }
-RESULT_FIELDS = {"tool_finished": "result", "tool_compensated": "result"}
+RESULT_FIELDS = {
+    "tool_finished": "result",
+    "tool_compensated": "result",
+    # a wait's result (a signal's payload, a remote task's answer) becomes the call's result
+    "wait_resolved": "result",
+    "wait_requested": "on_deadline",
+}
 _LEARN_FROM = ARGUMENT_FIELDS.keys() | RESULT_FIELDS.keys()
 _RECORD_ARGUMENTS = ("arguments", "edited_arguments")
 _PENDING_MAX = 512  # queued events read at once past this, so a long run holds few

@@ -39,6 +39,8 @@ from bosun.journal.events import (
     ToolProposed,
     ToolShadowed,
     ToolStarted,
+    WaitRequested,
+    WaitResolved,
 )
 from bosun.spec.vocab import CallOutcome
 from bosun.store.base import RunRecord
@@ -102,6 +104,8 @@ def render_actions(items: list[Action]) -> list[str]:
         a = item.call
         effect = f" [{item.effect}]" if item.effect else ""
         outcome = OUTCOME_WORDS.get(a.outcome, a.outcome.value)
+        if a.waiting_for is not None:
+            outcome = f"waiting for {a.waiting_for}"
         lines.append(f"  {i}. {a.tool}({clip(a.arguments, 70)}){effect}: {outcome}")
         why = []
         d = a.decision
@@ -222,7 +226,22 @@ def describe(event: Event) -> str | None:
             why = f": {event.comment}" if event.comment else ""
             return f"         approval {event.decision} by {event.decided_by}{edited}{why}"
         case RunWaiting():
-            return f"WAITING  {event.reason}: {', '.join(event.approvals)}"
+            return f"WAITING  {event.reason}: {', '.join([*event.approvals, *event.waits])}"
+        case WaitRequested():
+            what = f"{event.wait_kind} {event.key}".strip()
+            until = (
+                f" until {time.strftime('%H:%M:%S', time.localtime(event.deadline))}"
+                if event.deadline
+                else ""
+            )
+            return (
+                f"WAIT     {event.tool} [{event.call_id}] waits for {what}{until} ({event.wait_id})"
+            )
+        case WaitResolved():
+            return (
+                f"RESOLVED wait {event.wait_id} {event.status}: "
+                f"{clip(orjson.dumps(event.result).decode(), 70)}"
+            )
         case ToolShadowed():
             return (
                 f"         shadow  {event.tool}({clip(event.arguments, 70)}) recorded, not executed"

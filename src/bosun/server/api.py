@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from bosun.journal.redact import Redactor
@@ -261,6 +261,24 @@ def _sse(event: str, data: object, event_id: int | None = None) -> bytes:
 async def cancel_run(run_id: str, p: Operator, state: State) -> schemas.Cancelled:
     """Stop the run at its next step boundary."""
     return await ops.cancel(state, p, run_id)
+
+
+@router.post(
+    "/runs/{run_id}/signals/{name}",
+    response_model=schemas.Signalled,
+    responses=CONFLICT,
+    tags=["runs"],
+)
+async def signal_run(
+    run_id: str,
+    name: str,
+    p: Operator,
+    state: State,
+    payload: Annotated[Any, Body(description="the signal's payload: any JSON")] = None,
+) -> schemas.Signalled:
+    """Send a named signal (the body is its payload) to a run: it settles the run's wait for
+    that signal (`Wait(signal=NAME)`), or is kept for its next one. 409 if the run ended."""
+    return await ops.signal(state, p, run_id, name, payload)
 
 
 @router.post(

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from bosun import __version__
 from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
-from bosun.errors import BosunError, EditRefused, RunNotFound, StoreError
+from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
 from bosun.server import api, console, schemas
 from bosun.server.hub import Hub
@@ -157,6 +157,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(ApprovalConflict)
     async def _conflict(request: Request, exc: ApprovalConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(RunAlreadyFinished)
+    async def _finished(request: Request, exc: RunAlreadyFinished) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(RunNotFound)

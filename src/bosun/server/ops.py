@@ -197,6 +197,23 @@ async def cancel(state: ServerState, p: Principal, run_id: str) -> schemas.Cance
     return schemas.Cancelled(run_id=run_id, cancel_requested=requested, message=message)
 
 
+async def signal(
+    state: ServerState, p: Principal, run_id: str, name: str, payload: Any
+) -> schemas.Signalled:
+    """Deliver a named signal to the caller's tenant's run (`RunAlreadyFinished`, a 409, for
+    a run that has ended: the signal would wake nobody)."""
+    need(p, "operate")
+    await get_run(state, p, run_id, "signal")
+    wait_id = await state.runtime.signal(run_id, name, payload)
+    state.hub.poke(p.tenant, run_id)
+    message = (
+        f"delivered to wait {wait_id}; the run is queued once nothing else holds it"
+        if wait_id
+        else "kept: the run's next wait for this signal takes it"
+    )
+    return schemas.Signalled(run_id=run_id, name=name, wait_id=wait_id, message=message)
+
+
 async def pause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused:
     need(p, "operate")
     run = await get_run(state, p, run_id, "pause")

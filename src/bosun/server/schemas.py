@@ -200,6 +200,15 @@ class Cancelled(BaseModel):
     message: str
 
 
+class Signalled(BaseModel):
+    run_id: str
+    name: str
+    wait_id: str | None = Field(
+        description="the wait the signal settled; null when kept for the run's next wait"
+    )
+    message: str
+
+
 class Paused(BaseModel):
     run_id: str
     done: bool = Field(description="whether the pause (or unpause) was accepted")

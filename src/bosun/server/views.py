@@ -26,6 +26,8 @@ from bosun.journal.events import (
     ToolProposed,
     ToolShadowed,
     ToolStarted,
+    WaitRequested,
+    WaitResolved,
 )
 from bosun.observe.timeline import describe, format_cost, format_duration
 
@@ -180,7 +182,7 @@ _CALL_KINDS = frozenset(
     e.kind
     for e in (
         PolicyDecided, ApprovalRequested, ApprovalResolved, ToolStarted, ToolFinished,
-        ToolFailed, ToolShadowed, Notified,
+        ToolFailed, ToolShadowed, Notified, WaitRequested, WaitResolved,
     )
 )  # fmt: skip
 

@@ -109,5 +109,5 @@ class CallOutcome(StrEnum):
     # or refused by an open circuit breaker.
     BLOCKED = "blocked"
     SHADOWED = "shadowed"  # recorded, not executed
-    WAITING = "waiting"  # for an approval
+    WAITING = "waiting"  # for an approval or a durable wait (signal, child, timer, ...)
     PENDING = "pending"  # decided, not (yet) executed

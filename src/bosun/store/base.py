@@ -5,8 +5,9 @@ concern so that a reader (or a test double of one concern) sees one screen at a 
 - `GovernanceStore`: approvals, kill switches, rate counters, breakers, spend, audit chain.
 - `AccessStore`: API keys and console sessions (the server).
 - `ObserveStore`: usage rows, the metrics snapshot, watchdog findings (the observe layer).
+- `WaitStore`: durable waits and signals (the engine's waits; approvals are waits too).
 
-`Store` is all four; it is what everyone imports and what both backends
+`Store` is all of them; it is what everyone imports and what both backends
 (`bosun.store.sqlite`, `bosun.store.postgres`) implement, tested by one contract suite
 (`tests/store/test_contract.py`). The records live in `bosun.store.records` and are
 re-exported here so older imports keep working.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Any
 
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
@@ -42,6 +44,7 @@ from bosun.store.records import (
     RunSummary,
     UsageRow,
 )
+from bosun.store.waits_rows import WaitRecord
 
 
 class RunStore(abc.ABC):
@@ -358,6 +361,50 @@ class ObserveStore(abc.ABC):
         """Oldest first."""
 
 
-class Store(RunStore, GovernanceStore, AccessStore, ObserveStore):
+class WaitStore(abc.ABC):
+    """Durable waits (`sqlite/waits.py`, `postgres/waits.py`): a wait's row is created by the
+    append that journals its `WaitRequested` (or `ApprovalRequested`); every settle below
+    goes through the one wake path."""
+
+    @abc.abstractmethod
+    async def settle_wait(
+        self, wait_id: str, result: Any = None, *, status: str = "settled"
+    ) -> bool:
+        """Compare-and-set the wait pending -> `status` with `result`, then queue its run if
+        it waits for nothing else, in one transaction. False (nothing changed) when the wait
+        is not pending any more: of racing deliveries, exactly one wins."""
+
+    @abc.abstractmethod
+    async def deliver_signal(self, run_id: str, name: str, payload: Any = None) -> str | None:
+        """Settle the run's oldest pending wait for signal `name` with `payload` (returns its
+        id), or keep the signal for the next such wait (returns None). `RunNotFound`, or
+        `RunAlreadyFinished` for a run that has ended."""
+
+    @abc.abstractmethod
+    async def complete_remote(self, remote_id: str, result: Any = None) -> list[str]:
+        """Settle every pending wait on remote task `remote_id`; the ids settled."""
+
+    @abc.abstractmethod
+    async def waits(self, run_id: str) -> list[WaitRecord]:
+        """The run's waits, oldest first."""
+
+    @abc.abstractmethod
+    async def get_wait(self, wait_id: str) -> WaitRecord | None: ...
+
+    @abc.abstractmethod
+    async def due_waits(self, now: float) -> list[WaitRecord]:
+        """Pending waits with an answer and nobody to deliver it: past their deadline (not
+        approvals: `expire_approvals`), or on a child run that has ended."""
+
+    @abc.abstractmethod
+    async def child_outcome(self, run_id: str) -> dict[str, Any] | None:
+        """What a child wait's result is: the run's id, status, output and reason."""
+
+    @abc.abstractmethod
+    async def cancel_waits(self, run_id: str) -> None:
+        """Cancel the run's pending waits (also done by the append that ends the run)."""
+
+
+class Store(RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore):
     """Durable storage for runs, their journals, governance, access and observation: every
     concern, as one object (what `open_store` returns and what everyone imports)."""

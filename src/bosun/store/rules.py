@@ -14,8 +14,6 @@ from bosun.store.records import (
     ESCALATED,
     EXPIRED,
     PENDING,
-    QUEUED,
-    WAITING_APPROVAL,
     ApprovalRecord,
 )
 
@@ -25,17 +23,6 @@ def check_decision(decision: str) -> None:
     store's own outcomes, never a caller's."""
     if decision not in (APPROVED, DENIED):
         raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
-
-
-def requeued_status(run_status: str, pending_approvals: int) -> str | None:
-    """The status a run takes once its approvals change, or None to leave it be.
-
-    A run parked for approval goes straight back to the queue (so a worker resumes it)
-    when none of its approvals is pending any more: the last one was resolved, or every
-    one was resolved before the run even parked. Any other run is left alone."""
-    if run_status == WAITING_APPROVAL and pending_approvals == 0:
-        return QUEUED
-    return None
 
 
 def expiry_outcome(approval: ApprovalRecord) -> str:

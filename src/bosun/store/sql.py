@@ -49,9 +49,11 @@ RELEASE = "UPDATE runs SET lease_owner=NULL, lease_expires_at=NULL WHERE id=? AN
 SET_STATUS = (
     f"UPDATE runs SET status=?, reason=?, updated_at=? WHERE id=? AND status NOT IN {TERMINAL}"
 )
-# (paused, queued, run id): a paused run goes back to the queue to be finished as cancelled.
+# (paused, waiting, waiting approval, queued, run id): a paused or parked run goes back to
+# the queue, to be finished as cancelled.
 REQUEST_CANCEL = (
-    "UPDATE runs SET cancel_requested=true, status=CASE WHEN status=? THEN ? ELSE status END"
+    "UPDATE runs SET cancel_requested=true,"
+    " status=CASE WHEN status IN (?, ?, ?) THEN ? ELSE status END"
     f" WHERE id IN {SUBTREE} AND status NOT IN {TERMINAL} RETURNING id"
 )
 # (run id, paused)

@@ -31,6 +31,7 @@ from bosun.errors import SourceUnavailable
 from bosun.journal.text import clean_text, clean_value
 from bosun.spec.definition import Pin
 from bosun.spec.tool import Tool, ToolContext
+from bosun.spec.wait import Wait
 from bosun.tools.sources import Call, SourcePool
 
 # Exceptions that mean the call's arguments were wrong, not that the tool failed: they go
@@ -185,6 +186,8 @@ async def execute_tool(
         attempt += 1
         try:
             result = await sources.invoke(pin, kwargs, call)
+            if isinstance(result, Wait):  # the result comes later: the loop parks the call
+                return ToolOutcome(True, result, duration_ms=(time.perf_counter() - start) * 1000)
             try:
                 jsonable = clean_value(to_jsonable_python(result))
             except PydanticSerializationError as exc:

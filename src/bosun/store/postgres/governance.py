@@ -12,7 +12,8 @@ import psycopg
 from bosun.journal.audit import (
     AuditEntry,
 )
-from bosun.store import rules, sql
+from bosun.spec.vocab import WaitKind, WaitStatus
+from bosun.store import rules, sql, waits_rows
 from bosun.store.base import (
     ESCALATED,
     PENDING,
@@ -25,6 +26,7 @@ from bosun.store.postgres.audit import insert_audit
 from bosun.store.postgres.errors import (
     DB_NOW,
 )
+from bosun.store.postgres.waits import settle_in_tx
 from bosun.store.rows import (
     approval_audit,
     approval_from_row,
@@ -33,6 +35,7 @@ from bosun.store.rows import (
     scope_tenant,
 )
 from bosun.store.sql import pg
+from bosun.store.waits_rows import dumps
 
 log = logging.getLogger("bosun.store")
 
@@ -65,22 +68,6 @@ BREAKER_PROBE = (
     " AND opened_at <= {now} - %s AND (probe_until IS NULL OR probe_until < {now})"
     " RETURNING key"
 )
-
-
-async def requeue_if_resolved(conn: psycopg.AsyncConnection, run_id: str) -> None:
-    """`rules.requeued_status` on the run's row and approvals, inside the caller's
-    transaction. The row is locked first and the approvals counted after, in a statement of
-    their own: an approval resolved while a worker parks the run is then counted by
-    whichever transaction commits second, so the run is never left waiting for nobody."""
-    cur = await conn.execute(_RUN_STATUS_LOCKED, (run_id,))
-    row = await cur.fetchone()
-    if row is None:
-        return
-    cur = await conn.execute(_PENDING_OF_RUN, (run_id, PENDING))
-    (pending,) = await cur.fetchone()
-    status = rules.requeued_status(row[0], pending)
-    if status is not None:
-        await conn.execute(_REQUEUE, (status, time.time(), run_id))
 
 
 class PostgresGovernance:
@@ -129,7 +116,8 @@ class PostgresGovernance:
                 row = await cur.fetchone()
                 if row is not None:
                     record = approval_from_row(row)
-                    await requeue_if_resolved(conn, record.run_id)
+                    # An approval is a wait: settled through the one wake path.
+                    await settle_in_tx(conn, record.id, WaitStatus.SETTLED, dumps(decision), now)
                     await insert_audit(conn, [approval_audit(record, "approval_decided", by, now)])
                     return record
             existing = await select_approvals(conn, "id=%s", (approval_id,))
@@ -156,11 +144,25 @@ class PostgresGovernance:
                         _ESCALATE, (new_id, old.escalate_to, PENDING, now, old.id)
                     )
                     new = approval_from_row(await cur.fetchone())
+                    await conn.execute(
+                        pg(waits_rows.INSERT),
+                        (
+                            new.id,
+                            new.run_id,
+                            WaitKind.APPROVAL,
+                            new.id,
+                            new.call_id,
+                            None,
+                            None,
+                            now,
+                        ),
+                    )  # the new approver's wait, then the old one's ends
+                    await settle_in_tx(conn, old.id, WaitStatus.EXPIRED, dumps("escalated"), now)
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
                     audit.append(approval_audit(closed, "approval_expired", "expiry", now))
-                    await requeue_if_resolved(conn, old.run_id)
+                    await settle_in_tx(conn, old.id, WaitStatus.EXPIRED, dumps("expired"), now)
                     out.append(closed)
             await insert_audit(conn, audit)
         return out

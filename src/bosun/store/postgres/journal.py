@@ -21,7 +21,6 @@ from bosun.journal.audit import (
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store import budgets_sql, sql
 from bosun.store.base import (
-    WAITING_APPROVAL,
     AppendResult,
     RunSummary,
 )
@@ -32,9 +31,7 @@ from bosun.store.postgres.errors import (
     redact,
     usable,
 )
-from bosun.store.postgres.governance import (
-    requeue_if_resolved,
-)
+from bosun.store.postgres.waits import wait_rows
 from bosun.store.rows import (
     EventRow,
     PendingAppend,
@@ -295,10 +292,9 @@ async def governance_rows(
         async with conn.cursor() as cur:
             await cur.executemany(_INSERT_APPROVAL, approvals)
     for item, _, _ in items:
-        if item.summary.status == WAITING_APPROVAL:
-            # Every approval may have been resolved before the run parked: then it goes
-            # straight back to the queue instead of waiting for nobody.
-            await requeue_if_resolved(conn, item.run_id)
+        # Wait rows; a parked run whose waits all settled already goes straight back to the
+        # queue; an ended run settles its parents' waits (`postgres/waits.py`).
+        await wait_rows(conn, item.run_id, item.events, item.summary.status)
     await insert_audit(conn, audit)  # last: it takes the audit chain's lock
 
 

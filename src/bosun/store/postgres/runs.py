@@ -16,6 +16,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import Event
+from bosun.spec.vocab import RunStatus
 from bosun.store import budgets_sql, sql
 from bosun.store.base import (
     PAUSED,
@@ -320,7 +321,10 @@ class PostgresRuns:
 
     async def request_cancel(self, run_id: str) -> bool:
         async with self._session(f"request cancel of run {run_id}") as conn:
-            cur = await conn.execute(_REQUEST_CANCEL, (PAUSED, QUEUED, run_id))
+            cur = await conn.execute(
+                _REQUEST_CANCEL,
+                (PAUSED, RunStatus.WAITING, RunStatus.WAITING_APPROVAL, QUEUED, run_id),
+            )
             return any(row[0] == run_id for row in await cur.fetchall())
 
     async def request_pause(self, run_id: str) -> bool:

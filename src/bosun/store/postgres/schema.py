@@ -9,6 +9,7 @@ become this one is `migrations`.
 from __future__ import annotations
 
 from bosun.store import ddl
+from bosun.store.postgres.waits import WAITS_SCHEMA
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -76,4 +77,5 @@ STATEMENTS = [
     *ddl.RUN_INDEXES,
     EVENTS,
     EVENTS_INDEX,
+    *WAITS_SCHEMA,
 ]

@@ -22,7 +22,6 @@ from bosun.journal.events import ApprovalRequested
 from bosun.journal.redact import Sensitivity
 from bosun.store import sql
 from bosun.store.base import (
-    WAITING_APPROVAL,
     AuditHead,
     AuditRecord,
     RunSummary,
@@ -64,10 +63,9 @@ class SqliteAudit:
             entry = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
                 audit.append(Unaudited(item.run_id, row.seq, entry))
-        if item.summary.status == WAITING_APPROVAL:
-            # Every approval may have been resolved before the run parked: then it goes
-            # straight back to the queue instead of waiting for nobody.
-            self._requeue_if_resolved(item.run_id)
+        # Wait rows; a parked run whose waits all settled already goes straight back to the
+        # queue; an ended run settles its parents' waits (`sqlite/waits.py`).
+        self._wait_rows(item.run_id, item.events, item.summary.status)
         return audit
 
     def _missed_audit(self, item: PendingAppend, owner: Owner) -> list[Unaudited]:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bosun.journal.audit import AuditEntry
-from bosun.store import rules, sql
+from bosun.spec.vocab import WaitKind, WaitStatus
+from bosun.store import rules, sql, waits_rows
 from bosun.store.records import (
     ESCALATED,
     PENDING,
@@ -29,6 +30,7 @@ from bosun.store.rows import (
     scope_tenant,
 )
 from bosun.store.sqlite.batch import BREAKER_READ_EVERY, COLUMN_EXPRESSIONS
+from bosun.store.waits_rows import dumps
 
 
 class SqliteGovernance:
@@ -38,9 +40,13 @@ class SqliteGovernance:
     _breakers_read_at: float
     _breakers_seen: tuple[Breaker, ...]
 
-    if TYPE_CHECKING:  # provided by `SqliteAudit`
+    if TYPE_CHECKING:  # provided by `SqliteAudit` and `SqliteWaits`
 
         def _insert_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+
+        def _settle_in_tx(
+            self, wait_id: str, status: str, result: str | None, now: float
+        ) -> bool: ...
 
     # -- approvals -------------------------------------------------------
 
@@ -84,7 +90,8 @@ class SqliteGovernance:
                 existing = await self.get_approval(approval_id)
                 raise ApprovalConflict.not_pending(approval_id, existing)
             record = approval_from_row(row)
-            self._requeue_if_resolved(record.run_id)
+            # An approval is a wait: settled through the one wake path.
+            self._settle_in_tx(record.id, WaitStatus.SETTLED, dumps(decision), now)
             self._insert_audit([approval_audit(record, "approval_decided", by, now)])
             conn.execute("COMMIT")
         except ApprovalConflict:
@@ -94,18 +101,6 @@ class SqliteGovernance:
                 conn.execute("ROLLBACK")
             raise
         return record
-
-    def _requeue_if_resolved(self, run_id: str) -> None:
-        """`rules.requeued_status` on the run's row and approvals, inside the caller's
-        transaction (which holds SQLite's write lock: nobody changes either meanwhile)."""
-        conn = self.conn
-        row = conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            return
-        (pending,) = conn.execute(sql.PENDING_OF_RUN, (run_id, PENDING)).fetchone()
-        status = rules.requeued_status(row[0], pending)
-        if status is not None:
-            conn.execute(sql.REQUEUE, (status, time.time(), run_id))
 
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
         conn = self.conn
@@ -127,11 +122,25 @@ class SqliteGovernance:
                         sql.ESCALATE, (new_id, old.escalate_to, PENDING, now, old.id)
                     ).fetchone()
                     new = approval_from_row(row)
+                    conn.execute(
+                        waits_rows.INSERT,
+                        (
+                            new.id,
+                            new.run_id,
+                            WaitKind.APPROVAL,
+                            new.id,
+                            new.call_id,
+                            None,
+                            None,
+                            now,
+                        ),
+                    )  # the new approver's wait, then the old one's ends
+                    self._settle_in_tx(old.id, WaitStatus.EXPIRED, dumps("escalated"), now)
                     audit.append(approval_audit(new, "approval_escalated", "expiry", now))
                     out.append(new)
                 else:
                     audit.append(approval_audit(closed, "approval_expired", "expiry", now))
-                    self._requeue_if_resolved(old.run_id)
+                    self._settle_in_tx(old.id, WaitStatus.EXPIRED, dumps("expired"), now)
                     out.append(closed)
             if audit:
                 self._insert_audit(audit)

@@ -1,6 +1,6 @@
 """The SQLite layout's history as numbered steps, and the runner (`migrate`).
 
-Numbers 1..7 are the layouts earlier Bosuns marked with `PRAGMA user_version`, so a database
+Numbers 1..8 are the layouts earlier Bosuns marked with `PRAGMA user_version`, so a database
 from before `bosun_migrations` is adopted at its version (see `bosun.store.migrate`). Each
 step also copes with a database that has part of it already (a column added by hand, a
 table created by a later Bosun's `IF NOT EXISTS`): it adds only what is missing.
@@ -12,9 +12,9 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate
+from bosun.store import budgets_sql, ddl, migrate, waits_rows
 from bosun.store.migrate import Step
-from bosun.store.sqlite import schema
+from bosun.store.sqlite import schema, waits
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -129,6 +129,13 @@ def _tree_budgets(conn: sqlite3.Connection) -> None:
         _add_column(conn, table, column, definition)
 
 
+def _durable_waits(conn: sqlite3.Connection) -> None:
+    """The waits and signals tables; approvals pending before them get their wait rows."""
+    for statement in waits.DDL_STATEMENTS:
+        conn.execute(statement)
+    conn.execute(waits_rows.WAITS_FOR_PENDING_APPROVALS)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -137,8 +144,9 @@ STEPS: list[Step] = [
     Step(5, "audit chain head", _audit_head),
     Step(6, "claim counts", _claim_counts),
     Step(7, "run trees and idempotency keys", _run_trees),
-    Step(8, "breakers and findings tables", _breakers_and_findings),
-    Step(9, "run-tree budgets", _tree_budgets),
+    Step(8, "durable waits and signals", _durable_waits),
+    Step(9, "breakers and findings tables", _breakers_and_findings),
+    Step(10, "run-tree budgets", _tree_budgets),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

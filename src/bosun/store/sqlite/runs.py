@@ -16,6 +16,7 @@ from bosun.journal.audit import (
     version_registered,
 )
 from bosun.journal.events import Event
+from bosun.spec.vocab import RunStatus
 from bosun.store import budgets_sql, sql
 from bosun.store.base import (
     PAUSED,
@@ -256,7 +257,10 @@ class SqliteRuns:
         self.conn.execute(sql.SET_STATUS, (status, reason, time.time(), run_id))
 
     async def request_cancel(self, run_id: str) -> bool:
-        rows = self.conn.execute(sql.REQUEST_CANCEL, (PAUSED, QUEUED, run_id)).fetchall()
+        rows = self.conn.execute(
+            sql.REQUEST_CANCEL,
+            (PAUSED, RunStatus.WAITING, RunStatus.WAITING_APPROVAL, QUEUED, run_id),
+        ).fetchall()
         return any(row[0] == run_id for row in rows)
 
     async def request_pause(self, run_id: str) -> bool:

@@ -20,6 +20,7 @@ import time
 
 from bosun.journal.audit import GENESIS
 from bosun.store import ddl
+from bosun.store.sqlite import waits
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
     no INTEGER PRIMARY KEY,
@@ -87,6 +88,7 @@ STATEMENTS = [
     *ddl.RUN_TREE_INDEXES,
     EVENTS,
     EVENTS_INDEX,
+    *waits.DDL_STATEMENTS,
 ]
 SCHEMA = ";\n".join(STATEMENTS) + ";\n"  # the same, as one script (tests build layouts from it)
 

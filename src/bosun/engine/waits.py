@@ -1,0 +1,99 @@
+"""Durable waits in the engine: a tool's `bosun.Wait` becomes a journaled request, a woken
+run journals the result once, and workers sweep the waits nobody else will settle.
+
+How a wait moves (the store's half is `store/waits_rows.py`):
+
+1. A tool returns `Wait(...)`. The loop journals `WaitRequested` (the store creates the wait's
+   row in that append's transaction) and, at the end of the step, `RunWaiting`: the run is
+   `waiting`, its lease released, nothing of it in memory.
+2. Something delivers: `deliver_signal`, a child's last append, `complete_remote`, or the
+   sweep below at a deadline. Each is the store's compare-and-set on the wait's row followed
+   by the one wake path (the run is queued once nothing it waits on is pending). Of two
+   racing deliveries one wins; the other changes nothing.
+3. A worker claims the queued run. The loop finds the call's wait settled and journals
+   `WaitResolved` and the call's result (`collect`). Only the lease holder appends, fenced,
+   so the result enters the journal once: a worker killed before that commit leaves the
+   wait settled and the journal without it, and the next worker journals it; one killed
+   after leaves the events, and the next worker's state has the call closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from bosun.engine.state import CallState
+from bosun.journal.events import Event, ToolFailed, ToolFinished, WaitRequested, WaitResolved
+from bosun.spec.vocab import TERMINAL_STATUSES, WaitKind, WaitStatus
+from bosun.spec.wait import Wait
+from bosun.store.base import Store
+
+log = logging.getLogger("bosun.engine.waits")
+
+
+def requested(call: CallState, wait: Wait, now: float) -> WaitRequested:
+    """The journal event for a `Wait` a call's tool returned."""
+    return WaitRequested(
+        wait_id="wait_" + uuid.uuid4().hex[:16],
+        call_id=call.call_id,
+        tool=call.tool,
+        wait_kind=wait.kind,
+        key=wait.key,
+        deadline=wait.deadline_at(now),
+        on_deadline=wait.on_deadline,
+    )
+
+
+async def collect(store: Store, call: CallState) -> list[Event]:
+    """The events that close a call whose wait has settled ([] while it is pending)."""
+    record = await store.get_wait(call.wait_id or "")
+    if record is None or record.status == WaitStatus.PENDING:
+        return []
+    resolved = WaitResolved(
+        wait_id=record.id, call_id=call.call_id, status=record.status, result=record.result
+    )
+    if record.status == WaitStatus.CANCELLED:
+        return [
+            resolved,
+            ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type="wait_cancelled",
+                message=f"the {record.kind} wait was cancelled before it settled",
+            ),
+        ]
+    return [
+        resolved,
+        ToolFinished(call_id=call.call_id, tool=call.tool, result=record.result, duration_ms=0.0),
+    ]
+
+
+def waiting_reason(approvals: list[str], waits: list[str]) -> str:
+    parts = [f"{len(approvals)} approval(s)"] if approvals else []
+    parts += [f"{len(waits)} wait(s)"] if waits else []
+    return "waiting for " + " and ".join(parts)
+
+
+async def sweep(store: Store, now: float) -> int:
+    """Settle the waits with an answer and nobody to deliver it: a timer that has fired, a
+    deadline that has passed (with the wait's declared outcome), a child that has ended
+    while its wake was missed. Safe in any number of workers at once (compare-and-set);
+    returns how many this call settled."""
+    settled = 0
+    for wait in await store.due_waits(now):
+        if wait.kind == WaitKind.CHILD:
+            outcome = await store.child_outcome(wait.key)
+            if outcome is not None and outcome["status"] in TERMINAL_STATUSES:
+                settled += await store.settle_wait(wait.id, outcome)
+                continue
+        if wait.deadline is None or wait.deadline > now:
+            continue
+        # A timer firing is its normal end; any other wait at its deadline has expired.
+        status = WaitStatus.SETTLED if wait.kind == WaitKind.TIMER else WaitStatus.EXPIRED
+        settled += await store.settle_wait(wait.id, wait.on_deadline, status=status)
+    if settled:
+        log.info("settled %d due wait(s)", settled)
+    return settled
+
+
+__all__ = ["collect", "requested", "sweep", "waiting_reason"]
