@@ -13,14 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import uuid
 from collections.abc import Sequence
-from typing import Any
 
-import orjson
-from pydantic import ValidationError
-
-from bosun.engine.decide import decide_call
+from bosun.engine.call_steps import CallSteps
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.pinned import source_refusal
@@ -30,18 +25,13 @@ from bosun.engine.waits import requested as wait_requested
 from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
-from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor, kill_scopes
 from bosun.journal.events import (
-    ApprovalRequested,
-    ApprovalResolved,
     Event,
-    FeedbackRecorded,
     LimitReached,
     ModelFailed,
     ModelResponded,
     Notified,
-    PolicyDecided,
     RunFinished,
     RunNeedsAttention,
     RunPaused,
@@ -64,7 +54,6 @@ from bosun.store.base import (
     KILLED,
     LIMIT_EXCEEDED,
     SUCCEEDED,
-    ApprovalRecord,
     Breaker,
     KillSwitch,
     Store,
@@ -87,7 +76,9 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop:
+class RunLoop(CallSteps):
+    """One run, driven from its journal to its next stop (see the module docstring)."""
+
     def __init__(
         self,
         *,
@@ -538,161 +529,6 @@ class RunLoop:
             assert stopped is not None
             return stopped
         return await self.finish(CANCELLED, "cancelled by request")
-
-    # -- governance steps ----------------------------------------------------
-
-    async def decide(
-        self, call: CallState, kwargs: dict[str, Any], *, approved: bool = False
-    ) -> Decision:
-        """Policy, autonomy and quotas for this call, journaled. An `approved` call (a person
-        approved it, perhaps with edited arguments) is decided again: a `require_approval`
-        verdict is what the approval answered, and every other rule still applies."""
-        state = self.state
-        decision = decide_call(
-            self.governor, self.agent, state, call.tool, self.tools[call.tool], kwargs
-        )
-        if approved and decision.verdict == "require_approval":
-            decision = Decision(
-                "allow",
-                decision.rule,
-                f"approved by a person ({decision.reason})",
-                decision.policy_version,
-            )
-        if decision.verdict in ("allow", "notify"):
-            limited = await self.governor.rate_limited(
-                self.agent.rate_limits,
-                agent=self.agent.name,
-                tool=call.tool,
-                user=state.user,
-                tenant=state.tenant,
-            )
-            if limited is not None:
-                decision = Decision("deny", "rate_limit", limited, decision.policy_version)
-        self.record(
-            PolicyDecided(
-                call_id=call.call_id,
-                tool=call.tool,
-                verdict=decision.verdict,
-                rule=decision.rule,
-                reason=decision.reason,
-                policy_version=decision.policy_version,
-                autonomy=self.autonomy[call.tool],
-            )
-        )
-        return decision
-
-    def request_approval(self, call: CallState, decision: Decision) -> None:
-        expires_at = time.time() + decision.expires_after if decision.expires_after else None
-        self.record(
-            ApprovalRequested(
-                approval_id="apr_" + uuid.uuid4().hex[:16],
-                call_id=call.call_id,
-                tool=call.tool,
-                arguments=call.arguments,
-                role=decision.approver_role or "approver",
-                rule=decision.rule,
-                reason=decision.reason,
-                expires_at=expires_at,
-                on_expiry=decision.on_expiry,
-                escalate_to=decision.escalate_to,
-            )
-        )
-
-    async def collect_approval(self, call: CallState) -> None:
-        """Journal a person's resolution of this call's approval, if there is one yet."""
-        records = await self.store.list_approvals(status=None, run_id=self.state.run_id)
-        mine: list[ApprovalRecord] = [r for r in records if r.call_id == call.call_id]
-        if not mine or mine[-1].status == "pending":
-            return
-        final = mine[-1]
-        decision = "approved" if final.status == "approved" else final.status
-        self.record(
-            ApprovalResolved(
-                approval_id=final.id,
-                call_id=call.call_id,
-                decision=decision,
-                decided_by=final.decided_by or "unknown",
-                comment=final.comment,
-                arguments=final.edited_arguments,
-            )
-        )
-        feedback = {
-            "approved": "edited" if final.edited_arguments else "approved_as_is",
-            "denied": "denied",
-        }.get(decision, decision)
-        self.record(
-            FeedbackRecorded(
-                call_id=call.call_id,
-                tool=call.tool,
-                feedback=feedback,
-                by=final.decided_by or "unknown",
-                comment=final.comment,
-            )
-        )
-        if decision == "denied":
-            why = f": {final.comment}" if final.comment else ""
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type="approval_denied",
-                    message=f"{final.decided_by} denied this call{why}",
-                )
-            )
-        elif decision == "expired":
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type="approval_expired",
-                    message="nobody approved this call in time; it was not executed",
-                )
-            )
-
-    async def unknown_tool(self, call: CallState) -> RunState | None:
-        if call.tool in self.agent.unavailable_tools:
-            return await self.park(
-                f"tool {call.tool} of pinned version {self.agent.version_id} cannot be "
-                f"loaded: {self.agent.unavailable_tools[call.tool]}",
-                call.call_id,
-            )
-        known = ", ".join(sorted(self.tools)) or "none"
-        self.record(
-            ToolFailed(
-                call_id=call.call_id,
-                tool=call.tool,
-                error_type="unknown_tool",
-                message=f"there is no tool named {call.tool!r}; available tools: {known}",
-            )
-        )
-        return None
-
-    def parse_arguments(self, call: CallState) -> dict[str, Any] | None:
-        """Validated arguments, or None after journaling the error the model will see."""
-        tool = self.tools[call.tool]
-        try:
-            raw = orjson.loads(call.arguments or "{}")
-            if not isinstance(raw, dict):
-                raise ValueError("arguments must be a JSON object")
-            return tool.validate(raw)
-        except orjson.JSONDecodeError as exc:
-            details = f"arguments are not valid JSON ({exc}); send a JSON object"
-        except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-                for e in exc.errors()
-            )
-        except ValueError as exc:
-            details = str(exc)
-        self.record(
-            ToolFailed(
-                call_id=call.call_id,
-                tool=call.tool,
-                error_type="invalid_arguments",
-                message=f"invalid arguments for {call.tool}: {details}",
-            )
-        )
-        return None
 
 
 __all__ = ["LimitReached", "RunLoop", "StopRequested"]

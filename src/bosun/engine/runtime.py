@@ -13,22 +13,15 @@ import socket
 import time
 import uuid
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
-
-from bosun.engine.approvals import check_edit
 from bosun.engine.budgets import child_budget, hold, tree_limits
+from bosun.engine.controls import RuntimeControls
 from bosun.engine.creation import new_run
 from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
-from bosun.engine.resolve import resolve
-from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.state import RunState, rebuild
-from bosun.engine.waits import sweep as sweep_waits
 from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
@@ -49,9 +42,6 @@ from bosun.store.base import (
     TERMINAL_STATUSES,
     WAITING,
     WAITING_APPROVAL,
-    ApprovalConflict,
-    ApprovalRecord,
-    KillSwitch,
     RunRecord,
     Store,
 )
@@ -90,7 +80,7 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Runtime:
+class Runtime(RuntimeControls):
     def __init__(
         self,
         db: str | Store | None = None,
@@ -462,145 +452,6 @@ class Runtime:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout}s")
             await asyncio.sleep(poll)
-
-    # -- governance ------------------------------------------------------
-
-    async def approvals(
-        self, *, status: str | None = "pending", tenant: str | None = None
-    ) -> list[ApprovalRecord]:
-        return await self.store.list_approvals(status=status, tenant=tenant)
-
-    async def approve(
-        self,
-        approval_id: str,
-        *,
-        by: str,
-        edit: dict[str, Any] | None = None,
-        comment: str | None = None,
-        may_decide: Callable[[str], bool] | None = None,
-    ) -> ApprovalRecord:
-        """Approve a pending call. Edited arguments are a new proposal: they must fit the
-        tool's schema and pass the whole policy, or `EditRefused` says which rule refused
-        them and the approval stays pending (see `bosun.engine.approvals`). The run resumes
-        once all its approvals are resolved."""
-        arguments = None
-        if edit is not None:
-            approval = await self.store.get_approval(approval_id)
-            if approval is None:
-                raise ApprovalConflict(f"no approval {approval_id!r}")
-            if approval.status != "pending":
-                raise ApprovalConflict(
-                    f"approval {approval_id} is {approval.status}"
-                    + (f" by {approval.decided_by}" if approval.decided_by else "")
-                )
-            agent = self.agent_for(await self.get_run(approval.run_id))
-            await check_edit(
-                self.store, self.governor, agent, approval, edit, by=by, may_decide=may_decide
-            )
-            arguments = orjson.dumps(edit).decode()
-        return await self.store.resolve_approval(
-            approval_id, decision="approved", by=by, comment=comment, arguments=arguments
-        )
-
-    async def deny(self, approval_id: str, *, by: str, reason: str) -> ApprovalRecord:
-        """Refuse a pending call; the model is told who refused and why."""
-        return await self.store.resolve_approval(
-            approval_id, decision="denied", by=by, comment=reason
-        )
-
-    # -- durable waits (engine/waits.py) ---------------------------------------
-
-    async def signal(self, run_id: str, name: str, payload: Any = None) -> str | None:
-        """Deliver signal `name` to the run: settles its pending wait of that name (its id is
-        returned) or is kept for the next one (None). `RunAlreadyFinished` if it ended."""
-        return await self.store.deliver_signal(run_id, name, payload)
-
-    async def complete_remote(self, remote_id: str, result: Any = None) -> list[str]:
-        """A remote task finished: settle the waits on it with `result`."""
-        return await self.store.complete_remote(remote_id, result)
-
-    async def sweep_waits(self) -> int:
-        """Settle timers and deadlines that have passed (workers call this each poll)."""
-        return await sweep_waits(self.store, time.time())
-
-    async def expire_approvals(self) -> list[ApprovalRecord]:
-        """Apply the expiry policy to approvals nobody resolved in time (workers call this)."""
-        return await self.store.expire_approvals(time.time())
-
-    async def kill(self, scope: str, *, reason: str, by: str) -> KillSwitch:
-        """From now on nothing in `scope` executes; running runs halt at their next step."""
-        if not reason.strip():
-            raise BosunError("a kill switch needs a reason: say why, for the audit trail")
-        return await self.store.set_kill_switch(check_scope(scope), reason=reason, by=by)
-
-    async def unkill(self, scope: str, *, by: str) -> bool:
-        return await self.store.clear_kill_switch(check_scope(scope), by=by)
-
-    async def rollback(self, run_id: str, *, by: str, last: int | None = None) -> RollbackReport:
-        """Compensate the run's executed effects, newest first (see `bosun.engine.rollback`)."""
-        run = await self.get_run(run_id)
-        return await rollback(
-            self.journal,
-            self.agent_for(run),
-            run_id,
-            owner=self.owner,
-            by=by,
-            last=last,
-            lease_seconds=self.lease_seconds,
-        )
-
-    async def resolve(
-        self,
-        run_id: str,
-        *,
-        by: str,
-        result: Any = None,
-        failed: str | None = None,
-        call_id: str | None = None,
-        retry: bool = False,
-    ) -> str:
-        """Settle a `needs_attention` run's interrupted call, or (`retry`) queue a run that
-        parked with no call open again (see `bosun.engine.resolve`)."""
-        return await resolve(
-            self.journal,
-            run_id,
-            owner=self.owner,
-            by=by,
-            result=result,
-            failed=failed,
-            call_id=call_id,
-            retry=retry,
-            lease_seconds=self.lease_seconds,
-        )
-
-    async def cancel(self, run_id: str) -> bool:
-        """Stop a run at its next step boundary. False if it had already finished."""
-        await self.get_run(run_id)
-        return await self.store.request_cancel(run_id)
-
-    async def pause(self, run_id: str) -> bool:
-        """Pause a run at its next step boundary (a queued or parked run, when it next runs).
-        False if it is finished or paused already. `unpause` continues it."""
-        await self.get_run(run_id)
-        return await self.store.request_pause(run_id)
-
-    async def unpause(self, run_id: str) -> bool:
-        """Queue a paused run again: a worker continues it from its journal."""
-        await self.get_run(run_id)
-        return await self.store.unpause(run_id)
-
-
-SCOPE_KINDS = ("tenant", "agent", "tool", "run")
-
-
-def check_scope(scope: str) -> str:
-    kind, sep, name = scope.partition(":")
-    if scope == "global" or (sep and kind in SCOPE_KINDS and name):
-        return scope
-    raise BosunError(
-        f"kill switch scope {scope!r}: use global, tenant:NAME, agent:NAME, tool:NAME"
-        " or run:ID (that run and every run below it)"
-    )
 
 
 # A run tried this many times in a row with nothing new recorded parks as `needs_attention`:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from fastapi import HTTPException
 
-from bosun.engine.runtime import check_scope
+from bosun.engine.controls import check_scope
 from bosun.journal.audit import AuditEntry
 from bosun.journal.calls import calls as journal_calls
 from bosun.journal.codec import event_to_dict
