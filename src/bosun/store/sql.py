@@ -133,10 +133,6 @@ ESCALATE = (
     " tool, arguments, ?, rule, reason, ?, ?, NULL, 'deny', NULL, NULL, NULL, NULL, NULL, id"
     f" FROM approvals WHERE id=? RETURNING {APPROVAL_COLUMNS}"
 )
-# (run id, pending): the facts `rules.requeued_status` decides on.
-PENDING_OF_RUN = "SELECT count(*) FROM approvals WHERE run_id=? AND status=?"
-# (status, now, run id)
-REQUEUE = "UPDATE runs SET status=?, updated_at=? WHERE id=?"
 
 # -- kill switches and breakers --------------------------------------------------
 

@@ -43,13 +43,10 @@ _SELECT_APPROVALS = pg(sql.SELECT_APPROVALS)
 _RESOLVE_APPROVAL = pg(sql.RESOLVE_APPROVAL)
 _CLOSE_BY_EXPIRY = pg(sql.CLOSE_BY_EXPIRY)
 _ESCALATE = pg(sql.ESCALATE)
-_PENDING_OF_RUN = pg(sql.PENDING_OF_RUN)
-_REQUEUE = pg(sql.REQUEUE)
 _SET_KILL_SWITCH = pg(sql.SET_KILL_SWITCH)
 _CLEAR_KILL_SWITCH = pg(sql.CLEAR_KILL_SWITCH)
 _CLOSE_BREAKER = pg(sql.CLOSE_BREAKER)
 _BREAKER_OPENED_AT = pg(sql.BREAKER_OPENED_AT)
-_RUN_STATUS_LOCKED = "SELECT status FROM runs WHERE id=%s FOR UPDATE"
 
 # (key, threshold, threshold) with `now` the database clock: a failure opens the breaker at
 # the threshold, or at once when it was a probe's.
