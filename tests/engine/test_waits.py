@@ -331,23 +331,24 @@ async def test_a_waiting_call_shows_what_it_waits_for_and_secrets_stay_masked(sq
 def test_a_database_from_before_waits_gets_wait_rows_for_its_pending_approvals(tmp_path):
     import sqlite3
 
-    from bosun.store import sqlite_schema
+    from bosun.store.sqlite import migrations
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    sqlite_schema.prepare(conn)
+    migrations.migrate_database(conn, "old.db")
     conn.execute("DROP TABLE waits")
     conn.execute("DROP TABLE signals")
+    conn.execute("DROP TABLE bosun_migrations")  # layout 7 predates it
     conn.execute(
         "INSERT INTO approvals(id, run_id, call_id, tenant, agent, tool, arguments, role, rule,"
         " reason, status, created_at, on_expiry) VALUES ('apr_1', 'run_1', 'c1', 'default',"
         " 'a', 'pay', '{}', 'approver', 'r', 'why', 'pending', 1.0, 'deny')"
     )
     conn.execute("PRAGMA user_version=7")
-    sqlite_schema.prepare(conn)
+    migrations.migrate_database(conn, "old.db")
     rows = conn.execute("SELECT id, kind, key, status FROM waits").fetchall()
     assert rows == [("apr_1", "approval", "apr_1", "pending")]
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.VERSION
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.LATEST
 
 
 async def test_a_child_ending_after_its_parent_parked_wakes_the_parent(db_url):

@@ -16,7 +16,7 @@ from bosun.govern import audit
 from bosun.journal.events import PolicyDecided, RunFinished, RunStarted, ToolFinished
 from bosun.store import RUNNING, SUCCEEDED, RunRecord, RunSummary
 from bosun.store.sqlite import CATCH_UP_DELAY, SqliteStore
-from bosun.store.sqlite_schema import VERSION
+from bosun.store.sqlite.migrations import LATEST as VERSION
 
 
 def decided(call: str) -> PolicyDecided:
@@ -183,6 +183,7 @@ async def test_a_version_3_database_is_not_chained_again_when_its_runs_resume(tm
     await current.close()
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE runs DROP COLUMN audited_seq")
+        conn.execute("DROP TABLE bosun_migrations")  # layout 3 predates it
         conn.execute("PRAGMA user_version=3")
 
     upgraded = SqliteStore(path)

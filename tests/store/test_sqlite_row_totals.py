@@ -72,7 +72,9 @@ async def run_until_mid_step(rt: Runtime, other: SqliteStore) -> tuple[asyncio.T
 async def test_reads_from_another_connection_are_exact_while_the_row_waits(tmp_path, monkeypatch):
     global GATE
     GATE = asyncio.Event()
-    monkeypatch.setattr("bosun.store.sqlite.CATCH_UP_DELAY", 3600.0)  # no catch-up in this test
+    monkeypatch.setattr(
+        "bosun.store.sqlite.batch.CATCH_UP_DELAY", 3600.0
+    )  # no catch-up in this test
     path = str(tmp_path / "t.db")
     async with Runtime(path) as rt:
         other = SqliteStore(path)  # another process would open its own connection like this

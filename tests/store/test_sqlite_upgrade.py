@@ -13,7 +13,7 @@ from bosun.journal.events import ModelResponded, RunFinished, RunStarted
 from bosun.store import SUCCEEDED, RunRecord, RunSummary
 from bosun.store.rows import event_rows
 from bosun.store.sqlite import SqliteStore
-from bosun.store.sqlite_schema import VERSION
+from bosun.store.sqlite.migrations import LATEST as VERSION
 
 # The layout of version 1 (no user_version): runs keyed by text id, events clustered by run.
 V1_TABLES = """
@@ -134,13 +134,14 @@ async def test_a_database_from_a_newer_bosun_is_refused_with_what_to_do(tmp_path
 
 async def test_a_version_2_database_gains_approval_roles_on_its_api_keys(tmp_path):
     from bosun.store.base import ApiKey
-    from bosun.store.sqlite_schema import SCHEMA
+    from bosun.store.sqlite.schema import SCHEMA
 
     path = str(tmp_path / "v2.db")
     v2 = SCHEMA.replace(",\n    approves TEXT NOT NULL DEFAULT ''", "")
     assert v2 != SCHEMA
     with sqlite3.connect(path) as conn:
         conn.executescript(v2)
+        conn.execute("DROP TABLE bosun_migrations")  # layout 2 predates it
         conn.execute("PRAGMA user_version=2")
         conn.execute(
             "INSERT INTO api_keys(id, tenant, role, name, hash, created_at)"

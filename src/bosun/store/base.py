@@ -1,253 +1,56 @@
-"""The Store interface: what the runtime needs from a database, and nothing more.
+"""The Store interfaces: what the runtime needs from a database, and nothing more, split by
+concern so that a reader (or a test double of one concern) sees one screen at a time:
 
-Two implementations (SQLite, PostgreSQL) pass the same contract tests
-(`tests/store/test_contract.py`). The journal (`events`) is append-only; the
-`runs` row is a summary projection plus the queue and lease columns. Reads of a
-run always agree with its journal: PostgreSQL updates the row in the events'
-transaction; SQLite only when the status changes, and adds the journal's tail to
-the row's totals when it reads them (see `bosun.store.sqlite`).
+- `RunStore`: runs, their journals and leases (the engine and workers).
+- `GovernanceStore`: approvals, kill switches, rate counters, breakers, spend, audit chain.
+- `AccessStore`: API keys and console sessions (the server).
+- `ObserveStore`: usage rows, the metrics snapshot, watchdog findings (the observe layer).
+- `WaitStore`: durable waits and signals (the engine's waits; approvals are waits too).
+
+`Store` is all of them; it is what everyone imports and what both backends
+(`bosun.store.sqlite`, `bosun.store.postgres`) implement, tested by one contract suite
+(`tests/store/test_contract.py`). The records live in `bosun.store.records` and are
+re-exported here so older imports keep working.
+
+The journal (`events`) is append-only; the `runs` row is a summary projection plus the
+queue and lease columns. Reads of a run always agree with its journal: PostgreSQL updates
+the row in the events' transaction; SQLite only when the status changes, and adds the
+journal's tail to the row's totals when it reads them (see `bosun.store.sqlite`).
 """
 
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from bosun.errors import StoreError
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
-from bosun.spec.vocab import TERMINAL_STATUSES as TERMINAL
-from bosun.spec.vocab import ApprovalStatus, RunStatus
-from bosun.store.observing import Finding, MetricsSnapshot, UsageRow
+from bosun.store.records import *  # noqa: F403 -- the records, re-exported (see the docstring)
+from bosun.store.records import (
+    PENDING,
+    ApiKey,
+    AppendResult,
+    ApprovalRecord,
+    AuditHead,
+    AuditRecord,
+    Breaker,
+    ConsoleSession,
+    Finding,
+    GcReport,
+    KillSwitch,
+    MetricsSnapshot,
+    RunRecord,
+    RunSummary,
+    UsageRow,
+)
 from bosun.store.waits_rows import WaitRecord
 
-# Run and approval statuses, re-exported from the one vocabulary (`bosun.spec.vocab`).
-QUEUED = RunStatus.QUEUED
-RUNNING = RunStatus.RUNNING
-SUCCEEDED = RunStatus.SUCCEEDED
-FAILED = RunStatus.FAILED
-CANCELLED = RunStatus.CANCELLED
-LIMIT_EXCEEDED = RunStatus.LIMIT_EXCEEDED
-NEEDS_ATTENTION = RunStatus.NEEDS_ATTENTION
-WAITING_APPROVAL = RunStatus.WAITING_APPROVAL
-WAITING = RunStatus.WAITING
-PAUSED = RunStatus.PAUSED
-KILLED = RunStatus.KILLED
-TERMINAL_STATUSES = TERMINAL
-RUN_STATUSES = frozenset(RunStatus)
 
-PENDING = ApprovalStatus.PENDING
-APPROVED = ApprovalStatus.APPROVED
-DENIED = ApprovalStatus.DENIED
-EXPIRED = ApprovalStatus.EXPIRED
-ESCALATED = ApprovalStatus.ESCALATED
+class RunStore(abc.ABC):
+    """Runs, their journals and their leases: what the engine and workers need.
 
-# Event payloads whose JSON is larger than this are stored once in `blobs`, by hash.
-BLOB_THRESHOLD = 8 * 1024
-
-
-@dataclass(slots=True)
-class RunRecord:
-    """A run's summary row. Everything but the lease columns can be rebuilt from the journal."""
-
-    id: str
-    agent: str
-    agent_version: str
-    input: str
-    spec: dict[str, Any]
-    status: str = QUEUED
-    tenant: str = "default"
-    user: str | None = None
-    session: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    finished_at: float | None = None
-    steps: int = 0
-    tool_calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    reason: str | None = None
-    output: str | None = None
-    last_seq: int = 0
-    lease_owner: str | None = None
-    lease_expires_at: float | None = None
-    cancel_requested: bool = False
-    pause_requested: bool = False
-    # Claims in a row that found the journal where the previous claim left it: attempts
-    # that recorded nothing (a worker killed, an error before the first commit).
-    claims: int = 0
-    # Run trees: a top-level run's parent is None and its root is itself.
-    parent_id: str | None = None
-    root_id: str | None = None
-    # A caller-supplied key: creating a run with a key its tenant has used returns that run.
-    idempotency_key: str | None = None
-    # Tree budgets (`engine/budgets.py`, `store/budgets_sql.py`): the run's own limits as
-    # the tree counts them (None: unlimited) and its wall-clock deadline; what it holds of
-    # its parent's budget (None: nothing held, or settled); what it has committed to its
-    # children (their reservations while they run, their spend once they finish).
-    limit_steps: int | None = None
-    limit_tokens: int | None = None
-    limit_cost: float | None = None
-    deadline: float | None = None
-    reserved_steps: int | None = None
-    reserved_tokens: int | None = None
-    reserved_cost: float | None = None
-    child_steps: int = 0
-    child_tokens: int = 0
-    child_cost: float = 0.0
-
-
-@dataclass(slots=True)
-class RunSummary:
-    """The projection columns `append` updates with each commit (not frozen: two are made
-    per step, and a frozen dataclass pays a setattr call per field)."""
-
-    status: str
-    steps: int
-    tool_calls: int
-    input_tokens: int
-    output_tokens: int
-    cost: float
-    reason: str | None = None
-    output: str | None = None
-    finished_at: float | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class GcReport:
-    runs: int
-    events: int
-    blobs: int
-    bytes_freed: int
-
-
-@dataclass(slots=True, frozen=True)
-class ApprovalRecord:
-    """One approval in the inbox. The journal holds the request and, once the run
-    resumes, the resolution; this row is the queue people act on."""
-
-    id: str
-    run_id: str
-    call_id: str
-    tenant: str
-    agent: str
-    tool: str
-    arguments: str
-    role: str
-    rule: str
-    reason: str
-    status: str
-    created_at: float
-    expires_at: float | None = None
-    on_expiry: str = "deny"
-    escalate_to: str | None = None
-    decided_by: str | None = None
-    decided_at: float | None = None
-    comment: str | None = None
-    edited_arguments: str | None = None
-    replaces: str | None = None  # the approval this one escalated from
-
-
-@dataclass(slots=True, frozen=True)
-class KillSwitch:
-    scope: str  # "global", "tenant:X", "agent:X" or "tool:X"
-    reason: str
-    set_by: str
-    set_at: float
-
-
-@dataclass(slots=True, frozen=True)
-class Breaker:
-    """A tool's circuit breaker as the database holds it, shared by every worker: a row
-    exists only while the tool is failing (`failures` in a row); `opened_at` is set while
-    the breaker is open, `probe_until` while one worker's probe call is out."""
-
-    key: str
-    failures: int
-    opened_at: float | None = None
-    probe_until: float | None = None
-
-
-@dataclass(slots=True, frozen=True)
-class AppendResult:
-    """What the engine learns from each commit, without another query."""
-
-    cancel_requested: bool
-    # The kill switches active when the events were committed: an action whose start
-    # was committed after a switch was set sees it here, and does not execute.
-    kill_switches: tuple[KillSwitch, ...] = ()
-    pause_requested: bool = False
-    # Every breaker with failures, as of the commit (almost always none).
-    breakers: tuple[Breaker, ...] = ()
-    # What the run has committed to its children (steps, tokens, cost): its limits count
-    # them with its own spend, so a tree never spends past its root's budget.
-    children: tuple[int, int, float] = (0, 0, 0.0)
-
-
-@dataclass(slots=True, frozen=True)
-class AuditRecord:
-    seq: int
-    entry: AuditEntry
-    prev_hash: str
-    hash: str
-
-
-@dataclass(slots=True, frozen=True)
-class AuditHead:
-    """The chain's last record (`seq`, `hash`) and how many records it has, kept apart from
-    the records and moved in the same transaction as every append: a chain that ends
-    before its head was cut."""
-
-    seq: int
-    hash: str
-    count: int
-    ts: float  # when the head last moved
-
-
-@dataclass(slots=True, frozen=True)
-class ApiKey:
-    """An API key of the control plane. Only the SHA-256 of its secret is stored; the full
-    key (`bosun_<id>_<secret>`) is shown once, when it is created."""
-
-    id: str
-    tenant: str
-    role: str  # viewer | operator | approver | admin
-    name: str
-    hash: str
-    created_at: float
-    revoked_at: float | None = None
-    last_used_at: float | None = None
-    # Approval roles (a policy's `approver_role`, e.g. `supervisor`) this key may decide,
-    # besides the default `approver`.
-    approves: tuple[str, ...] = ()
-
-
-@dataclass(slots=True, frozen=True)
-class ConsoleSession:
-    """A web console login: the cookie holds a random token, the store only its SHA-256."""
-
-    token_hash: str
-    key_id: str
-    csrf: str
-    created_at: float
-    expires_at: float
-
-
-class ApprovalConflict(StoreError):
-    """The approval is not pending any more (already resolved, expired or escalated)."""
-
-
-def blob_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class Store(abc.ABC):
-    """Durable storage for runs, their journals and large payloads."""
+    `open`/`close` live here because every store is at least a run store."""
 
     url: str
 
@@ -378,7 +181,13 @@ class Store(abc.ABC):
     async def acquire(self, run_id: str, worker: str, *, lease_seconds: float) -> RunRecord | None:
         """Lease a run in any status (e.g. a finished one, to roll it back) if no live lease."""
 
-    # -- governance: approvals --------------------------------------------
+
+class GovernanceStore(abc.ABC):
+    """Approvals, kill switches, rate counters, circuit breakers, spend and the audit chain.
+
+    `RunStore.append` inserts an approval row for every `ApprovalRequested` event it writes,
+    and an audit record for every governance event, in the same transaction."""
+
     # `append` inserts an approval row for every `ApprovalRequested` event it writes,
     # and an audit record for every governance event, in the same transaction.
 
@@ -410,48 +219,6 @@ class Store(abc.ABC):
         When it was the run's last pending approval, the run goes back to the
         queue so a worker resumes it. Audited.
         """
-
-    # -- durable waits (store/sqlite_waits.py, store/postgres_waits.py) -------------
-    # A wait's row is created by the append that journals its `WaitRequested` (or
-    # `ApprovalRequested`); every settle below goes through the one wake path.
-
-    @abc.abstractmethod
-    async def settle_wait(
-        self, wait_id: str, result: Any = None, *, status: str = "settled"
-    ) -> bool:
-        """Compare-and-set the wait pending -> `status` with `result`, then queue its run if
-        it waits for nothing else, in one transaction. False (nothing changed) when the wait
-        is not pending any more: of racing deliveries, exactly one wins."""
-
-    @abc.abstractmethod
-    async def deliver_signal(self, run_id: str, name: str, payload: Any = None) -> str | None:
-        """Settle the run's oldest pending wait for signal `name` with `payload` (returns its
-        id), or keep the signal for the next such wait (returns None). `RunNotFound`, or
-        `RunAlreadyFinished` for a run that has ended."""
-
-    @abc.abstractmethod
-    async def complete_remote(self, remote_id: str, result: Any = None) -> list[str]:
-        """Settle every pending wait on remote task `remote_id`; the ids settled."""
-
-    @abc.abstractmethod
-    async def waits(self, run_id: str) -> list[WaitRecord]:
-        """The run's waits, oldest first."""
-
-    @abc.abstractmethod
-    async def get_wait(self, wait_id: str) -> WaitRecord | None: ...
-
-    @abc.abstractmethod
-    async def due_waits(self, now: float) -> list[WaitRecord]:
-        """Pending waits with an answer and nobody to deliver it: past their deadline (not
-        approvals: `expire_approvals`), or on a child run that has ended."""
-
-    @abc.abstractmethod
-    async def child_outcome(self, run_id: str) -> dict[str, Any] | None:
-        """What a child wait's result is: the run's id, status, output and reason."""
-
-    @abc.abstractmethod
-    async def cancel_waits(self, run_id: str) -> None:
-        """Cancel the run's pending waits (also done by the append that ends the run)."""
 
     @abc.abstractmethod
     async def expire_approvals(self, now: float) -> list[ApprovalRecord]:
@@ -530,8 +297,11 @@ class Store(abc.ABC):
         of that action (`JOURNAL_ACTIONS`): those chained already, up to the run's
         `audited_seq` on SQLite."""
 
-    # -- control plane: API keys and console sessions -----------------------
-    # Used by `bosun serve` and `bosun keys`. Callers audit key changes with `append_audit`.
+
+class AccessStore(abc.ABC):
+    """The control plane's API keys and console sessions (`bosun serve`, `bosun keys`).
+
+    Callers audit key changes with `GovernanceStore.append_audit`."""
 
     @abc.abstractmethod
     async def create_api_key(self, key: ApiKey) -> None: ...
@@ -567,7 +337,9 @@ class Store(abc.ABC):
     async def delete_console_session(self, token_hash: str) -> None:
         """Log out (also drops every expired session, as housekeeping)."""
 
-    # -- observe: usage, metrics, watchdog findings (src/bosun/store/*_observe.py) -----
+
+class ObserveStore(abc.ABC):
+    """What the observe layer reads: usage rows, the metrics snapshot, watchdog findings."""
 
     @abc.abstractmethod
     async def usage_rows(self, since: float, until: float | None = None) -> list[UsageRow]:
@@ -587,3 +359,52 @@ class Store(abc.ABC):
         self, *, run_id: str | None = None, since: float = 0.0, limit: int = 1000
     ) -> list[Finding]:
         """Oldest first."""
+
+
+class WaitStore(abc.ABC):
+    """Durable waits (`sqlite/waits.py`, `postgres/waits.py`): a wait's row is created by the
+    append that journals its `WaitRequested` (or `ApprovalRequested`); every settle below
+    goes through the one wake path."""
+
+    @abc.abstractmethod
+    async def settle_wait(
+        self, wait_id: str, result: Any = None, *, status: str = "settled"
+    ) -> bool:
+        """Compare-and-set the wait pending -> `status` with `result`, then queue its run if
+        it waits for nothing else, in one transaction. False (nothing changed) when the wait
+        is not pending any more: of racing deliveries, exactly one wins."""
+
+    @abc.abstractmethod
+    async def deliver_signal(self, run_id: str, name: str, payload: Any = None) -> str | None:
+        """Settle the run's oldest pending wait for signal `name` with `payload` (returns its
+        id), or keep the signal for the next such wait (returns None). `RunNotFound`, or
+        `RunAlreadyFinished` for a run that has ended."""
+
+    @abc.abstractmethod
+    async def complete_remote(self, remote_id: str, result: Any = None) -> list[str]:
+        """Settle every pending wait on remote task `remote_id`; the ids settled."""
+
+    @abc.abstractmethod
+    async def waits(self, run_id: str) -> list[WaitRecord]:
+        """The run's waits, oldest first."""
+
+    @abc.abstractmethod
+    async def get_wait(self, wait_id: str) -> WaitRecord | None: ...
+
+    @abc.abstractmethod
+    async def due_waits(self, now: float) -> list[WaitRecord]:
+        """Pending waits with an answer and nobody to deliver it: past their deadline (not
+        approvals: `expire_approvals`), or on a child run that has ended."""
+
+    @abc.abstractmethod
+    async def child_outcome(self, run_id: str) -> dict[str, Any] | None:
+        """What a child wait's result is: the run's id, status, output and reason."""
+
+    @abc.abstractmethod
+    async def cancel_waits(self, run_id: str) -> None:
+        """Cancel the run's pending waits (also done by the append that ends the run)."""
+
+
+class Store(RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore):
+    """Durable storage for runs, their journals, governance, access and observation: every
+    concern, as one object (what `open_store` returns and what everyone imports)."""

@@ -48,6 +48,30 @@ class MetricsSnapshot:
     approvals_overridden: int = 0  # of those: denied, or approved with edited arguments
     kill_switches: tuple[str, ...] = ()
 
+    @classmethod
+    def of(
+        cls,
+        runs: dict[tuple[str, str], int],
+        orphaned: int,
+        pending: int,
+        oldest: float | None,
+        resolved: int,
+        overridden: int,
+        switches: tuple[str, ...],
+        now: float,
+    ) -> MetricsSnapshot:
+        """The snapshot from what both stores' queries return (`sql.LIVE_RUNS` ...)."""
+        return cls(
+            runs={key: int(n) for key, n in runs.items()},
+            queue_depth=sum(int(n) for (_, status), n in runs.items() if status == "queued"),
+            orphaned=int(orphaned),
+            approvals_pending=int(pending),
+            oldest_approval_age=max(0.0, now - oldest) if oldest is not None else 0.0,
+            approvals_resolved=int(resolved),
+            approvals_overridden=int(overridden),
+            kill_switches=switches,
+        )
+
 
 @dataclass(slots=True, frozen=True)
 class Finding:
@@ -69,6 +93,19 @@ MODEL_RESPONDED = "model_responded"
 JOURNAL_REMOVED = "(journal removed)"
 
 FINDINGS_COLUMNS = "run_id, kind, detail, at_seq, ts, agent, tenant"
+
+
+def finding_values(finding: Finding) -> tuple[object, ...]:
+    """The values of `FINDINGS_COLUMNS`."""
+    return (
+        finding.run_id,
+        finding.kind,
+        finding.detail,
+        finding.at_seq,
+        finding.ts,
+        finding.agent,
+        finding.tenant,
+    )
 
 
 def usage_from_event(row: tuple) -> UsageRow:

@@ -187,9 +187,11 @@ class SqliteWaits:
         self.conn.execute(sql.CANCEL, (time.time(), run_id))
 
 
-def create_tables(conn: sqlite3.Connection) -> None:
-    """The waits and signals tables (schema version 8)."""
-    conn.executescript(sql.WAITS_DDL.format(serial="INTEGER PRIMARY KEY"))
+# The waits and signals tables (layout 8), statement by statement: run inside a migration's
+# transaction (`executescript` would commit it).
+DDL_STATEMENTS = [
+    s.strip() for s in sql.WAITS_DDL.format(serial="INTEGER PRIMARY KEY").split(";") if s.strip()
+]
 
 
-__all__ = ["SqliteWaits", "create_tables"]
+__all__ = ["DDL_STATEMENTS", "SqliteWaits"]

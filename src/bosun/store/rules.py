@@ -1,0 +1,41 @@
+"""Business rules the stores apply, as pure functions both backends call.
+
+A rule written in SQL is written twice (once per dialect) and read by nobody: here it is
+written once, in Python, and tested without a database. The stores only fetch the facts a
+rule needs and write what it decides, inside their own transactions.
+"""
+
+from __future__ import annotations
+
+from bosun.errors import StoreError
+from bosun.store.records import (
+    APPROVED,
+    DENIED,
+    ESCALATED,
+    EXPIRED,
+    PENDING,
+    ApprovalRecord,
+)
+
+
+def check_decision(decision: str) -> None:
+    """A person resolves an approval as approved or denied; expiry and escalation are the
+    store's own outcomes, never a caller's."""
+    if decision not in (APPROVED, DENIED):
+        raise StoreError(f"an approval is resolved as approved or denied, not {decision!r}")
+
+
+def expiry_outcome(approval: ApprovalRecord) -> str:
+    """What a pending approval past its expiry becomes: `escalated` when it says so and has
+    someone to escalate to, else `expired` (which denies the call)."""
+    if approval.status != PENDING:
+        raise ValueError(f"approval {approval.id} is {approval.status}, not pending")
+    if approval.on_expiry == "escalate" and approval.escalate_to:
+        return ESCALATED
+    return EXPIRED
+
+
+def escalation_id(approval_id: str) -> str:
+    """The id of the approval that replaces an escalated one: stable (an expiry sweep run
+    twice, by two workers, cannot make two) and readable (it names what it escalates)."""
+    return f"{approval_id}.esc"
