@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
@@ -46,6 +47,7 @@ from bosun.journal.text import clean_text
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
+from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.tool import ToolContext
 from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.spec.wait import Wait
@@ -77,7 +79,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps):
+class RunLoop(CallSteps, AgentCalls):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -97,6 +99,7 @@ class RunLoop(CallSteps):
         journal: JournalWriter,
         lineage: Sequence[str] = (),
         children: tuple[int, int, float] = (0, 0, 0.0),
+        spawn: Spawn | None = None,
     ):
         self.store = store
         self.agent = agent
@@ -131,6 +134,7 @@ class RunLoop(CallSteps):
         # What the run committed to child runs (steps, tokens, cost), as of the latest
         # commit: its limits count them with its own spend.
         self.children = children
+        self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
 
     # -- journal ---------------------------------------------------------
 
@@ -342,7 +346,10 @@ class RunLoop(CallSteps):
         tool = self.tools.get(call.tool)
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
-            for event in await collect_wait(self.store, call):
+            events = await collect_wait(self.store, call)
+            if is_agent_tool(tool):  # the child's end: its answer, or a structured error
+                events = agent_answer(call, events)
+            for event in events:
                 self.record(event)
             return None
         # Started before a crash, no result recorded: the effect may or may not have happened.
@@ -434,14 +441,17 @@ class RunLoop(CallSteps):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            outcome = await execute_tool(
-                tool,
-                kwargs,
-                ToolContext(state.run_id, call.call_id, call.idempotency_key, call.attempts),
-                slot,
-                self.sources,
-                pin,
-            )
+            if is_agent_tool(tool):  # another agent: a child run, waited for durably
+                outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
+            else:
+                outcome = await execute_tool(
+                    tool,
+                    kwargs,
+                    ToolContext(state.run_id, call.call_id, call.idempotency_key, call.attempts),
+                    slot,
+                    self.sources,
+                    pin,
+                )
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
             self.record(wait_requested(call, outcome.result, time.time()))

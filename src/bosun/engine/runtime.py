@@ -14,6 +14,7 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from bosun.engine.budgets import child_budget, hold, tree_limits
 from bosun.engine.controls import RuntimeControls
@@ -239,6 +240,38 @@ class Runtime(RuntimeControls):
             return run
         raise AssertionError("unreachable")
 
+    async def _spawn_child(
+        self,
+        version: str,
+        snapshot: dict[str, Any],
+        input: str,
+        parent: RunState,
+        key: str,
+        limits: Limits | None,
+    ) -> str:
+        """Queue the child run of an agent tool's call (`engine/agent_calls.py`): the pinned
+        child agent (`version`, rebuilt from `snapshot` once per process), in the parent's
+        tree and tenant, keyed so a repeat finds it again."""
+        agent = self._agents.get(version) or self._child_agent(snapshot)
+        run = await self._create(
+            agent,
+            input,
+            status=QUEUED,
+            tenant=parent.tenant,
+            user=parent.user,
+            session=None,
+            tags=dict(parent.tags),
+            limits=limits,
+            key=key,
+            parent=parent.run_id,
+        )
+        return run.id
+
+    def _child_agent(self, snapshot: dict[str, Any]) -> Agent:
+        """The child agent an agent tool pinned, rebuilt once per version in this process."""
+        agent = Agent.from_snapshot(snapshot)
+        return self._agents.setdefault(agent.version_id, agent)
+
     async def _keyed_child(self, parent: str | None, tenant: str, key: str) -> RunRecord | None:
         """The child of `parent` created with this idempotency key, if any."""
         children = await self.store.list_runs(tenant=tenant, parent_id=parent, limit=10_000)
@@ -378,6 +411,7 @@ class Runtime(RuntimeControls):
             sources=self.sources,
             lineage=await self._lineage(run),
             children=(run.child_steps, run.child_tokens, run.child_cost),
+            spawn=self._spawn_child,
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
+from bosun.spec.agent_tool import agent_tool
 from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
@@ -82,10 +83,17 @@ def _check_autonomy(field: str, value: Any) -> None:
 
 
 def _as_tool(
-    item: Tool | Callable[..., Any] | str, folder: str | None, allowed: Sequence[Any]
+    item: Tool | Agent | Callable[..., Any] | str, folder: str | None, allowed: Sequence[Any]
 ) -> Tool:
     if isinstance(item, Tool):
         return item
+    if isinstance(item, Agent):  # another agent as a tool: calling it starts a child run
+        return agent_tool(item)
+    if isinstance(item, str) and item.startswith("agent:"):
+        raise SpecError(
+            f"`tools`: {item!r}: `agent:` entries are for YAML agent files; in Python pass the"
+            f" agent itself (tools=[researcher]) or `agent_tool(researcher, ...)`"
+        )
     if isinstance(item, str):
         try:
             return load_tool(resolve_ref(item, folder), None, allowed)
@@ -122,7 +130,9 @@ class Agent:
     name: str
     model: ModelSpec | str = "openai:gpt-4o-mini"
     instructions: str = ""
-    tools: Sequence[Tool | Callable[..., Any] | str] = ()
+    # Tools: `@tool` functions, `module:function` references, sourced tools (MCP), and
+    # other agents (each a tool that starts a child run; see docs/teams.md).
+    tools: Sequence[Tool | Agent | Callable[..., Any] | str] = ()
     limits: Limits = field(default_factory=Limits)
     version: str = "1"
     source: str | None = None  # file or module the agent was loaded from

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bosun.errors import BosunError, SpecError
 from bosun.spec import yaml_lines
 from bosun.spec.agent import Agent, check_name
+from bosun.spec.agent_tool import agent_tool
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.mcp import McpServer, mcp_tools
 from bosun.spec.model import ModelSpec
@@ -29,11 +30,13 @@ from bosun.spec.tool import Effect, RetryPolicy, Tool, make_tool
 from bosun.spec.vocab import Autonomy
 
 REF_PATTERN = r"^[^:\s]+:[A-Za-z_][\w.]*$"
+AGENT_PREFIX = "agent:"
 
 
 class ToolEntry(BaseModel):
-    """One `tools:` entry: a Python reference (`ref`), or the tools of an MCP server (`mcp`,
-    with which of them to take and how to govern them; see docs/mcp.md)."""
+    """One `tools:` entry: a Python reference (`ref`), the tools of an MCP server (`mcp`,
+    with which of them to take and how to govern them; see docs/mcp.md), or another agent
+    (`agent`, an agent file beside this one; see docs/teams.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,11 +54,37 @@ class ToolEntry(BaseModel):
     deny: list[str] = Field(default_factory=list)
     effects: dict[str, Effect] = Field(default_factory=dict)
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
+    agent: str | None = Field(default=None, min_length=1)
+    description: str | None = None
+    input_schema: dict[str, Any] | None = None
+    context: str | None = None
+    limits: Limits | None = None  # an agent entry's per-call limits for its child
 
     @model_validator(mode="after")
     def _one_source(self) -> ToolEntry:
-        if (self.ref is None) == (self.mcp is None):
-            raise ValueError("give either `ref` (a Python tool) or `mcp` (an MCP server's tools)")
+        given = [f for f in ("ref", "mcp", "agent") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give one of `ref` (a Python tool), `mcp` (an MCP server's tools) or `agent`"
+                " (another agent, e.g. `agent:researcher`)"
+            )
+        agent_only = [
+            f for f in ("description", "input_schema", "context", "limits") if getattr(self, f)
+        ]
+        if self.agent is not None:
+            others = [
+                f
+                for f in ("idempotent", "timeout", "retry", "trusted", "undo", "sensitive", "allow")
+                if getattr(self, f) is not None
+            ] + [f for f in ("deny", "effects", "prefix") if getattr(self, f)]
+            if others:
+                raise ValueError(
+                    f"`{others[0]}` is not for `agent` entries: an agent tool takes `name`,"
+                    " `effect`, `description`, `input_schema`, `context` and `limits`"
+                )
+            return self
+        if agent_only:
+            raise ValueError(f"`{agent_only[0]}` is for `agent` entries")
         if self.ref is not None:
             mcp_only = [f for f in ("allow", "deny", "effects", "prefix") if getattr(self, f)]
             if mcp_only or isinstance(self.idempotent, list):
@@ -110,10 +139,17 @@ class AgentFile(BaseModel):
     @field_validator("tools", mode="before")
     @classmethod
     def _short_refs(cls, value: Any) -> Any:
-        """`- tools.py:lookup` is short for `- ref: tools.py:lookup`."""
+        """`- tools.py:lookup` is short for `- ref: tools.py:lookup`, and `- agent:researcher`
+        for `- agent: researcher` (the `agent:` prefix is never a Python reference)."""
         if isinstance(value, list):
-            return [{"ref": item} if isinstance(item, str) else item for item in value]
+            return [_short_entry(item) if isinstance(item, str) else item for item in value]
         return value
+
+
+def _short_entry(item: str) -> dict[str, str]:
+    if item.startswith(AGENT_PREFIX):
+        return {"agent": item[len(AGENT_PREFIX) :]}
+    return {"ref": item}
 
 
 def _parse(text: str, filename: str) -> tuple[AgentFile, dict[yaml_lines.Path, int]]:
@@ -169,6 +205,46 @@ def _mcp_tools(entry: ToolEntry, folder: str) -> list[Tool]:
     )
 
 
+def _agent_tool(entry: ToolEntry, folder: str, loading: tuple[str, ...]) -> Tool:
+    """An `agent:` entry as a tool: the agent file it names loaded (and pinned whole)."""
+    assert entry.agent is not None
+    path = agent_file_for(entry.agent, folder)
+    if path in loading:
+        chain = " -> ".join(os.path.basename(p) for p in (*loading, path))
+        raise SpecError(f"agent {entry.agent!r} lists itself among its tools ({chain})")
+    child = load_agent_yaml(path, loading) if path.endswith((".yaml", ".yml")) else load_agent(path)
+    return agent_tool(
+        child,
+        name=entry.name,
+        description=entry.description,
+        input_schema=entry.input_schema,
+        context=entry.context or "input",
+        effect=entry.effect,
+        limits=entry.limits,
+    )
+
+
+def agent_file_for(name: str, folder: str) -> str:
+    """The agent file an `agent:` entry names: a path (`.yaml`, `.yml` or `.py`) relative to
+    the listing file, or a bare name found as `NAME.yaml`/`NAME.yml`/`NAME.py` beside it or
+    in its `agents/` folder. Files, not a registry: a loaded file means the same anywhere."""
+    if name.endswith((".yaml", ".yml", ".py")):
+        tried = [os.path.normpath(os.path.join(folder, name))]
+    else:
+        tried = [
+            os.path.join(folder, sub, name + ext)
+            for sub in ("", "agents")
+            for ext in (".yaml", ".yml", ".py")
+        ]
+    for candidate in tried:
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    raise SpecError(
+        f"`agent: {name}`: no agent file found (tried {', '.join(tried)}); write the file's"
+        " path relative to this one, e.g. `agent:agents/researcher.yaml`"
+    )
+
+
 def _load_tool(entry: ToolEntry, folder: str, allowed: list[Any]) -> Tool:
     """One `tools:` entry as a Tool: the reference imported, the file's overrides applied."""
     assert entry.ref is not None and not isinstance(entry.idempotent, list)
@@ -193,8 +269,9 @@ def _load_tool(entry: ToolEntry, folder: str, allowed: list[Any]) -> Tool:
     )
 
 
-def load_agent_yaml(path: str) -> Agent:
-    """An agent from a YAML file: tools imported relative to the file (trusted code)."""
+def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
+    """An agent from a YAML file: tools imported relative to the file (trusted code).
+    `_loading` is the chain of agent files that listed this one (`agent:` entries)."""
     text = yaml_lines.read_file(path, f"agent file {path}")
     spec, lines = _parse(text, path)
     at = _Located(path, lines)
@@ -209,6 +286,12 @@ def load_agent_yaml(path: str) -> Agent:
         allowed.append(getattr(obj, "fn", obj))
     tools = []
     for i, entry in enumerate(spec.tools):
+        if entry.agent is not None:
+            try:
+                tools.append(_agent_tool(entry, folder, (*_loading, os.path.abspath(path))))
+            except BosunError as exc:
+                raise at.error(("tools", i), str(exc)) from None
+            continue
         if entry.mcp is not None:
             try:
                 tools.extend(_mcp_tools(entry, folder))
