@@ -20,6 +20,7 @@ from bosun.errors import (
     UnstorableEvent,
 )
 from bosun.spec import Agent, Limits, ModelSpec, load_agent
+from bosun.spec.agent_tool import agent_tool
 from bosun.spec.tool import RetryPolicy, Tool, ToolContext, tool
 from bosun.spec.wait import Wait
 from bosun.store.base import ApprovalConflict
@@ -53,6 +54,7 @@ __all__ = [
     "Wait",
     "Worker",
     "__version__",
+    "agent_tool",
     "load_agent",
     "tool",
 ]

@@ -393,3 +393,26 @@ async def test_a_child_of_a_cancelled_parent_is_cancelled_too(db_url):
         await drain(rt)
         assert (await rt.get_run(kid.id)).status == "cancelled"
         assert (await rt.get_run(parent_id)).status == "cancelled"
+
+
+async def test_runtime_run_drives_the_children_in_this_process(db_url):
+    """`Runtime.run` (and `bosun run`) comes back with the tree finished, nested two deep."""
+    inner = researcher(calls(("lookup", {"order": "9"})), {"content": "9 is delivered"})
+    middle = Agent(
+        name="middle",
+        model=scripted(calls(("researcher", {"input": "order 9?"})), {"content": "says: 9 ok"}),
+        tools=[agent_tool(inner, limits={"max_steps": 5})],
+        limits=Limits(max_steps=10),
+    )
+    top = Agent(
+        name="top",
+        model=scripted(calls(("middle", {"input": "ask about 9"})), {"content": "9 is fine"}),
+        tools=[middle],
+    )
+    async with Runtime(db_url) as rt:
+        result = await rt.run(top, "how is order 9?")
+        tree = await rt.store.list_runs(root_id=result.run_id)
+
+    assert result.status == "succeeded" and result.output == "9 is fine"
+    assert sorted(r.agent for r in tree) == ["middle", "researcher", "top"]
+    assert all(r.status == "succeeded" and r.root_id == result.run_id for r in tree)

@@ -311,7 +311,10 @@ class Runtime(RuntimeControls):
         tags: dict[str, str] | None = None,
         limits: Limits | None = None,
     ) -> RunResult:
-        """Run to completion in this process (journaled; a worker resumes it if we crash)."""
+        """Run to completion in this process (journaled; a worker resumes it if we crash).
+        Child runs it starts (agents as tools) are driven here too, so a run that parks only
+        on its own children comes back finished; one that waits for a person, a signal or a
+        timer comes back `waiting`/`waiting_approval`, and a worker continues it."""
         run = await self._create(
             agent,
             input,
@@ -322,7 +325,26 @@ class Runtime(RuntimeControls):
             tags=tags,
             limits=limits,
         )
-        return await self.drive(run)
+        result = await self.drive(run)
+        if result.status == WAITING:
+            result = await self._drive_tree(run.id)
+        return result
+
+    async def _drive_tree(self, root_id: str) -> RunResult:
+        """Drive the queued runs of one tree here (children, then the parents they woke)
+        until none is left that this process can claim; returns the root's result."""
+        while True:
+            queued = await self.store.list_runs(root_id=root_id, status=QUEUED, limit=1000)
+            drove = False
+            for run in reversed(queued):  # oldest first
+                claimed = await self.store.claim_one(
+                    self.owner, run.id, lease_seconds=self.lease_seconds
+                )
+                if claimed is not None:
+                    await self.drive(claimed)
+                    drove = True
+            if not drove:
+                return await self.result(root_id)
 
     async def submit(
         self,
