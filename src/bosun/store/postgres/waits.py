@@ -19,15 +19,27 @@ import psycopg
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
 from bosun.journal.events import ApprovalRequested, Event, WaitRequested
-from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
+from bosun.spec.vocab import PARKED_STATUSES, TERMINAL_STATUSES, WaitKind, WaitStatus
 from bosun.store import waits_rows as sql
+from bosun.store.rules import wakes
 from bosun.store.waits_rows import WaitRecord, pg, wait_from_row
 
 WAITS_SCHEMA = [
     s.strip() for s in sql.WAITS_DDL.format(serial="BIGSERIAL PRIMARY KEY").split(";") if s.strip()
 ] + [sql.WAITS_FOR_PENDING_APPROVALS]
 
-_INSERT, _SETTLE, _WAKE = pg(sql.INSERT), pg(sql.SETTLE), pg(sql.WAKE)
+_INSERT, _SETTLE = pg(sql.INSERT), pg(sql.SETTLE)
+_WAKE_FACTS, _REQUEUE = pg(sql.WAKE_FACTS), pg(sql.REQUEUE)
+
+
+async def wake(conn: psycopg.AsyncConnection, run_id: str, now: float) -> None:
+    """Apply the wake rule (`rules.wakes`) to the run, whose row the caller holds locked."""
+    cur = await conn.execute(_WAKE_FACTS, (run_id, run_id))
+    status, pending = await cur.fetchone()
+    if wakes(status, pending):
+        await conn.execute(_REQUEUE, (now, run_id))
+
+
 _LOCK_RUN = "SELECT status FROM runs WHERE id=%s FOR UPDATE"
 
 
@@ -44,7 +56,7 @@ async def settle_in_tx(
     cur = await conn.execute(_SETTLE, (status, result, now, wait_id))
     if await cur.fetchone() is None:
         return False
-    await conn.execute(_WAKE, (now, found[0], found[0]))
+    await wake(conn, found[0], now)
     return True
 
 
@@ -85,8 +97,8 @@ async def wait_rows(
                     event.ts or now,
                 ),
             )
-    if status in (RunStatus.WAITING, RunStatus.WAITING_APPROVAL):
-        await conn.execute(_WAKE, (now, run_id, run_id))
+    if status in PARKED_STATUSES:
+        await wake(conn, run_id, now)
     elif status in TERMINAL_STATUSES:
         await conn.execute(pg(sql.CANCEL), (now, run_id))
         cur = await conn.execute(pg(sql.KEYED_WAITS), (WaitKind.CHILD, run_id))

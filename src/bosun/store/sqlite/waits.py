@@ -15,8 +15,9 @@ from typing import Any
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
 from bosun.journal.events import ApprovalRequested, Event, WaitRequested
-from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
+from bosun.spec.vocab import PARKED_STATUSES, TERMINAL_STATUSES, WaitKind, WaitStatus
 from bosun.store import waits_rows as sql
+from bosun.store.rules import wakes
 from bosun.store.waits_rows import WaitRecord, wait_from_row
 
 
@@ -64,8 +65,8 @@ class SqliteWaits:
                         event.ts or now,
                     ),
                 )
-        if status in (RunStatus.WAITING, RunStatus.WAITING_APPROVAL):
-            conn.execute(sql.WAKE, (now, run_id, run_id))
+        if status in PARKED_STATUSES:
+            self._wake(run_id, now)
         elif status in TERMINAL_STATUSES:
             self._ended(run_id, now)
 
@@ -100,8 +101,14 @@ class SqliteWaits:
         row = self.conn.execute(sql.SETTLE, (status, result, now, wait_id)).fetchone()
         if row is None:
             return False
-        self.conn.execute(sql.WAKE, (now, row[0], row[0]))
+        self._wake(row[0], now)
         return True
+
+    def _wake(self, run_id: str, now: float) -> None:
+        """Apply the wake rule to the run, inside the caller's write transaction."""
+        status, pending = self.conn.execute(sql.WAKE_FACTS, (run_id, run_id)).fetchone()
+        if wakes(status, pending):
+            self.conn.execute(sql.REQUEUE, (now, run_id))
 
     # -- public ----------------------------------------------------------------
 
