@@ -416,3 +416,37 @@ async def test_runtime_run_drives_the_children_in_this_process(db_url):
     assert result.status == "succeeded" and result.output == "9 is fine"
     assert sorted(r.agent for r in tree) == ["middle", "researcher", "top"]
     assert all(r.status == "succeeded" and r.root_id == result.run_id for r in tree)
+
+
+async def test_a_parent_rule_asking_approval_for_the_call_starts_the_child_only_once_approved(
+    db_url,
+):
+    clerk = Agent(
+        name="clerk", model=scripted({"content": "filed"}), tools=[], limits=Limits(max_steps=3)
+    )
+    policy = {
+        "name": "delegation-needs-a-lead",
+        "rules": [
+            {"name": "ask-before-delegating", "tools": ["clerk"], "effect": "require_approval"}
+        ],
+    }
+    parent = Agent(
+        name="lead",
+        model=scripted(calls(("clerk", {"input": "file it"})), {"content": "Filed."}),
+        tools=[clerk],
+        policy=policy,
+    )
+    async with Runtime(db_url) as rt:
+        parent_id = await rt.submit(parent, "file the claim")
+        await drain(rt)
+        assert (await rt.get_run(parent_id)).status == "waiting_approval"
+        assert await children_of(rt, parent_id) == []  # nothing started before the approval
+        [approval] = await rt.approvals()
+        assert (approval.run_id, approval.tool) == (parent_id, "clerk")
+        await rt.approve(approval.id, by="lead@example.com")
+        await drain(rt)
+        result = await rt.result(parent_id)
+        kids = await children_of(rt, parent_id)
+
+    assert result.status == "succeeded" and result.output == "Filed."
+    assert [k.status for k in kids] == ["succeeded"]
