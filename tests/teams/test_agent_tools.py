@@ -450,3 +450,25 @@ async def test_a_parent_rule_asking_approval_for_the_call_starts_the_child_only_
 
     assert result.status == "succeeded" and result.output == "Filed."
     assert [k.status for k in kids] == ["succeeded"]
+
+
+async def test_per_call_limits_tighten_only_what_they_set(db_url):
+    child = Agent(
+        name="worker",
+        model=scripted({"content": "ok"}),
+        tools=[],
+        limits=Limits(max_steps=10, max_tool_calls=500),
+    )
+    parent = Agent(
+        name="lead",
+        model=scripted(calls(("worker", {"input": "go"})), {"content": "done"}),
+        tools=[agent_tool(child, limits={"max_steps": 2})],
+    )
+    async with Runtime(db_url) as rt:
+        parent_id = await rt.submit(parent, "go")
+        await drain(rt)
+        [kid] = await children_of(rt, parent_id)
+        [started] = of(await rt.events(kid.id), RunStarted)
+
+    assert started.limits["max_steps"] == 2
+    assert started.limits["max_tool_calls"] == 500  # the child's own, not a default

@@ -68,7 +68,9 @@ class AgentCalls:
         key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
         config = tool.source.config
         text = child_input(tool, kwargs, state.messages)
-        limits = Limits.model_validate(config["limits"]) if config.get("limits") else None
+        # Only what the entry set tightens the child's limits (unset: no default sneaks in).
+        unset = dict.fromkeys(Limits.model_fields)
+        limits = Limits.model_validate(unset | config["limits"]) if config.get("limits") else None
         try:
             child_id = await self.spawn(
                 config["version"], config["agent"], text, state, key, limits

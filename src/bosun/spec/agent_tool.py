@@ -89,6 +89,7 @@ def agent_tool(
             ' {"type": "object", "properties": {"order": {"type": "string"}}}; got'
             f" {input_schema!r}"
         )
+    agent.check_tools()  # a worker elsewhere must import the child's tools too: say so now
     least = strongest_effect(agent)
     try:
         declared = Effect(effect) if effect is not None else least
