@@ -160,3 +160,57 @@ async def test_worker_killed_right_after_creating_the_child_makes_no_second(
     assert len(of(events, ToolStarted, tool="syncer")) == 2  # started again on resume
     assert of(events, ToolFinished, tool="syncer")[0].result["answer"] == "A1 is synced"
     assert [e["attempt"] for e in effects(folder, "sync_slow")] == [1]
+
+
+async def test_an_approval_inside_the_child_survives_a_killed_worker(tmp_path, folder, db_url):
+    """The child parks on an approval, its parent on the child; the worker is SIGKILLed.
+    The approval is still in the inbox; approving it lets the next worker finish the tree,
+    and the approved charge runs once."""
+    log = tmp_path / "workers.log"
+    policy = {
+        "name": "charges-need-finance",
+        "rules": [{"name": "finance", "tools": ["charge"], "effect": "require_approval"}],
+    }
+    child = Agent(
+        name="biller",
+        model=scripted(calls(("charge", {"amount": 20.0})), {"content": "charged 20"}),
+        tools=[f"{TOOLS}:charge"],
+        policy=policy,
+        limits=Limits(max_steps=5),
+    )
+    parent = Agent(
+        name="lead",
+        model=scripted(calls(("biller", {"input": "charge 20"})), {"content": "Charged."}),
+        tools=[child],
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        async with Runtime(db_url) as rt:
+            parent_id = await rt.submit(parent, "bill the customer")
+            first = start_worker(db_url, worker_env(folder), log)
+            procs.append(first)
+
+            async def parked() -> bool:
+                return bool(await rt.approvals()) and (
+                    (await rt.get_run(parent_id)).status == "waiting"
+                )
+
+            await wait_until("the child's approval and the parent's wait", parked, log)
+            sigkill(first)
+            [approval] = await rt.approvals()
+            await rt.approve(approval.id, by="finance@example.com")
+            second = start_worker(db_url, worker_env(folder), log, exit_when_idle=True)
+            procs.append(second)
+            finish_worker(second, log)
+            result = await rt.result(parent_id)
+            children = await rt.store.list_runs(parent_id=parent_id)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    assert result.status == "succeeded" and result.output == "Charged."
+    assert [c.id for c in children] == [approval.run_id]
+    assert [c.status for c in children] == ["succeeded"]
+    assert [e["attempt"] for e in effects(folder, "charge")] == [1]
