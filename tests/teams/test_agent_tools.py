@@ -472,3 +472,35 @@ async def test_per_call_limits_tighten_only_what_they_set(db_url):
 
     assert started.limits["max_steps"] == 2
     assert started.limits["max_tool_calls"] == 500  # the child's own, not a default
+
+
+async def test_a_kill_switch_on_the_child_agent_is_a_structured_error_for_the_parent(db_url):
+    """`bosun kill --scope agent:researcher` halts the child at its next step; the parent's
+    model is told (`child_killed`) and the parent goes on."""
+    child = Agent(
+        name="researcher",
+        model=scripted(calls(("await_go", {})), {"content": "late"}),
+        tools=["team_tools.py:await_go"],
+        limits=Limits(max_steps=5),
+    )
+    parent = Agent(
+        name="lead",
+        model=scripted(calls(("researcher", {"input": "x"})), {"content": "Research is off."}),
+        tools=[child],
+    )
+    async with Runtime(db_url) as rt:
+        parent_id = await rt.submit(parent, "go")
+        await drain(rt)
+        [kid] = await children_of(rt, parent_id)
+        assert kid.status == "waiting"
+        await rt.kill("agent:researcher", reason="researcher misbehaves", by="ops@example.com")
+        await rt.signal(kid.id, "go", {})  # it wakes, and halts at its next step
+        await drain(rt)
+        result = await rt.result(parent_id)
+        events = await rt.events(parent_id)
+        kid = await rt.get_run(kid.id)
+
+    assert kid.status == "killed"
+    assert result.status == "succeeded" and result.output == "Research is off."
+    [failed] = of(events, ToolFailed, tool="researcher")
+    assert failed.error_type == "child_killed" and "researcher misbehaves" in failed.message
