@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
-from bosun.journal.events import ApprovalRequested, Event, WaitRequested
+from bosun.journal.events import Event, WaitRequested
 from bosun.spec.vocab import PARKED_STATUSES, TERMINAL_STATUSES, WaitKind, WaitStatus
 from bosun.store import waits_rows as sql
 from bosun.store.rules import wakes
@@ -68,35 +68,11 @@ async def wait_rows(
     waits all settled, and settle the waits of parents on a run that ended."""
     now = time.time()
     for event in events:
-        if isinstance(event, WaitRequested):
-            await conn.execute(
-                _INSERT,
-                (
-                    event.wait_id,
-                    run_id,
-                    event.wait_kind,
-                    event.key,
-                    event.call_id,
-                    event.deadline,
-                    sql.dumps(event.on_deadline),
-                    event.ts or now,
-                ),
-            )
-            await _settle_early(conn, run_id, event, now)
-        elif isinstance(event, ApprovalRequested):
-            await conn.execute(
-                _INSERT,
-                (
-                    event.approval_id,
-                    run_id,
-                    WaitKind.APPROVAL,
-                    event.approval_id,
-                    event.call_id,
-                    event.expires_at,
-                    None,
-                    event.ts or now,
-                ),
-            )
+        params = sql.insert_params(run_id, event, now)
+        if params is not None:
+            await conn.execute(_INSERT, params)
+            if isinstance(event, WaitRequested):
+                await _settle_early(conn, run_id, event, now)
     if status in PARKED_STATUSES:
         await wake(conn, run_id, now)
     elif status in TERMINAL_STATUSES:
