@@ -137,6 +137,11 @@ WAKE_FACTS = (
     "SELECT status, (SELECT COUNT(*) FROM waits WHERE run_id=?"
     f" AND status='{WaitStatus.PENDING}') FROM runs WHERE id=?"
 )
+# (updated_at, run_id): a parked run a kill switch covers goes to the queue, to be killed
+WAKE_FOR_KILL = (
+    f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=?"
+    f" AND status IN ('{RunStatus.WAITING}', '{RunStatus.WAITING_APPROVAL}') RETURNING id"
+)
 # (updated_at, run_id): what the wake rule decided
 REQUEUE = f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=?"
 # (run_id, name) -> the oldest kept signal of that name, removed (it is consumed)

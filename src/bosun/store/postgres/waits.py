@@ -30,6 +30,7 @@ WAITS_SCHEMA = [
 
 _INSERT, _SETTLE = pg(sql.INSERT), pg(sql.SETTLE)
 _WAKE_FACTS, _REQUEUE = pg(sql.WAKE_FACTS), pg(sql.REQUEUE)
+_WAKE_FOR_KILL = pg(sql.WAKE_FOR_KILL)
 
 
 async def wake(conn: psycopg.AsyncConnection, run_id: str, now: float) -> None:
@@ -178,6 +179,11 @@ class PostgresWaits:
     async def cancel_waits(self, run_id: str) -> None:
         async with self._session(f"cancel the waits of run {run_id}") as conn:
             await conn.execute(pg(sql.CANCEL), (time.time(), run_id))
+
+    async def wake_for_kill(self, run_id: str) -> bool:
+        async with self._session(f"wake run {run_id} for its kill switch") as conn:
+            cur = await conn.execute(_WAKE_FOR_KILL, (time.time(), run_id))
+            return await cur.fetchone() is not None
 
 
 __all__ = ["WAITS_SCHEMA", "PostgresWaits", "settle_in_tx", "wait_rows"]

@@ -169,6 +169,9 @@ class SqliteWaits:
     async def cancel_waits(self, run_id: str) -> None:
         self.conn.execute(sql.CANCEL, (time.time(), run_id))
 
+    async def wake_for_kill(self, run_id: str) -> bool:
+        return self.conn.execute(sql.WAKE_FOR_KILL, (time.time(), run_id)).fetchone() is not None
+
 
 # The waits and signals tables (layout 8), statement by statement: run inside a migration's
 # transaction (`executescript` would commit it).
