@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from bosun.journal.events import ApprovalRequested, WaitRequested
 from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
 
 WAIT_COLUMN_NAMES = (
@@ -70,6 +71,22 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def insert_params(run_id: str, event: Any, now: float) -> tuple | None:
+    """`INSERT`'s parameters for the wait an event requests (a `WaitRequested`, or an
+    `ApprovalRequested`: an approval is a wait keyed by its id), else None."""
+    if isinstance(event, WaitRequested):
+        return (
+            event.wait_id, run_id, event.wait_kind, event.key, event.call_id, event.deadline,
+            dumps(event.on_deadline), event.ts or now,
+        )  # fmt: skip
+    if isinstance(event, ApprovalRequested):
+        return (
+            event.approval_id, run_id, WaitKind.APPROVAL, event.approval_id, event.call_id,
+            event.expires_at, None, event.ts or now,
+        )  # fmt: skip
+    return None
+
+
 def pg(sql: str) -> str:
     """The same statement with PostgreSQL's placeholders."""
     return sql.replace("?", "%s")
@@ -119,6 +136,11 @@ SETTLE = (
 WAKE_FACTS = (
     "SELECT status, (SELECT COUNT(*) FROM waits WHERE run_id=?"
     f" AND status='{WaitStatus.PENDING}') FROM runs WHERE id=?"
+)
+# (updated_at, run_id): a parked run a kill switch covers goes to the queue, to be killed
+WAKE_FOR_KILL = (
+    f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=?"
+    f" AND status IN ('{RunStatus.WAITING}', '{RunStatus.WAITING_APPROVAL}') RETURNING id"
 )
 # (updated_at, run_id): what the wake rule decided
 REQUEUE = f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=?"

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
-from bosun.journal.events import ApprovalRequested, Event, WaitRequested
+from bosun.journal.events import Event, WaitRequested
 from bosun.spec.vocab import PARKED_STATUSES, TERMINAL_STATUSES, WaitKind, WaitStatus
 from bosun.store import waits_rows as sql
 from bosun.store.rules import wakes
@@ -30,6 +30,7 @@ WAITS_SCHEMA = [
 
 _INSERT, _SETTLE = pg(sql.INSERT), pg(sql.SETTLE)
 _WAKE_FACTS, _REQUEUE = pg(sql.WAKE_FACTS), pg(sql.REQUEUE)
+_WAKE_FOR_KILL = pg(sql.WAKE_FOR_KILL)
 
 
 async def wake(conn: psycopg.AsyncConnection, run_id: str, now: float) -> None:
@@ -68,35 +69,11 @@ async def wait_rows(
     waits all settled, and settle the waits of parents on a run that ended."""
     now = time.time()
     for event in events:
-        if isinstance(event, WaitRequested):
-            await conn.execute(
-                _INSERT,
-                (
-                    event.wait_id,
-                    run_id,
-                    event.wait_kind,
-                    event.key,
-                    event.call_id,
-                    event.deadline,
-                    sql.dumps(event.on_deadline),
-                    event.ts or now,
-                ),
-            )
-            await _settle_early(conn, run_id, event, now)
-        elif isinstance(event, ApprovalRequested):
-            await conn.execute(
-                _INSERT,
-                (
-                    event.approval_id,
-                    run_id,
-                    WaitKind.APPROVAL,
-                    event.approval_id,
-                    event.call_id,
-                    event.expires_at,
-                    None,
-                    event.ts or now,
-                ),
-            )
+        params = sql.insert_params(run_id, event, now)
+        if params is not None:
+            await conn.execute(_INSERT, params)
+            if isinstance(event, WaitRequested):
+                await _settle_early(conn, run_id, event, now)
     if status in PARKED_STATUSES:
         await wake(conn, run_id, now)
     elif status in TERMINAL_STATUSES:
@@ -202,6 +179,11 @@ class PostgresWaits:
     async def cancel_waits(self, run_id: str) -> None:
         async with self._session(f"cancel the waits of run {run_id}") as conn:
             await conn.execute(pg(sql.CANCEL), (time.time(), run_id))
+
+    async def wake_for_kill(self, run_id: str) -> bool:
+        async with self._session(f"wake run {run_id} for its kill switch") as conn:
+            cur = await conn.execute(_WAKE_FOR_KILL, (time.time(), run_id))
+            return await cur.fetchone() is not None
 
 
 __all__ = ["WAITS_SCHEMA", "PostgresWaits", "settle_in_tx", "wait_rows"]
