@@ -420,3 +420,36 @@ async def test_a_tool_kill_switch_leaves_parked_runs_parked(db_url):
         await rt.signal(run_id, "stock", {"in_stock": 3})
         await drain(rt, until=run_id)
         assert (await rt.get_run(run_id)).status == "succeeded"
+
+
+@pytest.mark.parametrize("end", ["kill", "cancel"])
+async def test_a_run_that_ends_while_waiting_for_approval_leaves_nothing_to_decide(db_url, end):
+    """The inbox never offers a decision that can no longer matter: when a run waiting for
+    approval is killed or cancelled, its approval is closed as `cancelled`, and approving
+    it is refused."""
+    from bosun import ApprovalConflict
+
+    PAID.clear()
+    a = Agent(
+        name="payer",
+        model=scripted(call("pay", amount=5), {"content": "paid"}),
+        tools=[pay],
+        policy=NEEDS_APPROVAL,
+    )
+    async with Runtime(db_url) as rt:
+        rt.register(a)
+        run_id = await rt.submit(a, "pay")
+        await Worker(rt, poll_interval=0.01).serve(exit_when_idle=True)
+        [approval] = await rt.approvals()
+        if end == "kill":
+            await rt.kill("agent:payer", reason="incident", by="ops")
+        else:
+            await rt.cancel(run_id)
+        await drain(rt, until=run_id)
+        assert (await rt.get_run(run_id)).status == ("killed" if end == "kill" else "cancelled")
+        assert await rt.approvals() == []
+        closed = await rt.store.get_approval(approval.id)
+        assert closed.status == "cancelled" and closed.decided_by is None
+        with pytest.raises(ApprovalConflict, match="cancelled"):
+            await rt.approve(approval.id, by="ana")
+    assert PAID == []

@@ -56,6 +56,7 @@ class ApprovalStatus(StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     ESCALATED = "escalated"
+    CANCELLED = "cancelled"  # its run ended first (cancelled, killed, failed): nothing to decide
 
 
 class Verdict(StrEnum):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from bosun.journal.events import ApprovalRequested, WaitRequested
-from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
+from bosun.spec.vocab import TERMINAL_STATUSES, ApprovalStatus, RunStatus, WaitKind, WaitStatus
 
 WAIT_COLUMN_NAMES = (
     "id",
@@ -160,6 +160,12 @@ SIGNAL_WAIT = (
 KEYED_WAITS = (
     f"SELECT {WAIT_COLUMNS} FROM waits WHERE kind=? AND key=? AND status='{WaitStatus.PENDING}'"
     " ORDER BY created_at, id"
+)
+# (decided_at, run_id): a run that ended leaves no approval for anyone to decide
+CANCEL_APPROVALS = (
+    f"UPDATE approvals SET status='{ApprovalStatus.CANCELLED}', decided_at=?,"
+    " comment='the run ended before anyone decided' WHERE run_id=?"
+    f" AND status='{ApprovalStatus.PENDING}'"
 )
 # (resolved_at, run_id): a run that ended waits for nothing any more
 CANCEL = (

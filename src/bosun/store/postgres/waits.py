@@ -78,6 +78,7 @@ async def wait_rows(
         await wake(conn, run_id, now)
     elif status in TERMINAL_STATUSES:
         await conn.execute(pg(sql.CANCEL), (now, run_id))
+        await conn.execute(pg(sql.CANCEL_APPROVALS), (now, run_id))
         cur = await conn.execute(pg(sql.KEYED_WAITS), (WaitKind.CHILD, run_id))
         waiting = [wait_from_row(r) for r in await cur.fetchall()]
         if waiting:

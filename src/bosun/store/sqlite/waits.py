@@ -64,6 +64,7 @@ class SqliteWaits:
         """The run ended: its own waits are cancelled, and its parents' waits on it settle."""
         conn = self.conn
         conn.execute(sql.CANCEL, (now, run_id))
+        conn.execute(sql.CANCEL_APPROVALS, (now, run_id))
         waiting = conn.execute(sql.KEYED_WAITS, (WaitKind.CHILD, run_id)).fetchall()
         if waiting:
             row = conn.execute(sql.CHILD_OUTCOME, (run_id,)).fetchone()
