@@ -18,7 +18,6 @@ Resources, prompts and the extra request handlers live in `fixture_content.py`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -28,18 +27,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import (
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     AudioContent,
-    CreateMessageRequest,
-    CreateMessageRequestParams,
-    CreateMessageResult,
-    ElicitRequest,
-    ElicitRequestFormParams,
-    ElicitResult,
     EmbeddedResource,
     ImageContent,
-    InputRequest,
-    InputRequiredResult,
-    ListRootsRequest,
-    ListRootsResult,
     SamplingMessage,
     TextContent,
     TextResourceContents,
@@ -330,209 +319,6 @@ async def test_missing_capability(ctx: Context) -> str:
     return "Client declared sampling capability; proceeding."
 
 
-# SEP-2322 InputRequiredResult fixtures (multi-round-trip / ephemeral workflow)
-
-NAME_SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
-
-
-def _name_elicitation(message: str = "What is your name?") -> ElicitRequest:
-    return ElicitRequest(
-        params=ElicitRequestFormParams(message=message, requested_schema=NAME_SCHEMA)
-    )
-
-
-@_tool()
-async def test_input_required_result_elicitation(ctx: Context) -> str | InputRequiredResult:
-    """Tests InputRequiredResult with a single elicitation request"""
-    responses = ctx.input_responses
-    if responses and "user_name" in responses:
-        answer = responses["user_name"]
-        name = (
-            answer.content.get("name", "stranger")
-            if isinstance(answer, ElicitResult) and answer.content
-            else "?"
-        )
-        return f"Hello, {name}!"
-    return InputRequiredResult(input_requests={"user_name": _name_elicitation()})
-
-
-@_tool()
-async def test_input_required_result_sampling(ctx: Context) -> str | InputRequiredResult:
-    """Tests InputRequiredResult with a single sampling request"""
-    responses = ctx.input_responses
-    if responses and "capital_question" in responses:
-        answer = responses["capital_question"]
-        text = (
-            answer.content.text
-            if isinstance(answer, CreateMessageResult) and answer.content.type == "text"
-            else "?"
-        )
-        return f"Model said: {text}"
-    return InputRequiredResult(
-        input_requests={
-            "capital_question": CreateMessageRequest(
-                params=CreateMessageRequestParams(
-                    messages=[
-                        SamplingMessage(
-                            role="user",
-                            content=TextContent(type="text", text="What is the capital of France?"),
-                        )
-                    ],
-                    max_tokens=100,
-                )
-            )
-        }
-    )
-
-
-@_tool()
-async def test_input_required_result_list_roots(ctx: Context) -> str | InputRequiredResult:
-    """Tests InputRequiredResult with a single roots/list request"""
-    responses = ctx.input_responses
-    if responses and "client_roots" in responses:
-        answer = responses["client_roots"]
-        count = len(answer.roots) if isinstance(answer, ListRootsResult) else 0
-        return f"Client exposed {count} root(s)."
-    return InputRequiredResult(input_requests={"client_roots": ListRootsRequest()})
-
-
-@_tool()
-async def test_input_required_result_request_state(ctx: Context) -> str | InputRequiredResult:
-    """Tests requestState round-tripping in the InputRequiredResult flow"""
-    responses = ctx.input_responses
-    if responses and "confirm" in responses and ctx.request_state == "request-state-nonce":
-        return "state-ok: confirmation received"
-    confirm = ElicitRequest(
-        params=ElicitRequestFormParams(
-            message="Please confirm",
-            requested_schema={
-                "type": "object",
-                "properties": {"ok": {"type": "boolean"}},
-                "required": ["ok"],
-            },
-        )
-    )
-    return InputRequiredResult(
-        input_requests={"confirm": confirm}, request_state="request-state-nonce"
-    )
-
-
-@_tool()
-async def test_input_required_result_multiple_inputs(ctx: Context) -> str | InputRequiredResult:
-    """Tests InputRequiredResult carrying elicitation, sampling and roots requests together"""
-    responses = ctx.input_responses
-    if responses and {"user_name", "greeting", "client_roots"} <= responses.keys():
-        return "All inputs received."
-    return InputRequiredResult(
-        input_requests={
-            "user_name": _name_elicitation(),
-            "greeting": CreateMessageRequest(
-                params=CreateMessageRequestParams(
-                    messages=[
-                        SamplingMessage(
-                            role="user",
-                            content=TextContent(type="text", text="Generate a greeting"),
-                        )
-                    ],
-                    max_tokens=50,
-                )
-            ),
-            "client_roots": ListRootsRequest(),
-        },
-        request_state="multiple-inputs",
-    )
-
-
-@_tool()
-async def test_input_required_result_multi_round(ctx: Context) -> str | InputRequiredResult:
-    """Tests a three-round InputRequiredResult flow with evolving requestState"""
-    state = json.loads(ctx.request_state) if ctx.request_state else {"round": 0}
-    responses = ctx.input_responses or {}
-
-    if state["round"] == 0:
-        return InputRequiredResult(
-            input_requests={"step1": _name_elicitation("Step 1: What is your name?")},
-            request_state=json.dumps({"round": 1}),
-        )
-
-    if state["round"] == 1 and "step1" in responses:
-        step1 = responses["step1"]
-        name = (
-            step1.content.get("name") if isinstance(step1, ElicitResult) and step1.content else None
-        )
-        color_schema = {
-            "type": "object",
-            "properties": {"color": {"type": "string"}},
-            "required": ["color"],
-        }
-        return InputRequiredResult(
-            input_requests={
-                "step2": ElicitRequest(
-                    params=ElicitRequestFormParams(
-                        message="Step 2: What is your favorite color?",
-                        requested_schema=color_schema,
-                    )
-                )
-            },
-            request_state=json.dumps({"round": 2, "name": name}),
-        )
-
-    if state["round"] == 2 and "step2" in responses:
-        step2 = responses["step2"]
-        color = (
-            step2.content.get("color")
-            if isinstance(step2, ElicitResult) and step2.content
-            else None
-        )
-        return f"{state.get('name')} likes {color}."
-
-    # Missing or out-of-order response: re-request from the start.
-    return InputRequiredResult(
-        input_requests={"step1": _name_elicitation("Step 1: What is your name?")},
-        request_state=json.dumps({"round": 1}),
-    )
-
-
-@_tool()
-async def test_input_required_result_tampered_state(ctx: Context) -> str | InputRequiredResult:
-    """Tests that the server rejects a tampered requestState echo.
-
-    The handler stays plaintext; tamper rejection happens in the SDK's request-state boundary.
-    """
-    if ctx.request_state is None:
-        confirm = ElicitRequest(
-            params=ElicitRequestFormParams(
-                message="Please confirm",
-                requested_schema={
-                    "type": "object",
-                    "properties": {"ok": {"type": "boolean"}},
-                    "required": ["ok"],
-                },
-            )
-        )
-        return InputRequiredResult(input_requests={"confirm": confirm}, request_state="round-1")
-    return f"state-ok: {ctx.request_state}"
-
-
-@_tool()
-async def test_input_required_result_capabilities(ctx: Context) -> InputRequiredResult:
-    """Tests that inputRequests only include methods the client declared support for"""
-    caps = ctx.client_capabilities
-    requests: dict[str, InputRequest] = {}
-    if caps is None or caps.sampling is not None:
-        requests["sample"] = CreateMessageRequest(
-            params=CreateMessageRequestParams(
-                messages=[
-                    SamplingMessage(role="user", content=TextContent(type="text", text="Say hello"))
-                ],
-                max_tokens=50,
-            )
-        )
-    if caps is None or caps.elicitation is not None:
-        requests["ask"] = _name_elicitation()
-    return InputRequiredResult(input_requests=requests, request_state="capability-gated")
-
-
 # SEP-1613 / SEP-2106 JSON Schema 2020-12 fixture: a tool whose inputSchema carries
 # the full set of 2020-12 keywords the conformance scenario asserts on.
 
@@ -612,6 +398,8 @@ async def test_trigger_prompt_change(ctx: Context) -> str:
 
 def install_fixture_tools(mcp: MCPServer) -> set[str]:
     """Register every fixture tool on `mcp`; returns their names (served to every caller)."""
+    from bosun.server.mcp_serve import fixtures_input  # noqa: F401 (collects its tools)
+
     for fn, options in _TOOLS:
         mcp.tool(**options)(fn)
     # The SDK has no public input_schema= override yet: the 2020-12 fixture's schema is set
