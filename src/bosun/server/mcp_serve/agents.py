@@ -17,6 +17,7 @@ import re
 import time
 from typing import Any
 
+import orjson
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
@@ -119,7 +120,8 @@ async def answer(ctx: Context, run_id: str) -> CallToolResult:
         pending = await ops.approvals(state, principal, "pending", run_id)
         data["pending_approvals"] = [a.model_dump(mode="json") for a in pending]
         lines = [
-            f"- approval {a.approval_id}: {a.tool} {a.arguments} (needs a {a.role}; rule {a.rule})"
+            f"- approval {a.approval_id}: {a.tool} {orjson.dumps(a.arguments).decode()}"
+            f" (needs a {a.role}; rule {a.rule})"
             for a in pending
         ]
         text = (
