@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_serve_helpers import bosun
 
 pytestmark = pytest.mark.slow
 
@@ -128,12 +130,18 @@ def test_a_request_without_a_valid_key_is_refused_with_401(served):
     wrong = httpx.post(
         served.url,
         json=INITIALIZE,
-        headers={**ACCEPT, "Authorization": "Bearer bosun_0123456789ab_notthesecretatall"},
+        headers={**ACCEPT, "Authorization": "Bearer bosun_0123456789ab_notthesecretatall_really"},
     )
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Bearer")
     assert "bosun keys create" in missing.json()["error"]["message"]
     assert wrong.status_code == 401
+    assert "unknown key 0123456789ab" in wrong.json()["error"]["message"]
+    exported = bosun("audit", "export", "--db", served.db)
+    assert exported.returncode == 0, exported.stderr
+    failures = [json.loads(line) for line in exported.stdout.splitlines() if "auth_failed" in line]
+    assert any(f["subject"] == "/mcp" and "unknown key" in str(f["data"]) for f in failures)
+    assert "notthesecretatall" not in exported.stdout
 
 
 def test_a_foreign_host_or_origin_is_refused_even_with_a_valid_key(served):

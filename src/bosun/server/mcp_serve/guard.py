@@ -7,12 +7,14 @@
    even looked at.
 2. Credentials: `Authorization: Bearer bosun_<id>_<secret>`, a Bosun API key checked with
    `bosun.server.keys.verify_key` (revoked keys fail). Without a valid one: 401 with
-   `WWW-Authenticate: Bearer`. The verified `Principal` is left in the ASGI scope's state
-   for `BosunMCPServer.principal_of`. Conformance-fixtures mode takes no credentials (the
+   `WWW-Authenticate: Bearer`. Failures count against the client's address and are audited
+   exactly as the API's are (`bosun.server.auth.count_failure`, the same counter: 429 past
+   the limit); a used key's `last_used_at` is kept. The verified `Principal` is left in the
+   ASGI scope's state for `BosunMCPServer.principal_of`. Conformance-fixtures mode takes no credentials (the
    suite sends none), which is why it binds only to loopback (see `serve.py`).
 
-The reasons a key failed ("unknown key ...", "wrong secret ...") go to the log, never the
-token; the client is told only that the key was not accepted.
+The reason a key failed ("unknown key ...", "wrong secret ...") goes to the audit trail and
+the answer, never the token itself.
 """
 
 from __future__ import annotations
@@ -25,12 +27,17 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bosun.server.auth import AuthFailed, check_blocked, count_failure, touch
 from bosun.server.keys import Principal, verify_key
 from bosun.server.mcp_serve.server import PRINCIPAL_KEY
-from bosun.store.base import Store
+from bosun.server.state import ServerState
 
 log = logging.getLogger("bosun.mcp.serve")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+NO_KEY = (
+    "send a Bosun API key: Authorization: Bearer bosun_<id>_<secret>"
+    " (create one with `bosun keys create`)"
+)
 
 
 def allowed_hosts(bound: str, extra: Iterable[str] = ()) -> frozenset[str]:
@@ -53,12 +60,12 @@ class Guard:
         self,
         app: ASGIApp,
         *,
-        store: Store,
+        state: ServerState,
         hosts: frozenset[str],
         credentials: bool = True,
     ) -> None:
         self.app = app
-        self.store = store
+        self.state = state
         self.hosts = hosts
         self.credentials = credentials
 
@@ -76,30 +83,33 @@ class Guard:
             await self._refuse(scope, receive, send, 403, f"Origin {origin!r} is not allowed")
             return
         if self.credentials:
-            principal = await self._principal(headers.get("authorization", ""))
-            if principal is None:
+            try:
+                principal = await self._principal(scope, headers.get("authorization"))
+            except AuthFailed as failed:
+                extra = {"WWW-Authenticate": 'Bearer realm="bosun"'}
                 await self._refuse(
-                    scope,
-                    receive,
-                    send,
-                    401,
-                    "send a Bosun API key: Authorization: Bearer bosun_<id>_<secret>"
-                    " (create one with `bosun keys create`)",
-                    {"WWW-Authenticate": 'Bearer realm="bosun"'},
+                    scope, receive, send, failed.status_code, str(failed.detail), extra
                 )
                 return
             scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
         await self.app(scope, receive, send)
 
-    async def _principal(self, authorization: str) -> Principal | None:
+    async def _principal(self, scope: Scope, authorization: str | None) -> Principal:
+        """The key's principal; raises `AuthFailed` (401, or 429 when over the limit)."""
+        if not authorization:  # not a guess: nothing to count
+            raise AuthFailed(NO_KEY)
+        ip = scope["client"][0] if scope.get("client") else "unknown"
+        await check_blocked(self.state, ip)
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return None
-        key, why = await verify_key(self.store, token.strip())
-        if key is None:
-            log.info("MCP request refused: %s", why)
-            return None
-        return Principal.of(key)
+            why = "use `Authorization: Bearer <key>`"
+        else:
+            key, why = await verify_key(self.state.runtime.store, token.strip())
+            if key is not None:
+                await touch(self.state, key.id)
+                return Principal.of(key)
+        log.info("MCP request refused: %s", why)
+        raise await count_failure(self.state, ip, scope.get("path", ""), scope["method"], why)
 
     @staticmethod
     async def _refuse(

@@ -140,8 +140,8 @@ def http_app(server: BosunMCPServer, settings: McpServeSettings):
 
         options = {"event_store": InMemoryEventStore(), "retry_interval": 100}
     app = server.streamable_http_app(transport_security=security, host=settings.host, **options)
-    store = server.bosun.runtime.store
-    return Guard(app, store=store, hosts=hosts, credentials=not settings.fixtures), app
+    guard = Guard(app, state=server.bosun, hosts=hosts, credentials=not settings.fixtures)
+    return guard, app
 
 
 async def serve(settings: McpServeSettings) -> int:
