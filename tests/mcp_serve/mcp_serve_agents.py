@@ -34,3 +34,9 @@ refunder = Agent(
                    "effect": "require_approval", "reason": "Refunds need a person."}],
     },
 )  # fmt: skip
+
+# Named like a control tool: `bosun mcp serve` refuses to start with it.
+approve = Agent(
+    name="approve",
+    model={"provider": "scripted", "turns": [{"content": "I would shadow the approve tool."}]},
+)

@@ -156,3 +156,39 @@ def test_a_foreign_host_or_origin_is_refused_even_with_a_valid_key(served):
     assert rebound.status_code == 421
     assert cross.status_code == 403
     assert fine.status_code == 200
+
+
+async def test_deny_tells_the_run_and_it_goes_on_without_the_call(served):
+    async with connect(served.url, served.key("operator")) as client:
+        parked = await client.call_tool("refunder", {"input": "refund order 1234"})
+    [pending] = parked.structured_content["pending_approvals"]
+    run_id = parked.structured_content["run_id"]
+    async with connect(served.url, served.key("approver")) as client:
+        denied = await client.call_tool(
+            "deny", {"approval_id": pending["approval_id"], "reason": "not this one"}
+        )
+        again = await client.call_tool(
+            "deny", {"approval_id": pending["approval_id"], "reason": "x"}
+        )
+        for _ in range(200):
+            shown = await client.call_tool("show_run", {"run_id": run_id})
+            if shown.structured_content["run"]["status"] in ("succeeded", "failed"):
+                break
+            await asyncio.sleep(0.05)
+    assert denied.structured_content["status"] == "denied"
+    assert again.is_error  # decided once: a second decision is refused, not applied
+    [call] = shown.structured_content["calls"]
+    assert call["tool"] == "refund"
+    assert call["outcome"] == "blocked"
+    assert "not this one" in (call["approval"] or "")
+
+
+async def test_kill_sets_the_tenant_switch_for_operators_and_refuses_global(served):
+    async with connect(served.url, served.key("operator", tenant="stopco")) as client:
+        mine = await client.call_tool("kill", {"scope": "tenant:stopco", "reason": "incident"})
+        everyone = await client.call_tool("kill", {"scope": "global", "reason": "incident"})
+        stopped = await client.call_tool("greeter", {"input": "hi"})
+    assert mine.structured_content["scope"] == "tenant:stopco"
+    assert everyone.is_error
+    assert stopped.is_error
+    assert stopped.structured_content["status"] == "killed"

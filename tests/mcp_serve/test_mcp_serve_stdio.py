@@ -46,3 +46,12 @@ def test_conformance_fixtures_refuse_to_bind_beyond_loopback(tmp_path):
     assert "binds only to loopback" in wide.stderr
     assert piped.returncode == 2
     assert "add --http PORT" in piped.stderr
+
+
+def test_an_agent_named_like_a_control_tool_is_refused_at_start(tmp_path):
+    from mcp_serve_helpers import AGENTS
+
+    done = bosun("mcp", "serve", "--db", str(tmp_path / "bosun.db"), "--http", "1",
+                 "--agent", f"{AGENTS}:approve")  # fmt: skip
+    assert done.returncode == 2
+    assert "would be served as MCP tool 'approve'" in done.stderr

@@ -21,6 +21,7 @@ import orjson
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
+from bosun.errors import BosunError
 from bosun.server import ops, schemas
 from bosun.server.mcp_serve.errors import refused
 from bosun.server.mcp_serve.server import BosunMCPServer, caller
@@ -47,9 +48,15 @@ def tool_name(agent: Agent) -> str:
 
 
 def add_agent_tools(server: BosunMCPServer, agents: dict[str, Agent], answer_within: float) -> None:
-    """Register one tool per agent, gated on `operate` (it starts a run)."""
+    """Register one tool per agent, gated on `operate` (it starts a run). Call it after the
+    other tools are in: an agent named like one of them is refused, not shadowed."""
     for agent in agents.values():
         name = tool_name(agent)
+        if server._tool_manager.get_tool(name) is not None:
+            raise BosunError(
+                f"agent {agent.name} ({agent.source}) would be served as MCP tool {name!r},"
+                " which is already a tool of `bosun mcp serve`: rename the agent"
+            )
         server.add_tool(
             _runner(agent.name, answer_within),
             name=name,

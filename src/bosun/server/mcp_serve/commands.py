@@ -77,7 +77,7 @@ def cmd_mcp_serve(args: argparse.Namespace) -> int:
     agents = list(args.agent or [])
     agents += [a.strip() for a in os.environ.get("BOSUN_AGENTS", "").split(",") if a.strip()]
     name = args.name or os.environ.get("BOSUN_USER") or getpass.getuser()
-    identity = Principal("cli", check_tenant(args.tenant), args.role, f"mcp:{name}")
+    identity = Principal("stdio", check_tenant(args.tenant), args.role, f"mcp:{name}")
     settings = McpServeSettings(
         db=args.db or default_db_url(),
         agents=agents,

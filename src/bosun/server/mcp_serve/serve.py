@@ -115,7 +115,6 @@ def build(state: ServerState, settings: McpServeSettings) -> BosunMCPServer:
         version=__version__,
         instructions=INSTRUCTIONS,
     )
-    add_agent_tools(server, state.agents, settings.answer_within)
     add_control_tools(server)
     if settings.fixtures:
         from bosun.server.mcp_serve.fixture_content import install_fixture_content
@@ -123,6 +122,7 @@ def build(state: ServerState, settings: McpServeSettings) -> BosunMCPServer:
 
         install_fixture_tools(server)
         install_fixture_content(server)
+    add_agent_tools(server, state.agents, settings.answer_within)  # last: checks for clashes
     return server
 
 
