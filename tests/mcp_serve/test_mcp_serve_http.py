@@ -30,12 +30,13 @@ ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "appl
 
 
 @contextlib.asynccontextmanager
-async def connect(url: str, key: str) -> AsyncIterator[Client]:
+async def connect(url: str, key: str, mode: str = "auto") -> AsyncIterator[Client]:
+    """The SDK's client; `mode="legacy"` speaks the 2025-11-25 `initialize` handshake."""
     async with (
         httpx2.AsyncClient(
             headers={"Authorization": f"Bearer {key}"}, timeout=httpx2.Timeout(10, read=60)
         ) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client
 
@@ -192,3 +193,15 @@ async def test_kill_sets_the_tenant_switch_for_operators_and_refuses_global(serv
     assert everyone.is_error
     assert stopped.is_error
     assert stopped.structured_content["status"] == "killed"
+
+
+async def test_a_2025_handshake_client_gets_the_same_tools_and_answers(served):
+    async with connect(served.url, served.key("viewer"), mode="legacy") as client:
+        assert client.protocol_version == "2025-11-25"
+        viewer = {t.name for t in (await client.list_tools()).tools}
+        refused = await client.call_tool("greeter", {"input": "hi"})
+    async with connect(served.url, served.key("operator"), mode="legacy") as client:
+        answer = await client.call_tool("greeter", {"input": "hi"})
+    assert viewer == {"list_runs", "show_run", "list_approvals"}
+    assert refused.is_error
+    assert answer.content[0].text == "Hello from Bosun."
