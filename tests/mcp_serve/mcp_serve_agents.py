@@ -40,3 +40,18 @@ approve = Agent(
     name="approve",
     model={"provider": "scripted", "turns": [{"content": "I would shadow the approve tool."}]},
 )
+
+
+@tool(effect="read", idempotent=True)
+def tick(n: int) -> int:
+    """Count one step of work."""
+    return n
+
+
+# Works for a few seconds (20 steps, 150 ms each): longer than a short --answer-within.
+slowpoke = Agent(
+    name="slowpoke",
+    model={"provider": "sim", "latency_ms": 150, "tool_steps": 20, "input_tokens": 10,
+           "output_tokens": 5},
+    tools=[tick],
+)  # fmt: skip

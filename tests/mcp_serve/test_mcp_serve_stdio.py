@@ -3,6 +3,7 @@ conformance-fixtures mode."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -55,3 +56,22 @@ def test_an_agent_named_like_a_control_tool_is_refused_at_start(tmp_path):
                  "--agent", f"{AGENTS}:approve")  # fmt: skip
     assert done.returncode == 2
     assert "would be served as MCP tool 'approve'" in done.stderr
+
+
+async def test_a_run_longer_than_answer_within_answers_with_its_id_and_status(tmp_path):
+    from mcp_serve_helpers import AGENTS
+
+    db = str(tmp_path / "bosun.db")
+    extra = ("--agent", f"{AGENTS}:slowpoke", "--answer-within", "0.5")
+    async with stdio(db, *extra) as client:
+        early = await client.call_tool("slowpoke", {"input": "work"})
+        run_id = early.structured_content["run_id"]
+        for _ in range(300):
+            shown = await client.call_tool("show_run", {"run_id": run_id, "calls": False})
+            if shown.structured_content["run"]["status"] == "succeeded":
+                break
+            await asyncio.sleep(0.1)
+    assert not early.is_error
+    assert early.structured_content["status"] in ("queued", "running")
+    assert f"follow it with show_run {run_id}" in early.content[0].text
+    assert shown.structured_content["run"]["status"] == "succeeded"
