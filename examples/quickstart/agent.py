@@ -1,5 +1,5 @@
 """Quickstart: an agent with two tools. Run it with
-bosun run examples/quickstart/agent.py --input "Weather in Lisbon, in Fahrenheit?"
+    bosun run examples/quickstart/agent.py --input "Weather in Lisbon, in Fahrenheit?"
 """
 
 from bosun import Agent, Limits, tool

@@ -62,9 +62,7 @@ async def main() -> None:
             detail = e.data.get("verdict") or e.data.get("status") or e.data.get("decision") or ""
             print(f"#{record.seq:<3} {e.action:<20} {e.actor:<18} {detail:<16} {record.hash[:16]}…")
         verification = await audit.verify(rt.store)
-        print(
-            f"hash chain: {'intact' if verification.ok else 'TAMPERED'} ({verification.records} records)"
-        )
+        print(f"hash chain: {'intact' if verification.ok else 'TAMPERED'} ({verification.records} records)")
 
     ledger = (DEMO_DIR / "payments.jsonl").read_text().splitlines()
     print(f"\nPayments ledger: {len(ledger)} refund(s) written, exactly once.")
