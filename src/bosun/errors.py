@@ -15,6 +15,11 @@ class StoreError(BosunError):
     """The database could not do what was asked; the journal is left as it was before the call."""
 
 
+class NewerDatabase(StoreError):
+    """The database has migrations this Bosun does not know: a newer Bosun wrote it
+    (upgrade Bosun; an older one never rewrites a newer layout)."""
+
+
 class UnstorableEvent(StoreError):
     """An event could not be encoded or stored as it is (nothing of its batch was written);
     the store itself is fine, so retrying the same events would fail again."""

@@ -380,3 +380,43 @@ async def test_two_signals_racing_to_one_wait_settle_it_once_and_keep_the_other(
         assert sorted(g is None for g in got) == [False, True]  # one delivered, one kept
         await drain(rt, until=run_id)
         assert len(of(await rt.events(run_id), WaitResolved)) == 1
+
+
+@pytest.mark.parametrize(
+    "scope", ["agent:killable", "tenant:default", "global", "run:PARENT", "run:SELF"]
+)
+async def test_a_kill_switch_ends_a_parked_run_now_not_when_its_wait_arrives(db_url, scope):
+    """A run parked on a signal that may never come is still covered by a kill switch: the
+    next worker poll queues it and its loop records the kill; its wait is cancelled. A
+    switch on an ancestor (`run:ID`) reaches a parked child the same way."""
+    async with Runtime(db_url) as rt:
+        parent = agent("parent", ask_warehouse, first=call("ask_warehouse", order="P"))
+        a = agent("killable", ask_warehouse, first=call("ask_warehouse", order="A1"))
+        rt.register(parent)
+        rt.register(a)
+        parent_id = await rt.submit(parent, "go")
+        run_id = await rt.submit(a, "go", parent=parent_id)
+        await parked(rt, run_id)
+        scope = scope.replace("PARENT", parent_id).replace("SELF", run_id)
+        await rt.kill(scope, reason="incident 42", by="ops")
+        await drain(rt, until=run_id)
+        run = await rt.get_run(run_id)
+        [wait] = await rt.store.waits(run_id)
+    assert run.status == "killed" and "incident 42" in run.reason
+    assert wait.status == "cancelled"
+
+
+async def test_a_tool_kill_switch_leaves_parked_runs_parked(db_url):
+    """A `tool:` switch stops that tool's calls, not whole runs: a run parked on another
+    tool stays parked, and goes on when its signal arrives."""
+    async with Runtime(db_url) as rt:
+        a = agent("tooled", ask_warehouse, first=call("ask_warehouse", order="A1"))
+        rt.register(a)
+        run_id = await rt.submit(a, "go")
+        await parked(rt, run_id)
+        await rt.kill("tool:issue_refund", reason="refunds paused", by="ops")
+        assert await rt.wake_killed() == 0
+        assert (await rt.get_run(run_id)).status == "waiting"
+        await rt.signal(run_id, "stock", {"in_stock": 3})
+        await drain(rt, until=run_id)
+        assert (await rt.get_run(run_id)).status == "succeeded"

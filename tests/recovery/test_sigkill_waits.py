@@ -2,7 +2,8 @@
 
 The three moments a wait can lose or double its result: a worker killed while it delivers
 a signal's result into the journal, a child finishing while its parent's worker is dead,
-and a timer firing while no worker runs at all. In each, the result enters the journal
+a timer firing while no worker runs at all, and (PostgreSQL) a delivering process killed
+inside its own transaction. In each, the result enters the journal
 exactly once and the run finishes. No timing guesses: workers are killed once a held tool
 wrote its `started-` marker (crashkit), or once the journal shows the run parked.
 """
@@ -207,3 +208,72 @@ async def test_timer_firing_while_no_worker_runs_is_settled_by_the_next_worker(w
     [resolved] = of(events, WaitResolved)
     assert (resolved.status, resolved.result) == ("settled", "rested")
     assert resolved.ts >= wait.deadline
+
+
+async def test_a_delivery_killed_inside_its_transaction_leaves_the_wait_for_the_next(
+    tmp_path, pg_url
+):
+    """PostgreSQL, where many processes deliver: a `bosun signal` process is SIGKILLed in
+    the middle of its transaction (it has locked the run and is settling the wait; the test
+    holds the wait's row so that it stops exactly there, seen in `pg_stat_activity`, no
+    timing guess). Nothing of it lands: the wait is still pending, a second delivery
+    settles it, and the run finishes with that payload, journaled once."""
+    import psycopg
+
+    w = Workers(tmp_path, pg_url)
+    a = agent(
+        "signalled_once",
+        calls(("await_signal", {"name": "go"})),
+        {"content": "done"},
+        tools=[ref(WAITS, "await_signal")],
+    )
+    try:
+        async with Runtime(pg_url) as rt:
+            rt.register(a)
+            run_id = await rt.submit(a, "wait for go")
+            w.start()
+            await w.status(rt, run_id, "waiting")
+            [wait] = await rt.store.waits(run_id)
+            with psycopg.connect(pg_url) as holder:
+                holder.execute("SELECT 1 FROM waits WHERE id=%s FOR UPDATE", (wait.id,))
+                killed = signal_cli(pg_url, run_id, "go", '{"n": 1}', w.env)
+
+                blocked_pids: list[int] = []
+
+                def blocked() -> bool:  # the delivery's backend, waiting on our row lock
+                    with psycopg.connect(pg_url, autocommit=True) as probe:
+                        blocked_pids[:] = [
+                            pid
+                            for (pid,) in probe.execute(
+                                "SELECT pid FROM pg_stat_activity"
+                                " WHERE %s = ANY(pg_blocking_pids(pid))",
+                                (holder.info.backend_pid,),
+                            ).fetchall()
+                        ]
+                    return len(blocked_pids) == 1
+
+                await wait_until("the delivery to block inside its transaction", blocked, w.log)
+                sigkill(killed)
+                holder.rollback()  # the dead delivery's backend goes on, then finds no client
+
+            def gone() -> bool:
+                with psycopg.connect(pg_url, autocommit=True) as probe:
+                    row = probe.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (blocked_pids[0],)
+                    ).fetchone()
+                return row[0] == 0
+
+            await wait_until("the killed delivery's transaction to end", gone, w.log)
+            assert (await rt.store.get_wait(wait.id)).status == "pending"
+            assert (await rt.get_run(run_id)).status == "waiting"
+            second = signal_cli(pg_url, run_id, "go", '{"n": 2}', w.env)
+            out = second.communicate(timeout=DEADLINE)[0].decode()
+            assert second.returncode == 0, out
+            result = await rt.wait(run_id, timeout=DEADLINE)
+            events = await rt.events(run_id)
+    finally:
+        w.cleanup()
+
+    assert result.status == "succeeded"
+    [resolved] = of(events, WaitResolved)
+    assert resolved.result == {"n": 2}

@@ -768,6 +768,19 @@ async def test_take_rate_allows_up_to_the_limit_per_window(store):
     assert await store.take_rate("tool:other", limit=3, window_seconds=3600) is True
 
 
+async def test_a_rate_window_opens_at_its_first_take_and_closes_after_its_length(store):
+    """No clock-aligned boundary splits a burst (the burst is counted in one window, however
+    close to a minute's end it starts), and once the window has passed the count starts
+    again."""
+    window = 3.0
+    takes = [
+        await store.take_rate("auth:1.2.3.4", limit=2, window_seconds=window) for _ in range(3)
+    ]
+    assert takes == [True, True, False]
+    await asyncio.sleep(window + 0.2)
+    assert await store.take_rate("auth:1.2.3.4", limit=2, window_seconds=window) is True
+
+
 async def test_spend_since_sums_run_costs_by_agent_and_tenant(store):
     await create_leased(store, "a", agent="support", tenant="acme", created_at=1000.0)
     await create_leased(store, "b", agent="billing", tenant="acme", created_at=2000.0)

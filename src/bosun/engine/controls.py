@@ -17,6 +17,7 @@ from bosun.engine.approvals import check_edit
 from bosun.engine.resolve import resolve
 from bosun.engine.rollback import RollbackReport, rollback
 from bosun.engine.waits import sweep as sweep_waits
+from bosun.engine.waits import wake_killed
 from bosun.errors import BosunError
 from bosun.spec.vocab import ApprovalStatus
 from bosun.store.base import ApprovalConflict, ApprovalRecord, KillSwitch
@@ -55,6 +56,9 @@ class RuntimeControls:
         raise NotImplementedError
 
     async def get_run(self, run_id: str) -> RunRecord:
+        raise NotImplementedError
+
+    async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
         raise NotImplementedError
 
     async def approvals(
@@ -114,6 +118,10 @@ class RuntimeControls:
     async def sweep_waits(self) -> int:
         """Settle timers and deadlines that have passed (workers call this each poll)."""
         return await sweep_waits(self.store, time.time())
+
+    async def wake_killed(self) -> int:
+        """Queue parked runs a kill switch covers, to be ended as killed (workers call this)."""
+        return await wake_killed(self.store, self._lineage)
 
     async def expire_approvals(self) -> list[ApprovalRecord]:
         """Apply the expiry policy to approvals nobody resolved in time (workers call this)."""

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 
 from bosun.engine.state import CallState
+from bosun.govern.governor import kill_scopes
 from bosun.journal.events import Event, ToolFailed, ToolFinished, WaitRequested, WaitResolved
-from bosun.spec.vocab import TERMINAL_STATUSES, WaitKind, WaitStatus
+from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
-from bosun.store.base import Store
+from bosun.store.base import RunRecord, Store
 
 log = logging.getLogger("bosun.engine.waits")
 
@@ -96,4 +98,31 @@ async def sweep(store: Store, now: float) -> int:
     return settled
 
 
-__all__ = ["collect", "requested", "sweep", "waiting_reason"]
+async def wake_killed(
+    store: Store, lineage_of: Callable[[RunRecord], Awaitable[Sequence[str]]]
+) -> int:
+    """Queue the parked runs a kill switch covers (by tenant, agent, `run:ID` of the run or
+    an ancestor, or `global`), so that a worker's loop ends them as `killed` at once
+    instead of when what they wait for arrives, which may be never. Tool switches stop a
+    tool's calls, not a run, so they wake nothing. One query when no switch is set, which
+    is nearly always; returns how many runs this call woke."""
+    scopes = {k.scope for k in await store.kill_switches() if not k.scope.startswith("tool:")}
+    if not scopes:
+        return 0
+    woken = 0
+    for status in (RunStatus.WAITING, RunStatus.WAITING_APPROVAL):
+        for run in await store.list_runs(status=status, limit=KILL_SWEEP_LIMIT):
+            covered = kill_scopes(run.tenant, run.agent, None, await lineage_of(run))
+            if scopes.intersection(covered) and await store.wake_for_kill(run.id):
+                woken += 1
+    if woken:
+        log.info("woke %d parked run(s) covered by a kill switch", woken)
+    return woken
+
+
+# Parked runs looked at per status per sweep; a larger backlog is worked through over the
+# following sweeps (each woken run leaves the parked set).
+KILL_SWEEP_LIMIT = 500
+
+
+__all__ = ["collect", "requested", "sweep", "waiting_reason", "wake_killed"]

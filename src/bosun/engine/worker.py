@@ -118,6 +118,7 @@ class Worker:
                     await self._release_handed_back()
                     await self.runtime.expire_approvals()
                     await self.runtime.sweep_waits()  # timers, deadlines: no worker waits on them
+                    await self.runtime.wake_killed()  # parked runs a kill switch covers
                     claimed = await self.claim()
                 except Exception as exc:
                     self._poll_failed(exc)

@@ -404,6 +404,12 @@ class WaitStore(abc.ABC):
     async def cancel_waits(self, run_id: str) -> None:
         """Cancel the run's pending waits (also done by the append that ends the run)."""
 
+    @abc.abstractmethod
+    async def wake_for_kill(self, run_id: str) -> bool:
+        """Queue a parked run that a kill switch covers, its waits still pending, so that a
+        worker's loop records the kill at its step boundary (`engine/waits.wake_killed`).
+        False if the run is not parked (a running run sees the switch at its next commit)."""
+
 
 class Store(RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore):
     """Durable storage for runs, their journals, governance, access and observation: every

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bosun.errors import StoreError
+from bosun.errors import NewerDatabase
 
 RECORD = "INSERT INTO bosun_migrations(number, name, applied_at) VALUES (?, ?, ?)"
 APPLIED = "SELECT number FROM bosun_migrations ORDER BY number"
@@ -40,10 +40,6 @@ class Step:
     number: int
     name: str
     apply: Callable[[Any], Any] | None
-
-
-class NewerDatabase(StoreError):
-    """The database has migrations this Bosun does not know: a newer Bosun wrote it."""
 
 
 def check(steps: Sequence[Step]) -> None:

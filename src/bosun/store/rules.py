@@ -8,6 +8,7 @@ rule needs and write what it decides, inside their own transactions.
 from __future__ import annotations
 
 from bosun.errors import StoreError
+from bosun.spec.vocab import PARKED_STATUSES
 from bosun.store.records import (
     APPROVED,
     DENIED,
@@ -16,6 +17,13 @@ from bosun.store.records import (
     PENDING,
     ApprovalRecord,
 )
+
+
+def wakes(status: str, pending_waits: int) -> bool:
+    """The wake rule: a parked run (waiting for approvals or durable waits) goes back to the
+    queue once nothing it waits on is pending. A run that is not parked (running, paused,
+    finished) is left alone: whoever holds it sees its waits settled at its next commit."""
+    return status in PARKED_STATUSES and pending_waits == 0
 
 
 def check_decision(decision: str) -> None:

@@ -207,3 +207,19 @@ REMOVED_USAGE = (
     " output_tokens, cost, coalesce(root_id, id) FROM runs WHERE journal_deleted = true"
     " AND finished_at >= ? AND finished_at < ?"
 )
+
+# -- rate limits ------------------------------------------------------------
+
+# (key, [now,] window_seconds, window_seconds) -> the count in the key's window, this take
+# included; `{now}` is the clock (SQLite: a `?` for the caller's; PostgreSQL: the database's). A window opens at the first take after the last one closed (not on the clock's
+# minute), so a burst is never split in two by a boundary that falls in its middle. The
+# SET expressions read the row as it was (both dialects), so both CASEs see the old window.
+TAKE_RATE = (
+    "INSERT INTO rate_counters(key, window_start, count) VALUES (?, {now}, 1)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " count = CASE WHEN EXCLUDED.window_start - rate_counters.window_start < ?"
+    " THEN rate_counters.count + 1 ELSE 1 END,"
+    " window_start = CASE WHEN EXCLUDED.window_start - rate_counters.window_start < ?"
+    " THEN rate_counters.window_start ELSE EXCLUDED.window_start END"
+    " RETURNING count"
+)

@@ -6,7 +6,8 @@ SQLite and PostgreSQL, and were once encoded twice and drifted. The SQL below is
 with `?` placeholders; PostgreSQL's store runs it through `pg()`.
 
 The one wake path: `SETTLE` (compare-and-set pending -> settled/expired/cancelled) then
-`WAKE` (a parked run with no pending wait left goes back to the queue), in one transaction.
+the wake rule (`store/rules.wakes`: a parked run with no pending wait left goes back to the
+queue), read from `WAKE_FACTS` and written with `REQUEUE`, in one transaction.
 Approvals, signals, child runs, remote tasks and timers all go through it, and so does the
 check made when a run parks (its waits may have settled before it parked).
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from bosun.journal.events import ApprovalRequested, WaitRequested
 from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
 
 WAIT_COLUMN_NAMES = (
@@ -35,7 +37,6 @@ WAIT_COLUMN_NAMES = (
 )
 WAIT_COLUMNS = ", ".join(WAIT_COLUMN_NAMES)
 
-_PARKED = f"('{RunStatus.WAITING}', '{RunStatus.WAITING_APPROVAL}')"
 TERMINAL_SQL = "(" + ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES)) + ")"
 
 
@@ -68,6 +69,22 @@ def wait_from_row(row: Any) -> WaitRecord:
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def insert_params(run_id: str, event: Any, now: float) -> tuple | None:
+    """`INSERT`'s parameters for the wait an event requests (a `WaitRequested`, or an
+    `ApprovalRequested`: an approval is a wait keyed by its id), else None."""
+    if isinstance(event, WaitRequested):
+        return (
+            event.wait_id, run_id, event.wait_kind, event.key, event.call_id, event.deadline,
+            dumps(event.on_deadline), event.ts or now,
+        )  # fmt: skip
+    if isinstance(event, ApprovalRequested):
+        return (
+            event.approval_id, run_id, WaitKind.APPROVAL, event.approval_id, event.call_id,
+            event.expires_at, None, event.ts or now,
+        )  # fmt: skip
+    return None
 
 
 def pg(sql: str) -> str:
@@ -113,10 +130,20 @@ SETTLE = (
     f" AND status='{WaitStatus.PENDING}' RETURNING run_id"
 )
 # (updated_at, run_id, run_id): the one wake path
-WAKE = (
-    f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=? AND status IN {_PARKED}"
-    f" AND NOT EXISTS (SELECT 1 FROM waits WHERE run_id=? AND status='{WaitStatus.PENDING}')"
+# (run_id, run_id) -> the facts the wake rule (`rules.wakes`) needs: the run's status and
+# how many of its waits are pending. Read under the run's lock (SQLite: the write
+# transaction; PostgreSQL: the append's or the delivery's FOR UPDATE on the run's row).
+WAKE_FACTS = (
+    "SELECT status, (SELECT COUNT(*) FROM waits WHERE run_id=?"
+    f" AND status='{WaitStatus.PENDING}') FROM runs WHERE id=?"
 )
+# (updated_at, run_id): a parked run a kill switch covers goes to the queue, to be killed
+WAKE_FOR_KILL = (
+    f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=?"
+    f" AND status IN ('{RunStatus.WAITING}', '{RunStatus.WAITING_APPROVAL}') RETURNING id"
+)
+# (updated_at, run_id): what the wake rule decided
+REQUEUE = f"UPDATE runs SET status='{RunStatus.QUEUED}', updated_at=? WHERE id=?"
 # (run_id, name) -> the oldest kept signal of that name, removed (it is consumed)
 TAKE_SIGNAL = (
     "DELETE FROM signals WHERE id = (SELECT id FROM signals WHERE run_id=? AND name=?"

@@ -67,6 +67,9 @@ BREAKER_PROBE = (
 )
 
 
+_TAKE_RATE = pg(sql.TAKE_RATE.format(now=DB_NOW))
+
+
 class PostgresGovernance:
     """Approvals, kill switches, breakers, rate counters and spend."""
 
@@ -230,17 +233,9 @@ class PostgresGovernance:
             return [breaker_from_row(row) for row in await cur.fetchall()]
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
-        # The window is cut by the database clock, so every process counts in the same one.
+        # The database's clock opens and closes windows, so every process agrees on them.
         async with self._session(f"count rate {key}") as conn:
-            cur = await conn.execute(
-                "INSERT INTO rate_counters(key, window_start, count)"
-                f" VALUES (%s, floor({DB_NOW} / %s) * %s, 1)"
-                " ON CONFLICT (key) DO UPDATE SET count = CASE WHEN"
-                " rate_counters.window_start = EXCLUDED.window_start"
-                " THEN rate_counters.count + 1 ELSE 1 END,"
-                " window_start = EXCLUDED.window_start RETURNING count",
-                (key, window_seconds, window_seconds),
-            )
+            cur = await conn.execute(_TAKE_RATE, (key, window_seconds, window_seconds))
             (count,) = await cur.fetchone()
         return count <= limit
 

@@ -18,16 +18,29 @@ from typing import Any
 import psycopg
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
-from bosun.journal.events import ApprovalRequested, Event, WaitRequested
-from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
+from bosun.journal.events import Event, WaitRequested
+from bosun.spec.vocab import PARKED_STATUSES, TERMINAL_STATUSES, WaitKind, WaitStatus
 from bosun.store import waits_rows as sql
+from bosun.store.rules import wakes
 from bosun.store.waits_rows import WaitRecord, pg, wait_from_row
 
 WAITS_SCHEMA = [
     s.strip() for s in sql.WAITS_DDL.format(serial="BIGSERIAL PRIMARY KEY").split(";") if s.strip()
 ] + [sql.WAITS_FOR_PENDING_APPROVALS]
 
-_INSERT, _SETTLE, _WAKE = pg(sql.INSERT), pg(sql.SETTLE), pg(sql.WAKE)
+_INSERT, _SETTLE = pg(sql.INSERT), pg(sql.SETTLE)
+_WAKE_FACTS, _REQUEUE = pg(sql.WAKE_FACTS), pg(sql.REQUEUE)
+_WAKE_FOR_KILL = pg(sql.WAKE_FOR_KILL)
+
+
+async def wake(conn: psycopg.AsyncConnection, run_id: str, now: float) -> None:
+    """Apply the wake rule (`rules.wakes`) to the run, whose row the caller holds locked."""
+    cur = await conn.execute(_WAKE_FACTS, (run_id, run_id))
+    status, pending = await cur.fetchone()
+    if wakes(status, pending):
+        await conn.execute(_REQUEUE, (now, run_id))
+
+
 _LOCK_RUN = "SELECT status FROM runs WHERE id=%s FOR UPDATE"
 
 
@@ -44,7 +57,7 @@ async def settle_in_tx(
     cur = await conn.execute(_SETTLE, (status, result, now, wait_id))
     if await cur.fetchone() is None:
         return False
-    await conn.execute(_WAKE, (now, found[0], found[0]))
+    await wake(conn, found[0], now)
     return True
 
 
@@ -56,37 +69,13 @@ async def wait_rows(
     waits all settled, and settle the waits of parents on a run that ended."""
     now = time.time()
     for event in events:
-        if isinstance(event, WaitRequested):
-            await conn.execute(
-                _INSERT,
-                (
-                    event.wait_id,
-                    run_id,
-                    event.wait_kind,
-                    event.key,
-                    event.call_id,
-                    event.deadline,
-                    sql.dumps(event.on_deadline),
-                    event.ts or now,
-                ),
-            )
-            await _settle_early(conn, run_id, event, now)
-        elif isinstance(event, ApprovalRequested):
-            await conn.execute(
-                _INSERT,
-                (
-                    event.approval_id,
-                    run_id,
-                    WaitKind.APPROVAL,
-                    event.approval_id,
-                    event.call_id,
-                    event.expires_at,
-                    None,
-                    event.ts or now,
-                ),
-            )
-    if status in (RunStatus.WAITING, RunStatus.WAITING_APPROVAL):
-        await conn.execute(_WAKE, (now, run_id, run_id))
+        params = sql.insert_params(run_id, event, now)
+        if params is not None:
+            await conn.execute(_INSERT, params)
+            if isinstance(event, WaitRequested):
+                await _settle_early(conn, run_id, event, now)
+    if status in PARKED_STATUSES:
+        await wake(conn, run_id, now)
     elif status in TERMINAL_STATUSES:
         await conn.execute(pg(sql.CANCEL), (now, run_id))
         cur = await conn.execute(pg(sql.KEYED_WAITS), (WaitKind.CHILD, run_id))
@@ -190,6 +179,11 @@ class PostgresWaits:
     async def cancel_waits(self, run_id: str) -> None:
         async with self._session(f"cancel the waits of run {run_id}") as conn:
             await conn.execute(pg(sql.CANCEL), (time.time(), run_id))
+
+    async def wake_for_kill(self, run_id: str) -> bool:
+        async with self._session(f"wake run {run_id} for its kill switch") as conn:
+            cur = await conn.execute(_WAKE_FOR_KILL, (time.time(), run_id))
+            return await cur.fetchone() is not None
 
 
 __all__ = ["WAITS_SCHEMA", "PostgresWaits", "settle_in_tx", "wait_rows"]

@@ -32,6 +32,8 @@ from bosun.store.rows import (
 from bosun.store.sqlite.batch import BREAKER_READ_EVERY, COLUMN_EXPRESSIONS
 from bosun.store.waits_rows import dumps
 
+_TAKE_RATE = sql.TAKE_RATE.format(now="?")
+
 
 class SqliteGovernance:
     """Approvals, kill switches, breakers, rate counters and spend of `SqliteStore`."""
@@ -252,13 +254,8 @@ class SqliteGovernance:
         return tuple(breaker_from_row(row) for row in rows)
 
     async def take_rate(self, key: str, *, limit: int, window_seconds: float) -> bool:
-        window = int(time.time() // window_seconds) * window_seconds
         count = self.conn.execute(
-            "INSERT INTO rate_counters(key, window_start, count) VALUES (?, ?, 1)"
-            " ON CONFLICT(key) DO UPDATE SET"
-            " count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,"
-            " window_start = excluded.window_start RETURNING count",
-            (key, window),
+            _TAKE_RATE, (key, time.time(), window_seconds, window_seconds)
         ).fetchone()[0]
         return count <= limit
 

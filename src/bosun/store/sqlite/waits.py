@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
-from bosun.journal.events import ApprovalRequested, Event, WaitRequested
-from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
+from bosun.journal.events import Event, WaitRequested
+from bosun.spec.vocab import PARKED_STATUSES, TERMINAL_STATUSES, WaitKind, WaitStatus
 from bosun.store import waits_rows as sql
+from bosun.store.rules import wakes
 from bosun.store.waits_rows import WaitRecord, wait_from_row
 
 
@@ -35,37 +36,13 @@ class SqliteWaits:
         conn = self.conn
         now = time.time()
         for event in events:
-            if isinstance(event, WaitRequested):
-                conn.execute(
-                    sql.INSERT,
-                    (
-                        event.wait_id,
-                        run_id,
-                        event.wait_kind,
-                        event.key,
-                        event.call_id,
-                        event.deadline,
-                        sql.dumps(event.on_deadline),
-                        event.ts or now,
-                    ),
-                )
-                self._settle_early(run_id, event, now)
-            elif isinstance(event, ApprovalRequested):
-                conn.execute(
-                    sql.INSERT,
-                    (
-                        event.approval_id,
-                        run_id,
-                        WaitKind.APPROVAL,
-                        event.approval_id,
-                        event.call_id,
-                        event.expires_at,
-                        None,
-                        event.ts or now,
-                    ),
-                )
-        if status in (RunStatus.WAITING, RunStatus.WAITING_APPROVAL):
-            conn.execute(sql.WAKE, (now, run_id, run_id))
+            params = sql.insert_params(run_id, event, now)
+            if params is not None:
+                conn.execute(sql.INSERT, params)
+                if isinstance(event, WaitRequested):
+                    self._settle_early(run_id, event, now)
+        if status in PARKED_STATUSES:
+            self._wake(run_id, now)
         elif status in TERMINAL_STATUSES:
             self._ended(run_id, now)
 
@@ -100,8 +77,14 @@ class SqliteWaits:
         row = self.conn.execute(sql.SETTLE, (status, result, now, wait_id)).fetchone()
         if row is None:
             return False
-        self.conn.execute(sql.WAKE, (now, row[0], row[0]))
+        self._wake(row[0], now)
         return True
+
+    def _wake(self, run_id: str, now: float) -> None:
+        """Apply the wake rule to the run, inside the caller's write transaction."""
+        status, pending = self.conn.execute(sql.WAKE_FACTS, (run_id, run_id)).fetchone()
+        if wakes(status, pending):
+            self.conn.execute(sql.REQUEUE, (now, run_id))
 
     # -- public ----------------------------------------------------------------
 
@@ -185,6 +168,9 @@ class SqliteWaits:
 
     async def cancel_waits(self, run_id: str) -> None:
         self.conn.execute(sql.CANCEL, (time.time(), run_id))
+
+    async def wake_for_kill(self, run_id: str) -> bool:
+        return self.conn.execute(sql.WAKE_FOR_KILL, (time.time(), run_id)).fetchone() is not None
 
 
 # The waits and signals tables (layout 8), statement by statement: run inside a migration's
