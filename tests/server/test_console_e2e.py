@@ -247,7 +247,8 @@ def test_the_run_page_shows_the_prompt_and_decides_approvals_and_pauses(
 
 def test_the_run_page_draws_the_runs_tree_and_links_each_run(page, server: Running, shots):
     """A parent with two children and a grandchild: every run's page shows the same tree,
-    parents above children, the run shown in bold and the others linked."""
+    parents above children, the run shown in bold and the others linked, each with what
+    it spent, and the tree's total."""
     import asyncio
     import concurrent.futures
     import time
@@ -278,12 +279,19 @@ def test_the_run_page_draws_the_runs_tree_and_links_each_run(page, server: Runni
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's loop runs here
         pool.submit(asyncio.run, children()).result()
+    with server.admin() as c:  # the server's workers run the children too: let them finish
+        spent = [wait_for(c, r, {"succeeded"}) for r in (root, "kid-a", "kid-b", "grandkid")]
     log_in(page, server.admin_key)
     page.goto("/runs/grandkid")
     items = page.locator("#run-tree li")
     expect(items).to_have_count(4)
     assert [t.split()[1] for t in items.all_inner_texts()] == [root, "kid-a", "grandkid", "kid-b"]
     expect(page.locator("#run-tree li.this-run")).to_contain_text("grandkid")
+    steps = sum(r["steps"] for r in spent)
+    tokens = sum(r["input_tokens"] + r["output_tokens"] for r in spent)
+    expect(page.locator("#tree-total")).to_contain_text(
+        f"Tree total: {steps} steps, {tokens} tokens"
+    )
     page.screenshot(path=str(shots / "run-tree.png"), full_page=True)
     page.locator("#run-tree a", has_text="steady").click()
     page.wait_for_url(f"**/runs/{root}")
