@@ -20,6 +20,7 @@ from bosun.cli.runs import add_run_commands, cmd_run, cmd_worker, tree_lines
 from bosun.engine.runtime import Runtime
 from bosun.errors import BosunError
 from bosun.server.commands import add_server_commands
+from bosun.server.mcp_serve.commands import add_mcp_commands
 from bosun.store import default_db_url
 
 __all__ = ["build_parser", "main", "parse_duration", "parse_tag", "tree_lines"]
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub, common)
     add_govern_commands(sub, common)
     add_server_commands(sub, common)  # serve, keys, tenants
+    add_mcp_commands(sub, common)  # mcp serve
     add_policy_command(sub)
 
     for p in sub.choices.values():

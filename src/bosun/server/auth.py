@@ -97,7 +97,15 @@ async def check_blocked(state: ServerState, ip: str) -> None:
 async def record_failure(state: ServerState, request: Request, why: str) -> AuthFailed:
     """Count the failure against the client's address (shared across processes) and audit it.
     Returns the error to raise: 401, or 429 once the address is over its limit."""
-    ip = client_ip(request)
+    return await count_failure(state, client_ip(request), request.url.path, request.method, why)
+
+
+async def count_failure(
+    state: ServerState, ip: str, path: str, method: str, why: str
+) -> AuthFailed:
+    """`record_failure` for an edge that has no FastAPI request (`bosun mcp serve`'s ASGI
+    guard): the same limit, counter and audit records, so a client cannot get more guesses
+    by switching between the API and MCP."""
     store = state.runtime.store
     limit = state.settings.auth_failures_per_minute
     allowed = await store.take_rate(f"auth-failure:{ip}", limit=limit, window_seconds=60)
@@ -109,15 +117,15 @@ async def record_failure(state: ServerState, request: Request, why: str) -> Auth
                     now,
                     f"ip:{ip}",
                     "auth_failed",
-                    request.url.path,
-                    {"reason": why, "method": request.method},
+                    path,
+                    {"reason": why, "method": method},
                 )
             ]
         )
         return AuthFailed(f"authentication failed: {why}")
     if ip not in state.blocked:
         await store.append_audit(
-            [AuditEntry(now, f"ip:{ip}", "auth_rate_limited", request.url.path, {"limit": limit})]
+            [AuditEntry(now, f"ip:{ip}", "auth_rate_limited", path, {"limit": limit})]
         )
     state.blocked[ip] = (now // 60 + 1) * 60
     return AuthFailed(
@@ -127,7 +135,8 @@ async def record_failure(state: ServerState, request: Request, why: str) -> Auth
     )
 
 
-async def _touch(state: ServerState, key_id: str) -> None:
+async def touch(state: ServerState, key_id: str) -> None:
+    """Note the key's use (`last_used_at`), at most once a minute per key."""
     now = time.time()
     if now - state.touched.get(key_id, 0.0) > _TOUCH_EVERY:
         state.touched[key_id] = now
@@ -148,7 +157,7 @@ async def identify(request: Request, *, bearer: bool) -> Caller | None:
         key, why = await verify_key(state.runtime.store, token)
         if key is None:
             raise await record_failure(state, request, why)
-        await _touch(state, key.id)
+        await touch(state, key.id)
         return Caller(Principal.of(key))
     found = await session_of(request)
     if found is None:
