@@ -161,6 +161,14 @@ KEYED_WAITS = (
     f"SELECT {WAIT_COLUMNS} FROM waits WHERE kind=? AND key=? AND status='{WaitStatus.PENDING}'"
     " ORDER BY created_at, id"
 )
+# (run_id, run_id) -> whether a run that ended has anything to close: waits of its own
+# (approvals among them) or a parent waiting on it. Nearly always false, so a run's end
+# costs this one indexed read and nothing more.
+ENDED_HAS_WAITS = (
+    f"SELECT EXISTS (SELECT 1 FROM waits WHERE run_id=? AND status='{WaitStatus.PENDING}')"
+    f" OR EXISTS (SELECT 1 FROM waits WHERE kind='{WaitKind.CHILD}' AND key=?"
+    f" AND status='{WaitStatus.PENDING}')"
+)
 # (decided_at, run_id): a run that ended leaves no approval for anyone to decide
 CANCEL_APPROVALS = (
     f"UPDATE approvals SET status='{ApprovalStatus.CANCELLED}', decided_at=?,"

@@ -31,6 +31,7 @@ WAITS_SCHEMA = [
 _INSERT, _SETTLE = pg(sql.INSERT), pg(sql.SETTLE)
 _WAKE_FACTS, _REQUEUE = pg(sql.WAKE_FACTS), pg(sql.REQUEUE)
 _WAKE_FOR_KILL = pg(sql.WAKE_FOR_KILL)
+_ENDED_HAS_WAITS = pg(sql.ENDED_HAS_WAITS)
 
 
 async def wake(conn: psycopg.AsyncConnection, run_id: str, now: float) -> None:
@@ -77,6 +78,9 @@ async def wait_rows(
     if status in PARKED_STATUSES:
         await wake(conn, run_id, now)
     elif status in TERMINAL_STATUSES:
+        cur = await conn.execute(_ENDED_HAS_WAITS, (run_id, run_id))
+        if not (await cur.fetchone())[0]:
+            return
         await conn.execute(pg(sql.CANCEL), (now, run_id))
         await conn.execute(pg(sql.CANCEL_APPROVALS), (now, run_id))
         cur = await conn.execute(pg(sql.KEYED_WAITS), (WaitKind.CHILD, run_id))

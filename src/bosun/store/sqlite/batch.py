@@ -65,12 +65,13 @@ class Owner(NamedTuple):
     child_tokens: int
     child_cost: float
     any_switch: int  # whether any kill switch is set, whoever it covers
+    held: int  # whether the run holds a share of its parent's budget (to settle at its end)
 
 
 OWNER_COLUMNS = (
     "SELECT id, no, lease_owner, cancel_requested, pause_requested, status, tenant, agent,"
-    " audited_seq, child_steps, child_tokens, child_cost, EXISTS (SELECT 1 FROM kill_switches)"
-    " FROM runs WHERE id"
+    " audited_seq, child_steps, child_tokens, child_cost, EXISTS (SELECT 1 FROM kill_switches),"
+    " reserved_steps IS NOT NULL FROM runs WHERE id"
 )
 OWNER_OF_ONE = OWNER_COLUMNS + "=?"
 # The events of a commit that govern something: approvals to insert, audit records to derive.

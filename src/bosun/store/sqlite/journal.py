@@ -237,7 +237,9 @@ class SqliteJournal:
                 "INSERT INTO events(run, seq, ts, kind, data, blob) VALUES (?,?,?,?,?,?)", events
             )
             finished = [
-                (row.no, i.summary) for i, row in changed if budgets_sql.is_terminal(i.summary)
+                (row.no, i.summary)
+                for i, row in changed
+                if row.held and budgets_sql.is_terminal(i.summary)
             ]
             if finished:  # children settle their budgets with their parents
                 budgets_sql.sqlite_settle(conn, finished)

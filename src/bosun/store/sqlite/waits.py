@@ -63,6 +63,8 @@ class SqliteWaits:
     def _ended(self, run_id: str, now: float) -> None:
         """The run ended: its own waits are cancelled, and its parents' waits on it settle."""
         conn = self.conn
+        if not conn.execute(sql.ENDED_HAS_WAITS, (run_id, run_id)).fetchone()[0]:
+            return
         conn.execute(sql.CANCEL, (now, run_id))
         conn.execute(sql.CANCEL_APPROVALS, (now, run_id))
         waiting = conn.execute(sql.KEYED_WAITS, (WaitKind.CHILD, run_id)).fetchall()
