@@ -71,6 +71,11 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# The event kinds that create a wait's row (see `insert_params`): a commit with none of them,
+# whose run neither parks nor ends, has nothing for the waits to do (nearly every commit).
+WAIT_EVENT_KINDS = frozenset({"wait_requested", "approval_requested"})
+
+
 def insert_params(run_id: str, event: Any, now: float) -> tuple | None:
     """`INSERT`'s parameters for the wait an event requests (a `WaitRequested`, or an
     `ApprovalRequested`: an approval is a wait keyed by its id), else None."""

@@ -34,6 +34,9 @@ class SqliteWaits:
         """Create the rows of the waits `events` request; when the run parks, wake it at once
         if nothing it waits on is pending; when it ends, settle whoever waits on it."""
         conn = self.conn
+        quiet = status not in PARKED_STATUSES and status not in TERMINAL_STATUSES
+        if quiet and not any(event.kind in sql.WAIT_EVENT_KINDS for event in events):
+            return  # the common commit: no wait requested, the run neither parks nor ends
         now = time.time()
         for event in events:
             params = sql.insert_params(run_id, event, now)
