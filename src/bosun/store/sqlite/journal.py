@@ -330,4 +330,4 @@ class SqliteJournal:
                 marks = ",".join("?" * len(chunk))
                 rows += conn.execute(f"{OWNER_COLUMNS} IN ({marks})", chunk).fetchall()
         owners = {row[0]: Owner._make(row) for row in rows}
-        return owners, not rows or bool(rows[0][-1])
+        return owners, not rows or bool(Owner(*rows[0]).any_switch)
