@@ -29,7 +29,8 @@ test: $(VENV)/.installed-dev
 	sh scripts/ensure-chromium.sh
 	@# The MCP conformance suite and Node 22 (package.json); its tests skip without npm.
 	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: MCP conformance tests skip"; \
-	elif [ ! package-lock.json -nt node_modules/.package-lock.json ]; then :; \
+	elif [ -f node_modules/.package-lock.json ] && \
+	     [ ! package-lock.json -nt node_modules/.package-lock.json ]; then :; \
 	else npm ci --no-audit --no-fund --loglevel=error; fi
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/pytest
