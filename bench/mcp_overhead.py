@@ -20,7 +20,10 @@ A round measures each way once (`--calls` timed calls after `--warmup`; the bosu
 `--runs` runs), in an order rotated by one each round, so a drift in the machine's speed
 hits every way alike. Per-call samples from all rounds are pooled: median and p99 in
 microseconds. "Bosun's own" is a Bosun row's median minus the sdk row's, and "x sdk" the
-ratio of the medians. The bosun-run samples are per-run means (one per run), so their p99
+ratio of the medians. "CPU" is this process's CPU time per call (the client's alone: the
+server is another process), the median over the batches; on a loaded machine it is
+disturbed far less than wall time, so "CPU own" (a Bosun row's CPU minus the sdk row's) is
+the steadier measure of Bosun's own work per call. The bosun-run samples are per-run means (one per run), so their p99
 is close to their maximum. Over stdio each way starts its own server process; over HTTP
 all three reach one server.
 """
@@ -100,24 +103,28 @@ def server_config(transport: str, url: str | None) -> dict[str, Any]:
     return {"name": "bench", "url": url}
 
 
-async def timed(call: Callable[[], Awaitable[Any]], calls: int, warmup: int) -> list[float]:
+Samples = tuple[list[float], list[float]]  # wall µs per call, CPU µs per call of a batch
+
+
+async def timed(call: Callable[[], Awaitable[Any]], calls: int, warmup: int) -> Samples:
     for _ in range(warmup):
         await call()
     samples = []
+    cpu = time.process_time_ns()
     for _ in range(calls):
         start = time.perf_counter_ns()
         await call()
         samples.append((time.perf_counter_ns() - start) / 1000)
-    return samples
+    return samples, [(time.process_time_ns() - cpu) / 1000 / calls]
 
 
-async def measure_sdk(config: dict[str, Any], calls: int, warmup: int) -> list[float]:
+async def measure_sdk(config: dict[str, Any], calls: int, warmup: int) -> Samples:
     import httpx2
     from mcp import Client, StdioServerParameters
     from mcp.client.stdio import stdio_client
     from mcp.client.streamable_http import streamable_http_client
 
-    async def run(client: Any) -> list[float]:
+    async def run(client: Any) -> Samples:
         async def call() -> None:
             result = await client.call_tool("echo", {"text": TEXT})
             assert not result.is_error
@@ -136,7 +143,7 @@ async def measure_sdk(config: dict[str, Any], calls: int, warmup: int) -> list[f
         return await run(client)
 
 
-async def measure_source(config: dict[str, Any], calls: int, warmup: int) -> list[float]:
+async def measure_source(config: dict[str, Any], calls: int, warmup: int) -> Samples:
     from bosun import Agent
     from bosun.spec.tool import ToolContext
     from bosun.tools.mcp import mcp_tools
@@ -164,7 +171,7 @@ async def measure_source(config: dict[str, Any], calls: int, warmup: int) -> lis
         await pool.close()
 
 
-async def measure_run(config: dict[str, Any], steps: int, runs: int, folder: str) -> list[float]:
+async def measure_run(config: dict[str, Any], steps: int, runs: int, folder: str) -> Samples:
     from bosun import Agent, Limits, Runtime
     from bosun.tools.mcp import mcp_tools
 
@@ -181,17 +188,18 @@ async def measure_run(config: dict[str, Any], steps: int, runs: int, folder: str
             max_tokens=None,
         ),
     )
-    samples = []
+    samples, cpu = [], []
     db = os.path.join(folder, f"run-{time.monotonic_ns()}.db")
     async with Runtime(db) as rt:
         warm = await rt.run(agent, "warm up")  # opens the worker's connection
         assert warm.status == "succeeded", warm.reason
         for _ in range(runs):
-            start = time.perf_counter_ns()
+            start, started_cpu = time.perf_counter_ns(), time.process_time_ns()
             result = await rt.run(agent, "go")
             samples.append((time.perf_counter_ns() - start) / 1000 / steps)
+            cpu.append((time.process_time_ns() - started_cpu) / 1000 / steps)
             assert result.status == "succeeded", result.reason
-    return samples
+    return samples, cpu
 
 
 def p99(samples: list[float]) -> float:
@@ -216,6 +224,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             for transport in args.transports:
                 config = server_config(transport, http.url if http else None)
                 samples: dict[str, list[float]] = {way: [] for way in WAYS}
+                cpu: dict[str, list[float]] = {way: [] for way in WAYS}
                 for n in range(args.rounds):
                     order = WAYS[n % 3 :] + WAYS[: n % 3]
                     print(f"  {transport}: round {n + 1}/{args.rounds}", file=sys.stderr)
@@ -226,12 +235,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                             got = await measure_source(config, args.calls, args.warmup)
                         else:
                             got = await measure_run(config, args.run_steps, args.runs, folder)
-                        samples[way].extend(got)
+                        samples[way].extend(got[0])
+                        cpu[way].extend(got[1])
                 report["transports"][transport] = {
                     way: {
                         "median_us": statistics.median(s),
                         "p99_us": p99(s),
                         "samples": len(s),
+                        "cpu_us": statistics.median(cpu[way]),
                     }
                     for way, s in samples.items()
                 }
@@ -246,12 +257,13 @@ def print_report(report: dict[str, Any]) -> None:
         f"MCP tool call, per call (µs): {report['calls']} calls x {report['rounds']} rounds "
         f"per way; bosun run: {report['runs']} runs of {report['run_steps']} calls per round"
     )
-    header = ["transport", "way", "median", "p99", "Bosun's own (median)", "x sdk"]
+    header = ["transport", "way", "median", "p99", "Bosun's own", "x sdk", "CPU", "CPU own"]
     lines = [header]
     for transport, rows in report["transports"].items():
-        base = rows["sdk"]["median_us"]
+        base, base_cpu = rows["sdk"]["median_us"], rows["sdk"]["cpu_us"]
         for way, row in rows.items():
             own = row["median_us"] - base
+            own_cpu = row["cpu_us"] - base_cpu
             lines.append(
                 [
                     transport,
@@ -260,6 +272,8 @@ def print_report(report: dict[str, Any]) -> None:
                     f"{row['p99_us']:,.0f}",
                     "-" if way == "sdk" else f"{own:+,.0f}",
                     f"{row['median_us'] / base:.2f}x",
+                    f"{row['cpu_us']:,.0f}",
+                    "-" if way == "sdk" else f"{own_cpu:+,.0f}",
                 ]
             )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
