@@ -22,6 +22,7 @@ from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
+from bosun.engine.waits import known as known_waits
 from bosun.engine.waits import requested as wait_requested
 from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
@@ -51,6 +52,7 @@ from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.tool import ToolContext
 from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.spec.wait import Wait
+from bosun.store.waits_rows import WaitRecord
 from bosun.store.base import (
     CANCELLED,
     FAILED,
@@ -135,6 +137,7 @@ class RunLoop(CallSteps, AgentCalls):
         # commit: its limits count them with its own spend.
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
+        self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
 
     # -- journal ---------------------------------------------------------
 
@@ -240,6 +243,7 @@ class RunLoop(CallSteps, AgentCalls):
                     return answer
 
             # 3. The calls the model proposed, in order; each passes governance first.
+            self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
             for call in list(state.open_calls.values()):
                 stopped = await self.tool_call(call)
                 if stopped is not None:
@@ -346,9 +350,13 @@ class RunLoop(CallSteps, AgentCalls):
         tool = self.tools.get(call.tool)
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
-            events = await collect_wait(self.store, call)
+            events = await collect_wait(self.store, call, self.settled)
             if is_agent_tool(tool):  # the child's end: its answer, or a structured error
                 events = agent_answer(call, events)
+                events = [
+                    await self.child_failed(call, tool, e) if isinstance(e, ToolFailed) else e  # type: ignore[arg-type]
+                    for e in events
+                ]
             for event in events:
                 self.record(event)
             return None
@@ -493,15 +501,16 @@ class RunLoop(CallSteps, AgentCalls):
         else:
             if outcome.fault == "tool":  # not the call's own bad arguments
                 await self.governor.breakers.failure(breaker)
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type=outcome.error_type,
-                    message=outcome.message,
-                    duration_ms=round(outcome.duration_ms, 3),
-                )
+            failed = ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type=outcome.error_type,
+                message=outcome.message,
+                duration_ms=round(outcome.duration_ms, 3),
             )
+            if is_agent_tool(tool):  # a child that could not start: its siblings, as declared
+                failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
+            self.record(failed)
         if decision.verdict == "notify":
             message = (
                 f"{self.agent.name} ran {call.tool}({call.arguments}) under rule {decision.rule}"
