@@ -109,6 +109,19 @@ class AgentCalls:
         log.info("run %s call %s: started child run %s", state.run_id, call.call_id, child_id)
         return ToolOutcome(True, Wait(child=child_id))
 
+    async def stop_children(self) -> None:
+        """The run is ending (finished, failed, killed, out of budget) while children it
+        waits on still run: cancel them and their subtrees (at their next step), so no
+        child outlives the parent that would read its answer."""
+        for call in self.state.open_calls.values():
+            if call.wait_status != WaitStatus.PENDING or not call.wait_id:
+                continue
+            if not is_agent_tool(self.tools.get(call.tool)):
+                continue
+            wait = self.settled.get(call.wait_id) or await self.store.get_wait(call.wait_id)
+            if wait is not None and wait.status == WaitStatus.PENDING:
+                await self.store.request_cancel(wait.key)
+
     def _to_start(self) -> int:
         """The agent calls of the run not yet parked on a child (this one included)."""
         return sum(

@@ -191,6 +191,7 @@ class RunLoop(CallSteps, AgentCalls):
         return state
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
+        await self.stop_children()  # no child outlives its parent
         self.record(RunFinished(status=status, reason=reason, output=output))
         await self.commit()
         return self.state
@@ -262,6 +263,8 @@ class RunLoop(CallSteps, AgentCalls):
                 reason = waiting_reason(approvals, waits)
                 self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
                 await self.commit()
+                if self.cancel_requested:  # asked while it was parking: nobody would wake it
+                    continue
                 return state
             await self.commit()
 
