@@ -79,6 +79,7 @@ class AgentCalls:
     agent: Agent
     tools: dict[str, Tool]
     settled: dict[str, WaitRecord]  # the run's waits as of this pass (`RunLoop._run`)
+    to_start: int | None  # agent calls of this pass still to start (None: not counted yet)
 
     async def call_agent(
         self, call: CallState, tool: SourcedTool, kwargs: dict[str, Any]
@@ -97,7 +98,10 @@ class AgentCalls:
         # Only what the entry set tightens the child's limits (unset: no default sneaks in).
         unset = dict.fromkeys(Limits.model_fields)
         limits = Limits.model_validate(unset | config["limits"]) if config.get("limits") else None
-        share = config.get("share") or 1 / max(1, self._to_start())
+        if self.to_start is None:  # counted once per pass, not once per call
+            self.to_start = self._to_start()
+        share = config.get("share") or 1 / max(1, self.to_start)
+        self.to_start -= 1
         try:
             child_id = await self.spawn(
                 config["version"], config["agent"], text, state, key, limits, share

@@ -138,6 +138,7 @@ class RunLoop(CallSteps, AgentCalls):
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
         self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
+        self.to_start: int | None = None  # agent calls of this pass still to start
 
     # -- journal ---------------------------------------------------------
 
@@ -245,6 +246,7 @@ class RunLoop(CallSteps, AgentCalls):
 
             # 3. The calls the model proposed, in order; each passes governance first.
             self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
+            self.to_start = None
             for call in list(state.open_calls.values()):
                 stopped = await self.tool_call(call)
                 if stopped is not None:

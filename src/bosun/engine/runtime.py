@@ -105,6 +105,7 @@ class Runtime(RuntimeControls):
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
+        self._lineages: dict[str, tuple[str, ...]] = {}  # run id -> it and its ancestors
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
         self.journal = JournalWriter(self.store)
@@ -284,13 +285,22 @@ class Runtime(RuntimeControls):
     async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
         """The run and its ancestors, nearest first: the kill switches of each cover it.
         A top-level run costs no query; a child one lookup per level, once per drive."""
-        lineage = [run.id]
-        parent_id = run.parent_id
-        while parent_id is not None and parent_id not in lineage:
-            lineage.append(parent_id)
-            parent = await self.store.get_run(parent_id)
-            parent_id = parent.parent_id if parent is not None else None
-        return tuple(lineage)
+        if run.parent_id is None:
+            return (run.id,)
+        above = self._lineages.get(run.parent_id)  # a run's ancestors never change
+        if above is None:
+            lineage = [run.parent_id]
+            parent_id: str | None = run.parent_id
+            while parent_id is not None:
+                parent = await self.store.get_run(parent_id)
+                parent_id = parent.parent_id if parent is not None else None
+                if parent_id is None or parent_id in lineage:
+                    break
+                lineage.append(parent_id)
+            above = self._lineages[run.parent_id] = tuple(lineage)
+            if len(self._lineages) > LINEAGE_CACHE:
+                self._lineages.pop(next(iter(self._lineages)))
+        return (run.id, *above)
 
     async def _parent(self, parent_id: str, tenant: str) -> RunRecord:
         """The parent of a child run: it must exist, be the caller's tenant's, and not be
@@ -536,6 +546,9 @@ class Runtime(RuntimeControls):
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout}s")
             await asyncio.sleep(poll)
 
+
+# Ancestor chains `Runtime._lineage` keeps (the oldest dropped first).
+LINEAGE_CACHE = 10_000
 
 # Runs of one tree `Runtime.run` drives at once in this process (like a Worker's concurrency).
 TREE_CONCURRENCY = 100
