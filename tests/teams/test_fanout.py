@@ -429,3 +429,52 @@ async def test_runtime_run_drives_a_fan_out_concurrently(db_url):
     assert result.status == "succeeded" and result.output == "all done"
     assert len(tree) == 5 and all(r.status == "succeeded" for r in tree)
     assert peak[0] == 4
+
+
+@tool(effect="irreversible")
+def refund(order: str) -> dict:
+    """Refund an order. Cannot be undone."""
+    return {"refunded": order}
+
+
+async def test_the_inbox_shows_where_in_the_tree_an_approval_was_asked(db_url):
+    """The operations layer (GET /api/approvals and the console inbox read it) gives each
+    approval its path, root first; approving resumes that child, then its ancestors."""
+    from types import SimpleNamespace
+
+    from bosun.server import ops
+
+    policy = {
+        "name": "refunds",
+        "rules": [{"name": "finance", "tools": ["refund"], "effect": "require_approval"}],
+    }
+    clerk = Agent(
+        name="clerk",
+        model=scripted(calls(("refund", {"order": "1"})), {"content": "refunded"}),
+        tools=[refund],
+        policy=policy,
+        limits=Limits(max_steps=3),
+    )
+    desk = Agent(
+        name="desk",
+        model=scripted(calls(("clerk", {"input": "refund 1"})), {"content": "desk: done"}),
+        tools=[clerk],
+        limits=Limits(max_steps=6),
+    )
+    parent = lead(desk, quick("other", "O"))
+    async with Runtime(db_url) as rt:
+        root_id = await rt.submit(parent, "refund")
+        await drain(rt)
+        tree = {r.agent: r for r in await rt.store.list_runs(root_id=root_id)}
+        state = SimpleNamespace(runtime=rt)
+        [shown] = await ops.approvals(state, SimpleNamespace(tenant="default"))  # type: ignore[arg-type]
+        await rt.approve(shown.approval_id, by="finance@example.com")
+        await drain(rt)
+        result = await rt.result(root_id)
+
+    assert [(s.agent, s.run_id) for s in shown.path] == [
+        ("lead", root_id),
+        ("desk", tree["desk"].id),
+        ("clerk", tree["clerk"].id),
+    ]
+    assert result.status == "succeeded" and result.output == "all done"
