@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from bosun import Agent, BudgetExhausted, Limits, Runtime, SpecError, Worker, tool
+from bosun.engine.state import rebuild
 from bosun.journal.events import (
     LimitReached,
     RunStarted,
@@ -21,7 +22,6 @@ from bosun.journal.events import (
     WaitRequested,
     WaitResolved,
 )
-from bosun.engine.state import rebuild
 from bosun.spec.agent_tool import agent_tool
 from bosun.spec.loader import load_agent
 
@@ -81,7 +81,7 @@ def broken(name: str) -> Agent:
 
 
 def lead(*children, turns=None, **options) -> Agent:
-    names = [c.name if isinstance(c, Agent) else c.name for c in children]
+    names = [c.name for c in children]
     fan_out = calls(*[(n, {"input": f"task for {n}"}) for n in names])
     return Agent(
         name="lead",
@@ -381,7 +381,9 @@ async def test_a_kill_switch_on_an_agent_stops_every_run_of_it_in_the_fan_out(db
     parent = Agent(
         name="lead",
         model=scripted(
-            calls(*[("worker", {"input": f"job {i}"}) for i in range(3)], ("other", {"input": "o"})),
+            calls(
+                *[("worker", {"input": f"job {i}"}) for i in range(3)], ("other", {"input": "o"})
+            ),
             {"content": "workers are off"},
         ),
         tools=[worker, quick("other", "O")],

@@ -159,7 +159,9 @@ class AgentCalls:
                 cancelled.append(wait.key)
         if not cancelled:
             return failed
-        log.info("run %s: %s failed, cancelled siblings %s", self.state.run_id, call.call_id, cancelled)
+        log.info(
+            "run %s: %s failed, cancelled siblings %s", self.state.run_id, call.call_id, cancelled
+        )
         note = f" (on_child_failure: cancel_siblings: cancelled child runs {', '.join(cancelled)})"
         return dataclasses.replace(failed, message=failed.message + note)
 

@@ -52,7 +52,6 @@ from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.tool import ToolContext
 from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.spec.wait import Wait
-from bosun.store.waits_rows import WaitRecord
 from bosun.store.base import (
     CANCELLED,
     FAILED,
@@ -63,6 +62,7 @@ from bosun.store.base import (
     KillSwitch,
     Store,
 )
+from bosun.store.waits_rows import WaitRecord
 from bosun.tools.execute import ToolPool, execute_tool
 from bosun.tools.sources import SourcePool
 

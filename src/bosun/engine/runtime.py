@@ -370,9 +370,7 @@ class Runtime(RuntimeControls):
                             driving[run.id] = task
                 if not driving:
                     return await self.result(root_id)
-                done, _ = await asyncio.wait(
-                    driving.values(), return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait(driving.values(), return_when=asyncio.FIRST_COMPLETED)
                 for run_id, task in list(driving.items()):
                     if task in done:
                         del driving[run_id]

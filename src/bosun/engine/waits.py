@@ -47,9 +47,7 @@ def requested(call: CallState, wait: Wait, now: float) -> WaitRequested:
     )
 
 
-async def known(
-    store: Store, run_id: str, calls: Sequence[CallState]
-) -> dict[str, WaitRecord]:
+async def known(store: Store, run_id: str, calls: Sequence[CallState]) -> dict[str, WaitRecord]:
     """The run's waits by id, read once per pass when any call is parked on one (a parent
     of a thousand children reads one query per wake, not a thousand); {} otherwise."""
     parked = [c for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id]

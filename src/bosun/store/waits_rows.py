@@ -148,6 +148,8 @@ def parked_on(events: Any) -> frozenset[str]:
         if event.kind == "run_waiting":
             return frozenset(event.waits)
     return frozenset()
+
+
 # (updated_at, run_id, run_id): the one wake path
 # (run_id, run_id) -> the facts the wake rule (`rules.wakes`) needs: the run's status and
 # how many of its waits are pending. Read under the run's lock (SQLite: the write
