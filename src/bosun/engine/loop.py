@@ -356,13 +356,10 @@ class RunLoop(CallSteps, AgentCalls):
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
             events = await collect_wait(self.store, call, self.settled)
-            if is_agent_tool(tool):  # the child's end: its answer, or a structured error
-                events = agent_answer(call, events)
-                events = [
-                    await self.child_failed(call, tool, e) if isinstance(e, ToolFailed) else e  # type: ignore[arg-type]
-                    for e in events
-                ]
-            for event in events:
+            for event in events if not is_agent_tool(tool) else agent_answer(call, events):
+                if isinstance(event, ToolFailed) and is_agent_tool(tool):
+                    # A child that ended badly: its siblings go on, or stop, as declared.
+                    event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
                 self.record(event)
             return None
         # Started before a crash, no result recorded: the effect may or may not have happened.
