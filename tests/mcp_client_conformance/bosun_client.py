@@ -21,7 +21,12 @@ the scenario's name in `MCP_CONFORMANCE_SCENARIO` and, for some scenarios, what 
 
 A server with no tools to call (`request-metadata`) is listed and left. A bearer token,
 when the scenario's context carries one, is passed the way an operator would: through
-`bearer_token_env`. Nothing here speaks MCP itself: every request is Bosun's.
+`bearer_token_env`. The `auth/*` scenarios get the entry an operator would write for a
+worker: `auth: {oauth: {grant: authorization_code, ...}}` (the suite's authorization
+server approves at once, so the worker completes the redirect itself), with the
+pre-registered client from the context in environment variables when the scenario gives
+one, and a client ID metadata document URL for the scenarios that offer CIMD
+(`bosun.tools.mcp.auth`). Nothing here speaks MCP or OAuth itself: every request is Bosun's.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from bosun.journal.events import ToolFailed, ToolFinished
 from bosun.tools.mcp import mcp_tools
 
 TOKEN_ENV = "BOSUN_CONFORMANCE_TOKEN"
+CLIENT_ID_ENV, CLIENT_SECRET_ENV = "BOSUN_CONFORMANCE_CLIENT_ID", "BOSUN_CONFORMANCE_CLIENT_SECRET"
+# The client ID metadata document the suite's CIMD scenarios expect a client to name.
+CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 SCHEMA_FOCAL, SCHEMA_ECHO = "json_schema_2020_12_tool", "json_schema_echo"
 
 
@@ -68,7 +76,27 @@ def arguments_for(schema: dict[str, Any], numbers: itertools.count | None = None
     }
 
 
-def server_for(url: str, context: dict[str, Any]) -> dict[str, Any]:
+def oauth_for(context: dict[str, Any], scenario: str) -> dict[str, Any]:
+    """The `auth: {oauth: ...}` an operator would write for the scenario's server."""
+    if scenario == "auth/client-credentials-basic":  # a registered machine client
+        os.environ[CLIENT_ID_ENV] = context["client_id"]
+        os.environ[CLIENT_SECRET_ENV] = context["client_secret"]
+        return {"client_id_env": CLIENT_ID_ENV, "client_secret_env": CLIENT_SECRET_ENV}
+    oauth: dict[str, Any] = {
+        "grant": "authorization_code",
+        "client_metadata_url": CLIENT_METADATA_URL,
+        "redirect_uri": "http://localhost:3000/callback",
+    }
+    if context.get("client_id"):
+        os.environ[CLIENT_ID_ENV] = context["client_id"]
+        oauth["client_id_env"] = CLIENT_ID_ENV
+        if context.get("client_secret"):
+            os.environ[CLIENT_SECRET_ENV] = context["client_secret"]
+            oauth["client_secret_env"] = CLIENT_SECRET_ENV
+    return oauth
+
+
+def server_for(url: str, context: dict[str, Any], scenario: str = "") -> dict[str, Any]:
     server: dict[str, Any] = {
         "name": "conformance",
         "url": url,
@@ -76,7 +104,9 @@ def server_for(url: str, context: dict[str, Any]) -> dict[str, Any]:
         "connect_timeout": 120,  # a loaded machine: the suite's own --timeout bounds the run
     }
     token = context.get("access_token") or context.get("token")
-    if token:
+    if scenario.startswith("auth/"):
+        server["auth"] = {"oauth": oauth_for(context, scenario)}
+    elif token:
         os.environ[TOKEN_ENV] = token
         server["bearer_token_env"] = TOKEN_ENV
     return server
@@ -85,7 +115,7 @@ def server_for(url: str, context: dict[str, Any]) -> dict[str, Any]:
 async def main(url: str) -> int:
     scenario = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
     context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
-    server = server_for(url, context)
+    server = server_for(url, context, scenario)
     try:
         # `effects`: the operator's word that these calls need no approval here, so the
         # run sends each one (governance is Bosun's, not what the suite checks).

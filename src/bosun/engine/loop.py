@@ -20,6 +20,7 @@ from bosun.engine.call_steps import CallSteps
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.pinned import source_refusal
+from bosun.engine.progress import CallProgress
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
@@ -453,15 +454,15 @@ class RunLoop(CallSteps, AgentCalls):
                 return stopped
             if is_agent_tool(tool):  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
-            else:
-                outcome = await execute_tool(
-                    tool,
-                    kwargs,
-                    ToolContext(state.run_id, call.call_id, call.idempotency_key, call.attempts),
-                    slot,
-                    self.sources,
-                    pin,
+            else:  # its progress reports are journaled coalesced while it runs
+                progress = CallProgress(call.call_id, call.tool, self.record, self.commit)
+                context = ToolContext(
+                    state.run_id, call.call_id, call.idempotency_key, call.attempts, progress.report
                 )
+                try:
+                    outcome = await execute_tool(tool, kwargs, context, slot, self.sources, pin)
+                finally:
+                    await progress.close()
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
             self.record(wait_requested(call, outcome.result, time.time()))

@@ -297,6 +297,23 @@ class Notified(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToolProgress(Event):
+    """A running call said how far it got (an MCP server's progress notifications, a
+    Python tool's `ToolContext.progress`), so the console and `bosun show` can tell a long
+    call that moves from a hung one. Coalesced by the engine (`engine/progress.py`): the
+    first report at once, then at most one every few seconds, and the latest one just
+    before the call's result; `reports` counts every report received so far."""
+
+    kind: ClassVar[str] = "tool_progress"
+    call_id: str
+    tool: str
+    progress: float
+    total: float | None = None
+    message: str = ""
+    reports: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolCompensated(Event):
     """Rollback ran the undo of an executed effect."""
 
@@ -374,6 +391,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WaitResolved,
         ToolShadowed,
         Notified,
+        ToolProgress,
         ToolCompensated,
         CompensationMissing,
         RunFlagged,

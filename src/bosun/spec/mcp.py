@@ -14,8 +14,9 @@ How a served tool is governed (docs/mcp.md):
 - the operator's `effects:` (per tool, globs allowed) and `idempotent:` override both.
 
 Secrets never enter an agent's snapshot (which is journaled): headers written as they are
-must not be credentials (`Authorization` is refused); a bearer token and secret headers
-are named by the environment variable that holds them, read by the worker that connects.
+must not be credentials (`Authorization` is refused); a bearer token, secret headers and
+an OAuth client's id and secret are named by the environment variable that holds them,
+read by the worker that connects (`auth: {oauth: ...}`: `McpOAuth`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -43,6 +44,122 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _LAUNCHERS = frozenset({"uvx", "uv", "npx", "node", "bunx", "deno", "pipx"})
 # What model APIs accept as a function name; other characters of a served name become "_".
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class McpOAuth(SpecModel):
+    """OAuth 2.1 for a Streamable HTTP server (`auth: {oauth: {...}}`), run by the worker
+    with the official SDK's client (`bosun.tools.mcp.auth`): the server's protected
+    resource metadata and its authorization server's metadata are discovered from its
+    first 401, a token is obtained, sent on every request, refreshed, and re-obtained
+    with more scopes when the server answers 403 `insufficient_scope`.
+
+    Two grants, both for a worker no person watches:
+
+    - `client_credentials` (the default): a client registered with the authorization
+      server, its id and secret in the worker's environment (`client_id_env`,
+      `client_secret_env`);
+    - `authorization_code` (with PKCE): for authorization servers that approve this
+      client without a person (they answer the authorization request with a redirect at
+      once, as machine-to-machine set-ups and the conformance suite's server do). The
+      client is pre-registered (`client_id_env`, optionally `client_secret_env`), or
+      named by a client ID metadata document (`client_metadata_url`), or registered
+      dynamically when neither is given and the server allows it.
+
+    Tokens live in the worker's memory only (never the journal, traces, logs or store).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "mcp.auth.oauth"
+
+    grant: Literal["client_credentials", "authorization_code"] = "client_credentials"
+    client_id_env: str | None = Field(default=None, pattern=ENV_NAME)
+    client_secret_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # How the token request carries the client's secret (RFC 6749 2.3.1); `none` for a
+    # public client. Default: `client_secret_basic` with a secret, else `none`.
+    token_endpoint_auth: Literal["client_secret_basic", "client_secret_post", "none"] | None = None
+    # Scopes to ask for on top of those the server names (in its 401 or its metadata).
+    scopes: list[str] = Field(default_factory=list)
+    # The authorization server the client credentials belong to: when given, they are sent
+    # only to it (the SDK refuses a server that leads elsewhere).
+    issuer: str | None = Field(default=None, pattern=r"^https?://")
+    # authorization_code only: a client ID metadata document (an https URL with a path)
+    # used as the client id when the authorization server supports it, and the redirect
+    # URI registered for the client (the worker reads the code from the redirect itself).
+    client_metadata_url: str | None = Field(default=None, pattern=r"^https://[^/]+/.+")
+    redirect_uri: str = Field(
+        default="http://localhost/bosun/oauth/callback", pattern=r"^https?://"
+    )
+    client_name: str = "bosun"
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_tokens(cls, value: list[str]) -> list[str]:
+        for scope in value:
+            if not scope or any(c.isspace() for c in scope):
+                raise ValueError(f"{scope!r} is not one scope (list scopes one per item)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> McpOAuth:
+        if self.client_secret_env and not self.client_id_env:
+            raise ValueError("`client_secret_env` needs `client_id_env` (the client it belongs to)")
+        if self.grant == "client_credentials":
+            if not (self.client_id_env and self.client_secret_env):
+                raise ValueError(
+                    "`grant: client_credentials` needs `client_id_env` and `client_secret_env` "
+                    "(the environment variables holding the client registered with the "
+                    "authorization server); without a registered secret use "
+                    "`grant: authorization_code`"
+                )
+            if self.client_metadata_url:
+                raise ValueError("`client_metadata_url` is for `grant: authorization_code`")
+            if self.token_endpoint_auth == "none":
+                raise ValueError(
+                    "`grant: client_credentials` authenticates the client: use "
+                    "`token_endpoint_auth: client_secret_basic` or `client_secret_post`"
+                )
+        if self.token_endpoint_auth == "none" and self.client_secret_env:
+            raise ValueError(
+                "`token_endpoint_auth: none` sends no secret: drop `client_secret_env`"
+            )
+        if self.token_endpoint_auth in ("client_secret_basic", "client_secret_post") and not (
+            self.client_secret_env
+        ):
+            raise ValueError(
+                f"`token_endpoint_auth: {self.token_endpoint_auth}` needs `client_secret_env`"
+            )
+        return self
+
+    @property
+    def token_auth(self) -> str:
+        """How the token request authenticates the client."""
+        if self.token_endpoint_auth:
+            return self.token_endpoint_auth
+        return "client_secret_basic" if self.client_secret_env else "none"
+
+    def describe(self) -> str:
+        """The settings in one line for error messages (variable names, never values)."""
+        parts = [f"oauth {self.grant}"]
+        if self.client_id_env:
+            parts.append(f"client_id_env {self.client_id_env}")
+        if self.client_secret_env:
+            parts.append(f"client_secret_env {self.client_secret_env}")
+        if self.client_metadata_url:
+            parts.append(f"client_metadata_url {self.client_metadata_url}")
+        if not self.client_id_env and not self.client_metadata_url:
+            parts.append("dynamic client registration")
+        if self.scopes:
+            parts.append("scopes " + " ".join(self.scopes))
+        return ", ".join(parts)
+
+
+class McpAuth(SpecModel):
+    """How Bosun authenticates to a Streamable HTTP server beyond a static bearer token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "mcp.auth"
+
+    oauth: McpOAuth
 
 
 class McpServer(SpecModel):
@@ -65,6 +182,8 @@ class McpServer(SpecModel):
     headers: dict[str, str] = Field(default_factory=dict)
     headers_env: dict[str, str] = Field(default_factory=dict)
     bearer_token_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # OAuth 2.1 (`McpOAuth`): a token the worker obtains, refreshes and steps up itself.
+    auth: McpAuth | None = None
     # Seconds to connect and list tools (each attempt); attempts after a failed connect,
     # with doubling backoff from `reconnect_backoff` seconds.
     connect_timeout: float = Field(default=30.0, gt=0)
@@ -128,10 +247,19 @@ class McpServer(SpecModel):
                 "give either `command` (a server over stdio) or `url` (Streamable HTTP), "
                 "not both or neither"
             )
-        if self.url is None and (self.headers or self.headers_env or self.bearer_token_env):
+        if self.url is None and (
+            self.headers or self.headers_env or self.bearer_token_env or self.auth
+        ):
             raise ValueError(
-                "`headers`, `headers_env` and `bearer_token_env` are for `url` servers"
+                "`headers`, `headers_env`, `bearer_token_env` and `auth` are for `url` servers"
             )
+        if self.auth is not None and self.bearer_token_env:
+            raise ValueError(
+                "give either `bearer_token_env` (a token you provide) or `auth: {oauth: ...}` "
+                "(a token the worker obtains), not both"
+            )
+        if self.auth is not None and any(h.lower() == "authorization" for h in self.headers_env):
+            raise ValueError("`auth` sets the Authorization header: drop it from `headers_env`")
         if self.command is None and (self.args or self.env or self.cwd):
             raise ValueError("`args`, `env` and `cwd` are for `command` servers")
         return self
@@ -149,6 +277,17 @@ class McpServer(SpecModel):
                 return os.path.basename(first) if first else program
             return program
         return str(self.url)
+
+    def auth_settings(self) -> str:
+        """How this entry authenticates, in words for an error message (names, never values)."""
+        if self.auth is not None:
+            return "auth: " + self.auth.oauth.describe()
+        if self.bearer_token_env:
+            return f"bearer_token_env {self.bearer_token_env}"
+        secret = [h for h in self.headers_env if h.lower() == "authorization"]
+        if secret:
+            return f"headers_env {secret[0]}: {self.headers_env[secret[0]]}"
+        return "no auth (add `bearer_token_env` or `auth: {oauth: ...}` to the entry)"
 
     def located(self, folder: str | None) -> McpServer:
         """A relative `cwd` (and a relative command path) made absolute from the agent's
@@ -314,6 +453,8 @@ def mcp_tools(
 
 
 __all__ = [
+    "McpAuth",
+    "McpOAuth",
     "McpServer",
     "agent_tools",
     "declared_effect",

@@ -38,12 +38,18 @@ class ToolContext:
 
     `idempotency_key` is the same on every attempt of one call, including after a
     crash, so a tool can pass it to a payment API and never charge twice.
+
+    `progress(progress, total=None, message=None)` says how far a long call got (from the
+    tool's thread too); the engine journals it coalesced (a `ToolProgress` event), so
+    calling it often is cheap. MCP tools report their server's progress notifications
+    through it. None outside a run.
     """
 
     run_id: str
     call_id: str
     idempotency_key: str
     attempt: int
+    progress: Callable[..., None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

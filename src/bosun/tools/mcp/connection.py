@@ -11,8 +11,12 @@ awaited before the connection counts as open, so no change is missed); on a 2025
 server `notifications/tools/list_changed` arrives by itself. Either way `on_change` is
 called, and the source re-lists before the next call.
 
-Secrets (a bearer token, secret headers) are read from the environment here, at connect
-time, and go only into the HTTP client: never into a message, a log line or the journal.
+Secrets (a bearer token, secret headers, an OAuth client's secret) are read from the
+environment at connect time and go only into the HTTP client: never into a message, a log
+line or the journal. OAuth (`auth.py`) is an `httpx2.Auth` of the SDK on that client; the
+source owns it (and its tokens, in memory), so a reconnect reuses the token it holds.
+A request the endpoint refused (401/403) is remembered (`Refusals`), so the error says
+the status and how the entry authenticates.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from bosun.errors import SourceUnavailable
 from bosun.spec.mcp import McpServer
+from bosun.tools.mcp.auth import Refusals, secret
 
 log = logging.getLogger("bosun.tools.mcp")
 
@@ -44,23 +49,15 @@ def resolve_command(command: str) -> str:
     return found or command
 
 
-def _secret(var: str, what: str, label: str) -> str:
-    value = os.environ.get(var)
-    if not value:
-        raise SourceUnavailable(
-            f"MCP server {label}: environment variable {var} ({what}) is not set in this "
-            "worker; set it where the worker runs"
-        )
-    return value
-
-
 class Connection:
     """An open MCP client for one server (see the module docstring)."""
 
-    def __init__(self, server: McpServer, on_change: Callable[[], None]):
+    def __init__(self, server: McpServer, on_change: Callable[[], None], auth: Any = None):
         self.server = server
         self.label = server.label
         self.on_change = on_change
+        self.auth = auth  # the source's OAuth provider (an `httpx2.Auth`), or None
+        self.refusals = Refusals(server) if server.url is not None else None
         self.client: Any = None
         self.lost = False  # the connection dropped (or was closed): reconnect, never reuse
         self._closing = asyncio.Event()
@@ -86,9 +83,24 @@ class Connection:
             raise
         except Exception as exc:
             await self.close()
+            refused = self.refused(exc)
+            if refused is not None:
+                raise SourceUnavailable(refused) from exc
             raise SourceUnavailable(
                 f"MCP server {self.label} could not be started or reached: {describe(exc)}"
             ) from exc
+
+    def refused(self, exc: BaseException | None = None) -> str | None:
+        """What the server refused, in words naming the entry's auth settings: an OAuth
+        flow that failed, or the endpoint's last 401/403; None when neither happened."""
+        failure = getattr(self.auth, "failure", None)
+        if failure is not None:
+            self.auth.failure = None
+            return (
+                f"MCP server {self.label}: OAuth did not give the worker a token: "
+                f"{describe(failure)}; the entry's auth: {self.server.auth_settings()}"
+            )
+        return self.refusals.explain() if self.refusals is not None else None
 
     async def _own(self, ready: asyncio.Future[None]) -> None:
         try:
@@ -144,12 +156,16 @@ class Connection:
 
             headers = dict(server.headers)
             for header, var in server.headers_env.items():
-                headers[header] = _secret(var, f"header {header}", self.label)
+                headers[header] = secret(var, f"header {header}", self.label)
             if server.bearer_token_env:
-                token = _secret(server.bearer_token_env, "the bearer token", self.label)
+                token = secret(server.bearer_token_env, "the bearer token", self.label)
                 headers["Authorization"] = f"Bearer {token}"
+            assert self.refusals is not None
             http = httpx2.AsyncClient(
-                headers=headers, timeout=httpx2.Timeout(server.connect_timeout, read=300.0)
+                headers=headers,
+                timeout=httpx2.Timeout(server.connect_timeout, read=300.0),
+                auth=self.auth,
+                event_hooks={"response": [self.refusals.hook]},
             )
             await stack.enter_async_context(http)
             transport = streamable_http_client(str(server.url), http_client=http)

@@ -9,7 +9,9 @@ serves three things the kernel relies on (docs/tools.md, docs/mcp.md):
   notifications is one re-list), the new list, so the pool's check before each call
   compares the pinned digest with what the server serves *now* and the kernel refuses a
   changed tool (`definition_changed`); None when nothing changed (no I/O);
-- `invoke()`: one `tools/call` within the call's timeout. A dropped connection raises
+- `invoke()`: one `tools/call` within the call's timeout, with a progress token: the
+  server's progress notifications go to the call's `ToolContext.progress` (journaled
+  coalesced by the engine, `engine/progress.py`). A dropped connection raises
   `SourceUnavailable` (`sent=True` once the request may have left), so the pool
   reconnects on next use and the engine applies the durability rule (an idempotent tool
   is sent again, anything else parks the run); a timeout is `TimeoutError`, a tool error
@@ -25,6 +27,7 @@ from typing import Any
 from bosun.errors import SourceUnavailable
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.mcp import McpServer
+from bosun.tools.mcp.auth import McpUnauthorized, oauth_provider, tokens_for
 from bosun.tools.mcp.connection import Connection, describe
 from bosun.tools.mcp.results import definition_of, result_of
 from bosun.tools.sources import Call
@@ -93,6 +96,9 @@ class McpSource:
         self._handed: dict[str, str] = {}  # digests the pool last got from us
         self._latest: dict[str, str] = {}  # digests of the latest list
         self._relisting = asyncio.Lock()
+        # OAuth (`auth: {oauth: ...}`): the provider (kept across reconnects of this
+        # source) and the process's token storage for this entry (memory only).
+        self._auth: Any = None
 
     @property
     def label(self) -> str:
@@ -101,9 +107,11 @@ class McpSource:
     async def open(self) -> None:
         """Connect, retrying with doubling backoff (a server restarting, a port not yet
         listening); `SourceUnavailable` after the last attempt."""
+        if self.server.auth is not None and self._auth is None:
+            self._auth = oauth_provider(self.server, tokens_for(self.spec.key))
         delay = self.server.reconnect_backoff
         for attempt in range(1, self.server.connect_attempts + 1):
-            conn = Connection(self.server, self._changed)
+            conn = Connection(self.server, self._changed, self._auth)
             try:
                 await conn.open()
             except SourceUnavailable as exc:
@@ -139,6 +147,9 @@ class McpSource:
         except Exception as exc:
             if _lost(exc) or _session_gone(exc):
                 conn.lost = True
+            refused = conn.refused(exc)
+            if refused is not None:
+                raise SourceUnavailable(f"{refused} (listing its tools)") from exc
             raise SourceUnavailable(
                 f"MCP server {self.label}: listing its tools failed: {describe(exc)}"
             ) from exc
@@ -192,13 +203,20 @@ class McpSource:
         try:
             async with asyncio.timeout(call.timeout):
                 result = await conn.client.call_tool(
-                    name, arguments, meta={IDEMPOTENCY_META: call.context.idempotency_key}
+                    name,
+                    arguments,
+                    meta={IDEMPOTENCY_META: call.context.idempotency_key},
+                    progress_callback=_progress_of(call),
                 )
         except TimeoutError:
             raise
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            refused = conn.refused(exc)
+            if refused is not None:  # refused before it ran: the model is told why
+                conn.lost = conn.lost or _lost(exc)
+                raise McpUnauthorized(f"{refused}; {name} was not run") from exc
             if _session_gone(exc):
                 conn.lost = True
                 raise SourceUnavailable(
@@ -219,6 +237,19 @@ class McpSource:
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+
+
+def _progress_of(call: Call) -> Any:
+    """The SDK's progress callback for a call whose context takes progress (asking for it
+    makes the SDK send a progress token); None otherwise (no token is sent)."""
+    report = call.context.progress
+    if report is None:
+        return None
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        report(progress, total, message)
+
+    return on_progress
 
 
 def _call_error(name: str, exc: BaseException) -> BaseException:
