@@ -51,7 +51,8 @@ class CallProgress:
         self._task: asyncio.Task[None] | None = None
         self._waiting = False  # the flush task is still sleeping (safe to cancel)
         self._closed = False
-        self.reports = 0
+        self.reports = 0  # received in all
+        self._unjournaled = 0  # received since the last event
 
     def report(
         self, progress: float, total: float | None = None, message: str | None = None
@@ -68,6 +69,7 @@ class CallProgress:
         except (TypeError, ValueError):
             return
         self.reports += 1
+        self._unjournaled += 1
         self._latest = (value, limit, (message or "")[:MESSAGE_CHARS])
         log.debug(
             "call %s (%s): progress %g%s%s",
@@ -87,13 +89,14 @@ class CallProgress:
         if latest is None:
             return None
         progress, total, message = latest
+        reports, self._unjournaled = self._unjournaled, 0
         return ToolProgress(
             call_id=self.call_id,
             tool=self.tool,
             progress=progress,
             total=total,
             message=message,
-            reports=self.reports,
+            reports=reports,
         )
 
     async def _flush(self, delay: float) -> None:

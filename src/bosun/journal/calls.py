@@ -33,6 +33,7 @@ from bosun.journal.events import (
     ToolCompensated,
     ToolFailed,
     ToolFinished,
+    ToolProgress,
     ToolProposed,
     ToolShadowed,
     ToolStarted,
@@ -73,6 +74,7 @@ class Call:
     wait: WaitRequested | None = None  # its tool returned `bosun.Wait`
     wait_resolved: WaitResolved | None = None
     compensations: tuple[ToolCompensated | CompensationMissing, ...] = ()
+    progress: ToolProgress | None = None  # the latest journaled report of a running call
 
     @property
     def call_id(self) -> str:
@@ -229,6 +231,12 @@ class CallFold:
             call.notified = event
         return call
 
+    def _progress(self, seq: int, event: ToolProgress) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.progress = event
+        return call
+
     def _started(self, seq: int, event: ToolStarted) -> Call | None:
         call = self.calls.get(event.call_id)
         if call is not None:
@@ -274,6 +282,7 @@ _FOLDS: dict[str, Callable[[CallFold, int, Any], Call | None]] = {
     ApprovalResolved.kind: CallFold._approval_resolved,
     Notified.kind: CallFold._notified,
     ToolStarted.kind: CallFold._started,
+    ToolProgress.kind: CallFold._progress,
     ToolFinished.kind: CallFold._ended,
     ToolFailed.kind: CallFold._ended,
     ToolShadowed.kind: CallFold._ended,

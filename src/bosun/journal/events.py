@@ -302,7 +302,8 @@ class ToolProgress(Event):
     Python tool's `ToolContext.progress`), so the console and `bosun show` can tell a long
     call that moves from a hung one. Coalesced by the engine (`engine/progress.py`): the
     first report at once, then at most one every few seconds, and the latest one just
-    before the call's result; `reports` counts every report received so far."""
+    before the call's result; `reports` is how many reports this event stands for (the
+    ones coalesced into it included)."""
 
     kind: ClassVar[str] = "tool_progress"
     call_id: str

@@ -32,6 +32,7 @@ from bosun.journal.events import (
     RunResumed,
     ToolFailed,
     ToolFinished,
+    ToolProgress,
 )
 from bosun.observe.feed import Commit
 from bosun.store.base import Store
@@ -307,6 +308,11 @@ class Metrics:
             "bosun_watchdog_findings", "Watchdog findings, by agent and kind", ["agent", "kind"],
             registry=r,
         )  # fmt: skip
+        self.progress = Counter(
+            "bosun_tool_progress", "Progress reports of running calls (an MCP server's "
+            "notifications), by agent and tool; the journal keeps them coalesced",
+            ["agent", "tool"], registry=r,
+        )  # fmt: skip
         self.per_step = _StepCollector()
         r.register(self.per_step)  # type: ignore[arg-type]
         # By event kind: a dict lookup per event instead of a chain of isinstance checks.
@@ -314,6 +320,7 @@ class Metrics:
             "model_responded": self._model_responded,
             "tool_finished": self._tool_finished,
             "policy_decided": self._policy_decided,
+            "tool_progress": self._tool_progress,
             **dict.fromkeys(_RARE, self._count_rare),
         }
         self.collector = _StoreCollector()
@@ -368,6 +375,10 @@ class Metrics:
 
     def _tool_finished(self, agent: str, event: ToolFinished) -> None:
         self._tool(agent, event.tool).observe(event.duration_ms / 1000)
+
+    def _tool_progress(self, agent: str, event: ToolProgress) -> None:
+        """Counts reports, not events: a coalesced event says how many it stands for."""
+        self.progress.labels(agent, event.tool).inc(event.reports)
 
     def _policy_decided(self, agent: str, event: PolicyDecided) -> None:
         decisions = self.per_step.decisions

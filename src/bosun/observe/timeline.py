@@ -36,6 +36,7 @@ from bosun.journal.events import (
     ToolDefinitionChanged,
     ToolFailed,
     ToolFinished,
+    ToolProgress,
     ToolProposed,
     ToolShadowed,
     ToolStarted,
@@ -248,6 +249,13 @@ def describe(event: Event) -> str | None:
             )
         case Notified():
             return f"         notify  {clip(event.message, 90)}"
+        case ToolProgress():
+            total = "" if event.total is None else f"/{event.total:g}"
+            said = f": {clip(event.message, 60)}" if event.message else ""
+            return (
+                f"         progress {event.tool} [{event.call_id}] {event.progress:g}{total}{said}"
+                f" ({event.reports} report{'s' if event.reports != 1 else ''})"
+            )
         case ToolCompensated():
             outcome = "undone" if event.ok else f"UNDO FAILED: {event.message}"
             return (

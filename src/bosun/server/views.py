@@ -23,6 +23,7 @@ from bosun.journal.events import (
     PolicyDecided,
     ToolFailed,
     ToolFinished,
+    ToolProgress,
     ToolProposed,
     ToolShadowed,
     ToolStarted,
@@ -113,6 +114,15 @@ class CallView:
     def attempts(self) -> int:
         return self.call.attempts
 
+    @property
+    def progress(self) -> str | None:
+        """How far a long call got, by its latest journaled progress report."""
+        event = self.call.progress
+        if event is None:
+            return None
+        text = f"{event.progress:g}" + ("" if event.total is None else f" of {event.total:g}")
+        return text + (f" — {event.message}" if event.message else "")
+
 
 @dataclass(frozen=True)
 class PromptMessage:
@@ -182,7 +192,7 @@ _CALL_KINDS = frozenset(
     e.kind
     for e in (
         PolicyDecided, ApprovalRequested, ApprovalResolved, ToolStarted, ToolFinished,
-        ToolFailed, ToolShadowed, Notified, WaitRequested, WaitResolved,
+        ToolFailed, ToolShadowed, Notified, WaitRequested, WaitResolved, ToolProgress,
     )
 )  # fmt: skip
 
