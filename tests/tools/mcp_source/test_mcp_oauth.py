@@ -278,3 +278,18 @@ tools:
 """
     with pytest.raises(SpecError, match="not both"):
         load_agent(write_agent(tmp_path, body))
+
+
+def test_credentials_go_only_to_the_issuer_the_entry_names(oauth_server, client_env, tmp_path):
+    for grant in ("client_credentials", "authorization_code"):
+        oauth = f"""\
+          grant: {grant}
+          client_id_env: TICKETS_CLIENT_ID
+          client_secret_env: TICKETS_CLIENT_SECRET
+          issuer: https://auth.example.com"""
+        with pytest.raises(SpecError) as refused:
+            load_agent(agent_file(tmp_path, oauth_server.url, oauth))
+        message = str(refused.value)
+        assert "not the entry's issuer https://auth.example.com" in message, message
+        assert "credentials were not sent" in message
+    assert not [r for r in oauth_server.requests() if "grant" in r]  # no token request

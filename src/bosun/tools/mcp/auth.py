@@ -148,17 +148,27 @@ def _status(code: int) -> str:
         return str(code)
 
 
-def _bosun(base: type, scopes: str) -> type:
+def _bosun(base: type, scopes: str, issuer: str | None, label: str) -> type:
     """`base` (an SDK provider) that asks for `scopes` on top of the server's (the SDK sets
     the scope from the server's challenge just before it authorizes, so they are added
-    there) and keeps the exception that stopped its flow in `failure`: the transport
-    only logs it, and the connection's error message needs it."""
-    from mcp.client.auth.utils import union_scopes
+    there), authorizes only with the entry's `issuer` when it names one (for both grants:
+    the SDK's own check covers client credentials only), and keeps the exception that
+    stopped its flow in `failure`: the transport only logs it, and the connection's error
+    message needs it."""
+    from mcp.client.auth.utils import issuers_match, union_scopes
 
     class Provider(base):  # type: ignore[misc, valid-type]
         failure: BaseException | None = None
 
         async def _perform_authorization(self) -> Any:
+            if issuer is not None:
+                found = self.context.oauth_metadata
+                if found is None or not issuers_match(str(found.issuer), issuer):
+                    raise McpUnauthorized(
+                        f"MCP server {label} sends its clients to authorization server "
+                        f"{found.issuer if found else '(none found)'}, not the entry's issuer "
+                        f"{issuer}: the client's credentials were not sent"
+                    )
             if scopes:
                 metadata = self.context.client_metadata
                 metadata.scope = union_scopes(metadata.scope, scopes)
@@ -199,7 +209,7 @@ def oauth_provider(server: McpServer, storage: MemoryTokens) -> Any:
         from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 
         assert client_id and client_secret
-        return _bosun(ClientCredentialsOAuthProvider, scopes)(
+        return _bosun(ClientCredentialsOAuthProvider, scopes, oauth.issuer, label)(
             server_url=server.url,
             storage=storage,
             client_id=client_id,
@@ -224,7 +234,7 @@ def oauth_provider(server: McpServer, storage: MemoryTokens) -> Any:
                 token_endpoint_auth_method=oauth.token_auth,  # type: ignore[arg-type]
             )
         )
-    return _bosun(OAuthClientProvider, scopes)(
+    return _bosun(OAuthClientProvider, scopes, oauth.issuer, label)(
         server_url=server.url,
         client_metadata=OAuthClientMetadata(
             client_name=oauth.client_name,
