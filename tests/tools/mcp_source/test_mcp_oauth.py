@@ -131,8 +131,9 @@ async def test_client_credentials_token_is_obtained_used_and_never_journaled_or_
 
 
 async def test_authorization_code_is_completed_by_the_worker_with_a_preregistered_client(
-    oauth_server, client_env, sqlite_path, tmp_path
+    oauth_server, client_env, sqlite_path, tmp_path, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     oauth = """\
           grant: authorization_code
           client_id_env: TICKETS_CLIENT_ID
@@ -146,6 +147,8 @@ async def test_authorization_code_is_completed_by_the_worker_with_a_preregistere
     assert finished.result == {"result": "tools"}
     grants = [r["grant"] for r in oauth_server.requests() if "grant" in r]
     assert grants == ["authorization_code"]
+    [issued] = [r["issued"] for r in oauth_server.requests() if "issued" in r]
+    assert issued not in caplog.text and CLIENT_SECRET not in caplog.text
 
 
 def test_an_authorization_server_that_wants_a_person_is_a_clear_error(client_env, tmp_path):

@@ -14,7 +14,8 @@ called, and the source re-lists before the next call.
 Secrets (a bearer token, secret headers, an OAuth client's secret) are read from the
 environment at connect time and go only into the HTTP client: never into a message, a log
 line or the journal. OAuth (`auth.py`) is an `httpx2.Auth` of the SDK on that client; the
-source owns it (and its tokens, in memory), so a reconnect reuses the token it holds.
+source owns it, and its tokens are in the process's memory (`tokens_for`), so a reconnect
+reuses the token already held.
 A request the endpoint refused (401/403) is remembered (`Refusals`), so the error says
 the status and how the entry authenticates.
 """
@@ -83,14 +84,14 @@ class Connection:
             raise
         except Exception as exc:
             await self.close()
-            refused = self.refused(exc)
+            refused = self.refused()
             if refused is not None:
                 raise SourceUnavailable(refused) from exc
             raise SourceUnavailable(
                 f"MCP server {self.label} could not be started or reached: {describe(exc)}"
             ) from exc
 
-    def refused(self, exc: BaseException | None = None) -> str | None:
+    def refused(self) -> str | None:
         """What the server refused, in words naming the entry's auth settings: an OAuth
         flow that failed, or the endpoint's last 401/403; None when neither happened."""
         failure = getattr(self.auth, "failure", None)

@@ -147,7 +147,7 @@ class McpSource:
         except Exception as exc:
             if _lost(exc) or _session_gone(exc):
                 conn.lost = True
-            refused = conn.refused(exc)
+            refused = conn.refused()
             if refused is not None:
                 raise SourceUnavailable(f"{refused} (listing its tools)") from exc
             raise SourceUnavailable(
@@ -213,7 +213,7 @@ class McpSource:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            refused = conn.refused(exc)
+            refused = conn.refused()
             if refused is not None:  # refused before it ran: the model is told why
                 conn.lost = conn.lost or _lost(exc)
                 raise McpUnauthorized(f"{refused}; {name} was not run") from exc
