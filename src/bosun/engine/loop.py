@@ -121,6 +121,8 @@ class RunLoop(CallSteps, AgentCalls):
         # Fixed for the run's pinned version: looked up once per tool, not per call.
         self.autonomy = {name: governor.autonomy_of(agent, name) for name in self.tools}
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
+        # Looked up once here, not per call: which tools start child runs.
+        self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -347,7 +349,7 @@ class RunLoop(CallSteps, AgentCalls):
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
             events = await collect_wait(self.store, call)
-            if is_agent_tool(tool):  # the child's end: its answer, or a structured error
+            if call.tool in self.agent_tools:  # the child's end: its answer, or a structured error
                 events = agent_answer(call, events)
             for event in events:
                 self.record(event)
@@ -379,13 +381,14 @@ class RunLoop(CallSteps, AgentCalls):
         if tool is None:
             return await self.unknown_tool(call)
         pin = self.pins[call.tool]
-        refused = await source_refusal(
-            self.sources, pin, call, self.agent.version_id, self.reported_changes
-        )
-        if refused:  # the model is told; nothing ran
-            for event in refused:
-                self.record(event)
-            return None
+        if not self.sources.unchanged(pin):  # a source that may serve something else now
+            refused = await source_refusal(
+                self.sources, pin, call, self.agent.version_id, self.reported_changes
+            )
+            if refused:  # the model is told; nothing ran
+                for event in refused:
+                    self.record(event)
+                return None
 
         kwargs = self.parse_arguments(call)
         if kwargs is None:
@@ -441,7 +444,7 @@ class RunLoop(CallSteps, AgentCalls):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            if is_agent_tool(tool):  # another agent: a child run, waited for durably
+            if call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
             else:
                 outcome = await execute_tool(
