@@ -32,7 +32,7 @@ async def test_a_read_call_passes_through_and_the_session_is_one_run_with_its_ca
     assert {"get_current_time", "convert_time", "ledger_balance", "ledger_wire"} <= names
     assert not first.is_error
     assert first.structured_content["timezone"] == "Europe/Lisbon"
-    assert second.content[0].text == "0 entries"
+    assert second.structured_content == {"result": "0 entries"}
     [run] = runs(db)
     assert run["agent"] == "desk"
     assert run["status"] == "succeeded"  # the session closed
@@ -49,7 +49,7 @@ async def test_a_denied_call_is_a_tool_error_with_the_policy_reason_and_never_ru
     assert denied.is_error
     assert "no-wires-to-mallory" in denied.content[0].text
     assert "Mallory is not a payee." in denied.content[0].text
-    assert after.content[0].text == "0 entries"  # the session goes on
+    assert after.structured_content == {"result": "0 entries"}  # the session goes on
     assert ledger(tmp_path) == []
 
 
@@ -80,7 +80,7 @@ async def test_an_approval_gated_call_waits_for_bosun_approve_in_another_process
         assert done.returncode == 0, done.stderr
         result = await asyncio.wait_for(call, 60)
     assert not result.is_error, result.content
-    assert result.content[0].text == "wired 25.0 to bob"
+    assert result.structured_content == {"result": "wired 25.0 to bob"}
     assert ledger(tmp_path) == ["wire 25.0 bob"]
     assert any(approval_id in m for m in progress)
 
@@ -92,7 +92,7 @@ async def test_an_undecided_approval_times_out_as_a_clear_error_and_never_runs(t
         later = await client.call_tool("ledger_balance", {})
     assert result.is_error
     assert "timed out" in result.content[0].text and "approval_timeout" in result.content[0].text
-    assert later.content[0].text == "0 entries"
+    assert later.structured_content == {"result": "0 entries"}
     assert ledger(tmp_path) == []
     assert pending_approvals(db) == []
 

@@ -224,6 +224,8 @@ class Session:
         if channel is None:
             return
         refused: list[tuple[str, str]] = []
+        # A call stopped by a kill switch or a cancel: the run's end says why.
+        end = next((e.reason for e in events if isinstance(e, RunFinished)), None)
         for event in events:
             if isinstance(event, ToolFinished | ToolFailed | ToolShadowed | ApprovalRequested):
                 pending = channel.calls.get(event.call_id)
@@ -232,7 +234,8 @@ class Session:
                 if isinstance(event, ToolFinished):
                     pending.done.set_result(answer_of(event.result))
                 elif isinstance(event, ToolFailed):
-                    pending.done.set_result(error(f"{event.error_type}: {event.message}"))
+                    why = f" ({end})" if end and event.error_type in ("killed", "cancelled") else ""
+                    pending.done.set_result(error(f"{event.error_type}: {event.message}{why}"))
                 elif isinstance(event, ToolShadowed):
                     pending.done.set_result(
                         error(
