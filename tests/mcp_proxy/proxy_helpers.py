@@ -102,3 +102,15 @@ def runs(db: str, *args: str) -> list[dict]:
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     return found if isinstance(found, list) else found.get("runs", [])
+
+
+async def tenant_runs(db: str, tenant: str) -> list:
+    """The tenant's runs, read from the store (the CLI's listing does not show tenants)."""
+    from bosun.store import open_store
+
+    store = open_store(db)
+    await store.open()
+    try:
+        return await store.list_runs(tenant=tenant)
+    finally:
+        await store.close()

@@ -150,6 +150,11 @@ class Session:
             log.exception("MCP proxy: driving run %s failed", run_id)
             self._fail_all(run_id, f"the proxy could not drive run {run_id}: {exc}")
         finally:
+            # Whatever is still unanswered will not be answered here (e.g. another worker
+            # took the run after its approval): say so rather than leave the client waiting.
+            self._fail_all(run_id, f"run {run_id} is no longer driven by this proxy session")
+            if self.run_id == run_id and self.channel is not None:
+                self.channel.closed = self.channel.closed or "its run is no longer driven here"
             self.sessions.model.channels.pop(run_id, None)
 
     def _fail_all(self, run_id: str, why: str) -> None:
