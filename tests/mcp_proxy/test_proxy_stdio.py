@@ -39,6 +39,32 @@ async def test_a_read_call_passes_through_and_the_session_is_one_run_with_its_ca
     shown = bosun("show", "--db", db, "--calls", run["run_id"])
     assert shown.returncode == 0, shown.stderr
     assert "get_current_time" in shown.stdout and "ledger_balance" in shown.stdout
+    spans = await traced(db, run["run_id"])
+    tools = {s.attributes.get("gen_ai.tool.name") for s in spans if s.name.startswith("execute_tool")}
+    assert {"get_current_time", "ledger_balance"} <= tools
+    usage = bosun("usage", "--db", db)
+    assert usage.returncode == 0 and "desk" in usage.stdout  # costed like any agent's runs
+
+
+async def traced(db: str, run_id: str) -> list:
+    """The run's trace, as `bosun export-trace` sends it (to memory here)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bosun.observe.tracing import export_run
+    from bosun.store import open_store
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    store = open_store(db)
+    await store.open()
+    try:
+        await export_run(store, run_id, provider)
+    finally:
+        await store.close()
+    return list(exporter.get_finished_spans())
 
 
 async def test_a_denied_call_is_a_tool_error_with_the_policy_reason_and_never_runs(tmp_path):
