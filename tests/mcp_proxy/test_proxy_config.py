@@ -51,12 +51,15 @@ def test_a_prefix_tells_them_apart_and_limits_are_only_those_the_file_sets(tmp_p
 
 
 def test_a_typo_in_the_file_names_its_line(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         name: p
         servers:
           - mcp: {command: mcp-server-time}
         aproval_timeout: 5
-    """)
+    """,
+    )
     with pytest.raises(SpecError) as err:
         load_proxy(path)
     assert "line 4" in str(err.value) and "aproval_timeout" in str(err.value)

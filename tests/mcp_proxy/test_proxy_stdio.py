@@ -40,7 +40,9 @@ async def test_a_read_call_passes_through_and_the_session_is_one_run_with_its_ca
     assert shown.returncode == 0, shown.stderr
     assert "get_current_time" in shown.stdout and "ledger_balance" in shown.stdout
     spans = await traced(db, run["run_id"])
-    tools = {s.attributes.get("gen_ai.tool.name") for s in spans if s.name.startswith("execute_tool")}
+    tools = {
+        s.attributes.get("gen_ai.tool.name") for s in spans if s.name.startswith("execute_tool")
+    }
     assert {"get_current_time", "ledger_balance"} <= tools
     usage = bosun("usage", "--db", db)
     assert usage.returncode == 0 and "desk" in usage.stdout  # costed like any agent's runs

@@ -79,9 +79,9 @@ class Proxy:
 
 def _limits(values: dict[str, Any], what: str) -> Limits:
     try:
-        return NO_LIMITS.model_copy(update=Limits.model_validate(values).model_dump(
-            exclude_unset=True
-        ))
+        return NO_LIMITS.model_copy(
+            update=Limits.model_validate(values).model_dump(exclude_unset=True)
+        )
     except ValidationError as exc:
         raise SpecError(f"{what}: `limits`: {exc.errors()[0]['msg']}") from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -79,11 +80,21 @@ async def opened(settings: ProxySettings) -> AsyncIterator[ProxyServer]:
 
 
 async def serve(settings: ProxySettings) -> int:
+    """Serve until the client goes (stdio) or SIGTERM/SIGINT; either way each session's run
+    is ended (`succeeded`, or cancelled if parked) before the process exits."""
     async with opened(settings) as server:
         if settings.http_port is None:
-            await server.run_stdio_async()
-            await server.sessions.close("the client closed stdin")
+            task = asyncio.create_task(server.run_stdio_async())
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await server.sessions.close("the client closed the session")
             return 0
+        # uvicorn re-raises the signal that stopped it once it has shut down; with the
+        # default handler that would end the process before the sessions' runs are ended.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         guard_settings = McpServeSettings(
             db="", http_port=settings.http_port, host=settings.host,
             allow_hosts=settings.allow_hosts,

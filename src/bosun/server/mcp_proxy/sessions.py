@@ -163,7 +163,9 @@ class Session:
             if not pending.done.done():
                 pending.done.set_result(error(why))
 
-    async def call(self, tool: str, arguments: dict[str, Any], progress: Progress) -> CallToolResult:
+    async def call(
+        self, tool: str, arguments: dict[str, Any], progress: Progress
+    ) -> CallToolResult:
         """Propose the client's call to the session's run; answer once it is journaled."""
         self.last_used = time.monotonic()
         async with self._starting:
