@@ -75,7 +75,7 @@ def write_proxy(folder: Path, db: str, *, approval_timeout: float = 60, extra: s
               reason: Every wire is looked at by a person.
         approval_timeout: {approval_timeout}
         idle_timeout: 600
-        db: {db}
+        db: {json.dumps(db)}
     """
     path.write_text(textwrap.dedent(body) + textwrap.dedent(extra))
     return path

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import httpx2
+import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -52,10 +55,31 @@ class Proxied:
         return http, Client(streamable_http_client(self.url, http_client=http))
 
 
+PG_URL = os.environ.get("BOSUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store_url(request, tmp_path_factory) -> Iterator[str]:
+    """A SQLite file, or a fresh PostgreSQL schema (skipped when it is not reachable)."""
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("proxy-db") / "bosun.db")
+        return
+    schema = "bosun_proxy_" + uuid.uuid4().hex[:12]
+    try:
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory) -> Iterator[Proxied]:
+def proxied(tmp_path_factory, store_url) -> Iterator[Proxied]:
     folder = tmp_path_factory.mktemp("proxy-http")
-    db = str(folder / "bosun.db")
+    db = store_url
     config = write_proxy(folder, db)
     port = free_port()
     proc = subprocess.Popen(
