@@ -44,7 +44,14 @@ def time_server() -> str:
     return found
 
 
-def write_proxy(folder: Path, db: str, *, approval_timeout: float = 60, extra: str = "") -> Path:
+def write_proxy(
+    folder: Path,
+    db: str,
+    *,
+    approval_timeout: float = 60,
+    idle_timeout: float = 600,
+    extra: str = "",
+) -> Path:
     """A proxy file: the time server (read) and the ledger (its write needs approval, a
     wire to `mallory` is denied), the ledger file in `folder`."""
     path = folder / "proxy.yaml"
@@ -74,7 +81,7 @@ def write_proxy(folder: Path, db: str, *, approval_timeout: float = 60, extra: s
               approver_role: approver
               reason: Every wire is looked at by a person.
         approval_timeout: {approval_timeout}
-        idle_timeout: 600
+        idle_timeout: {idle_timeout}
         db: {json.dumps(db)}
     """
     path.write_text(textwrap.dedent(body) + textwrap.dedent(extra))

@@ -141,3 +141,36 @@ async def test_a_kill_switch_refuses_the_next_call(tmp_path):
     assert ledger(tmp_path) == ["note first"]
     [run] = runs(db)
     assert run["status"] == "killed"
+
+
+async def test_a_session_idle_past_idle_timeout_ends_its_run_and_the_next_call_starts_one(tmp_path):
+    db = str(tmp_path / "bosun.db")
+    async with proxy(tmp_path, db, idle_timeout=1) as client:
+        await client.call_tool("ledger_balance", {})
+        for _ in range(100):  # well past the 1 s idle timeout
+            if runs(db)[0]["status"] == "succeeded":
+                break
+            await asyncio.sleep(0.1)
+        later = await client.call_tool("ledger_balance", {})
+    assert not later.is_error
+    first, second = sorted(runs(db), key=lambda r: r["started"])
+    assert first["status"] == "succeeded"
+    assert "the session idled out" in bosun("show", "--db", db, first["run_id"]).stdout
+    assert second["status"] == "succeeded"
+
+
+async def test_a_rate_limit_refuses_calls_past_it_and_observe_autonomy_shadows(tmp_path):
+    db = str(tmp_path / "bosun.db")
+    extra = """\
+        rate_limits:
+          - {tools: [ledger_balance], per: user, limit: 1, window_seconds: 3600}
+        tool_autonomy: {ledger_record: observe}
+    """
+    async with proxy(tmp_path, db, extra=extra) as client:
+        first = await client.call_tool("ledger_balance", {})
+        second = await client.call_tool("ledger_balance", {})
+        shadowed = await client.call_tool("ledger_record", {"note": "only recorded"})
+    assert not first.is_error
+    assert second.is_error and "rate" in second.content[0].text.lower()
+    assert shadowed.is_error and "shadowed" in shadowed.content[0].text
+    assert ledger(tmp_path) == []

@@ -254,8 +254,14 @@ class Session:
                     pending.approval_id = event.approval_id
                     pending.approval_role = event.role
                     pending.approval_since = time.monotonic()
-            elif isinstance(event, ApprovalResolved) and event.decision != "approved":
-                refused.append((event.call_id, f"approval {event.approval_id} {event.decision}"))
+            elif isinstance(event, ApprovalResolved):
+                pending = channel.calls.get(event.call_id)
+                if event.decision != "approved":
+                    refused.append(
+                        (event.call_id, f"approval {event.approval_id} {event.decision}")
+                    )
+                elif pending is not None:  # decided: no more waiting for a person
+                    pending.approval_id = pending.approval_since = None
             elif isinstance(event, RunNeedsAttention) and event.call_id:
                 pending = channel.calls.get(event.call_id)
                 if pending is not None and not pending.done.done():
