@@ -50,9 +50,9 @@ class Proxied:
         assert made.returncode == 0, made.stderr
         return json.loads(made.stdout)["key"]
 
-    def client(self, key: str) -> tuple[httpx2.AsyncClient, Client]:
+    def client(self, key: str, mode: str = "auto") -> tuple[httpx2.AsyncClient, Client]:
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        return http, Client(streamable_http_client(self.url, http_client=http))
+        return http, Client(streamable_http_client(self.url, http_client=http), mode=mode)
 
 
 PG_URL = os.environ.get("BOSUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -124,6 +124,19 @@ async def test_calls_with_a_key_are_one_run_of_the_keys_tenant_with_its_calls(pr
     shown = bosun("show", "--db", proxied.db, "--calls", run.id)
     assert "get_current_time" in shown.stdout and "ledger_record" in shown.stdout
     assert "note from-http" in ledger(proxied.folder)
+
+
+async def test_each_2025_era_client_session_is_a_run_of_its_own(proxied):
+    key = proxied.key("operator", tenant="gamma")
+    for note in ("one", "two"):  # two sessions (the `initialize` handshake, Mcp-Session-Id)
+        http, client = proxied.client(key, mode="legacy")
+        async with http, client:
+            done = await client.call_tool("ledger_record", {"note": f"legacy-{note}"})
+            assert not done.is_error, done.content
+    found = await tenant_runs(proxied.db, "gamma")
+    assert len(found) == 2
+    assert all(r.session.startswith("http:") for r in found)
+    assert found[0].session != found[1].session
 
 
 async def test_an_approval_gated_call_over_http_waits_for_a_person(proxied):

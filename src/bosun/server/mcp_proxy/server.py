@@ -10,6 +10,7 @@ journaled its outcome. Calling needs the `operate` permission, as starting a run
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from mcp.server import ServerRequestContext
@@ -61,13 +62,17 @@ class ProxyServer(BosunMCPServer):
         self.served = [served_tool(t) for t in agent.tools if isinstance(t, SourcedTool)]
 
     def session_key(self, ctx: ServerRequestContext[Any], principal: Principal) -> str:
-        """stdio: the process; HTTP: the transport's session, else the caller's key."""
+        """stdio: the process; HTTP: the transport's session (2025-era clients), else the
+        caller's key (stateless 2026-07-28 clients)."""
         request = getattr(ctx, "request", None)
         headers = getattr(request, "headers", None)
         if headers is None:
             return "stdio"
         found = headers.get(SESSION_HEADER)
-        return f"http:{found}" if found else f"key:{principal.key_id}"
+        if not found:
+            return f"key:{principal.key_id}"
+        # The transport's session id lets requests join a session: journal a digest of it.
+        return "http:" + hashlib.sha256(found.encode()).hexdigest()[:16]
 
     async def _handle_list_tools(
         self, ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None
