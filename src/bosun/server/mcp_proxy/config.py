@@ -27,7 +27,7 @@ from bosun.server.mcp_proxy.model import CLIENT_PROVIDER, MODEL
 from bosun.spec import yaml_lines
 from bosun.spec.agent import Agent, check_name
 from bosun.spec.limits import Limits, RateLimit
-from bosun.spec.loader import ToolEntry, _mcp_tools
+from bosun.spec.loader import ToolEntry, mcp_entry_tools
 from bosun.spec.vocab import Autonomy
 
 # A session's run counts every client call as a step; only limits the file sets apply.
@@ -106,7 +106,7 @@ def load_proxy(path: str) -> Proxy:
         assert entry.mcp is not None
         label = entry.mcp.label
         try:
-            found = _mcp_tools(entry, folder)
+            found = mcp_entry_tools(entry, folder)
         except BosunError as exc:
             line = yaml_lines.line_for(("servers", i), lines)
             raise SpecError(f"{what}, line {line}: `servers[{i}]`: {exc}") from None
