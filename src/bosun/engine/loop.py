@@ -514,7 +514,9 @@ class RunLoop(CallSteps, AgentCalls):
                 message=outcome.message,
                 duration_ms=round(outcome.duration_ms, 3),
             )
-            if call.tool in self.agent_tools:  # a child that could not start: its siblings, as declared
+            if (
+                call.tool in self.agent_tools
+            ):  # a child that could not start: its siblings, as declared
                 failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
             self.record(failed)
         if decision.verdict == "notify":
