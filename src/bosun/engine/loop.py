@@ -466,7 +466,8 @@ class RunLoop(CallSteps, AgentCalls):
                 try:
                     outcome = await execute_tool(tool, kwargs, context, slot, self.sources, pin)
                 finally:
-                    await progress.close()
+                    if progress.stop():  # a report is pending or being committed
+                        await progress.close()
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
             self.record(wait_requested(call, outcome.result, time.time()))

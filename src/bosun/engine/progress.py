@@ -120,8 +120,14 @@ class CallProgress:
             delay = max(0.0, self._journaled_at + self.every - time.monotonic())
             self._task = self._loop.create_task(self._flush(delay))
 
+    def stop(self) -> bool:
+        """The call ended: take no more reports. True when `close()` has work to do (most
+        calls report nothing, and then the loop awaits nothing more per call)."""
+        self._closed = True
+        return self._task is not None or self._latest is not None
+
     async def close(self) -> None:
-        """The call ended: wait for a commit in flight, drop a flush not yet due, and record
+        """After `stop()`: wait for a commit in flight, drop a flush not yet due, and record
         (not commit: the call's result follows) the latest report not journaled yet."""
         self._closed = True
         task = self._task
