@@ -33,13 +33,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bosun.errors import BosunError, SourceUnavailable
+from bosun.errors import SourceUnavailable
 from bosun.spec.mcp import McpOAuth, McpServer
 
 
-class McpUnauthorized(BosunError):
-    """An MCP server refused a request for its credentials (HTTP 401 or 403): the message
-    names the status and how the entry authenticates (names of variables, never values)."""
+class McpUnauthorized(PermissionError):
+    """An MCP server refused a request for its credentials (HTTP 401 or 403), or OAuth could
+    not get a token: the message names the status and how the entry authenticates (names
+    of variables, never values). A tool error (its type names it), as `McpToolError` is."""
 
 
 def secret(var: str, what: str, label: str) -> str:
