@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.journal import JournalWriter
+from bosun.engine.media import expand, keeper
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
@@ -284,8 +285,11 @@ class RunLoop(CallSteps, AgentCalls):
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
         messages = len(state.messages) + len(self.system)
+        history = state.messages
+        if state.media:  # references to content parts, built now from the artifact store
+            history = await expand(self.store, state.tenant, history)
         request = ModelRequest(
-            messages=self.system + state.messages,
+            messages=self.system + history,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,
@@ -451,6 +455,7 @@ class RunLoop(CallSteps, AgentCalls):
                     slot,
                     self.sources,
                     pin,
+                    keeper(self.store, state.tenant, state.run_id),
                 )
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
@@ -467,6 +472,7 @@ class RunLoop(CallSteps, AgentCalls):
                     result=outcome.result,
                     duration_ms=round(outcome.duration_ms, 3),
                     trusted=tool.trusted,
+                    full=outcome.full,
                 )
             )
         elif (

@@ -4,7 +4,8 @@ reference (`bosun.store.artifacts` holds the bytes; the journal holds a referenc
 - `Media(data, mime, name)`: an image, audio clip or file. A Python tool may return one
   (or a list or dict holding some); `Runtime.run(..., attachments=[...])` takes them.
   The engine stores the bytes and journals a *reference* in their place:
-  `{"artifact": "sha256:...", "mime": "image/png", "bytes": 1234, "name": "frame.png"}`.
+  `{"type": "image", "artifact": "sha256:...", "mime": "image/png", "bytes": 1234,
+  "name": "frame.png"}` (`type` is image, audio or file).
 - `Excerpt(shown, full, mime)`: a result too long for the model. The model (and the
   journal's `ToolFinished.result`) gets `shown`; the whole result is an artifact that
   `ToolFinished.full` references (`bosun show RUN --call ID --full` prints it).
@@ -46,7 +47,9 @@ def digest_of(data: bytes) -> str:
 
 def reference(media: Media) -> dict[str, Any]:
     """The journal's form of `media` (its bytes are stored apart under the digest)."""
+    kind = media.mime.partition("/")[0]
     ref: dict[str, Any] = {
+        "type": kind if kind in ("image", "audio") else "file",  # a content part as it is
         "artifact": digest_of(media.data),
         "mime": media.mime,
         "bytes": len(media.data),
