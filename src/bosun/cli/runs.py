@@ -298,11 +298,17 @@ async def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_gc(rt: Runtime, args: argparse.Namespace) -> int:
-    report = await rt.store.gc(time.time() - args.older_than)
+    report = await rt.store.gc(time.time() - args.older_than, dry_run=args.dry_run)
+    verb, freed = ("would remove", "would be freed") if report.dry_run else ("removed", "freed")
     print(
-        f"removed the journals of {report.runs} finished runs ({report.events} events, "
-        f"{report.blobs} payloads): {report.bytes_freed / 1024:.1f} KiB freed; "
+        f"{verb} the journals of {report.runs} finished runs ({report.events} events, "
+        f"{report.blobs} payloads): {report.bytes_freed / 1024:.1f} KiB {freed}; "
         "their summary rows remain in `bosun runs`"
+    )
+    print(
+        f"{verb} {report.artifacts} artifacts no retained run references: "
+        f"{report.artifact_bytes / 1024:.1f} KiB {freed}"
+        + ("  (dry run: nothing was deleted)" if report.dry_run else "")
     )
     return 0
 
@@ -408,6 +414,11 @@ def add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run_id")
     p.set_defaults(handler=cmd_unpause)
 
-    p = sub.add_parser("gc", parents=[common], help="remove journals of old finished runs")
-    p.add_argument("--older-than", type=parse_duration, required=True, help="e.g. 30d, 12h")
+    p = sub.add_parser(
+        "gc", parents=[common], help="remove journals of old finished runs and unused artifacts"
+    )
+    p.add_argument(
+        "--older-than", type=parse_duration, default=30 * 86400, help="e.g. 30d, 12h (30d)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     p.set_defaults(handler=cmd_gc)
