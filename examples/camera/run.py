@@ -22,11 +22,10 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tools import alert_police, log_frame  # noqa: E402
-
 from bosun import Agent, Media, Runtime  # noqa: E402
 from bosun.journal.calls import calls  # noqa: E402
 from bosun.spec.media import digest_of  # noqa: E402
+from tools import alert_police, log_frame  # noqa: E402
 
 LOW, HIGH = 0.4, 0.8  # the policy's thresholds (policy.yaml), for choosing the tool
 

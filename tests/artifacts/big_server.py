@@ -15,7 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ImageContent, TextContent, ToolAnnotations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pngs import png  # noqa: E402
+from pngs import png
 
 server = MCPServer("bosun-artifacts", version="1.0")
 READ = ToolAnnotations(readOnlyHint=True, idempotentHint=True)

@@ -127,6 +127,8 @@ async def test_attachments_and_tool_media_reach_the_model_as_content_parts(db_ur
     assert [a["mime"] for a in started.attachments] == ["image/png", "audio/wav"]
     assert started.attachments[0]["bytes"] == len(FRAME) and "data" not in started.attachments[0]
     [finished] = [e for e in events if isinstance(e, ToolFinished)]
-    assert finished.result["artifact"].startswith("sha256:") and finished.result["name"] == "chart.png"
+    assert (
+        finished.result["artifact"].startswith("sha256:") and finished.result["name"] == "chart.png"
+    )
     journal = json.dumps([e.__dict__ for e in events], default=str)
     assert base64.b64encode(FRAME).decode() not in journal

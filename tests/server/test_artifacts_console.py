@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from server_helpers import Running, log_in, start_server
+from server_helpers import Running, start_server
 
 from bosun import Agent, Media, Runtime, tool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "artifacts"))
-from pngs import png  # noqa: E402
+from pngs import png
 
 FRAME = png(8, 8, (220, 30, 30))
 CHART = png(4, 2, (10, 10, 200))
@@ -51,7 +51,9 @@ def served(tmp_path_factory) -> Iterator[tuple[Running, str]]:
 
     async def one_run() -> str:
         async with Runtime(db) as rt:
-            result = await rt.run(AGENT, "look", attachments=[Media(FRAME, "image/png", "cam1.png")])
+            result = await rt.run(
+                AGENT, "look", attachments=[Media(FRAME, "image/png", "cam1.png")]
+            )
             assert result.status == "succeeded", result.reason
             return result.run_id
 

@@ -54,7 +54,11 @@ async def test_the_readme_command_decides_each_frame_by_policy_traceably(tmp_pat
             [child] = [r for r in await rt.store.list_runs(root_id=root.id) if r.id != root.id]
             [call] = calls(await rt.events(child.id))
             assert f'"frame":"{frame["artifact"]}"' in call.arguments  # traceable to its frame
-            decided[name] = (call.tool, str(call.outcome), call.decision.rule if call.decision else None)
+            decided[name] = (
+                call.tool,
+                str(call.outcome),
+                call.decision.rule if call.decision else None,
+            )
     assert decided == {
         "01-empty-yard.png": ("log_frame", "done", "default"),
         "02-intruder-with-crowbar.png": (

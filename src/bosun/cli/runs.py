@@ -171,7 +171,9 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     run, events = shown(await rt.get_run(args.run_id), await rt.events(args.run_id))
     if args.call is not None:  # one call's result: with --full, the whole of it
         if not args.full:
-            call = next((a.call for a in actions(events, run.spec) if a.call.call_id == args.call), None)
+            call = next(
+                (a.call for a in actions(events, run.spec) if a.call.call_id == args.call), None
+            )
             if call is None:
                 raise BosunError(f"run {run.id} has no tool call {args.call!r}: see --calls")
             print(dumps(call.as_dict()))

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.journal import JournalWriter
-from bosun.engine.media import expand, keeper
 from bosun.engine.limits import check_step, check_tool, effective_limits
+from bosun.engine.media import expand, keeper
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait

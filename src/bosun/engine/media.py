@@ -114,7 +114,10 @@ async def _part(store: ArtifactStore, tenant: str, part: Any) -> dict[str, Any]:
     encoded = base64.b64encode(found[1]).decode()
     if kind == "image":
         return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{encoded}"}}
-    return {"type": "input_audio", "input_audio": {"data": encoded, "format": _AUDIO_FORMATS[subtype]}}
+    return {
+        "type": "input_audio",
+        "input_audio": {"data": encoded, "format": _AUDIO_FORMATS[subtype]},
+    }
 
 
 __all__ = ["attached", "expand", "keeper", "store_media"]

@@ -208,9 +208,7 @@ class Runtime(RuntimeControls):
         self.register(agent)
         # Media go to the artifact store first (a worker may claim the run at once); the
         # journal holds their references (`engine/media.py`).
-        refs = [
-            await store_media(self.store, tenant, attached(a), None) for a in attachments or ()
-        ]
+        refs = [await store_media(self.store, tenant, attached(a), None) for a in attachments or ()]
         requested = agent.limits.merged(limits)
         for attempt in range(3):  # a child raced by its siblings asks again for what is left
             parent_run = await self._parent(parent, tenant) if parent is not None else None

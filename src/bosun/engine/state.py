@@ -168,7 +168,9 @@ class RunState:
         self._close_call(event.call_id, text)
         if '"artifact":"sha256:' in text:  # the result holds media: the model sees it too
             self.media = True
-            self.messages[-1]["media"] = [r for r in references(event.result) if r.get("type") != "file"]
+            self.messages[-1]["media"] = [
+                r for r in references(event.result) if r.get("type") != "file"
+            ]
 
     def _tool_failed(self, event: ToolFailed) -> None:
         self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")

@@ -30,7 +30,9 @@ async def whole_result(
     """(MIME type, bytes) of the whole result of `call_id` (see the module docstring)."""
     call = next((c for c in calls(events) if c.call_id == call_id), None)
     if call is None:
-        raise ResultNotFound(f"the run has no tool call {call_id!r}: `bosun show RUN --calls` lists them")
+        raise ResultNotFound(
+            f"the run has no tool call {call_id!r}: `bosun show RUN --calls` lists them"
+        )
     ended = call.ended
     if not isinstance(ended, ToolFinished):
         raise ResultNotFound(f"tool call {call_id} ({call.tool}) has no result: {call.outcome}")

@@ -174,7 +174,9 @@ async def run_artifact(
     picture), for the console's <img>; 404 for one the run's journal does not name."""
     run, items = await events(state, p, run_id)
     named = any(
-        r["artifact"] == digest for _, e in items for r in references(list(event_fields(e).values()))
+        r["artifact"] == digest
+        for _, e in items
+        for r in references(list(event_fields(e).values()))
     )
     found = await state.runtime.store.artifact(run.tenant, digest) if named else None
     if found is None:

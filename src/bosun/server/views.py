@@ -170,8 +170,9 @@ def _prompt(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> lis
         text = m.get("content") or ""
         if isinstance(text, list):  # content parts: the texts, and media by name
             text = " ".join(
-                str(c.get("text", "")) if c.get("type") == "text" else f"[{c.get('type')}: "
-                f"{c.get('name') or c.get('artifact', '')}]"
+                str(c.get("text", ""))
+                if c.get("type") == "text"
+                else f"[{c.get('type')}: {c.get('name') or c.get('artifact', '')}]"
                 for c in text
             )
         for c in m.get("tool_calls") or ():

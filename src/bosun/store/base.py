@@ -26,6 +26,7 @@ from typing import Any
 
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
+from bosun.store.artifacts import ArtifactStore
 from bosun.store.records import *  # noqa: F403 -- the records, re-exported (see the docstring)
 from bosun.store.records import (
     PENDING,
@@ -44,7 +45,6 @@ from bosun.store.records import (
     RunSummary,
     UsageRow,
 )
-from bosun.store.artifacts import ArtifactStore
 from bosun.store.waits_rows import WaitRecord
 
 

@@ -50,9 +50,9 @@ class PostgresArtifacts:
     async def use_artifacts(self, tenant: str, run_id: str, digests: list[str]) -> None:
         if not digests:
             return
-        async with self._session(f"record artifacts of run {run_id}") as conn:
-            async with conn.cursor() as cur:
-                await cur.executemany(pg(sql.INSERT_USE), [(tenant, d, run_id) for d in digests])
+        rows = [(tenant, d, run_id) for d in digests]
+        async with self._session(f"record artifacts of run {run_id}") as conn, conn.cursor() as cur:
+            await cur.executemany(pg(sql.INSERT_USE), rows)
 
     async def artifact(self, tenant: str, digest: str) -> tuple[str, bytes] | None:
         try:
@@ -103,5 +103,6 @@ def schema_statements() -> list[str]:
     from bosun.store import ddl
 
     return [*sql.ddl_statements(lambda t: ddl.render(t, "postgres")), DATA]
+
 
 __all__ = ["DATA", "PostgresArtifacts", "schema_statements", "sweep_locked"]

@@ -25,8 +25,8 @@ from bosun.store.base import (
     RunRecord,
 )
 from bosun.store.health import StoreHealth
-from bosun.store.postgres.audit import insert_audit
 from bosun.store.postgres.artifacts import sweep_locked as sweep_artifacts_locked
+from bosun.store.postgres.audit import insert_audit
 from bosun.store.postgres.errors import (
     BLOBS_EXCLUSIVE,
     BLOBS_SHARED,

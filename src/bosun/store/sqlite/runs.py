@@ -32,13 +32,13 @@ from bosun.store.rows import (
     decode_row,
     run_from_row,
 )
+from bosun.store.sqlite.artifacts import default_folder
 from bosun.store.sqlite.batch import (
     EXACT_RUN_COLUMNS,
     Pending,
     PendingCreate,
     Unaudited,
 )
-from bosun.store.sqlite.artifacts import default_folder
 from bosun.store.sqlite.migrations import migrate_database
 
 log = logging.getLogger("bosun.store")

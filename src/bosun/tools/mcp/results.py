@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 
 from bosun.spec.definition import SourceSpec, ToolDefinition
-from bosun.spec.media import Excerpt, Media
 from bosun.spec.mcp import declared_effect
+from bosun.spec.media import Excerpt, Media
 
 # The fields of a served tool that its digest covers (its `_meta`, icons and execution
 # hints are not something the model reads or governance decides on).
