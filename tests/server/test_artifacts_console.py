@@ -5,6 +5,7 @@ headless Chromium under the console's Content-Security-Policy)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import sys
@@ -129,3 +130,23 @@ def test_the_run_page_shows_the_attached_image(served):
         assert widths == [8, 4]
         browser.close()
     assert refused == []
+
+
+def test_a_run_submitted_with_an_attachment_over_the_api_keeps_it_by_reference(served):
+    server, _ = served
+    body = {
+        "agent": "quick",
+        "input": "what is this?",
+        "attachments": [{"mime": "image/png", "data": base64.b64encode(FRAME).decode()}],
+    }
+    with server.admin() as c:
+        r = c.post("/api/runs", json=body)
+        assert r.status_code == 201, r.text
+        run_id = r.json()["run_id"]
+        events = c.get(f"/api/runs/{run_id}/events").json()
+        [started] = [e for e in events if e["kind"] == "run_started"]
+        [ref] = started["attachments"]
+        assert ref["bytes"] == len(FRAME) and "data" not in ref
+        assert c.get(f"/api/runs/{run_id}/artifacts/{ref['artifact']}").content == FRAME
+        bad = {**body, "attachments": [{"mime": "image/png", "data": "not base64!"}]}
+        assert c.post("/api/runs", json=bad).status_code == 422

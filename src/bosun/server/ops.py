@@ -30,7 +30,7 @@ from bosun.observe.shown import masked_row
 from bosun.server import keys, schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
-from bosun.spec.media import references
+from bosun.spec.media import Media, references
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 
 MAX_PAGE = 500
@@ -210,6 +210,7 @@ async def submit(
         session=body.session,
         tags=body.tags,
         key=key,
+        attachments=[Media(a.data, a.mime, a.name) for a in body.attachments],
     )
     status = (await state.runtime.get_run(run_id)).status if key else "queued"
     return schemas.Submitted(run_id=run_id, status=status)
