@@ -14,14 +14,10 @@ from typing import Any
 
 import orjson
 
-from bosun.errors import BosunError
+from bosun.errors import ResultNotFound
 from bosun.journal.calls import calls
 from bosun.journal.events import Event, ToolFinished
 from bosun.store.artifacts import ArtifactStore
-
-
-class ResultNotFound(BosunError, LookupError):
-    """The run has no such call, or the call has no result (it failed, or has not ended)."""
 
 
 async def whole_result(
