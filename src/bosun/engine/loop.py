@@ -23,6 +23,7 @@ from bosun.engine.media import expand, keeper
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
+from bosun.engine.waits import known as known_waits
 from bosun.engine.waits import requested as wait_requested
 from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
@@ -62,6 +63,7 @@ from bosun.store.base import (
     KillSwitch,
     Store,
 )
+from bosun.store.waits_rows import WaitRecord
 from bosun.tools.execute import ToolPool, execute_tool
 from bosun.tools.sources import SourcePool
 
@@ -136,6 +138,8 @@ class RunLoop(CallSteps, AgentCalls):
         # commit: its limits count them with its own spend.
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
+        self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
+        self.to_start: int | None = None  # agent calls of this pass still to start
 
     # -- journal ---------------------------------------------------------
 
@@ -189,6 +193,7 @@ class RunLoop(CallSteps, AgentCalls):
         return state
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
+        await self.stop_children()  # no child outlives its parent
         self.record(RunFinished(status=status, reason=reason, output=output))
         await self.commit()
         return self.state
@@ -241,6 +246,8 @@ class RunLoop(CallSteps, AgentCalls):
                     return answer
 
             # 3. The calls the model proposed, in order; each passes governance first.
+            self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
+            self.to_start = None
             for call in list(state.open_calls.values()):
                 stopped = await self.tool_call(call)
                 if stopped is not None:
@@ -259,6 +266,8 @@ class RunLoop(CallSteps, AgentCalls):
                 reason = waiting_reason(approvals, waits)
                 self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
                 await self.commit()
+                if self.cancel_requested:  # asked while it was parking: nobody would wake it
+                    continue
                 return state
             await self.commit()
 
@@ -350,10 +359,11 @@ class RunLoop(CallSteps, AgentCalls):
         tool = self.tools.get(call.tool)
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
-            events = await collect_wait(self.store, call)
-            if is_agent_tool(tool):  # the child's end: its answer, or a structured error
-                events = agent_answer(call, events)
-            for event in events:
+            events = await collect_wait(self.store, call, self.settled)
+            for event in events if not is_agent_tool(tool) else agent_answer(call, events):
+                if isinstance(event, ToolFailed) and is_agent_tool(tool):
+                    # A child that ended badly: its siblings go on, or stop, as declared.
+                    event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
                 self.record(event)
             return None
         # Started before a crash, no result recorded: the effect may or may not have happened.
@@ -499,15 +509,16 @@ class RunLoop(CallSteps, AgentCalls):
         else:
             if outcome.fault == "tool":  # not the call's own bad arguments
                 await self.governor.breakers.failure(breaker)
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type=outcome.error_type,
-                    message=outcome.message,
-                    duration_ms=round(outcome.duration_ms, 3),
-                )
+            failed = ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type=outcome.error_type,
+                message=outcome.message,
+                duration_ms=round(outcome.duration_ms, 3),
             )
+            if is_agent_tool(tool):  # a child that could not start: its siblings, as declared
+                failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
+            self.record(failed)
         if decision.verdict == "notify":
             message = (
                 f"{self.agent.name} ran {call.tool}({call.arguments}) under rule {decision.rule}"
