@@ -14,6 +14,7 @@ retained run references (the runs whose journals are kept).
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bosun.spec.media import digest_of
@@ -56,9 +57,9 @@ INSERT_USE = (
 READ_ROW = "SELECT mime, bytes FROM artifacts WHERE tenant = ? AND digest = ?"
 
 
-def ddl_statements(render: object) -> list[str]:
-    """The tables, rendered for a dialect by `render` (`bosun.store.ddl.render` partial)."""
-    assert callable(render)
+def ddl_statements(render: Callable[[str], str]) -> list[str]:
+    """The tables, their type roles filled in by `render` (`bosun.store.ddl.render` for a
+    dialect)."""
     return [render(ARTIFACTS), render(ARTIFACT_USES), ARTIFACT_USES_INDEX]
 
 
@@ -106,4 +107,4 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdef" for c in text)
 
 
-__all__ = ["ArtifactStore", "ArtifactSweep", "checked", "digest_of"]
+__all__ = ["ArtifactStore", "ArtifactSweep", "checked", "ddl_statements", "digest_of"]
