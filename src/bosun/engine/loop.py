@@ -124,6 +124,8 @@ class RunLoop(CallSteps, AgentCalls):
         # Fixed for the run's pinned version: looked up once per tool, not per call.
         self.autonomy = {name: governor.autonomy_of(agent, name) for name in self.tools}
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
+        # Looked up once here, not per call: which tools start child runs.
+        self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -360,8 +362,9 @@ class RunLoop(CallSteps, AgentCalls):
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
             events = await collect_wait(self.store, call, self.settled)
-            for event in events if not is_agent_tool(tool) else agent_answer(call, events):
-                if isinstance(event, ToolFailed) and is_agent_tool(tool):
+            agent_call = call.tool in self.agent_tools
+            for event in agent_answer(call, events) if agent_call else events:
+                if agent_call and isinstance(event, ToolFailed):
                     # A child that ended badly: its siblings go on, or stop, as declared.
                     event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
                 self.record(event)
@@ -393,13 +396,14 @@ class RunLoop(CallSteps, AgentCalls):
         if tool is None:
             return await self.unknown_tool(call)
         pin = self.pins[call.tool]
-        refused = await source_refusal(
-            self.sources, pin, call, self.agent.version_id, self.reported_changes
-        )
-        if refused:  # the model is told; nothing ran
-            for event in refused:
-                self.record(event)
-            return None
+        if not self.sources.unchanged(pin):  # a source that may serve something else now
+            refused = await source_refusal(
+                self.sources, pin, call, self.agent.version_id, self.reported_changes
+            )
+            if refused:  # the model is told; nothing ran
+                for event in refused:
+                    self.record(event)
+                return None
 
         kwargs = self.parse_arguments(call)
         if kwargs is None:
@@ -455,7 +459,7 @@ class RunLoop(CallSteps, AgentCalls):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            if is_agent_tool(tool):  # another agent: a child run, waited for durably
+            if call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
             else:
                 outcome = await execute_tool(
@@ -516,7 +520,9 @@ class RunLoop(CallSteps, AgentCalls):
                 message=outcome.message,
                 duration_ms=round(outcome.duration_ms, 3),
             )
-            if is_agent_tool(tool):  # a child that could not start: its siblings, as declared
+            if (
+                call.tool in self.agent_tools
+            ):  # a child that could not start: its siblings, as declared
                 failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
             self.record(failed)
         if decision.verdict == "notify":
