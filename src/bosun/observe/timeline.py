@@ -20,11 +20,14 @@ from bosun.journal.events import (
     AttentionResolved,
     CompensationMissing,
     Event,
+    HandedOff,
     LimitReached,
     ModelFailed,
     ModelResponded,
     Notified,
     PolicyDecided,
+    ReviewDecided,
+    ReviewRequested,
     RunFinished,
     RunFlagged,
     RunNeedsAttention,
@@ -171,7 +174,24 @@ def describe(event: Event) -> str | None:
     """One line for an event, or None for events shown through another line."""
     match event:
         case RunStarted():
-            return f"input    {clip(event.input)}"
+            handed = f" (handed {len(event.history)} earlier message(s))" if event.history else ""
+            return f"input    {clip(event.input)}{handed}"
+        case HandedOff():
+            return (
+                f"HANDOFF  {event.from_agent} -> {event.to_agent} (run {event.run_id}),"
+                f" history {event.history}: {event.to_agent} has the conversation now"
+            )
+        case ReviewRequested():
+            return (
+                f"         review  {event.tool} sent to reviewer {event.reviewer}"
+                f" (run {event.run_id}) by rule {event.rule}"
+            )
+        case ReviewDecided():
+            verdict = {"veto": "VETOED", "edit": "EDIT REQUESTED", "approve": "APPROVED"}.get(
+                event.verdict, event.verdict.upper()
+            )
+            why = f": {clip(event.reason, 70)}" if event.reason else ""
+            return f"         review  {event.tool} {verdict} by reviewer {event.reviewer}{why}"
         case RunResumed():
             return f"resumed  by {event.worker} from the journal (event {event.from_seq})"
         case ModelResponded():

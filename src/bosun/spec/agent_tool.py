@@ -69,8 +69,10 @@ def agent_tool(
     context: str = "input",
     effect: Effect | str | None = None,
     limits: Limits | dict[str, Any] | None = None,
+    handoff: str | None = None,
 ) -> SourcedTool:
-    """`agent` as a tool of another agent (see the module docstring)."""
+    """`agent` as a tool of another agent (see the module docstring). `handoff` (a
+    `History`) makes it a handoff instead (`bosun.spec.handoff`)."""
     from bosun.spec.agent import Agent
 
     if not isinstance(agent, Agent):
@@ -130,6 +132,7 @@ def agent_tool(
             "context": context,
             "limits": per_call.model_dump(mode="json", exclude_unset=True) if per_call else None,
             "definition": definition.canonical(),
+            **({"handoff": handoff} if handoff is not None else {}),
         },
     )
     return sourced_tool(
