@@ -75,7 +75,9 @@ class Reviews:
         name = decision.reviewer or ""
         reviewer = self.agent.reviewer_map.get(name)
         if reviewer is None or self.spawn is None:
-            why = "needs a Runtime to drive it" if reviewer else "is not among the agent's reviewers"
+            why = (
+                "needs a Runtime to drive it" if reviewer else "is not among the agent's reviewers"
+            )
             self._refuse(call, "review_unavailable", f"reviewer {name} {why}; not executed")
             return
         config = reviewer.source.config
@@ -84,7 +86,9 @@ class Reviews:
         limits = Limits.model_validate(unset | config["limits"]) if config.get("limits") else None
         key = f"{state.run_id}:{call.call_id}:review"
         try:
-            child_id = await self.spawn(config["version"], config["agent"], text, state, key, limits)
+            child_id = await self.spawn(
+                config["version"], config["agent"], text, state, key, limits
+            )
         except BudgetExhausted as exc:
             self._refuse(call, "budget_exhausted", f"no budget left to review it: {exc}")
             return

@@ -131,7 +131,9 @@ class Call:
         if self.outcome != CallOutcome.WAITING:
             return None
         if self.review_requested is not None and self.review is None:
-            return f"review by {self.review_requested.reviewer} (run {self.review_requested.run_id})"
+            return (
+                f"review by {self.review_requested.reviewer} (run {self.review_requested.run_id})"
+            )
         if self.wait is not None and self.wait_resolved is None:
             return f"{self.wait.wait_kind} {self.wait.key}".strip()
         return "approval"

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec.agent_tool import agent_tool, is_agent_tool
-from bosun.spec.handoff import handoff, is_handoff
 from bosun.spec.definition import Pin, SourceSpec, set_digest
+from bosun.spec.handoff import handoff, is_handoff
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
 from bosun.spec.providers import provider_names

@@ -114,7 +114,9 @@ class TeamEntry(BaseModel):
     @classmethod
     def _short(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return {"agent": value[len(AGENT_PREFIX) :] if value.startswith(AGENT_PREFIX) else value}
+            return {
+                "agent": value[len(AGENT_PREFIX) :] if value.startswith(AGENT_PREFIX) else value
+            }
         return value
 
 

@@ -33,9 +33,7 @@ _WORDS = {
 _LEADING = re.compile(r"\s*([A-Za-z]+)\s*[:.,\-]?\s*(.*)", re.S)
 
 
-def review_input(
-    agent: str, tool: str, arguments: dict[str, Any], rule: str, reason: str
-) -> str:
+def review_input(agent: str, tool: str, arguments: dict[str, Any], rule: str, reason: str) -> str:
     """The reviewer run's input: the proposed call and why it is reviewed, as JSON."""
     return orjson.dumps(
         {
