@@ -196,7 +196,7 @@ async def test_a_reviewer_that_fails_is_a_veto(db_url):
 async def test_an_answer_that_is_not_a_verdict_is_a_veto(db_url):
     agent = proposer(qa("Looks fine to me, I guess?"), refund(249.0), {"content": "no"})
     result, events, _, _ = await run_with_metrics(db_url, agent, "refund 1234")
-    assert REFUNDS == []
+    assert REFUNDS == [] and result.output == "no"
     [decided] = of(events, ReviewDecided)
     assert decided.verdict == "veto" and "not a verdict" in decided.reason
 
