@@ -265,3 +265,37 @@ def test_reviewers_are_pinned_and_never_shown_to_the_model():
     rebuilt = Agent.from_snapshot(agent.snapshot())
     assert rebuilt.version_id == agent.version_id and list(rebuilt.reviewer_map) == ["qa"]
     assert proposer(qa("VETO")).version_id != agent.version_id  # the reviewer is pinned whole
+
+
+@tool(effect="write", sensitive=["card_pin"])
+def pay(order: str, amount: float, card_pin: str) -> dict:
+    """Pay out to a card."""
+    return {"paid": amount}
+
+
+async def test_sensitive_arguments_never_reach_the_reviewers_journal(db_url):
+    agent = Agent(
+        name="payer",
+        model=scripted(
+            {
+                "tool_calls": [
+                    {
+                        "name": "pay",
+                        "arguments": {"order": "1", "amount": 5.0, "card_pin": "9911-secret"},
+                    }
+                ]
+            },
+            {"content": "paid"},
+        ),
+        tools=[pay],
+        reviewers=[qa("APPROVE")],
+        policy={"name": "p", "rules": [{"name": "all-pay", "tools": ["pay"], "review": "qa"}]},
+    )
+    async with Runtime(db_url) as rt:
+        result = await rt.run(agent, "pay")
+        [child] = await rt.store.list_runs(parent_id=result.run_id)
+        [started] = of(await rt.events(child.id), RunStarted)
+    assert result.status == "succeeded"
+    given = json.loads(started.input)
+    assert given["arguments"]["amount"] == 5.0
+    assert "9911-secret" not in started.input and given["arguments"]["card_pin"] != "9911-secret"

@@ -38,6 +38,7 @@ from bosun.journal.events import (
     ToolFailed,
     WaitResolved,
 )
+from bosun.journal.redact import Redactor
 from bosun.journal.text import clean_text
 from bosun.spec.limits import Limits
 from bosun.spec.review import read_verdict, review_input
@@ -81,7 +82,10 @@ class Reviews:
             self._refuse(call, "review_unavailable", f"reviewer {name} {why}; not executed")
             return
         config = reviewer.source.config
-        text = review_input(self.agent.name, call.tool, kwargs, decision.rule, decision.reason)
+        # Sensitive arguments (a password, a card number) never reach the reviewer's journal:
+        # it reviews what the call does, masked by the proposer's own redaction rules.
+        shown = Redactor.for_run(self.agent.snapshot()).value(call.tool, kwargs)
+        text = review_input(self.agent.name, call.tool, shown, decision.rule, decision.reason)
         unset = dict.fromkeys(Limits.model_fields)
         limits = Limits.model_validate(unset | config["limits"]) if config.get("limits") else None
         key = f"{state.run_id}:{call.call_id}:review"
