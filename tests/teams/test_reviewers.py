@@ -299,3 +299,18 @@ async def test_sensitive_arguments_never_reach_the_reviewers_journal(db_url):
     given = json.loads(started.input)
     assert given["arguments"]["amount"] == 5.0
     assert "9911-secret" not in started.input and given["arguments"]["card_pin"] != "9911-secret"
+
+
+async def test_at_autonomy_suggest_a_person_decides_not_the_reviewer(db_url):
+    agent = Agent(
+        name="refunds",
+        model=scripted(refund(249.0), {"content": "waiting"}),
+        tools=[issue_refund],
+        reviewers=[qa("APPROVE")],
+        policy=POLICY,
+        autonomy="suggest",
+    )
+    async with Runtime(db_url) as rt:
+        result = await rt.run(agent, "refund 1234")
+        children = await rt.store.list_runs(parent_id=result.run_id)
+    assert result.status == "waiting_approval" and children == [] and REFUNDS == []
