@@ -164,3 +164,73 @@ def test_a_handoff_must_be_an_agent():
         Agent(name="triage", model=scripted({"content": "x"}), handoffs=["refunds"])
     with pytest.raises(SpecError, match="history"):
         handoff(refunds(), history="everything")
+
+
+def write(folder, name: str, text: str):
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+RECEIVER = """name: refunds
+model: {provider: scripted, turns: [{content: ok}]}
+"""
+
+
+def test_yaml_handoffs_resolve_like_agent_tools(tmp_path):
+    from bosun.spec.loader import load_agent_yaml
+
+    write(tmp_path, "refunds.yaml", RECEIVER)
+    write(tmp_path, "shipping.yaml", RECEIVER.replace("refunds", "shipping"))
+    path = write(
+        tmp_path,
+        "triage.yaml",
+        """name: triage
+model: {provider: scripted, turns: [{content: hi}]}
+handoffs:
+  - agent:refunds
+  - {agent: shipping, history: last_user}
+""",
+    )
+    agent = load_agent_yaml(str(path))
+    configs = {t.name: t.source.config for t in agent.handoffs}
+    assert set(configs) == {"transfer_to_refunds", "transfer_to_shipping"}
+    assert configs["transfer_to_shipping"]["handoff"] == "last_user"
+    assert configs["transfer_to_refunds"]["handoff"] == "all"
+
+
+def test_yaml_handoff_errors_name_the_file_and_line(tmp_path):
+    from bosun.spec.loader import load_agent_yaml
+
+    write(tmp_path, "refunds.yaml", RECEIVER)
+    path = write(
+        tmp_path,
+        "triage.yaml",
+        """name: triage
+model: {provider: scripted, turns: [{content: hi}]}
+handoffs:
+  - {agent: refunds, history: everything}
+""",
+    )
+    with pytest.raises(SpecError, match=r"triage.yaml, line 4.*history"):
+        load_agent_yaml(str(path))
+    write(
+        tmp_path,
+        "loop.yaml",
+        """name: loop
+model: {provider: scripted, turns: [{content: hi}]}
+handoffs: [agent:loop]
+""",
+    )
+    with pytest.raises(SpecError, match="lists itself"):
+        load_agent_yaml(str(tmp_path / "loop.yaml"))
+    reviewer_history = write(
+        tmp_path,
+        "r.yaml",
+        """name: r
+model: {provider: scripted, turns: [{content: hi}]}
+reviewers: [{agent: refunds, history: all}]
+""",
+    )
+    with pytest.raises(SpecError, match="`history` is for `handoffs`"):
+        load_agent_yaml(str(reviewer_history))
