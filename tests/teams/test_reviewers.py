@@ -314,3 +314,33 @@ async def test_at_autonomy_suggest_a_person_decides_not_the_reviewer(db_url):
         result = await rt.run(agent, "refund 1234")
         children = await rt.store.list_runs(parent_id=result.run_id)
     assert result.status == "waiting_approval" and children == [] and REFUNDS == []
+
+
+async def test_a_review_is_a_span_from_the_request_to_the_verdict(db_url):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bosun.observe.tracing import TraceSink, trace_id_for
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    agent = proposer(qa("VETO: above the cap"), refund(249.0), {"content": "no"})
+    async with Runtime(db_url) as rt:
+        observer = await Observer(rt.store, [TraceSink(rt.store, provider)]).attach(rt)
+        result = await rt.run(agent, "refund 1234")
+        [reviewer_run] = await rt.store.list_runs(parent_id=result.run_id)
+        await observer.close()
+    spans = exporter.get_finished_spans()
+    [review] = [s for s in spans if s.name == "review issue_refund by qa"]
+    assert review.attributes["bosun.review.verdict"] == "veto"
+    assert review.attributes["bosun.review.run_id"] == reviewer_run.id
+    assert review.context.trace_id == trace_id_for(result.run_id)
+    # The reviewer's own run is in the same trace, under the proposer's run span.
+    reviewer_span = next(s for s in spans if s.attributes.get("bosun.run.id") == reviewer_run.id
+                         and s.name.startswith("invoke_agent"))  # fmt: skip
+    assert reviewer_span.context.trace_id == review.context.trace_id
+    assert (
+        review.start_time <= reviewer_span.start_time <= reviewer_span.end_time <= review.end_time
+    )

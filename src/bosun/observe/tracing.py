@@ -291,8 +291,10 @@ class RunTracer:
             self._tool(call, event)
 
     def _review_requested(self, seq: int, event: ReviewRequested, emit: bool) -> None:
-        self.calls.apply(seq, event)
-        self.reviews[event.call_id] = event.ts
+        call = self.calls.apply(seq, event)
+        # From the `review` decision: the reviewer's run is created just before this event.
+        decided = call.decision if call is not None else None
+        self.reviews[event.call_id] = decided.ts if decided is not None else event.ts
 
     def _review_decided(self, seq: int, event: ReviewDecided, emit: bool) -> None:
         """One span per review, from the request to the verdict (the reviewer's own run
