@@ -16,7 +16,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+# The support agent's refund (approval, resume, audit), then one call of a tool served by a
+# real MCP server: mcp-server-time over stdio, installed here (it is not a Bosun dependency).
 demo: $(VENV)/.installed
+	$(BIN)/pip install --quiet 'mcp-server-time>=2026.10.19'
 	$(BIN)/python examples/support/demo.py
 
 # An agent whose tool comes from a real MCP server (mcp-server-time, over stdio).

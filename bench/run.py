@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py              # full: 5 rounds of 50-step runs, 1,000-run test
     .venv/bin/python bench/run.py --quick      # 3 rounds, 200-run concurrency test
+    .venv/bin/python bench/run.py --mcp        # also: per MCP tool call, Bosun vs the bare SDK
 
 Every framework runs in its own subprocess (its imports and memory never touch another's), with
 its database files in a fresh temporary folder. Storage is measured once per framework and
@@ -193,6 +194,11 @@ def main() -> None:
     parser.add_argument("--concurrent-runs", type=int, default=None, help="(1000)")
     parser.add_argument("--tool-steps", type=int, default=10, help="per run, concurrency test")
     parser.add_argument("--no-concurrency", action="store_true")
+    parser.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also measure Bosun's own time per MCP tool call vs the bare SDK (mcp_overhead.py)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 rounds, 200 concurrent runs")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per worker")
     args = parser.parse_args()
@@ -280,6 +286,15 @@ def main() -> None:
                 f"commits; peak RSS {c['peak_rss_mib']:.0f} MiB "
                 f"({c['rss_before_mib']:.0f} MiB before the runs started)"
             )
+
+        if args.mcp:
+            print("  mcp: sdk, bosun source, bosun run ...", file=sys.stderr, flush=True)
+            mcp = run_worker("mcp_overhead.py", ["--json"], {}, args.timeout)
+            report["mcp_overhead"] = mcp
+            from mcp_overhead import print_report as print_mcp
+
+            print()
+            print_mcp(mcp)
 
     print("\nTargets:")
     headline = (

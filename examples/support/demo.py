@@ -4,6 +4,8 @@ Runs on an embedded SQLite file under .demo/. The refund is above the policy's
 threshold, so the run parks durably until a supervisor approves; the demo
 approves it through the same code path `bosun approve` uses, a worker resumes
 the run from its journal, and the demo prints the timeline and the audit trail.
+Last, an agent takes a tool from a real MCP server (`mcp-server-time` over stdio,
+examples/mcp/agent.yaml; `make demo` installs it) and the demo shows its one call.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+MCP_AGENT = HERE.parent / "mcp" / "agent.yaml"
 DEMO_DIR = Path(os.environ.get("BOSUN_DEMO_DIR", ".demo")).resolve()
 
 
@@ -66,6 +70,9 @@ async def main() -> None:
             f"hash chain: {'intact' if verification.ok else 'TAMPERED'} ({verification.records} records)"
         )
 
+        banner("6. A tool from an MCP server (mcp-server-time over stdio)")
+        clock = await mcp_step(rt)
+
     ledger = (DEMO_DIR / "payments.jsonl").read_text().splitlines()
     print(f"\nPayments ledger: {len(ledger)} refund(s) written, exactly once.")
     print(f"Database: {db}")
@@ -73,8 +80,35 @@ async def main() -> None:
     print(f"  .venv/bin/bosun runs --db {db}")
     print(f"  .venv/bin/bosun show {result.run_id} --db {db}")
     print(f"  .venv/bin/bosun audit verify --db {db}")
-    if run.status != "succeeded":
-        raise SystemExit(f"demo run ended {run.status}: {run.reason}")
+    print(f"  .venv/bin/bosun show --calls {clock.id} --db {db}")
+    for finished in (run, clock):
+        if finished.status != "succeeded":
+            raise SystemExit(f"demo run {finished.id} ended {finished.status}: {finished.reason}")
+
+
+async def mcp_step(rt):
+    """Run examples/mcp/agent.yaml: its scripted model asks the time server for the time in
+    Lisbon; the call goes through the same governance and journal as a Python tool's."""
+    from bosun import SpecError, load_agent
+    from bosun.journal.calls import calls
+    from bosun.observe.timeline import render
+
+    try:
+        agent = load_agent(str(MCP_AGENT))
+    except SpecError as exc:
+        sys.exit(
+            f"{exc}\nThe MCP step needs mcp-server-time: `make demo` installs it "
+            "(or: pip install mcp-server-time)"
+        )
+    result = await rt.run(agent, "What time is it in Lisbon?")
+    run = await rt.get_run(result.run_id)
+    events = await rt.events(result.run_id)
+    print(render(run, events))
+    for call in calls(events):
+        answer = getattr(call.ended, "result", None)
+        effect = agent.tool_map[call.tool].effect
+        print(f"MCP call: {call.tool}({call.arguments}) [{effect}] -> {answer}")
+    return run
 
 
 if __name__ == "__main__":

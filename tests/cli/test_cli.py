@@ -262,6 +262,9 @@ def test_make_demo_script_runs_offline_end_to_end(tmp_path):
     assert "[succeeded]" in proc.stdout
     assert "Payments ledger: 1 refund(s) written" in proc.stdout
     assert f"Database: {tmp_path / 'demo' / 'bosun.db'}" in proc.stdout
+    # ...and one call of a tool served by a real MCP server (mcp-server-time, stdio).
+    assert "6. A tool from an MCP server" in proc.stdout
+    assert 'MCP call: get_current_time({"timezone":"Europe/Lisbon"}) [read]' in proc.stdout
 
 
 def test_resolve_needs_a_decision(tmp_path):

@@ -79,7 +79,11 @@ async def test_a_review_in_flight_survives_a_killed_worker(tmp_path, db_url):
             await wait_until(
                 "the reviewer's call to start", (folder / "started-call_0_0").exists, log
             )
-            assert (await rt.get_run(run_id)).status == "waiting"  # parked on the review
+
+            async def parked() -> bool:  # the proposer parks on the review, holding no worker
+                return (await rt.get_run(run_id)).status == "waiting"
+
+            await wait_until("the proposer to park on the review", parked, log)
             [reviewer] = await rt.store.list_runs(parent_id=run_id)
             assert reviewer.agent == "qa" and reviewer.status == "running"
             sigkill(first)

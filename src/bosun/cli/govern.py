@@ -15,6 +15,7 @@ from bosun.errors import BosunError
 from bosun.govern import audit, policy_check
 from bosun.journal.redact import Redactor
 from bosun.observe.timeline import format_time
+from bosun.observe.tree import path_text, tree_path
 from bosun.spec.vocab import ApprovalStatus
 
 
@@ -22,10 +23,13 @@ async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
     status = None if args.all else ApprovalStatus.PENDING
     approvals = await rt.approvals(status=status, tenant=args.tenant)
     specs = {a.run_id: (await rt.get_run(a.run_id)).spec for a in approvals}
+    known: dict = {}  # runs read once for every approval's path in its tree
+    paths = {a.run_id: await tree_path(rt.store, a.run_id, known) for a in approvals}
     if args.json:  # the API's shape and field names (`approval_id`), redacted alike
         from bosun.server.schemas import Approval
 
-        print(dumps([Approval.of(a, specs[a.run_id]).model_dump(mode="json") for a in approvals]))
+        shown = [Approval.of(a, specs[a.run_id], paths[a.run_id]) for a in approvals]
+        print(dumps([s.model_dump(mode="json") for s in shown]))
         return 0
     if not approvals:
         print("no pending approvals" if status else "no approvals")
@@ -38,6 +42,8 @@ async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
             f"    run {a.run_id} (agent {a.agent}, tenant {a.tenant}), needs role {a.role}{expires}"
         )
         print(f"    rule {a.rule}: {a.reason}")
+        if len(paths[a.run_id]) > 1:  # asked deep in a run tree: approving resumes this run
+            print(f"    path {path_text(paths[a.run_id])}")
         if a.decided_by:
             print(f"    {a.status} by {a.decided_by}" + (f": {a.comment}" if a.comment else ""))
     return 0

@@ -20,10 +20,26 @@ quotas, kill switches; its start is committed). Then:
    `child_cancelled`) the model sees otherwise, so the parent goes on and may recover.
    A child that cannot start (the parent's budget is used up: `budget_exhausted`) fails
    the call the same way, with nothing created.
+
+**Fan-out.** A model turn that calls several agents starts every child (each call's start,
+child and wait committed in turn) before the parent parks on all the waits, so the
+children run concurrently on any workers. Each child's end wakes the parent at once
+(`store/rules.wakes`), which journals that child's result while the siblings still run
+and parks again on the rest. A failed child leaves its siblings alone unless the call's
+tool (or the calling agent) declares `on_child_failure: cancel_siblings`: then the
+children of the same turn still running are cancelled (their subtrees with them, at their
+next step), and the failed call's error names them. The cancel is requested before the
+failure is committed, so a crash in between cancels again on resume (idempotent).
+
+**Budget shares.** Children started together must not starve each other: each reserves at
+most its *share* of what the parent has left when it starts: the tool's `share`, else an
+even split among the agent calls of the turn still to start (1/k for the k left, this one
+included, so N siblings get about remainder/N each; `engine/budgets.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -31,19 +47,25 @@ from typing import TYPE_CHECKING, Any
 from bosun.errors import BosunError, BudgetExhausted
 from bosun.journal.events import Event, ToolFailed, ToolFinished
 from bosun.journal.text import clean_text
-from bosun.spec.agent_tool import child_input
+from bosun.spec.agent import Agent
+from bosun.spec.agent_tool import child_input, is_agent_tool
 from bosun.spec.limits import Limits
 from bosun.spec.sourced import SourcedTool
-from bosun.spec.vocab import RunStatus
+from bosun.spec.tool import Tool
+from bosun.spec.vocab import OnChildFailure, RunStatus, WaitStatus
 from bosun.spec.wait import Wait
+from bosun.store.base import Store
+from bosun.store.waits_rows import WaitRecord
 from bosun.tools.execute import ToolOutcome
 
 if TYPE_CHECKING:
     from bosun.engine.state import CallState, RunState
 
 # spawn(child version id, its snapshot, input, parent state, idempotency key, per-call
-# limits) -> the child's run id.
-Spawn = Callable[[str, dict[str, Any], str, "RunState", str, "Limits | None"], Awaitable[str]]
+# limits, share of the parent's remainder) -> the child's run id.
+Spawn = Callable[
+    [str, dict[str, Any], str, "RunState", str, "Limits | None", float], Awaitable[str]
+]
 
 log = logging.getLogger("bosun.engine.agents")
 
@@ -53,6 +75,11 @@ class AgentCalls:
 
     state: RunState
     spawn: Spawn | None
+    store: Store
+    agent: Agent
+    tools: dict[str, Tool]
+    settled: dict[str, WaitRecord]  # the run's waits as of this pass (`RunLoop._run`)
+    to_start: int | None  # agent calls of this pass still to start (None: not counted yet)
 
     async def call_agent(
         self, call: CallState, tool: SourcedTool, kwargs: dict[str, Any]
@@ -71,9 +98,13 @@ class AgentCalls:
         # Only what the entry set tightens the child's limits (unset: no default sneaks in).
         unset = dict.fromkeys(Limits.model_fields)
         limits = Limits.model_validate(unset | config["limits"]) if config.get("limits") else None
+        if self.to_start is None:  # counted once per pass, not once per call
+            self.to_start = self._to_start()
+        share = config.get("share") or 1 / max(1, self.to_start)
+        self.to_start -= 1
         try:
             child_id = await self.spawn(
-                config["version"], config["agent"], text, state, key, limits
+                config["version"], config["agent"], text, state, key, limits, share
             )
         except BudgetExhausted as exc:
             return ToolOutcome(False, error_type="budget_exhausted", message=clean_text(str(exc)))
@@ -81,6 +112,58 @@ class AgentCalls:
             return ToolOutcome(False, error_type="child_not_started", message=clean_text(str(exc)))
         log.info("run %s call %s: started child run %s", state.run_id, call.call_id, child_id)
         return ToolOutcome(True, Wait(child=child_id))
+
+    async def stop_children(self) -> None:
+        """The run is ending (finished, failed, killed, out of budget) while children it
+        waits on still run: cancel them and their subtrees (at their next step), so no
+        child outlives the parent that would read its answer."""
+        for call in self.state.open_calls.values():
+            if call.wait_status != WaitStatus.PENDING or not call.wait_id:
+                continue
+            if not is_agent_tool(self.tools.get(call.tool)):
+                continue
+            wait = self.settled.get(call.wait_id) or await self.store.get_wait(call.wait_id)
+            if wait is not None and wait.status == WaitStatus.PENDING:
+                await self.store.request_cancel(wait.key)
+
+    def _to_start(self) -> int:
+        """The agent calls of the run not yet parked on a child (this one included)."""
+        return sum(
+            1
+            for c in self.state.open_calls.values()
+            if c.wait_id is None and is_agent_tool(self.tools.get(c.tool))
+        )
+
+    async def child_failed(
+        self, call: CallState, tool: SourcedTool, failed: ToolFailed
+    ) -> ToolFailed:
+        """An agent call failed (its child ended badly, or could not start). With
+        `on_child_failure: cancel_siblings` (the tool's, else the agent's), cancel the
+        children of the same turn still running; returns the failure to journal, naming
+        them. Called before the failure is committed: a crash re-runs it (idempotent)."""
+        rule = tool.source.config.get("on_child_failure") or self.agent.on_child_failure
+        if rule != OnChildFailure.CANCEL_SIBLINGS:
+            return failed
+        cancelled = []
+        for sibling in list(self.state.open_calls.values()):
+            if sibling.call_id == call.call_id or sibling.step != call.step:
+                continue
+            if sibling.wait_status != WaitStatus.PENDING or not sibling.wait_id:
+                continue
+            if not is_agent_tool(self.tools.get(sibling.tool)):
+                continue
+            wait = self.settled.get(sibling.wait_id) or await self.store.get_wait(sibling.wait_id)
+            if wait is None or wait.status != WaitStatus.PENDING:
+                continue  # that child ended already: its result stands
+            if await self.store.request_cancel(wait.key):
+                cancelled.append(wait.key)
+        if not cancelled:
+            return failed
+        log.info(
+            "run %s: %s failed, cancelled siblings %s", self.state.run_id, call.call_id, cancelled
+        )
+        note = f" (on_child_failure: cancel_siblings: cancelled child runs {', '.join(cancelled)})"
+        return dataclasses.replace(failed, message=failed.message + note)
 
 
 def agent_answer(call: CallState, events: list[Event]) -> list[Event]:

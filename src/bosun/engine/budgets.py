@@ -10,6 +10,15 @@ spend stays charged). The parent's own limit checks count its children's commitm
 with its own spend (`engine/limits.check_step`), so a tree never spends past its root's
 budget, however deep or wide it grows. Wall time is not spent but shared: a child's
 deadline is never later than its parent's.
+
+Siblings started together (a fan-out) split what is left instead of racing for it: a child
+takes at most its `share` of the parent's remainder in each limited dimension (steps,
+tokens, cost), rounded down but at least one step or token while any is left. The share is
+the agent tool's `share:`, else 1/k for the k agent calls of the turn still to start, so
+N children started from one turn get about remainder/N each, and the k-th is never starved
+by the first. A child that finds nothing left fails its call with `budget_exhausted`.
+A child whose agent declares no limits asks for the defaults (`Limits`: 50 steps), so a
+lone child reserves min(50, what the parent has left), never more.
 """
 
 from __future__ import annotations
@@ -56,11 +65,13 @@ def remainder(
     return steps, tokens, cost, seconds
 
 
-def child_budget(parent: RunRecord, requested: Limits, *, now: float) -> ChildBudget:
-    """The child's limits capped at the parent's remainder (`parent` as the store reads it:
-    its own spend, its `limit_*`, `deadline` and `child_*`); raises `BudgetExhausted` when a
-    limited dimension has nothing left. `requested` is the child agent's limits merged with
-    the ones its caller asked for."""
+def child_budget(
+    parent: RunRecord, requested: Limits, *, now: float, share: float = 1.0
+) -> ChildBudget:
+    """The child's limits capped at its `share` of the parent's remainder (`parent` as the
+    store reads it: its own spend, its `limit_*`, `deadline` and `child_*`); raises
+    `BudgetExhausted` when a limited dimension has nothing left. `requested` is the child
+    agent's limits merged with the ones its caller asked for."""
     steps, tokens, cost, seconds = remainder(parent, now)
     gone = [
         f"{name} ({left} left)"
@@ -84,9 +95,9 @@ def child_budget(parent: RunRecord, requested: Limits, *, now: float) -> ChildBu
         )
     capped = requested.model_copy(
         update={
-            "max_steps": _cap(requested.max_steps, steps),
-            "max_tokens": _cap(requested.max_tokens, tokens),
-            "max_cost": _cap(requested.max_cost, cost),
+            "max_steps": _cap(requested.max_steps, _part(steps, share)),
+            "max_tokens": _cap(requested.max_tokens, _part(tokens, share)),
+            "max_cost": _cap(requested.max_cost, None if cost is None else cost * share),
             "max_wall_seconds": _cap(requested.max_wall_seconds, seconds),
         }
     )
@@ -96,6 +107,13 @@ def child_budget(parent: RunRecord, requested: Limits, *, now: float) -> ChildBu
         tokens=capped.max_tokens or 0 if tokens is not None else 0,
         cost=capped.max_cost or 0.0 if cost is not None else 0.0,
     )
+
+
+def _part(left: int | None, share: float) -> int | None:
+    """`share` of a whole remainder: rounded down, but at least 1 while any is left."""
+    if left is None or share >= 1:
+        return left
+    return max(1, int(left * share + 1e-9))
 
 
 def _cap(wanted: Any, left: Any) -> Any:

@@ -52,6 +52,7 @@ class SpawnChild(Protocol):
         parent: RunState,
         key: str,
         limits: Limits | None,
+        share: float = 1.0,
         *,
         session: str | None = None,
         history: list[dict[str, str]] | None = None,

@@ -24,6 +24,7 @@ from bosun.engine.pinned import source_refusal
 from bosun.engine.reviews import Reviews
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
+from bosun.engine.waits import known as known_waits
 from bosun.engine.waits import requested as wait_requested
 from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
@@ -64,6 +65,7 @@ from bosun.store.base import (
     KillSwitch,
     Store,
 )
+from bosun.store.waits_rows import WaitRecord
 from bosun.tools.execute import ToolPool, execute_tool
 from bosun.tools.sources import SourcePool
 
@@ -138,6 +140,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         # commit: its limits count them with its own spend.
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
+        self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
+        self.to_start: int | None = None  # agent calls of this pass still to start
 
     # -- journal ---------------------------------------------------------
 
@@ -191,6 +195,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         return state
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
+        await self.stop_children()  # no child outlives its parent
         self.record(RunFinished(status=status, reason=reason, output=output))
         await self.commit()
         return self.state
@@ -243,6 +248,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                     return answer
 
             # 3. The calls the model proposed, in order; each passes governance first.
+            self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
+            self.to_start = None
             for call in list(state.open_calls.values()):
                 stopped = await self.tool_call(call)
                 if stopped is not None:
@@ -261,6 +268,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                 reason = waiting_reason(approvals, waits)
                 self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
                 await self.commit()
+                if self.cancel_requested:  # asked while it was parking: nobody would wake it
+                    continue
                 return state
             await self.commit()
 
@@ -353,12 +362,13 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
             if not await self.collect_review(call):
                 return None
         elif call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result
-            events = await collect_wait(self.store, call)
+            events = await collect_wait(self.store, call, self.settled)
             if is_handoff(tool):  # the receiver's end is this run's end (`engine/handoffs.py`)
                 return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
-            if is_agent_tool(tool):  # the child's end: its answer, or a structured error
-                events = agent_answer(call, events)
-            for event in events:
+            for event in events if not is_agent_tool(tool) else agent_answer(call, events):
+                if isinstance(event, ToolFailed) and is_agent_tool(tool):
+                    # A child that ended badly: its siblings go on, or stop, as declared.
+                    event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
                 self.record(event)
             return None
         # Started before a crash, no result recorded: the effect may or may not have happened.
@@ -512,15 +522,16 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         else:
             if outcome.fault == "tool":  # not the call's own bad arguments
                 await self.governor.breakers.failure(breaker)
-            self.record(
-                ToolFailed(
-                    call_id=call.call_id,
-                    tool=call.tool,
-                    error_type=outcome.error_type,
-                    message=outcome.message,
-                    duration_ms=round(outcome.duration_ms, 3),
-                )
+            failed = ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type=outcome.error_type,
+                message=outcome.message,
+                duration_ms=round(outcome.duration_ms, 3),
             )
+            if is_agent_tool(tool):  # a child that could not start: its siblings, as declared
+                failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
+            self.record(failed)
         if decision.verdict == "notify":
             message = (
                 f"{self.agent.name} ran {call.tool}({call.arguments}) under rule {decision.rule}"

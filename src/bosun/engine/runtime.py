@@ -105,6 +105,7 @@ class Runtime(RuntimeControls):
         self._agents: dict[str, Agent] = {}
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
+        self._lineages: dict[str, tuple[str, ...]] = {}  # run id -> it and its ancestors
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
         self.journal = JournalWriter(self.store)
@@ -194,6 +195,7 @@ class Runtime(RuntimeControls):
         key: str | None = None,
         parent: str | None = None,
         history: list[dict[str, str]] | None = None,
+        share: float = 1.0,
     ) -> RunRecord:
         for what, text in (
             ("idempotency key", key),
@@ -227,7 +229,7 @@ class Runtime(RuntimeControls):
             budget = None
             try:
                 if parent_run is not None:
-                    budget = child_budget(parent_run, requested, now=started.ts)
+                    budget = child_budget(parent_run, requested, now=started.ts, share=share)
                     limited = budget.limits.model_dump(exclude_none=True)
                     started = dataclasses.replace(started, limits=limited)
                     hold(run, budget)
@@ -253,6 +255,7 @@ class Runtime(RuntimeControls):
         parent: RunState,
         key: str,
         limits: Limits | None,
+        share: float = 1.0,
         *,
         session: str | None = None,
         history: list[dict[str, str]] | None = None,
@@ -261,7 +264,8 @@ class Runtime(RuntimeControls):
         (`engine/handoffs.py`: the parent's `session`, the conversation as `history`) or a
         review (`engine/reviews.py`): the pinned child agent (`version`, rebuilt from
         `snapshot` once per process), in the parent's tree and tenant, keyed so a repeat
-        finds it again."""
+        finds it again; it reserves at most `share` of what the parent has left
+        (`engine/budgets.py`)."""
         agent = self._agents.get(version) or self._child_agent(snapshot)
         run = await self._create(
             agent,
@@ -275,6 +279,7 @@ class Runtime(RuntimeControls):
             key=key,
             parent=parent.run_id,
             history=history,
+            share=share,
         )
         return run.id
 
@@ -291,13 +296,22 @@ class Runtime(RuntimeControls):
     async def _lineage(self, run: RunRecord) -> tuple[str, ...]:
         """The run and its ancestors, nearest first: the kill switches of each cover it.
         A top-level run costs no query; a child one lookup per level, once per drive."""
-        lineage = [run.id]
-        parent_id = run.parent_id
-        while parent_id is not None and parent_id not in lineage:
-            lineage.append(parent_id)
-            parent = await self.store.get_run(parent_id)
-            parent_id = parent.parent_id if parent is not None else None
-        return tuple(lineage)
+        if run.parent_id is None:
+            return (run.id,)
+        above = self._lineages.get(run.parent_id)  # a run's ancestors never change
+        if above is None:
+            lineage = [run.parent_id]
+            parent_id: str | None = run.parent_id
+            while parent_id is not None:
+                parent = await self.store.get_run(parent_id)
+                parent_id = parent.parent_id if parent is not None else None
+                if parent_id is None or parent_id in lineage:
+                    break
+                lineage.append(parent_id)
+            above = self._lineages[run.parent_id] = tuple(lineage)
+            if len(self._lineages) > LINEAGE_CACHE:
+                self._lineages.pop(next(iter(self._lineages)))
+        return (run.id, *above)
 
     async def _parent(self, parent_id: str, tenant: str) -> RunRecord:
         """The parent of a child run: it must exist, be the caller's tenant's, and not be
@@ -343,19 +357,40 @@ class Runtime(RuntimeControls):
 
     async def _drive_tree(self, root_id: str) -> RunResult:
         """Drive the queued runs of one tree here (children, then the parents they woke)
-        until none is left that this process can claim; returns the root's result."""
-        while True:
-            queued = await self.store.list_runs(root_id=root_id, status=QUEUED, limit=1000)
-            drove = False
-            for run in reversed(queued):  # oldest first
-                claimed = await self.store.claim_one(
-                    self.owner, run.id, lease_seconds=self.lease_seconds
-                )
-                if claimed is not None:
-                    await self.drive(claimed)
-                    drove = True
-            if not drove:
-                return await self.result(root_id)
+        until none is left that this process can claim; returns the root's result.
+
+        Runs are driven concurrently, as asyncio tasks (at most `TREE_CONCURRENCY` at once):
+        the children of a fan-out run side by side, and a parent woken by one child's end
+        journals that result while its siblings still run."""
+        driving: dict[str, asyncio.Task[RunResult]] = {}
+        try:
+            while True:
+                free = TREE_CONCURRENCY - len(driving)
+                if free > 0:
+                    queued = await self.store.list_runs(
+                        root_id=root_id, status=QUEUED, limit=free + len(driving)
+                    )
+                    for run in reversed(queued):  # oldest first
+                        if run.id in driving or len(driving) >= TREE_CONCURRENCY:
+                            continue
+                        claimed = await self.store.claim_one(
+                            self.owner, run.id, lease_seconds=self.lease_seconds
+                        )
+                        if claimed is not None:
+                            task = asyncio.create_task(self.drive(claimed), name=f"tree-{run.id}")
+                            driving[run.id] = task
+                if not driving:
+                    return await self.result(root_id)
+                done, _ = await asyncio.wait(driving.values(), return_when=asyncio.FIRST_COMPLETED)
+                for run_id, task in list(driving.items()):
+                    if task in done:
+                        del driving[run_id]
+                        task.result()  # a drive that raised stops the tree's drive here
+        finally:
+            for task in driving.values():
+                task.cancel()
+            if driving:
+                await asyncio.gather(*driving.values(), return_exceptions=True)
 
     async def submit(
         self,
@@ -520,6 +555,12 @@ class Runtime(RuntimeControls):
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout}s")
             await asyncio.sleep(poll)
 
+
+# Ancestor chains `Runtime._lineage` keeps (the oldest dropped first).
+LINEAGE_CACHE = 10_000
+
+# Runs of one tree `Runtime.run` drives at once in this process (like a Worker's concurrency).
+TREE_CONCURRENCY = 100
 
 # A run tried this many times in a row with nothing new recorded parks as `needs_attention`:
 # whatever makes every attempt fail would otherwise repeat for ever (each attempt may pay for

@@ -29,6 +29,7 @@ from bosun.journal.events import Event, ToolFailed, ToolFinished, WaitRequested,
 from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import RunRecord, Store
+from bosun.store.waits_rows import WaitRecord
 
 log = logging.getLogger("bosun.engine.waits")
 
@@ -46,9 +47,23 @@ def requested(call: CallState, wait: Wait, now: float) -> WaitRequested:
     )
 
 
-async def collect(store: Store, call: CallState) -> list[Event]:
+async def known(store: Store, run_id: str, calls: Sequence[CallState]) -> dict[str, WaitRecord]:
+    """The run's waits by id, read once per pass when any call is parked on one (a parent
+    of a thousand children reads one query per wake, not a thousand); {} otherwise."""
+    parked = [c for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id]
+    if not parked:
+        return {}
+    if len(parked) == 1:
+        record = await store.get_wait(parked[0].wait_id or "")
+        return {record.id: record} if record is not None else {}
+    return {w.id: w for w in await store.waits(run_id)}
+
+
+async def collect(
+    store: Store, call: CallState, known: dict[str, WaitRecord] | None = None
+) -> list[Event]:
     """The events that close a call whose wait has settled ([] while it is pending)."""
-    record = await store.get_wait(call.wait_id or "")
+    record = (known or {}).get(call.wait_id or "") or await store.get_wait(call.wait_id or "")
     if record is None or record.status == WaitStatus.PENDING:
         return []
     resolved = WaitResolved(
@@ -125,4 +140,4 @@ async def wake_killed(
 KILL_SWEEP_LIMIT = 500
 
 
-__all__ = ["collect", "requested", "sweep", "waiting_reason", "wake_killed"]
+__all__ = ["collect", "known", "requested", "sweep", "waiting_reason", "wake_killed"]

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from bosun.store.base import RunRecord, Store
 
 N = TypeVar("N", bound=Any)  # a store RunRecord (`id`) or the API's Run (`run_id`)
 
@@ -31,3 +34,29 @@ def ordered_tree(runs: Sequence[N], *, id_field: str = "id") -> list[tuple[int, 
         out.append((depth, run))
         stack.extend((depth + 1, c) for c in reversed(children.get(id_of(run), [])))
     return out
+
+
+async def tree_path(
+    store: Store, run_id: str, known: dict[str, RunRecord | None] | None = None
+) -> list[tuple[str, str]]:
+    """(agent, run id) from the root of the run's tree down to the run itself: where an
+    approval deep in a tree was asked (`bosun approvals`, the API, the console inbox).
+    One read per level; `known` caches the runs across calls (an inbox of one tree reads
+    each ancestor once)."""
+    cache = known if known is not None else {}
+    path: list[tuple[str, str]] = []
+    current: str | None = run_id
+    while current is not None and all(current != r for _, r in path):
+        if current not in cache:
+            cache[current] = await store.get_run(current)
+        run = cache[current]
+        if run is None:
+            break
+        path.append((run.agent, run.id))
+        current = run.parent_id
+    return path[::-1]
+
+
+def path_text(path: Sequence[tuple[str, str]]) -> str:
+    """`lead (run_a) > billing (run_b) > biller (run_c)`."""
+    return " > ".join(f"{agent} ({run_id})" for agent, run_id in path)

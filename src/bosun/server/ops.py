@@ -26,6 +26,7 @@ from bosun.journal.codec import event_to_dict
 from bosun.journal.events import Event
 from bosun.journal.redact import Redactor, unmask
 from bosun.observe.shown import masked_row
+from bosun.observe.tree import tree_path
 from bosun.server import keys, schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
@@ -265,9 +266,14 @@ async def _shown(state: ServerState, a: ApprovalRecord) -> ApprovalRecord:
     return Redactor.for_run(run.spec if run else None).approval(a)
 
 
-async def approval_out(state: ServerState, a: ApprovalRecord) -> schemas.Approval:
-    run = await state.runtime.store.get_run(a.run_id)
-    return schemas.Approval.of(a, run.spec if run else None)
+async def approval_out(
+    state: ServerState, a: ApprovalRecord, known: dict[str, RunRecord | None] | None = None
+) -> schemas.Approval:
+    """The approval as people see it, with its path in the run tree (root first)."""
+    known = {} if known is None else known
+    path = await tree_path(state.runtime.store, a.run_id, known)
+    run = known.get(a.run_id)
+    return schemas.Approval.of(a, run.spec if run else None, path)
 
 
 async def approvals(
@@ -276,7 +282,8 @@ async def approvals(
     records = await state.runtime.store.list_approvals(
         status=status, tenant=p.tenant, run_id=run_id
     )
-    return [await approval_out(state, a) for a in records]
+    known: dict[str, RunRecord | None] = {}  # an inbox of one tree reads each run once
+    return [await approval_out(state, a, known) for a in records]
 
 
 async def _approval(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -267,9 +267,18 @@ class Approval(BaseModel):
     decided_at: float | None
     comment: str | None
     edited_arguments: Any | None
+    path: list[TreeStep] = Field(
+        default_factory=list,
+        description="where in its run tree it was asked: the root run first, this run last",
+    )
 
     @classmethod
-    def of(cls, a: ApprovalRecord, run_spec: dict[str, Any] | None) -> Approval:
+    def of(
+        cls,
+        a: ApprovalRecord,
+        run_spec: dict[str, Any] | None,
+        path: Sequence[tuple[str, str]] = (),
+    ) -> Approval:
         """The approval as people see it, on every edge (API, console, `bosun approvals
         --json`): redacted by the run's pinned definition (`bosun.journal.redact`)."""
         a = Redactor.for_run(run_spec).approval(a)
@@ -293,7 +302,15 @@ class Approval(BaseModel):
             decided_at=a.decided_at,
             comment=a.comment,
             edited_arguments=edited,
+            path=[TreeStep(agent=agent, run_id=run_id) for agent, run_id in path],
         )
+
+
+class TreeStep(BaseModel):
+    """One run on the way from a tree's root to a run deep in it."""
+
+    agent: str
+    run_id: str
 
 
 class ApproveRequest(Strict):

@@ -28,7 +28,7 @@ from bosun.spec.refs import (
 from bosun.spec.sourced import SourcedTool
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import RetryPolicy, Tool, make_tool
-from bosun.spec.vocab import Autonomy
+from bosun.spec.vocab import Autonomy, OnChildFailure
 from bosun.spec.where import definition_site, located, python_error
 from bosun.spec.yaml_lines import did_you_mean
 
@@ -81,6 +81,14 @@ def _check_autonomy(field: str, value: Any) -> None:
     if value not in AUTONOMY:
         hint = did_you_mean(str(value), AUTONOMY, listing="write one of")
         raise SpecError(f"`{field}`: {value!r} is not an autonomy level{hint}")
+
+
+def on_child_failure(value: Any, what: str = "`on_child_failure`") -> OnChildFailure:
+    try:
+        return OnChildFailure(value)
+    except ValueError:
+        choices = ", ".join(o.value for o in OnChildFailure)
+        raise SpecError(f"{what} must be one of {choices}, got {value!r}") from None
 
 
 def _as_tool(
@@ -154,6 +162,9 @@ class Agent:
     allow_external_tools: Sequence[str] = ()
     # Tools a pinned version names but this process cannot import: name -> why.
     unavailable_tools: dict[str, str] = field(default_factory=dict)
+    # When one child run (an agent tool's call) fails: `continue` (its siblings go on) or
+    # `cancel_siblings`; an agent tool's own `on_child_failure` wins (docs/teams.md).
+    on_child_failure: OnChildFailure | str = OnChildFailure.CONTINUE
 
     def __post_init__(self) -> None:
         site = definition_site()
@@ -187,6 +198,7 @@ class Agent:
                 raise SpecError(f"`reviewers`: {item!r}: write an agent, e.g. reviewers=[qa]")
         self.reviewers = [r if isinstance(r, Tool) else agent_tool(r) for r in self.reviewers]
         _check_autonomy("autonomy", self.autonomy)
+        self.on_child_failure = on_child_failure(self.on_child_failure)
         if not isinstance(self.tool_autonomy, dict):
             raise SpecError(
                 f"`tool_autonomy`: write a mapping of tool name to level, got {self.tool_autonomy!r}"
@@ -264,6 +276,8 @@ class Agent:
                 self._snapshot["allow_external_tools"] = list(self.allow_external_tools)
             if self.reviewers:  # pinned whole, like agent tools (absent: older digests hold)
                 self._snapshot["reviewers"] = [pinned(t) for t in self.reviewers]  # type: ignore[arg-type]
+            if self.on_child_failure != OnChildFailure.CONTINUE:  # versions pinned before stay
+                self._snapshot["on_child_failure"] = str(self.on_child_failure)
         return self._snapshot
 
     @property
@@ -357,6 +371,7 @@ class Agent:
             tool_autonomy=snapshot.get("tool_autonomy", {}),
             rate_limits=snapshot.get("rate_limits", []),
             reviewers=[SourcedTool.from_declaration(d) for d in snapshot.get("reviewers", [])],
+            on_child_failure=snapshot.get("on_child_failure", OnChildFailure.CONTINUE),
         )
         agent.allow_external_tools, agent._allowed = allow, allowed
         agent._snapshot = snapshot

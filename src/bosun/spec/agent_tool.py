@@ -15,10 +15,13 @@ the call's result (its failure, a structured error). The engine's half is
   arguments as JSON for any other schema), plus the parent's conversation only with
   `context="conversation"`.
 - **Bounded.** Each call's child gets the child agent's limits, tightened by the tool's
-  `limits` (per call), and capped at what the parent has left (`engine/budgets.py`). A
-  child *reserves* what it may spend while it runs, so a parent that calls several children
-  should give them limits smaller than its own: one child at the parent's full budget
-  leaves nothing for the next (which then fails with `budget_exhausted`).
+  `limits` (per call), and capped at its *share* of what the parent has left
+  (`engine/budgets.py`): `share` (a fraction of the remainder when the child starts), by
+  default an even split among the agent calls of the same model turn still to start. A
+  child *reserves* what it may spend while it runs and settles when it ends.
+- **Failure is declared.** `on_child_failure: cancel_siblings` cancels the other children
+  still running when this tool's child fails; the default (`continue`, or the calling
+  agent's own `on_child_failure`) leaves them alone.
 - **Governed as what it can do.** Its effect defaults to the strongest effect among the
   child's own tools (`read` for a child without tools); a declared effect may be stronger,
   never weaker, so the parent's policies and autonomy see the risk the child carries. It is
@@ -38,7 +41,7 @@ from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.limits import Limits
 from bosun.spec.sourced import SourcedTool, sourced_tool
 from bosun.spec.tool import RetryPolicy
-from bosun.spec.vocab import Effect
+from bosun.spec.vocab import Effect, OnChildFailure
 
 if TYPE_CHECKING:
     from bosun.spec.agent import Agent
@@ -69,6 +72,8 @@ def agent_tool(
     context: str = "input",
     effect: Effect | str | None = None,
     limits: Limits | dict[str, Any] | None = None,
+    share: float | None = None,
+    on_child_failure: OnChildFailure | str | None = None,
     handoff: str | None = None,
 ) -> SourcedTool:
     """`agent` as a tool of another agent (see the module docstring). `handoff` (a
@@ -109,6 +114,21 @@ def agent_tool(
         per_call = Limits.model_validate(limits) if isinstance(limits, dict) else limits
     except ValueError as exc:
         raise SpecError(f"{what}: `limits`: {exc}") from None
+    if share is not None and (
+        isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
+    ):
+        raise SpecError(
+            f"{what}: `share` is the fraction of the parent's remaining budget the child may"
+            f" reserve, a number in (0, 1] (e.g. 0.25); got {share!r}"
+        )
+    if on_child_failure is not None:
+        try:
+            on_child_failure = OnChildFailure(on_child_failure)
+        except ValueError:
+            choices = ", ".join(o.value for o in OnChildFailure)
+            raise SpecError(
+                f"{what}: `on_child_failure` must be one of {choices}, got {on_child_failure!r}"
+            ) from None
     trusted = all(t.trusted for t in agent.tool_map.values())
     snapshot = agent.snapshot()
     # One source per tool (two tools may offer one agent differently), named by both.
@@ -123,18 +143,21 @@ def agent_tool(
         source_kind=KIND,
         source_id=identity,
     )
-    spec = SourceSpec(
-        KIND,
-        identity,
-        {
-            "agent": snapshot,
-            "version": agent.version_id,
-            "context": context,
-            "limits": per_call.model_dump(mode="json", exclude_unset=True) if per_call else None,
-            "definition": definition.canonical(),
-            **({"handoff": handoff} if handoff is not None else {}),
-        },
-    )
+    config: dict[str, Any] = {
+        "agent": snapshot,
+        "version": agent.version_id,
+        "context": context,
+        "limits": per_call.model_dump(mode="json", exclude_unset=True) if per_call else None,
+        "definition": definition.canonical(),
+    }
+    # Only when set, so the versions pinned before these options existed keep their ids.
+    if share is not None:
+        config["share"] = float(share)
+    if on_child_failure is not None:
+        config["on_child_failure"] = str(on_child_failure)
+    if handoff is not None:
+        config["handoff"] = handoff
+    spec = SourceSpec(KIND, identity, config)
     return sourced_tool(
         definition,
         spec,

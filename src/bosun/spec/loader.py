@@ -28,7 +28,7 @@ from bosun.spec.model import ModelSpec
 from bosun.spec.refs import check_reimportable, load_module, load_object, load_trusted
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import Effect, RetryPolicy, Tool, make_tool
-from bosun.spec.vocab import Autonomy, History
+from bosun.spec.vocab import Autonomy, History, OnChildFailure
 
 REF_PATTERN = r"^[^:\s]+:[A-Za-z_][\w.]*$"
 AGENT_PREFIX = "agent:"
@@ -60,6 +60,8 @@ class ToolEntry(BaseModel):
     input_schema: dict[str, Any] | None = None
     context: str | None = None
     limits: Limits | None = None  # an agent entry's per-call limits for its child
+    share: float | None = Field(default=None, gt=0, le=1)  # of the parent's remainder
+    on_child_failure: OnChildFailure | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ToolEntry:
@@ -70,8 +72,10 @@ class ToolEntry(BaseModel):
                 " (another agent, e.g. `agent:researcher`)"
             )
         agent_only = [
-            f for f in ("description", "input_schema", "context", "limits") if getattr(self, f)
-        ]
+            f
+            for f in ("description", "input_schema", "context", "limits", "share")
+            if getattr(self, f)
+        ] + (["on_child_failure"] if self.on_child_failure is not None else [])
         if self.agent is not None:
             others = [
                 f
@@ -81,7 +85,8 @@ class ToolEntry(BaseModel):
             if others:
                 raise ValueError(
                     f"`{others[0]}` is not for `agent` entries: an agent tool takes `name`,"
-                    " `effect`, `description`, `input_schema`, `context` and `limits`"
+                    " `effect`, `description`, `input_schema`, `context`, `limits`, `share`"
+                    " and `on_child_failure`"
                 )
             return self
         if agent_only:
@@ -137,6 +142,7 @@ class AgentFile(BaseModel):
     autonomy: Autonomy = Autonomy.AUTO
     tool_autonomy: dict[str, Autonomy] = Field(default_factory=dict)
     rate_limits: list[RateLimit] = Field(default_factory=list)
+    on_child_failure: OnChildFailure = OnChildFailure.CONTINUE  # for every agent tool
     # Functions of installed packages the agent may use as tools or undos as they are.
     allow_external_tools: list[Annotated[str, Field(pattern=REF_PATTERN)]] = Field(
         default_factory=list
@@ -273,6 +279,8 @@ def _agent_tool(entry: ToolEntry, folder: str, loading: tuple[str, ...]) -> Tool
         context=entry.context or "input",
         effect=entry.effect,
         limits=entry.limits,
+        share=entry.share,
+        on_child_failure=entry.on_child_failure,
     )
 
 
@@ -377,6 +385,7 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
             tool_autonomy=dict(spec.tool_autonomy),
             rate_limits=spec.rate_limits,
             allow_external_tools=allow,
+            on_child_failure=spec.on_child_failure,
         )
     except SpecError as exc:  # what only the whole agent can tell, e.g. two tools named alike
         raise at.error(("tools",), str(exc)) from None

@@ -98,6 +98,13 @@ class Effect(StrEnum):
     IRREVERSIBLE = "irreversible"
 
 
+class OnChildFailure(StrEnum):
+    """What a parent does with its other children when one of them fails (docs/teams.md)."""
+
+    CONTINUE = "continue"  # the default: finished and running siblings are left alone
+    CANCEL_SIBLINGS = "cancel_siblings"  # the children still running are cancelled
+
+
 class WaitKind(StrEnum):
     """What a durable wait is parked on."""
 

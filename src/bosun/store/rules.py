@@ -19,11 +19,15 @@ from bosun.store.records import (
 )
 
 
-def wakes(status: str, pending_waits: int) -> bool:
+def wakes(status: str, pending_waits: int, answered_children: int = 0) -> bool:
     """The wake rule: a parked run (waiting for approvals or durable waits) goes back to the
-    queue once nothing it waits on is pending. A run that is not parked (running, paused,
-    finished) is left alone: whoever holds it sees its waits settled at its next commit."""
-    return status in PARKED_STATUSES and pending_waits == 0
+    queue once nothing it waits on is pending, or as soon as one of its child runs has
+    ended (`answered_children`: child waits settled that its journal has not taken in yet),
+    so a parent journals each child's result as it arrives, and can act on a failure
+    (`on_child_failure`), while the siblings still run; it then parks again on the rest.
+    A run that is not parked (running, paused, finished) is left alone: whoever holds it
+    sees its waits settled at its next commit."""
+    return status in PARKED_STATUSES and (pending_waits == 0 or answered_children > 0)
 
 
 def check_decision(decision: str) -> None:

@@ -129,11 +129,27 @@ INSERT = (
     f"INSERT INTO waits({WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, '{WaitStatus.PENDING}',"
     " NULL, ?, NULL) ON CONFLICT (id) DO NOTHING"
 )
-# (status, result, resolved_at, id) -> run_id when this call won the race
+# (status, result, resolved_at, id) -> (run_id, kind) when this call won the race
 SETTLE = (
     "UPDATE waits SET status=?, result=?, resolved_at=? WHERE id=?"
-    f" AND status='{WaitStatus.PENDING}' RETURNING run_id"
+    f" AND status='{WaitStatus.PENDING}' RETURNING run_id, kind"
 )
+# (run_id) -> the run's child waits that have settled: those among the ones a parking run
+# names (`RunWaiting.waits`, what its journal has not taken in) wake it (`rules.wakes`)
+SETTLED_CHILDREN = (
+    f"SELECT id FROM waits WHERE run_id=? AND kind='{WaitKind.CHILD}'"
+    f" AND status<>'{WaitStatus.PENDING}'"
+)
+
+
+def parked_on(events: Any) -> frozenset[str]:
+    """The waits a commit parks its run on (its `RunWaiting`'s), none if it does not park."""
+    for event in reversed(events):
+        if event.kind == "run_waiting":
+            return frozenset(event.waits)
+    return frozenset()
+
+
 # (updated_at, run_id, run_id): the one wake path
 # (run_id, run_id) -> the facts the wake rule (`rules.wakes`) needs: the run's status and
 # how many of its waits are pending. Read under the run's lock (SQLite: the write

@@ -34,11 +34,13 @@ _WAKE_FOR_KILL = pg(sql.WAKE_FOR_KILL)
 _ENDED_HAS_WAITS = pg(sql.ENDED_HAS_WAITS)
 
 
-async def wake(conn: psycopg.AsyncConnection, run_id: str, now: float) -> None:
+async def wake(
+    conn: psycopg.AsyncConnection, run_id: str, now: float, answered_children: int = 0
+) -> None:
     """Apply the wake rule (`rules.wakes`) to the run, whose row the caller holds locked."""
     cur = await conn.execute(_WAKE_FACTS, (run_id, run_id))
     status, pending = await cur.fetchone()
-    if wakes(status, pending):
+    if wakes(status, pending, answered_children):
         await conn.execute(_REQUEUE, (now, run_id))
 
 
@@ -56,10 +58,19 @@ async def settle_in_tx(
         return False
     await conn.execute(_LOCK_RUN, (found[0],))
     cur = await conn.execute(_SETTLE, (status, result, now, wait_id))
-    if await cur.fetchone() is None:
+    settled = await cur.fetchone()
+    if settled is None:
         return False
-    await wake(conn, found[0], now)
+    await wake(conn, found[0], now, int(settled[1] == WaitKind.CHILD))
     return True
+
+
+async def _answered(conn: psycopg.AsyncConnection, run_id: str, parked_on: frozenset[str]) -> int:
+    """How many of the waits a parking run names are child waits that settled already."""
+    if not parked_on:
+        return 0
+    cur = await conn.execute(pg(sql.SETTLED_CHILDREN), (run_id,))
+    return sum(1 for (wait_id,) in await cur.fetchall() if wait_id in parked_on)
 
 
 async def wait_rows(
@@ -79,7 +90,7 @@ async def wait_rows(
             if isinstance(event, WaitRequested):
                 await _settle_early(conn, run_id, event, now)
     if status in PARKED_STATUSES:
-        await wake(conn, run_id, now)
+        await wake(conn, run_id, now, await _answered(conn, run_id, sql.parked_on(events)))
     elif status in TERMINAL_STATUSES:
         cur = await conn.execute(_ENDED_HAS_WAITS, (run_id, run_id))
         if not (await cur.fetchone())[0]:

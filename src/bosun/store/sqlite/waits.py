@@ -45,7 +45,7 @@ class SqliteWaits:
                 if isinstance(event, WaitRequested):
                     self._settle_early(run_id, event, now)
         if status in PARKED_STATUSES:
-            self._wake(run_id, now)
+            self._wake(run_id, now, self._answered(run_id, sql.parked_on(events)))
         elif status in TERMINAL_STATUSES:
             self._ended(run_id, now)
 
@@ -62,6 +62,13 @@ class SqliteWaits:
             if row is not None and row[1] in TERMINAL_STATUSES:
                 result = sql.dumps(sql.child_result(row))
                 conn.execute(sql.SETTLE, (WaitStatus.SETTLED, result, now, event.wait_id))
+
+    def _answered(self, run_id: str, parked_on: frozenset[str]) -> int:
+        """How many of the waits a parking run names are child waits that settled already."""
+        if not parked_on:
+            return 0
+        rows = self.conn.execute(sql.SETTLED_CHILDREN, (run_id,)).fetchall()
+        return sum(1 for (wait_id,) in rows if wait_id in parked_on)
 
     def _ended(self, run_id: str, now: float) -> None:
         """The run ended: its own waits are cancelled, and its parents' waits on it settle."""
@@ -83,13 +90,13 @@ class SqliteWaits:
         row = self.conn.execute(sql.SETTLE, (status, result, now, wait_id)).fetchone()
         if row is None:
             return False
-        self._wake(row[0], now)
+        self._wake(row[0], now, int(row[1] == WaitKind.CHILD))
         return True
 
-    def _wake(self, run_id: str, now: float) -> None:
+    def _wake(self, run_id: str, now: float, answered_children: int = 0) -> None:
         """Apply the wake rule to the run, inside the caller's write transaction."""
         status, pending = self.conn.execute(sql.WAKE_FACTS, (run_id, run_id)).fetchone()
-        if wakes(status, pending):
+        if wakes(status, pending, answered_children):
             self.conn.execute(sql.REQUEUE, (now, run_id))
 
     # -- public ----------------------------------------------------------------
