@@ -126,6 +126,9 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         # Fixed for the run's pinned version: looked up once per tool, not per call.
         self.autonomy = {name: governor.autonomy_of(agent, name) for name in self.tools}
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
+        # Looked up once here, not per call: which tools start child runs.
+        self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
+        self.handoff_tools = {n for n, t in self.tools.items() if is_handoff(t)}  # a subset
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -363,10 +366,11 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                 return None
         elif call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result
             events = await collect_wait(self.store, call, self.settled)
-            if is_handoff(tool):  # the receiver's end is this run's end (`engine/handoffs.py`)
+            if call.tool in self.handoff_tools:  # the receiver's end is this run's end
                 return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
-            for event in events if not is_agent_tool(tool) else agent_answer(call, events):
-                if isinstance(event, ToolFailed) and is_agent_tool(tool):
+            agent_call = call.tool in self.agent_tools
+            for event in agent_answer(call, events) if agent_call else events:
+                if agent_call and isinstance(event, ToolFailed):
                     # A child that ended badly: its siblings go on, or stop, as declared.
                     event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
                 self.record(event)
@@ -398,13 +402,14 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         if tool is None:
             return await self.unknown_tool(call)
         pin = self.pins[call.tool]
-        refused = await source_refusal(
-            self.sources, pin, call, self.agent.version_id, self.reported_changes
-        )
-        if refused:  # the model is told; nothing ran
-            for event in refused:
-                self.record(event)
-            return None
+        if not self.sources.unchanged(pin):  # a source that may serve something else now
+            refused = await source_refusal(
+                self.sources, pin, call, self.agent.version_id, self.reported_changes
+            )
+            if refused:  # the model is told; nothing ran
+                for event in refused:
+                    self.record(event)
+                return None
 
         kwargs = self.parse_arguments(call)
         if kwargs is None:
@@ -468,9 +473,9 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            if is_handoff(tool):  # the conversation goes to another agent: a child run
+            if call.tool in self.handoff_tools:  # the conversation goes to another agent
                 outcome = await self.hand_off(call, tool, kwargs)  # type: ignore[arg-type]
-            elif is_agent_tool(tool):  # another agent: a child run, waited for durably
+            elif call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
             else:
                 outcome = await execute_tool(
@@ -529,7 +534,9 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                 message=outcome.message,
                 duration_ms=round(outcome.duration_ms, 3),
             )
-            if is_agent_tool(tool):  # a child that could not start: its siblings, as declared
+            if (
+                call.tool in self.agent_tools
+            ):  # a child that could not start: its siblings, as declared
                 failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
             self.record(failed)
         if decision.verdict == "notify":

@@ -139,8 +139,11 @@ class Runtime(RuntimeControls):
 
     # -- agents ----------------------------------------------------------
 
-    def register(self, agent: Agent) -> None:
+    def register(self, agent: Agent, *, provider: ModelProvider | None = None) -> None:
         """Use this live agent object for runs pinned to its exact version.
+
+        `provider`, when given, answers this version's model turns instead of one built
+        from its model spec (`bosun mcp proxy`: the MCP client is the model).
 
         A policy given as a file path is read now and pinned into the agent's
         version, like its instructions: changing the file makes a new version.
@@ -153,6 +156,8 @@ class Runtime(RuntimeControls):
             policy = Policy.from_file(agent.policy)
             agent.policy = policy.model_dump(mode="json", exclude_defaults=True)
             agent._snapshot = None
+        if provider is not None:
+            self._providers[agent.version_id] = provider
         if self._agents.get(agent.version_id) is agent:
             return
         agent.check_tools()

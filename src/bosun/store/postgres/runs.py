@@ -186,7 +186,6 @@ class PostgresRuns:
             if not raced:
                 await budgets_sql.postgres_reserve(conn, run, now)  # or BudgetExhausted
                 await self._insert_run(conn, run, rows, now)
-                await budgets_sql.postgres_write_budgets(conn, run)
         if raced:
             existing = await self._keyed(run)
             if existing is None:
@@ -222,8 +221,9 @@ class PostgresRuns:
         await conn.execute(
             "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id,"
             " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at,"
-            " parent_id, root_id, idempotency_key)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f" parent_id, root_id, idempotency_key, {budgets_sql.BUDGET_COLUMNS}) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s)",
             (
                 run.id,
                 run.agent,
@@ -242,6 +242,7 @@ class PostgresRuns:
                 run.parent_id,
                 run.root_id,
                 run.idempotency_key,
+                *budgets_sql.budget_values(run),
             ),
         )
         await insert_rows(conn, [(run.id, r) for r in rows])

@@ -171,8 +171,8 @@ class SqliteRuns:
         conn.executemany(
             "INSERT INTO runs(no, id, agent, agent_version, input, status, tenant, user_id,"
             " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at,"
-            " parent_id, root_id, idempotency_key)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f" parent_id, root_id, idempotency_key, {budgets_sql.BUDGET_COLUMNS})"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     no,
@@ -193,11 +193,11 @@ class SqliteRuns:
                     r.parent_id,
                     r.root_id,
                     r.idempotency_key,
+                    *budgets_sql.budget_values(r),
                 )
                 for no, r in ((c.no, c.run) for c in creates)
             ],
         )
-        budgets_sql.sqlite_write_budgets(conn, [(c.no, c.run) for c in creates])
         return audit
 
     # -- reading ---------------------------------------------------------
