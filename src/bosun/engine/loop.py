@@ -20,6 +20,7 @@ from bosun.engine.call_steps import CallSteps
 from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
+from bosun.engine.media import expand, keeper
 from bosun.engine.pinned import source_refusal
 from bosun.engine.reviews import Reviews
 from bosun.engine.state import CallState, RunState, rebuild
@@ -299,8 +300,11 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
         messages = len(state.messages) + len(self.system)
+        history = state.messages
+        if state.media:  # references to content parts, built now from the artifact store
+            history = await expand(self.store, state.tenant, history)
         request = ModelRequest(
-            messages=self.system + state.messages,
+            messages=self.system + history,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,
@@ -485,6 +489,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                     slot,
                     self.sources,
                     pin,
+                    keeper(self.store, state.tenant, state.run_id),
                 )
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
@@ -501,6 +506,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                     result=outcome.result,
                     duration_ms=round(outcome.duration_ms, 3),
                     trusted=tool.trusted,
+                    full=outcome.full,
                 )
             )
         elif (
