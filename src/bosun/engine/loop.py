@@ -17,10 +17,13 @@ from collections.abc import Sequence
 
 from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
 from bosun.engine.call_steps import CallSteps
+from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
+from bosun.engine.media import expand, keeper
 from bosun.engine.pinned import source_refusal
 from bosun.engine.progress import CallProgress
+from bosun.engine.reviews import Reviews
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
@@ -50,8 +53,9 @@ from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import is_agent_tool
+from bosun.spec.handoff import is_handoff
 from bosun.spec.tool import ToolContext
-from bosun.spec.vocab import ApprovalStatus, WaitStatus
+from bosun.spec.vocab import ApprovalStatus, ReviewVerdict, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
@@ -82,7 +86,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, AgentCalls):
+class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -126,6 +130,8 @@ class RunLoop(CallSteps, AgentCalls):
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
         # Looked up once here, not per call: which tools start child runs.
         self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
+        self.keep = keeper(store, state.tenant, state.run_id)  # a result's media to the store
+        self.handoff_tools = {n for n, t in self.tools.items() if is_handoff(t)}  # a subset
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -296,8 +302,11 @@ class RunLoop(CallSteps, AgentCalls):
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
         messages = len(state.messages) + len(self.system)
+        history = state.messages
+        if state.media:  # references to content parts, built now from the artifact store
+            history = await expand(self.store, state.tenant, history)
         request = ModelRequest(
-            messages=self.system + state.messages,
+            messages=self.system + history,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,
@@ -357,8 +366,14 @@ class RunLoop(CallSteps, AgentCalls):
         state = self.state
         tool = self.tools.get(call.tool)
 
-        if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
+        if call.wait_status == WaitStatus.PENDING and call.reviewer and not call.review_verdict:
+            # A reviewer agent decides first (`engine/reviews.py`): go on only if it approved.
+            if not await self.collect_review(call):
+                return None
+        elif call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result
             events = await collect_wait(self.store, call, self.settled)
+            if call.tool in self.handoff_tools:  # the receiver's end is this run's end
+                return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
             agent_call = call.tool in self.agent_tools
             for event in agent_answer(call, events) if agent_call else events:
                 if agent_call and isinstance(event, ToolFailed):
@@ -417,7 +432,12 @@ class RunLoop(CallSteps, AgentCalls):
 
         # Every call is decided, an approved one too: a person's approval answers the
         # rule that asked for it, never a deny, a shadow or a quota (edits included).
-        decision = await self.decide(call, kwargs, approved=call.approval_status == "approved")
+        decision = await self.decide(
+            call,
+            kwargs,
+            approved=call.approval_status == "approved",
+            reviewed=call.review_verdict == ReviewVerdict.APPROVE,
+        )
         if decision.verdict == "deny":
             self.record(
                 ToolFailed(
@@ -435,6 +455,9 @@ class RunLoop(CallSteps, AgentCalls):
             return None
         if decision.verdict == "require_approval":
             self.request_approval(call, decision)
+            return None
+        if decision.verdict == "review":  # a reviewer agent decides first: park on it
+            await self.request_review(call, decision, kwargs)
             return None
 
         breaker = self.breaker_keys[call.tool]
@@ -456,7 +479,9 @@ class RunLoop(CallSteps, AgentCalls):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            if call.tool in self.agent_tools:  # another agent: a child run, waited for durably
+            if call.tool in self.handoff_tools:  # the conversation goes to another agent
+                outcome = await self.hand_off(call, tool, kwargs)  # type: ignore[arg-type]
+            elif call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
             else:  # its progress reports are journaled coalesced while it runs
                 progress = CallProgress(call.call_id, call.tool, self.record, self.commit)
@@ -464,7 +489,9 @@ class RunLoop(CallSteps, AgentCalls):
                     state.run_id, call.call_id, call.idempotency_key, call.attempts, progress.report
                 )
                 try:
-                    outcome = await execute_tool(tool, kwargs, context, slot, self.sources, pin)
+                    outcome = await execute_tool(
+                        tool, kwargs, context, slot, self.sources, pin, self.keep
+                    )
                 finally:
                     if progress.stop():  # a report is pending or being committed
                         await progress.close()
@@ -483,6 +510,7 @@ class RunLoop(CallSteps, AgentCalls):
                     result=outcome.result,
                     duration_ms=round(outcome.duration_ms, 3),
                     trusted=tool.trusted,
+                    full=outcome.full,
                 )
             )
         elif (

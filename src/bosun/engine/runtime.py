@@ -13,6 +13,7 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,9 @@ from bosun.engine.creation import new_run
 from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
+from bosun.engine.media import attached, store_media
 from bosun.engine.state import RunState, rebuild
-from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
+from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound, SpecError
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed
@@ -34,6 +36,7 @@ from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
+from bosun.spec.media import Media
 from bosun.store import open_store
 from bosun.store.base import (
     NEEDS_ATTENTION,
@@ -164,6 +167,9 @@ class Runtime(RuntimeControls):
         policy = self.governor.policy_for(agent)  # validate now, not at the first tool call
         for problem in policy.unknown_tools(agent.name, agent.tool_map):
             warnings.warn(problem, PolicyWarning, stacklevel=3)
+        unknown = policy.unknown_reviewers(agent.name, agent.reviewer_map)
+        if unknown:
+            raise SpecError("; ".join(unknown))
         self._agents[agent.version_id] = agent
 
     def agent_for(self, run: RunRecord) -> Agent:
@@ -196,7 +202,9 @@ class Runtime(RuntimeControls):
         limits: Limits | None,
         key: str | None = None,
         parent: str | None = None,
+        history: list[dict[str, str]] | None = None,
         share: float = 1.0,
+        attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> RunRecord:
         for what, text in (
             ("idempotency key", key),
@@ -209,6 +217,9 @@ class Runtime(RuntimeControls):
             if problem is not None:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
+        # Media go to the artifact store first (a worker may claim the run at once); the
+        # journal holds their references (`engine/media.py`).
+        refs = [await store_media(self.store, tenant, attached(a), None) for a in attachments or ()]
         requested = agent.limits.merged(limits)
         for attempt in range(3):  # a child raced by its siblings asks again for what is left
             parent_run = await self._parent(parent, tenant) if parent is not None else None
@@ -225,7 +236,10 @@ class Runtime(RuntimeControls):
                 key=key,
                 parent=parent_run,
                 lease=(self.owner, self.lease_seconds) if status == RUNNING else None,
+                history=history,
             )
+            if refs:
+                started = dataclasses.replace(started, attachments=refs)
             budget = None
             try:
                 if parent_run is not None:
@@ -244,6 +258,8 @@ class Runtime(RuntimeControls):
                 continue
             if stored.id != run.id:  # the key was used: that run, untouched
                 return stored
+            if refs:
+                await self.store.use_artifacts(tenant, run.id, [r["artifact"] for r in refs])
             return run
         raise AssertionError("unreachable")
 
@@ -256,11 +272,16 @@ class Runtime(RuntimeControls):
         key: str,
         limits: Limits | None,
         share: float = 1.0,
+        *,
+        session: str | None = None,
+        history: list[dict[str, str]] | None = None,
     ) -> str:
-        """Queue the child run of an agent tool's call (`engine/agent_calls.py`): the pinned
-        child agent (`version`, rebuilt from `snapshot` once per process), in the parent's
-        tree and tenant, keyed so a repeat finds it again; it reserves at most `share` of
-        what the parent has left (`engine/budgets.py`)."""
+        """Queue the child run of an agent tool's call (`engine/agent_calls.py`), a handoff
+        (`engine/handoffs.py`: the parent's `session`, the conversation as `history`) or a
+        review (`engine/reviews.py`): the pinned child agent (`version`, rebuilt from
+        `snapshot` once per process), in the parent's tree and tenant, keyed so a repeat
+        finds it again; it reserves at most `share` of what the parent has left
+        (`engine/budgets.py`)."""
         agent = self._agents.get(version) or self._child_agent(snapshot)
         run = await self._create(
             agent,
@@ -268,11 +289,12 @@ class Runtime(RuntimeControls):
             status=QUEUED,
             tenant=parent.tenant,
             user=parent.user,
-            session=None,
+            session=session,
             tags=dict(parent.tags),
             limits=limits,
             key=key,
             parent=parent.run_id,
+            history=history,
             share=share,
         )
         return run.id
@@ -329,8 +351,11 @@ class Runtime(RuntimeControls):
         session: str | None = None,
         tags: dict[str, str] | None = None,
         limits: Limits | None = None,
+        attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> RunResult:
         """Run to completion in this process (journaled; a worker resumes it if we crash).
+        `attachments` (images, audio: `bosun.Media` or file paths) are stored as artifacts
+        and reach the model as content parts with the input.
         Child runs it starts (agents as tools) are driven here too, so a run that parks only
         on its own children comes back finished; one that waits for a person, a signal or a
         timer comes back `waiting`/`waiting_approval`, and a worker continues it."""
@@ -343,6 +368,7 @@ class Runtime(RuntimeControls):
             session=session,
             tags=tags,
             limits=limits,
+            attachments=attachments,
         )
         result = await self.drive(run)
         if result.status == WAITING:
@@ -398,6 +424,7 @@ class Runtime(RuntimeControls):
         limits: Limits | None = None,
         key: str | None = None,
         parent: str | None = None,
+        attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> str:
         """Queue a run for a worker; returns its id at once.
 
@@ -416,6 +443,7 @@ class Runtime(RuntimeControls):
             limits=limits,
             key=key,
             parent=parent,
+            attachments=attachments,
         )
         return run.id
 

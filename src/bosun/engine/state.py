@@ -20,6 +20,8 @@ from bosun.journal.events import (
     Event,
     LimitReached,
     ModelResponded,
+    ReviewDecided,
+    ReviewRequested,
     RunFinished,
     RunNeedsAttention,
     RunPaused,
@@ -34,6 +36,7 @@ from bosun.journal.events import (
     WaitRequested,
     WaitResolved,
 )
+from bosun.spec.media import references
 from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.store.base import (
     NEEDS_ATTENTION,
@@ -60,6 +63,10 @@ class CallState:
     # A durable wait the call is parked on (`bosun.Wait`): pending until WaitResolved.
     wait_id: str | None = None
     wait_status: str | None = None
+    # A reviewer agent's review of the call (`ReviewRequested`): who reviews it, and the
+    # verdict once decided (None while pending).
+    reviewer: str | None = None
+    review_verdict: str | None = None
     # How many proposals in a row, this one included, named this tool with these arguments
     # (the repetition limit counts what the model proposed, never crash re-attempts).
     repeats: int = 1
@@ -95,6 +102,9 @@ class RunState:
     read_untrusted: bool = False
     trusted_texts: list[str] = field(default_factory=list)
     untrusted_texts: list[str] = field(default_factory=list)
+    # Whether some message holds artifact references (attachments, media in tool results):
+    # the loop expands them into content parts before each model call (`engine/media.py`).
+    media: bool = False
 
     @property
     def tokens(self) -> int:
@@ -162,6 +172,11 @@ class RunState:
             self.read_untrusted = True
             self.untrusted_texts.append(text)
         self._close_call(event.call_id, text)
+        if '"artifact":"sha256:' in text:  # the result holds media: the model sees it too
+            self.media = True
+            self.messages[-1]["media"] = [
+                r for r in references(event.result) if r.get("type") != "file"
+            ]
 
     def _tool_failed(self, event: ToolFailed) -> None:
         self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
@@ -199,6 +214,15 @@ class RunState:
         if call is not None:
             call.wait_status = event.status
 
+    def _review_requested(self, event: ReviewRequested) -> None:
+        call = self.open_calls[event.call_id]
+        call.reviewer, call.review_verdict = event.reviewer, None
+
+    def _review_decided(self, event: ReviewDecided) -> None:
+        call = self.open_calls.get(event.call_id)
+        if call is not None:
+            call.review_verdict = event.verdict
+
     def _run_waiting(self, event: RunWaiting) -> None:
         # Parked on people only: `waiting_approval` (A2A's input-required); else `waiting`.
         self.status = WAITING if event.waits else WAITING_APPROVAL
@@ -218,7 +242,14 @@ class RunState:
         self.started_at = event.ts
         self.limits = event.limits
         self.status = RUNNING
-        self.messages.append({"role": "user", "content": event.input})
+        if event.history:  # a handoff's receiver continues the conversation it was handed
+            self.messages.extend(dict(m) for m in event.history)
+        if event.attachments:
+            self.media = True
+            parts = [{"type": "text", "text": event.input}, *event.attachments]
+            self.messages.append({"role": "user", "content": parts})
+        else:
+            self.messages.append({"role": "user", "content": event.input})
 
     def _run_finished(self, event: RunFinished) -> None:
         self.status = event.status
@@ -254,6 +285,8 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "approval_resolved": RunState._approval_resolved,
     "attention_resolved": RunState._attention_resolved,
     "run_waiting": RunState._run_waiting,
+    "review_requested": RunState._review_requested,
+    "review_decided": RunState._review_decided,
     "wait_requested": RunState._wait_requested,
     "wait_resolved": RunState._wait_resolved,
     "run_resumed": RunState._run_resumed,
