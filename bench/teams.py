@@ -122,11 +122,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--children", type=int, default=1000)
-    parser.add_argument("--only", choices=["overhead", "fanout"])
+    parser.add_argument("--only", choices=["overhead", "fanout", "plain", "agent"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.only == "fanout":
         print(json.dumps(asyncio.run(fan_out(args.children))))
+        return
+    if args.only in ("plain", "agent"):  # one kind, for instruction counts (see README)
+        agent = plain_parent() if args.only == "plain" else agent_parent()
+        with tempfile.TemporaryDirectory() as folder:
+            asyncio.run(time_runs(os.path.join(folder, "one.db"), agent, args.runs))
         return
     results = {"overhead": asyncio.run(overhead(args.runs))}
     if args.only is None:  # the fan-out in its own process: its peak RSS is its own

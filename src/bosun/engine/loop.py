@@ -50,7 +50,7 @@ from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.tool import ToolContext
-from bosun.spec.vocab import ApprovalStatus, WaitStatus
+from bosun.spec.vocab import ApprovalStatus, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
@@ -254,16 +254,16 @@ class RunLoop(CallSteps, AgentCalls):
 
             # 4. Calls waiting (for people, signals, children, timers): park durably, hold
             # nothing in memory; the store's one wake path queues the run again.
-            calls = state.open_calls.values()
-            approvals = [
-                c.approval_id
-                for c in calls
-                if c.approval_status == ApprovalStatus.PENDING and c.approval_id
-            ]
-            waits = [c.wait_id for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id]
+            # The event names none of them: the journal says which calls are open.
+            approvals = waits = children = 0
+            for c in state.open_calls.values():
+                approvals += c.approval_status == ApprovalStatus.PENDING
+                if c.wait_status == WaitStatus.PENDING:
+                    waits += 1
+                    children += c.wait_kind == WaitKind.CHILD
             if approvals or waits:
                 reason = waiting_reason(approvals, waits)
-                self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
+                self.record(RunWaiting(reason=reason, children=children))
                 await self.commit()
                 if self.cancel_requested:  # asked while it was parking: nobody would wake it
                     continue

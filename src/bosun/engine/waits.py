@@ -85,9 +85,9 @@ async def collect(
     ]
 
 
-def waiting_reason(approvals: list[str], waits: list[str]) -> str:
-    parts = [f"{len(approvals)} approval(s)"] if approvals else []
-    parts += [f"{len(waits)} wait(s)"] if waits else []
+def waiting_reason(approvals: int, waits: int) -> str:
+    parts = [f"{approvals} approval(s)"] if approvals else []
+    parts += [f"{waits} wait(s)"] if waits else []
     return "waiting for " + " and ".join(parts)
 
 

@@ -45,7 +45,7 @@ class SqliteWaits:
                 if isinstance(event, WaitRequested):
                     self._settle_early(run_id, event, now)
         if status in PARKED_STATUSES:
-            self._wake(run_id, now, self._answered(run_id, sql.parked_on(events)))
+            self._wake(run_id, now, self._answered(run_id, sql.parked_children(events)))
         elif status in TERMINAL_STATUSES:
             self._ended(run_id, now)
 
@@ -63,12 +63,11 @@ class SqliteWaits:
                 result = sql.dumps(sql.child_result(row))
                 conn.execute(sql.SETTLE, (WaitStatus.SETTLED, result, now, event.wait_id))
 
-    def _answered(self, run_id: str, parked_on: frozenset[str]) -> int:
-        """How many of the waits a parking run names are child waits that settled already."""
-        if not parked_on:
+    def _answered(self, run_id: str, children: int) -> int:
+        """How many of the child waits a parking run has open settled already."""
+        if not children:
             return 0
-        rows = self.conn.execute(sql.SETTLED_CHILDREN, (run_id,)).fetchall()
-        return sum(1 for (wait_id,) in rows if wait_id in parked_on)
+        return children - self.conn.execute(sql.PENDING_CHILDREN, (run_id,)).fetchone()[0]
 
     def _ended(self, run_id: str, now: float) -> None:
         """The run ended: its own waits are cancelled, and its parents' waits on it settle."""
