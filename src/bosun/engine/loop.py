@@ -139,6 +139,7 @@ class RunLoop(CallSteps, AgentCalls):
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
         self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
         self.to_start: int | None = None  # agent calls of this pass still to start
+        self.committed: Event | None = None  # the latest event committed
 
     # -- journal ---------------------------------------------------------
 
@@ -162,6 +163,7 @@ class RunLoop(CallSteps, AgentCalls):
             )
         except UnstorableEvent as exc:
             raise RunEnded(await self.unstorable(events, exc)) from None
+        self.committed = events[-1]  # the state's seq is this event's (when nothing is buffered)
         self.cancel_requested = self.cancel_requested or result.cancel_requested
         self.pause_requested = self.pause_requested or result.pause_requested
         self.kill_switches = result.kill_switches

@@ -22,6 +22,7 @@ from bosun.engine.creation import new_run
 from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
+from bosun.engine.parked import ParkedStates
 from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
 from bosun.govern.governor import Governor, Policy
@@ -34,6 +35,7 @@ from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
+from bosun.spec.vocab import PARKED_STATUSES
 from bosun.store import open_store
 from bosun.store.base import (
     NEEDS_ATTENTION,
@@ -106,6 +108,7 @@ class Runtime(RuntimeControls):
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
         self._lineages: dict[str, tuple[str, ...]] = {}  # run id -> it and its ancestors
+        self.parked = ParkedStates()  # states of runs parked here, for their next drive
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
         self.journal = JournalWriter(self.store)
@@ -446,9 +449,9 @@ class Runtime(RuntimeControls):
     # -- driving ---------------------------------------------------------
 
     async def drive(self, run: RunRecord) -> RunResult:
-        """Continue a run this process holds the lease for, from its journal."""
-        events = await self.store.events(run.id)
-        state = rebuild(run.id, events)
+        """Continue a run this process holds the lease for, from its journal (only its tail
+        when this process parked it: `engine/parked.py`)."""
+        state = await self.parked.state(self.store, run.id)
         if state.status in TERMINAL_STATUSES:
             await self.store.release(run.id, self.owner)
             return RunResult.of(state)
@@ -479,7 +482,7 @@ class Runtime(RuntimeControls):
 
         self.leases.add(run.id, lost)
         try:
-            if _was_interrupted(events) or run.claims > 1:
+            if state.seq > 1 or run.claims > 1:  # someone drove it before us
                 loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
             # Attempts that recorded nothing (claims), or a call started again and again with
             # no result: whatever makes each attempt fail would repeat for ever, at a model
@@ -500,7 +503,10 @@ class Runtime(RuntimeControls):
                         call.call_id if call else None,
                     )
                 )
-            return RunResult.of(await loop.run())
+            ended = await loop.run()
+            if ended.status in PARKED_STATUSES and loop.committed is not None:
+                self.parked.keep(ended, loop.committed)
+            return RunResult.of(ended)
         except StopRequested:
             return RunResult.of(state)
         except LeaseLost:
@@ -555,11 +561,6 @@ TREE_CONCURRENCY = 100
 # whatever makes every attempt fail would otherwise repeat for ever (each attempt may pay for
 # a model call).
 MAX_ATTEMPTS_WITHOUT_PROGRESS = 5
-
-
-def _was_interrupted(events: list[tuple[int, Event]]) -> bool:
-    """True when the journal has more than the run's start: someone drove it before us."""
-    return len(events) > 1
 
 
 __all__ = ["RunResult", "Runtime"]
