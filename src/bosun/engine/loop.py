@@ -467,7 +467,11 @@ class RunLoop(CallSteps, AgentCalls):
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
             self.record(wait_requested(call, outcome.result, time.time()))
-            await self.commit()
+            if not is_agent_tool(tool):
+                await self.commit()
+            # A child's wait is committed with what comes next (the next call's start, or the
+            # park): a child that ends first settles it as it is stored (`_settle_early`),
+            # and a crash before re-runs the call, whose key finds the same child.
             return None
         if outcome.ok:
             if self.breakers:

@@ -355,6 +355,7 @@ class Runtime(RuntimeControls):
         the children of a fan-out run side by side, and a parent woken by one child's end
         journals that result while its siblings still run."""
         driving: dict[str, asyncio.Task[RunResult]] = {}
+        root: RunResult | None = None  # the root's latest drive, if it was driven here
         try:
             while True:
                 free = TREE_CONCURRENCY - len(driving)
@@ -372,12 +373,17 @@ class Runtime(RuntimeControls):
                             task = asyncio.create_task(self.drive(claimed), name=f"tree-{run.id}")
                             driving[run.id] = task
                 if not driving:
+                    # Finished here: what its drive returned is what its journal says.
+                    if root is not None and root.status in TERMINAL_STATUSES:
+                        return root
                     return await self.result(root_id)
                 done, _ = await asyncio.wait(driving.values(), return_when=asyncio.FIRST_COMPLETED)
                 for run_id, task in list(driving.items()):
                     if task in done:
                         del driving[run_id]
-                        task.result()  # a drive that raised stops the tree's drive here
+                        result = task.result()  # a drive that raised stops the tree's drive
+                        if run_id == root_id:
+                            root = result
         finally:
             for task in driving.values():
                 task.cancel()
