@@ -37,12 +37,14 @@ from bosun.journal.events import (
     RunFinished,
     RunNeedsAttention,
     RunPaused,
+    RunResumed,
     RunWaiting,
     ToolFailed,
     ToolFinished,
     ToolProposed,
     ToolShadowed,
     ToolStarted,
+    WaitResolved,
 )
 from bosun.journal.text import clean_text
 from bosun.models.base import ModelProvider, ModelRequest
@@ -270,7 +272,25 @@ class RunLoop(CallSteps, AgentCalls):
                 if self.cancel_requested:  # asked while it was parking: nobody would wake it
                     continue
                 return state
-            await self.commit()
+            if not self._only_wait_results():
+                await self.commit()
+            # Else what it collected goes with the next model answer: the waits' rows keep
+            # those results, so a crash before collects them again (it repeats the model
+            # call, as any crash during one does), and a woken run's join commits once.
+
+    def _only_wait_results(self) -> bool:
+        """Whether the buffer holds only what collecting settled waits journals (and the
+        drive's `RunResumed`): every result there is one a wait's row still holds."""
+        resolved = set()
+        for event in self._buffer:
+            if isinstance(event, WaitResolved):
+                resolved.add(event.call_id)
+            elif isinstance(event, ToolFinished | ToolFailed):
+                if event.call_id not in resolved:
+                    return False
+            elif not isinstance(event, RunResumed):
+                return False
+        return True
 
     async def kill_check(self, tool: str | None) -> RunState | None:
         """Halt (status `killed`) if a kill switch covers this run or this tool.

@@ -58,9 +58,11 @@ class ParkedStates:
         parked = self._parked.get(run_id)
         return parked.state if parked is not None else None
 
-    async def state(self, store: Store, run_id: str) -> RunState:
+    async def state(self, store: Store, run_id: str, *, take: bool = True) -> RunState:
         """The run's state as a full replay of its journal gives it: the kept one with the
-        journal's tail applied when it still matches, else a replay from the start."""
+        journal's tail applied when it still matches, else a replay from the start. `take`
+        (a drive, which mutates it) takes it out; a reader leaves it, caught up to the
+        journal's end (still a full replay's state, at a later seq)."""
         parked = self._parked.pop(run_id, None)
         if parked is not None:
             state = parked.state
@@ -72,6 +74,8 @@ class ParkedStates:
                     state.apply(event)
                 else:
                     self.hits += 1
+                    if not take:
+                        self._parked[run_id] = _Parked(state, tail[-1][1])
                     return state
         return rebuild(run_id, await store.events(run_id))
 

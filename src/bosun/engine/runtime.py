@@ -541,7 +541,7 @@ class Runtime(RuntimeControls):
 
     async def result(self, run_id: str) -> RunResult:
         await self.get_run(run_id)
-        return RunResult.of(rebuild(run_id, await self.store.events(run_id)))
+        return RunResult.of(await self.parked.state(self.store, run_id, take=False))
 
     async def wait(
         self, run_id: str, *, poll: float = 0.2, timeout: float | None = None
