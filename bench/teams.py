@@ -11,7 +11,12 @@ children under one parent, on SQLite.
   end settling the parent's wait, and the parent's wake and collection.
 - **Fan-out**: one parent whose first turn calls `--children` child agents (each answers in
   one step), joined, driven by `Runtime.run` in a fresh process (so peak RSS is the
-  fan-out's alone): wall time, steps per second over the whole tree, peak RSS.
+  fan-out's alone): wall and CPU time, steps per second over the whole tree, peak RSS, the
+  tree's journal bytes (events as stored, JSON) and how often the parent parked.
+- **Join one by one** (`--only join`, `--children` children, default 300): every child
+  waits for its own signal; the bench signals them one at a time and drives the tree after
+  each, so the parent is woken once per child, the worst case for a join (each wake
+  replays, collects one result, parks again): CPU per wake, the parent's journal bytes.
 
 The model is the instant `scripted` provider, so this measures the runtime, not a model.
 """
@@ -29,7 +34,8 @@ import sys
 import tempfile
 import time
 
-from bosun import Agent, Limits, Runtime, tool
+from bosun import Agent, Limits, Runtime, Wait, tool
+from bosun.journal.codec import encode_event
 
 
 @tool(effect="read", idempotent=True)
@@ -85,6 +91,60 @@ async def overhead(runs: int) -> dict:
     }
 
 
+@tool(effect="read", idempotent=True)
+def await_go() -> Wait:
+    """Wait for the `go` signal."""
+    return Wait(signal="go")
+
+
+def journal_bytes(events: list) -> int:
+    return sum(len(encode_event(e)) for _, e in events)
+
+
+async def tree_bytes(rt: Runtime, tree: list) -> int:
+    return sum([journal_bytes(await rt.store.events(r.id)) for r in tree])
+
+
+async def join_one_by_one(children: int) -> dict:
+    waiter = Agent(
+        name="waiter",
+        model=scripted({"tool_calls": [{"name": "await_go", "arguments": {}}]}, {"content": "ok"}),
+        tools=[await_go],
+        limits=Limits(max_steps=3),
+    )
+    turn = {
+        "tool_calls": [
+            {"name": "waiter", "arguments": {"input": f"task {i}"}} for i in range(children)
+        ]
+    }
+    parent = Agent(
+        name="lead",
+        model=scripted(turn, {"content": "joined"}),
+        tools=[waiter],
+        limits=Limits(max_steps=children * 2 + 10, max_tool_calls=children + 10),
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        async with Runtime(os.path.join(folder, "join.db")) as rt:
+            first = await rt.run(parent, "fan out")
+            kids = await rt.store.list_runs(parent_id=first.run_id, limit=children + 10)
+            started, cpu = time.perf_counter(), time.process_time()
+            for kid in sorted(kids, key=lambda k: k.created_at):
+                await rt.signal(kid.id, "go", {})
+                result = await rt._drive_tree(first.run_id)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            events = await rt.store.events(first.run_id)
+    assert result.status == "succeeded", result
+    return {
+        "children": children,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "cpu_ms_per_wake": round(cpu / children * 1000, 2),
+        "parent_parks": sum(1 for _, e in events if e.kind == "run_waiting"),
+        "parent_journal_bytes": journal_bytes(events),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
 async def fan_out(children: int) -> dict:
     kids = Agent(name="kid", model=scripted({"content": "ok"}), limits=Limits(max_steps=2))
     turn = {
@@ -102,18 +162,25 @@ async def fan_out(children: int) -> dict:
     )
     with tempfile.TemporaryDirectory() as folder:
         async with Runtime(os.path.join(folder, "fanout.db")) as rt:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = await rt.run(parent, "fan out")
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
             tree = await rt.store.list_runs(root_id=result.run_id, limit=children + 10)
+            stored = await tree_bytes(rt, tree)
+            parks = sum(
+                1 for _, e in await rt.store.events(result.run_id) if e.kind == "run_waiting"
+            )
     assert result.status == "succeeded", result
     assert len(tree) == children + 1 and all(r.status == "succeeded" for r in tree)
     steps = sum(r.steps for r in tree)
     return {
         "children": children,
         "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
         "tree_steps": steps,
         "steps_per_s": round(steps / wall, 1),
+        "tree_journal_bytes": stored,
+        "parent_parks": parks,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -122,11 +189,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--children", type=int, default=1000)
-    parser.add_argument("--only", choices=["overhead", "fanout", "plain", "agent"])
+    parser.add_argument("--only", choices=["overhead", "fanout", "join", "plain", "agent"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.only == "fanout":
         print(json.dumps(asyncio.run(fan_out(args.children))))
+        return
+    if args.only == "join":
+        print(json.dumps(asyncio.run(join_one_by_one(args.children))))
         return
     if args.only in ("plain", "agent"):  # one kind, for instruction counts (see README)
         agent = plain_parent() if args.only == "plain" else agent_parent()
@@ -153,8 +223,9 @@ def main() -> None:
     if "fanout" in results:
         f = results["fanout"]
         print(f"fan-out of {f['children']} children under one parent (SQLite)")
-        print(f"  wall time {f['wall_s']} s, {f['tree_steps']} steps, {f['steps_per_s']} steps/s")
-        print(f"  peak RSS {f['peak_rss_mb']} MB")
+        print(f"  wall time {f['wall_s']} s (CPU {f['cpu_s']} s), {f['tree_steps']} steps,")
+        print(f"  {f['steps_per_s']} steps/s, peak RSS {f['peak_rss_mb']} MB,")
+        print(f"  journal {f['tree_journal_bytes']} B, the parent parked {f['parent_parks']}x")
 
 
 if __name__ == "__main__":
