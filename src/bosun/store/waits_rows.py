@@ -134,6 +134,9 @@ SETTLE = (
     "UPDATE waits SET status=?, result=?, resolved_at=? WHERE id=?"
     f" AND status='{WaitStatus.PENDING}' RETURNING run_id, kind"
 )
+# (run_id) -> the ids of the run's waits that have settled (expired, cancelled): a woken
+# run reads the rows of those its calls still wait on (`settled_waits`), not every wait
+SETTLED_IDS = f"SELECT id FROM waits WHERE run_id=? AND status<>'{WaitStatus.PENDING}'"
 # (run_id) -> how many of the run's child waits are pending. A parking run counts the child
 # waits its journal has open (`RunWaiting.children`): the difference is the children that
 # ended since it last looked, whose answers wake it at once (`rules.wakes`)

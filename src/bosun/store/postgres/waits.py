@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
@@ -184,6 +184,17 @@ class PostgresWaits:
             )
             row = await cur.fetchone()
         return wait_from_row(row) if row else None
+
+    async def settled_waits(self, run_id: str, among: Collection[str]) -> list[WaitRecord]:
+        async with self._session(f"read the settled waits of run {run_id}") as conn:
+            cur = await conn.execute(pg(sql.SETTLED_IDS), (run_id,))
+            ids = [i for (i,) in await cur.fetchall() if i in among]
+            if not ids:
+                return []
+            cur = await conn.execute(
+                f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE id = ANY(%s)", (ids,)
+            )
+            return [wait_from_row(r) for r in await cur.fetchall()]
 
     async def due_waits(self, now: float) -> list[WaitRecord]:
         async with self._session("read due waits") as conn:

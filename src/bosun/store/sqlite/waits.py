@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
@@ -170,6 +170,15 @@ class SqliteWaits:
             f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE id=?", (wait_id,)
         ).fetchone()
         return wait_from_row(row) if row else None
+
+    async def settled_waits(self, run_id: str, among: Collection[str]) -> list[WaitRecord]:
+        conn = self.conn
+        ids = [i for (i,) in conn.execute(sql.SETTLED_IDS, (run_id,)).fetchall() if i in among]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = conn.execute(f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE id IN ({marks})", ids)
+        return [wait_from_row(r) for r in rows.fetchall()]
 
     async def due_waits(self, now: float) -> list[WaitRecord]:
         return [wait_from_row(r) for r in self.conn.execute(sql.DUE, (now,)).fetchall()]
