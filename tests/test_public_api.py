@@ -18,6 +18,7 @@ PUBLIC_ERRORS = [
     "NewerDatabase",
     "LeaseLost",
     "ModelError",
+    "ResultNotFound",
     "RunAlreadyFinished",
     "RunNotFound",
     "SourceUnavailable",

@@ -11,6 +11,7 @@ from bosun.errors import (
     LeaseLost,
     ModelError,
     NewerDatabase,
+    ResultNotFound,
     RunAlreadyFinished,
     RunNotFound,
     SourceUnavailable,
@@ -22,6 +23,7 @@ from bosun.errors import (
 )
 from bosun.spec import Agent, Limits, ModelSpec, load_agent
 from bosun.spec.agent_tool import agent_tool
+from bosun.spec.media import Media
 from bosun.spec.tool import RetryPolicy, Tool, ToolContext, tool
 from bosun.spec.wait import Wait
 from bosun.store.base import ApprovalConflict
@@ -37,9 +39,11 @@ __all__ = [
     "EditRefused",
     "LeaseLost",
     "Limits",
+    "Media",
     "ModelError",
     "ModelSpec",
     "NewerDatabase",
+    "ResultNotFound",
     "RetryPolicy",
     "RunAlreadyFinished",
     "RunNotFound",

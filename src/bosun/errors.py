@@ -38,6 +38,11 @@ class RunNotFound(BosunError):
     """No run with that id exists in this database."""
 
 
+class ResultNotFound(BosunError, LookupError):
+    """A run has no such tool call, the call has no result (it failed, or has not ended),
+    or its whole result is no longer stored (`bosun gc` collected it)."""
+
+
 class RunAlreadyFinished(BosunError):
     """The run has ended (succeeded, failed, cancelled, ...): nothing can wake it any more, so
     a signal sent to it would be lost; the caller hears so instead."""

@@ -33,6 +33,8 @@ MATRIX = [
     ("GET", "/api/runs/{run_id}", "read", None),
     ("GET", "/api/runs/{run_id}/events", "read", None),
     ("GET", "/api/runs/{run_id}/calls", "read", None),
+    ("GET", "/api/runs/{run_id}/calls/{call_id}/result", "read", None),
+    ("GET", "/api/runs/{run_id}/artifacts/{digest}", "read", None),
     ("GET", "/api/runs/{run_id}/stream", "read", None),
     ("POST", "/api/runs/{run_id}/cancel", "operate", None),
     ("POST", "/api/runs/{run_id}/signals/{name}", "operate", {"ok": True}),
@@ -61,6 +63,8 @@ FAKE = {
     "scope": "tenant:matrix",
     "key_id": "000000000000",
     "name": "a_signal",
+    "call_id": "call_1",
+    "digest": "sha256:" + "0" * 64,
 }
 
 
@@ -133,6 +137,8 @@ def test_another_tenant_never_sees_or_touches_a_tenants_runs(server: Running, al
             f"/api/runs/{run_id}",
             f"/api/runs/{run_id}/events",
             f"/api/runs/{run_id}/calls",
+            f"/api/runs/{run_id}/calls/call_1/result",
+            f"/api/runs/{run_id}/artifacts/sha256:{'0' * 64}",
         ):
             assert c.get(path).status_code == 404
         with c.stream("GET", f"/api/runs/{run_id}/stream") as response:

@@ -20,7 +20,6 @@ from bosun.journal.events import (
     ToolFailed,
     ToolFinished,
     WaitRequested,
-    WaitResolved,
 )
 from bosun.spec.agent_tool import agent_tool
 from bosun.spec.loader import load_agent
@@ -117,9 +116,7 @@ async def test_a_fan_out_starts_every_child_and_journals_each_result_as_it_arriv
         # It parked again on the other two; the journal says which (a re-park lists none).
         assert of(events, RunWaiting)[-1].children == 2
         open_waits = {c.wait_id for c in rebuild(parent_id, events).open_calls.values()}
-        assert open_waits == {
-            e.wait_id for e in of(events, WaitRequested) if e.tool in ("a", "c")
-        }
+        assert open_waits == {e.wait_id for e in of(events, WaitRequested) if e.tool in ("a", "c")}
 
         for name in ("c", "a"):
             await rt.signal(kids[name].id, "go", {})

@@ -20,6 +20,7 @@ from bosun.engine.worker import Worker
 from bosun.errors import BosunError
 from bosun.journal.codec import event_to_dict
 from bosun.observe import commands as observe_commands
+from bosun.observe.results import whole_result
 from bosun.observe.shown import shown
 from bosun.observe.timeline import (
     actions,
@@ -45,6 +46,7 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
         "session": args.session,
         "tags": dict(args.tag or []),
         "limits": limits,
+        "attachments": args.attach or [],
     }
 
 
@@ -167,6 +169,21 @@ async def cmd_runs(rt: Runtime, args: argparse.Namespace) -> int:
 
 async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     run, events = shown(await rt.get_run(args.run_id), await rt.events(args.run_id))
+    if args.call is not None:  # one call's result: with --full, the whole of it
+        if not args.full:
+            call = next(
+                (a.call for a in actions(events, run.spec) if a.call.call_id == args.call), None
+            )
+            if call is None:
+                raise BosunError(f"run {run.id} has no tool call {args.call!r}: see --calls")
+            print(dumps(call.as_dict()))
+            return 0
+        _, data = await whole_result(rt.store, run.tenant, events, args.call)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    if args.full:
+        raise BosunError("--full goes with --call CALL_ID: the whole result of one tool call")
     if args.calls:  # the one projection of calls, as the API's `/runs/{id}/calls` shows it
         acts = actions(events, run.spec)
         if args.json:
@@ -283,11 +300,17 @@ async def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_gc(rt: Runtime, args: argparse.Namespace) -> int:
-    report = await rt.store.gc(time.time() - args.older_than)
+    report = await rt.store.gc(time.time() - args.older_than, dry_run=args.dry_run)
+    verb, freed = ("would remove", "would be freed") if report.dry_run else ("removed", "freed")
     print(
-        f"removed the journals of {report.runs} finished runs ({report.events} events, "
-        f"{report.blobs} payloads): {report.bytes_freed / 1024:.1f} KiB freed; "
+        f"{verb} the journals of {report.runs} finished runs ({report.events} events, "
+        f"{report.blobs} payloads): {report.bytes_freed / 1024:.1f} KiB {freed}; "
         "their summary rows remain in `bosun runs`"
+    )
+    print(
+        f"{verb} {report.artifacts} artifacts no retained run references: "
+        f"{report.artifact_bytes / 1024:.1f} KiB {freed}"
+        + ("  (dry run: nothing was deleted)" if report.dry_run else "")
     )
     return 0
 
@@ -298,6 +321,12 @@ def add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     def run_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("agent", metavar="AGENT_FILE", help="agent .yaml/.py file or module:attr")
         p.add_argument("--input", "-i", required=True, help="the user's request")
+        p.add_argument(
+            "--attach",
+            metavar="FILE",
+            action="append",
+            help="an image or audio file for the model, kept as an artifact (repeatable)",
+        )
         p.add_argument("--tenant", default="default")
         p.add_argument("--user", default=None)
         p.add_argument("--session", default=None)
@@ -350,6 +379,12 @@ def add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--calls", action="store_true", help="only its tool calls (with --json: the API's shape)"
     )
+    p.add_argument("--call", metavar="CALL_ID", help="one tool call (as JSON)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="with --call: print the call's whole result (kept as an artifact when it was cut)",
+    )
     p.set_defaults(handler=cmd_show)
 
     observe_commands.add_trace_parser(sub, common, parse_tag)
@@ -381,6 +416,11 @@ def add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("run_id")
     p.set_defaults(handler=cmd_unpause)
 
-    p = sub.add_parser("gc", parents=[common], help="remove journals of old finished runs")
-    p.add_argument("--older-than", type=parse_duration, required=True, help="e.g. 30d, 12h")
+    p = sub.add_parser(
+        "gc", parents=[common], help="remove journals of old finished runs and unused artifacts"
+    )
+    p.add_argument(
+        "--older-than", type=parse_duration, default=30 * 86400, help="e.g. 30d, 12h (30d)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     p.set_defaults(handler=cmd_gc)

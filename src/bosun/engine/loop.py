@@ -19,12 +19,13 @@ from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
+from bosun.engine.media import expand, keeper
 from bosun.engine.pinned import source_refusal
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
+from bosun.engine.waits import only_wait_results, waiting_reason
 from bosun.engine.waits import requested as wait_requested
-from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
 from bosun.govern.governor import Governor, kill_scopes
@@ -37,14 +38,12 @@ from bosun.journal.events import (
     RunFinished,
     RunNeedsAttention,
     RunPaused,
-    RunResumed,
     RunWaiting,
     ToolFailed,
     ToolFinished,
     ToolProposed,
     ToolShadowed,
     ToolStarted,
-    WaitResolved,
 )
 from bosun.journal.text import clean_text
 from bosun.models.base import ModelProvider, ModelRequest
@@ -125,6 +124,8 @@ class RunLoop(CallSteps, AgentCalls):
         # Fixed for the run's pinned version: looked up once per tool, not per call.
         self.autonomy = {name: governor.autonomy_of(agent, name) for name in self.tools}
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
+        # Looked up once here, not per call: which tools start child runs.
+        self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -139,7 +140,7 @@ class RunLoop(CallSteps, AgentCalls):
         # commit: its limits count them with its own spend.
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
-        self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
+        self.settled: dict[str, WaitRecord] = {}  # its calls' settled waits, once per pass
         self.to_start: int | None = None  # agent calls of this pass still to start
         self.committed: Event | None = None  # the latest event committed
 
@@ -272,25 +273,11 @@ class RunLoop(CallSteps, AgentCalls):
                 if self.cancel_requested:  # asked while it was parking: nobody would wake it
                     continue
                 return state
-            if not self._only_wait_results():
+            if not only_wait_results(self._buffer):
                 await self.commit()
             # Else what it collected goes with the next model answer: the waits' rows keep
             # those results, so a crash before collects them again (it repeats the model
             # call, as any crash during one does), and a woken run's join commits once.
-
-    def _only_wait_results(self) -> bool:
-        """Whether the buffer holds only what collecting settled waits journals (and the
-        drive's `RunResumed`): every result there is one a wait's row still holds."""
-        resolved = set()
-        for event in self._buffer:
-            if isinstance(event, WaitResolved):
-                resolved.add(event.call_id)
-            elif isinstance(event, ToolFinished | ToolFailed):
-                if event.call_id not in resolved:
-                    return False
-            elif not isinstance(event, RunResumed):
-                return False
-        return True
 
     async def kill_check(self, tool: str | None) -> RunState | None:
         """Halt (status `killed`) if a kill switch covers this run or this tool.
@@ -315,8 +302,11 @@ class RunLoop(CallSteps, AgentCalls):
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
         messages = len(state.messages) + len(self.system)
+        history = state.messages
+        if state.media:  # references to content parts, built now from the artifact store
+            history = await expand(self.store, state.tenant, history)
         request = ModelRequest(
-            messages=self.system + state.messages,
+            messages=self.system + history,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,
@@ -378,8 +368,9 @@ class RunLoop(CallSteps, AgentCalls):
 
         if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
             events = await collect_wait(self.store, call, self.settled)
-            for event in events if not is_agent_tool(tool) else agent_answer(call, events):
-                if isinstance(event, ToolFailed) and is_agent_tool(tool):
+            agent_call = call.tool in self.agent_tools
+            for event in agent_answer(call, events) if agent_call else events:
+                if agent_call and isinstance(event, ToolFailed):
                     # A child that ended badly: its siblings go on, or stop, as declared.
                     event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
                 self.record(event)
@@ -411,13 +402,14 @@ class RunLoop(CallSteps, AgentCalls):
         if tool is None:
             return await self.unknown_tool(call)
         pin = self.pins[call.tool]
-        refused = await source_refusal(
-            self.sources, pin, call, self.agent.version_id, self.reported_changes
-        )
-        if refused:  # the model is told; nothing ran
-            for event in refused:
-                self.record(event)
-            return None
+        if not self.sources.unchanged(pin):  # a source that may serve something else now
+            refused = await source_refusal(
+                self.sources, pin, call, self.agent.version_id, self.reported_changes
+            )
+            if refused:  # the model is told; nothing ran
+                for event in refused:
+                    self.record(event)
+                return None
 
         kwargs = self.parse_arguments(call)
         if kwargs is None:
@@ -473,7 +465,7 @@ class RunLoop(CallSteps, AgentCalls):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            if is_agent_tool(tool):  # another agent: a child run, waited for durably
+            if call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
             else:
                 outcome = await execute_tool(
@@ -483,6 +475,7 @@ class RunLoop(CallSteps, AgentCalls):
                     slot,
                     self.sources,
                     pin,
+                    keeper(self.store, state.tenant, state.run_id),
                 )
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
@@ -503,6 +496,7 @@ class RunLoop(CallSteps, AgentCalls):
                     result=outcome.result,
                     duration_ms=round(outcome.duration_ms, 3),
                     trusted=tool.trusted,
+                    full=outcome.full,
                 )
             )
         elif (
@@ -536,7 +530,9 @@ class RunLoop(CallSteps, AgentCalls):
                 message=outcome.message,
                 duration_ms=round(outcome.duration_ms, 3),
             )
-            if is_agent_tool(tool):  # a child that could not start: its siblings, as declared
+            if (
+                call.tool in self.agent_tools
+            ):  # a child that could not start: its siblings, as declared
                 failed = await self.child_failed(call, tool, failed)  # type: ignore[arg-type]
             self.record(failed)
         if decision.verdict == "notify":

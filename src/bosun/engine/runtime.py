@@ -13,6 +13,7 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from bosun.engine.creation import new_run
 from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
+from bosun.engine.media import attached, store_media
 from bosun.engine.parked import ParkedStates
 from bosun.engine.state import RunState, rebuild
 from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
@@ -35,6 +37,7 @@ from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
+from bosun.spec.media import Media
 from bosun.spec.vocab import PARKED_STATUSES
 from bosun.store import open_store
 from bosun.store.base import (
@@ -142,8 +145,11 @@ class Runtime(RuntimeControls):
 
     # -- agents ----------------------------------------------------------
 
-    def register(self, agent: Agent) -> None:
+    def register(self, agent: Agent, *, provider: ModelProvider | None = None) -> None:
         """Use this live agent object for runs pinned to its exact version.
+
+        `provider`, when given, answers this version's model turns instead of one built
+        from its model spec (`bosun mcp proxy`: the MCP client is the model).
 
         A policy given as a file path is read now and pinned into the agent's
         version, like its instructions: changing the file makes a new version.
@@ -156,6 +162,8 @@ class Runtime(RuntimeControls):
             policy = Policy.from_file(agent.policy)
             agent.policy = policy.model_dump(mode="json", exclude_defaults=True)
             agent._snapshot = None
+        if provider is not None:
+            self._providers[agent.version_id] = provider
         if self._agents.get(agent.version_id) is agent:
             return
         agent.check_tools()
@@ -195,6 +203,7 @@ class Runtime(RuntimeControls):
         key: str | None = None,
         parent: str | None = None,
         share: float = 1.0,
+        attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> RunRecord:
         for what, text in (
             ("idempotency key", key),
@@ -207,6 +216,9 @@ class Runtime(RuntimeControls):
             if problem is not None:
                 raise BosunError(f"the run's {what} {problem}: remove it and submit again")
         self.register(agent)
+        # Media go to the artifact store first (a worker may claim the run at once); the
+        # journal holds their references (`engine/media.py`).
+        refs = [await store_media(self.store, tenant, attached(a), None) for a in attachments or ()]
         requested = agent.limits.merged(limits)
         for attempt in range(3):  # a child raced by its siblings asks again for what is left
             parent_run = await self._parent(parent, tenant) if parent is not None else None
@@ -224,6 +236,8 @@ class Runtime(RuntimeControls):
                 parent=parent_run,
                 lease=(self.owner, self.lease_seconds) if status == RUNNING else None,
             )
+            if refs:
+                started = dataclasses.replace(started, attachments=refs)
             budget = None
             try:
                 if parent_run is not None:
@@ -242,6 +256,8 @@ class Runtime(RuntimeControls):
                 continue
             if stored.id != run.id:  # the key was used: that run, untouched
                 return stored
+            if refs:
+                await self.store.use_artifacts(tenant, run.id, [r["artifact"] for r in refs])
             return run
         raise AssertionError("unreachable")
 
@@ -327,8 +343,11 @@ class Runtime(RuntimeControls):
         session: str | None = None,
         tags: dict[str, str] | None = None,
         limits: Limits | None = None,
+        attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> RunResult:
         """Run to completion in this process (journaled; a worker resumes it if we crash).
+        `attachments` (images, audio: `bosun.Media` or file paths) are stored as artifacts
+        and reach the model as content parts with the input.
         Child runs it starts (agents as tools) are driven here too, so a run that parks only
         on its own children comes back finished; one that waits for a person, a signal or a
         timer comes back `waiting`/`waiting_approval`, and a worker continues it."""
@@ -341,6 +360,7 @@ class Runtime(RuntimeControls):
             session=session,
             tags=tags,
             limits=limits,
+            attachments=attachments,
         )
         result = await self.drive(run)
         if result.status == WAITING:
@@ -402,6 +422,7 @@ class Runtime(RuntimeControls):
         limits: Limits | None = None,
         key: str | None = None,
         parent: str | None = None,
+        attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> str:
         """Queue a run for a worker; returns its id at once.
 
@@ -420,6 +441,7 @@ class Runtime(RuntimeControls):
             limits=limits,
             key=key,
             parent=parent,
+            attachments=attachments,
         )
         return run.id
 

@@ -34,6 +34,7 @@ from bosun.journal.events import (
     WaitRequested,
     WaitResolved,
 )
+from bosun.spec.media import references
 from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.store.base import (
     NEEDS_ATTENTION,
@@ -96,6 +97,9 @@ class RunState:
     read_untrusted: bool = False
     trusted_texts: list[str] = field(default_factory=list)
     untrusted_texts: list[str] = field(default_factory=list)
+    # Whether some message holds artifact references (attachments, media in tool results):
+    # the loop expands them into content parts before each model call (`engine/media.py`).
+    media: bool = False
 
     @property
     def tokens(self) -> int:
@@ -163,6 +167,11 @@ class RunState:
             self.read_untrusted = True
             self.untrusted_texts.append(text)
         self._close_call(event.call_id, text)
+        if '"artifact":"sha256:' in text:  # the result holds media: the model sees it too
+            self.media = True
+            self.messages[-1]["media"] = [
+                r for r in references(event.result) if r.get("type") != "file"
+            ]
 
     def _tool_failed(self, event: ToolFailed) -> None:
         self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
@@ -223,7 +232,12 @@ class RunState:
         self.started_at = event.ts
         self.limits = event.limits
         self.status = RUNNING
-        self.messages.append({"role": "user", "content": event.input})
+        if event.attachments:
+            self.media = True
+            parts = [{"type": "text", "text": event.input}, *event.attachments]
+            self.messages.append({"role": "user", "content": parts})
+        else:
+            self.messages.append({"role": "user", "content": event.input})
 
     def _run_finished(self, event: RunFinished) -> None:
         self.status = event.status

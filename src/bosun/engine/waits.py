@@ -25,7 +25,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bosun.engine.state import CallState
 from bosun.govern.governor import kill_scopes
-from bosun.journal.events import Event, ToolFailed, ToolFinished, WaitRequested, WaitResolved
+from bosun.journal.events import (
+    Event,
+    RunResumed,
+    ToolFailed,
+    ToolFinished,
+    WaitRequested,
+    WaitResolved,
+)
 from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import RunRecord, Store
@@ -91,6 +98,22 @@ async def collect(
     ]
 
 
+def only_wait_results(events: Sequence[Event]) -> bool:
+    """Whether `events` (a pass's uncommitted ones) are only what collecting settled waits
+    journals, and the drive's `RunResumed`: every result among them is one a wait's row
+    still holds, so they may be committed with the next model answer (`loop.py`, step 4)."""
+    resolved = set()
+    for event in events:
+        if isinstance(event, WaitResolved):
+            resolved.add(event.call_id)
+        elif isinstance(event, ToolFinished | ToolFailed):
+            if event.call_id not in resolved:
+                return False
+        elif not isinstance(event, RunResumed):
+            return False
+    return True
+
+
 def waiting_reason(approvals: int, waits: int) -> str:
     parts = [f"{approvals} approval(s)"] if approvals else []
     parts += [f"{waits} wait(s)"] if waits else []
@@ -146,4 +169,12 @@ async def wake_killed(
 KILL_SWEEP_LIMIT = 500
 
 
-__all__ = ["collect", "known", "requested", "sweep", "waiting_reason", "wake_killed"]
+__all__ = [
+    "collect",
+    "known",
+    "only_wait_results",
+    "requested",
+    "sweep",
+    "waiting_reason",
+    "wake_killed",
+]

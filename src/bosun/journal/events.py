@@ -36,6 +36,9 @@ class RunStarted(Event):
     # whose root is itself), so the journal alone tells where a run sits in its tree.
     parent_id: str | None = None
     root_id: str | None = None
+    # Media given with the input (`--attach`, `attachments=`): artifact references, the
+    # bytes stored apart (`bosun.store.artifacts`); the model gets them as content parts.
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +121,9 @@ class ToolFinished(Event):
     result: Any
     duration_ms: float
     trusted: bool = True  # the tool declared its output trustworthy
+    # The whole result, when `result` is an excerpt of it (a long MCP answer): an artifact
+    # reference (`bosun.spec.media`); `bosun show RUN --call ID --full` prints it.
+    full: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from bosun.journal.redact import Redactor
 from bosun.observe.usage import UsageBy
@@ -123,6 +123,40 @@ async def run_calls(run_id: str, p: Reader, state: State) -> list[dict]:
     """The run's tool calls in the order proposed, each with its policy decision,
     approval, attempts and result or error (redacted like the journal)."""
     return await ops.calls(state, p, run_id)
+
+
+@router.get(
+    "/runs/{run_id}/calls/{call_id}/result",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}},
+    tags=["runs"],
+)
+async def call_result(run_id: str, call_id: str, p: Reader, state: State) -> Response:
+    """One call's whole result: the artifact kept when the model saw an excerpt of it (a
+    long MCP answer), else the journaled result as JSON. Served as a download."""
+    mime, data = await ops.call_result(state, p, run_id, call_id)
+    return _bytes(data, mime, download=f"{call_id}.result")
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{digest}",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}},
+    tags=["runs"],
+)
+async def run_artifact(run_id: str, digest: str, p: Reader, state: State) -> Response:
+    """An artifact the run's journal references (an attached image, a tool's picture):
+    images and audio inline (the console shows them), anything else as a download."""
+    mime, data = await ops.run_artifact(state, p, run_id, digest)
+    inline = mime.split("/")[0] in ("image", "audio") and "svg" not in mime
+    return _bytes(data, mime, download=None if inline else digest.replace(":", "-"))
+
+
+def _bytes(data: bytes, mime: str, *, download: str | None) -> Response:
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+    if download is not None:
+        headers["Content-Disposition"] = f'attachment; filename="{download}"'
+    return Response(data, media_type=mime, headers=headers)
 
 
 @router.get(

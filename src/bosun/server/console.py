@@ -313,6 +313,7 @@ async def _run_context(state: ServerState, p: Principal, run_id: str) -> dict[st
         "last_seq": items[-1][0] if items else 0,
         "pending": await ops.approvals(state, p, "pending", run_id),
         "elapsed": end - run.created_at,
+        "media": views.media(items),
     }
 
 

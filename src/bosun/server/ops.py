@@ -22,14 +22,16 @@ from fastapi import HTTPException
 from bosun.engine.controls import check_scope
 from bosun.journal.audit import AuditEntry
 from bosun.journal.calls import calls as journal_calls
-from bosun.journal.codec import event_to_dict
+from bosun.journal.codec import event_fields, event_to_dict
 from bosun.journal.events import Event
 from bosun.journal.redact import Redactor, unmask
+from bosun.observe.results import ResultNotFound, whole_result
 from bosun.observe.shown import masked_row
 from bosun.observe.tree import tree_path
 from bosun.server import keys, schemas
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
+from bosun.spec.media import Media, references
 from bosun.store.base import ApiKey, ApprovalRecord, KillSwitch, RunRecord
 
 MAX_PAGE = 500
@@ -154,6 +156,35 @@ async def calls(state: ServerState, p: Principal, run_id: str) -> list[dict[str,
     return [c.as_dict() for c in journal_calls(items)]
 
 
+async def call_result(
+    state: ServerState, p: Principal, run_id: str, call_id: str
+) -> tuple[str, bytes]:
+    """(MIME type, bytes) of one call's whole result (`bosun.observe.results`): the
+    artifact of a cut result, read from the run's tenant only; else 404."""
+    run, items = await events(state, p, run_id)
+    try:
+        return await whole_result(state.runtime.store, run.tenant, items, call_id)
+    except ResultNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+async def run_artifact(
+    state: ServerState, p: Principal, run_id: str, digest: str
+) -> tuple[str, bytes]:
+    """An artifact one of the caller's tenant's runs references (an attachment, a tool's
+    picture), for the console's <img>; 404 for one the run's journal does not name."""
+    run, items = await events(state, p, run_id)
+    named = any(
+        r["artifact"] == digest
+        for _, e in items
+        for r in references(list(event_fields(e).values()))
+    )
+    found = await state.runtime.store.artifact(run.tenant, digest) if named else None
+    if found is None:
+        raise HTTPException(404, f"run {run_id} references no artifact {digest!r}")
+    return found
+
+
 async def shown_run(state: ServerState, p: Principal, run_id: str) -> RunRecord:
     """The run's row as people see it: its input, output and reason masked by what its
     journal teaches the redactor (a secret a tool was given, quoted in the answer), as the
@@ -180,6 +211,7 @@ async def submit(
         session=body.session,
         tags=body.tags,
         key=key,
+        attachments=[Media(a.data, a.mime, a.name) for a in body.attachments],
     )
     status = (await state.runtime.get_run(run_id)).status if key else "queued"
     return schemas.Submitted(run_id=run_id, status=status)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
 
 from bosun.engine.worker import Worker, WorkerHealth
 from bosun.journal.redact import Redactor
@@ -84,6 +84,17 @@ def _strings(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...
             yield from _strings(item, (*path, i))
 
 
+class Attachment(Strict):
+    """An image or audio file given with the input: stored as an artifact, journaled by
+    reference, passed to the model as a content part (docs/artifacts.md)."""
+
+    mime: str = Field(
+        pattern=r"^[a-z]+/[a-z0-9.+-]+$", max_length=100, description="e.g. image/png, audio/wav"
+    )
+    data: Base64Bytes = Field(description="the file's bytes, base64")
+    name: str | None = Field(default=None, max_length=200)
+
+
 class SubmitRun(Strict):
     agent: str = Field(min_length=1, max_length=200, description="an agent this server serves")
     input: str = Field(min_length=1, max_length=100_000, description="the user's request")
@@ -94,6 +105,7 @@ class SubmitRun(Strict):
         max_length=50,
         description="business objects the run touches, e.g. {'order': '1234'}",
     )
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
 
 
 class Submitted(BaseModel):

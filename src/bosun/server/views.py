@@ -21,6 +21,7 @@ from bosun.journal.events import (
     ModelResponded,
     Notified,
     PolicyDecided,
+    RunStarted,
     ToolFailed,
     ToolFinished,
     ToolProposed,
@@ -30,6 +31,7 @@ from bosun.journal.events import (
     WaitResolved,
 )
 from bosun.observe.timeline import describe, format_cost, format_duration
+from bosun.spec.media import is_reference, references
 
 VERDICT_WORDS = {
     "allow": "allowed",
@@ -166,6 +168,13 @@ def _prompt(system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> lis
     out = []
     for m in [*system, *messages]:
         text = m.get("content") or ""
+        if isinstance(text, list):  # content parts: the texts, and media by name
+            text = " ".join(
+                str(c.get("text", ""))
+                if c.get("type") == "text"
+                else f"[{c.get('type')}: {c.get('name') or c.get('artifact', '')}]"
+                for c in text
+            )
         for c in m.get("tool_calls") or ():
             function = c.get("function", {})
             text += f"\n→ {function.get('name')}({function.get('arguments')})"
@@ -185,6 +194,23 @@ _CALL_KINDS = frozenset(
         ToolFailed, ToolShadowed, Notified, WaitRequested, WaitResolved,
     )
 )  # fmt: skip
+
+
+def media(events: list[tuple[int, Event]]) -> list[dict[str, Any]]:
+    """The artifacts a run's journal references (attachments, tools' media), once each,
+    with where each came from: the run page shows them (served by the API, by reference)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for _, event in events:
+        if isinstance(event, RunStarted):
+            found, where = event.attachments, "input"
+        elif isinstance(event, ToolFinished):
+            found, where = references(event.result), f"{event.tool} ({event.call_id})"
+        else:
+            continue
+        for ref in found:
+            if is_reference(ref) and ref["artifact"] not in seen:
+                seen[ref["artifact"]] = {"type": "file", **ref, "where": where}
+    return list(seen.values())
 
 
 def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[StepView | NoteView]:

@@ -188,7 +188,7 @@ class _Located:
         return SpecError(f"{self.what}, line {line}: `{yaml_lines.field_name(loc)}`: {message}")
 
 
-def _mcp_tools(entry: ToolEntry, folder: str) -> list[Tool]:
+def mcp_entry_tools(entry: ToolEntry, folder: str) -> list[Tool]:
     """An `mcp:` entry's tools: the server is listed once, now, and each tool it serves
     that the entry takes is pinned (docs/mcp.md)."""
     assert entry.mcp is not None
@@ -302,7 +302,7 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
             continue
         if entry.mcp is not None:
             try:
-                tools.extend(_mcp_tools(entry, folder))
+                tools.extend(mcp_entry_tools(entry, folder))
             except BosunError as exc:
                 raise at.error(("tools", i), str(exc)) from None
             continue

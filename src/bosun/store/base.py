@@ -26,6 +26,7 @@ from typing import Any
 
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
+from bosun.store.artifacts import ArtifactStore
 from bosun.store.records import *  # noqa: F403 -- the records, re-exported (see the docstring)
 from bosun.store.records import (
     PENDING,
@@ -169,10 +170,12 @@ class RunStore(abc.ABC):
         run is not paused."""
 
     @abc.abstractmethod
-    async def gc(self, older_than: float) -> GcReport:
+    async def gc(self, older_than: float, *, dry_run: bool = False) -> GcReport:
         """Delete the journals of runs finished before `older_than` (epoch seconds).
 
-        Their `runs` rows stay as the summary; blobs no longer referenced go too.
+        Their `runs` rows stay as the summary; blobs no longer referenced go too, and the
+        artifacts created before `older_than` that no retained run uses. `dry_run`
+        reports the same numbers and deletes nothing (the work is rolled back).
         """
 
     # -- maintenance -----------------------------------------------------
@@ -418,6 +421,6 @@ class WaitStore(abc.ABC):
         False if the run is not parked (a running run sees the switch at its next commit)."""
 
 
-class Store(RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore):
+class Store(RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore, ArtifactStore):
     """Durable storage for runs, their journals, governance, access and observation: every
     concern, as one object (what `open_store` returns and what everyone imports)."""

@@ -16,8 +16,9 @@ whoever appends the terminal event (a worker that took over a killed one settles
 Written once for both dialects; only the placeholder and the child's own spend differ
 (PostgreSQL's row is current at every commit; SQLite's row totals lag and readers add the
 journal's tail, as in `sqlite._COLUMN_EXPRESSIONS`). The backends call these hooks:
-`sqlite_reserve`, `sqlite_write_budgets`, `sqlite_settle`; `postgres_reserve`,
-`postgres_write_budgets`, `postgres_settle`; and add `SQLITE_COLUMNS` / `POSTGRES_SCHEMA`.
+`sqlite_reserve`, `sqlite_settle`, `postgres_reserve`, `postgres_settle`; they insert
+`BUDGET_COLUMNS` (`budget_values(run)`) with the run's row, and add `SQLITE_COLUMNS` /
+`POSTGRES_SCHEMA`.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _holds(run: RunRecord) -> bool:
     return run.parent_id is not None and run.reserved_steps is not None
 
 
-def _budget_values(run: RunRecord) -> tuple[Any, ...]:
+def budget_values(run: RunRecord) -> tuple[Any, ...]:
     return (
         run.limit_steps,
         run.limit_tokens,
@@ -118,9 +119,10 @@ def _budget_values(run: RunRecord) -> tuple[Any, ...]:
     )
 
 
-_WRITE_BUDGETS = (
-    "UPDATE runs SET limit_steps = {p}, limit_tokens = {p}, limit_cost = {p}, deadline = {p},"
-    " reserved_steps = {p}, reserved_tokens = {p}, reserved_cost = {p} WHERE {key} = {p}"
+# A new run's limits, deadline and reservation: inserted with its row, in this order.
+BUDGET_COLUMNS = (
+    "limit_steps, limit_tokens, limit_cost, deadline, reserved_steps, reserved_tokens,"
+    " reserved_cost"
 )
 _HELD = (
     "SELECT parent_id, reserved_steps, reserved_tokens, reserved_cost, child_steps,"
@@ -173,18 +175,6 @@ def sqlite_refused(run: RunRecord) -> BudgetExhausted:
     return _refused(run)
 
 
-def sqlite_write_budgets(conn: sqlite3.Connection, runs: Sequence[tuple[int, RunRecord]]) -> None:
-    """The new runs' limits, deadline and reservation (by row number `no`)."""
-    conn.executemany(
-        _WRITE_BUDGETS.format(p="?", key="no"),
-        [(*_budget_values(run), no) for no, run in runs if _has_budget(run)],
-    )
-
-
-def _has_budget(run: RunRecord) -> bool:
-    return any(v is not None for v in _budget_values(run))
-
-
 def sqlite_settle(conn: sqlite3.Connection, finished: Sequence[tuple[int, RunSummary]]) -> None:
     """Settle the children that just finished (row number, final summary) with their parents."""
     for no, summary in finished:
@@ -207,11 +197,6 @@ async def postgres_reserve(conn: psycopg.AsyncConnection, run: RunRecord, now: f
     cur = await conn.execute(_POSTGRES_RESERVE, _reserve_params(run, now))
     if await cur.fetchone() is None:
         raise _refused(run)
-
-
-async def postgres_write_budgets(conn: psycopg.AsyncConnection, run: RunRecord) -> None:
-    if _has_budget(run):
-        await conn.execute(_WRITE_BUDGETS.format(p="%s", key="id"), (*_budget_values(run), run.id))
 
 
 async def postgres_settle(

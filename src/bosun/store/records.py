@@ -117,6 +117,9 @@ class GcReport:
     events: int
     blobs: int
     bytes_freed: int
+    artifacts: int = 0  # artifacts no retained run referenced
+    artifact_bytes: int = 0
+    dry_run: bool = False  # nothing was deleted: what would be
 
 
 @dataclass(slots=True, frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from bosun.errors import SourceUnavailable
 from bosun.journal.text import clean_text, clean_value
 from bosun.spec.definition import Pin
+from bosun.spec.media import has_media
 from bosun.spec.tool import Tool, ToolContext
 from bosun.spec.wait import Wait
 from bosun.tools.sources import Call, SourcePool
@@ -41,6 +42,10 @@ CALLER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupE
 # Sync tool bodies that may run at once in one process. Tools mostly wait on the network,
 # so this is sized for waiting, not for CPU; calls beyond it wait (not started) for a thread.
 DEFAULT_TOOL_THREADS = 64
+
+# Stores the media (and an excerpt's whole) of a raw result, returning the result with
+# references and the whole's reference (`bosun.engine.media.keeper` builds one per run).
+Keep = Callable[[Any], Awaitable[tuple[Any, "dict[str, Any] | None"]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class ToolOutcome:
     # arguments were wrong: ValueError, TypeError, LookupError). Circuit breakers count the
     # tool's only.
     fault: str = "tool"
+    full: dict[str, Any] | None = None  # the whole result's artifact, if `result` is an excerpt
 
 
 class Slot:
@@ -175,6 +181,7 @@ async def execute_tool(
     slot: Slot,
     sources: SourcePool,
     pin: Pin,
+    keep: Keep | None = None,
 ) -> ToolOutcome:
     """Run the call on its source (`SourcePool.invoke`, the one path every tool call takes),
     in the thread `slot` reserved (see `ToolPool.slot`), with its retries."""
@@ -188,6 +195,9 @@ async def execute_tool(
             result = await sources.invoke(pin, kwargs, call)
             if isinstance(result, Wait):  # the result comes later: the loop parks the call
                 return ToolOutcome(True, result, duration_ms=(time.perf_counter() - start) * 1000)
+            full = None
+            if keep is not None and has_media(result):  # bytes to the artifact store
+                result, full = await keep(result)
             try:
                 jsonable = clean_value(to_jsonable_python(result))
             except PydanticSerializationError as exc:
@@ -203,6 +213,7 @@ async def execute_tool(
                 jsonable,
                 duration_ms=(time.perf_counter() - start) * 1000,
                 attempts=attempt,
+                full=full,
             )
         except TimeoutError:
             error_type, message = "timeout", f"tool {tool.name} timed out after {tool.timeout}s"

@@ -145,6 +145,18 @@ class SourcePool:
         self.opens += 1
         return _Opened(source, definitions)
 
+    def unchanged(self, pin: Pin) -> bool:
+        """True when the tool surely still is the pinned one without asking its source: the
+        source is open, cannot change what it serves while open (no `fresh`: a Python
+        function), and served the pinned definition. The step loop's fast path; anything
+        else goes through `changed`."""
+        opened = self._open.get(pin.source.key)
+        return (
+            opened is not None
+            and opened.fresh is None
+            and opened.digests.get(pin.served_name) == pin.digest
+        )
+
     async def changed(self, pin: Pin) -> tuple[bool, str | None]:
         """(changed, live digest): whether the source now serves a definition of the tool
         other than the pinned one (live digest None: it serves no such tool any more).

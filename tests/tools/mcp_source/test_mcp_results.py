@@ -8,6 +8,7 @@ from mcp.types import AudioContent, CallToolResult, ImageContent, TextContent
 
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.mcp import declared_effect
+from bosun.spec.media import Excerpt, Media
 from bosun.spec.sourced import SourcedTool, sourced_tool
 from bosun.spec.tool import RetryPolicy
 from bosun.spec.vocab import Effect
@@ -45,15 +46,22 @@ def test_one_text_is_a_string_and_media_stay_content_parts():
             content=[
                 TextContent(type="text", text="a chart"),
                 ImageContent(type="image", data="iVBORw0KGgo=", mime_type="image/png"),
-                AudioContent(type="audio", data="x" * 5000, mime_type="audio/wav"),
+                AudioContent(type="audio", data="UklGRlJJRkZSSUZG" * 5000, mime_type="audio/wav"),
             ]
         ),
         1000,
     )
+    # Media are bytes for the artifact store (journaled by reference), however large.
     assert parts[0] == {"type": "text", "text": "a chart"}
-    assert parts[1] == {"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"}
-    assert parts[2]["type"] == "audio" and "data" not in parts[2]  # over the cap: left out
-    assert "5,000 base64 characters left out" in parts[2]["note"]
+    assert parts[1] == Media(b"\x89PNG\r\n\x1a\n", "image/png")
+    assert parts[2] == Media(b"RIFF" * 15000, "audio/wav")
+
+
+def test_a_long_result_is_an_excerpt_for_the_model_and_kept_whole():
+    text = "H" * 5000 + "T" * 5000
+    kept = result_of(CallToolResult(content=[TextContent(type="text", text=text)]), 1000)
+    assert isinstance(kept, Excerpt)
+    assert kept.shown == excerpt(text, 1000) and kept.full == text.encode()
 
 
 def test_an_error_result_is_a_tool_error_with_the_servers_text():

@@ -65,6 +65,9 @@ def add_mcp_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-workers", action="store_true", help="runs are driven elsewhere")
     p.set_defaults(standalone=cmd_mcp_serve)
+    from bosun.server.mcp_proxy.commands import add_proxy_command
+
+    add_proxy_command(msub, common)
 
 
 def cmd_mcp_serve(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ are named `bosun` in `pg_stat_activity` unless the URL sets `application_name`.
 
 The store is built from one mixin per concern, the same files as `bosun.store.sqlite`:
 `runs` (connections, run rows, reads, status, retention), `journal` (the group-commit
-writer), `leases`, `governance`, `audit`, `access`, `observe`, `waits`, `schema` + `migrations`,
+writer), `leases`, `governance`, `audit`, `access`, `observe`, `waits`, `artifacts` (a bytea table), `schema` + `migrations`,
 `errors` (redacted messages, dead connections).
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from bosun.store.base import Store
 from bosun.store.postgres.access import PostgresAccess
+from bosun.store.postgres.artifacts import PostgresArtifacts
 from bosun.store.postgres.audit import PostgresAudit
 from bosun.store.postgres.errors import redact
 from bosun.store.postgres.governance import PostgresGovernance
@@ -45,6 +46,7 @@ class PostgresStore(
     PostgresAccess,
     PostgresObserve,
     PostgresWaits,
+    PostgresArtifacts,
     Store,
 ):
     """The shared store: every concern's mixin over two connections (see the module)."""

@@ -25,6 +25,7 @@ from bosun.store.base import (
     RunRecord,
 )
 from bosun.store.health import StoreHealth
+from bosun.store.postgres.artifacts import sweep_locked as sweep_artifacts_locked
 from bosun.store.postgres.audit import insert_audit
 from bosun.store.postgres.errors import (
     BLOBS_EXCLUSIVE,
@@ -186,7 +187,6 @@ class PostgresRuns:
             if not raced:
                 await budgets_sql.postgres_reserve(conn, run, now)  # or BudgetExhausted
                 await self._insert_run(conn, run, rows, now)
-                await budgets_sql.postgres_write_budgets(conn, run)
         if raced:
             existing = await self._keyed(run)
             if existing is None:
@@ -222,8 +222,9 @@ class PostgresRuns:
         await conn.execute(
             "INSERT INTO runs(id, agent, agent_version, input, status, tenant, user_id,"
             " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at,"
-            " parent_id, root_id, idempotency_key)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f" parent_id, root_id, idempotency_key, {budgets_sql.BUDGET_COLUMNS}) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s)",
             (
                 run.id,
                 run.agent,
@@ -242,6 +243,7 @@ class PostgresRuns:
                 run.parent_id,
                 run.root_id,
                 run.idempotency_key,
+                *budgets_sql.budget_values(run),
             ),
         )
         await insert_rows(conn, [(run.id, r) for r in rows])
@@ -339,17 +341,30 @@ class PostgresRuns:
 
     # -- retention -------------------------------------------------------
 
-    async def gc(self, older_than: float) -> GcReport:
-        async with self._session("collect old journals") as conn, conn.transaction():
-            await conn.execute(BLOBS_EXCLUSIVE)
-            cur = await conn.execute(
-                "UPDATE runs SET journal_deleted=true WHERE status = ANY(%s)"
-                " AND finished_at < %s AND NOT journal_deleted RETURNING id",
-                (TERMINAL, older_than),
-            )
-            ids = [r[0] for r in await cur.fetchall()]
-            if not ids:
-                return GcReport(runs=0, events=0, blobs=0, bytes_freed=0)
+    async def gc(self, older_than: float, *, dry_run: bool = False) -> GcReport:
+        report = GcReport(runs=0, events=0, blobs=0, bytes_freed=0, dry_run=dry_run)
+        async with self._session("collect old journals") as conn:
+            try:
+                async with conn.transaction():
+                    report = await self._gc_locked(conn, older_than, dry_run)
+                    if dry_run:
+                        raise _RolledBack
+            except _RolledBack:
+                pass
+        return report
+
+    async def _gc_locked(
+        self, conn: psycopg.AsyncConnection, older_than: float, dry_run: bool
+    ) -> GcReport:
+        await conn.execute(BLOBS_EXCLUSIVE)
+        cur = await conn.execute(
+            "UPDATE runs SET journal_deleted=true WHERE status = ANY(%s)"
+            " AND finished_at < %s AND NOT journal_deleted RETURNING id",
+            (TERMINAL, older_than),
+        )
+        ids = [r[0] for r in await cur.fetchall()]
+        n_events = event_bytes = n_blobs = blob_bytes = 0
+        if ids:
             cur = await conn.execute(
                 "WITH gone AS (DELETE FROM events WHERE run_id = ANY(%s)"
                 " RETURNING blob, octet_length(data) AS size)"
@@ -359,7 +374,6 @@ class PostgresRuns:
                 (ids,),
             )
             n_events, event_bytes, candidates = await cur.fetchone()
-            n_blobs = blob_bytes = 0
             if candidates:
                 cur = await conn.execute(
                     "WITH gone AS (DELETE FROM blobs b WHERE b.hash = ANY(%s) AND NOT EXISTS"
@@ -369,9 +383,17 @@ class PostgresRuns:
                     (candidates,),
                 )
                 n_blobs, blob_bytes = await cur.fetchone()
+        swept = await sweep_artifacts_locked(conn, older_than)
         return GcReport(
             runs=len(ids),
             events=n_events,
             blobs=n_blobs,
             bytes_freed=int(event_bytes) + int(blob_bytes),
+            artifacts=len(swept),
+            artifact_bytes=sum(n for _, _, n in swept),
+            dry_run=dry_run,
         )
+
+
+class _RolledBack(Exception):
+    """Raised inside a transaction to roll it back (`gc(dry_run=True)`)."""

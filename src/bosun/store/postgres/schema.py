@@ -9,6 +9,7 @@ become this one is `migrations`.
 from __future__ import annotations
 
 from bosun.store import ddl
+from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
@@ -78,4 +79,5 @@ STATEMENTS = [
     EVENTS,
     EVENTS_INDEX,
     *WAITS_SCHEMA,
+    *artifact_schema(),
 ]

@@ -81,8 +81,12 @@ async def wait_rows(
     events request, settle those whose answer is there already, requeue a parked run whose
     waits all settled, and settle the waits of parents on a run that ended."""
     quiet = status not in PARKED_STATUSES and status not in TERMINAL_STATUSES
-    if quiet and not any(event.kind in sql.WAIT_EVENT_KINDS for event in events):
-        return  # the common commit: no wait requested, the run neither parks nor ends
+    if quiet:  # a plain loop: this runs on every commit, a generator costs more
+        for event in events:
+            if event.kind in sql.WAIT_EVENT_KINDS:
+                break
+        else:
+            return  # the common commit: no wait requested, the run neither parks nor ends
     now = time.time()
     for event in events:
         params = sql.insert_params(run_id, event, now)

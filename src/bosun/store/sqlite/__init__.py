@@ -31,7 +31,7 @@ raises `StoreError`, never sqlite3's own errors (`errors`).
 The store is built from one mixin per concern, the same files as `bosun.store.postgres`:
 `runs` (connection, run rows, reads, status, retention), `journal` (the group-commit
 writer), `leases`, `governance`, `audit` (the chain and its catch-up), `access`,
-`observe`, `waits`, `schema` + `migrations` (the layout and its numbered steps), `errors`.
+`observe`, `waits`, `artifacts` (files beside the database), `schema` + `migrations` (the layout and its numbered steps), `errors`.
 `batch` holds what a group commit carries and the SQL the mixins share.
 """
 
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from bosun.store.base import Store
 from bosun.store.sqlite.access import SqliteAccess
+from bosun.store.sqlite.artifacts import SqliteArtifacts
 from bosun.store.sqlite.audit import SqliteAudit
 from bosun.store.sqlite.batch import AUDIT_BATCH, BREAKER_READ_EVERY, CATCH_UP_DELAY
 from bosun.store.sqlite.errors import raising_store_errors
@@ -52,6 +53,7 @@ from bosun.store.sqlite.waits import SqliteWaits
 
 @raising_store_errors
 class SqliteStore(
+    SqliteArtifacts,  # first: it provides what `SqliteRuns.gc` declares
     SqliteRuns,
     SqliteJournal,
     SqliteLeases,

@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate, waits_rows
+from bosun.store import artifacts, budgets_sql, ddl, migrate, waits_rows
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema, waits
 
@@ -136,6 +136,12 @@ def _durable_waits(conn: sqlite3.Connection) -> None:
     conn.execute(waits_rows.WAITS_FOR_PENDING_APPROVALS)
 
 
+def _artifacts(conn: sqlite3.Connection) -> None:
+    """Artifacts (bytes kept by reference) and the runs that use them."""
+    for statement in artifacts.ddl_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -147,6 +153,7 @@ STEPS: list[Step] = [
     Step(8, "durable waits and signals", _durable_waits),
     Step(9, "breakers and findings tables", _breakers_and_findings),
     Step(10, "run-tree budgets", _tree_budgets),
+    Step(11, "artifacts by reference", _artifacts),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

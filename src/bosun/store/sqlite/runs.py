@@ -32,6 +32,7 @@ from bosun.store.rows import (
     decode_row,
     run_from_row,
 )
+from bosun.store.sqlite.artifacts import default_folder
 from bosun.store.sqlite.batch import (
     EXACT_RUN_COLUMNS,
     Pending,
@@ -46,10 +47,23 @@ log = logging.getLogger("bosun.store")
 class SqliteRuns:
     """The connection, run rows and their reads, status changes and retention."""
 
+    def _sweep_locked(self, older_than: float) -> list[tuple[str, str, int]]:
+        raise NotImplementedError  # `SqliteArtifacts._sweep_locked`
+
+    def _unlink_unheld(self, digests: set[str]) -> None:
+        raise NotImplementedError  # `SqliteArtifacts._unlink_unheld`
+
     def __init__(
-        self, path: str, *, busy_timeout_ms: int = 10_000, write_retry_seconds: float = 30.0
+        self,
+        path: str,
+        *,
+        busy_timeout_ms: int = 10_000,
+        write_retry_seconds: float = 30.0,
+        artifacts_dir: str | None = None,
     ):
         self.path = path
+        # Artifacts' bytes live in files here (`bosun.store.sqlite.artifacts`).
+        self.artifacts_dir = artifacts_dir or default_folder(path)
         self.url = path
         self._busy_timeout_ms = busy_timeout_ms
         # How long an append waits for a database it cannot write (a full disk) before it
@@ -171,8 +185,8 @@ class SqliteRuns:
         conn.executemany(
             "INSERT INTO runs(no, id, agent, agent_version, input, status, tenant, user_id,"
             " session, tags, created_at, updated_at, last_seq, lease_owner, lease_expires_at,"
-            " parent_id, root_id, idempotency_key)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f" parent_id, root_id, idempotency_key, {budgets_sql.BUDGET_COLUMNS})"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     no,
@@ -193,11 +207,11 @@ class SqliteRuns:
                     r.parent_id,
                     r.root_id,
                     r.idempotency_key,
+                    *budgets_sql.budget_values(r),
                 )
                 for no, r in ((c.no, c.run) for c in creates)
             ],
         )
-        budgets_sql.sqlite_write_budgets(conn, [(c.no, c.run) for c in creates])
         return audit
 
     # -- reading ---------------------------------------------------------
@@ -273,7 +287,7 @@ class SqliteRuns:
 
     # -- retention -------------------------------------------------------
 
-    async def gc(self, older_than: float) -> GcReport:
+    async def gc(self, older_than: float, *, dry_run: bool = False) -> GcReport:
         conn = self.conn
         terminal = ",".join(f"'{s}'" for s in TERMINAL_STATUSES)
         conn.execute("BEGIN IMMEDIATE")
@@ -304,11 +318,20 @@ class SqliteRuns:
             conn.execute(
                 "DELETE FROM blobs WHERE hash NOT IN (SELECT blob FROM events WHERE blob IS NOT NULL)"
             )
-            conn.execute("COMMIT")
+            swept = self._sweep_locked(older_than)
+            conn.execute("ROLLBACK" if dry_run else "COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if not dry_run:
+            self._unlink_unheld({d for _, d, _ in swept})
         return GcReport(
-            runs=len(ids), events=n_events, blobs=n_blobs, bytes_freed=n_bytes + blob_bytes
+            runs=len(ids),
+            events=n_events,
+            blobs=n_blobs,
+            bytes_freed=n_bytes + blob_bytes,
+            artifacts=len(swept),
+            artifact_bytes=sum(n for _, _, n in swept),
+            dry_run=dry_run,
         )

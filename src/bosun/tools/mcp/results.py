@@ -2,19 +2,26 @@
 
 A result becomes JSON-ready data: the structured content when the tool gave some, else a
 single text as a string, else the content parts (text, and images and audio kept as
-parts with their MIME type, never flattened to text). A result longer than the server's
-`max_result_chars` is cut to a head and a tail with a note saying how much was cut, so
-one huge answer can neither flood the model's context nor the journal row.
+parts, never flattened to text). Images and audio become `Media`, which the engine
+stores as artifacts: the journal and the model's context hold a reference, and the model
+gets the picture or the sound as a content part (`engine/media.py`). A result longer than
+the server's `max_result_chars` is an `Excerpt`: the model sees a head and a tail with a
+note saying how much was cut, and the whole result is kept as an artifact that
+`ToolFinished.full` references (`bosun show RUN --call ID --full`), so one huge answer
+floods neither the model's context nor the journal row, and nothing of it is lost.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import orjson
 
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.mcp import declared_effect
+from bosun.spec.media import Excerpt, Media
 
 # The fields of a served tool that its digest covers (its `_meta`, icons and execution
 # hints are not something the model reads or governance decides on).
@@ -58,32 +65,57 @@ def excerpt(text: str, limit: int) -> str:
     )
 
 
-def _part(block: Any, limit: int) -> dict[str, Any]:
+def _part(block: Any) -> dict[str, Any] | Media:
     raw = block.model_dump(mode="json", by_alias=True, exclude_none=True)
     raw.pop("_meta", None)
     kind = raw.get("type")
+    if kind in ("image", "audio") and "data" in raw:
+        try:
+            data = base64.b64decode(raw["data"], validate=True)
+        except (binascii.Error, ValueError):
+            return {"type": "text", "text": f"[{kind} part with invalid base64 data left out]"}
+        return Media(data, raw.get("mimeType") or f"{kind}/octet-stream")
     if kind == "text":
-        return {"type": "text", "text": excerpt(raw.get("text", ""), limit)}
-    if kind in ("image", "audio") and len(raw.get("data", "")) > limit:
-        size = len(raw.pop("data"))
-        raw["note"] = f"{kind} of {size:,} base64 characters left out (over max_result_chars)"
+        return {"type": "text", "text": raw.get("text", "")}
     return raw
 
 
+def _whole(parts: list[dict[str, Any] | Media]) -> bytes:
+    """The whole of a many-part result, for its artifact: the texts, media by digest."""
+    from bosun.spec.media import reference
+
+    shown = [reference(p) if isinstance(p, Media) else p for p in parts]
+    return orjson.dumps(shown)
+
+
 def result_of(result: Any, limit: int) -> Any:
-    """The JSON-ready result of a `CallToolResult`, bounded by `limit` characters; raises
-    `McpToolError` for an error result."""
-    parts = [_part(block, limit) for block in result.content or []]
+    """The result of a `CallToolResult`, bounded by `limit` characters (an `Excerpt` when
+    cut; media as `Media`); raises `McpToolError` for an error result."""
+    parts = [_part(block) for block in result.content or []]
+    texts = [p for p in parts if isinstance(p, dict) and p.get("type") == "text"]
     if result.is_error:
-        text = " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
+        text = " ".join(p["text"] for p in texts)
         raise McpToolError(excerpt(text or "the tool reported an error", limit))
     structured = result.structured_content
     if structured is not None:
-        encoded = orjson.dumps(structured).decode()
-        return structured if len(encoded) <= limit else excerpt(encoded, limit)
-    if len(parts) == 1 and parts[0].get("type") == "text":
-        return parts[0]["text"]
-    return parts
+        encoded = orjson.dumps(structured)
+        if len(encoded) <= limit:
+            return structured
+        return Excerpt(excerpt(encoded.decode(), limit), encoded, "application/json")
+    if len(parts) == 1 and texts:
+        text = texts[0]["text"]
+        if len(text) <= limit:
+            return text
+        return Excerpt(excerpt(text, limit), text.encode(), "text/plain; charset=utf-8")
+    if all(len(p["text"]) <= limit for p in texts):
+        return parts
+    bounded = [
+        {"type": "text", "text": excerpt(p["text"], limit)}
+        if isinstance(p, dict) and p.get("type") == "text"
+        else p
+        for p in parts
+    ]
+    return Excerpt(bounded, _whole(parts), "application/json")
 
 
 __all__ = ["McpToolError", "definition_of", "excerpt", "result_of"]
