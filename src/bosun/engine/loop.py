@@ -253,6 +253,8 @@ class RunLoop(CallSteps, AgentCalls):
             self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
             self.to_start = None
             for call in list(state.open_calls.values()):
+                if call.wait_status == WaitStatus.PENDING and call.wait_id not in self.settled:
+                    continue  # still waiting (a parent of 1,000 children skips 999 of them)
                 stopped = await self.tool_call(call)
                 if stopped is not None:
                     return stopped

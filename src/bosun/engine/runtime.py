@@ -7,6 +7,7 @@ async with Runtime("bosun.db") as rt:
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import os
 import socket
@@ -111,6 +112,8 @@ class Runtime(RuntimeControls):
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
         self._lineages: dict[str, tuple[str, ...]] = {}  # run id -> it and its ancestors
+        # Trees `Runtime.run` drives here: root id -> runs queued here to claim first.
+        self._trees: dict[str, collections.deque[str]] = {}
         self.parked = ParkedStates()  # states of runs parked here, for their next drive
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
@@ -289,6 +292,8 @@ class Runtime(RuntimeControls):
             parent=parent.run_id,
             share=share,
         )
+        if (hints := self._trees.get(run.root_id or "")) is not None:
+            hints.append(run.id)  # driven next by `_drive_tree`, by id
         return run.id
 
     def _child_agent(self, snapshot: dict[str, Any]) -> Agent:
@@ -362,9 +367,13 @@ class Runtime(RuntimeControls):
             limits=limits,
             attachments=attachments,
         )
-        result = await self.drive(run)
-        if result.status == WAITING:
-            result = await self._drive_tree(run.id)
+        self._trees.setdefault(run.id, collections.deque())  # what its drive queues
+        try:
+            result = await self.drive(run)
+            if result.status == WAITING:
+                result = await self._drive_tree(run.id)
+        finally:
+            self._trees.pop(run.id, None)
         return result
 
     async def _drive_tree(self, root_id: str) -> RunResult:
@@ -373,13 +382,33 @@ class Runtime(RuntimeControls):
 
         Runs are driven concurrently, as asyncio tasks (at most `TREE_CONCURRENCY` at once):
         the children of a fan-out run side by side, and a parent woken by one child's end
-        journals that result while its siblings still run."""
+        journals that result while its siblings still run (it is claimed first). What this
+        process queued (children its drives started, parents their ends woke) is claimed by
+        id; the tree's queue is listed only when that runs out, and once more to finish
+        (another process may have queued a run of it)."""
+        owned = root_id not in self._trees  # else `run` registered it (and drops it)
+        hints = self._trees.setdefault(root_id, collections.deque())
         driving: dict[str, asyncio.Task[RunResult]] = {}
+        parents: dict[str, str | None] = {}  # driving run -> its parent
         root: RunResult | None = None  # the root's latest drive, if it was driven here
         try:
             while True:
+                hinted = False
+                while hints and len(driving) < TREE_CONCURRENCY:
+                    run_id = hints.popleft()
+                    if run_id in driving:
+                        continue
+                    claimed = await self.store.claim_one(
+                        self.owner, run_id, lease_seconds=self.lease_seconds
+                    )
+                    if claimed is not None:
+                        hinted = True
+                        parents[run_id] = claimed.parent_id
+                        driving[run_id] = asyncio.create_task(
+                            self.drive(claimed), name=f"tree-{run_id}"
+                        )
                 free = TREE_CONCURRENCY - len(driving)
-                if free > 0:
+                if free > 0 and not hinted:
                     queued = await self.store.list_runs(
                         root_id=root_id, status=QUEUED, limit=free + len(driving)
                     )
@@ -390,6 +419,7 @@ class Runtime(RuntimeControls):
                             self.owner, run.id, lease_seconds=self.lease_seconds
                         )
                         if claimed is not None:
+                            parents[run.id] = claimed.parent_id
                             task = asyncio.create_task(self.drive(claimed), name=f"tree-{run.id}")
                             driving[run.id] = task
                 if not driving:
@@ -402,9 +432,14 @@ class Runtime(RuntimeControls):
                     if task in done:
                         del driving[run_id]
                         result = task.result()  # a drive that raised stops the tree's drive
+                        parent = parents.pop(run_id, None)
                         if run_id == root_id:
                             root = result
+                        elif parent is not None and result.status in TERMINAL_STATUSES:
+                            hints.appendleft(parent)  # its end woke the parent: first
         finally:
+            if owned:
+                self._trees.pop(root_id, None)
             for task in driving.values():
                 task.cancel()
             if driving:
