@@ -8,7 +8,10 @@ children under one parent, on SQLite.
   times after a warm-up, for two parents: one calling a plain `@tool`, one calling a child
   agent (which answers at once). The overhead is the difference of the medians, in µs: the
   child's creation (budget reserved in the same statement), its run (one model step), its
-  end settling the parent's wait, and the parent's wake and collection.
+  end settling the parent's wait, and the parent's wake and collection. The same in CPU
+  time (the medians of the process's CPU per run, and their ratio), which a loaded machine
+  disturbs far less: a run longer than a scheduler slice is preempted there, a short one
+  mostly not, so wall ratios grow with the load.
 - **Fan-out**: one parent whose first turn calls `--children` child agents (each answers in
   one step), joined, driven by `Runtime.run` in a fresh process (so peak RSS is the
   fan-out's alone): wall and CPU time, steps per second over the whole tree, peak RSS, the
@@ -66,28 +69,33 @@ def agent_parent() -> Agent:
     )
 
 
-async def time_runs(db: str, agent: Agent, runs: int) -> list[float]:
-    samples = []
+async def time_runs(db: str, agent: Agent, runs: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU µs of each run (CPU: this process's, steadier on a loaded machine)."""
+    walls, cpus = [], []
     async with Runtime(db) as rt:
         await rt.run(agent, "warm up")
         for _ in range(runs):
-            started = time.perf_counter_ns()
+            started, cpu = time.perf_counter_ns(), time.process_time_ns()
             result = await rt.run(agent, "go")
-            samples.append((time.perf_counter_ns() - started) / 1000)
+            walls.append((time.perf_counter_ns() - started) / 1000)
+            cpus.append((time.process_time_ns() - cpu) / 1000)
             assert result.status == "succeeded", result
-    return samples
+    return walls, cpus
 
 
 async def overhead(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         plain = await time_runs(os.path.join(folder, "plain.db"), plain_parent(), runs)
         agent = await time_runs(os.path.join(folder, "agent.db"), agent_parent(), runs)
-    p, a = statistics.median(plain), statistics.median(agent)
+    (p, pc), (a, ac) = [(statistics.median(w), statistics.median(c)) for w, c in (plain, agent)]
     return {
         "runs": runs,
         "plain_tool_run_us": round(p, 1),
         "agent_tool_run_us": round(a, 1),
         "sub_agent_overhead_us": round(a - p, 1),
+        "plain_tool_run_cpu_us": round(pc, 1),
+        "agent_tool_run_cpu_us": round(ac, 1),
+        "agent_vs_plain_cpu": round(ac / pc, 2),
     }
 
 
@@ -220,6 +228,10 @@ def main() -> None:
     print(f"  run with a plain tool call   {o['plain_tool_run_us']:>10.1f} µs")
     print(f"  run with a sub-agent call    {o['agent_tool_run_us']:>10.1f} µs")
     print(f"  overhead of the sub-agent    {o['sub_agent_overhead_us']:>10.1f} µs")
+    print(
+        f"  CPU: plain {o['plain_tool_run_cpu_us']} µs, sub-agent {o['agent_tool_run_cpu_us']} µs"
+    )
+    print(f"  ({o['agent_vs_plain_cpu']}x)")
     if "fanout" in results:
         f = results["fanout"]
         print(f"fan-out of {f['children']} children under one parent (SQLite)")
