@@ -312,6 +312,8 @@ class Runtime(RuntimeControls):
         if run.parent_id is None:
             return (run.id,)
         above = self._lineages.get(run.parent_id)  # a run's ancestors never change
+        if above is None and run.root_id == run.parent_id:
+            above = (run.parent_id,)  # its parent is the root: nothing to read
         if above is None:
             lineage = [run.parent_id]
             parent_id: str | None = run.parent_id
