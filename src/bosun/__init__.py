@@ -23,6 +23,7 @@ from bosun.errors import (
 )
 from bosun.spec import Agent, Limits, ModelSpec, load_agent
 from bosun.spec.agent_tool import agent_tool
+from bosun.spec.handoff import handoff
 from bosun.spec.media import Media
 from bosun.spec.tool import RetryPolicy, Tool, ToolContext, tool
 from bosun.spec.wait import Wait
@@ -61,6 +62,7 @@ __all__ = [
     "Worker",
     "__version__",
     "agent_tool",
+    "handoff",
     "load_agent",
     "tool",
 ]

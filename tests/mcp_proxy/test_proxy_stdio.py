@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
 import sys
 
 import pytest
@@ -174,3 +178,46 @@ async def test_a_rate_limit_refuses_calls_past_it_and_observe_autonomy_shadows(t
     assert second.is_error and "rate" in second.content[0].text.lower()
     assert shadowed.is_error and "shadowed" in shadowed.content[0].text
     assert ledger(tmp_path) == []
+
+
+def _proxy_pids(config_folder) -> list[int]:
+    """The `bosun mcp proxy` processes started with a config in `config_folder`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"proxy" in argv and any(str(config_folder).encode() in a for a in argv):
+            found.append(int(entry))
+    return found
+
+
+async def test_a_run_left_running_by_a_sigkilled_proxy_is_ended_when_the_proxy_starts_again(
+    tmp_path,
+):
+    db = str(tmp_path / "bosun.db")
+    with contextlib.suppress(Exception):  # the client sees its server vanish
+        async with proxy(tmp_path, db) as client:
+            ok = await client.call_tool("ledger_balance", {})
+            assert not ok.is_error
+            [pid] = _proxy_pids(tmp_path)
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+    [orphan] = runs(db)
+    assert orphan["status"] == "running"  # nobody closed it
+    # Its lease runs out (here at once, instead of waiting the 30 s a lease lasts).
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE runs SET lease_expires_at = 0 WHERE id = ?", (orphan["run_id"],))
+    conn.close()
+    async with proxy(tmp_path, db) as client:
+        again = await client.call_tool("ledger_balance", {})
+    assert not again.is_error
+    by_id = {r["run_id"]: r for r in runs(db)}
+    assert by_id[orphan["run_id"]]["status"] == "failed"
+    assert "not in this process" in (by_id[orphan["run_id"]]["reason"] or "")
+    assert [r["status"] for r in by_id.values() if r["run_id"] != orphan["run_id"]] == ["succeeded"]

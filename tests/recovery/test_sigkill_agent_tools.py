@@ -92,7 +92,13 @@ async def test_parents_worker_killed_while_the_child_runs(tmp_path, folder, db_u
             procs.append(first)
             # The child's slow call has begun; the parent is parked on the child.
             await wait_until("the child's call to start", (folder / "started-call_0_0").exists, log)
-            assert (await rt.get_run(parent_id)).status == "waiting"
+
+            # The worker drives the tree's runs concurrently: the parent's park may commit
+            # a moment after the child's call began.
+            async def parked() -> bool:
+                return (await rt.get_run(parent_id)).status == "waiting"
+
+            await wait_until("the parent to park on its child", parked, log)
             [child] = await rt.store.list_runs(parent_id=parent_id)
             assert child.status == "running"
             sigkill(first)

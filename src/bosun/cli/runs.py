@@ -23,12 +23,14 @@ from bosun.observe import commands as observe_commands
 from bosun.observe.results import whole_result
 from bosun.observe.shown import shown
 from bosun.observe.timeline import (
+    TEAM_STORY_MAX,
     actions,
     format_cost,
     format_duration,
     format_time,
     render,
     render_actions,
+    team_story,
 )
 from bosun.observe.tree import MAX_TREE, ordered_tree
 from bosun.spec.limits import Limits
@@ -197,6 +199,10 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
         tree = await rt.store.list_runs(root_id=run.root_id or run.id, limit=MAX_TREE)
         if len(tree) > 1:
             print("\n".join(["", "run tree:", *tree_lines(tree, marked=run.id)]))
+        if 1 < len(tree) <= TEAM_STORY_MAX:
+            story = team_story([shown(r, await rt.events(r.id)) for r in tree])
+            if story:
+                print("\n".join(["", *story]))
     return 0
 
 

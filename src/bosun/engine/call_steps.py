@@ -53,11 +53,17 @@ class CallSteps:
         raise NotImplementedError
 
     async def decide(
-        self, call: CallState, kwargs: dict[str, Any], *, approved: bool = False
+        self,
+        call: CallState,
+        kwargs: dict[str, Any],
+        *,
+        approved: bool = False,
+        reviewed: bool = False,
     ) -> Decision:
         """Policy, autonomy and quotas for this call, journaled. An `approved` call (a person
         approved it, perhaps with edited arguments) is decided again: a `require_approval`
-        verdict is what the approval answered, and every other rule still applies."""
+        verdict is what the approval answered, and every other rule still applies. So is a
+        `reviewed` one (its reviewer agent approved): the `review` verdict is answered."""
         state = self.state
         decision = decide_call(
             self.governor, self.agent, state, call.tool, self.tools[call.tool], kwargs
@@ -67,6 +73,13 @@ class CallSteps:
                 "allow",
                 decision.rule,
                 f"approved by a person ({decision.reason})",
+                decision.policy_version,
+            )
+        if reviewed and decision.verdict == "review":
+            decision = Decision(
+                "allow",
+                decision.rule,
+                f"approved by reviewer {decision.reviewer} ({decision.reason})",
                 decision.policy_version,
             )
         if decision.verdict in ("allow", "notify"):

@@ -34,6 +34,7 @@ def new_run(
     key: str | None,
     parent: RunRecord | None,
     lease: tuple[str, float] | None,
+    history: list[dict[str, str]] | None = None,
 ) -> tuple[RunRecord, RunStarted]:
     """The row and first event of a new run, stamped now; `lease` is (owner, seconds)
     for a run this process drives at once."""
@@ -52,6 +53,7 @@ def new_run(
             limits=limits.model_dump(exclude_none=True) if limits else None,
             parent_id=parent_id,
             root_id=root_id if parent_id is not None else None,
+            history=history or None,
         )
     )
     now = started.ts  # the run was created when it started

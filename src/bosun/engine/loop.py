@@ -17,10 +17,12 @@ from collections.abc import Sequence
 
 from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
 from bosun.engine.call_steps import CallSteps
+from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.media import expand, keeper
 from bosun.engine.pinned import source_refusal
+from bosun.engine.reviews import Reviews
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
@@ -50,8 +52,9 @@ from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import is_agent_tool
+from bosun.spec.handoff import is_handoff
 from bosun.spec.tool import ToolContext
-from bosun.spec.vocab import ApprovalStatus, WaitKind, WaitStatus
+from bosun.spec.vocab import ApprovalStatus, ReviewVerdict, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
@@ -82,7 +85,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, AgentCalls):
+class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -126,6 +129,7 @@ class RunLoop(CallSteps, AgentCalls):
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
         # Looked up once here, not per call: which tools start child runs.
         self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
+        self.handoff_tools = {n for n, t in self.tools.items() if is_handoff(t)}  # a subset
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -368,8 +372,14 @@ class RunLoop(CallSteps, AgentCalls):
         state = self.state
         tool = self.tools.get(call.tool)
 
-        if call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result, if there
+        if call.wait_status == WaitStatus.PENDING and call.reviewer and not call.review_verdict:
+            # A reviewer agent decides first (`engine/reviews.py`): go on only if it approved.
+            if not await self.collect_review(call):
+                return None
+        elif call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result
             events = await collect_wait(self.store, call, self.settled)
+            if call.tool in self.handoff_tools:  # the receiver's end is this run's end
+                return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
             agent_call = call.tool in self.agent_tools
             for event in agent_answer(call, events) if agent_call else events:
                 if agent_call and isinstance(event, ToolFailed):
@@ -428,7 +438,12 @@ class RunLoop(CallSteps, AgentCalls):
 
         # Every call is decided, an approved one too: a person's approval answers the
         # rule that asked for it, never a deny, a shadow or a quota (edits included).
-        decision = await self.decide(call, kwargs, approved=call.approval_status == "approved")
+        decision = await self.decide(
+            call,
+            kwargs,
+            approved=call.approval_status == "approved",
+            reviewed=call.review_verdict == ReviewVerdict.APPROVE,
+        )
         if decision.verdict == "deny":
             self.record(
                 ToolFailed(
@@ -446,6 +461,9 @@ class RunLoop(CallSteps, AgentCalls):
             return None
         if decision.verdict == "require_approval":
             self.request_approval(call, decision)
+            return None
+        if decision.verdict == "review":  # a reviewer agent decides first: park on it
+            await self.request_review(call, decision, kwargs)
             return None
 
         breaker = self.breaker_keys[call.tool]
@@ -467,7 +485,9 @@ class RunLoop(CallSteps, AgentCalls):
             stopped = await self.start(call)
             if stopped is not None:
                 return stopped
-            if call.tool in self.agent_tools:  # another agent: a child run, waited for durably
+            if call.tool in self.handoff_tools:  # the conversation goes to another agent
+                outcome = await self.hand_off(call, tool, kwargs)  # type: ignore[arg-type]
+            elif call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
             else:
                 outcome = await execute_tool(

@@ -27,7 +27,7 @@ from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.media import attached, store_media
 from bosun.engine.parked import ParkedStates
 from bosun.engine.state import RunState, rebuild
-from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound
+from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound, SpecError
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed
@@ -173,6 +173,9 @@ class Runtime(RuntimeControls):
         policy = self.governor.policy_for(agent)  # validate now, not at the first tool call
         for problem in policy.unknown_tools(agent.name, agent.tool_map):
             warnings.warn(problem, PolicyWarning, stacklevel=3)
+        unknown = policy.unknown_reviewers(agent.name, agent.reviewer_map)
+        if unknown:
+            raise SpecError("; ".join(unknown))
         self._agents[agent.version_id] = agent
 
     def agent_for(self, run: RunRecord) -> Agent:
@@ -205,6 +208,7 @@ class Runtime(RuntimeControls):
         limits: Limits | None,
         key: str | None = None,
         parent: str | None = None,
+        history: list[dict[str, str]] | None = None,
         share: float = 1.0,
         attachments: Sequence[Media | str | os.PathLike[str]] = (),
     ) -> RunRecord:
@@ -238,6 +242,7 @@ class Runtime(RuntimeControls):
                 key=key,
                 parent=parent_run,
                 lease=(self.owner, self.lease_seconds) if status == RUNNING else None,
+                history=history,
             )
             if refs:
                 started = dataclasses.replace(started, attachments=refs)
@@ -273,11 +278,16 @@ class Runtime(RuntimeControls):
         key: str,
         limits: Limits | None,
         share: float = 1.0,
+        *,
+        session: str | None = None,
+        history: list[dict[str, str]] | None = None,
     ) -> str:
-        """Queue the child run of an agent tool's call (`engine/agent_calls.py`): the pinned
-        child agent (`version`, rebuilt from `snapshot` once per process), in the parent's
-        tree and tenant, keyed so a repeat finds it again; it reserves at most `share` of
-        what the parent has left (`engine/budgets.py`)."""
+        """Queue the child run of an agent tool's call (`engine/agent_calls.py`), a handoff
+        (`engine/handoffs.py`: the parent's `session`, the conversation as `history`) or a
+        review (`engine/reviews.py`): the pinned child agent (`version`, rebuilt from
+        `snapshot` once per process), in the parent's tree and tenant, keyed so a repeat
+        finds it again; it reserves at most `share` of what the parent has left
+        (`engine/budgets.py`)."""
         agent = self._agents.get(version) or self._child_agent(snapshot)
         run = await self._create(
             agent,
@@ -285,11 +295,12 @@ class Runtime(RuntimeControls):
             status=QUEUED,
             tenant=parent.tenant,
             user=parent.user,
-            session=None,
+            session=session,
             tags=dict(parent.tags),
             limits=limits,
             key=key,
             parent=parent.run_id,
+            history=history,
             share=share,
         )
         if (hints := self._trees.get(run.root_id or "")) is not None:

@@ -20,6 +20,8 @@ from bosun.journal.events import (
     Event,
     LimitReached,
     ModelResponded,
+    ReviewDecided,
+    ReviewRequested,
     RunFinished,
     RunNeedsAttention,
     RunPaused,
@@ -62,6 +64,10 @@ class CallState:
     wait_id: str | None = None
     wait_status: str | None = None
     wait_kind: str | None = None  # WaitKind: a child run's waits count for the wake rule
+    # A reviewer agent's review of the call (`ReviewRequested`): who reviews it, and the
+    # verdict once decided (None while pending).
+    reviewer: str | None = None
+    review_verdict: str | None = None
     # How many proposals in a row, this one included, named this tool with these arguments
     # (the repetition limit counts what the model proposed, never crash re-attempts).
     repeats: int = 1
@@ -210,6 +216,15 @@ class RunState:
         if call is not None:
             call.wait_status = event.status
 
+    def _review_requested(self, event: ReviewRequested) -> None:
+        call = self.open_calls[event.call_id]
+        call.reviewer, call.review_verdict = event.reviewer, None
+
+    def _review_decided(self, event: ReviewDecided) -> None:
+        call = self.open_calls.get(event.call_id)
+        if call is not None:
+            call.review_verdict = event.verdict
+
     def _run_waiting(self, event: RunWaiting) -> None:
         # Parked on people only: `waiting_approval` (A2A's input-required); else `waiting`.
         # Read from the open calls, not the event: it names no waits (older ones listed
@@ -232,6 +247,8 @@ class RunState:
         self.started_at = event.ts
         self.limits = event.limits
         self.status = RUNNING
+        if event.history:  # a handoff's receiver continues the conversation it was handed
+            self.messages.extend(dict(m) for m in event.history)
         if event.attachments:
             self.media = True
             parts = [{"type": "text", "text": event.input}, *event.attachments]
@@ -273,6 +290,8 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "approval_resolved": RunState._approval_resolved,
     "attention_resolved": RunState._attention_resolved,
     "run_waiting": RunState._run_waiting,
+    "review_requested": RunState._review_requested,
+    "review_decided": RunState._review_decided,
     "wait_requested": RunState._wait_requested,
     "wait_resolved": RunState._wait_resolved,
     "run_resumed": RunState._run_resumed,

@@ -58,7 +58,8 @@ def apply_autonomy(decision: Decision, ctx: ActionContext) -> Decision:
             decision.policy_version,
         )
     if level == "suggest":
-        if decision.verdict not in ("allow", "notify"):
+        # A reviewer agent's approval never stands in for the person `suggest` asks for.
+        if decision.verdict not in ("allow", "notify", "review"):
             return decision
         return Decision(
             "require_approval",

@@ -70,3 +70,4 @@ class Decision:
     expires_after: float | None = None  # seconds an approval may wait
     on_expiry: Literal["deny", "escalate"] = "deny"
     escalate_to: str | None = None
+    reviewer: str | None = None  # a `review` verdict: the reviewer agent that decides first

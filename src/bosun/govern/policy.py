@@ -60,9 +60,10 @@ from bosun.spec.tool import EFFECTS
 STRICTNESS: dict[str, int] = {
     "allow": 0,
     "notify": 1,
-    "require_approval": 2,
-    "shadow": 3,
-    "deny": 4,
+    "review": 2,  # an agent's review is weaker than a person's approval
+    "require_approval": 3,
+    "shadow": 4,
+    "deny": 5,
 }
 RESERVED_PREFIXES = ("builtin:", "default:", "autonomy:")
 MAX_PLANS = 10_000
@@ -321,6 +322,23 @@ class Policy(BaseModel):
                 for err in exc.errors()
             ]
             raise SpecError("\n".join(dict.fromkeys(problems))) from None
+
+    def unknown_reviewers(self, agent: str, reviewers: Collection[str]) -> list[str]:
+        """Errors about `review:` rules that apply to `agent` but name a reviewer it does not
+        declare (`reviewers:`): the call could never be reviewed, so the agent is refused."""
+        problems = []
+        for rule in self.rules:
+            if rule.review is None or rule.review in reviewers:
+                continue
+            if rule.agents is not None and agent not in Patterns(rule.agents):
+                continue
+            hint = yaml_lines.did_you_mean(rule.review, sorted(reviewers), listing="it declares")
+            problems.append(
+                f"policy {self.name}: rule {rule.name!r} sends calls to reviewer"
+                f" {rule.review!r}, which agent {agent!r} does not declare; add"
+                f" `reviewers: [agent:{rule.review}]` to the agent{hint}"
+            )
+        return problems
 
     def unknown_tools(self, agent: str, tools: Collection[str]) -> list[str]:
         """Warnings about rules (and visibility) that apply to `agent` but name a tool it

@@ -5,7 +5,7 @@
 
 Lists every rule with its outcome, the policy's verdict, what the autonomy
 level made of it, and the policy version. Exit code: 0 when the action would
-run (allow, notify), 1 when it would not run now (require_approval, shadow,
+run (allow, notify), 1 when it would not run now (review, require_approval, shadow,
 deny), 2 when the policy or the arguments are invalid.
 """
 
@@ -93,6 +93,8 @@ def _context(args: argparse.Namespace) -> ActionContext:
 
 def _describe(decision: Decision) -> str:
     text = f"{decision.verdict} by {decision.rule}"
+    if decision.verdict == "review":
+        return f"{text} (reviewer agent {decision.reviewer} decides first)"
     if decision.verdict == "require_approval":
         extra = [f"role {decision.approver_role}"]
         if decision.expires_after is not None:

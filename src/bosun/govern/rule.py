@@ -47,7 +47,7 @@ CEL_VARIABLES: tuple[str, ...] = tuple(
 #: Map variables a context holds only the read keys of (see `keys_read`).
 MAP_VARIABLES: tuple[str, ...] = ("args", "tags")
 #: Effects whose rule counts as matched when its condition fails (fail closed).
-FAIL_CLOSED: tuple[str, ...] = ("deny", "require_approval")
+FAIL_CLOSED: tuple[str, ...] = ("deny", "require_approval", "review")
 
 compile_cel = lru_cache(maxsize=4096)(cel.compile)
 _COMPREHENSION = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)")
@@ -105,7 +105,20 @@ class Rule(BaseModel):
     expires_after: float | None = Field(default=None, gt=0)
     on_expiry: Literal["deny", "escalate"] = "deny"
     escalate_to: str | None = None
+    # `review: agent:qa`: a reviewer agent (one of the agent's `reviewers`) decides first.
+    review: str | None = Field(default=None, min_length=1)
     reason: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _review_effect(cls, value: Any) -> Any:
+        """`review: agent:qa` is short for `effect: review, review: qa`."""
+        if isinstance(value, dict) and value.get("review") is not None:
+            value = dict(value)
+            value.setdefault("effect", "review")
+            if isinstance(value["review"], str) and value["review"].startswith("agent:"):
+                value["review"] = value["review"][len("agent:") :]
+        return value
 
     @field_validator("agents", "tools", "effects", "autonomy", mode="before")
     @classmethod
@@ -142,6 +155,20 @@ class Rule(BaseModel):
                 f"the variables are {', '.join(CEL_VARIABLES)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _reviewer(self) -> Rule:
+        if self.effect == "review" and self.review is None:
+            raise ValueError(
+                f"rule {self.name!r}: `effect: review` needs `review: agent:NAME`, the reviewer"
+                " agent (one of the agent's `reviewers`)"
+            )
+        if self.review is not None and self.effect != "review":
+            raise ValueError(
+                f"rule {self.name!r}: `review` sends calls to a reviewer, so the rule's effect"
+                f" is `review`, not {self.effect} (leave `effect` out)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _approval_fields(self) -> Rule:
@@ -257,6 +284,8 @@ class CompiledRule:
 
 
 def _decision(rule: Rule, version: str, reason: str) -> Decision:
+    if rule.effect == "review":
+        return Decision("review", rule.name, reason, version, reviewer=rule.review)
     if rule.effect != "require_approval":
         return Decision(rule.effect, rule.name, reason, version)
     return Decision(

@@ -37,6 +37,9 @@ AUDITED_KINDS = frozenset(
         "compensation_missing",
         "attention_resolved",
         "tool_definition_changed",
+        "review_requested",  # a rule sent a call to a reviewer agent
+        "review_decided",  # its verdict (the actor: `agent:<reviewer>`)
+        "handed_off",  # who has the conversation from now on
     }
 )
 # The actions of records derived from journal events (a killed run's `run_finished` is
@@ -82,7 +85,8 @@ def audit_entry_for(run_id: str, tenant: str, event: Event, owner: str) -> Audit
         return None
     data = event_fields(event)
     actor = (
-        data.get("decided_by")
+        (f"agent:{data['reviewer']}" if event.kind == "review_decided" else None)
+        or data.get("decided_by")
         or data.get("by")
         or ("policy" if event.kind == "policy_decided" else owner)
     )

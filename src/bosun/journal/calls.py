@@ -30,6 +30,8 @@ from bosun.journal.events import (
     Event,
     Notified,
     PolicyDecided,
+    ReviewDecided,
+    ReviewRequested,
     ToolCompensated,
     ToolFailed,
     ToolFinished,
@@ -51,6 +53,9 @@ BLOCKED_ERRORS = frozenset(
         "cancelled",
         "circuit_open",
         "not_executed",
+        "vetoed",  # a reviewer agent vetoed it (a review fails closed, see `ReviewDecided`)
+        "edit_requested",  # a reviewer asked for an edit; the model may propose it again
+        "review_unavailable",
     }
 )
 _BLOCKING_VERDICTS = frozenset({Verdict.DENY, "killed", "rate_limited"})
@@ -72,6 +77,8 @@ class Call:
     attention: AttentionResolved | None = None  # a person settled it after a crash
     wait: WaitRequested | None = None  # its tool returned `bosun.Wait`
     wait_resolved: WaitResolved | None = None
+    review_requested: ReviewRequested | None = None  # a policy rule sent it to a reviewer
+    review: ReviewDecided | None = None
     compensations: tuple[ToolCompensated | CompensationMissing, ...] = ()
 
     @property
@@ -123,6 +130,10 @@ class Call:
         """What a waiting call waits for, in words ("approval", "signal stock", ...)."""
         if self.outcome != CallOutcome.WAITING:
             return None
+        if self.review_requested is not None and self.review is None:
+            return (
+                f"review by {self.review_requested.reviewer} (run {self.review_requested.run_id})"
+            )
         if self.wait is not None and self.wait_resolved is None:
             return f"{self.wait.wait_kind} {self.wait.key}".strip()
         return "approval"
@@ -152,6 +163,11 @@ class Call:
             return f"{self.approval.decision} by {self.approval.decided_by}{edited}{why}"
         if self.approval_requested is not None:
             return f"approval requested from role {self.approval_requested.role}"
+        if self.review is not None:  # a reviewer agent decided (the shared "who allowed it")
+            why = f": {self.review.reason}" if self.review.reason else ""
+            return f"review {self.review.verdict} by reviewer {self.review.reviewer}{why}"
+        if self.review_requested is not None:
+            return f"review requested from reviewer {self.review_requested.reviewer}"
         if self.notified is not None:
             return f"notified: {self.notified.message}"
         return None
@@ -260,6 +276,15 @@ class CallFold:
                 call.wait_resolved = event
         return call
 
+    def _review(self, seq: int, event: ReviewRequested | ReviewDecided) -> Call | None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            if isinstance(event, ReviewRequested):
+                call.review_requested = event
+            else:
+                call.review = event
+        return call
+
     def _compensated(self, seq: int, event: ToolCompensated | CompensationMissing) -> Call | None:
         call = self.calls.get(event.call_id)
         if call is not None:
@@ -282,6 +307,8 @@ _FOLDS: dict[str, Callable[[CallFold, int, Any], Call | None]] = {
     CompensationMissing.kind: CallFold._compensated,
     WaitRequested.kind: CallFold._wait,
     WaitResolved.kind: CallFold._wait,
+    ReviewRequested.kind: CallFold._review,
+    ReviewDecided.kind: CallFold._review,
 }
 
 

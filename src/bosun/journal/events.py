@@ -36,6 +36,9 @@ class RunStarted(Event):
     # whose root is itself), so the journal alone tells where a run sits in its tree.
     parent_id: str | None = None
     root_id: str | None = None
+    # A handoff's receiver: the conversation it was handed, as messages before `input`
+    # (user and assistant texts, filtered as the handoff declares; see `HandedOff`).
+    history: list[dict[str, str]] | None = None
     # Media given with the input (`--attach`, `attachments=`): artifact references, the
     # bytes stored apart (`bosun.store.artifacts`); the model gets them as content parts.
     attachments: list[dict[str, Any]] = field(default_factory=list)
@@ -293,6 +296,52 @@ class WaitResolved(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class HandedOff(Event):
+    """The agent handed the conversation to another (a `transfer_to_<name>` call): from now
+    on the receiver, run `run_id` (a child in this run's tree), has it, and its answer is
+    this run's answer. With `RunStarted` of each run this says who had the conversation
+    when."""
+
+    kind: ClassVar[str] = "handed_off"
+    call_id: str
+    from_agent: str
+    to_agent: str
+    run_id: str  # the receiver's run
+    history: str  # History: all | last_user | none
+    messages: int  # how many messages of the conversation the receiver was handed
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewRequested(Event):
+    """A policy rule routed a proposed call to a reviewer agent before it may run: the
+    reviewer's run `run_id` (a child in this run's tree) was given the proposed call, and the
+    call waits for its verdict (a durable child wait, journaled with this event)."""
+
+    kind: ClassVar[str] = "review_requested"
+    call_id: str
+    tool: str
+    reviewer: str
+    rule: str
+    run_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewDecided(Event):
+    """The reviewer's verdict on a proposed call: `approve` (the call goes on to governance
+    and runs), `veto` (not executed; the proposer's model sees `reason`) or `edit` (not
+    executed; the proposer sees the edit asked for and may propose again). A reviewer that
+    failed, or answered something that is not a verdict, is a veto: reviews fail closed."""
+
+    kind: ClassVar[str] = "review_decided"
+    call_id: str
+    tool: str
+    reviewer: str
+    verdict: str  # ReviewVerdict
+    reason: str
+    run_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ToolShadowed(Event):
     """Shadow mode: what would have been executed, recorded, not executed."""
 
@@ -386,6 +435,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunWaiting,
         WaitRequested,
         WaitResolved,
+        HandedOff,
+        ReviewRequested,
+        ReviewDecided,
         ToolShadowed,
         Notified,
         ToolCompensated,

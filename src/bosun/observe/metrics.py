@@ -27,6 +27,7 @@ from bosun.journal.events import (
     ModelFailed,
     ModelResponded,
     PolicyDecided,
+    ReviewDecided,
     RunFinished,
     RunNeedsAttention,
     RunResumed,
@@ -66,6 +67,9 @@ POLICY_ERRORS = frozenset(
         "killed",
         "policy",
         "definition_changed",  # the rug-pull defence refused it (bosun.engine.pinned)
+        "vetoed",  # a reviewer agent vetoed it (bosun.engine.reviews)
+        "edit_requested",
+        "review_unavailable",
     }
 )
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -79,6 +83,7 @@ _RARE = frozenset(
         "model_failed",
         "limit_reached",
         "run_needs_attention",
+        "review_decided",
     }
 )
 
@@ -299,6 +304,11 @@ class Metrics:
             "bosun_approval_decisions", "Approvals resolved, by decision and whether edited",
             ["agent", "decision", "edited"], registry=r,
         )  # fmt: skip
+        self.reviews = Counter(
+            "bosun_reviews", "Reviews of proposed calls, by reviewer agent and verdict"
+            " (approve|veto|edit): a reviewer's veto rate is veto / all",
+            ["agent", "reviewer", "verdict"], registry=r,
+        )  # fmt: skip
         self.takeovers = Counter(
             "bosun_lease_takeovers", "Runs resumed from the journal by a worker", ["agent"],
             registry=r,
@@ -379,6 +389,8 @@ class Metrics:
             case ApprovalResolved():
                 edited = "true" if event.arguments else "false"
                 self.approval_decisions.labels(agent, event.decision, edited).inc()
+            case ReviewDecided():
+                self.reviews.labels(agent, event.reviewer, event.verdict).inc()
             case RunResumed():
                 self.takeovers.labels(agent).inc()
             case RunFinished():

@@ -20,11 +20,14 @@ from bosun.journal.events import (
     AttentionResolved,
     CompensationMissing,
     Event,
+    HandedOff,
     LimitReached,
     ModelFailed,
     ModelResponded,
     Notified,
     PolicyDecided,
+    ReviewDecided,
+    ReviewRequested,
     RunFinished,
     RunFlagged,
     RunNeedsAttention,
@@ -167,11 +170,66 @@ def render(run: RunRecord, events: list[tuple[int, Event]], findings: Any = ()) 
     return "\n".join(lines)
 
 
+# Trees up to this size get their team story in `bosun show` (one journal read per run).
+TEAM_STORY_MAX = 100
+
+
+def team_story(tree: list[tuple[RunRecord, list[tuple[int, Event]]]]) -> list[str]:
+    """A run tree's teamwork on one timeline: who had the conversation when (handoffs) and
+    every review's verdict, across the tree's runs (pass each run's events redacted).
+    Empty when the tree has neither."""
+    if not tree:
+        return []
+    t0 = min(run.created_at for run, _ in tree)
+    moments: list[tuple[float, str]] = []
+    for run, events in tree:
+        for _, event in events:
+            match event:
+                case HandedOff():
+                    line = (
+                        f"{event.from_agent} -> {event.to_agent} (run {event.run_id}),"
+                        f" history {event.history}"
+                    )
+                case ReviewDecided():
+                    line = f"{run.agent}: {_review_text(event)}"
+                case _:
+                    continue
+            moments.append((event.ts, line))
+    if not moments:
+        return []
+    first = min(tree, key=lambda pair: pair[0].created_at)[0]
+    lines = ["team (who had the conversation, and the reviews)"]
+    lines.append(f"  +{first.created_at - t0:8.3f}s  {first.agent} has the conversation")
+    lines += [f"  +{ts - t0:8.3f}s  {text}" for ts, text in sorted(moments)]
+    return lines
+
+
+def _review_text(event: ReviewDecided) -> str:
+    verdict = {"veto": "VETOED", "edit": "EDIT REQUESTED", "approve": "APPROVED"}.get(
+        event.verdict, event.verdict.upper()
+    )
+    why = f": {clip(event.reason, 70)}" if event.reason else ""
+    return f"{event.tool} {verdict} by reviewer {event.reviewer}{why}"
+
+
 def describe(event: Event) -> str | None:
     """One line for an event, or None for events shown through another line."""
     match event:
         case RunStarted():
-            return f"input    {clip(event.input)}"
+            handed = f" (handed {len(event.history)} earlier message(s))" if event.history else ""
+            return f"input    {clip(event.input)}{handed}"
+        case HandedOff():
+            return (
+                f"HANDOFF  {event.from_agent} -> {event.to_agent} (run {event.run_id}),"
+                f" history {event.history}: {event.to_agent} has the conversation now"
+            )
+        case ReviewRequested():
+            return (
+                f"         review  {event.tool} sent to reviewer {event.reviewer}"
+                f" (run {event.run_id}) by rule {event.rule}"
+            )
+        case ReviewDecided():
+            return f"         review  {_review_text(event)}"
         case RunResumed():
             return f"resumed  by {event.worker} from the journal (event {event.from_seq})"
         case ModelResponded():

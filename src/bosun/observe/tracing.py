@@ -33,6 +33,8 @@ from bosun.journal.events import (
     ModelRequested,
     ModelResponded,
     PolicyDecided,
+    ReviewDecided,
+    ReviewRequested,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -78,6 +80,7 @@ def span_base_for(run_id: str) -> int:
 _MASK64 = (1 << 64) - 1
 _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it is a bijection modulo 2**64
 _ROOT, _TOOL = 0, 1 << 40  # position spaces: the run itself, chats by seq, tools by seq | _TOOL
+_REVIEW = 1 << 41  # reviews by the seq of their verdict | _REVIEW
 
 
 def span_id(base: int, position: int) -> int:
@@ -221,6 +224,7 @@ class RunTracer:
         self.input_tokens = self.output_tokens = 0
         self.cost = 0.0
         self.resumed = 0
+        self.reviews: dict[str, float] = {}  # call id -> when its review was requested
 
     # -- the fold --------------------------------------------------------
 
@@ -285,6 +289,38 @@ class RunTracer:
         call = self.calls.apply(seq, event)  # and forgotten: it has ended
         if emit and call is not None:
             self._tool(call, event)
+
+    def _review_requested(self, seq: int, event: ReviewRequested, emit: bool) -> None:
+        call = self.calls.apply(seq, event)
+        # From the `review` decision: the reviewer's run is created just before this event.
+        decided = call.decision if call is not None else None
+        self.reviews[event.call_id] = decided.ts if decided is not None else event.ts
+
+    def _review_decided(self, seq: int, event: ReviewDecided, emit: bool) -> None:
+        """One span per review, from the request to the verdict (the reviewer's own run
+        span, a child of this run's, shows what it did meanwhile)."""
+        self.calls.apply(seq, event)
+        start = self.reviews.pop(event.call_id, event.ts)
+        if not emit:
+            return
+        attrs = self.common | {
+            "gen_ai.operation.name": "review",
+            "gen_ai.tool.name": event.tool,
+            "gen_ai.tool.call.id": event.call_id,
+            "bosun.review.reviewer": event.reviewer,
+            "bosun.review.verdict": event.verdict,
+            "bosun.review.run_id": event.run_id,
+        }
+        if event.reason:
+            attrs["bosun.review.reason"] = self.redactor.text(event.reason)
+        self._emit(
+            f"review {event.tool} by {event.reviewer}",
+            seq | _REVIEW,
+            SpanKind.INTERNAL,
+            start,
+            event.ts,
+            attrs,
+        )
 
     def _run_finished(self, seq: int, event: RunFinished, emit: bool) -> None:
         if emit:
@@ -397,6 +433,9 @@ class RunTracer:
             attrs[POLICY_RULE] = decision.rule
             if decision.reason:
                 attrs[POLICY_REASON] = decision.reason
+        if call.review is not None:
+            attrs["bosun.review.verdict"] = call.review.verdict
+            attrs["bosun.review.reviewer"] = call.review.reviewer
         if call.approval is not None:
             attrs["bosun.approval.decision"] = call.approval.decision
             attrs["bosun.approval.decided_by"] = call.approval.decided_by
@@ -483,6 +522,8 @@ _FOLDS: dict[str, Callable[[RunTracer, int, Any, bool], None]] = {
     "tool_finished": RunTracer._tool_ended,
     "tool_failed": RunTracer._tool_ended,
     "tool_shadowed": RunTracer._tool_ended,
+    "review_requested": RunTracer._review_requested,
+    "review_decided": RunTracer._review_decided,
     "run_finished": RunTracer._run_finished,
 }
 

@@ -23,7 +23,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from bosun.errors import BosunError
-from bosun.observe.timeline import format_cost, format_duration, format_time
+from bosun.observe.reviews import reviewer_rates
+from bosun.observe.timeline import TEAM_STORY_MAX, format_cost, format_duration, format_time
 from bosun.observe.tree import ordered_tree
 from bosun.server import ops, schemas, views
 from bosun.server.auth import (
@@ -306,9 +307,16 @@ async def _run_context(state: ServerState, p: Principal, run_id: str) -> dict[st
     run, items = await ops.events(state, p, run_id)
     end = run.finished_at or time.time()
     tree = (await ops.list_runs(state, p, root_id=run.root_id or run.id, limit=MAX_PAGE)).runs
+    reviews = []
+    if 1 < len(tree) <= TEAM_STORY_MAX:  # reviewers are child runs: the tree holds them
+        events: list[tuple[int, Any]] = []
+        for r in tree:
+            events += (await ops.events(state, p, r.run_id))[1]
+        reviews = reviewer_rates(events)
     return {
         "run": run,
         "tree": ordered_tree(tree, id_field="run_id") if len(tree) > 1 else [],
+        "reviews": reviews,
         "items": views.timeline(items, run.spec.get("instructions") or ""),
         "last_seq": items[-1][0] if items else 0,
         "pending": await ops.approvals(state, p, "pending", run_id),

@@ -39,6 +39,7 @@ VERDICT_WORDS = {
     "require_approval": "needs approval",
     "shadow": "shadowed (recorded, not executed)",
     "notify": "allowed, with notification",
+    "review": "sent to a reviewer agent",
     "killed": "stopped by a kill switch",
     "rate_limited": "rate limited",
 }
@@ -268,6 +269,9 @@ def timeline(events: list[tuple[int, Event]], instructions: str = "") -> list[St
                         "limit_reached",
                         "run_waiting",
                         "run_paused",
+                    ) or (
+                        event.kind == "review_decided"
+                        and getattr(event, "verdict", "") != "approve"
                     ):
                         level = "warn"
                     if event.kind == "run_finished" and getattr(event, "status", "") != "succeeded":

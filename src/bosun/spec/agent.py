@@ -12,8 +12,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
-from bosun.spec.agent_tool import agent_tool
+from bosun.spec.agent_tool import agent_tool, is_agent_tool
 from bosun.spec.definition import Pin, SourceSpec, set_digest
+from bosun.spec.handoff import handoff, is_handoff
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.model import ModelSpec
 from bosun.spec.providers import provider_names
@@ -141,6 +142,12 @@ class Agent:
     # Tools: `@tool` functions, `module:function` references, sourced tools (MCP), and
     # other agents (each a tool that starts a child run; see docs/teams.md).
     tools: Sequence[Tool | Agent | Callable[..., Any] | str] = ()
+    # Agents this one may hand the conversation to (`transfer_to_<name>` tools, among
+    # `tools` once built; `handoff(agent, history=...)` for the options; docs/teams.md).
+    handoffs: Sequence[Agent | Tool] = ()
+    # Reviewer agents a policy rule may route a proposed call to (`review: agent:NAME`);
+    # never offered to the model (docs/teams.md, "Reviewers that veto").
+    reviewers: Sequence[Agent | Tool] = ()
     limits: Limits = field(default_factory=Limits)
     version: str = "1"
     source: str | None = None  # file or module the agent was loaded from
@@ -179,6 +186,17 @@ class Agent:
         if isinstance(self.tools, str | Tool) or callable(self.tools):
             raise SpecError(f"`tools`: write a list, e.g. tools=[lookup], got {self.tools!r}")
         self.tools = [_as_tool(t, folder, self._allowed) for t in self.tools]
+        for item in self.handoffs:
+            if not (isinstance(item, Agent) or is_handoff(item)):
+                raise SpecError(
+                    f"`handoffs`: {item!r}: write an agent, or `handoff(agent, history=...)`"
+                )
+        self.tools += [h if isinstance(h, Tool) else handoff(h) for h in self.handoffs]
+        self.handoffs = [t for t in self.tools if is_handoff(t)]
+        for item in self.reviewers:
+            if not (isinstance(item, Agent) or is_agent_tool(item)):
+                raise SpecError(f"`reviewers`: {item!r}: write an agent, e.g. reviewers=[qa]")
+        self.reviewers = [r if isinstance(r, Tool) else agent_tool(r) for r in self.reviewers]
         _check_autonomy("autonomy", self.autonomy)
         self.on_child_failure = on_child_failure(self.on_child_failure)
         if not isinstance(self.tool_autonomy, dict):
@@ -192,10 +210,11 @@ class Agent:
         ]
         if hasattr(self.policy, "model_dump"):
             self.policy = self.policy.model_dump(mode="json", exclude_defaults=True)
-        names = [t.name for t in self.tools]
-        duplicates = {n for n in names if names.count(n) > 1}
-        if duplicates:
-            raise SpecError(f"agent {self.name}: two tools are named {sorted(duplicates)}")
+        for what, items in (("tools", self.tools), ("reviewers", self.reviewers)):
+            names = [t.name for t in items]
+            duplicates = {n for n in names if names.count(n) > 1}
+            if duplicates:
+                raise SpecError(f"agent {self.name}: two {what} are named {sorted(duplicates)}")
 
     def check_tools(self) -> None:
         """Refuse tools (and undos) a worker in a fresh process could not import again.
@@ -230,6 +249,10 @@ class Agent:
     def tool_map(self) -> dict[str, Tool]:
         return {t.name: t for t in self.tools}  # type: ignore[union-attr]
 
+    @property
+    def reviewer_map(self) -> dict[str, SourcedTool]:
+        return {t.name: t for t in self.reviewers}  # type: ignore[misc]
+
     def snapshot(self) -> dict[str, Any]:
         """The pinned definition journaled with every run (no secrets, no code)."""
         if self._snapshot is None:
@@ -251,6 +274,8 @@ class Agent:
             )
             if self.allow_external_tools:
                 self._snapshot["allow_external_tools"] = list(self.allow_external_tools)
+            if self.reviewers:  # pinned whole, like agent tools (absent: older digests hold)
+                self._snapshot["reviewers"] = [pinned(t) for t in self.reviewers]  # type: ignore[arg-type]
             if self.on_child_failure != OnChildFailure.CONTINUE:  # versions pinned before stay
                 self._snapshot["on_child_failure"] = str(self.on_child_failure)
         return self._snapshot
@@ -345,6 +370,7 @@ class Agent:
             autonomy=snapshot.get("autonomy", "auto"),
             tool_autonomy=snapshot.get("tool_autonomy", {}),
             rate_limits=snapshot.get("rate_limits", []),
+            reviewers=[SourcedTool.from_declaration(d) for d in snapshot.get("reviewers", [])],
             on_child_failure=snapshot.get("on_child_failure", OnChildFailure.CONTINUE),
         )
         agent.allow_external_tools, agent._allowed = allow, allowed

@@ -74,8 +74,10 @@ def agent_tool(
     limits: Limits | dict[str, Any] | None = None,
     share: float | None = None,
     on_child_failure: OnChildFailure | str | None = None,
+    handoff: str | None = None,
 ) -> SourcedTool:
-    """`agent` as a tool of another agent (see the module docstring)."""
+    """`agent` as a tool of another agent (see the module docstring). `handoff` (a
+    `History`) makes it a handoff instead (`bosun.spec.handoff`)."""
     from bosun.spec.agent import Agent
 
     if not isinstance(agent, Agent):
@@ -153,6 +155,8 @@ def agent_tool(
         config["share"] = float(share)
     if on_child_failure is not None:
         config["on_child_failure"] = str(on_child_failure)
+    if handoff is not None:
+        config["handoff"] = handoff
     spec = SourceSpec(KIND, identity, config)
     return sourced_tool(
         definition,

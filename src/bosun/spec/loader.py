@@ -21,13 +21,14 @@ from bosun.errors import BosunError, SpecError
 from bosun.spec import yaml_lines
 from bosun.spec.agent import Agent, check_name
 from bosun.spec.agent_tool import agent_tool
+from bosun.spec.handoff import handoff
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.mcp import McpServer, mcp_tools
 from bosun.spec.model import ModelSpec
 from bosun.spec.refs import check_reimportable, load_module, load_object, load_trusted
 from bosun.spec.sources import resolve_ref
 from bosun.spec.tool import Effect, RetryPolicy, Tool, make_tool
-from bosun.spec.vocab import Autonomy, OnChildFailure
+from bosun.spec.vocab import Autonomy, History, OnChildFailure
 
 REF_PATTERN = r"^[^:\s]+:[A-Za-z_][\w.]*$"
 AGENT_PREFIX = "agent:"
@@ -104,6 +105,26 @@ class ToolEntry(BaseModel):
         return self
 
 
+class TeamEntry(BaseModel):
+    """One `handoffs:` or `reviewers:` entry: another agent file (`agent:refunds`, or the
+    long form with `history` for a handoff and `description`); see docs/teams.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1)
+    history: History | None = None  # handoffs only: all | last_user | none
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {
+                "agent": value[len(AGENT_PREFIX) :] if value.startswith(AGENT_PREFIX) else value
+            }
+        return value
+
+
 class AgentFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +133,8 @@ class AgentFile(BaseModel):
     instructions: str = ""
     model: ModelSpec = Field(default_factory=lambda: ModelSpec(provider="openai"))
     tools: list[ToolEntry] = Field(default_factory=list)
+    handoffs: list[TeamEntry] = Field(default_factory=list)
+    reviewers: list[TeamEntry] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     policy: str | dict[str, Any] | None = (
         None  # a policy YAML path (relative to this file) or inline
@@ -211,14 +234,43 @@ def mcp_entry_tools(entry: ToolEntry, folder: str) -> list[Tool]:
     )
 
 
+def _other_agent(name: str, folder: str, loading: tuple[str, ...]) -> Agent:
+    """The agent file an `agent:` entry names, loaded (a file that lists itself, directly or
+    through others, is refused with the chain: each agent is pinned whole in its lister)."""
+    path = agent_file_for(name, folder)
+    if path in loading:
+        chain = " -> ".join(os.path.basename(p) for p in (*loading, path))
+        raise SpecError(f"agent {name!r} lists itself among its tools ({chain})")
+    return load_agent_yaml(path, loading) if path.endswith((".yaml", ".yml")) else load_agent(path)
+
+
+def _team(
+    entries: list[TeamEntry], field: str, folder: str, loading: tuple[str, ...], at: _Located
+) -> list[Tool]:
+    """`handoffs:` or `reviewers:` entries as the agent tools they declare."""
+    built: list[Tool] = []
+    for i, entry in enumerate(entries):
+        try:
+            other = _other_agent(entry.agent, folder, loading)
+            if field == "handoffs":
+                built.append(
+                    handoff(
+                        other, history=entry.history or History.ALL, description=entry.description
+                    )
+                )
+            elif entry.history is not None:
+                raise SpecError("`history` is for `handoffs` entries, not reviewers")
+            else:
+                built.append(agent_tool(other, description=entry.description))
+        except BosunError as exc:
+            raise at.error((field, i), str(exc)) from None
+    return built
+
+
 def _agent_tool(entry: ToolEntry, folder: str, loading: tuple[str, ...]) -> Tool:
     """An `agent:` entry as a tool: the agent file it names loaded (and pinned whole)."""
     assert entry.agent is not None
-    path = agent_file_for(entry.agent, folder)
-    if path in loading:
-        chain = " -> ".join(os.path.basename(p) for p in (*loading, path))
-        raise SpecError(f"agent {entry.agent!r} lists itself among its tools ({chain})")
-    child = load_agent_yaml(path, loading) if path.endswith((".yaml", ".yml")) else load_agent(path)
+    child = _other_agent(entry.agent, folder, loading)
     return agent_tool(
         child,
         name=entry.name,
@@ -312,6 +364,9 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
         except BosunError as exc:
             raise at.error(("tools", i), str(exc)) from None
         tools.append(tool)
+    loading = (*_loading, os.path.abspath(path))
+    handoffs = _team(spec.handoffs, "handoffs", folder, loading, at)
+    reviewers = _team(spec.reviewers, "reviewers", folder, loading, at)
     try:
         return Agent(
             name=spec.name,
@@ -319,6 +374,8 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
             instructions=spec.instructions,
             model=spec.model,
             tools=tools,
+            handoffs=handoffs,
+            reviewers=reviewers,
             limits=spec.limits,
             source=os.path.abspath(path),
             policy=os.path.normpath(os.path.join(folder, spec.policy))

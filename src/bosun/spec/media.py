@@ -83,14 +83,22 @@ def references(value: Any) -> list[dict[str, Any]]:
 
 
 def has_media(value: Any) -> bool:
-    """Whether a tool's raw result holds `Media` or is an `Excerpt` (cheap for plain data)."""
-    if isinstance(value, Media | Excerpt):
+    """Whether a tool's raw result holds `Media` or is an `Excerpt` (cheap for plain data:
+    it runs on every tool result, so scalars cost one type check)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return False
+    if isinstance(value, _HOLDERS):
         return True
     if isinstance(value, dict):
         return any(has_media(v) for v in value.values())
     if isinstance(value, list | tuple):
         return any(has_media(v) for v in value)
     return False
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_HOLDERS = (Media, Excerpt)
 
 
 __all__ = ["Excerpt", "Media", "digest_of", "has_media", "is_reference", "reference", "references"]

@@ -65,6 +65,24 @@ class Verdict(StrEnum):
     REQUIRE_APPROVAL = "require_approval"
     SHADOW = "shadow"
     NOTIFY = "notify"
+    # A reviewer agent decides first (a child run; docs/teams.md, "Reviewers that veto").
+    REVIEW = "review"
+
+
+class ReviewVerdict(StrEnum):
+    """What a reviewer agent said of a proposed call."""
+
+    APPROVE = "approve"
+    VETO = "veto"  # not executed; the proposer's model sees the reason, as with a denial
+    EDIT = "edit"  # not executed; the proposer sees the edit asked for and may propose again
+
+
+class History(StrEnum):
+    """How much of the conversation a handoff passes to the agent receiving it."""
+
+    ALL = "all"  # every user message and every assistant text, in order
+    LAST_USER = "last_user"  # the latest user message only
+    NONE = "none"  # only the note the handing agent wrote in the transfer
 
 
 class Autonomy(StrEnum):

@@ -62,6 +62,7 @@ async def opened(settings: ProxySettings) -> AsyncIterator[ProxyServer]:
         liveness=Liveness(runtime.store),
     )
     sessions = Sessions(runtime, proxy)
+    await sessions.reap()  # runs a killed proxy left behind
     server = ProxyServer(
         state,
         settings.identity,

@@ -314,6 +314,25 @@ class Sessions:
         runtime.register(proxy.agent, provider=self.model)
         runtime.journal.listen(self.on_commit)
 
+    async def reap(self) -> list[str]:
+        """End the runs a proxy process of this name left `running` when it died (SIGKILL,
+        power loss), once their lease ran out; returns their ids. Each is claimed and driven
+        like any resumed run: its model (the client) is gone, so it fails with
+        `session_gone`, and a call it had started follows the durability rule (an
+        idempotent one is retried, any other parks the run as needs_attention). A live
+        proxy's runs hold their leases and are left alone. Called when the proxy starts."""
+        rt = self.runtime
+        ended: list[str] = []
+        tag = ("mcp_proxy", self.proxy.agent.name)
+        for run in await rt.store.list_runs(status=RunStatus.RUNNING, tag=tag, limit=10_000):
+            claimed = await rt.store.claim_one(rt.owner, run.id, lease_seconds=rt.lease_seconds)
+            if claimed is None:  # leased: a live proxy drives it
+                continue
+            await rt.drive(claimed)
+            ended.append(run.id)
+            log.warning("run %s of a proxy that stopped without closing it: ended", run.id)
+        return ended
+
     def on_commit(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
         session = self.by_run.get(run_id)
         if session is not None and session.run_id == run_id:
