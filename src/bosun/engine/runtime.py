@@ -27,6 +27,7 @@ from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.media import attached, store_media
 from bosun.engine.parked import ParkedStates
 from bosun.engine.state import RunState, rebuild
+from bosun.engine.trees import TreeDriver
 from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound, SpecError
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
@@ -87,7 +88,7 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Runtime(RuntimeControls):
+class Runtime(RuntimeControls, TreeDriver):
     def __init__(
         self,
         db: str | Store | None = None,
@@ -112,8 +113,7 @@ class Runtime(RuntimeControls):
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
         self._lineages: dict[str, tuple[str, ...]] = {}  # run id -> it and its ancestors
-        # Trees `Runtime.run` drives here: root id -> runs queued here to claim first.
-        self._trees: dict[str, collections.deque[str]] = {}
+        self._trees: dict[str, collections.deque[str]] = {}  # see `engine/trees.py`
         self.parked = ParkedStates()  # states of runs parked here, for their next drive
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
@@ -303,8 +303,7 @@ class Runtime(RuntimeControls):
             history=history,
             share=share,
         )
-        if (hints := self._trees.get(run.root_id or "")) is not None:
-            hints.append(run.id)  # driven next by `_drive_tree`, by id
+        self.queued_here(run)
         return run.id
 
     def _child_agent(self, snapshot: dict[str, Any]) -> Agent:
@@ -388,75 +387,6 @@ class Runtime(RuntimeControls):
         finally:
             self._trees.pop(run.id, None)
         return result
-
-    async def _drive_tree(self, root_id: str) -> RunResult:
-        """Drive the queued runs of one tree here (children, then the parents they woke)
-        until none is left that this process can claim; returns the root's result.
-
-        Runs are driven concurrently, as asyncio tasks (at most `TREE_CONCURRENCY` at once):
-        the children of a fan-out run side by side, and a parent woken by one child's end
-        journals that result while its siblings still run (it is claimed first). What this
-        process queued (children its drives started, parents their ends woke) is claimed by
-        id; the tree's queue is listed only when that runs out, and once more to finish
-        (another process may have queued a run of it)."""
-        owned = root_id not in self._trees  # else `run` registered it (and drops it)
-        hints = self._trees.setdefault(root_id, collections.deque())
-        driving: dict[str, asyncio.Task[RunResult]] = {}
-        parents: dict[str, str | None] = {}  # driving run -> its parent
-        root: RunResult | None = None  # the root's latest drive, if it was driven here
-        try:
-            while True:
-                hinted = False
-                while hints and len(driving) < TREE_CONCURRENCY:
-                    run_id = hints.popleft()
-                    if run_id in driving:
-                        continue
-                    claimed = await self.store.claim_one(
-                        self.owner, run_id, lease_seconds=self.lease_seconds
-                    )
-                    if claimed is not None:
-                        hinted = True
-                        parents[run_id] = claimed.parent_id
-                        driving[run_id] = asyncio.create_task(
-                            self.drive(claimed), name=f"tree-{run_id}"
-                        )
-                free = TREE_CONCURRENCY - len(driving)
-                if free > 0 and not hinted:
-                    queued = await self.store.list_runs(
-                        root_id=root_id, status=QUEUED, limit=free + len(driving)
-                    )
-                    for run in reversed(queued):  # oldest first
-                        if run.id in driving or len(driving) >= TREE_CONCURRENCY:
-                            continue
-                        claimed = await self.store.claim_one(
-                            self.owner, run.id, lease_seconds=self.lease_seconds
-                        )
-                        if claimed is not None:
-                            parents[run.id] = claimed.parent_id
-                            task = asyncio.create_task(self.drive(claimed), name=f"tree-{run.id}")
-                            driving[run.id] = task
-                if not driving:
-                    # Finished here: what its drive returned is what its journal says.
-                    if root is not None and root.status in TERMINAL_STATUSES:
-                        return root
-                    return await self.result(root_id)
-                done, _ = await asyncio.wait(driving.values(), return_when=asyncio.FIRST_COMPLETED)
-                for run_id, task in list(driving.items()):
-                    if task in done:
-                        del driving[run_id]
-                        result = task.result()  # a drive that raised stops the tree's drive
-                        parent = parents.pop(run_id, None)
-                        if run_id == root_id:
-                            root = result
-                        elif parent is not None and result.status in TERMINAL_STATUSES:
-                            hints.appendleft(parent)  # its end woke the parent: first
-        finally:
-            if owned:
-                self._trees.pop(root_id, None)
-            for task in driving.values():
-                task.cancel()
-            if driving:
-                await asyncio.gather(*driving.values(), return_exceptions=True)
 
     async def submit(
         self,
@@ -629,9 +559,6 @@ class Runtime(RuntimeControls):
 
 # Ancestor chains `Runtime._lineage` keeps (the oldest dropped first).
 LINEAGE_CACHE = 10_000
-
-# Runs of one tree `Runtime.run` drives at once in this process (like a Worker's concurrency).
-TREE_CONCURRENCY = 100
 
 # A run tried this many times in a row with nothing new recorded parks as `needs_attention`:
 # whatever makes every attempt fail would otherwise repeat for ever (each attempt may pay for
