@@ -90,3 +90,27 @@ def test_an_event_is_stored_once_per_field_its_time_in_its_own_column():
     old = b'{"ts":5.0,"worker":"w","from_seq":3}'
     assert decode_event("run_resumed", 5.0, old) == RunResumed(ts=5.0, worker="w", from_seq=3)
     assert all(dataclasses.fields(cls)[0].name == "ts" for cls in EVENT_TYPES.values())
+
+
+def test_optional_fields_at_their_empty_defaults_take_no_journal_space_and_decode_back():
+    """Fields added to an event later go last with an empty default; a row without them
+    (most rows) must not grow, and must read back as the same event."""
+    from bosun.journal.codec import decode_event, encode_event
+    from bosun.journal.events import RunStarted, ToolFinished
+
+    plain = ToolFinished(call_id="c1", tool="add", result={"n": 1}, duration_ms=1.5, ts=7.0)
+    data = encode_event(plain)
+    assert b"full" not in data
+    assert decode_event("tool_finished", 7.0, data) == plain
+    # A value that merely looks like the default's JSON is kept.
+    tricky = ToolFinished(
+        call_id="c2", tool="t", result=',"full":null', duration_ms=1.0, full={"x": None}, ts=1.0
+    )
+    assert decode_event("tool_finished", 1.0, encode_event(tricky)) == tricky
+    started = RunStarted(agent="a", agent_version="a@1", input="go", ts=2.0)
+    assert (
+        encode_event(started)
+        == b'{"agent":"a","agent_version":"a@1","input":"go","tenant":"default"}'
+    )
+    nested = RunStarted(agent="a", agent_version="a@1", input="go", tags={"k": "v"}, ts=2.0)
+    assert decode_event("run_started", 2.0, encode_event(nested)) == nested

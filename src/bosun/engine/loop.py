@@ -129,6 +129,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
         self.breaker_keys = {n: breaker_key(state.tenant, agent.name, n) for n in self.tools}
         # Looked up once here, not per call: which tools start child runs.
         self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
+        self.keep = keeper(store, state.tenant, state.run_id)  # a result's media to the store
         self.handoff_tools = {n for n, t in self.tools.items() if is_handoff(t)}  # a subset
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
@@ -497,7 +498,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                     slot,
                     self.sources,
                     pin,
-                    keeper(self.store, state.tenant, state.run_id),
+                    self.keep,
                 )
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -18,13 +19,41 @@ def event_fields(event: Event) -> dict[str, Any]:
     return fields
 
 
+def _trailing_defaults(cls: type) -> tuple[bytes, ...]:
+    """The JSON of the class's last fields at their empty defaults (None, [], {}), last
+    field first, as orjson writes them: `,"full":null`. Fields added to an event later
+    are optional and go last, so a journal row does not grow for what most events lack."""
+    tails: list[bytes] = []
+    for f in reversed(dataclasses.fields(cls)):
+        if f.default is None:
+            empty: Any = None
+        elif f.default_factory in (list, dict):  # type: ignore[comparison-overlap]
+            empty = f.default_factory()  # type: ignore[misc]
+        else:
+            break
+        tails.append(b"," + orjson.dumps(f.name) + b":" + orjson.dumps(empty))
+    return tuple(tails)
+
+
+_TAILS = {cls: tails for cls in EVENT_TYPES.values() if (tails := _trailing_defaults(cls))}
+
+
 def encode_event(event: Event) -> bytes:
     """orjson serialises the dataclass natively (in C), `ts` first (every event's first
-    field); `ts` has its own column, so it is cut from the JSON (28 bytes an event)."""
+    field); `ts` has its own column, so it is cut from the JSON (28 bytes an event), and
+    so are trailing fields left at their empty defaults (decoding gives them back)."""
     try:
         raw = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError as exc:
         raise UnstorableEvent(f"a {event.kind} event cannot be stored: {exc}") from None
+    tails = _TAILS.get(type(event))
+    if tails:  # orjson writes every field in order: the last one ends the object
+        end = len(raw) - 1
+        for tail in tails:
+            if not raw.endswith(tail, 0, end):
+                break
+            end -= len(tail)
+        raw = raw[:end] + b"}"
     comma = raw.find(b",")  # a float has none, so this ends the `"ts":...` member
     return b"{" + raw[comma + 1 :] if comma > 0 else b"{}"
 
