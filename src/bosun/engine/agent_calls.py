@@ -117,10 +117,11 @@ class AgentCalls:
         """The run is ending (finished, failed, killed, out of budget) while children it
         waits on still run: cancel them and their subtrees (at their next step), so no
         child outlives the parent that would read its answer."""
-        for call in self.state.open_calls.values():
+        review = self.state.answer_review  # a reviewer of the answer is a child too
+        for call in [*self.state.open_calls.values(), *([review] if review else [])]:
             if call.wait_status != WaitStatus.PENDING or not call.wait_id:
                 continue
-            if not is_agent_tool(self.tools.get(call.tool)):
+            if call is not review and not is_agent_tool(self.tools.get(call.tool)):
                 continue
             wait = self.settled.get(call.wait_id) or await self.store.get_wait(call.wait_id)
             if wait is not None and wait.status == WaitStatus.PENDING:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 
 from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
+from bosun.engine.answer_review import AnswerReview
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
@@ -85,7 +86,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
+class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -237,6 +238,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
             killed = await self.kill_check(None)
             if killed is not None:
                 return killed
+            if state.answer_review and (ended := await self.answer_reviewed()) is not None:
+                return ended  # approved, or still with its reviewer (`engine/answer_review.py`)
             if not state.open_calls:
                 limit = check_step(self.limits, state, time.time(), self.children)
                 if limit is None:
@@ -355,9 +358,10 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                 )
             )
         if not response.tool_calls:
-            return await self.finish(
-                SUCCEEDED, "the model answered", state.messages[-1]["content"] or ""
-            )
+            answer = state.messages[-1]["content"] or ""
+            if self.agent.review_answer:  # it stands only once its reviewer approves
+                return await self.request_answer_review(answer)
+            return await self.finish(SUCCEEDED, "the model answered", answer)
         return None
 
     async def tool_call(self, call: CallState) -> RunState | None:
