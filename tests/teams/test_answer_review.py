@@ -170,7 +170,7 @@ async def test_answer_reviews_are_audited(db_url):
 
 
 def test_review_answer_names_one_of_the_reviewers():
-    with pytest.raises(SpecError, match="review_answer.*not among the agent's reviewers"):
+    with pytest.raises(SpecError, match=r"review_answer.*not among the agent's reviewers"):
         Agent(name="support", model=scripted(), review_answer="agent:qa")
     given = Agent(name="support", model=scripted(), review_answer=qa("APPROVE"))
     assert [r.name for r in given.reviewers] == ["qa"] and given.review_answer == "qa"
