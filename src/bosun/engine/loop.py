@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Sequence
 
-from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
+from bosun.engine.agent_calls import AgentCalls, Spawn
 from bosun.engine.answer_review import AnswerReview
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.handoffs import Handoffs
@@ -378,7 +378,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             if call.tool in self.handoff_tools:  # the receiver's end is this run's end
                 return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
             agent_call = call.tool in self.agent_tools
-            for event in agent_answer(call, events) if agent_call else events:
+            for event in await self.answered(call, events) if agent_call else events:
                 if agent_call and isinstance(event, ToolFailed):
                     # A child that ended badly: its siblings go on, or stop, as declared.
                     event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]
