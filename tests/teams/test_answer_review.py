@@ -176,3 +176,24 @@ def test_review_answer_names_one_of_the_reviewers():
     assert [r.name for r in given.reviewers] == ["qa"] and given.review_answer == "qa"
     assert given.snapshot()["review_answer"] == "qa"
     assert Agent.from_snapshot(given.snapshot()).review_answer == "qa"
+
+
+async def test_review_answer_in_yaml(tmp_path):
+    from bosun.spec.loader import load_agent
+
+    (tmp_path / "qa.yaml").write_text(
+        'name: qa\nmodel: {provider: scripted, turns: [{content: "APPROVE"}]}\n'
+    )
+    (tmp_path / "answers.yaml").write_text(
+        "name: answers\n"
+        'model: {provider: scripted, turns: [{content: "Refunded 40."}]}\n'
+        "reviewers: [agent:qa]\n"
+        "review_answer: agent:qa\n"
+    )
+    agent = load_agent(str(tmp_path / "answers.yaml"))
+    assert agent.review_answer == "qa"
+    async with Runtime(str(tmp_path / "bosun.db")) as rt:
+        result = await rt.run(agent, "when is my refund?")
+        events = await rt.events(result.run_id)
+    assert (result.status, result.output) == ("succeeded", "Refunded 40.")
+    assert [(d.tool, d.verdict) for d in of(events, ReviewDecided)] == [("answer", "approve")]
