@@ -39,7 +39,7 @@ from bosun.journal.events import (
 from bosun.journal.text import clean_text
 from bosun.spec.limits import Limits
 from bosun.spec.review import ANSWER, answer_input, read_verdict
-from bosun.spec.vocab import ReviewVerdict, RunStatus, WaitStatus
+from bosun.spec.vocab import ReviewVerdict, RunStatus
 from bosun.spec.wait import Wait
 
 if TYPE_CHECKING:
@@ -154,8 +154,8 @@ class AnswerReview:
 
     async def _park_answer(self, pending: CallState) -> RunState:
         reason = f"waiting for reviewer {pending.reviewer} to review the answer"
-        waits = [pending.wait_id] if pending.wait_status == WaitStatus.PENDING else []
-        self.record(RunWaiting(reason=reason, approvals=[], waits=waits))  # type: ignore[arg-type]
+        waits = [pending.wait_id] if pending.wait_id else []
+        self.record(RunWaiting(reason=reason, approvals=[], waits=waits))
         await self.commit()
         return self.state
 
