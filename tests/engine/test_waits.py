@@ -154,7 +154,9 @@ async def test_a_timer_fires_and_the_run_goes_on(db_url):
         [resolved] = of(events, WaitResolved)
         assert resolved.status == "settled" and resolved.result == "rested"
         assert resolved.ts - started >= 0.2
-        assert of(events, RunWaiting)[0].waits == [resolved.wait_id]
+        # The run parked on the wait its journal requested (the park itself names none).
+        assert [e.wait_id for e in of(events, WaitRequested)] == [resolved.wait_id]
+        assert of(events, RunWaiting)[0].reason == "waiting for 1 wait(s)"
 
 
 async def test_a_parent_waits_for_its_child_and_gets_its_outcome(db_url):

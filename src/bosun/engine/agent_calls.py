@@ -79,7 +79,7 @@ class AgentCalls:
     store: Store
     agent: Agent
     tools: dict[str, Tool]
-    settled: dict[str, WaitRecord]  # the run's waits as of this pass (`RunLoop._run`)
+    settled: dict[str, WaitRecord]  # its calls' settled waits as of this pass (`RunLoop._run`)
     to_start: int | None  # agent calls of this pass still to start (None: not counted yet)
 
     async def call_agent(

@@ -27,8 +27,8 @@ from bosun.engine.reviews import Reviews
 from bosun.engine.state import CallState, RunState, rebuild
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
+from bosun.engine.waits import only_wait_results, waiting_reason
 from bosun.engine.waits import requested as wait_requested
-from bosun.engine.waits import waiting_reason
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
 from bosun.govern.governor import Governor, kill_scopes
@@ -55,7 +55,7 @@ from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.handoff import is_handoff
 from bosun.spec.tool import ToolContext
-from bosun.spec.vocab import ApprovalStatus, ReviewVerdict, WaitStatus
+from bosun.spec.vocab import ApprovalStatus, ReviewVerdict, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
@@ -146,8 +146,9 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         # commit: its limits count them with its own spend.
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
-        self.settled: dict[str, WaitRecord] = {}  # the run's waits, read once per pass
+        self.settled: dict[str, WaitRecord] = {}  # its calls' settled waits, once per pass
         self.to_start: int | None = None  # agent calls of this pass still to start
+        self.committed: Event | None = None  # the latest event committed
 
     # -- journal ---------------------------------------------------------
 
@@ -171,6 +172,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             )
         except UnstorableEvent as exc:
             raise RunEnded(await self.unstorable(events, exc)) from None
+        self.committed = events[-1]  # the state's seq is this event's (when nothing is buffered)
         self.cancel_requested = self.cancel_requested or result.cancel_requested
         self.pause_requested = self.pause_requested or result.pause_requested
         self.kill_switches = result.kill_switches
@@ -259,27 +261,33 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
             self.to_start = None
             for call in list(state.open_calls.values()):
+                if call.wait_status == WaitStatus.PENDING and call.wait_id not in self.settled:
+                    continue  # still waiting (a parent of 1,000 children skips 999 of them)
                 stopped = await self.tool_call(call)
                 if stopped is not None:
                     return stopped
 
             # 4. Calls waiting (for people, signals, children, timers): park durably, hold
             # nothing in memory; the store's one wake path queues the run again.
-            calls = state.open_calls.values()
-            approvals = [
-                c.approval_id
-                for c in calls
-                if c.approval_status == ApprovalStatus.PENDING and c.approval_id
-            ]
-            waits = [c.wait_id for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id]
+            # The event names none of them: the journal says which calls are open.
+            approvals = waits = children = 0
+            for c in state.open_calls.values():
+                approvals += c.approval_status == ApprovalStatus.PENDING
+                if c.wait_status == WaitStatus.PENDING:
+                    waits += 1
+                    children += c.wait_kind == WaitKind.CHILD
             if approvals or waits:
                 reason = waiting_reason(approvals, waits)
-                self.record(RunWaiting(reason=reason, approvals=approvals, waits=waits))
+                self.record(RunWaiting(reason=reason, children=children))
                 await self.commit()
                 if self.cancel_requested:  # asked while it was parking: nobody would wake it
                     continue
                 return state
-            await self.commit()
+            if not only_wait_results(self._buffer):
+                await self.commit()
+            # Else what it collected goes with the next model answer: the waits' rows keep
+            # those results, so a crash before collects them again (it repeats the model
+            # call, as any crash during one does), and a woken run's join commits once.
 
     async def kill_check(self, tool: str | None) -> RunState | None:
         """Halt (status `killed`) if a kill switch covers this run or this tool.
@@ -499,7 +507,11 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
             self.record(wait_requested(call, outcome.result, time.time()))
-            await self.commit()
+            if not is_agent_tool(tool):
+                await self.commit()
+            # A child's wait is committed with what comes next (the next call's start, or the
+            # park): a child that ends first settles it as it is stored (`_settle_early`),
+            # and a crash before re-runs the call, whose key finds the same child.
             return None
         if outcome.ok:
             if self.breakers:

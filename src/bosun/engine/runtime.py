@@ -7,6 +7,7 @@ async with Runtime("bosun.db") as rt:
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import os
 import socket
@@ -24,7 +25,9 @@ from bosun.engine.journal import CommitListener, JournalWriter
 from bosun.engine.leases import LeaseKeeper
 from bosun.engine.loop import RunLoop, StopRequested
 from bosun.engine.media import attached, store_media
+from bosun.engine.parked import ParkedStates
 from bosun.engine.state import RunState, rebuild
+from bosun.engine.trees import TreeDriver
 from bosun.errors import BosunError, BudgetExhausted, LeaseLost, RunNotFound, SpecError
 from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
@@ -37,6 +40,7 @@ from bosun.models.registry import build_provider
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.spec.media import Media
+from bosun.spec.vocab import PARKED_STATUSES
 from bosun.store import open_store
 from bosun.store.base import (
     NEEDS_ATTENTION,
@@ -84,7 +88,7 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class Runtime(RuntimeControls):
+class Runtime(RuntimeControls, TreeDriver):
     def __init__(
         self,
         db: str | Store | None = None,
@@ -109,6 +113,8 @@ class Runtime(RuntimeControls):
         self._providers: dict[str, ModelProvider] = {}
         self._loops: dict[str, RunLoop] = {}
         self._lineages: dict[str, tuple[str, ...]] = {}  # run id -> it and its ancestors
+        self._trees: dict[str, collections.deque[str]] = {}  # see `engine/trees.py`
+        self.parked = ParkedStates()  # states of runs parked here, for their next drive
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
         self.journal = JournalWriter(self.store)
@@ -297,6 +303,7 @@ class Runtime(RuntimeControls):
             history=history,
             share=share,
         )
+        self.queued_here(run)
         return run.id
 
     def _child_agent(self, snapshot: dict[str, Any]) -> Agent:
@@ -315,6 +322,8 @@ class Runtime(RuntimeControls):
         if run.parent_id is None:
             return (run.id,)
         above = self._lineages.get(run.parent_id)  # a run's ancestors never change
+        if above is None and run.root_id == run.parent_id:
+            above = (run.parent_id,)  # its parent is the root: nothing to read
         if above is None:
             lineage = [run.parent_id]
             parent_id: str | None = run.parent_id
@@ -370,47 +379,14 @@ class Runtime(RuntimeControls):
             limits=limits,
             attachments=attachments,
         )
-        result = await self.drive(run)
-        if result.status == WAITING:
-            result = await self._drive_tree(run.id)
-        return result
-
-    async def _drive_tree(self, root_id: str) -> RunResult:
-        """Drive the queued runs of one tree here (children, then the parents they woke)
-        until none is left that this process can claim; returns the root's result.
-
-        Runs are driven concurrently, as asyncio tasks (at most `TREE_CONCURRENCY` at once):
-        the children of a fan-out run side by side, and a parent woken by one child's end
-        journals that result while its siblings still run."""
-        driving: dict[str, asyncio.Task[RunResult]] = {}
+        self._trees.setdefault(run.id, collections.deque())  # what its drive queues
         try:
-            while True:
-                free = TREE_CONCURRENCY - len(driving)
-                if free > 0:
-                    queued = await self.store.list_runs(
-                        root_id=root_id, status=QUEUED, limit=free + len(driving)
-                    )
-                    for run in reversed(queued):  # oldest first
-                        if run.id in driving or len(driving) >= TREE_CONCURRENCY:
-                            continue
-                        claimed = await self.store.claim_one(
-                            self.owner, run.id, lease_seconds=self.lease_seconds
-                        )
-                        if claimed is not None:
-                            task = asyncio.create_task(self.drive(claimed), name=f"tree-{run.id}")
-                            driving[run.id] = task
-                if not driving:
-                    return await self.result(root_id)
-                done, _ = await asyncio.wait(driving.values(), return_when=asyncio.FIRST_COMPLETED)
-                for run_id, task in list(driving.items()):
-                    if task in done:
-                        del driving[run_id]
-                        task.result()  # a drive that raised stops the tree's drive here
+            result = await self.drive(run)
+            if result.status == WAITING:
+                result = await self._drive_tree(run.id)
         finally:
-            for task in driving.values():
-                task.cancel()
-            if driving:
-                await asyncio.gather(*driving.values(), return_exceptions=True)
+            self._trees.pop(run.id, None)
+        return result
 
     async def submit(
         self,
@@ -479,9 +455,9 @@ class Runtime(RuntimeControls):
     # -- driving ---------------------------------------------------------
 
     async def drive(self, run: RunRecord) -> RunResult:
-        """Continue a run this process holds the lease for, from its journal."""
-        events = await self.store.events(run.id)
-        state = rebuild(run.id, events)
+        """Continue a run this process holds the lease for, from its journal (only its tail
+        when this process parked it: `engine/parked.py`)."""
+        state = await self.parked.state(self.store, run.id)
         if state.status in TERMINAL_STATUSES:
             await self.store.release(run.id, self.owner)
             return RunResult.of(state)
@@ -512,7 +488,7 @@ class Runtime(RuntimeControls):
 
         self.leases.add(run.id, lost)
         try:
-            if _was_interrupted(events) or run.claims > 1:
+            if state.seq > 1 or run.claims > 1:  # someone drove it before us
                 loop.record(RunResumed(worker=self.owner, from_seq=state.seq))
             # Attempts that recorded nothing (claims), or a call started again and again with
             # no result: whatever makes each attempt fail would repeat for ever, at a model
@@ -533,7 +509,10 @@ class Runtime(RuntimeControls):
                         call.call_id if call else None,
                     )
                 )
-            return RunResult.of(await loop.run())
+            ended = await loop.run()
+            if ended.status in PARKED_STATUSES and loop.committed is not None:
+                self.parked.keep(ended, loop.committed)
+            return RunResult.of(ended)
         except StopRequested:
             return RunResult.of(state)
         except LeaseLost:
@@ -562,7 +541,7 @@ class Runtime(RuntimeControls):
 
     async def result(self, run_id: str) -> RunResult:
         await self.get_run(run_id)
-        return RunResult.of(rebuild(run_id, await self.store.events(run_id)))
+        return RunResult.of(await self.parked.state(self.store, run_id, take=False))
 
     async def wait(
         self, run_id: str, *, poll: float = 0.2, timeout: float | None = None
@@ -581,18 +560,10 @@ class Runtime(RuntimeControls):
 # Ancestor chains `Runtime._lineage` keeps (the oldest dropped first).
 LINEAGE_CACHE = 10_000
 
-# Runs of one tree `Runtime.run` drives at once in this process (like a Worker's concurrency).
-TREE_CONCURRENCY = 100
-
 # A run tried this many times in a row with nothing new recorded parks as `needs_attention`:
 # whatever makes every attempt fail would otherwise repeat for ever (each attempt may pay for
 # a model call).
 MAX_ATTEMPTS_WITHOUT_PROGRESS = 5
-
-
-def _was_interrupted(events: list[tuple[int, Event]]) -> bool:
-    """True when the journal has more than the run's start: someone drove it before us."""
-    return len(events) > 1
 
 
 __all__ = ["RunResult", "Runtime"]

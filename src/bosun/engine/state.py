@@ -64,6 +64,7 @@ class CallState:
     # A durable wait the call is parked on (`bosun.Wait`): pending until WaitResolved.
     wait_id: str | None = None
     wait_status: str | None = None
+    wait_kind: str | None = None  # WaitKind: a child run's waits count for the wake rule
     # A reviewer agent's review of the call (`ReviewRequested`): who reviews it, and the
     # verdict once decided (None while pending).
     reviewer: str | None = None
@@ -221,6 +222,7 @@ class RunState:
         assert call is not None, event.call_id
         call.wait_id = event.wait_id
         call.wait_status = WaitStatus.PENDING
+        call.wait_kind = event.wait_kind
 
     def _wait_resolved(self, event: WaitResolved) -> None:
         call = self._pending(event.call_id)
@@ -247,7 +249,10 @@ class RunState:
 
     def _run_waiting(self, event: RunWaiting) -> None:
         # Parked on people only: `waiting_approval` (A2A's input-required); else `waiting`.
-        self.status = WAITING if event.waits else WAITING_APPROVAL
+        # Read from the open calls, not the event: it names no waits (older ones listed
+        # them, the same ones, as they were taken from this state).
+        waits = any(c.wait_status == WaitStatus.PENDING for c in self.open_calls.values())
+        self.status = WAITING if waits else WAITING_APPROVAL
         self.reason = event.reason
 
     def _run_resumed(self, event: RunResumed) -> None:

@@ -25,7 +25,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bosun.engine.state import CallState
 from bosun.govern.governor import kill_scopes
-from bosun.journal.events import Event, ToolFailed, ToolFinished, WaitRequested, WaitResolved
+from bosun.journal.events import (
+    Event,
+    RunResumed,
+    ToolFailed,
+    ToolFinished,
+    WaitRequested,
+    WaitResolved,
+)
 from bosun.spec.vocab import TERMINAL_STATUSES, RunStatus, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import RunRecord, Store
@@ -48,22 +55,28 @@ def requested(call: CallState, wait: Wait, now: float) -> WaitRequested:
 
 
 async def known(store: Store, run_id: str, calls: Sequence[CallState]) -> dict[str, WaitRecord]:
-    """The run's waits by id, read once per pass when any call is parked on one (a parent
-    of a thousand children reads one query per wake, not a thousand); {} otherwise."""
-    parked = [c for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id]
+    """The waits the run's parked calls are on that have settled, by id, read once per pass
+    (a parent of a thousand children reads the few that ended since its last pass, not a
+    thousand rows per wake); a parked call's wait missing from it is still pending."""
+    parked = {c.wait_id for c in calls if c.wait_status == WaitStatus.PENDING and c.wait_id}
     if not parked:
         return {}
     if len(parked) == 1:
-        record = await store.get_wait(parked[0].wait_id or "")
-        return {record.id: record} if record is not None else {}
-    return {w.id: w for w in await store.waits(run_id)}
+        record = await store.get_wait(next(iter(parked)))
+        settled = record is not None and record.status != WaitStatus.PENDING
+        return {record.id: record} if settled else {}  # type: ignore[union-attr]
+    return {w.id: w for w in await store.settled_waits(run_id, parked)}
 
 
 async def collect(
     store: Store, call: CallState, known: dict[str, WaitRecord] | None = None
 ) -> list[Event]:
-    """The events that close a call whose wait has settled ([] while it is pending)."""
-    record = (known or {}).get(call.wait_id or "") or await store.get_wait(call.wait_id or "")
+    """The events that close a call whose wait has settled ([] while it is pending). With
+    `known` (this pass's `known()`), a wait missing from it is pending; else it is read."""
+    if known is not None:
+        record = known.get(call.wait_id or "")
+    else:
+        record = await store.get_wait(call.wait_id or "")
     if record is None or record.status == WaitStatus.PENDING:
         return []
     resolved = WaitResolved(
@@ -85,9 +98,25 @@ async def collect(
     ]
 
 
-def waiting_reason(approvals: list[str], waits: list[str]) -> str:
-    parts = [f"{len(approvals)} approval(s)"] if approvals else []
-    parts += [f"{len(waits)} wait(s)"] if waits else []
+def only_wait_results(events: Sequence[Event]) -> bool:
+    """Whether `events` (a pass's uncommitted ones) are only what collecting settled waits
+    journals, and the drive's `RunResumed`: every result among them is one a wait's row
+    still holds, so they may be committed with the next model answer (`loop.py`, step 4)."""
+    resolved = set()
+    for event in events:
+        if isinstance(event, WaitResolved):
+            resolved.add(event.call_id)
+        elif isinstance(event, ToolFinished | ToolFailed):
+            if event.call_id not in resolved:
+                return False
+        elif not isinstance(event, RunResumed):
+            return False
+    return True
+
+
+def waiting_reason(approvals: int, waits: int) -> str:
+    parts = [f"{approvals} approval(s)"] if approvals else []
+    parts += [f"{waits} wait(s)"] if waits else []
     return "waiting for " + " and ".join(parts)
 
 
@@ -140,4 +169,12 @@ async def wake_killed(
 KILL_SWEEP_LIMIT = 500
 
 
-__all__ = ["collect", "known", "requested", "sweep", "waiting_reason", "wake_killed"]
+__all__ = [
+    "collect",
+    "known",
+    "only_wait_results",
+    "requested",
+    "sweep",
+    "waiting_reason",
+    "wake_killed",
+]

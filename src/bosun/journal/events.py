@@ -248,12 +248,20 @@ class FeedbackRecorded(Event):
 @dataclass(frozen=True, kw_only=True)
 class RunWaiting(Event):
     """The run parked durably until its waits settle (people resolve its approvals, a signal,
-    a child run, a remote task or a timer arrives); no memory or worker is held."""
+    a child run, a remote task or a timer arrives); no memory or worker is held.
+
+    What it waits on is what the journal already says: the calls whose `WaitRequested` or
+    `ApprovalRequested` has no result yet. So the event names nothing (journals written
+    before issue 13's fan-out work list every open wait in `approvals`/`waits`, and a
+    parent of 1,000 children re-parking once per child wrote ~11 MB of such lists); it
+    counts the child runs it waits on (`children`), which the store compares with the
+    child waits still pending as it parks: one that ended meanwhile wakes it at once."""
 
     kind: ClassVar[str] = "run_waiting"
     reason: str
-    approvals: list[str] = field(default_factory=list)
-    waits: list[str] = field(default_factory=list)  # the non-approval waits (`waits` rows)
+    approvals: list[str] = field(default_factory=list)  # older journals only
+    waits: list[str] = field(default_factory=list)  # older journals only
+    children: int = 0  # the open calls parked on a child run's wait
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ journal's tail to the row's totals when it reads them (see `bosun.store.sqlite`)
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bosun.journal.audit import AuditEntry
@@ -393,6 +393,13 @@ class WaitStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_wait(self, wait_id: str) -> WaitRecord | None: ...
+
+    @abc.abstractmethod
+    async def settled_waits(self, run_id: str, among: Collection[str]) -> list[WaitRecord]:
+        """The run's waits among `among` (the ones its open calls are parked on) that are no
+        longer pending: what a woken run collects. Reads the ids of the run's settled
+        waits, then only those rows (a parent of 1,000 children decodes the few that ended
+        since it last looked, not every wait at every wake)."""
 
     @abc.abstractmethod
     async def due_waits(self, now: float) -> list[WaitRecord]:

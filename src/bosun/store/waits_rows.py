@@ -134,20 +134,25 @@ SETTLE = (
     "UPDATE waits SET status=?, result=?, resolved_at=? WHERE id=?"
     f" AND status='{WaitStatus.PENDING}' RETURNING run_id, kind"
 )
-# (run_id) -> the run's child waits that have settled: those among the ones a parking run
-# names (`RunWaiting.waits`, what its journal has not taken in) wake it (`rules.wakes`)
-SETTLED_CHILDREN = (
-    f"SELECT id FROM waits WHERE run_id=? AND kind='{WaitKind.CHILD}'"
-    f" AND status<>'{WaitStatus.PENDING}'"
+# (run_id) -> the ids of the run's waits that have settled (expired, cancelled): a woken
+# run reads the rows of those its calls still wait on (`settled_waits`), not every wait
+SETTLED_IDS = f"SELECT id FROM waits WHERE run_id=? AND status<>'{WaitStatus.PENDING}'"
+# (run_id) -> how many of the run's child waits are pending. A parking run counts the child
+# waits its journal has open (`RunWaiting.children`): the difference is the children that
+# ended since it last looked, whose answers wake it at once (`rules.wakes`)
+PENDING_CHILDREN = (
+    f"SELECT COUNT(*) FROM waits WHERE run_id=? AND status='{WaitStatus.PENDING}'"
+    f" AND kind='{WaitKind.CHILD}'"
 )
 
 
-def parked_on(events: Any) -> frozenset[str]:
-    """The waits a commit parks its run on (its `RunWaiting`'s), none if it does not park."""
+def parked_children(events: Any) -> int:
+    """The child waits a commit parks its run on (its `RunWaiting`'s count), 0 if it does
+    not park."""
     for event in reversed(events):
         if event.kind == "run_waiting":
-            return frozenset(event.waits)
-    return frozenset()
+            return event.children
+    return 0
 
 
 # (updated_at, run_id, run_id): the one wake path

@@ -6,8 +6,6 @@ tool finishes within its timeout, or times out as a tool error on a connection t
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from interop_servers import entry, everything, write_agent
 
@@ -83,6 +81,7 @@ async def test_a_run_calls_echo_and_add_tools_of_the_reference_server(tmp_path, 
 
 
 async def test_an_image_result_stays_an_image_part(tmp_path, server):
+    db = str(tmp_path / "bosun.db")
     result, events = await _run(
         tmp_path,
         server,
@@ -90,14 +89,19 @@ async def test_an_image_result_stays_an_image_part(tmp_path, server):
         - tool_calls: [{name: get-tiny-image, arguments: {}}]
         - content: done
         """,
+        db=db,
     )
     assert result.status == "succeeded", result.reason
     [finished] = [e for e in events if isinstance(e, ToolFinished)]
     parts = finished.result
     assert [p["type"] for p in parts] == ["text", "image", "text"]
-    image = parts[1]
-    assert image["mimeType"] == "image/png"
-    assert base64.b64decode(image["data"]).startswith(b"\x89PNG")  # the bytes, not a caption
+    image = parts[1]  # a reference in the journal; the bytes are an artifact (docs/artifacts.md)
+    assert image["mime"] == "image/png" and "data" not in image
+    async with Runtime(db) as rt:
+        found = await rt.store.artifact("default", image["artifact"])
+    assert found is not None
+    mime, data = found
+    assert mime == "image/png" and data.startswith(b"\x89PNG")  # the bytes, not a caption
 
 
 async def test_a_long_running_tool_finishes_within_its_timeout(tmp_path, server):

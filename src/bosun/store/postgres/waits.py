@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
@@ -32,6 +32,7 @@ _INSERT, _SETTLE = pg(sql.INSERT), pg(sql.SETTLE)
 _WAKE_FACTS, _REQUEUE = pg(sql.WAKE_FACTS), pg(sql.REQUEUE)
 _WAKE_FOR_KILL = pg(sql.WAKE_FOR_KILL)
 _ENDED_HAS_WAITS = pg(sql.ENDED_HAS_WAITS)
+_PENDING_CHILDREN = pg(sql.PENDING_CHILDREN)
 
 
 async def wake(
@@ -65,12 +66,12 @@ async def settle_in_tx(
     return True
 
 
-async def _answered(conn: psycopg.AsyncConnection, run_id: str, parked_on: frozenset[str]) -> int:
-    """How many of the waits a parking run names are child waits that settled already."""
-    if not parked_on:
+async def _answered(conn: psycopg.AsyncConnection, run_id: str, children: int) -> int:
+    """How many of the child waits a parking run has open settled already."""
+    if not children:
         return 0
-    cur = await conn.execute(pg(sql.SETTLED_CHILDREN), (run_id,))
-    return sum(1 for (wait_id,) in await cur.fetchall() if wait_id in parked_on)
+    cur = await conn.execute(_PENDING_CHILDREN, (run_id,))
+    return children - (await cur.fetchone())[0]
 
 
 async def wait_rows(
@@ -94,7 +95,7 @@ async def wait_rows(
             if isinstance(event, WaitRequested):
                 await _settle_early(conn, run_id, event, now)
     if status in PARKED_STATUSES:
-        await wake(conn, run_id, now, await _answered(conn, run_id, sql.parked_on(events)))
+        await wake(conn, run_id, now, await _answered(conn, run_id, sql.parked_children(events)))
     elif status in TERMINAL_STATUSES:
         cur = await conn.execute(_ENDED_HAS_WAITS, (run_id, run_id))
         if not (await cur.fetchone())[0]:
@@ -187,6 +188,17 @@ class PostgresWaits:
             )
             row = await cur.fetchone()
         return wait_from_row(row) if row else None
+
+    async def settled_waits(self, run_id: str, among: Collection[str]) -> list[WaitRecord]:
+        async with self._session(f"read the settled waits of run {run_id}") as conn:
+            cur = await conn.execute(pg(sql.SETTLED_IDS), (run_id,))
+            ids = [i for (i,) in await cur.fetchall() if i in among]
+            if not ids:
+                return []
+            cur = await conn.execute(
+                f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE id = ANY(%s)", (ids,)
+            )
+            return [wait_from_row(r) for r in await cur.fetchall()]
 
     async def due_waits(self, now: float) -> list[WaitRecord]:
         async with self._session("read due waits") as conn:

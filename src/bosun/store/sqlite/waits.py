@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from bosun.errors import RunAlreadyFinished, RunNotFound
@@ -49,7 +49,7 @@ class SqliteWaits:
                 if isinstance(event, WaitRequested):
                     self._settle_early(run_id, event, now)
         if status in PARKED_STATUSES:
-            self._wake(run_id, now, self._answered(run_id, sql.parked_on(events)))
+            self._wake(run_id, now, self._answered(run_id, sql.parked_children(events)))
         elif status in TERMINAL_STATUSES:
             self._ended(run_id, now)
 
@@ -67,12 +67,11 @@ class SqliteWaits:
                 result = sql.dumps(sql.child_result(row))
                 conn.execute(sql.SETTLE, (WaitStatus.SETTLED, result, now, event.wait_id))
 
-    def _answered(self, run_id: str, parked_on: frozenset[str]) -> int:
-        """How many of the waits a parking run names are child waits that settled already."""
-        if not parked_on:
+    def _answered(self, run_id: str, children: int) -> int:
+        """How many of the child waits a parking run has open settled already."""
+        if not children:
             return 0
-        rows = self.conn.execute(sql.SETTLED_CHILDREN, (run_id,)).fetchall()
-        return sum(1 for (wait_id,) in rows if wait_id in parked_on)
+        return children - self.conn.execute(sql.PENDING_CHILDREN, (run_id,)).fetchone()[0]
 
     def _ended(self, run_id: str, now: float) -> None:
         """The run ended: its own waits are cancelled, and its parents' waits on it settle."""
@@ -175,6 +174,15 @@ class SqliteWaits:
             f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE id=?", (wait_id,)
         ).fetchone()
         return wait_from_row(row) if row else None
+
+    async def settled_waits(self, run_id: str, among: Collection[str]) -> list[WaitRecord]:
+        conn = self.conn
+        ids = [i for (i,) in conn.execute(sql.SETTLED_IDS, (run_id,)).fetchall() if i in among]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = conn.execute(f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE id IN ({marks})", ids)
+        return [wait_from_row(r) for r in rows.fetchall()]
 
     async def due_waits(self, now: float) -> list[WaitRecord]:
         return [wait_from_row(r) for r in self.conn.execute(sql.DUE, (now,)).fetchall()]
