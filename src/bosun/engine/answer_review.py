@@ -154,8 +154,8 @@ class AnswerReview:
 
     async def _park_answer(self, pending: CallState) -> RunState:
         reason = f"waiting for reviewer {pending.reviewer} to review the answer"
-        waits = [pending.wait_id] if pending.wait_id else []
-        self.record(RunWaiting(reason=reason, approvals=[], waits=waits))
+        # What it waits on is in the journal already; the event counts the child waits.
+        self.record(RunWaiting(reason=reason, children=1 if pending.wait_id else 0))
         await self.commit()
         return self.state
 

@@ -252,6 +252,7 @@ class RunState:
         # Read from the open calls, not the event: it names no waits (older ones listed
         # them, the same ones, as they were taken from this state).
         waits = any(c.wait_status == WaitStatus.PENDING for c in self.open_calls.values())
+        waits = waits or bool(self.answer_review and self.answer_review.wait_id)
         self.status = WAITING if waits else WAITING_APPROVAL
         self.reason = event.reason
 
