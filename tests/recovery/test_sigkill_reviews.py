@@ -167,3 +167,66 @@ async def test_a_worker_killed_right_after_starting_the_review_makes_no_second(t
     assert [c.id for c in children] == [reviewer.id]  # the repeated review found the same run
     assert [r.run_id for r in of(events, ReviewRequested)] == [reviewer.id]
     assert len(effects(folder, "charge")) == 1
+
+
+def answering_team() -> Agent:
+    """An agent whose final answer is reviewed; the reviewer's own call is held, so the
+    worker can be SIGKILLed while the answer waits for its verdict."""
+    qa = Agent(
+        name="qa",
+        model=scripted(
+            calls(("lookup", {"ref": "1234"})),  # held: the worker dies here, mid-review
+            {"content": '{"verdict": "approve", "reason": "matches order 1234"}'},
+        ),
+        tools=[f"{TOOLS}:lookup"],
+        limits=Limits(max_steps=4),
+    )
+    return Agent(
+        name="answerer",
+        model=scripted({"content": "Order 1234 ships today."}),
+        reviewers=[qa],
+        review_answer="agent:qa",
+    )
+
+
+async def test_an_answer_review_in_flight_survives_a_killed_worker(tmp_path, db_url):
+    folder, log = tmp_path / "effects", tmp_path / "workers.log"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        async with Runtime(db_url) as rt:
+            run_id = await rt.submit(answering_team(), "where is order 1234?")
+            first = start_worker(db_url, worker_env(folder, RECOVERY_HOLD="lookup"), log)
+            procs.append(first)
+            await wait_until(
+                "the reviewer's call to start", (folder / "started-call_0_0").exists, log
+            )
+
+            async def parked() -> bool:  # the answer waits for its review, holding no worker
+                return (await rt.get_run(run_id)).status == "waiting"
+
+            await wait_until("the answer to park on its review", parked, log)
+            assert (await rt.get_run(run_id)).output is None  # not given before the verdict
+            [reviewer] = await rt.store.list_runs(parent_id=run_id)
+            assert reviewer.agent == "qa" and reviewer.status == "running"
+            sigkill(first)
+            await wait_for_lease_expiry(rt, reviewer.id, log)
+            second = start_worker(db_url, worker_env(folder), log, exit_when_idle=True)
+            procs.append(second)
+            finish_worker(second, log)
+            result = await rt.result(run_id)
+            events = await rt.events(run_id)
+            children = await rt.store.list_runs(parent_id=run_id)
+            reviewer_events = await rt.events(reviewer.id)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    assert result.status == "succeeded" and result.output == "Order 1234 ships today."
+    assert [c.id for c in children] == [reviewer.id]  # one review, never a second
+    assert of(reviewer_events, RunResumed)  # the next worker took the review over
+    [requested] = of(events, ReviewRequested)
+    assert requested.tool == "answer"
+    [decided] = of(events, ReviewDecided)
+    assert decided.verdict == "approve" and decided.run_id == reviewer.id

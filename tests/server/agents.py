@@ -67,3 +67,41 @@ vault = Agent(
                    "effect": "require_approval", "reason": "Logins need a person."}],
     },
 )  # fmt: skip
+
+
+@tool(effect="irreversible")
+def wire(account: str, amount: float) -> dict:
+    """Wire money to an account (a person approves every wire)."""
+    return {"wired": amount, "account": account}
+
+
+def _scripted(*turns: dict) -> dict:
+    return {"provider": "scripted", "turns": list(turns)}
+
+
+def _call(name: str, **arguments: object) -> dict:
+    return {"tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+# Three levels of a run tree, the approval at the bottom: lead > billing > biller, whose
+# wire a person approves from the console's inbox (which shows the path).
+biller = Agent(
+    name="biller",
+    model=_scripted(_call("wire", account="ACME-7", amount=1200.0), {"content": "wired 1200"}),
+    tools=[wire],
+    policy={
+        "name": "wires",
+        "rules": [{"name": "wires-need-a-person", "tools": ["wire"],
+                   "effect": "require_approval", "reason": "Every wire needs a person."}],
+    },
+)  # fmt: skip
+billing = Agent(
+    name="billing",
+    model=_scripted(_call("biller", input="pay ACME-7 1200"), {"content": "billing done"}),
+    tools=[biller],
+)
+lead = Agent(
+    name="lead",
+    model=_scripted(_call("billing", input="settle ACME's invoice"), {"content": "all settled"}),
+    tools=[billing],
+)

@@ -45,11 +45,12 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bosun.errors import BosunError, BudgetExhausted
-from bosun.journal.events import Event, ToolFailed, ToolFinished
+from bosun.journal.events import Event, ModelResponded, ToolFailed, ToolFinished
 from bosun.journal.text import clean_text
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import child_input, is_agent_tool
 from bosun.spec.limits import Limits
+from bosun.spec.media import references
 from bosun.spec.sourced import SourcedTool
 from bosun.spec.tool import Tool
 from bosun.spec.vocab import OnChildFailure, RunStatus, WaitStatus
@@ -117,14 +118,37 @@ class AgentCalls:
         """The run is ending (finished, failed, killed, out of budget) while children it
         waits on still run: cancel them and their subtrees (at their next step), so no
         child outlives the parent that would read its answer."""
-        for call in self.state.open_calls.values():
+        review = self.state.answer_review  # a reviewer of the answer is a child too
+        for call in [*self.state.open_calls.values(), *([review] if review else [])]:
             if call.wait_status != WaitStatus.PENDING or not call.wait_id:
                 continue
-            if not is_agent_tool(self.tools.get(call.tool)):
+            if call is not review and not is_agent_tool(self.tools.get(call.tool)):
                 continue
             wait = self.settled.get(call.wait_id) or await self.store.get_wait(call.wait_id)
             if wait is not None and wait.status == WaitStatus.PENDING:
                 await self.store.request_cancel(wait.key)
+
+    async def answered(self, call: CallState, events: list[Event]) -> list[Event]:
+        """`agent_answer` for a child wait's events, with the media of the child's last tool
+        results: their references are recorded as used by this run too (so `bosun gc` keeps
+        them while it is kept), and the model gets them as content parts. A child whose
+        agent has no tools can have no media: its journal is not read."""
+        media: dict[str, list[dict[str, Any]]] = {}
+        for event in events:
+            result = event.result if isinstance(event, ToolFinished) else None
+            if not isinstance(result, dict) or result.get("status") != RunStatus.SUCCEEDED:
+                continue
+            tool = self.tools.get(call.tool)
+            child_agent = tool.source.config.get("agent", {}) if is_agent_tool(tool) else {}
+            if not child_agent.get("tools"):
+                continue
+            child = str(result.get("run_id"))
+            found = child_media(await self.store.events(child))
+            if found:
+                digests = list(dict.fromkeys(r["artifact"] for r in found))
+                await self.store.use_artifacts(self.state.tenant, self.state.run_id, digests)
+                media[child] = found
+        return agent_answer(call, events, media)
 
     def _to_start(self) -> int:
         """The agent calls of the run not yet parked on a child (this one included)."""
@@ -166,9 +190,24 @@ class AgentCalls:
         return dataclasses.replace(failed, message=failed.message + note)
 
 
-def agent_answer(call: CallState, events: list[Event]) -> list[Event]:
+def child_media(events: list[tuple[int, Event]]) -> list[dict[str, Any]]:
+    """The media references of a child's last tool results (those of its last turn that
+    called tools), in order: what its answer was drawn from, handed to the parent."""
+    found: list[dict[str, Any]] = []
+    for _, event in events:
+        if isinstance(event, ModelResponded) and event.tool_calls:
+            found = []  # a later turn's results replace an earlier one's
+        elif isinstance(event, ToolFinished):
+            found.extend(r for r in references(event.result) if r.get("type") != "file")
+    return found
+
+
+def agent_answer(
+    call: CallState, events: list[Event], media: dict[str, list[dict[str, Any]]] | None = None
+) -> list[Event]:
     """The events closing an agent call, from the ones closing its child wait: the child's
-    answer for a child that succeeded, a structured error for any other end."""
+    answer (with the media of its last tool results, by reference: `media` by child run id)
+    for a child that succeeded, a structured error for any other end."""
     answered: list[Event] = []
     for event in events:
         if not isinstance(event, ToolFinished) or not isinstance(event.result, dict):
@@ -181,7 +220,8 @@ def agent_answer(call: CallState, events: list[Event]) -> list[Event]:
                 ToolFinished(
                     call_id=call.call_id,
                     tool=call.tool,
-                    result={"answer": outcome.get("output"), "run_id": child},
+                    result={"answer": outcome.get("output"), "run_id": child}
+                    | ({"media": found} if (found := (media or {}).get(str(child))) else {}),
                     duration_ms=event.duration_ms,
                     trusted=event.trusted,
                 )
@@ -202,4 +242,4 @@ def agent_answer(call: CallState, events: list[Event]) -> list[Event]:
     return answered
 
 
-__all__ = ["AgentCalls", "Spawn", "agent_answer"]
+__all__ = ["AgentCalls", "Spawn", "agent_answer", "child_media"]

@@ -15,7 +15,8 @@ import logging
 import time
 from collections.abc import Sequence
 
-from bosun.engine.agent_calls import AgentCalls, Spawn, agent_answer
+from bosun.engine.agent_calls import AgentCalls, Spawn
+from bosun.engine.answer_review import AnswerReview
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
@@ -86,7 +87,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
+class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -240,6 +241,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
             killed = await self.kill_check(None)
             if killed is not None:
                 return killed
+            if state.answer_review and (ended := await self.answer_reviewed()) is not None:
+                return ended  # approved, or still with its reviewer (`engine/answer_review.py`)
             if not state.open_calls:
                 limit = check_step(self.limits, state, time.time(), self.children)
                 if limit is None:
@@ -364,9 +367,10 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
                 )
             )
         if not response.tool_calls:
-            return await self.finish(
-                SUCCEEDED, "the model answered", state.messages[-1]["content"] or ""
-            )
+            answer = state.messages[-1]["content"] or ""
+            if self.agent.review_answer:  # it stands only once its reviewer approves
+                return await self.request_answer_review(answer)
+            return await self.finish(SUCCEEDED, "the model answered", answer)
         return None
 
     async def tool_call(self, call: CallState) -> RunState | None:
@@ -383,7 +387,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews):
             if call.tool in self.handoff_tools:  # the receiver's end is this run's end
                 return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
             agent_call = call.tool in self.agent_tools
-            for event in agent_answer(call, events) if agent_call else events:
+            for event in await self.answered(call, events) if agent_call else events:
                 if agent_call and isinstance(event, ToolFailed):
                     # A child that ended badly: its siblings go on, or stop, as declared.
                     event = await self.child_failed(call, tool, event)  # type: ignore[arg-type]

@@ -37,6 +37,7 @@ from bosun.journal.events import (
     WaitResolved,
 )
 from bosun.spec.media import references
+from bosun.spec.review import ANSWER, answer_feedback
 from bosun.spec.vocab import ApprovalStatus, WaitStatus
 from bosun.store.base import (
     NEEDS_ATTENTION,
@@ -106,6 +107,17 @@ class RunState:
     # Whether some message holds artifact references (attachments, media in tool results):
     # the loop expands them into content parts before each model call (`engine/media.py`).
     media: bool = False
+    # The final answer waiting for its reviewer (`review_answer`; `engine/answer_review.py`):
+    # a pseudo-call `answer-<step>` on tool `answer`, never among `open_calls` (the model
+    # proposed no call, so no tool message may answer one).
+    answer_review: CallState | None = None
+
+    def _pending(self, call_id: str) -> CallState | None:
+        """The open call, or the answer under review, that `call_id` names."""
+        call = self.open_calls.get(call_id)
+        if call is None and self.answer_review and self.answer_review.call_id == call_id:
+            return self.answer_review
+        return call
 
     @property
     def tokens(self) -> int:
@@ -206,30 +218,41 @@ class RunState:
         self.reason = f"resolved by {event.by}: {event.note}" if event.note else None
 
     def _wait_requested(self, event: WaitRequested) -> None:
-        call = self.open_calls[event.call_id]
+        call = self._pending(event.call_id)
+        assert call is not None, event.call_id
         call.wait_id = event.wait_id
         call.wait_status = WaitStatus.PENDING
         call.wait_kind = event.wait_kind
 
     def _wait_resolved(self, event: WaitResolved) -> None:
-        call = self.open_calls.get(event.call_id)
+        call = self._pending(event.call_id)
         if call is not None:
             call.wait_status = event.status
 
     def _review_requested(self, event: ReviewRequested) -> None:
-        call = self.open_calls[event.call_id]
+        if event.tool == ANSWER and event.call_id not in self.open_calls:
+            answer = self.messages[-1].get("content") or ""
+            self.answer_review = CallState(event.call_id, ANSWER, answer, self.steps)
+        call = self._pending(event.call_id)
+        assert call is not None, event.call_id
         call.reviewer, call.review_verdict = event.reviewer, None
 
     def _review_decided(self, event: ReviewDecided) -> None:
-        call = self.open_calls.get(event.call_id)
+        call = self._pending(event.call_id)
         if call is not None:
             call.review_verdict = event.verdict
+        if call is not None and call is self.answer_review and event.verdict != "approve":
+            # Vetoed, or an edit asked for: the model hears why and answers again.
+            self.answer_review = None
+            feedback = answer_feedback(event.verdict, event.reviewer, event.reason)
+            self.messages.append({"role": "user", "content": feedback})
 
     def _run_waiting(self, event: RunWaiting) -> None:
         # Parked on people only: `waiting_approval` (A2A's input-required); else `waiting`.
         # Read from the open calls, not the event: it names no waits (older ones listed
         # them, the same ones, as they were taken from this state).
         waits = any(c.wait_status == WaitStatus.PENDING for c in self.open_calls.values())
+        waits = waits or bool(self.answer_review and self.answer_review.wait_id)
         self.status = WAITING if waits else WAITING_APPROVAL
         self.reason = event.reason
 

@@ -148,6 +148,10 @@ class Agent:
     # Reviewer agents a policy rule may route a proposed call to (`review: agent:NAME`);
     # never offered to the model (docs/teams.md, "Reviewers that veto").
     reviewers: Sequence[Agent | Tool] = ()
+    # The reviewer (one of `reviewers`, or an agent added to them) that must approve the
+    # model's final answer before the run succeeds: `review_answer="qa"` / YAML
+    # `review_answer: agent:qa` (docs/teams.md, "Reviewing the final answer").
+    review_answer: Agent | str | None = None
     limits: Limits = field(default_factory=Limits)
     version: str = "1"
     source: str | None = None  # file or module the agent was loaded from
@@ -197,6 +201,7 @@ class Agent:
             if not (isinstance(item, Agent) or is_agent_tool(item)):
                 raise SpecError(f"`reviewers`: {item!r}: write an agent, e.g. reviewers=[qa]")
         self.reviewers = [r if isinstance(r, Tool) else agent_tool(r) for r in self.reviewers]
+        self.review_answer = self._answer_reviewer()
         _check_autonomy("autonomy", self.autonomy)
         self.on_child_failure = on_child_failure(self.on_child_failure)
         if not isinstance(self.tool_autonomy, dict):
@@ -215,6 +220,26 @@ class Agent:
             duplicates = {n for n in names if names.count(n) > 1}
             if duplicates:
                 raise SpecError(f"agent {self.name}: two {what} are named {sorted(duplicates)}")
+
+    def _answer_reviewer(self) -> str | None:
+        """`review_answer` as the name of one of `reviewers` (an agent given here joins them)."""
+        wanted = self.review_answer
+        if wanted is None:
+            return None
+        if isinstance(wanted, Agent):
+            if wanted.name not in {t.name for t in self.reviewers}:
+                self.reviewers = [*self.reviewers, agent_tool(wanted)]
+            return wanted.name
+        if not isinstance(wanted, str):
+            raise SpecError(f"`review_answer`: write a reviewer's name or agent, got {wanted!r}")
+        name = wanted.removeprefix("agent:")
+        names = sorted(t.name for t in self.reviewers)
+        if name not in names:
+            raise SpecError(
+                f"`review_answer`: {name} is not among the agent's reviewers ({names}); "
+                f"add it, e.g. reviewers=[{name}]"
+            )
+        return name
 
     def check_tools(self) -> None:
         """Refuse tools (and undos) a worker in a fresh process could not import again.
@@ -276,6 +301,8 @@ class Agent:
                 self._snapshot["allow_external_tools"] = list(self.allow_external_tools)
             if self.reviewers:  # pinned whole, like agent tools (absent: older digests hold)
                 self._snapshot["reviewers"] = [pinned(t) for t in self.reviewers]  # type: ignore[arg-type]
+            if self.review_answer:  # absent: versions pinned before keep their digests
+                self._snapshot["review_answer"] = self.review_answer
             if self.on_child_failure != OnChildFailure.CONTINUE:  # versions pinned before stay
                 self._snapshot["on_child_failure"] = str(self.on_child_failure)
         return self._snapshot
@@ -371,6 +398,7 @@ class Agent:
             tool_autonomy=snapshot.get("tool_autonomy", {}),
             rate_limits=snapshot.get("rate_limits", []),
             reviewers=[SourcedTool.from_declaration(d) for d in snapshot.get("reviewers", [])],
+            review_answer=snapshot.get("review_answer"),
             on_child_failure=snapshot.get("on_child_failure", OnChildFailure.CONTINUE),
         )
         agent.allow_external_tools, agent._allowed = allow, allowed

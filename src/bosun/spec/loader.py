@@ -135,6 +135,7 @@ class AgentFile(BaseModel):
     tools: list[ToolEntry] = Field(default_factory=list)
     handoffs: list[TeamEntry] = Field(default_factory=list)
     reviewers: list[TeamEntry] = Field(default_factory=list)
+    review_answer: str | None = None  # `agent:qa`: one of `reviewers` approves the answer
     limits: Limits = Field(default_factory=Limits)
     policy: str | dict[str, Any] | None = (
         None  # a policy YAML path (relative to this file) or inline
@@ -376,6 +377,7 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
             tools=tools,
             handoffs=handoffs,
             reviewers=reviewers,
+            review_answer=spec.review_answer,
             limits=spec.limits,
             source=os.path.abspath(path),
             policy=os.path.normpath(os.path.join(folder, spec.policy))

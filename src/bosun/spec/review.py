@@ -49,6 +49,33 @@ def review_input(agent: str, tool: str, arguments: dict[str, Any], rule: str, re
     ).decode()
 
 
+# The pseudo-tool a final answer's review is journaled under (`ReviewRequested.tool`), and
+# the prefix of its call id (`answer-<step>`): no real tool can be named so (`check_name`).
+ANSWER = "answer"
+
+
+def answer_input(agent: str, question: str, answer: str) -> str:
+    """The reviewer run's input for a final answer: the run's input and the answer, as JSON."""
+    return review_input(
+        agent,
+        ANSWER,
+        {"input": question, "answer": answer},
+        "review_answer",
+        f"agent {agent} declares review_answer: its final answer is reviewed before it stands",
+    )
+
+
+def answer_feedback(verdict: str, reviewer: str, reason: str) -> str:
+    """What the model is told when its final answer was vetoed or an edit was asked for
+    (a user message, folded from `ReviewDecided`, so a resumed run sees the same)."""
+    if verdict == ReviewVerdict.EDIT:
+        return (
+            f"Reviewer {reviewer} asks for an edit of your answer before it is given: {reason}."
+            " Answer again with the change."
+        )
+    return f"Reviewer {reviewer} vetoed your answer: {reason}. Answer again."
+
+
 def read_verdict(answer: str | None) -> tuple[ReviewVerdict, str]:
     """(verdict, reason) from a reviewer's answer; anything unreadable is a veto."""
     text = (answer or "").strip()
@@ -67,4 +94,4 @@ def read_verdict(answer: str | None) -> tuple[ReviewVerdict, str]:
     return ReviewVerdict.VETO, f"the reviewer's answer is not a verdict ({shown!r}); vetoed"
 
 
-__all__ = ["read_verdict", "review_input"]
+__all__ = ["ANSWER", "answer_feedback", "answer_input", "read_verdict", "review_input"]
