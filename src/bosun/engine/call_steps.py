@@ -1,8 +1,9 @@
 """The governed steps of one tool call that the step loop takes before it runs the tool:
 name and argument checks, the decision (policy, autonomy, quotas), and the approval's
-request and resolution. A mixin of `RunLoop`, kept apart so that the loop reads as the
+request and resolution, the kill-switch check, and the committed start that is the last
+look before the body runs. A mixin of `RunLoop`, kept apart so that the loop reads as the
 loop; everything here records through `RunLoop.record` and commits with the loop's next
-commit, so it follows the loop's durability rule.
+commit (the start commits at once), so it follows the loop's durability rule.
 """
 
 from __future__ import annotations
@@ -17,22 +18,24 @@ from pydantic import ValidationError
 from bosun.engine.decide import decide_call
 from bosun.engine.state import CallState, RunState
 from bosun.govern.decision import Decision
+from bosun.govern.governor import kill_scopes
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
     FeedbackRecorded,
     PolicyDecided,
     ToolFailed,
+    ToolStarted,
 )
 from bosun.spec.vocab import ApprovalStatus
-from bosun.store.base import ApprovalRecord
+from bosun.store.base import CANCELLED, KILLED, ApprovalRecord
 
 if TYPE_CHECKING:
     from bosun.govern.governor import Governor
     from bosun.journal.events import Event
     from bosun.spec.agent import Agent
     from bosun.spec.tool import Tool
-    from bosun.store.base import Store
+    from bosun.store.base import KillSwitch, Store
 
 
 class CallSteps:
@@ -46,11 +49,72 @@ class CallSteps:
     tools: dict[str, Tool]
     autonomy: dict[str, str]
 
+    kill_switches: tuple[KillSwitch, ...]
+    lineage: tuple[str, ...]
+    cancel_requested: bool
+
     def record(self, event: Event) -> None:
+        raise NotImplementedError
+
+    async def commit(self) -> None:
         raise NotImplementedError
 
     async def park(self, reason: str, call_id: str | None = None) -> RunState:
         raise NotImplementedError
+
+    async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
+        raise NotImplementedError
+
+    async def kill_check(self, tool: str | None) -> RunState | None:
+        """Halt (status `killed`) if a kill switch covers this run or this tool.
+
+        The switches come back with every commit (`AppendResult.kill_switches`), so
+        this costs no query; a tool's start is committed before it executes, so a
+        switch set before that commit is always seen (see `tool_call`).
+        """
+        if not self.kill_switches:
+            return None
+        scopes = kill_scopes(self.state.tenant, self.agent.name, tool, self.lineage)
+        switch = next((k for k in self.kill_switches if k.scope in scopes), None)
+        if switch is None:
+            return None
+        return await self.finish(
+            KILLED, f"kill switch {switch.scope} set by {switch.set_by}: {switch.reason}"
+        )
+
+    async def start(self, call: CallState) -> RunState | None:
+        """Journal the call's start and commit it; the switches and cancels that commit
+        returns are the last look before the body runs. Returns the final state if the
+        call must not run."""
+        state = self.state
+        key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
+        self.record(
+            ToolStarted(
+                call_id=call.call_id, tool=call.tool, attempt=call.attempts + 1, idempotency_key=key
+            )
+        )
+        await self.commit()
+        killed = self.kill_switches and any(
+            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool, self.lineage)
+            for k in self.kill_switches
+        )
+        if not killed and not self.cancel_requested:
+            return None
+        # Set while this call waited for its turn: it never executes.
+        why = "a kill switch was set" if killed else "the run was cancelled"
+        self.record(
+            ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type="killed" if killed else "cancelled",
+                message=f"not executed: {why}",
+            )
+        )
+        if killed:
+            stopped = await self.kill_check(call.tool)
+            assert stopped is not None
+            return stopped
+        return await self.finish(CANCELLED, "cancelled by request")
 
     async def decide(
         self,

@@ -32,7 +32,7 @@ from bosun.engine.waits import only_wait_results, waiting_reason
 from bosun.engine.waits import requested as wait_requested
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
-from bosun.govern.governor import Governor, kill_scopes
+from bosun.govern.governor import Governor
 from bosun.journal.events import (
     Event,
     LimitReached,
@@ -47,7 +47,6 @@ from bosun.journal.events import (
     ToolFinished,
     ToolProposed,
     ToolShadowed,
-    ToolStarted,
 )
 from bosun.journal.text import clean_text
 from bosun.models.base import ModelProvider, ModelRequest
@@ -61,7 +60,6 @@ from bosun.spec.wait import Wait
 from bosun.store.base import (
     CANCELLED,
     FAILED,
-    KILLED,
     LIMIT_EXCEEDED,
     SUCCEEDED,
     Breaker,
@@ -289,23 +287,6 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             # Else what it collected goes with the next model answer: the waits' rows keep
             # those results, so a crash before collects them again (it repeats the model
             # call, as any crash during one does), and a woken run's join commits once.
-
-    async def kill_check(self, tool: str | None) -> RunState | None:
-        """Halt (status `killed`) if a kill switch covers this run or this tool.
-
-        The switches come back with every commit (`AppendResult.kill_switches`), so
-        this costs no query; a tool's start is committed before it executes, so a
-        switch set before that commit is always seen (see `tool_call`).
-        """
-        if not self.kill_switches:
-            return None
-        scopes = kill_scopes(self.state.tenant, self.agent.name, tool, self.lineage)
-        switch = next((k for k in self.kill_switches if k.scope in scopes), None)
-        if switch is None:
-            return None
-        return await self.finish(
-            KILLED, f"kill switch {switch.scope} set by {switch.set_by}: {switch.reason}"
-        )
 
     async def model_turn(self) -> RunState | None:
         """Call the model; journal its answer. Returns the final state if the run ends here."""
@@ -575,40 +556,6 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         # the next model call): a crash after this point never re-runs the call.
         await self.commit()
         return None
-
-    async def start(self, call: CallState) -> RunState | None:
-        """Journal the call's start and commit it; the switches and cancels that commit
-        returns are the last look before the body runs. Returns the final state if the
-        call must not run."""
-        state = self.state
-        key = call.idempotency_key or f"{state.run_id}:{call.call_id}"
-        self.record(
-            ToolStarted(
-                call_id=call.call_id, tool=call.tool, attempt=call.attempts + 1, idempotency_key=key
-            )
-        )
-        await self.commit()
-        killed = self.kill_switches and any(
-            k.scope in kill_scopes(state.tenant, self.agent.name, call.tool, self.lineage)
-            for k in self.kill_switches
-        )
-        if not killed and not self.cancel_requested:
-            return None
-        # Set while this call waited for its turn: it never executes.
-        why = "a kill switch was set" if killed else "the run was cancelled"
-        self.record(
-            ToolFailed(
-                call_id=call.call_id,
-                tool=call.tool,
-                error_type="killed" if killed else "cancelled",
-                message=f"not executed: {why}",
-            )
-        )
-        if killed:
-            stopped = await self.kill_check(call.tool)
-            assert stopped is not None
-            return stopped
-        return await self.finish(CANCELLED, "cancelled by request")
 
 
 __all__ = ["LimitReached", "RunLoop", "StopRequested"]
