@@ -86,7 +86,7 @@ def parse(text: str, path: str | None = None) -> tuple[dict[str, Any], dict[Any,
 
     errors = list(_validator().iter_errors(document))
     if errors:
-        best = jsonschema.exceptions.best_match(errors)
+        best = _deepest(errors) or jsonschema.exceptions.best_match(errors)
         loc = list(best.absolute_path)
         raise SpecError(
             f"{_where(path, lines, loc)}: {_short(best.message)} (DSL 1.0 schema:"
@@ -95,6 +95,23 @@ def parse(text: str, path: str | None = None) -> tuple[dict[str, Any], dict[Any,
     for loc, problem in _unsupported(document):
         raise SpecError(f"{_where(path, lines, loc)}: {problem}")
     return document, lines
+
+
+def _flat(errors: Any) -> Iterator[Any]:
+    for error in errors:
+        yield error
+        yield from _flat(error.context)
+
+
+def _deepest(errors: list[Any]) -> Any:
+    """The error deepest in the document, a concrete one (a missing or wrong field) before
+    the `oneOf`/`unevaluatedProperties` it caused: a task matching no task kind is reported
+    as what is wrong inside it, not as "not valid under any of the given schemas"."""
+    concrete = [e for e in _flat(errors) if e.validator not in ("oneOf", "anyOf", "allOf")]
+    if not concrete:
+        return None
+    rank = {"unevaluatedProperties": 1, "additionalProperties": 1}
+    return min(concrete, key=lambda e: (-len(e.absolute_path), rank.get(e.validator, 0)))
 
 
 def _short(message: str) -> str:
