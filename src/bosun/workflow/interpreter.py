@@ -318,6 +318,8 @@ class Interpreter:
                     continue
                 if "do" in catch:
                     return self.do_list(catch["do"], p + "/catch/do", inp, inner)
+                if retry is not None:  # retried to its limit, with no fallback: it faults
+                    raise
                 return inp, None
 
     def _retry_policy(self, retry: Any) -> dict[str, Any] | None:
