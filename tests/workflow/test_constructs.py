@@ -385,7 +385,7 @@ def test_validation_errors_name_file_line_and_field():
         build(text, "flows/bad.yaml")
     message = str(exc.value)
     assert message.startswith("flows/bad.yaml, line 8, `do[1].second.wait`: 'soon'")
-    with pytest.raises(SpecError, match=r"line 4, `do\[0\].f.call`.*names no function"):
+    with pytest.raises(SpecError, match=r"line 5, `do\[0\].f.call`.*names no function"):
         build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: nothere\n", "x.yaml")
     with pytest.raises(SpecError, match="not supported"):
         build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: grpc\n      with:\n"
