@@ -389,5 +389,5 @@ def test_validation_errors_name_file_line_and_field():
         build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: nothere\n", "x.yaml")
     with pytest.raises(SpecError, match="not supported"):
         build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: grpc\n      with:\n"
-              "        proto: {endpoint: x}\n        service: {name: s, host: h}\n"
+              "        proto: {endpoint: \"https://example.com/p.proto\"}\n        service: {name: s, host: h}\n"
               "        method: m\n", "x.yaml")
