@@ -391,3 +391,24 @@ def test_validation_errors_name_file_line_and_field():
         build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: grpc\n      with:\n"
               "        proto: {endpoint: \"https://example.com/p.proto\"}\n        service: {name: s, host: h}\n"
               "        method: m\n", "x.yaml")
+
+
+async def test_mcp_call_goes_through_the_mcp_client_layer(rt):
+    w = wf("""
+    do:
+      - now:
+          call: mcp
+          with:
+            method: tools/call
+            parameters:
+              name: get_current_time
+              arguments: {timezone: Europe/Lisbon}
+            transport:
+              stdio:
+                command: mcp-server-time
+                arguments: ["--local-timezone", "UTC"]
+    """.replace("test, name: t,", "test, name: t,"))
+    assert w.agent.tool_map["get_current_time"].effect == "irreversible"  # untrusted server
+    result = await run(rt, w)
+    assert result.status == "succeeded", result.reason
+    assert "Europe/Lisbon" in result.output

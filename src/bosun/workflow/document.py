@@ -190,7 +190,7 @@ def build(
     tools: dict[str, Tool] = {}
     for loc, _name, task in tasks(document["do"], ("do",)):
         try:
-            _add_tools(task, tools, given, refs, by_name, folder)
+            _add_tools(task, tools, given, refs, by_name, folder, bosun.get("mcp") or {})
         except BosunError as exc:
             raise SpecError(f"{_where(path, lines, (*loc, 'call'))}: {exc}") from None
     doc = document["document"]
@@ -221,6 +221,7 @@ def _add_tools(
     refs: dict[str, str],
     agents: dict[str, Agent],
     folder: str,
+    mcp_settings: dict[str, Any],
 ) -> None:
     if "wait" in task or "emit" in task or "listen" in task:
         kind = next(k for k in ("wait", "emit", "listen") if k in task)
@@ -236,9 +237,10 @@ def _add_tools(
     elif call == "human":
         tools.setdefault("human_task", BUILTINS["human_task"])
     elif call == "mcp":
-        from bosun.workflow.mcp_call import mcp
+        from bosun.workflow.mcp_call import mcp_tool
 
-        tools.setdefault("mcp", mcp)
+        tool = mcp_tool(task.get("with") or {}, mcp_settings, folder)
+        tools.setdefault(tool.name, tool)
     elif call == "agent":
         name = task["with"]["agent"]
         if name not in tools:

@@ -379,9 +379,10 @@ class Interpreter:
                 "timeout": timeout,
             }
             return self.action(p, "human_task", arguments)
-        if what == "mcp":
+        if what == "mcp":  # the server's tool, pinned when the workflow loaded (`mcp_call.py`)
             spec = self._resolve(given, inp, args, p + "/with")
-            return self.action(p, "mcp", spec)
+            params = spec.get("parameters") or {}
+            return self.action(p, params.get("name", "mcp"), dict(params.get("arguments") or {}))
         return self.action(p, what, self._resolve(given, inp, args, p + "/with"))
 
     def http(self, given: dict[str, Any], p: str, inp: Any, args: dict[str, Any]) -> Any:
