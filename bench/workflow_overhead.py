@@ -30,8 +30,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-from bosun import Agent, Runtime, tool  # noqa: E402
-from bosun.workflow import build  # noqa: E402
+from bosun import Agent, Runtime, tool
+from bosun.workflow import build
 
 
 @tool(effect="read", idempotent=True)
@@ -111,8 +111,10 @@ async def main() -> None:
             f"{k:10} {o['us_per_step']:9.0f} {o['min']:7.0f}-{o['max']:<7.0f}"
             f" {o['cpu_us_per_step']:12.0f} {o['us_per_step'] / out['agent']['us_per_step']:8.2f}"
         )
-    print(f"a workflow step costs {out['workflow']['us_per_step'] - out['agent']['us_per_step']:.0f}"
-          f" µs more than an agent's tool step ({ratio:.2f}x)")
+    print(
+        f"a workflow step costs {out['workflow']['us_per_step'] - out['agent']['us_per_step']:.0f}"
+        f" µs more than an agent's tool step ({ratio:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from bosun import Agent, Runtime, Worker
 from bosun.errors import SpecError
 from bosun.journal.events import ToolFinished, ToolProposed
 from bosun.workflow import build, on_emit
-from bosun.workflow.runs import fault_of, view
+from bosun.workflow.runs import fault_of
 
 HEAD = """
 document: {dsl: '1.0.3', namespace: test, name: NAME, version: '1.0.0'}
@@ -74,9 +74,14 @@ async def test_function_call_is_a_governed_tool_call(rt):
 
 
 async def test_policy_denies_an_action_and_the_workflow_can_catch_it(rt):
-    policy = {"name": "p", "rules": [{"name": "no-charges", "tools": ["charge"],
-                                      "effect": "deny", "reason": "not today"}]}
-    w = wf("""
+    policy = {
+        "name": "p",
+        "rules": [
+            {"name": "no-charges", "tools": ["charge"], "effect": "deny", "reason": "not today"}
+        ],
+    }
+    w = wf(
+        """
     do:
       - pay:
           try:
@@ -90,7 +95,9 @@ async def test_policy_denies_an_action_and_the_workflow_can_catch_it(rt):
             do:
               - note:
                   set: {refused: '${ $refused.type }'}
-    """, policy=policy)
+    """,
+        policy=policy,
+    )
     result = await run(rt, w)
     assert result.status == "succeeded", result.reason
     assert json.loads(result.output) == {
@@ -279,9 +286,14 @@ async def test_emit_is_journaled_and_given_to_listeners(rt):
 
 
 async def test_http_calls_are_governed_by_method(rt, http_base):
-    policy = {"name": "p", "rules": [{"name": "no-writes", "tools": ["http_send"],
-                                      "effect": "deny", "reason": "read only"}]}
-    w = wf(f"""
+    policy = {
+        "name": "p",
+        "rules": [
+            {"name": "no-writes", "tools": ["http_send"], "effect": "deny", "reason": "read only"}
+        ],
+    }
+    w = wf(
+        f"""
     do:
       - get:
           call: http
@@ -294,7 +306,9 @@ async def test_http_calls_are_governed_by_method(rt, http_base):
             method: post
             endpoint: {http_base}/v2/pet
             body: {{name: x}}
-    """, policy=policy)
+    """,
+        policy=policy,
+    )
     result = await run(rt, w)
     assert result.status == "failed"
     assert fault_of(result.reason)["status"] == 403
@@ -308,12 +322,15 @@ async def test_agent_call_starts_a_child_run(rt):
         name="helper",
         model={"provider": "scripted", "turns": [{"content": "drafted"}]},
     )
-    w = wf("""
+    w = wf(
+        """
     do:
       - ask:
           call: agent
           with: {agent: helper, input: '${ "order " + .id }'}
-    """, agents=[child])
+    """,
+        agents=[child],
+    )
     result = await run(rt, w, {"id": "7"})
     output = json.loads(result.output)
     assert output["answer"] == "drafted"
@@ -388,13 +405,17 @@ def test_validation_errors_name_file_line_and_field():
     with pytest.raises(SpecError, match=r"line 5, `do\[0\].f.call`.*names no function"):
         build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: nothere\n", "x.yaml")
     with pytest.raises(SpecError, match="not supported"):
-        build(HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: grpc\n      with:\n"
-              "        proto: {endpoint: \"https://example.com/p.proto\"}\n        service: {name: s, host: h}\n"
-              "        method: m\n", "x.yaml")
+        build(
+            HEAD.replace("NAME", "x") + "do:\n  - f:\n      call: grpc\n      with:\n"
+            '        proto: {endpoint: "https://example.com/p.proto"}\n        service: {name: s, host: h}\n'
+            "        method: m\n",
+            "x.yaml",
+        )
 
 
 async def test_mcp_call_goes_through_the_mcp_client_layer(rt):
-    w = wf("""
+    w = wf(
+        """
     do:
       - now:
           call: mcp
@@ -407,7 +428,8 @@ async def test_mcp_call_goes_through_the_mcp_client_layer(rt):
               stdio:
                 command: mcp-server-time
                 arguments: ["--local-timezone", "UTC"]
-    """.replace("test, name: t,", "test, name: t,"))
+    """.replace("test, name: t,", "test, name: t,")
+    )
     assert w.agent.tool_map["get_current_time"].effect == "irreversible"  # untrusted server
     result = await run(rt, w)
     assert result.status == "succeeded", result.reason

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-from server_helpers import Running, log_in, start_server, submit, wait_for  # noqa: E402
+from server_helpers import Running, log_in, start_server, submit, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REFUND = str(ROOT / "examples" / "workflows" / "refund.yaml")
@@ -39,8 +39,10 @@ def test_answer_through_the_api_checked_against_the_form(server: Running):
         bad = c.post(f"/api/runs/{run_id}/tasks", json={"data": {"approved": "yes"}})
         assert bad.status_code == 422 and "approved" in bad.json()["detail"]
         assert c.get(f"/api/runs/{run_id}").json()["status"] == "waiting"
-        ok = c.post(f"/api/runs/{run_id}/tasks",
-                    json={"task": "supervisor", "data": {"approved": True, "amount": 400}})
+        ok = c.post(
+            f"/api/runs/{run_id}/tasks",
+            json={"task": "supervisor", "data": {"approved": True, "amount": 400}},
+        )
         assert ok.status_code == 200, ok.text
         run = wait_for(c, run_id, {"succeeded"})
         workflow = c.get(f"/api/runs/{run_id}/workflow").json()

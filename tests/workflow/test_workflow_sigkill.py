@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "recovery"))
-from crashkit import (  # noqa: E402
+from crashkit import (
     effects,
     finish_worker,
     sigkill,
@@ -25,10 +25,10 @@ from crashkit import (  # noqa: E402
     worker_env,
 )
 
-from bosun import Runtime  # noqa: E402
-from bosun.journal.events import RunResumed, ToolFinished  # noqa: E402
-from bosun.workflow import load_workflow  # noqa: E402
-from bosun.workflow.tools import task_signal  # noqa: E402
+from bosun import Runtime
+from bosun.journal.events import RunResumed, ToolFinished
+from bosun.workflow import load_workflow
+from bosun.workflow.tools import task_signal
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,13 @@ def _effect_dir() -> Path:
 
 
 async def _effect(name: str, ctx: ToolContext, **details: object) -> None:
-    line = {"tool": name, "call_id": ctx.call_id, "key": ctx.idempotency_key,
-            "attempt": ctx.attempt, **details}
+    line = {
+        "tool": name,
+        "call_id": ctx.call_id,
+        "key": ctx.idempotency_key,
+        "attempt": ctx.attempt,
+        **details,
+    }
     with open(_effect_dir() / "effects.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
         f.flush()

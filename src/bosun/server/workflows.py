@@ -66,8 +66,9 @@ async def answer_task(
     p: Approver,
     state: State,
     data: Annotated[Any, Body(description="the answer; checked against the task's form")],
-    task: Annotated[str | None, Body(description="its name or call id; the only one if omitted")]
-    = None,
+    task: Annotated[
+        str | None, Body(description="its name or call id; the only one if omitted")
+    ] = None,
 ) -> dict[str, Any]:
     await ops.get_run(state, p, run_id, "answer_task")
     try:
@@ -77,8 +78,12 @@ async def answer_task(
     except BosunError as exc:
         raise HTTPException(409, str(exc)) from None
     state.hub.poke(p.tenant, run_id)
-    return {"run_id": run_id, "task": answered.name, "call_id": answered.call_id,
-            "message": "delivered; a worker continues the run"}
+    return {
+        "run_id": run_id,
+        "task": answered.name,
+        "call_id": answered.call_id,
+        "message": "delivered; a worker continues the run",
+    }
 
 
 @api.get("/runs/{run_id}/workflow", summary="A workflow run's path, waits and fault")

@@ -33,8 +33,19 @@ SCHEMA = os.path.join(os.path.dirname(__file__), "schema", "workflow-1.0.3.yaml"
 # Calls Bosun runs (besides registered functions); the schema's others are refused.
 CALLS = ("http", "agent", "human", "mcp")
 UNSUPPORTED_CALLS = ("grpc", "openapi", "asyncapi", "a2a")
-TASK_KINDS = ("call", "set", "switch", "for", "fork", "try", "do", "raise", "wait", "emit",
-              "listen")  # `run` (containers, scripts, shells) is not supported
+TASK_KINDS = (
+    "call",
+    "set",
+    "switch",
+    "for",
+    "fork",
+    "try",
+    "do",
+    "raise",
+    "wait",
+    "emit",
+    "listen",
+)  # `run` (containers, scripts, shells) is not supported
 # A workflow's own limits: it may wait for days, and a loop calls the same function again.
 LIMITS = Limits(max_steps=10_000, max_tool_calls=10_000, max_repeats=None, max_wall_seconds=None)
 
@@ -80,8 +91,9 @@ def parse(text: str, path: str | None = None) -> tuple[dict[str, Any], dict[Any,
     what = f"workflow file {path}" if path else "workflow"
     document, lines = yaml_lines.load(text, what)
     if not isinstance(document, dict):
-        raise SpecError(f"{path or 'workflow'}, line 1: a workflow is a mapping with `document:`"
-                        " and `do:`")
+        raise SpecError(
+            f"{path or 'workflow'}, line 1: a workflow is a mapping with `document:` and `do:`"
+        )
     import jsonschema
 
     errors = list(_validator().iter_errors(document))
@@ -137,17 +149,23 @@ def _unsupported(document: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
             yield (*loc, "run"), "`run` tasks (containers, scripts, shells) are not supported"
         call = task.get("call")
         if call in UNSUPPORTED_CALLS:
-            yield (*loc, "call"), (
-                f"`call: {call}` is not supported by Bosun yet (supported: functions,"
-                f" {', '.join(CALLS)})"
+            yield (
+                (*loc, "call"),
+                (
+                    f"`call: {call}` is not supported by Bosun yet (supported: functions,"
+                    f" {', '.join(CALLS)})"
+                ),
             )
         if call == "agent" and not (task.get("with") or {}).get("agent"):
             yield (*loc, "with"), "`call: agent` needs `with: {agent: NAME, input: ...}`"
         listen = task.get("listen")
         if isinstance(listen, dict) and len(listen.get("to", {}).get("any", [None])) != 1:
-            yield (*loc, "listen", "to", "any"), (
-                "`listen.to.any` takes exactly one filter in Bosun (use `all` to wait for"
-                " several events)"
+            yield (
+                (*loc, "listen", "to", "any"),
+                (
+                    "`listen.to.any` takes exactly one filter in Bosun (use `all` to wait for"
+                    " several events)"
+                ),
             )
         if isinstance(listen, dict) and "until" in listen.get("to", {}):
             yield (*loc, "listen", "to", "until"), "`listen.to.until` is not supported"

@@ -83,9 +83,12 @@ def svg(document: dict[str, Any], seen: WorkflowView) -> str:
         y = 10 + i * ROW
         x = 10 + node.depth * INDENT
         state = (
-            "failed" if node.pointer == failed
-            else "waiting" if node.pointer in waiting
-            else "taken" if node.pointer in taken
+            "failed"
+            if node.pointer == failed
+            else "waiting"
+            if node.pointer in waiting
+            else "taken"
+            if node.pointer in taken
             else "idle"
         )
         fill, stroke = COLOURS[state]

@@ -132,7 +132,9 @@ def check(task: HumanTask, answer: Any) -> Any:
         for p in problems[:5]:
             at = "/".join(str(x) for x in p.absolute_path) or "(answer)"
             parts.append(f"{at}: {p.message}")
-        raise InvalidAnswer(f"the answer does not fit the form of {task.title!r}: " + "; ".join(parts))
+        raise InvalidAnswer(
+            f"the answer does not fit the form of {task.title!r}: " + "; ".join(parts)
+        )
     return answer
 
 
