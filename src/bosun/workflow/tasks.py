@@ -15,16 +15,12 @@ from typing import Any
 import orjson
 
 from bosun.engine.state import rebuild
-from bosun.errors import BosunError
+from bosun.errors import BosunError, InvalidAnswer
 from bosun.spec.vocab import WaitStatus
 from bosun.store.base import Store
 from bosun.workflow.tools import task_signal
 
 MAX_INBOX_RUNS = 500  # waiting runs read for the inbox, newest first
-
-
-class InvalidAnswer(BosunError):
-    """The answer does not fit the task's form (nothing was delivered)."""
 
 
 @dataclass(frozen=True)
