@@ -81,7 +81,7 @@ def evaluate(text: str, data: Any, args: dict[str, Any]) -> Any:
 # evaluates the same expressions on the same data again; jq is pure except for these.
 _RESULTS: dict[tuple[str, bytes], bytes] = {}
 MAX_CACHED = 50_000
-_IMPURE = re.compile(r"\b(now|env|input|inputs|input_filename|\$__loc__|\$ENV|debug|stderr)\b")
+_IMPURE = re.compile(r"\b(now|env|input|inputs|input_filename|debug|stderr)\b|\$ENV|\$__loc__")
 
 
 def resolve(value: Any, data: Any, args: dict[str, Any]) -> Any:
