@@ -388,6 +388,10 @@ async def test_workflow_versions_are_pinned(rt):
     assert old.agent.version_id != new.agent.version_id
     run_id = await rt.submit(old.agent, "{}")
     assert (await rt.get_run(run_id)).agent_version == old.agent.version_id
+    rt.register(new.agent)  # the file changed; the queued run keeps the version it started with
+    async with Runtime(rt.store.url) as other:  # another process: only the pinned snapshot
+        await finish(other, run_id)
+        assert (await other.result(run_id)).output == '{"v":1}'
 
 
 def test_validation_errors_name_file_line_and_field():
