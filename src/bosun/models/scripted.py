@@ -6,6 +6,8 @@ script where it stopped, and the same script always produces the same run.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from bosun.errors import ModelError
@@ -24,8 +26,18 @@ class ScriptedProvider:
         self.spec = spec
         self.model = spec.name
 
+    def _turns(self, request: ModelRequest):
+        if not self.spec.scripts:
+            return self.spec.turns
+        first = next((m for m in request.messages if m.get("role") == "user"), None)
+        text = str(first.get("content") or "") if first else ""
+        for script in self.spec.scripts:
+            if re.search(script.when, text):
+                return script.turns
+        return self.spec.turns
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        turns = self.spec.turns
+        turns = self._turns(request)
         if request.turn >= len(turns):
             raise ModelError(
                 f"scripted model has {len(turns)} turns and the run asked for turn "

@@ -1,0 +1,74 @@
+"""Mounting the A2A edge on `bosun serve`'s app: for each served agent, its card at
+`/a2a/NAME/.well-known/agent-card.json` (and at `/.well-known/agent-card.json` when the
+server serves one agent), JSON-RPC at `/a2a/NAME`, HTTP+JSON under `/a2a/NAME/rest`; all
+built with the SDK's route factories around `BosunRequestHandler`."""
+
+from __future__ import annotations
+
+from a2a.server.context import ServerCallContext
+from a2a.server.routes import (
+    DefaultServerCallContextBuilder,
+    create_agent_card_routes,
+    create_jsonrpc_routes,
+    create_rest_routes,
+)
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.routing import Mount
+
+from bosun.server.a2a.access import CARD, public_agents
+from bosun.server.a2a.card import agent_card, base_path
+from bosun.server.a2a.handler import BosunRequestHandler
+from bosun.server.auth import caller_of
+from bosun.server.keys import Principal
+from bosun.server.state import ServerState
+from bosun.spec.a2a import A2ASettings
+from bosun.spec.agent import Agent
+
+
+class CallerContext(DefaultServerCallContextBuilder):
+    """The SDK's call context, with the Bosun caller the middleware found (its key's
+    tenant and role), or, for a public agent called without a key, an operator of the
+    agent's `a2a.tenant` that may start and cancel its tasks and nothing else."""
+
+    def __init__(self, agent: Agent, public: bool):
+        self.agent = agent
+        self.public = public
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        caller = caller_of(request)
+        principal: Principal | None = caller.principal if caller is not None else None
+        if principal is None and self.public:
+            settings = self.agent.a2a or A2ASettings()
+            principal = Principal(
+                key_id="a2a-public",
+                tenant=settings.tenant,
+                role="operator",
+                name=f"public A2A caller of {self.agent.name}",
+            )
+        context.state["principal"] = principal
+        return context
+
+
+def mount_a2a(app: FastAPI, state: ServerState) -> None:
+    """Add the A2A routes of the served agents (after every other route)."""
+    state.a2a_public = public_agents(state, state.agents)
+    base_url = state.settings.public_url or "http://127.0.0.1:8321"
+    routes = []
+    cards = []
+    for agent in state.agents.values():
+        public = agent.name in state.a2a_public
+        card = agent_card(agent, base_url, public=public)
+        cards.append(card)
+        handler = BosunRequestHandler(state, agent, card)
+        context = CallerContext(agent, public)
+        prefix = base_path(agent)
+        routes += create_agent_card_routes(card, card_url=prefix + CARD)
+        routes += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=context)
+        routes += create_rest_routes(handler, context_builder=context, path_prefix=prefix + "/rest")
+    if len(cards) == 1:
+        routes += create_agent_card_routes(cards[0], card_url=CARD)
+    # The SDK's HTTP+JSON routes end with a `/{tenant}` mount (A2A's tenant path prefix),
+    # which matches any two-segment path: it goes last, after every agent's own routes.
+    app.router.routes.extend(sorted(routes, key=lambda r: isinstance(r, Mount)))
