@@ -26,7 +26,7 @@ def agent_card(agent: Agent, base_url: str, *, public: bool) -> pb.AgentCard:
     )
     url = base_url.rstrip("/") + base_path(agent)
     inputs = ["text/plain"] + (
-        ["application/json", "application/octet-stream"]
+        ["application/json", "*/*"]
         if settings.input is A2AInput.ENVELOPE
         else []
     )

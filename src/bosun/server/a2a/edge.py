@@ -13,7 +13,11 @@ from a2a.server.routes import (
     create_rest_routes,
 )
 from fastapi import FastAPI
+from a2a.utils.constants import A2A_JSON_MEDIA_TYPE
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.routing import Mount
 
 from bosun.server.a2a.access import CARD, public_agents
@@ -24,6 +28,9 @@ from bosun.server.keys import Principal
 from bosun.server.state import ServerState
 from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent import Agent
+
+
+JSON_TYPES = frozenset({"application/json", A2A_JSON_MEDIA_TYPE})
 
 
 class CallerContext(DefaultServerCallContextBuilder):
@@ -65,10 +72,58 @@ def mount_a2a(app: FastAPI, state: ServerState) -> None:
         context = CallerContext(agent, public)
         prefix = base_path(agent)
         routes += create_agent_card_routes(card, card_url=prefix + CARD)
-        routes += create_jsonrpc_routes(handler, rpc_url=prefix, context_builder=context)
+        for url in (prefix, prefix + "/"):  # clients that join "/" to the card's URL too
+            routes += create_jsonrpc_routes(handler, rpc_url=url, context_builder=context)
         routes += create_rest_routes(handler, context_builder=context, path_prefix=prefix + "/rest")
     if len(cards) == 1:
         routes += create_agent_card_routes(cards[0], card_url=CARD)
     # The SDK's HTTP+JSON routes end with a `/{tenant}` mount (A2A's tenant path prefix),
     # which matches any two-segment path: it goes last, after every agent's own routes.
     app.router.routes.extend(sorted(routes, key=lambda r: isinstance(r, Mount)))
+
+
+class A2AWire:
+    """Two wire details the SDK leaves to the server, for A2A paths only:
+
+    - a JSON-RPC request whose body is not declared JSON is refused with the A2A
+      `ContentTypeNotSupportedError` (-32005) before anyone parses it (the SDK would try,
+      and answer a parse error);
+    - HTTP+JSON answers are labelled `application/json`, as the binding requires
+      (spec section 11.1; the SDK labels them `application/a2a+json`, a type clients that
+      check for JSON do not recognise).
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/a2a/"):
+            await self.app(scope, receive, send)
+            return
+        parts = path.rstrip("/").split("/")
+        if len(parts) == 3 and scope["method"] == "POST":  # /a2a/NAME: JSON-RPC
+            ctype = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+            if ctype not in JSON_TYPES:
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {
+                        "code": -32005,
+                        "message": f"Content-Type {ctype or 'none'!r} is not supported:"
+                        " send JSON-RPC requests as application/json",
+                    },
+                }
+                await JSONResponse(body, status_code=200)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+
+        async def relabel(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith(A2A_JSON_MEDIA_TYPE):
+                    headers["content-type"] = "application/json"
+            await send(message)
+
+        await self.app(scope, receive, relabel if "/rest/" in path else send)

@@ -27,6 +27,7 @@ from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.request_handler import RequestHandler
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import (
+    ContentTypeNotSupportedError,
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
     InvalidRequestError,
@@ -104,7 +105,14 @@ class BosunRequestHandler(RequestHandler):
             raise InvalidParamsError(message="the message has no parts: send at least one")
         if not message.message_id:
             raise InvalidParamsError(message="the message has no messageId")
-        validate_input_modes(message, self.card)
+        if self.settings.input is not A2AInput.ENVELOPE:
+            # Text in: a part the run's input would drop is refused, not lost. An envelope
+            # agent is handed every part as it came (its card says so: `*/*`).
+            validate_input_modes(message, self.card)
+            if any(part.WhichOneof("content") != "text" for part in message.parts):
+                raise ContentTypeNotSupportedError(
+                    message=f"agent {self.agent.name} takes text parts only (a2a.input: text)"
+                )
         if message.task_id:
             return await self._follow_up(p, message, context)
         context_id = message.context_id or str(uuid.uuid4())
@@ -203,13 +211,16 @@ class BosunRequestHandler(RequestHandler):
         sent_state: int | None = None
         sent_artifacts = 0
         first = True
-        async for task in self._watch(run_id, context, until_settled=True):
+        # A stream of a new message ends when the task ends or needs input; a subscription
+        # follows the task through its input-required turns, to its end.
+        async for task in self._watch(run_id, context, until_settled=not resubscribe):
             if first:
                 first = False
                 sent_state = task.status.state
                 shown = pb.Task()
                 shown.CopyFrom(task)
-                if task.status.state in tasks.TERMINAL or task.status.state in tasks.INTERRUPTED:
+                settled = task.status.state in tasks.TERMINAL or task.status.state in tasks.INTERRUPTED
+                if settled and not resubscribe:
                     # already settled: the task as it was, then the updates that led here
                     shown.status.state = S.TASK_STATE_SUBMITTED
                     shown.status.ClearField("message")
@@ -220,7 +231,11 @@ class BosunRequestHandler(RequestHandler):
                     continue
             state = task.status.state
             settled = state in tasks.TERMINAL or state in tasks.INTERRUPTED
-            if settled and sent_state != S.TASK_STATE_WORKING and state != S.TASK_STATE_CANCELED:
+            if (
+                settled
+                and sent_state not in (S.TASK_STATE_WORKING, *tasks.INTERRUPTED)
+                and state != S.TASK_STATE_CANCELED
+            ):
                 yield self._status(task, S.TASK_STATE_WORKING)
                 sent_state = S.TASK_STATE_WORKING
             if settled:
