@@ -346,7 +346,7 @@ def _decision(message: pb.Message) -> tuple[bool, str | None]:
             if isinstance(data, dict) and isinstance(data.get("approve"), bool):
                 return data["approve"], data.get("reason")
     text = " ".join(p.text for p in message.parts if p.WhichOneof("content") == "text").strip()
-    word = text.split(maxsplit=1)[0].lower().strip(".!,") if text else ""
+    word = text.split(maxsplit=1)[0].lower().strip(".!,:;") if text else ""
     if word in {"approve", "approved", "yes", "y", "ok"}:
         return True, text or None
     if word in {"deny", "denied", "no", "n", "reject"}:
