@@ -41,8 +41,10 @@ class Served:
         return await create_client(f"{self.url}/a2a/{agent}", client_config=config)
 
 
-def start(db: str, admin_key: str = "") -> tuple[Served, callable]:
+def start(db: str, admin_key: str = "", **overrides) -> tuple[Served, callable]:
     settings = Settings(db=db, agents=list(AGENTS), auth_failures_per_minute=10_000, poll_interval=0.05)
+    for name, value in overrides.items():
+        setattr(settings, name, value)
     # The agent cards name the server's URL, so the port is chosen before it starts.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
