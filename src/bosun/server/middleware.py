@@ -61,7 +61,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = scope["path"].startswith(PUBLIC_PREFIXES)
+        # Static files and A2A agent cards (public, and cached by A2A clients) keep their own.
+        static = scope["path"].startswith(PUBLIC_PREFIXES) or is_card(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

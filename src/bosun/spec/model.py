@@ -4,7 +4,7 @@ environment variable that holds the key, so the spec can be journaled as it is."
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -35,14 +35,24 @@ class ScriptedTurn(SpecModel):
 
 
 class ScriptedScript(SpecModel):
-    """Turns played when the run's first user message matches `when` (a regular
-    expression, searched): one scripted agent answers different inputs differently."""
+    """Turns played when a message matches `when` (a regular expression, searched): one
+    scripted agent answers different inputs differently. `on: first` (the default) reads
+    the run's first user message and plays `turns` in order; `on: last` reads the latest
+    user message or tool result and answers it with its one turn, so a conversation can
+    loop (ask again) or end depending on what came back."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     field_prefix = "script"
 
     when: str
+    on: Literal["first", "last"] = "first"
     turns: tuple[ScriptedTurn, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_reaction(self) -> ScriptedScript:
+        if self.on == "last" and len(self.turns) != 1:
+            raise ValueError("a script `on: last` answers the latest message: give it one turn")
+        return self
 
     @field_validator("when")
     @classmethod

@@ -30,6 +30,7 @@ from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent import Agent
 
 
+CARD_CACHE = "public, max-age=300"  # a card changes when the server restarts with new agents
 JSON_TYPES = frozenset({"application/json", A2A_JSON_MEDIA_TYPE})
 
 
@@ -71,12 +72,12 @@ def mount_a2a(app: FastAPI, state: ServerState) -> None:
         handler = BosunRequestHandler(state, agent, card)
         context = CallerContext(agent, public)
         prefix = base_path(agent)
-        routes += create_agent_card_routes(card, card_url=prefix + CARD)
+        routes += create_agent_card_routes(card, card_url=prefix + CARD, cache_control=CARD_CACHE)
         for url in (prefix, prefix + "/"):  # clients that join "/" to the card's URL too
             routes += create_jsonrpc_routes(handler, rpc_url=url, context_builder=context)
         routes += create_rest_routes(handler, context_builder=context, path_prefix=prefix + "/rest")
     if len(cards) == 1:
-        routes += create_agent_card_routes(cards[0], card_url=CARD)
+        routes += create_agent_card_routes(cards[0], card_url=CARD, cache_control=CARD_CACHE)
     # The SDK's HTTP+JSON routes end with a `/{tenant}` mount (A2A's tenant path prefix),
     # which matches any two-segment path: it goes last, after every agent's own routes.
     app.router.routes.extend(sorted(routes, key=lambda r: isinstance(r, Mount)))
