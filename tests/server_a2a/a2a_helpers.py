@@ -27,12 +27,18 @@ class Served:
     app: object
 
     def key(self, tenant: str, role: str) -> str:
-        with httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}) as c:
-            r = c.post("/api/keys", json={"tenant": tenant, "role": role, "name": f"{tenant}-{role}"})
+        with httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}
+        ) as c:
+            r = c.post(
+                "/api/keys", json={"tenant": tenant, "role": role, "name": f"{tenant}-{role}"}
+            )
             assert r.status_code == 201, r.text
             return r.json()["key"]
 
-    async def client(self, agent: str, key: str | None, *, streaming: bool = False, binding: str = "JSONRPC"):
+    async def client(
+        self, agent: str, key: str | None, *, streaming: bool = False, binding: str = "JSONRPC"
+    ):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         http = httpx.AsyncClient(headers=headers, timeout=30)
         config = ClientConfig(
@@ -42,7 +48,9 @@ class Served:
 
 
 def start(db: str, admin_key: str = "", **overrides) -> tuple[Served, callable]:
-    settings = Settings(db=db, agents=list(AGENTS), auth_failures_per_minute=10_000, poll_interval=0.05)
+    settings = Settings(
+        db=db, agents=list(AGENTS), auth_failures_per_minute=10_000, poll_interval=0.05
+    )
     for name, value in overrides.items():
         setattr(settings, name, value)
     # The agent cards name the server's URL, so the port is chosen before it starts.
@@ -67,7 +75,9 @@ def start(db: str, admin_key: str = "", **overrides) -> tuple[Served, callable]:
     return Served(f"http://127.0.0.1:{port}", key, app), stop
 
 
-def text_message(text: str, *, task_id: str = "", context_id: str = "", message_id: str | None = None) -> pb.SendMessageRequest:
+def text_message(
+    text: str, *, task_id: str = "", context_id: str = "", message_id: str | None = None
+) -> pb.SendMessageRequest:
     import uuid
 
     return pb.SendMessageRequest(

@@ -58,7 +58,10 @@ async def test_agent_card_names_endpoints_version_and_the_key_it_needs(served):
     assert card["version"] == "1"
     assert card["description"] == "Answer every question with a short greeting."
     bindings = {i["protocolBinding"]: i["url"] for i in card["supportedInterfaces"]}
-    assert bindings == {"JSONRPC": f"{served.url}/a2a/echo", "HTTP+JSON": f"{served.url}/a2a/echo/rest"}
+    assert bindings == {
+        "JSONRPC": f"{served.url}/a2a/echo",
+        "HTTP+JSON": f"{served.url}/a2a/echo/rest",
+    }
     assert card["capabilities"]["streaming"] is True
     assert not card["capabilities"].get("pushNotifications")
     assert card["securitySchemes"]["bosunApiKey"]["httpAuthSecurityScheme"]["scheme"] == "Bearer"
@@ -204,7 +207,9 @@ async def test_no_key_is_refused_unless_the_agent_is_public(served):
     headers = {"A2A-Version": "1.0"}
     with httpx.Client(base_url=served.url, timeout=20) as http:
         refused = http.post("/a2a/echo", json=body, headers=headers)
-        bad_key = http.post("/a2a/echo", json=body, headers={**headers, "Authorization": "Bearer nope"})
+        bad_key = http.post(
+            "/a2a/echo", json=body, headers={**headers, "Authorization": "Bearer nope"}
+        )
         opened = http.post("/a2a/open-echo", json=body, headers=headers)
     assert refused.status_code == 401 and bad_key.status_code == 401
     assert opened.json()["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"

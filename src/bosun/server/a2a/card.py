@@ -26,9 +26,7 @@ def agent_card(agent: Agent, base_url: str, *, public: bool) -> pb.AgentCard:
     )
     url = base_url.rstrip("/") + base_path(agent)
     inputs = ["text/plain"] + (
-        ["application/json", "*/*"]
-        if settings.input is A2AInput.ENVELOPE
-        else []
+        ["application/json", "*/*"] if settings.input is A2AInput.ENVELOPE else []
     )
     outputs = ["text/plain"] + (
         ["application/json", "application/octet-stream"]
@@ -42,9 +40,13 @@ def agent_card(agent: Agent, base_url: str, *, public: bool) -> pb.AgentCard:
         provider=pb.AgentProvider(organization="Bosun", url="https://github.com/bosun"),
         documentation_url=f"{base_url.rstrip('/')}/openapi.json",
         supported_interfaces=[
-            pb.AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version=PROTOCOL_VERSION_1_0),
             pb.AgentInterface(
-                url=f"{url}/rest", protocol_binding="HTTP+JSON", protocol_version=PROTOCOL_VERSION_1_0
+                url=url, protocol_binding="JSONRPC", protocol_version=PROTOCOL_VERSION_1_0
+            ),
+            pb.AgentInterface(
+                url=f"{url}/rest",
+                protocol_binding="HTTP+JSON",
+                protocol_version=PROTOCOL_VERSION_1_0,
             ),
         ],
         capabilities=pb.AgentCapabilities(

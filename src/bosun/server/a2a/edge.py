@@ -12,13 +12,13 @@ from a2a.server.routes import (
     create_jsonrpc_routes,
     create_rest_routes,
 )
-from fastapi import FastAPI
 from a2a.utils.constants import A2A_JSON_MEDIA_TYPE
+from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bosun.server.a2a.access import CARD, public_agents
 from bosun.server.a2a.card import agent_card, base_path
@@ -28,7 +28,6 @@ from bosun.server.keys import Principal
 from bosun.server.state import ServerState
 from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent import Agent
-
 
 CARD_CACHE = "public, max-age=300"  # a card changes when the server restarts with new agents
 JSON_TYPES = frozenset({"application/json", A2A_JSON_MEDIA_TYPE})

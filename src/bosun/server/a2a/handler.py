@@ -121,7 +121,7 @@ class BosunRequestHandler(RequestHandler):
             ops.need(p, "operate")
         except HTTPException as exc:
             raise _refused(exc) from None
-        return await self.state.runtime.submit(
+        run_id = await self.state.runtime.submit(
             self.agent,
             text,
             tenant=p.tenant,
@@ -129,8 +129,16 @@ class BosunRequestHandler(RequestHandler):
             tags={tasks.TAG_MESSAGE: message.message_id, tasks.TAG_CONTEXT: context_id},
             key=f"a2a:{self.agent.name}:{context_id}:{message.message_id}",
         )
+        self._wake()
+        return run_id
 
-    async def _follow_up(self, p: Principal, message: pb.Message, context: ServerCallContext) -> str:
+    def _wake(self) -> None:
+        if self.state.worker is not None:
+            self.state.worker.wake()
+
+    async def _follow_up(
+        self, p: Principal, message: pb.Message, context: ServerCallContext
+    ) -> str:
         run = await self.store.run(message.task_id, context)
         if message.context_id and message.context_id != tasks.context_of(run):
             raise InvalidParamsError(
@@ -147,7 +155,8 @@ class BosunRequestHandler(RequestHandler):
             )
         waits = await self.state.runtime.store.waits(run.id)
         approval = next(
-            (w for w in waits if w.kind == WaitKind.APPROVAL and w.status == WaitStatus.PENDING), None
+            (w for w in waits if w.kind == WaitKind.APPROVAL and w.status == WaitStatus.PENDING),
+            None,
         )
         try:
             if approval is not None:
@@ -157,11 +166,14 @@ class BosunRequestHandler(RequestHandler):
                 else:
                     await ops.deny(self.state, p, approval.key, reason or "denied over A2A")
             else:
-                await ops.signal(self.state, p, run.id, tasks.INPUT_SIGNAL, tasks.signal_payload(message))
+                await ops.signal(
+                    self.state, p, run.id, tasks.INPUT_SIGNAL, tasks.signal_payload(message)
+                )
         except HTTPException as exc:
             raise _refused(exc) from None
         except RunAlreadyFinished as exc:
             raise UnsupportedOperationError(message=str(exc)) from None
+        self._wake()
         return run.id
 
     async def on_message_send(
@@ -170,11 +182,12 @@ class BosunRequestHandler(RequestHandler):
         run_id = await self._send(params, context)
         task = None
         if not params.configuration.return_immediately:
-            async for task in self._watch(run_id, context, until_settled=True):
-                pass
+            async for seen in self._watch(run_id, context, until_settled=True):
+                task = seen  # the last one: ended, needing input, or as it was at the bound
         if task is None:
             task = await self.store.get(run_id, context)
-        assert task is not None
+        if task is None:
+            raise TaskNotFoundError(message=f"no task {run_id!r}")
         run = await self.store.run(run_id, context)
         reply = tasks.answer_of(run.output, self.settings.answer).get("reply")
         if reply is not None and task.status.state == S.TASK_STATE_COMPLETED:
@@ -219,7 +232,9 @@ class BosunRequestHandler(RequestHandler):
                 sent_state = task.status.state
                 shown = pb.Task()
                 shown.CopyFrom(task)
-                settled = task.status.state in tasks.TERMINAL or task.status.state in tasks.INTERRUPTED
+                settled = (
+                    task.status.state in tasks.TERMINAL or task.status.state in tasks.INTERRUPTED
+                )
                 if settled and not resubscribe:
                     # already settled: the task as it was, then the updates that led here
                     shown.status.state = S.TASK_STATE_SUBMITTED
@@ -285,7 +300,7 @@ class BosunRequestHandler(RequestHandler):
                 state = task.status.state
                 if state in tasks.TERMINAL or (until_settled and state in tasks.INTERRUPTED):
                     return
-                if hub.stopping.is_set() or loop.time() > ends and until_settled:
+                if hub.stopping.is_set() or (until_settled and loop.time() > ends):
                     return
                 await sub.wait(RECHECK_SECONDS)
         finally:
@@ -310,6 +325,7 @@ class BosunRequestHandler(RequestHandler):
             raise _refused(exc) from None
         if not done.cancel_requested:
             raise TaskNotCancelableError(message=done.message)
+        self._wake()
         # A parked run ends when a worker next holds it: wait for that, briefly.
         for _ in range(50):
             task = await self.store.get(params.id, context)

@@ -97,7 +97,12 @@ class BosunTaskStore(TaskStore):
         first_at = until
         while True:
             rows = await self.state.runtime.store.list_runs(
-                tenant=p.tenant, agent=self.agent.name, tag=tag, until=until, limit=SCAN, offset=offset
+                tenant=p.tenant,
+                agent=self.agent.name,
+                tag=tag,
+                until=until,
+                limit=SCAN,
+                offset=offset,
             )
             if first_at is None and rows:
                 first_at = rows[0].created_at + 1e-6
@@ -106,9 +111,12 @@ class BosunTaskStore(TaskStore):
                     continue
                 if after is not None and (run.updated_at or run.created_at) < after:
                     continue
-                if wanted is not None and run.status in (RunStatus.WAITING, RunStatus.FAILED):
-                    if (await self.project(run, context, artifacts=False)).status.state != wanted:
-                        continue
+                if (
+                    wanted is not None
+                    and run.status in (RunStatus.WAITING, RunStatus.FAILED)
+                    and (await self.project(run, context, artifacts=False)).status.state != wanted
+                ):
+                    continue
                 total += 1
                 if total > skip and len(matched) < size:
                     matched.append(run)
@@ -121,7 +129,9 @@ class BosunTaskStore(TaskStore):
             out.append(apply_history_length(task, params))
         more = skip + len(matched) < total
         token = _token(first_at, skip + len(matched)) if more else ""
-        return pb.ListTasksResponse(tasks=out, next_page_token=token, page_size=size, total_size=total)
+        return pb.ListTasksResponse(
+            tasks=out, next_page_token=token, page_size=size, total_size=total
+        )
 
 
 def _token(until: float | None, skip: int) -> str:
@@ -135,4 +145,6 @@ def _cursor(token: str) -> tuple[float | None, int]:
         body: Any = orjson.loads(base64.urlsafe_b64decode(token.encode()))
         return body["until"], int(body["skip"])
     except Exception:
-        raise InvalidParamsError(message=f"invalid pageToken {token!r}: pass one a listing returned") from None
+        raise InvalidParamsError(
+            message=f"invalid pageToken {token!r}: pass one a listing returned"
+        ) from None

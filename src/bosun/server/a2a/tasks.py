@@ -38,7 +38,9 @@ TAG_MESSAGE = "a2a.message_id"
 TAG_CONTEXT = "a2a.context_id"
 
 S = pb.TaskState
-TERMINAL = frozenset({S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED, S.TASK_STATE_CANCELED, S.TASK_STATE_REJECTED})
+TERMINAL = frozenset(
+    {S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED, S.TASK_STATE_CANCELED, S.TASK_STATE_REJECTED}
+)
 INTERRUPTED = frozenset({S.TASK_STATE_INPUT_REQUIRED, S.TASK_STATE_AUTH_REQUIRED})
 
 _ENDED = {
@@ -51,7 +53,13 @@ _ENDED = {
 # The A2A states a ListTasks status filter asks for, as run statuses.
 STATUSES_OF = {
     S.TASK_STATE_SUBMITTED: (RunStatus.QUEUED,),
-    S.TASK_STATE_WORKING: (RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.PAUSED, RunStatus.WAITING, RunStatus.NEEDS_ATTENTION),
+    S.TASK_STATE_WORKING: (
+        RunStatus.RUNNING,
+        RunStatus.QUEUED,
+        RunStatus.PAUSED,
+        RunStatus.WAITING,
+        RunStatus.NEEDS_ATTENTION,
+    ),
     S.TASK_STATE_INPUT_REQUIRED: (RunStatus.WAITING_APPROVAL, RunStatus.WAITING),
     S.TASK_STATE_COMPLETED: (RunStatus.SUCCEEDED,),
     S.TASK_STATE_FAILED: (RunStatus.FAILED, RunStatus.LIMIT_EXCEEDED, RunStatus.KILLED),
@@ -212,10 +220,20 @@ def build_task(
     state = state_of(run, waits, began)
     status = pb.TaskStatus(state=state, timestamp=timestamp(run.updated_at or run.created_at))
     task = pb.Task(id=run.id, context_id=context_of(run), status=status)
-    history = [_user_message(run, run.tags.get(TAG_MESSAGE) or f"{run.id}-input", _first_parts(run, started))]
+    history = [
+        _user_message(
+            run, run.tags.get(TAG_MESSAGE) or f"{run.id}-input", _first_parts(run, started)
+        )
+    ]
     for w in sorted(waits, key=lambda w: w.created_at):
         if w.kind == WaitKind.SIGNAL and w.key == INPUT_SIGNAL and isinstance(w.result, dict):
-            history.append(_user_message(run, str(w.result.get("message_id") or w.id), w.result.get("parts") or [{"text": w.result.get("text", "")}]))
+            history.append(
+                _user_message(
+                    run,
+                    str(w.result.get("message_id") or w.id),
+                    w.result.get("parts") or [{"text": w.result.get("text", "")}],
+                )
+            )
     task.history.extend(history)
     finished = next((e for _, e in reversed(events) if isinstance(e, RunFinished)), None)
     if state in TERMINAL:
