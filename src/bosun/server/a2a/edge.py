@@ -13,6 +13,8 @@ from a2a.server.routes import (
     create_rest_routes,
 )
 from a2a.utils.constants import A2A_JSON_MEDIA_TYPE
+from a2a.utils.error_handlers import build_rest_error_payload
+from a2a.utils.errors import ContentTypeNotSupportedError
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -85,9 +87,9 @@ def mount_a2a(app: FastAPI, state: ServerState) -> None:
 class A2AWire:
     """Two wire details the SDK leaves to the server, for A2A paths only:
 
-    - a JSON-RPC request whose body is not declared JSON is refused with the A2A
-      `ContentTypeNotSupportedError` (-32005) before anyone parses it (the SDK would try,
-      and answer a parse error);
+    - a request whose body is not declared JSON is refused with the A2A
+      `ContentTypeNotSupportedError` (JSON-RPC -32005; HTTP+JSON 415) before anyone parses
+      it (the SDK would try, and answer a parse error or take it);
     - HTTP+JSON answers are labelled `application/json`, as the binding requires
       (spec section 11.1; the SDK labels them `application/a2a+json`, a type clients that
       check for JSON do not recognise).
@@ -118,6 +120,17 @@ class A2AWire:
                 return
             await self.app(scope, receive, send)
             return
+
+        if "/rest/" in path and scope["method"] in ("POST", "PUT", "PATCH"):
+            ctype = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+            if ctype not in JSON_TYPES:
+                error = ContentTypeNotSupportedError(
+                    message=f"Content-Type {ctype or 'none'!r} is not supported: send application/json"
+                )
+                payload = build_rest_error_payload(error)
+                status = payload.get("error", {}).get("code", 415)
+                await JSONResponse(payload, status_code=status)(scope, receive, send)
+                return
 
         async def relabel(message: Message) -> None:
             if message["type"] == "http.response.start":
