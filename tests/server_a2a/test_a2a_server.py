@@ -235,3 +235,30 @@ async def test_a_0_3_client_gets_a_clear_version_error(served, operator):
     with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {operator}"}) as http:
         old = http.post("/a2a/echo", json=body, headers={"A2A-Version": "0.3"}).json()
     assert old["error"]["code"] == -32009 and "0.3" in old["error"]["message"]
+
+
+async def test_a_body_not_declared_json_is_refused_on_both_bindings(served, operator):
+    headers = {
+        "Authorization": f"Bearer {operator}",
+        "A2A-Version": "1.0",
+        "Content-Type": "text/plain",
+    }
+    body = b'{"message": {"role": "ROLE_USER", "messageId": "m", "parts": [{"text": "hi"}]}}'
+    with httpx.Client(base_url=served.url, headers=headers) as http:
+        rpc = http.post("/a2a/echo", content=body).json()
+        rest = http.post("/a2a/echo/rest/message:send", content=body)
+        runs = http.get("/api/runs").json()["runs"]
+    assert rpc["error"]["code"] == -32005
+    assert rest.status_code == 415 and "text/plain" in rest.json()["error"]["message"]
+    assert runs == []  # nothing was started
+
+
+async def test_a_text_agent_refuses_parts_it_would_drop(served, operator):
+    client = await served.client("echo", operator)
+    request = text_message("see attached")
+    request.message.parts.append(
+        pb.Part(raw=b"%PDF", media_type="application/pdf", filename="a.pdf")
+    )
+    with pytest.raises(A2AError, match="not supported|text parts only"):
+        await send(client, request)
+    await client.close()

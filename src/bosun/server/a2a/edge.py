@@ -128,8 +128,8 @@ class A2AWire:
                     message=f"Content-Type {ctype or 'none'!r} is not supported: send application/json"
                 )
                 payload = build_rest_error_payload(error)
-                status = payload.get("error", {}).get("code", 415)
-                await JSONResponse(payload, status_code=status)(scope, receive, send)
+                payload["error"]["code"] = 415  # the binding's status for it (spec 5.4)
+                await JSONResponse(payload, status_code=415)(scope, receive, send)
                 return
 
         async def relabel(message: Message) -> None:
