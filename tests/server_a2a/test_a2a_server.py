@@ -259,6 +259,6 @@ async def test_a_text_agent_refuses_parts_it_would_drop(served, operator):
     request.message.parts.append(
         pb.Part(raw=b"%PDF", media_type="application/pdf", filename="a.pdf")
     )
-    with pytest.raises(A2AError, match="not supported|text parts only"):
+    with pytest.raises(A2AError, match=r"not supported|text parts only"):
         await send(client, request)
     await client.close()
