@@ -312,7 +312,7 @@ async def test_http_calls_are_governed_by_method(rt, http_base):
     result = await run(rt, w)
     assert result.status == "failed"
     assert fault_of(result.reason)["status"] == 403
-    from conftest import Handler
+    from wf_http import Handler
 
     assert Handler.calls == ["GET /v2/pet/1"]  # the POST never left
 
