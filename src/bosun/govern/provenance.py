@@ -70,9 +70,12 @@ _DOMAIN = re.compile(
 _IBAN = re.compile(r"\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,3})?\b")
 _DIGITS = re.compile(r"\+?\d[\d \t().\-/]{4,}\d")
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
-_TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;|]+")
+_TOKEN = re.compile(r"[^\s\"'`<>()\[\]{};|]+")
+_DOMAIN_FULL = re.compile(r"(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,24}")
+_NUMBER_FULL = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_NUMERIC_START = frozenset("$€£+-0123456789")
 _PART = re.compile(r"[a-z0-9]+")
-_EDGE = ".:!?*#=~"
+_EDGE = ".,:!?*#=~"
 _SPACE = re.compile(r"\s")
 _HAS_DIGIT = re.compile(r"\d")
 MIN_DIGITS = 6
@@ -132,35 +135,41 @@ def _number_key(value: float) -> str:
 
 
 def text_keys(text: str) -> set[str]:
-    """Every key of one (decoded) text; see the module docstring."""
+    """Every key of one (decoded) text; see the module docstring. One pass over its
+    tokens; only IBANs and phone numbers, which may hold spaces, need the whole text."""
     lower = text.lower()
     keys: set[str] = set()
+    add = keys.add
     for token in _TOKEN.findall(lower):
         token = token.strip(_EDGE)
         if not token:
             continue
-        keys.add("w:" + token)
+        add("w:" + token)
         for part in _PART.findall(token):
-            keys.add("w:" + part)
-    if "@" in lower:
-        keys.update("e:" + m.rstrip(".-") for m in _EMAIL.findall(lower))
-    if "://" in lower:
-        for m in _URL.findall(lower):
-            keys.update(_url_keys(m))
-    if "." in lower:
-        keys.update("h:" + (d[4:] if d.startswith("www.") else d) for d in _DOMAIN.findall(lower))
+            add("w:" + part)
+            if part.isdigit():
+                add("n:" + str(int(part)))
+        if "@" in token:
+            found = _EMAIL.search(token)
+            if found:
+                add("e:" + found.group().rstrip(".-"))
+        if "://" in token:
+            found = _URL.search(token)
+            if found:
+                keys.update(_url_keys(found.group()))
+        elif "." in token and _DOMAIN_FULL.fullmatch(token):
+            add("h:" + (token[4:] if token.startswith("www.") else token))
+        if token[0] in _NUMERIC_START:
+            number = _NUMBER_FULL.fullmatch(token.lstrip("$€£+"))
+            if number:
+                add(_number_key(float(number.group().replace(",", ""))))
     if _HAS_DIGIT.search(lower) is not None:
         for m in _IBAN.findall(lower):
-            keys.add("i:" + m.replace(" ", ""))
+            add("i:" + m.replace(" ", ""))
         for m in _DIGITS.findall(lower):
             digits = _digit_run(m)
             if digits:
-                keys.add("d:" + digits)
-        for m in _NUMBER.findall(lower):
-            try:
-                keys.add(_number_key(float(m.replace(",", ""))))
-            except ValueError:
-                continue
+                add("d:" + digits)
     return keys
 
 
