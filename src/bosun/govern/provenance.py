@@ -273,10 +273,12 @@ class ProvenanceIndex:
         "_pending",
         "_pending_user",
         "_texts",
+        "_untrusted",
         "_user",
         "_vouched",
         "instructions_text",
         "n",
+        "referenced",
         "request",
     )
 
@@ -284,6 +286,10 @@ class ProvenanceIndex:
         self._user: set[str] = set()
         self._vouched: dict[str, Source] = {}  # keys an instruction or trusted tool supplied
         self._first: dict[str, Source] = {}  # the first tool output that held each other key
+        self._untrusted: dict[str, Source] = {}  # the first untrusted output that held each key
+        # Untrusted calls the user's request pointed at by an argument it supplied (a URL, a
+        # file name): what they returned is what the user asked to act on.
+        self.referenced: set[str] = set()
         self._texts: list[tuple[str, Source]] = []  # lowered texts, for phrases
         self._pending: list[tuple[Any, Source, str]] = []
         self._pending_user: list[str] = []
@@ -336,6 +342,9 @@ class ProvenanceIndex:
             else:
                 for key in keys:
                     self._first.setdefault(key, source)
+                    self._untrusted.setdefault(key, source)
+                if any(_specific(k) and k in self._user for k in _arg_keys(args)):
+                    self.referenced.add(source.call_id or "")
 
     # -- looking up ------------------------------------------------------------
 
@@ -345,6 +354,42 @@ class ProvenanceIndex:
         if key in self._instructions:
             return INSTRUCTIONS
         return self._vouched.get(key) or self._first.get(key)
+
+    def untrusted_sighting(self, value: Any) -> Source | None:
+        """The first untrusted output that held this single value, even when trusted data
+        (a listing) vouches for it too."""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return None
+        text = str(value).strip().lower()
+        if not text or _SPACE.search(text) is not None:
+            return None
+        for key in _token_keys(text):
+            if key in self._untrusted:
+                return self._untrusted[key]
+        return None
+
+    def user_gave(self, value: Any) -> bool:
+        """Whether the user's request holds an entity of this value's kind (an e-mail
+        address, an IBAN, a URL, a phone number): then a value of that kind is the user's
+        to give, and an untrusted one is never delegated."""
+        if not isinstance(value, str):
+            return False
+        text = value.strip().lower()
+        keys = _token_keys(text) if _SPACE.search(text) is None else ()
+        kind = next((k[:2] for k in keys if k[:2] in ("e:", "i:", "u:", "d:")), None)
+        return kind is not None and any(k.startswith(kind) for k in self._user)
+
+    def embedded(self, value: Any) -> Source | None:
+        """The least trusted origin of the addresses and URLs written inside a longer text
+        (a post that carries a link): None when it holds none."""
+        if not isinstance(value, str) or ("@" not in value and "://" not in value):
+            return None
+        lower = value.lower()
+        keys = [("e:" + m.rstrip(".-"),) for m in _EMAIL.findall(lower)]
+        keys += [_url_keys(m) for m in _URL.findall(lower)]
+        if not keys:
+            return None
+        return max((self._first_of(k) for k in keys), key=lambda s: RANK[s.origin])
 
     def _first_of(self, keys: Iterable[str]) -> Source:
         for key in keys:
@@ -402,6 +447,14 @@ def _contains_words(haystack: str, needle: str) -> bool:
             return True
         start = haystack.find(needle, start + 1)
     return False
+
+
+def _specific(key: str) -> bool:
+    """A key that names one thing (an address, a URL, an IBAN, a number, a file name), not
+    a common word: pointing at a call by it is deliberate."""
+    if key[:2] in ("e:", "u:", "i:", "d:"):
+        return True
+    return key.startswith("w:") and any(c in key[2:] for c in "./-_@0123456789")
 
 
 def _arg_keys(arguments: str) -> set[str]:
