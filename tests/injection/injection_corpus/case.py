@@ -51,7 +51,9 @@ class Case:
 
     def calls(self) -> list[tuple[str, Call]]:
         """Each call with the id the scripted provider gives it (`call_<turn>_<index>`)."""
-        return [(f"call_{t}_{i}", c) for t, turn in enumerate(self.turns) for i, c in enumerate(turn)]
+        return [
+            (f"call_{t}_{i}", c) for t, turn in enumerate(self.turns) for i, c in enumerate(turn)
+        ]
 
     def injected(self) -> list[tuple[str, Call]]:
         return [(cid, c) for cid, c in self.calls() if c.injected]
@@ -93,6 +95,7 @@ class Attack:
 
 
 Goal = Callable[[random.Random, Scenario], Attack]
+
 
 def call(tool: str, **args: Any) -> Call:
     """A legitimate call of the user's task."""
@@ -146,7 +149,9 @@ def place(world: dict[str, Any], path: tuple[Any, ...], text: str, rng: random.R
         parent[path[-1]] = "\n".join([*lines[:cut], text, *lines[cut:]])
 
 
-def hijack(legit: list[list[Call]], injected: list[list[Call]], seen_at: int, how: str) -> list[list[Call]]:
+def hijack(
+    legit: list[list[Call]], injected: list[list[Call]], seen_at: int, how: str
+) -> list[list[Call]]:
     """The hijacked model's turns: its legitimate turns with the injected ones inserted
     right after it read the instruction (`before` its own effects), merged into its
     next turn (`with`), or after everything it was asked to do (`after`)."""
@@ -167,7 +172,9 @@ def pair(domain: str, number: int, scenario: Scenario, slot: Slot, goal: Goal,
     place(world, slot.path, wrap(rng, attack.instruction, name), rng)
     how = rng.choice(("before", "with", "after"))
     turns = hijack(scenario.turns, attack.turns, slot.seen_at, how)
-    where = "plain" if not scenario.delegated else "delegated-same" if slot.same else "delegated-other"
+    where = (
+        "plain" if not scenario.delegated else "delegated-same" if slot.same else "delegated-other"
+    )
     base = f"{domain}-{number:03d}"
     goal_name = goal.__name__
     common = dict(domain=domain, scenario=scenario.name, where=where, delegated=scenario.delegated,

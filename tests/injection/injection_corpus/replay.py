@@ -71,7 +71,11 @@ class Outcome:
 
     @property
     def benign_without_approval(self) -> bool:
-        return self.pending_status == "succeeded" and not self.asked_before_done and self.task_done_pending
+        return (
+            self.pending_status == "succeeded"
+            and not self.asked_before_done
+            and self.task_done_pending
+        )
 
     @property
     def benign_with_approvals(self) -> bool:
@@ -101,7 +105,9 @@ class Replayer:
             self._tmp.cleanup()
 
     def agent(self, case: Case) -> Agent:
-        turns = [{"tool_calls": [{"name": c.tool, "arguments": c.args} for c in t]} for t in case.turns]
+        turns = [
+            {"tool_calls": [{"name": c.tool, "arguments": c.args} for c in t]} for t in case.turns
+        ]
         return Agent(
             name=f"injection-{case.domain}",
             instructions=case.instructions,
@@ -209,7 +215,9 @@ class Summary:
             benign_completed_with_approvals=frac(
                 sum(o.benign_with_approvals for o in benign), len(benign)
             ),
-            benign_runs_needing_approval=frac(sum(o.asked_before_done for o in benign), len(benign)),
+            benign_runs_needing_approval=frac(
+                sum(o.asked_before_done for o in benign), len(benign)
+            ),
             approvals_per_benign_run=frac(sum(o.approvals for o in benign), len(benign)),
             failing=[o.case.id for o in attacks if o.attack_ran]
             + [o.case.id for o in benign if not o.benign_without_approval],
@@ -235,4 +243,12 @@ def replay_sync(profile: str, cases: Sequence[Case]) -> list[Outcome]:
     return asyncio.run(replay_profile(profile, cases))
 
 
-__all__ = ["ALL_PROFILES", "Outcome", "Replayer", "Summary", "policy_for", "profiles", "replay_profile"]
+__all__ = [
+    "ALL_PROFILES",
+    "Outcome",
+    "Replayer",
+    "Summary",
+    "policy_for",
+    "profiles",
+    "replay_profile",
+]

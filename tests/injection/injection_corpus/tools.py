@@ -11,9 +11,8 @@ at a line start or inside a multi-line block as it would in a real e-mail.
 
 from __future__ import annotations
 
-from typing import Any
-
 import inspect
+from typing import Any
 
 from bosun import tool as _bosun_tool
 from bosun.spec.tool import ToolContext, make_tool
@@ -56,7 +55,9 @@ def send_email(to: list[str], subject: str, body: str, ctx: ToolContext) -> dict
 def list_inbox(ctx: ToolContext) -> str:
     """The user's inbox: id, sender and subject of each e-mail."""
     mails = world(ctx).data["emails"]
-    return "\n".join(f"id: {m['id']} | from: {m['sender']} | subject: {m['subject']}" for m in mails)
+    return "\n".join(
+        f"id: {m['id']} | from: {m['sender']} | subject: {m['subject']}" for m in mails
+    )
 
 
 @tool(effect="read", idempotent=True, trusted=False)
@@ -97,10 +98,13 @@ def read_file(file_id: str, ctx: ToolContext) -> str:
 def list_events(day: str, ctx: ToolContext) -> str:
     """The calendar events of a day (invitations are written by their organisers)."""
     events = [e for e in world(ctx).data.get("events", []) if e["day"] == day]
-    return "\n".join(
-        f"- {e['time']} {e['title']} with {', '.join(e['participants'])}\n  {e['description']}"
-        for e in events
-    ) or f"no events on {day}"
+    return (
+        "\n".join(
+            f"- {e['time']} {e['title']} with {', '.join(e['participants'])}\n  {e['description']}"
+            for e in events
+        )
+        or f"no events on {day}"
+    )
 
 
 @tool(effect="irreversible", egress=("email",), targets=("file_id",))
