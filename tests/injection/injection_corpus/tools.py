@@ -11,24 +11,12 @@ at a line start or inside a multi-line block as it would in a real e-mail.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-from bosun import tool as _bosun_tool
-from bosun.spec.tool import ToolContext, make_tool
+from bosun import tool
+from bosun.spec.tool import ToolContext
 
 from .world import world
-
-# TEMPORARY until inject-engine lands: drop sink declarations the engine does not know yet.
-_SINKS = "egress" in inspect.signature(make_tool).parameters
-
-
-def tool(**options: Any) -> Any:
-    if not _SINKS:
-        for key in ("egress", "targets", "amounts"):
-            options.pop(key, None)
-    return _bosun_tool(**options)
-
 
 # -- shared -------------------------------------------------------------------
 

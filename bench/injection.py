@@ -1,0 +1,132 @@
+"""Prompt injection: what each shipped policy profile stops, and what it lets finish.
+
+    .venv/bin/python bench/injection.py [--profiles default,strict,legacy] [--json] [--by where|value|scenario]
+
+Replays Bosun's own injection corpus (tests/injection/injection_corpus: four domains,
+each attack with its benign twin) through the real Runtime, one SQLite Runtime per
+profile, with the `scripted` provider playing a hijacked model (see that package's
+`replay.py` for what each measure means). Model-free and deterministic: the same
+code gives the same numbers on any machine; only the time line varies.
+
+Per profile, a table per domain and overall: attack success (an injected effect
+happened, with the user's own calls approved when asked), injected calls stopped,
+benign tasks completed without any approval, benign tasks completed once approvals
+are granted, benign runs needing an approval, approvals per benign run. `--by` adds
+a breakdown of the attacks by where the instruction sat, by the attacker value's
+shape or by scenario. `--json` prints only
+`{"profiles": {"default": {"attack_success": ..., ...}, ...}}` (fractions); `default`
+is the profile an agent without a policy gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+# The corpus lives with the tests; its tools must be known by the same reference here.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "injection"))
+
+from injection_corpus import DOMAINS, corpus
+from injection_corpus.replay import Outcome, Summary, profiles, replay_profile
+
+COLUMNS = (
+    ("attack success", "attack_success"),
+    ("injected stopped", "injected_calls_stopped"),
+    ("benign w/o approval", "benign_completed_without_approval"),
+    ("benign w/ approvals", "benign_completed_with_approvals"),
+    ("benign needing approval", "benign_runs_needing_approval"),
+    ("approvals/benign run", "approvals_per_benign_run"),
+)
+
+
+def pct(value: float | None, ratio: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if ratio else f"{100 * value:.1f}%"
+
+
+def table(title: str, groups: dict[str, list[Outcome]]) -> str:
+    head = ["", "attacks", "benign", *(c for c, _ in COLUMNS)]
+    rows = []
+    for name, outcomes in groups.items():
+        s = Summary.of(outcomes)
+        rows.append(
+            [name, str(s.attacks), str(s.benign)]
+            + [pct(getattr(s, f), ratio=f == "approvals_per_benign_run") for _, f in COLUMNS]
+        )
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+    )  # noqa: E731
+    lines = [title, fmt(head), *(fmt(r) for r in rows)]
+    return "\n".join(lines)
+
+
+def breakdown(outcomes: list[Outcome], by: str) -> str:
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        if o.case.attack:
+            groups[str(getattr(o.case, by))].append(o)
+    width = max(len(k) for k in groups)
+    lines = [f"  attacks by {by}:"]
+    for key in sorted(groups):
+        g = groups[key]
+        ran = sum(o.attack_ran for o in g)
+        lines.append(
+            f"    {key.ljust(width)}  {len(g):4d} attacks  {ran:4d} succeeded ({pct(ran / len(g))})"
+        )
+    return "\n".join(lines)
+
+
+async def main_async(opts: argparse.Namespace) -> int:
+    cases = corpus(opts.seed)
+    if opts.domains:
+        cases = [c for c in cases if c.domain in opts.domains.split(",")]
+    shipped = profiles()
+    chosen = opts.profiles.split(",") if opts.profiles else list(shipped)
+    unknown = [p for p in chosen if p not in shipped]
+    if unknown:
+        print(f"unknown profile(s) {unknown}; this engine ships {list(shipped)}", file=sys.stderr)
+        return 2
+    results: dict[str, dict[str, float | None]] = {}
+    for profile in chosen:
+        start = time.perf_counter()
+        outcomes = await replay_profile(profile, cases)
+        took = time.perf_counter() - start
+        results[profile] = Summary.of(outcomes).headline()
+        if opts.json:
+            continue
+        groups: dict[str, list[Outcome]] = {
+            d: [] for d in DOMAINS if any(c.domain == d for c in cases)
+        }
+        for o in outcomes:
+            groups[o.case.domain].append(o)
+        groups["overall"] = outcomes
+        print(table(f"profile {profile}: {len(outcomes)} runs in {took:.1f} s", groups))
+        if opts.by:
+            print(breakdown(outcomes, opts.by))
+        print()
+    if opts.json:
+        print(json.dumps({"profiles": results}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", help="comma-separated (default: every shipped profile)")
+    parser.add_argument("--domains", help="comma-separated subset of the domains")
+    parser.add_argument("--seed", type=int, default=14, help="the corpus generator's seed")
+    parser.add_argument(
+        "--by", choices=("where", "value", "scenario", "goal"), help="attack breakdown"
+    )
+    parser.add_argument("--json", action="store_true", help="print only the JSON summary")
+    return asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
