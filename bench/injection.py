@@ -62,7 +62,7 @@ def table(title: str, groups: dict[str, list[Outcome]]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = lambda r: "  ".join(
         c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-    )  # noqa: E731
+    )
     lines = [title, fmt(head), *(fmt(r) for r in rows)]
     return "\n".join(lines)
 
