@@ -60,9 +60,11 @@ def table(title: str, groups: dict[str, list[Outcome]]) -> str:
             + [pct(getattr(s, f), ratio=f == "approvals_per_benign_run") for _, f in COLUMNS]
         )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    fmt = lambda r: "  ".join(
-        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-    )
+
+    def fmt(row: list[str]) -> str:
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
+
     lines = [title, fmt(head), *(fmt(r) for r in rows)]
     return "\n".join(lines)
 
