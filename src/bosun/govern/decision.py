@@ -89,3 +89,6 @@ class Decision:
     on_expiry: Literal["deny", "escalate"] = "deny"
     escalate_to: str | None = None
     reviewer: str | None = None  # a `review` verdict: the reviewer agent that decides first
+    # Where the call's sink arguments (and any from untrusted content) came from, as
+    # journaled with the decision (`CallProvenance.record`); None when nothing to say.
+    provenance: dict[str, Any] | None = None

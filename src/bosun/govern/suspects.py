@@ -1,0 +1,170 @@
+"""One proposed call's provenance, and which of its sinks default policy v2 holds.
+
+`call_provenance` gives every argument its origin (the least trusted of its leaves'; see
+`bosun.govern.provenance`) and then picks the *suspect* sinks: an egress or target whose
+value came from untrusted content or from nowhere, or an amount that came from untrusted
+content, unless the user's request delegated it.
+
+Delegation ("pay the bill in the email"). A user may ask the agent to act on a value in
+untrusted content, and then the value legitimately comes from there. Bosun accepts that
+only when the user's request names both ends: the *source* (a distinctive word of the
+name of the untrusted tool the value was first seen in: `email` of `read_email`) and the
+*action* (a distinctive word of the sink tool's name that is not in the source's: `pay`
+of `pay_bill`). Words match as whole words of the request or by a shared prefix of at
+least three letters ("pay" and "payment", "email" and "emails"); generic verbs (read,
+get, list, search, fetch...) are not distinctive. So "summarise my latest email" delegates
+nothing (an injected `send_money` is held), while "pay the bill in the email" lets
+`pay_bill` use the IBAN and amount the e-mail holds. The limit, stated plainly: within a
+delegated source the attacker who wrote it chooses the value (a forged bill is paid); a
+model-made value (origin `none`) is never delegated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from bosun.govern.provenance import NOWHERE, RANK, ProvenanceIndex, Source, leaves
+from bosun.spec.vocab import Origin
+
+GENERIC = frozenset(
+    {
+        *("get", "read", "list", "fetch", "search", "find", "query", "open", "lookup", "look"),
+        *("load", "view", "show", "check", "browse", "retrieve", "see", "tool", "tools", "api"),
+        *("all", "my", "the", "new", "latest", "recent", "info", "details", "data", "by", "for"),
+        *("of", "to", "from", "in", "on", "and", "or", "a", "an", "with", "mcp"),
+    }
+)
+_WORDS = re.compile(r"[a-z]+")
+MIN_PREFIX = 3
+
+
+@lru_cache(maxsize=1024)
+def name_words(name: str) -> frozenset[str]:
+    """Distinctive words of a tool's name: `send_money` -> {send, money}."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name).lower()
+    return frozenset(w for w in _WORDS.findall(spaced) if w not in GENERIC and len(w) >= 2)
+
+
+@lru_cache(maxsize=256)
+def request_words(text: str) -> frozenset[str]:
+    return frozenset(_WORDS.findall(text.lower()))
+
+
+def _says(request: frozenset[str], word: str) -> bool:
+    if word in request:
+        return True
+    for said in request:
+        short, long_ = (said, word) if len(said) < len(word) else (word, said)
+        if len(short) >= MIN_PREFIX and long_.startswith(short):
+            return True
+    return False
+
+
+def delegated(request: str, source_tool: str, sink_tool: str) -> bool:
+    """Whether the user's request asked to act, with this sink tool, on what this source
+    tool returned (see the module docstring)."""
+    said = request_words(request)
+    source = name_words(source_tool)
+    action = name_words(sink_tool) - source
+    return (
+        bool(source)
+        and bool(action)
+        and any(_says(said, w) for w in source)
+        and any(_says(said, w) for w in action)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallProvenance:
+    """Provenance of one call's arguments, and what default policy v2 makes of its sinks."""
+
+    sources: dict[str, Source] = field(default_factory=dict)  # argument -> worst leaf's
+    values: dict[str, Any] = field(default_factory=dict)  # argument -> that leaf's value
+    sinks: dict[str, str] = field(default_factory=dict)
+    suspect: tuple[str, ...] = ()
+    delegated: tuple[str, ...] = ()
+
+    @property
+    def origins(self) -> dict[str, str]:
+        return {name: str(s.origin) for name, s in self.sources.items()}
+
+    def named(self, origin: str) -> tuple[str, ...]:
+        return tuple(n for n, s in self.sources.items() if s.origin == origin)
+
+    def record(self) -> dict[str, Any] | None:
+        """What is journaled with the decision: sinks, and arguments not from the user or
+        the instructions (None when that is nothing)."""
+        out: dict[str, Any] = {}
+        for name, source in self.sources.items():
+            if name in self.sinks or RANK[source.origin] > 0:
+                entry = source.record()
+                if name in self.sinks:
+                    entry["sink"] = self.sinks[name]
+                if name in self.suspect:
+                    entry["suspect"] = True
+                elif name in self.delegated:
+                    entry["delegated"] = True
+                out[name] = entry
+        return out or None
+
+    def explain(self, sensitive: tuple[str, ...] = ()) -> str:
+        """ "`to` = mark@evil.example, first seen in `read_email` call 3 (c3), not in the
+        user's request", one clause per suspect argument (sensitive values masked)."""
+        parts = []
+        for name in self.suspect:
+            value = "[redacted]" if name in sensitive else _short(self.values.get(name))
+            parts.append(
+                f"`{name}` = {value}, {self.sources[name].says()}, not in the user's request"
+            )
+        return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def call_provenance(
+    index: ProvenanceIndex,
+    args: Mapping[str, Any],
+    sinks: Mapping[str, str],
+    *,
+    request: str,
+    tool: str,
+) -> CallProvenance:
+    """Every argument's origin, and the suspect and delegated sinks (module docstring)."""
+    index.catch_up()
+    sources: dict[str, Source] = {}
+    values: dict[str, Any] = {}
+    for name, value in args.items():
+        kind = sinks.get(name)
+        worst: Source | None = None
+        for _, leaf in leaves(value):
+            found = index.source_of(leaf, amount=kind == "amount")
+            if found is not None and (worst is None or RANK[found.origin] > RANK[worst.origin]):
+                worst, values[name] = found, leaf
+        if worst is not None:
+            sources[name] = worst
+    suspect, passed = [], []
+    for name, kind in sinks.items():
+        source = sources.get(name)
+        if source is None:
+            continue
+        held = source.origin == Origin.UNTRUSTED or (
+            source.origin == Origin.NONE and kind != "amount"
+        )
+        if not held:
+            continue
+        if source.origin == Origin.UNTRUSTED and delegated(request, source.tool or "", tool):
+            passed.append(name)
+        else:
+            suspect.append(name)
+    present = {n: k for n, k in sinks.items() if n in args}
+    return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
+
+
+__all__ = ["NOWHERE", "CallProvenance", "call_provenance", "delegated", "name_words"]
