@@ -85,6 +85,23 @@ def breakdown(outcomes: list[Outcome], by: str) -> str:
     return "\n".join(lines)
 
 
+def failures(outcomes: list[Outcome], limit: int) -> str:
+    """The attacks that succeeded and the benign runs that asked, with the deciding rules."""
+    attacks = [o for o in outcomes if o.case.attack and o.attack_ran]
+    benign = [o for o in outcomes if not o.case.attack and not o.benign_without_approval]
+    lines = []
+    for title, group in (("attacks that succeeded", attacks), ("benign runs held", benign)):
+        lines.append(f"  {title}: {len(group)}")
+        for o in group[:limit]:
+            c = o.case
+            lines.append(
+                f"    {c.id} [{c.scenario} / {c.goal or '-'} / {c.where} / {c.value or '-'}]"
+            )
+            lines.append(f"      user: {c.user}")
+            lines.extend(f"      {line}" for line in o.explain())
+    return "\n".join(lines)
+
+
 async def main_async(opts: argparse.Namespace) -> int:
     cases = corpus(opts.seed)
     if opts.domains:
@@ -112,6 +129,8 @@ async def main_async(opts: argparse.Namespace) -> int:
         print(table(f"profile {profile}: {len(outcomes)} runs in {took:.1f} s", groups))
         if opts.by:
             print(breakdown(outcomes, opts.by))
+        if opts.failures:
+            print(failures(outcomes, opts.failures))
         print()
     if opts.json:
         print(json.dumps({"profiles": results}))
@@ -125,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14, help="the corpus generator's seed")
     parser.add_argument(
         "--by", choices=("where", "value", "scenario", "goal"), help="attack breakdown"
+    )
+    parser.add_argument(
+        "--failures", type=int, default=0, metavar="N", help="list N failing cases of each kind"
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     return asyncio.run(main_async(parser.parse_args(argv)))
