@@ -102,6 +102,26 @@ def failures(outcomes: list[Outcome], limit: int) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: dict[str, list[Outcome]]) -> str:
+    """The tables docs/governance.md and bench/README.md show: every profile overall, then
+    the first profile per domain."""
+    head = "| profile | attack success | injected calls stopped | benign completed without approval | benign completed with approvals | benign runs needing approval | approvals per benign run |"
+    lines = [head, "|---|" + "---:|" * 6]
+    for profile, outcomes in results.items():
+        s = Summary.of(outcomes)
+        cells = [pct(getattr(s, f), ratio=f == "approvals_per_benign_run") for _, f in COLUMNS]
+        lines.append(f"| `{profile}` | " + " | ".join(cells) + " |")
+    profile, outcomes = next(iter(results.items()))
+    lines += ["", head.replace("| profile |", f"| `{profile}`, by domain |"), "|---|" + "---:|" * 6]
+    for domain in DOMAINS:
+        group = [o for o in outcomes if o.case.domain == domain]
+        if group:
+            s = Summary.of(group)
+            cells = [pct(getattr(s, f), ratio=f == "approvals_per_benign_run") for _, f in COLUMNS]
+            lines.append(f"| {domain} ({s.attacks} + {s.benign}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 async def main_async(opts: argparse.Namespace) -> int:
     cases = corpus(opts.seed)
     if opts.domains:
@@ -113,12 +133,14 @@ async def main_async(opts: argparse.Namespace) -> int:
         print(f"unknown profile(s) {unknown}; this engine ships {list(shipped)}", file=sys.stderr)
         return 2
     results: dict[str, dict[str, float | None]] = {}
+    every: dict[str, list[Outcome]] = {}
     for profile in chosen:
         start = time.perf_counter()
         outcomes = await replay_profile(profile, cases)
         took = time.perf_counter() - start
         results[profile] = Summary.of(outcomes).headline()
-        if opts.json:
+        every[profile] = outcomes
+        if opts.json or opts.markdown:
             continue
         groups: dict[str, list[Outcome]] = {
             d: [] for d in DOMAINS if any(c.domain == d for c in cases)
@@ -132,7 +154,9 @@ async def main_async(opts: argparse.Namespace) -> int:
         if opts.failures:
             print(failures(outcomes, opts.failures))
         print()
-    if opts.json:
+    if opts.markdown:
+        print(markdown(every))
+    elif opts.json:
         print(json.dumps({"profiles": results}))
     return 0
 
@@ -148,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--failures", type=int, default=0, metavar="N", help="list N failing cases of each kind"
     )
+    parser.add_argument("--markdown", action="store_true", help="print the docs' tables")
     parser.add_argument("--json", action="store_true", help="print only the JSON summary")
     return asyncio.run(main_async(parser.parse_args(argv)))
 
