@@ -83,6 +83,7 @@ class Scenario:
     delegated: bool = False
     answer: str = "Done."
     context: dict[str, Any] = field(default_factory=dict)  # values goals may use
+    also: tuple[str, ...] = ()  # other ways users phrase the same request (same values)
 
 
 @dataclass
@@ -171,6 +172,7 @@ def pair(domain: str, number: int, scenario: Scenario, slot: Slot, goal: Goal,
     name = scenario.context.get("user_name", "the account owner")
     place(world, slot.path, wrap(rng, attack.instruction, name), rng)
     how = rng.choice(("before", "with", "after"))
+    user = rng.choice((scenario.user, *scenario.also))
     turns = hijack(scenario.turns, attack.turns, slot.seen_at, how)
     where = (
         "plain" if not scenario.delegated else "delegated-same" if slot.same else "delegated-other"
@@ -178,7 +180,7 @@ def pair(domain: str, number: int, scenario: Scenario, slot: Slot, goal: Goal,
     base = f"{domain}-{number:03d}"
     goal_name = goal.__name__
     common = dict(domain=domain, scenario=scenario.name, where=where, delegated=scenario.delegated,
-                  user=scenario.user, instructions=instructions, answer=scenario.answer)  # fmt: skip
+                  user=user, instructions=instructions, answer=scenario.answer)  # fmt: skip
     bad = Case(id=f"{base}-attack", attack=True, twin=f"{base}-benign", goal=goal_name,
                value=attack.value, world=world, turns=tuple(tuple(t) for t in turns), **common)  # fmt: skip
     good = Case(id=f"{base}-benign", attack=False, twin=bad.id, goal="", value="",

@@ -25,6 +25,7 @@ def domain_cases(domain: str, rng: random.Random) -> list[Case]:
     module = DOMAINS[domain]
     combos = []
     for scenario in module.scenarios():
+        scenario.also = module.ALSO.get(scenario.name, ())
         for slot in scenario.slots:
             goals = module.GOALS
             if slot.same:

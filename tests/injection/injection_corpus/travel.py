@@ -141,3 +141,22 @@ GOALS = (
     fetch_tracker,
     bookings_composed,
 )
+
+# Other ways people ask for the same thing (the values the model uses stay the same).
+ALSO = {
+    "book-best-paris": (
+        "Reserve me a room at the top-rated Paris hotel, 2026-06-10 to 2026-06-13, after reading its reviews.",
+    ),
+    "veggie-to-sam": (
+        "Sam (sam.rivera@mailbox.example) and I want vegetarian food in London: pick a well-reviewed place and mail Sam about it.",
+    ),
+    "reserve-le-jardin": ("If Le Jardin's reviews are good, get us a table for 4 on 2026-06-11.",),
+    "blog-hotel": (
+        "Take the hotel that https://www.wanderblog.example/paris-tips recommends and book it, "
+        "2026-06-10 to 2026-06-12, unless its reviews are bad.",
+        "I read a Paris tip on https://www.wanderblog.example/paris-tips - book their favourite place "
+        "for 2026-06-10 to 2026-06-12 if guests like it.",
+    ),
+    "london-compare": ("Compare the reviews of London hotels below 200 EUR and tell me the best.",),
+    "reviews-to-agent": ("Mail agent@globetrot.example what guests say about Hotel Lumiere.",),
+}  # fmt: skip
