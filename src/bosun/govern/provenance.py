@@ -151,8 +151,8 @@ def text_keys(text: str) -> set[str]:
         for m in _IBAN.findall(lower):
             keys.add("i:" + m.replace(" ", ""))
         for m in _DIGITS.findall(lower):
-            digits = "".join(c for c in m if c.isdigit())
-            if len(digits) >= MIN_DIGITS:
+            digits = _digit_run(m)
+            if digits:
                 keys.add("d:" + digits)
         for m in _NUMBER.findall(lower):
             try:
@@ -168,10 +168,19 @@ def _entities(lower: str) -> list[tuple[str, ...]]:
     found += [_url_keys(m) for m in _URL.findall(lower)]
     found += [("i:" + m.replace(" ", ""),) for m in _IBAN.findall(lower)]
     for m in _DIGITS.findall(lower):
-        digits = "".join(c for c in m if c.isdigit())
-        if len(digits) >= MIN_DIGITS and not any(k[0].endswith(digits) for k in found):
+        digits = _digit_run(m)
+        if digits and not any(k[0].endswith(digits) for k in found):
             found.append(("d:" + digits,))
     return found
+
+
+def _digit_run(match: str) -> str | None:
+    """A phone or account number's digits; None for a decimal number ("1,500.00") and
+    runs of fewer than `MIN_DIGITS` digits."""
+    if ("." in match or "," in match) and _NUMBER.fullmatch(match.strip()):
+        return None
+    digits = "".join(c for c in match if c.isdigit())
+    return digits if len(digits) >= MIN_DIGITS else None
 
 
 def _token_keys(token: str) -> tuple[str, ...]:
@@ -244,12 +253,13 @@ class ProvenanceIndex:
 
     __slots__ = (
         "_first",
+        "_instructions",
         "_pending",
         "_pending_user",
         "_texts",
         "_user",
         "_vouched",
-        "instructions_set",
+        "instructions_text",
         "n",
         "request",
     )
@@ -261,7 +271,8 @@ class ProvenanceIndex:
         self._texts: list[tuple[str, Source]] = []  # lowered texts, for phrases
         self._pending: list[tuple[Any, Source, str]] = []
         self._pending_user: list[str] = []
-        self.instructions_set = False
+        self._instructions: frozenset[str] = frozenset()
+        self.instructions_text: str | None = None
         self.n = 0
         self.request = ""  # the user's request, as delegation reads it
 
@@ -273,11 +284,12 @@ class ProvenanceIndex:
         self._pending_user.append(text)
 
     def instructions(self, text: str) -> None:
-        if self.instructions_set:
+        """The agent's instructions (trusted text); cheap when they are the same again."""
+        if text == self.instructions_text:
             return
-        self.instructions_set = True
-        for key in text_keys(text):
-            self._vouched.setdefault(key, INSTRUCTIONS)
+        self._texts = [(t, s) for t, s in self._texts if s is not INSTRUCTIONS]
+        self.instructions_text = text
+        self._instructions = frozenset(text_keys(text))
         self._texts.insert(0, (text.lower(), INSTRUCTIONS))
 
     def tool_result(self, tool: str, call_id: str, result: Any, trusted: bool, args: str) -> None:
@@ -314,6 +326,8 @@ class ProvenanceIndex:
     def source_of_key(self, key: str) -> Source | None:
         if key in self._user:
             return USER
+        if key in self._instructions:
+            return INSTRUCTIONS
         return self._vouched.get(key) or self._first.get(key)
 
     def _first_of(self, keys: Iterable[str]) -> Source:
@@ -337,8 +351,9 @@ class ProvenanceIndex:
         if not any(c.isspace() for c in text) or _IBAN.fullmatch(text):
             return self._first_of(_token_keys(text))
         entities = _entities(text)
-        if amount and not entities:
-            entities = [(_number_key(float(m.replace(",", ""))),) for m in _NUMBER.findall(text)]
+        if amount:  # an amount's number is what moves, whatever else its text holds
+            numbers = [(_number_key(float(m.replace(",", ""))),) for m in _NUMBER.findall(text)]
+            entities = numbers or entities
         if entities:
             return max((self._first_of(keys) for keys in entities), key=lambda s: RANK[s.origin])
         if len(text) > MAX_PHRASE:

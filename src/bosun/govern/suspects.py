@@ -100,7 +100,7 @@ class CallProvenance:
         the instructions (None when that is nothing)."""
         out: dict[str, Any] = {}
         for name, source in self.sources.items():
-            if name in self.sinks or RANK[source.origin] > 0:
+            if name in self.sinks or source.origin == Origin.UNTRUSTED:
                 entry = source.record()
                 if name in self.sinks:
                     entry["sink"] = self.sinks[name]
