@@ -36,7 +36,11 @@ async def test_legacy_holds_every_irreversible_call_after_untrusted_content_even
     benign = first(scenario="summarize-inbox-to-bob", attack=False)
     (o,) = await replay("legacy", benign)
     assert o.pending_status == "waiting_approval" and not o.task_done_pending
-    assert o.held_by == ("default:irreversible-after-untrusted-content",)
+    legacy_rules = {
+        "default:irreversible-after-untrusted-content",
+        "default:argument-from-untrusted-content",  # the body quotes the e-mails
+    }
+    assert o.held_by and set(o.held_by) <= legacy_rules
     assert o.final_status == "succeeded" and o.task_done  # once a person approves
     assert not o.benign_without_approval and o.benign_with_approvals
 
