@@ -108,11 +108,11 @@ def _ran(effects: Sequence[tuple[str, dict[str, Any]]], tool: str, args: dict[st
 class Replayer:
     """Replays cases on one Runtime under one profile. `async with Replayer("default"):`."""
 
-    def __init__(self, profile: str, folder: str | None = None):
+    def __init__(self, profile: str, db: str | None = None):
+        """`db`: a store URL (a PostgreSQL one, say); default a SQLite file in a temp folder."""
         self.profile = profile
-        self._tmp = None if folder else tempfile.TemporaryDirectory(prefix=f"inject-{profile}-")
-        self.folder = folder or self._tmp.name  # type: ignore[union-attr]
-        self.runtime = Runtime(os.path.join(self.folder, f"{profile}.db"))
+        self._tmp = None if db else tempfile.TemporaryDirectory(prefix=f"inject-{profile}-")
+        self.runtime = Runtime(db or os.path.join(self._tmp.name, f"{profile}.db"))  # type: ignore[union-attr]
 
     async def __aenter__(self) -> Replayer:
         await self.runtime.open()
