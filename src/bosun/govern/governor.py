@@ -8,7 +8,6 @@ shared database, so every worker answers the same way.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import time
 from collections.abc import Callable, Sequence
@@ -198,7 +197,22 @@ def _with_provenance(decision: Decision, found: CallProvenance, tool: Tool | Non
     reason = decision.reason
     if decision.verdict != "allow" and found.suspect:
         reason = f"{reason} {found.explain(tool.sensitive if tool else ())}."
-    return dataclasses.replace(decision, reason=reason, provenance=found.record())
+    record = found.record()
+    if record is None and reason is decision.reason:
+        return decision
+    d = decision  # built field by field: dataclasses.replace costs more than the rest
+    return Decision(
+        d.verdict,
+        d.rule,
+        reason,
+        d.policy_version,
+        d.approver_role,
+        d.expires_after,
+        d.on_expiry,
+        d.escalate_to,
+        d.reviewer,
+        record,
+    )
 
 
 def resolve_policy(policy: Any) -> Policy:

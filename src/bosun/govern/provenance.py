@@ -73,6 +73,8 @@ _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])"
 _TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;|]+")
 _PART = re.compile(r"[a-z0-9]+")
 _EDGE = ".:!?*#=~"
+_SPACE = re.compile(r"\s")
+_HAS_DIGIT = re.compile(r"\d")
 MIN_DIGITS = 6
 
 
@@ -147,7 +149,7 @@ def text_keys(text: str) -> set[str]:
             keys.update(_url_keys(m))
     if "." in lower:
         keys.update("h:" + (d[4:] if d.startswith("www.") else d) for d in _DOMAIN.findall(lower))
-    if any(c.isdigit() for c in lower):
+    if _HAS_DIGIT.search(lower) is not None:
         for m in _IBAN.findall(lower):
             keys.add("i:" + m.replace(" ", ""))
         for m in _DIGITS.findall(lower):
@@ -164,8 +166,13 @@ def text_keys(text: str) -> set[str]:
 
 def _entities(lower: str) -> list[tuple[str, ...]]:
     """The entities inside a composed string, each as its keys in order of preference."""
-    found: list[tuple[str, ...]] = [("e:" + m.rstrip(".-"),) for m in _EMAIL.findall(lower)]
-    found += [_url_keys(m) for m in _URL.findall(lower)]
+    found: list[tuple[str, ...]] = []
+    if "@" in lower:
+        found += [("e:" + m.rstrip(".-"),) for m in _EMAIL.findall(lower)]
+    if "://" in lower:
+        found += [_url_keys(m) for m in _URL.findall(lower)]
+    if _HAS_DIGIT.search(lower) is None:
+        return found
     found += [("i:" + m.replace(" ", ""),) for m in _IBAN.findall(lower)]
     for m in _DIGITS.findall(lower):
         digits = _digit_run(m)
@@ -348,7 +355,7 @@ class ProvenanceIndex:
         text = str(value).strip().lower()
         if not text:
             return None
-        if not any(c.isspace() for c in text) or _IBAN.fullmatch(text):
+        if _SPACE.search(text) is None or _IBAN.fullmatch(text):
             return self._first_of(_token_keys(text))
         entities = _entities(text)
         if amount:  # an amount's number is what moves, whatever else its text holds

@@ -143,7 +143,8 @@ def call_provenance(
     for name, value in args.items():
         kind = sinks.get(name)
         worst: Source | None = None
-        for _, leaf in leaves(value):
+        many = isinstance(value, Mapping | list | tuple)
+        for leaf in (leaf for _, leaf in leaves(value)) if many else (value,):
             found = index.source_of(leaf, amount=kind == "amount")
             if found is not None and (worst is None or RANK[found.origin] > RANK[worst.origin]):
                 worst, values[name] = found, leaf
