@@ -163,7 +163,26 @@ async def test_an_approved_held_call_resumes_from_the_journal_in_a_new_runtime(d
         await Worker(rt2, poll_interval=0.01).serve(exit_when_idle=True)
         run = await rt2.get_run(parked.run_id)
         events = await rt2.events(parked.run_id)
+        spans = await exported(rt2, parked.run_id)
     assert run.status == "succeeded" and SENT == [("mark@evil.example", "x")]
     # Decided again from the rebuilt journal: same provenance, answered by the approval.
     again = of(events, PolicyDecided)[-1]
     assert again.verdict == "allow" and again.provenance["to"]["origin"] == "untrusted"
+    # Traces carry it: the tool span says where `to` came from.
+    send_span = next(s for s in spans if s.name == "execute_tool send_email")
+    assert send_span.attributes["bosun.provenance.to"] == "untrusted read_email#1"
+    assert list(send_span.attributes["bosun.policy.suspect_args"]) == ["to"]
+
+
+async def exported(rt: Runtime, run_id: str):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bosun.observe.tracing import export_run
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    await export_run(rt.store, run_id, provider)
+    return exporter.get_finished_spans()

@@ -32,7 +32,10 @@ def decide_call(
     def provenance() -> CallProvenance:
         index.instructions(agent.instructions)
         sinks = tool.sinks if tool is not None else {}
-        return call_provenance(index, kwargs, sinks, request=index.request, tool=tool_name)
+        effect = tool.effect if tool is not None else "write"
+        return call_provenance(
+            index, kwargs, sinks, request=index.request, tool=tool_name, effect=effect
+        )
 
     return governor.decide(
         agent,

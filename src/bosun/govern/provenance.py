@@ -70,9 +70,12 @@ _DOMAIN = re.compile(
 _IBAN = re.compile(r"\b[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,3})?\b")
 _DIGITS = re.compile(r"\+?\d[\d \t().\-/]{4,}\d")
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d])")
-_TOKEN = re.compile(r"[^\s\"'`<>()\[\]{},;|]+")
+_TOKEN = re.compile(r"[^\s\"'`<>()\[\]{};|]+")
+_DOMAIN_FULL = re.compile(r"(?:[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,24}")
+_NUMBER_FULL = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_NUMERIC_START = frozenset("$€£+-0123456789")
 _PART = re.compile(r"[a-z0-9]+")
-_EDGE = ".:!?*#=~"
+_EDGE = ".,:!?*#=~"
 _SPACE = re.compile(r"\s")
 _HAS_DIGIT = re.compile(r"\d")
 MIN_DIGITS = 6
@@ -132,35 +135,41 @@ def _number_key(value: float) -> str:
 
 
 def text_keys(text: str) -> set[str]:
-    """Every key of one (decoded) text; see the module docstring."""
+    """Every key of one (decoded) text; see the module docstring. One pass over its
+    tokens; only IBANs and phone numbers, which may hold spaces, need the whole text."""
     lower = text.lower()
     keys: set[str] = set()
+    add = keys.add
     for token in _TOKEN.findall(lower):
         token = token.strip(_EDGE)
         if not token:
             continue
-        keys.add("w:" + token)
+        add("w:" + token)
         for part in _PART.findall(token):
-            keys.add("w:" + part)
-    if "@" in lower:
-        keys.update("e:" + m.rstrip(".-") for m in _EMAIL.findall(lower))
-    if "://" in lower:
-        for m in _URL.findall(lower):
-            keys.update(_url_keys(m))
-    if "." in lower:
-        keys.update("h:" + (d[4:] if d.startswith("www.") else d) for d in _DOMAIN.findall(lower))
+            add("w:" + part)
+            if part.isdigit():
+                add("n:" + str(int(part)))
+        if "@" in token:
+            found = _EMAIL.search(token)
+            if found:
+                add("e:" + found.group().rstrip(".-"))
+        if "://" in token:
+            found = _URL.search(token)
+            if found:
+                keys.update(_url_keys(found.group()))
+        elif "." in token and _DOMAIN_FULL.fullmatch(token):
+            add("h:" + (token[4:] if token.startswith("www.") else token))
+        if token[0] in _NUMERIC_START:
+            number = _NUMBER_FULL.fullmatch(token.lstrip("$€£+"))
+            if number:
+                add(_number_key(float(number.group().replace(",", ""))))
     if _HAS_DIGIT.search(lower) is not None:
         for m in _IBAN.findall(lower):
-            keys.add("i:" + m.replace(" ", ""))
+            add("i:" + m.replace(" ", ""))
         for m in _DIGITS.findall(lower):
             digits = _digit_run(m)
             if digits:
-                keys.add("d:" + digits)
-        for m in _NUMBER.findall(lower):
-            try:
-                keys.add(_number_key(float(m.replace(",", ""))))
-            except ValueError:
-                continue
+                add("d:" + digits)
     return keys
 
 
@@ -264,10 +273,12 @@ class ProvenanceIndex:
         "_pending",
         "_pending_user",
         "_texts",
+        "_untrusted",
         "_user",
         "_vouched",
         "instructions_text",
         "n",
+        "referenced",
         "request",
     )
 
@@ -275,6 +286,10 @@ class ProvenanceIndex:
         self._user: set[str] = set()
         self._vouched: dict[str, Source] = {}  # keys an instruction or trusted tool supplied
         self._first: dict[str, Source] = {}  # the first tool output that held each other key
+        self._untrusted: dict[str, Source] = {}  # the first untrusted output that held each key
+        # Untrusted calls the user's request pointed at by an argument it supplied (a URL, a
+        # file name): what they returned is what the user asked to act on.
+        self.referenced: set[str] = set()
         self._texts: list[tuple[str, Source]] = []  # lowered texts, for phrases
         self._pending: list[tuple[Any, Source, str]] = []
         self._pending_user: list[str] = []
@@ -327,6 +342,9 @@ class ProvenanceIndex:
             else:
                 for key in keys:
                     self._first.setdefault(key, source)
+                    self._untrusted.setdefault(key, source)
+                if any(_specific(k) and k in self._user for k in _arg_keys(args)):
+                    self.referenced.add(source.call_id or "")
 
     # -- looking up ------------------------------------------------------------
 
@@ -336,6 +354,42 @@ class ProvenanceIndex:
         if key in self._instructions:
             return INSTRUCTIONS
         return self._vouched.get(key) or self._first.get(key)
+
+    def untrusted_sighting(self, value: Any) -> Source | None:
+        """The first untrusted output that held this single value, even when trusted data
+        (a listing) vouches for it too."""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return None
+        text = str(value).strip().lower()
+        if not text or _SPACE.search(text) is not None:
+            return None
+        for key in _token_keys(text):
+            if key in self._untrusted:
+                return self._untrusted[key]
+        return None
+
+    def user_gave(self, value: Any) -> bool:
+        """Whether the user's request holds an entity of this value's kind (an e-mail
+        address, an IBAN, a URL, a phone number): then a value of that kind is the user's
+        to give, and an untrusted one is never delegated."""
+        if not isinstance(value, str):
+            return False
+        text = value.strip().lower()
+        keys = _token_keys(text) if _SPACE.search(text) is None else ()
+        kind = next((k[:2] for k in keys if k[:2] in ("e:", "i:", "u:", "d:")), None)
+        return kind is not None and any(k.startswith(kind) for k in self._user)
+
+    def embedded(self, value: Any) -> Source | None:
+        """The least trusted origin of the addresses and URLs written inside a longer text
+        (a post that carries a link): None when it holds none."""
+        if not isinstance(value, str) or ("@" not in value and "://" not in value):
+            return None
+        lower = value.lower()
+        keys = [("e:" + m.rstrip(".-"),) for m in _EMAIL.findall(lower)]
+        keys += [_url_keys(m) for m in _URL.findall(lower)]
+        if not keys:
+            return None
+        return max((self._first_of(k) for k in keys), key=lambda s: RANK[s.origin])
 
     def _first_of(self, keys: Iterable[str]) -> Source:
         for key in keys:
@@ -393,6 +447,14 @@ def _contains_words(haystack: str, needle: str) -> bool:
             return True
         start = haystack.find(needle, start + 1)
     return False
+
+
+def _specific(key: str) -> bool:
+    """A key that names one thing (an address, a URL, an IBAN, a number, a file name), not
+    a common word: pointing at a call by it is deliberate."""
+    if key[:2] in ("e:", "u:", "i:", "d:"):
+        return True
+    return key.startswith("w:") and any(c in key[2:] for c in "./-_@0123456789")
 
 
 def _arg_keys(arguments: str) -> set[str]:

@@ -42,6 +42,31 @@ _WORDS = re.compile(r"[a-z]+")
 MIN_PREFIX = 3
 
 
+#: Words people use for the same source or action; a word stands for its groups too.
+SYNONYMS: dict[str, frozenset[str]] = {
+    "~mail": frozenset({"email", "mail", "inbox", "wrote", "mailbox"}),
+    "~document": frozenset(
+        {"document", "doc", "file", "bill", "invoice", "notice", "letter", "txt", "pdf"}
+    )
+    | frozenset({"contract", "attachment"}),
+    "~web": frozenset({"webpage", "website", "site", "page", "web", "url", "link", "homepage"}),
+    "~payments": frozenset({"transaction", "transactions", "payment", "statement"}),
+    "~chat": frozenset({"dm", "dms", "direct", "chat", "slack"}),
+    "~money": frozenset({"pay", "settle", "refund", "return", "transfer", "wire", "money"})
+    | frozenset({"reimburse", "send", "back"}),
+    "~reply": frozenset({"reply", "answer", "respond", "write", "forward", "send", "tell"}),
+    "~access": frozenset({"share", "give", "grant", "invite", "add", "access"}),
+    "~schedule": frozenset({"schedule", "book", "meeting", "meet", "event", "invite"}),
+    "~update": frozenset({"update", "change", "adjust", "raise", "increase", "standing"}),
+}
+#: Verbs of tools that destroy what they target: a target only untrusted text named is
+#: suspect there even when trusted data lists it too (a listing shows it exists, not
+#: that the user wants it gone).
+DESTRUCTIVE = frozenset(
+    {"delete", "remove", "drop", "revoke", "purge", "erase", "wipe", "cancel", "deactivate"}
+)
+
+
 @lru_cache(maxsize=1024)
 def name_words(name: str) -> frozenset[str]:
     """Distinctive words of a tool's name: `send_money` -> {send, money}."""
@@ -54,28 +79,40 @@ def request_words(text: str) -> frozenset[str]:
     return frozenset(_WORDS.findall(text.lower()))
 
 
-def _says(request: frozenset[str], word: str) -> bool:
-    if word in request:
+def _like(a: str, b: str) -> bool:
+    if a == b:
         return True
-    for said in request:
-        short, long_ = (said, word) if len(said) < len(word) else (word, said)
-        if len(short) >= MIN_PREFIX and long_.startswith(short):
-            return True
-    return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return len(short) >= MIN_PREFIX and long_.startswith(short)
 
 
-def delegated(request: str, source_tool: str, sink_tool: str) -> bool:
+@lru_cache(maxsize=4096)
+def _expand(words: frozenset[str]) -> frozenset[str]:
+    """The words and the synonym groups they belong to."""
+    out = set(words)
+    for group, members in SYNONYMS.items():
+        if any(_like(w, m) for w in words for m in members):
+            out.add(group)
+    return frozenset(out)
+
+
+def _says(said: frozenset[str], meant: frozenset[str]) -> bool:
+    if said & meant:
+        return True
+    plain = [w for w in said if not w.startswith("~")]
+    return any(_like(s, m) for m in meant if not m.startswith("~") for s in plain)
+
+
+def delegated(request: str, source_tool: str, sink_tool: str, referenced: bool = False) -> bool:
     """Whether the user's request asked to act, with this sink tool, on what this source
-    tool returned (see the module docstring)."""
-    said = request_words(request)
+    tool returned (see the module docstring). `referenced`: the request itself named that
+    call's input (its URL, its file name), which names the source exactly."""
+    said = _expand(request_words(request))
     source = name_words(source_tool)
     action = name_words(sink_tool) - source
-    return (
-        bool(source)
-        and bool(action)
-        and any(_says(said, w) for w in source)
-        and any(_says(said, w) for w in action)
-    )
+    if not action or not (referenced or (source and _says(said, _expand(source)))):
+        return False
+    return _says(said, _expand(action))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +172,7 @@ def call_provenance(
     *,
     request: str,
     tool: str,
+    effect: str = "write",
 ) -> CallProvenance:
     """Every argument's origin, and the suspect and delegated sinks (module docstring)."""
     index.catch_up()
@@ -146,11 +184,18 @@ def call_provenance(
         many = isinstance(value, Mapping | list | tuple)
         for leaf in (leaf for _, leaf in leaves(value)) if many else (value,):
             found = index.source_of(leaf, amount=kind == "amount")
+            if (
+                kind == "target"
+                and found is not None
+                and found.origin == Origin.TRUSTED
+                and name_words(tool) & DESTRUCTIVE
+            ):
+                found = index.untrusted_sighting(leaf) or found
             if found is not None and (worst is None or RANK[found.origin] > RANK[worst.origin]):
                 worst, values[name] = found, leaf
         if worst is not None:
             sources[name] = worst
-    suspect, passed = [], []
+    suspect, passed, embedded = [], [], []
     for name, kind in sinks.items():
         source = sources.get(name)
         if source is None:
@@ -160,12 +205,42 @@ def call_provenance(
         )
         if not held:
             continue
-        if source.origin == Origin.UNTRUSTED and delegated(request, source.tool or "", tool):
+        if _delegates(index, request, tool, kind, source, values.get(name)):
             passed.append(name)
         else:
             suspect.append(name)
+    if effect != "read":  # an address or a link written into a message is an egress too
+        for name, value in args.items():
+            if name in sinks or name not in sources:
+                continue
+            many = isinstance(value, Mapping | list | tuple)
+            for leaf in (leaf for _, leaf in leaves(value)) if many else (value,):
+                found = index.embedded(leaf)
+                if found is not None and found.origin == Origin.UNTRUSTED:
+                    sources[name], values[name] = found, leaf
+                    if _delegates(index, request, tool, "egress", found, None):
+                        passed.append(name)
+                    else:
+                        suspect.append(name)
+                        embedded.append(name)
+                    break
     present = {n: k for n, k in sinks.items() if n in args}
     return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
+
+
+def _delegates(
+    index: ProvenanceIndex, request: str, tool: str, kind: str, source: Source, value: Any
+) -> bool:
+    """Delegation, with its refusals: never a made-up value, never a target (a user who
+    delegates asks to reply, pay or share, not to pick what is destroyed or booked), never
+    a kind of value the request itself gives (an IBAN in the request means the payee is the
+    user's)."""
+    if source.origin != Origin.UNTRUSTED or kind == "target":
+        return False
+    if value is not None and index.user_gave(value):
+        return False
+    referenced = source.call_id in index.referenced
+    return delegated(request, source.tool or "", tool, referenced)
 
 
 __all__ = ["NOWHERE", "CallProvenance", "call_provenance", "delegated", "name_words"]
