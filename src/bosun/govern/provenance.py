@@ -272,6 +272,8 @@ class ProvenanceIndex:
         "_instructions",
         "_pending",
         "_pending_user",
+        "_source_args",
+        "_source_keys",
         "_texts",
         "_untrusted",
         "_user",
@@ -290,6 +292,8 @@ class ProvenanceIndex:
         # Untrusted calls the user's request pointed at by an argument it supplied (a URL, a
         # file name): what they returned is what the user asked to act on.
         self.referenced: set[str] = set()
+        self._source_keys: dict[str, frozenset[str]] = {}  # untrusted call -> its keys
+        self._source_args: dict[str, str] = {}  # untrusted call -> its arguments, lowered
         self._texts: list[tuple[str, Source]] = []  # lowered texts, for phrases
         self._pending: list[tuple[Any, Source, str]] = []
         self._pending_user: list[str] = []
@@ -340,10 +344,14 @@ class ProvenanceIndex:
                     else:
                         self._vouched.setdefault(key, source)
             else:
+                asked = _arg_keys(args)  # reviews of X name X: not a sighting of X
                 for key in keys:
                     self._first.setdefault(key, source)
-                    self._untrusted.setdefault(key, source)
-                if any(_specific(k) and k in self._user for k in _arg_keys(args)):
+                    if key not in asked:
+                        self._untrusted.setdefault(key, source)
+                self._source_keys[source.call_id or ""] = frozenset(keys)
+                self._source_args[source.call_id or ""] = args.lower()
+                if any(_specific(k) and k in self._user for k in asked):
                     self.referenced.add(source.call_id or "")
 
     # -- looking up ------------------------------------------------------------
@@ -361,7 +369,16 @@ class ProvenanceIndex:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             return None
         text = str(value).strip().lower()
-        if not text or _SPACE.search(text) is not None:
+        if not text:
+            return None
+        if _SPACE.search(text) is not None:  # a name: searched in untrusted texts as words
+            for lowered, source in self._texts:
+                if (
+                    source.origin == Origin.UNTRUSTED
+                    and _contains_words(lowered, text)
+                    and text not in self._source_args.get(source.call_id or "", "")
+                ):
+                    return source
             return None
         for key in _token_keys(text):
             if key in self._untrusted:
@@ -378,6 +395,21 @@ class ProvenanceIndex:
         keys = _token_keys(text) if _SPACE.search(text) is None else ()
         kind = next((k[:2] for k in keys if k[:2] in ("e:", "i:", "u:", "d:")), None)
         return kind is not None and any(k.startswith(kind) for k in self._user)
+
+    def keys_of_call(self, call_id: str) -> frozenset[str]:
+        """The keys an untrusted call's output held."""
+        return self._source_keys.get(call_id, frozenset())
+
+    def kind_of(self, value: Any) -> str | None:
+        """The entity kind of a single value: `e:` (address), `i:` (IBAN), `d:` (phone or
+        account number), `u:` (URL); None for anything else."""
+        if not isinstance(value, str):
+            return None
+        text = value.strip().lower()
+        if _SPACE.search(text) is not None and not _IBAN.fullmatch(text):
+            return None
+        keys = _token_keys(text)
+        return next((k[:2] for k in keys if k[:2] in ("e:", "i:", "u:", "d:")), None)
 
     def embedded(self, value: Any) -> Source | None:
         """The least trusted origin of the addresses and URLs written inside a longer text

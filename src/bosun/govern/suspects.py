@@ -53,9 +53,9 @@ SYNONYMS: dict[str, frozenset[str]] = {
     "~payments": frozenset({"transaction", "transactions", "payment", "statement"}),
     "~chat": frozenset({"dm", "dms", "direct", "chat", "slack"}),
     "~money": frozenset({"pay", "settle", "refund", "return", "transfer", "wire", "money"})
-    | frozenset({"reimburse", "send", "back"}),
+    | frozenset({"reimburse"}),
     "~reply": frozenset({"reply", "answer", "respond", "write", "forward", "send", "tell"}),
-    "~access": frozenset({"share", "give", "grant", "invite", "add", "access"}),
+    "~access": frozenset({"give", "grant", "invite", "add", "access"}),
     "~schedule": frozenset({"schedule", "book", "meeting", "meet", "event", "invite"}),
     "~update": frozenset({"update", "change", "adjust", "raise", "increase", "standing"}),
 }
@@ -67,6 +67,32 @@ DESTRUCTIVE = frozenset(
 )
 
 
+STOPWORDS = frozenset(
+    {
+        *("please", "what", "about", "with", "that", "this", "them", "they", "their", "your"),
+        *("have", "need", "want", "could", "would", "should", "also", "then", "there", "here"),
+        *("after", "before", "according", "everyone", "people", "someone", "thing", "things"),
+        *("me", "can", "you", "for", "and", "the", "who", "was", "were", "are", "into", "from"),
+        *("latest", "recent", "last", "first", "next", "today", "tomorrow", "some", "any"),
+    }
+)
+
+
+@lru_cache(maxsize=256)
+def _describing(request: str, source_tool: str, sink_tool: str) -> frozenset[str]:
+    """The request's own words for what it is about (not the tools' words, not synonyms,
+    not filler): a delegated source must hold one of them."""
+    tools = name_words(source_tool) | name_words(sink_tool)
+    return frozenset(
+        w
+        for w in request_words(request)
+        if len(w) >= 4
+        and w not in STOPWORDS
+        and w not in GENERIC
+        and not any(_like(w, t) for t in tools)
+    )
+
+
 @lru_cache(maxsize=1024)
 def name_words(name: str) -> frozenset[str]:
     """Distinctive words of a tool's name: `send_money` -> {send, money}."""
@@ -76,7 +102,10 @@ def name_words(name: str) -> frozenset[str]:
 
 @lru_cache(maxsize=256)
 def request_words(text: str) -> frozenset[str]:
-    return frozenset(_WORDS.findall(text.lower()))
+    """The request's words, without filler ("for" is no prefix of "forward")."""
+    return frozenset(
+        w for w in _WORDS.findall(text.lower()) if w not in STOPWORDS and w not in GENERIC
+    )
 
 
 def _like(a: str, b: str) -> bool:
@@ -188,14 +217,14 @@ def call_provenance(
                 kind == "target"
                 and found is not None
                 and found.origin == Origin.TRUSTED
-                and name_words(tool) & DESTRUCTIVE
+                and (effect == "irreversible" or name_words(tool) & DESTRUCTIVE)
             ):
                 found = index.untrusted_sighting(leaf) or found
             if found is not None and (worst is None or RANK[found.origin] > RANK[worst.origin]):
                 worst, values[name] = found, leaf
         if worst is not None:
             sources[name] = worst
-    suspect, passed, embedded = [], [], []
+    suspect, passed = [], []
     for name, kind in sinks.items():
         source = sources.get(name)
         if source is None:
@@ -217,12 +246,9 @@ def call_provenance(
             for leaf in (leaf for _, leaf in leaves(value)) if many else (value,):
                 found = index.embedded(leaf)
                 if found is not None and found.origin == Origin.UNTRUSTED:
+                    # Never delegated: "post a digest" asks for a summary, not its links.
                     sources[name], values[name] = found, leaf
-                    if _delegates(index, request, tool, "egress", found, None):
-                        passed.append(name)
-                    else:
-                        suspect.append(name)
-                        embedded.append(name)
+                    suspect.append(name)
                     break
     present = {n: k for n, k in sinks.items() if n in args}
     return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
@@ -239,8 +265,20 @@ def _delegates(
         return False
     if value is not None and index.user_gave(value):
         return False
-    referenced = source.call_id in index.referenced
-    return delegated(request, source.tool or "", tool, referenced)
+    call = source.call_id or ""
+    referenced = call in index.referenced
+    if not delegated(request, source.tool or "", tool, referenced):
+        return False
+    held = index.keys_of_call(call)
+    kind = index.kind_of(value)
+    if kind in ("i:", "d:") and sum(1 for k in held if k.startswith(kind)) > 1:
+        return False  # two IBANs (accounts) in it: which one the user meant is unclear
+    if referenced:
+        return True
+    # Which e-mail (page, file) the user meant: it holds a word the request describes it by
+    # (a request with no such word, "pay the bill in my latest email", points at any).
+    words = _describing(request, source.tool or "", tool)
+    return not words or any("w:" + w in held for w in words)
 
 
 __all__ = ["NOWHERE", "CallProvenance", "call_provenance", "delegated", "name_words"]
