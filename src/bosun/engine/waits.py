@@ -70,10 +70,16 @@ async def known(store: Store, run_id: str, calls: Sequence[CallState]) -> dict[s
 
 
 async def collect(
-    store: Store, call: CallState, known: dict[str, WaitRecord] | None = None
+    store: Store,
+    call: CallState,
+    known: dict[str, WaitRecord] | None = None,
+    *,
+    trusted: bool = True,
 ) -> list[Event]:
     """The events that close a call whose wait has settled ([] while it is pending). With
-    `known` (this pass's `known()`), a wait missing from it is pending; else it is read."""
+    `known` (this pass's `known()`), a wait missing from it is pending; else it is read.
+    `trusted` is the call's tool's: a result from outside (a remote agent's answer) is
+    untrusted content for the injection rules exactly when the tool's own would be."""
     if known is not None:
         record = known.get(call.wait_id or "")
     else:
@@ -94,10 +100,16 @@ async def collect(
             ),
         ]
     if record.kind == WaitKind.REMOTE and _is_outcome(record.result):
-        return [resolved, *remote_outcome(call, record.result[REMOTE_OUTCOME])]
+        return [resolved, *remote_outcome(call, record.result[REMOTE_OUTCOME], trusted)]
     return [
         resolved,
-        ToolFinished(call_id=call.call_id, tool=call.tool, result=record.result, duration_ms=0.0),
+        ToolFinished(
+            call_id=call.call_id,
+            tool=call.tool,
+            result=record.result,
+            duration_ms=0.0,
+            trusted=trusted,
+        ),
     ]
 
 
@@ -116,7 +128,7 @@ def _is_outcome(result: object) -> bool:
     )
 
 
-def remote_outcome(call: CallState, outcome: dict) -> list[Event]:
+def remote_outcome(call: CallState, outcome: dict, trusted: bool = True) -> list[Event]:
     """The events closing a call from a remote task's outcome (see `REMOTE_OUTCOME`)."""
     events: list[Event] = []
     progress = outcome.get("progress")
@@ -145,7 +157,11 @@ def remote_outcome(call: CallState, outcome: dict) -> list[Event]:
     else:
         events.append(
             ToolFinished(
-                call_id=call.call_id, tool=call.tool, result=outcome.get("result"), duration_ms=0.0
+                call_id=call.call_id,
+                tool=call.tool,
+                result=outcome.get("result"),
+                duration_ms=0.0,
+                trusted=trusted,
             )
         )
     return events

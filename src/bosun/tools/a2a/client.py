@@ -58,7 +58,9 @@ async def fetch_card(http: httpx.AsyncClient, agent: A2aAgent) -> Any:
     try:
         answer = await http.get(url)
     except httpx.HTTPError as exc:
-        raise SourceUnavailable(f"A2A agent {url}: its card could not be fetched: {describe(exc)}")
+        raise SourceUnavailable(
+            f"A2A agent {url}: its card could not be fetched: {describe(exc)}"
+        ) from None
     if answer.status_code != 200:
         raise SourceUnavailable(
             f"A2A agent {url}: fetching its card answered HTTP {answer.status_code}"
@@ -66,7 +68,9 @@ async def fetch_card(http: httpx.AsyncClient, agent: A2aAgent) -> Any:
     try:
         return parse_agent_card(answer.json())
     except Exception as exc:
-        raise SourceUnavailable(f"A2A agent {url}: its card is not a valid agent card: {exc}")
+        raise SourceUnavailable(
+            f"A2A agent {url}: its card is not a valid agent card: {exc}"
+        ) from None
 
 
 def make_client(card: Any, agent: A2aAgent, http: httpx.AsyncClient, label: str) -> Any:

@@ -122,9 +122,7 @@ class A2aSource:
         )
         try:
             async with asyncio.timeout(call.timeout):
-                answer = None
-                async for answer in client.send_message(request):
-                    break
+                answer = await anext(aiter(client.send_message(request)), None)
         except TimeoutError:
             raise
         except SourceUnavailable:
@@ -156,9 +154,7 @@ class A2aSource:
     def _error(self, exc: BaseException, what: str) -> BaseException:
         sent = sent_may_have_arrived(exc)
         if sent is not None:
-            return SourceUnavailable(
-                f"A2A agent {self.label}: {what}: {describe(exc)}", sent=sent
-            )
+            return SourceUnavailable(f"A2A agent {self.label}: {what}: {describe(exc)}", sent=sent)
         text = str(exc)
         if "HTTP Error 401" in text or "HTTP Error 403" in text:
             how = self.agent.token_env or ", ".join(self.agent.credentials.values())

@@ -3,7 +3,7 @@ classes (`DefaultRequestHandlerV2`, `create_agent_card_routes`, `create_jsonrpc_
 `create_rest_routes`), served by uvicorn on 127.0.0.1 in a process of its own, so a test
 can stop it, restart it, or leave it running while Bosun's worker is SIGKILLed.
 
-    python ref_server.py --port 8123 --state DIR [--token T] [--version 1.0.0]
+    python a2a_reference_agent.py --port 8123 --state DIR [--token T] [--version 1.0.0]
                          [--slow 3] [--binding JSONRPC|HTTP+JSON]
 
 Skills (chosen by the message's `dev.bosun/skill` metadata, as Bosun sends it):
@@ -196,18 +196,20 @@ class Executor(AgentExecutor):
 def card(port: int, version: str, token: bool, binding: str) -> AgentCard:
     base = f"http://127.0.0.1:{port}"
     interfaces = {
-        "JSONRPC": AgentInterface(url=f"{base}/a2a/jsonrpc", protocol_binding="JSONRPC",
-                                  protocol_version="1.0"),
-        "HTTP+JSON": AgentInterface(url=f"{base}/a2a/rest", protocol_binding="HTTP+JSON",
-                                    protocol_version="1.0"),
+        "JSONRPC": AgentInterface(
+            url=f"{base}/a2a/jsonrpc", protocol_binding="JSONRPC", protocol_version="1.0"
+        ),
+        "HTTP+JSON": AgentInterface(
+            url=f"{base}/a2a/rest", protocol_binding="HTTP+JSON", protocol_version="1.0"
+        ),
     }
     first = interfaces.pop(binding)
     skills = [
-        AgentSkill(id="echo", name="Echo", description="Says back what it is told.",
-                   tags=["test"]),
+        AgentSkill(id="echo", name="Echo", description="Says back what it is told.", tags=["test"]),
         AgentSkill(id="fail", name="Fail", description="Always fails.", tags=["test"]),
-        AgentSkill(id="ask", name="Ask", description="Asks which account, then answers.",
-                   tags=["test"]),
+        AgentSkill(
+            id="ask", name="Ask", description="Asks which account, then answers.", tags=["test"]
+        ),
         AgentSkill(id="slow", name="Slow", description="Takes a while.", tags=["test"]),
     ]
     built = AgentCard(
@@ -244,10 +246,10 @@ def app(port: int, state: str, *, token: str | None, version: str, slow: float, 
     from starlette.middleware.base import BaseHTTPMiddleware
 
     async def bearer(request, call_next):
-        if token and not request.url.path.startswith("/.well-known/"):
-            if request.headers.get("authorization") != f"Bearer {token}":
-                _bump(os.path.join(state, "refused.json"), "_total")
-                return JSONResponse({"error": "unauthorized"}, status_code=401)
+        public = request.url.path.startswith("/.well-known/")
+        if token and not public and request.headers.get("authorization") != f"Bearer {token}":
+            _bump(os.path.join(state, "refused.json"), "_total")
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
         return await call_next(request)
 
     application = Starlette(
@@ -267,7 +269,11 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.state, exist_ok=True)
     application = app(
-        args.port, args.state, token=args.token, version=args.version, slow=args.slow,
+        args.port,
+        args.state,
+        token=args.token,
+        version=args.version,
+        slow=args.slow,
         binding=args.binding,
     )
     uvicorn.run(application, host="127.0.0.1", port=args.port, log_level="warning")
