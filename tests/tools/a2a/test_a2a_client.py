@@ -28,6 +28,7 @@ from bosun.spec.loader import load_agent_yaml
 from bosun.spec.vocab import RunStatus
 from bosun.tools.a2a import a2a_tools
 
+pytestmark = pytest.mark.slow  # every test starts the reference server's process
 DEADLINE = 60.0
 
 
@@ -74,7 +75,7 @@ def of(events, kind):
     return [e for _, e in events if isinstance(e, kind)]
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_a_remote_agent_answers_through_a_durable_wait(
     store, request, tmp_path, ref_server, token_env
 ):
@@ -152,7 +153,6 @@ async def test_input_required_is_a_result_the_model_answers_on_the_same_task(
     assert ref_server.counts()["ask"] == 2  # the question's task, then its answer: one task
 
 
-@pytest.mark.slow
 async def test_a_remote_server_restarted_mid_task_completes_the_same_task(
     tmp_path, ref_server, token_env
 ):

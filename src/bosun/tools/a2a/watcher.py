@@ -84,13 +84,13 @@ class A2aWatcher:
         self.poll_seconds = poll
         self.held: set[str] = set()  # runs whose lease this watcher holds
         self.watched: dict[str, Watched] = {}  # by wait id
-        self.pending = 0  # A2A waits pending at the last look (any worker's)
+        self.pending = -1  # A2A waits pending at the last look (any worker's); -1: not looked yet
 
     @property
     def busy(self) -> bool:
         """Whether a remote task is still being waited for (a worker asked to exit when
         idle keeps going while one is: its run needs the watcher to wake)."""
-        return self.pending > 0
+        return self.pending != 0
 
     async def serve(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
