@@ -133,9 +133,9 @@ class Worker:
                 if self.health.state == BACKING_OFF:
                     self._recovered()
                     backoff.reset()
-                idle = not claimed and not self.active
-                if exit_when_idle and idle and not any(w.busy for w, _ in watchers):
-                    return
+                if exit_when_idle and not claimed and not self.active:
+                    if not [w for w, _ in watchers if await w.busy()]:
+                        return
                 self._wake.clear()
                 waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
                 await asyncio.wait(

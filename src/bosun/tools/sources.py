@@ -81,11 +81,10 @@ def source_kinds() -> tuple[str, ...]:
 
 class Watcher(Protocol):
     """Something a kind runs in every worker while runs are parked on its remote tasks
-    (A2A: `tools/a2a/watcher.py`): `serve(stop)` until `stop` is set; `busy` while a task
-    it could settle is pending (a worker asked to exit when idle waits for it)."""
+    (A2A: `tools/a2a/watcher.py`): `serve(stop)` until `stop` is set; `busy()` while a
+    task it could settle is pending (a worker asked to exit when idle waits for it)."""
 
-    @property
-    def busy(self) -> bool: ...
+    async def busy(self) -> bool: ...
 
     async def serve(self, stop: asyncio.Event) -> None: ...
 

@@ -84,13 +84,11 @@ class A2aWatcher:
         self.poll_seconds = poll
         self.held: set[str] = set()  # runs whose lease this watcher holds
         self.watched: dict[str, Watched] = {}  # by wait id
-        self.pending = -1  # A2A waits pending at the last look (any worker's); -1: not looked yet
 
-    @property
-    def busy(self) -> bool:
-        """Whether a remote task is still being waited for (a worker asked to exit when
-        idle keeps going while one is: its run needs the watcher to wake)."""
-        return self.pending != 0
+    async def busy(self) -> bool:
+        """Whether a remote A2A task is still being waited for, by any run (a worker asked
+        to exit when idle keeps going while one is: its run needs a watcher to wake)."""
+        return bool(await self.store.remote_waits(KEY_PREFIX, limit=1))
 
     async def serve(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -119,7 +117,6 @@ class A2aWatcher:
             for run_id in self.held - kept:  # claimed by a worker (woken): not ours now
                 self._forget_run(run_id)
         waits = await self.store.remote_waits(KEY_PREFIX)
-        self.pending = len(waits)
         pending = {w.id for w in waits}
         for wait_id in [w for w in self.watched if w not in pending]:
             await self._ended_elsewhere(self.watched.pop(wait_id))
