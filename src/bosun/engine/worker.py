@@ -133,9 +133,9 @@ class Worker:
                 if self.health.state == BACKING_OFF:
                     self._recovered()
                     backoff.reset()
-                if exit_when_idle and not claimed and not self.active:
-                    if not [w for w, _ in watchers if await w.busy()]:
-                        return
+                idle = exit_when_idle and not claimed and not self.active
+                if idle and not [w for w, _ in watchers if await w.busy()]:
+                    return
                 self._wake.clear()
                 waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
                 await asyncio.wait(
