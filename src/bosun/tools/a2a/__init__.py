@@ -21,7 +21,7 @@ from bosun.errors import SourceUnavailable, SpecError
 from bosun.spec.a2a import KIND, A2aAgent, a2a_tools, register_discoverer
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.tools.a2a.source import A2aSource
-from bosun.tools.a2a.watcher import A2aWatcher, watcher
+from bosun.tools.a2a.watcher import A2aWatcher, a2a_watcher
 from bosun.tools.sources import register_source_kind, register_watcher
 
 
@@ -55,6 +55,6 @@ def discover_now(spec: SourceSpec) -> list[ToolDefinition]:
 
 register_source_kind(KIND, A2aSource)
 register_discoverer(discover_now)
-register_watcher(KIND, watcher)
+register_watcher(KIND, a2a_watcher)
 
 __all__ = ["A2aAgent", "A2aSource", "A2aWatcher", "a2a_tools", "discover_once"]

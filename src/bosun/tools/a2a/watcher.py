@@ -77,11 +77,11 @@ class Watched:
 class A2aWatcher:
     """Follows the remote A2A tasks of parked runs (see the module docstring)."""
 
-    def __init__(self, runtime: Runtime, *, poll: float = POLL_SECONDS):
+    def __init__(self, runtime: Runtime, *, poll: float | None = None):
         self.rt = runtime
         self.store = runtime.store
         self.owner = f"{runtime.owner}/a2a"
-        self.poll_seconds = poll
+        self.poll_seconds = poll or POLL_SECONDS  # read now: a bench may set the module's
         self.held: set[str] = set()  # runs whose lease this watcher holds
         self.watched: dict[str, Watched] = {}  # by wait id
 
@@ -228,8 +228,8 @@ class A2aWatcher:
             await watched.source.cancel(watched.task_id)
 
 
-def watcher(runtime: Runtime) -> A2aWatcher:
+def a2a_watcher(runtime: Runtime) -> A2aWatcher:
     return A2aWatcher(runtime)
 
 
-__all__ = ["A2aWatcher", "watcher"]
+__all__ = ["A2aWatcher", "a2a_watcher"]
