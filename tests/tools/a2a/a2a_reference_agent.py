@@ -11,6 +11,7 @@ Skills (chosen by the message's `dev.bosun/skill` metadata, as Bosun sends it):
 - `echo`: completes at once with the artifact "echo: <text>";
 - `fail`: fails with the status message "cannot do <text>";
 - `ask`: asks for input ("which account?"), then completes with "account <answer>";
+- `hello`: answers with a message, no task ("hello, <text>");
 - `slow`: works for `--slow` seconds, reporting "step N" status messages, then completes
   with "slow done: <text>". Its tasks are kept in DIR (`tasks.json`), so a restarted
   server still knows them; one whose time has passed while no process ran it completes
@@ -150,6 +151,17 @@ class Executor(AgentExecutor):
         skill = dict(message.metadata).get(SKILL_META, "echo") if message else "echo"
         text = context.get_user_input()
         _bump(os.path.join(self.state, "sends.json"), skill, message.message_id, "_total")
+        if skill == "hello":  # an answer as a message: no task at all
+            from a2a.types.a2a_pb2 import Message, Role
+
+            await event_queue.enqueue_event(
+                Message(
+                    message_id=f"re-{message.message_id}",
+                    role=Role.ROLE_AGENT,
+                    parts=[Part(text=f"hello, {text}")],
+                )
+            )
+            return
         task = context.current_task
         if task is None:
             task = new_task_from_user_message(message)
@@ -211,6 +223,7 @@ def card(port: int, version: str, token: bool, binding: str) -> AgentCard:
             id="ask", name="Ask", description="Asks which account, then answers.", tags=["test"]
         ),
         AgentSkill(id="slow", name="Slow", description="Takes a while.", tags=["test"]),
+        AgentSkill(id="hello", name="Hello", description="Answers at once.", tags=["test"]),
     ]
     built = AgentCard(
         name="reference",

@@ -286,9 +286,23 @@ tools:
     )
     agent = load_agent_yaml(str(path))
     tools = {t.name: t for t in agent.tools}
-    assert set(tools) == {"billing_echo", "billing_slow"}
+    assert set(tools) == {"billing_echo", "billing_slow"}  # of echo, fail, ask, slow, hello
     assert tools["billing_echo"].effect == "read" and tools["billing_slow"].effect == "irreversible"
     assert not tools["billing_echo"].idempotent and not tools["billing_echo"].trusted
     path.write_text(path.read_text().replace("allow: [echo, slow]", "allow: [ecko]"))
     with pytest.raises(Exception, match=r"no skill 'ecko'.*echo"):
         load_agent_yaml(str(path))
+
+
+async def test_a_remote_agent_that_answers_with_a_message_needs_no_wait(
+    tmp_path, ref_server, token_env
+):
+    agent = agent_of(ref_server, token_env, ask("hello", "Bosun"), DONE)
+    async with Runtime(str(tmp_path / "b.db")) as rt:
+        result = await rt.run(agent, "greet")  # in-process: nothing to wait for
+        events = await rt.events(result.run_id)
+    assert result.status == RunStatus.SUCCEEDED
+    assert not of(events, WaitRequested)
+    (finished,) = of(events, ToolFinished)
+    assert finished.result == {"status": "completed", "answer": "hello, Bosun"}
+    assert not finished.trusted
