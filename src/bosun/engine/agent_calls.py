@@ -138,6 +138,14 @@ class AgentCalls:
             else:
                 await self.store.request_cancel(wait.key)
 
+    async def remote_expired(self, call: CallState) -> None:
+        """A remote task's wait passed its deadline: nobody will read its answer, so it is
+        cancelled on the remote when its tool's source can (an A2A agent's). Before the
+        failure is committed: a crash in between cancels again on resume (harmless)."""
+        wait = self.settled.get(call.wait_id or "")
+        if wait is not None and wait.status == WaitStatus.EXPIRED and call.tool in self.pins:
+            await self.sources.cancel_remote(self.pins[call.tool], wait.key)
+
     async def answered(self, call: CallState, events: list[Event]) -> list[Event]:
         """`agent_answer` for a child wait's events, with the media of the child's last tool
         results: their references are recorded as used by this run too (so `bosun gc` keeps

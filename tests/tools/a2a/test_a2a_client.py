@@ -306,3 +306,24 @@ async def test_a_remote_agent_that_answers_with_a_message_needs_no_wait(
     (finished,) = of(events, ToolFinished)
     assert finished.result == {"status": "completed", "answer": "hello, Bosun"}
     assert not finished.trusted
+
+
+async def test_a_remote_task_past_its_timeout_fails_the_call_and_is_cancelled_there(
+    tmp_path, ref_server, token_env
+):
+    ref_server.stop()
+    ref_server.start(slow=60.0)
+    agent = agent_of(ref_server, token_env, ask("slow", "too long"), DONE, task_timeout=1.0)
+    async with Runtime(str(tmp_path / "b.db")) as rt:
+        run_id = await rt.submit(agent, "slowly")
+        await drive(rt, run_id)
+        events = await rt.events(run_id)
+        (wait,) = of(events, WaitRequested)
+        task_id = wait.key.rsplit(":", 1)[1]
+        deadline = time.monotonic() + DEADLINE  # the watcher cancels it once it sees it expired
+        while ref_server.task_state(task_id) != "TASK_STATE_CANCELED":
+            assert time.monotonic() < deadline, ref_server.task_state(task_id)
+            await asyncio.sleep(0.05)
+    (failed,) = of(events, ToolFailed)
+    assert failed.error_type == "remote_timeout"
+    assert ref_server.counts("cancels").get(task_id) == 1

@@ -58,11 +58,13 @@ async def _wait(what: str, check, log: Path) -> None:
     raise AssertionError(f"gave up waiting for {what}:\n{log.read_text()}")
 
 
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_a_worker_killed_while_its_run_waits_on_a_remote_task_never_sends_it_twice(
-    tmp_path,
+    store, request, tmp_path
 ):
     server = RefServer(tmp_path / "remote", token=TOKEN, slow=4.0).start()
-    db, log = str(tmp_path / "bosun.db"), tmp_path / "workers.log"
+    db = str(tmp_path / "bosun.db") if store == "sqlite" else request.getfixturevalue("pg_url")
+    log = tmp_path / "workers.log"
     agent = tmp_path / "caller.yaml"
     agent.write_text(
         f"""

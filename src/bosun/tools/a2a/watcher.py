@@ -18,9 +18,10 @@ of a task that completed, failed or asked for input, with the progress seen whil
 (status messages of a `working` task, coalesced to one per `PROGRESS_EVERY` seconds);
 the woken run journals them (`engine/waits.collect`). A remote agent that cannot be
 reached (restarting) is asked again at the next poll; one that forgot the task settles
-the call as failed (`remote_task_lost`). A wait that settled otherwise while watched (its
-deadline passed) has its task cancelled on the remote; a run cancelled or killed cancels
-its tasks itself as it ends (`engine/agent_calls.stop_children`).
+the call as failed (`remote_task_lost`). Cancelling is the run's own business, whoever
+watched: a run cancelled or killed cancels its remote tasks as it ends
+(`engine/agent_calls.stop_children`), and one whose wait passed its deadline as it wakes
+(`remote_expired`).
 
 Costs one indexed query per poll while no A2A task is pending.
 """
@@ -36,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from bosun.errors import BosunError, SourceUnavailable
 from bosun.spec.a2a import KEY_PREFIX, KIND, parse_key, source_tag
-from bosun.spec.vocab import WaitStatus
 from bosun.tools.a2a.results import (
     COMPLETED,
     ENDED_STATES,
@@ -119,7 +119,7 @@ class A2aWatcher:
         waits = await self.store.remote_waits(KEY_PREFIX)
         pending = {w.id for w in waits}
         for wait_id in [w for w in self.watched if w not in pending]:
-            await self._ended_elsewhere(self.watched.pop(wait_id))
+            del self.watched[wait_id]  # settled elsewhere: a deadline, its run ended
         now = time.time()
         for wait in waits:
             if wait.run_id not in self.held:
@@ -217,15 +217,6 @@ class A2aWatcher:
             watched.wait_id,
             "settled" if won else "had settled already",
         )
-
-    async def _ended_elsewhere(self, watched: Watched) -> None:
-        """A wait this watcher followed stopped pending without it: at its deadline (the
-        task is cancelled on the remote: nobody will read its answer) or with its run."""
-        record = await self.store.get_wait(watched.wait_id)
-        if record is None or record.status not in (WaitStatus.EXPIRED, WaitStatus.CANCELLED):
-            return
-        if watched.source is not None:
-            await watched.source.cancel(watched.task_id)
 
 
 def a2a_watcher(runtime: Runtime) -> A2aWatcher:
