@@ -26,7 +26,8 @@ from bosun.journal.events import (
 from bosun.models.base import ModelRequest, ModelResponse, ToolCall
 from bosun.spec.loader import load_agent_yaml
 from bosun.spec.vocab import RunStatus
-from bosun.tools.a2a import a2a_tools
+from bosun.tools.a2a import A2aSource, a2a_tools
+from bosun.tools.sources import register_source_kind
 
 pytestmark = pytest.mark.slow  # every test starts the reference server's process
 DEADLINE = 60.0
@@ -327,3 +328,38 @@ async def test_a_remote_task_past_its_timeout_fails_the_call_and_is_cancelled_th
     (failed,) = of(events, ToolFailed)
     assert failed.error_type == "remote_timeout"
     assert ref_server.counts("cancels").get(task_id) == 1
+
+
+class DiesAfterSending(A2aSource):
+    """The a2a source, in a process that dies right after the remote agent took the
+    message and before Bosun journaled the task's id (the narrowest crash window)."""
+
+    async def invoke(self, name, arguments, call):
+        await super().invoke(name, arguments, call)
+        raise SimulatedCrash("the worker died between the send and the journal")
+
+
+class SimulatedCrash(BaseException):
+    """Not caught by the engine: nothing more is journaled, as if the process died."""
+
+
+async def test_a_crash_between_the_send_and_the_journal_parks_instead_of_sending_again(
+    tmp_path, ref_server, token_env
+):
+    agent = agent_of(ref_server, token_env, ask("echo", "once"), DONE)
+    db = str(tmp_path / "b.db")
+    register_source_kind("a2a", DiesAfterSending)
+    try:
+        async with Runtime(db) as rt:
+            run_id = await rt.submit(agent, "go")
+            with pytest.raises(SimulatedCrash):
+                await rt.resume(run_id)
+    finally:
+        register_source_kind("a2a", A2aSource)
+    async with Runtime(db) as rt:  # another worker, after the crash
+        result = await rt.resume(run_id)
+        events = await rt.events(run_id)
+    assert result.status == RunStatus.NEEDS_ATTENTION
+    assert "not idempotent" in result.reason
+    assert not of(events, WaitRequested)
+    assert ref_server.counts()["echo"] == 1  # sent once; a person decides, not a retry
