@@ -12,7 +12,7 @@ in a process of its own on 127.0.0.1, skill `echo`: completes at once) is called
   journaled before the run parks), then `GetTask` until the task completed;
 - **bosun run**: a whole durable run with one such call (SQLite): the model turn, policy,
   the send, `WaitRequested`, the park, the watcher's lease and poll, the settle, the wake,
-  the result and the answer; with the watcher and the worker polling every 50 ms.
+  the result and the answer; with the worker polling every 50 ms (its watcher as often).
 
 Per call: wall median and p99 in milliseconds, and the ratio of medians to the sdk row.
 The bosun-run row is dominated by polling (worker and watcher intervals), by design: a
@@ -96,9 +96,7 @@ async def run_calls(url: str, runs: int, folder: str) -> list[float]:
     from bosun import Agent, Runtime
     from bosun.engine.worker import Worker
     from bosun.tools.a2a import a2a_tools
-    from bosun.tools.a2a import watcher as watcher_module  # the module
 
-    watcher_module.POLL_SECONDS = 0.05
     agent = Agent(
         name="bench-caller",
         model={

@@ -116,7 +116,10 @@ class Worker:
         # The watchers of source kinds with remote tasks (A2A): they settle the waits of
         # runs parked here or anywhere, one worker per run (leased; `tools/a2a/watcher.py`).
         watching = asyncio.Event()
-        watchers = [(w, asyncio.create_task(w.serve(watching))) for w in watchers_of(self.runtime)]
+        watchers = [
+            (w, asyncio.create_task(w.serve(watching)))
+            for w in watchers_of(self.runtime, self.poll_interval)
+        ]
         try:
             while not stop.is_set():
                 try:

@@ -89,18 +89,20 @@ class Watcher(Protocol):
     async def serve(self, stop: asyncio.Event) -> None: ...
 
 
-WatcherFactory = Callable[[Any], Watcher]  # (the worker's Runtime) -> Watcher
+WatcherFactory = Callable[[Any, float], Watcher]  # (the worker's Runtime, its poll seconds)
 _WATCHERS: dict[str, WatcherFactory] = {}
 
 
 def register_watcher(kind: str, factory: WatcherFactory) -> None:
-    """Have every worker run `factory(runtime)`'s watcher (one per kind; again replaces)."""
+    """Have every worker run `factory(runtime, poll)`'s watcher (one per kind; registering
+    a kind again replaces its factory)."""
     _WATCHERS[kind] = factory
 
 
-def watchers(runtime: Any) -> list[Watcher]:
-    """A new watcher of each registered kind for a worker's `runtime`."""
-    return [factory(runtime) for _, factory in sorted(_WATCHERS.items())]
+def watchers(runtime: Any, poll: float) -> list[Watcher]:
+    """A new watcher of each registered kind for a worker's `runtime`, polling about as
+    often as the worker does (`poll` seconds)."""
+    return [factory(runtime, poll) for _, factory in sorted(_WATCHERS.items())]
 
 
 def build_source(spec: SourceSpec) -> ToolSource:

@@ -55,7 +55,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 
 SKILL_META = "dev.bosun/skill"
-RUNNING: set[str] = set()  # slow tasks this process is working on
+RUNNING: set[str] = set()  # slow tasks this process is working on (or has finished)
 LOCK = threading.Lock()
 
 
@@ -193,8 +193,11 @@ class Executor(AgentExecutor):
                     await updater.update_status(TaskState.TASK_STATE_WORKING, say(f"step {step}"))
                 await updater.add_artifact([Part(text=f"slow done: {text}")], name="answer")
                 await updater.complete()
-            finally:
-                RUNNING.discard(task.id)
+            except BaseException:
+                RUNNING.discard(task.id)  # cancelled: nothing completes it here any more
+                raise
+            # Kept in RUNNING: its completion is still being saved by the SDK, and a read
+            # meanwhile must not complete it a second time.
         else:
             await updater.reject(say(f"no skill {skill}"))
 

@@ -56,7 +56,7 @@ log = logging.getLogger("bosun.tools.a2a")
 
 PROGRESS_EVERY = 5.0  # seconds: as engine/progress.py coalesces a running call's reports
 MAX_PROGRESS = 50  # progress entries kept per task (the latest when there are more)
-POLL_SECONDS = 0.5  # how often the watcher looks for pending A2A waits
+POLL_SECONDS = 0.5  # how often the watcher looks for pending A2A waits (the worker's poll)
 
 
 @dataclass
@@ -219,8 +219,10 @@ class A2aWatcher:
         )
 
 
-def a2a_watcher(runtime: Runtime) -> A2aWatcher:
-    return A2aWatcher(runtime)
+def a2a_watcher(runtime: Runtime, poll: float = POLL_SECONDS) -> A2aWatcher:
+    """A worker's watcher, looking as often as the worker polls (at least every 2 s, at
+    most every 20 ms: each look is one indexed query)."""
+    return A2aWatcher(runtime, poll=min(2.0, max(0.02, poll)))
 
 
 __all__ = ["A2aWatcher", "a2a_watcher"]
