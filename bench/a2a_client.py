@@ -68,7 +68,7 @@ async def sdk_calls(url: str, calls: int) -> list[float]:
 
 
 async def source_calls(url: str, calls: int) -> list[float]:
-    from bosun.spec.a2a import A2aAgent, source_spec
+    from bosun.spec.a2a_remote import A2aAgent, source_spec
     from bosun.spec.tool import ToolContext
     from bosun.spec.wait import Wait
     from bosun.tools.a2a.source import A2aSource

@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 
 from bosun.errors import SourceUnavailable, SpecError
-from bosun.spec.a2a import KIND, A2aAgent, a2a_tools, register_discoverer
+from bosun.spec.a2a_remote import KIND, A2aAgent, a2a_tools, register_discoverer
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.tools.a2a.source import A2aSource
 from bosun.tools.a2a.watcher import A2aWatcher, a2a_watcher

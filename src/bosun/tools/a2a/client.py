@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from bosun.errors import SourceUnavailable
-from bosun.spec.a2a import A2aAgent
+from bosun.spec.a2a_remote import A2aAgent
 
 # Transports Bosun speaks with a remote agent, in its order of preference (the card's own
 # order wins, as the SDK recommends).

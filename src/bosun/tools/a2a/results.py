@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from bosun.spec.a2a import PARAMETERS
+from bosun.spec.a2a_remote import PARAMETERS
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.vocab import Effect
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from bosun.errors import SourceUnavailable
-from bosun.spec.a2a import A2aAgent, wait_key
+from bosun.spec.a2a_remote import A2aAgent, wait_key
 from bosun.spec.definition import SourceSpec, ToolDefinition
 from bosun.spec.wait import Wait
 from bosun.tools.a2a.client import describe, fetch_card, make_client, sent_may_have_arrived
@@ -204,7 +204,7 @@ class A2aSource:
     async def cancel_remote(self, key: str) -> bool:
         """The engine's cancel of a remote wait's task (a run cancelled or killed while it
         waited on it): `key` is the wait's key."""
-        from bosun.spec.a2a import parse_key
+        from bosun.spec.a2a_remote import parse_key
 
         parsed = parse_key(key)
         return parsed is not None and await self.cancel(parsed[1])

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bosun.errors import BosunError, SourceUnavailable
-from bosun.spec.a2a import KEY_PREFIX, KIND, parse_key, source_tag
+from bosun.spec.a2a_remote import KEY_PREFIX, KIND, parse_key, source_tag
 from bosun.tools.a2a.results import (
     COMPLETED,
     ENDED_STATES,
