@@ -377,7 +377,10 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             if not await self.collect_review(call):
                 return None
         elif call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result
-            events = await collect_wait(self.store, call, self.settled)
+            trusted = tool.trusted if tool is not None else False  # its result's provenance
+            events = await collect_wait(self.store, call, self.settled, trusted=trusted)
+            if call.wait_kind == WaitKind.REMOTE and events:  # past its deadline: cancel it
+                await self.remote_expired(call)
             if call.tool in self.handoff_tools:  # the receiver's end is this run's end
                 return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
             agent_call = call.tool in self.agent_tools

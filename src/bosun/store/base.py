@@ -388,6 +388,11 @@ class WaitStore(abc.ABC):
         """Settle every pending wait on remote task `remote_id`; the ids settled."""
 
     @abc.abstractmethod
+    async def remote_waits(self, prefix: str, limit: int = 500) -> list[WaitRecord]:
+        """Pending remote waits whose key starts with `prefix` (a kind's, e.g. `a2a:`),
+        oldest first: what that kind's watcher follows."""
+
+    @abc.abstractmethod
     async def waits(self, run_id: str) -> list[WaitRecord]:
         """The run's waits, oldest first."""
 
