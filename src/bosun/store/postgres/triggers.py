@@ -1,0 +1,77 @@
+"""Triggers' shared state on PostgreSQL (see `bosun.store.triggers`)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractAsyncContextManager
+
+import psycopg
+
+from bosun.store import triggers as sql
+from bosun.store.sql import pg
+from bosun.store.triggers import FIELDS, TriggerRow
+
+_ENSURE = pg(sql.ENSURE)
+_COUNT = {c: pg(sql.count(c)) for c in sql.COUNTERS}
+_SET_PAUSED = pg(sql.SET_PAUSED)
+_READ_ALL = pg(sql.READ + " ORDER BY name")
+_READ_ONE = pg(sql.READ_ONE)
+_ADVANCE = pg(sql.ADVANCE_TICK)
+_INSERT_DELIVERY = pg(sql.INSERT_DELIVERY)
+_BY_SIGNATURE = pg(sql.BY_SIGNATURE)
+
+
+def schema_statements() -> list[str]:
+    from bosun.store import ddl
+
+    return sql.ddl_statements(lambda t: ddl.render(t, "postgres"))
+
+
+class PostgresTriggers:
+    """Triggers of `PostgresStore` (which provides `_session`)."""
+
+    def _session(self, what: str) -> AbstractAsyncContextManager[psycopg.AsyncConnection]:
+        raise NotImplementedError  # PostgresRuns provides it
+
+    async def ensure_trigger(self, name: str, tenant: str) -> None:
+        async with self._session(f"register trigger {name}") as conn:
+            await conn.execute(_ENSURE, (name, tenant, time.time()))
+
+    async def count_trigger(self, name: str, counter: str, n: int = 1) -> None:
+        statement = _COUNT.get(counter) or pg(sql.count(counter))  # an unknown name raises
+        async with self._session(f"count {counter} of trigger {name}") as conn:
+            await conn.execute(statement, (n, time.time(), name))
+
+    async def set_trigger_paused(self, name: str, paused: bool) -> bool:
+        async with self._session(f"pause trigger {name}") as conn:
+            cur = await conn.execute(_SET_PAUSED, (int(paused), time.time(), name))
+            return cur.rowcount > 0
+
+    async def triggers(self, name: str | None = None) -> list[TriggerRow]:
+        async with self._session("read triggers") as conn:
+            if name is None:
+                cur = await conn.execute(_READ_ALL)
+            else:
+                cur = await conn.execute(_READ_ONE, (name,))
+            rows = await cur.fetchall()
+        return [TriggerRow.of(dict(zip(FIELDS, r, strict=True))) for r in rows]
+
+    async def advance_tick(self, name: str, tick: float) -> bool:
+        async with self._session(f"advance schedule {name}") as conn:
+            cur = await conn.execute(_ADVANCE, (tick, time.time(), name, tick))
+            return cur.rowcount > 0
+
+    async def record_delivery(
+        self, name: str, delivery: str, run_id: str, signature: str | None = None
+    ) -> bool:
+        async with self._session(f"record a delivery of trigger {name}") as conn:
+            cur = await conn.execute(
+                _INSERT_DELIVERY, (name, delivery, run_id, signature, time.time())
+            )
+            return cur.rowcount > 0
+
+    async def delivery_by_signature(self, name: str, signature: str) -> tuple[str, str] | None:
+        async with self._session(f"read deliveries of trigger {name}") as conn:
+            cur = await conn.execute(_BY_SIGNATURE, (name, signature))
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else None
