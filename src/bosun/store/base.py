@@ -27,7 +27,6 @@ from typing import Any
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
 from bosun.store.artifacts import ArtifactStore
-from bosun.store.triggers import TriggerStore
 from bosun.store.records import *  # noqa: F403 -- the records, re-exported (see the docstring)
 from bosun.store.records import (
     PENDING,
@@ -46,6 +45,7 @@ from bosun.store.records import (
     RunSummary,
     UsageRow,
 )
+from bosun.store.triggers import TriggerStore
 from bosun.store.waits_rows import WaitRecord
 
 

@@ -43,8 +43,7 @@ DELIVERIES_SIGNATURE = (
 )
 
 ENSURE = (
-    "INSERT INTO triggers(name, tenant, updated_at) VALUES (?, ?, ?)"
-    " ON CONFLICT (name) DO NOTHING"
+    "INSERT INTO triggers(name, tenant, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING"
 )
 
 
@@ -66,13 +65,16 @@ ADVANCE_TICK = (
     "UPDATE triggers SET last_tick = ?, updated_at = ? WHERE name = ?"
     " AND (last_tick IS NULL OR last_tick < ?)"
 )
-INSERT_DELIVERY = (
+# A delivery is claimed before its run is created (`ON CONFLICT DO NOTHING` covers the id and
+# the signature alike), then linked to the run: the one linker counts it `started`.
+CLAIM_DELIVERY = (
     "INSERT INTO trigger_deliveries(trigger_name, delivery, run_id, signature, received_at)"
-    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (trigger_name, delivery) DO NOTHING"
+    " VALUES (?, ?, '', ?, ?) ON CONFLICT DO NOTHING"
 )
-DELIVERY = "SELECT delivery, run_id FROM trigger_deliveries WHERE trigger_name = ? AND delivery = ?"
-BY_SIGNATURE = (
-    "SELECT delivery, run_id FROM trigger_deliveries WHERE trigger_name = ? AND signature = ?"
+DELIVERY = "SELECT run_id FROM trigger_deliveries WHERE trigger_name = ? AND delivery = ?"
+LINK_DELIVERY = (
+    "UPDATE trigger_deliveries SET run_id = ? WHERE trigger_name = ? AND delivery = ?"
+    " AND run_id = ''"
 )
 
 
@@ -150,12 +152,13 @@ class TriggerStore(abc.ABC):
         caller (of any process) that moved it."""
 
     @abc.abstractmethod
-    async def record_delivery(
-        self, name: str, delivery: str, run_id: str, signature: str | None = None
-    ) -> bool:
-        """Note that `delivery` started `run_id`: True the first time, False when it was
-        recorded already (a redelivery)."""
+    async def claim_delivery(
+        self, name: str, delivery: str, signature: str | None = None
+    ) -> tuple[str, str | None]:
+        """Claim a delivery before its run exists: ("new", None) the first time;
+        ("seen", run id or None while its run is not linked yet) for a redelivery of the
+        same id; ("replay", None) when its `signature` came before under another id."""
 
     @abc.abstractmethod
-    async def delivery_by_signature(self, name: str, signature: str) -> tuple[str, str] | None:
-        """(delivery id, run id) of the delivery that carried this signature, if any."""
+    async def link_delivery(self, name: str, delivery: str, run_id: str) -> bool:
+        """Note the run a claimed delivery started: True for the one caller that linked it."""

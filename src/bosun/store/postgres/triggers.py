@@ -17,8 +17,9 @@ _SET_PAUSED = pg(sql.SET_PAUSED)
 _READ_ALL = pg(sql.READ + " ORDER BY name")
 _READ_ONE = pg(sql.READ_ONE)
 _ADVANCE = pg(sql.ADVANCE_TICK)
-_INSERT_DELIVERY = pg(sql.INSERT_DELIVERY)
-_BY_SIGNATURE = pg(sql.BY_SIGNATURE)
+_CLAIM = pg(sql.CLAIM_DELIVERY)
+_DELIVERY = pg(sql.DELIVERY)
+_LINK = pg(sql.LINK_DELIVERY)
 
 
 def schema_statements() -> list[str]:
@@ -61,17 +62,20 @@ class PostgresTriggers:
             cur = await conn.execute(_ADVANCE, (tick, time.time(), name, tick))
             return cur.rowcount > 0
 
-    async def record_delivery(
-        self, name: str, delivery: str, run_id: str, signature: str | None = None
-    ) -> bool:
-        async with self._session(f"record a delivery of trigger {name}") as conn:
-            cur = await conn.execute(
-                _INSERT_DELIVERY, (name, delivery, run_id, signature, time.time())
-            )
-            return cur.rowcount > 0
-
-    async def delivery_by_signature(self, name: str, signature: str) -> tuple[str, str] | None:
-        async with self._session(f"read deliveries of trigger {name}") as conn:
-            cur = await conn.execute(_BY_SIGNATURE, (name, signature))
+    async def claim_delivery(
+        self, name: str, delivery: str, signature: str | None = None
+    ) -> tuple[str, str | None]:
+        async with self._session(f"claim a delivery of trigger {name}") as conn:
+            cur = await conn.execute(_CLAIM, (name, delivery, signature, time.time()))
+            if cur.rowcount > 0:
+                return "new", None
+            cur = await conn.execute(_DELIVERY, (name, delivery))
             row = await cur.fetchone()
-        return (row[0], row[1]) if row else None
+        if row is None:
+            return "replay", None
+        return "seen", row[0] or None
+
+    async def link_delivery(self, name: str, delivery: str, run_id: str) -> bool:
+        async with self._session(f"link a delivery of trigger {name}") as conn:
+            cur = await conn.execute(_LINK, (run_id, name, delivery))
+            return cur.rowcount > 0

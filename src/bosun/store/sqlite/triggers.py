@@ -35,14 +35,17 @@ class SqliteTriggers:
         cur = self.conn.execute(sql.ADVANCE_TICK, (tick, time.time(), name, tick))
         return cur.rowcount > 0
 
-    async def record_delivery(
-        self, name: str, delivery: str, run_id: str, signature: str | None = None
-    ) -> bool:
-        cur = self.conn.execute(
-            sql.INSERT_DELIVERY, (name, delivery, run_id, signature, time.time())
-        )
-        return cur.rowcount > 0
+    async def claim_delivery(
+        self, name: str, delivery: str, signature: str | None = None
+    ) -> tuple[str, str | None]:
+        cur = self.conn.execute(sql.CLAIM_DELIVERY, (name, delivery, signature, time.time()))
+        if cur.rowcount > 0:
+            return "new", None
+        row = self.conn.execute(sql.DELIVERY, (name, delivery)).fetchone()
+        if row is None:
+            return "replay", None
+        return "seen", row[0] or None
 
-    async def delivery_by_signature(self, name: str, signature: str) -> tuple[str, str] | None:
-        row = self.conn.execute(sql.BY_SIGNATURE, (name, signature)).fetchone()
-        return (row[0], row[1]) if row else None
+    async def link_delivery(self, name: str, delivery: str, run_id: str) -> bool:
+        cur = self.conn.execute(sql.LINK_DELIVERY, (run_id, name, delivery))
+        return cur.rowcount > 0

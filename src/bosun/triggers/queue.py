@@ -1,0 +1,180 @@
+"""Queue triggers: a NATS JetStream subject consumed by a durable pull consumer.
+
+Every process serving the trigger pulls from the same durable consumer, so each message
+goes to one of them at a time. A message is acknowledged only after its run is durably
+created (`fire` returns once the run's first events are committed): a process killed
+before the ack leaves the message to be redelivered after `ack_wait_seconds`, and the
+message's id (`Nats-Msg-Id`, else its stream sequence) as the idempotency key gives the
+redelivery the same run, so nothing is lost and nothing runs twice.
+
+Backpressure: at most `max_in_flight` runs of the trigger are in flight (started and not
+yet ended, read from the shared store); a full trigger stops pulling, so messages wait in
+the stream, none dropped. A message that fails `max_deliveries` times (not JSON, its input
+expression fails) goes to the dead-letter subject with the reason, and is acknowledged.
+A database outage is not the message's fault: the message is handed back, not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+
+from bosun.engine.runtime import Runtime
+from bosun.errors import StoreError
+from bosun.spec.media import Media
+from bosun.spec.vocab import RunStatus
+from bosun.triggers.fire import TRIGGER_TAG, Trigger, count, fire
+
+log = logging.getLogger("bosun.triggers")
+
+IN_FLIGHT = tuple(s for s in RunStatus if not s.terminal)
+MAX_BATCH = 64
+RETRY_DELAY = 0.5  # seconds before a failed message is delivered again
+
+
+async def in_flight(rt: Runtime, trigger: Trigger, limit: int) -> int:
+    """Runs of the trigger not yet ended, counted up to `limit` (all processes' runs)."""
+    found = 0
+    for status in IN_FLIGHT:
+        runs = await rt.store.list_runs(
+            status=status, tag=(TRIGGER_TAG, trigger.name), tenant=trigger.spec.tenant, limit=limit
+        )
+        found += len(runs)
+        if found >= limit:
+            return found
+    return found
+
+
+class NatsConsumer:
+    """One process's consumer of a queue trigger (see the module docstring)."""
+
+    def __init__(self, rt: Runtime, trigger: Trigger, *, poll_interval: float = 0.5):
+        assert trigger.spec.queue is not None
+        self.rt = rt
+        self.trigger = trigger
+        self.queue = trigger.spec.queue
+        self.poll_interval = poll_interval
+        self.stream = self.queue.stream or "BOSUN_" + _token(trigger.name)
+        self.durable = self.queue.durable or "bosun-" + _token(trigger.name)
+        self.dead_letter = self.queue.dead_letter or f"{self.queue.subject}.dead"
+        self.nc: Any = None
+        self.js: Any = None
+        self.sub: Any = None
+
+    async def connect(self) -> None:
+        import nats
+        from nats.js import api
+        from nats.js.errors import NotFoundError
+
+        self.nc = await nats.connect(self.queue.url, connect_timeout=5, max_reconnect_attempts=-1)
+        self.js = self.nc.jetstream()
+        try:
+            await self.js.stream_info(self.stream)
+        except NotFoundError:
+            subjects = [self.queue.subject, self.dead_letter]
+            await self.js.add_stream(name=self.stream, subjects=subjects)
+        config = api.ConsumerConfig(
+            ack_wait=self.queue.ack_wait_seconds,
+            max_deliver=-1,  # we dead-letter ourselves, with the reason
+            ack_policy=api.AckPolicy.EXPLICIT,
+        )
+        self.sub = await self.js.pull_subscribe(
+            self.queue.subject, durable=self.durable, stream=self.stream, config=config
+        )
+
+    async def close(self) -> None:
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+            self.nc = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pull and start runs until `stop` is set (reconnecting through broker outages)."""
+        from nats.errors import TimeoutError as NatsTimeout
+
+        await self.rt.store.ensure_trigger(self.trigger.name, self.trigger.spec.tenant)
+        try:
+            if self.sub is None:
+                await self.connect()
+            while not stop.is_set():
+                free = await self.free()
+                if free <= 0:
+                    await _sleep(stop, self.poll_interval)
+                    continue
+                try:
+                    messages = await self.sub.fetch(batch=min(free, MAX_BATCH), timeout=1)
+                except NatsTimeout:
+                    continue
+                await asyncio.gather(*(self.handle(m) for m in messages))
+        finally:
+            await self.close()
+
+    async def free(self) -> int:
+        """How many more runs the trigger may start now (0: full, or paused)."""
+        if await self.trigger.paused(self.rt):
+            return 0
+        limit = self.queue.max_in_flight
+        return limit - await in_flight(self.rt, self.trigger, limit)
+
+    async def handle(self, msg: Any) -> None:
+        """Start the message's run, then ack; or hand it back, or dead-letter it."""
+        meta = msg.metadata
+        delivered = meta.num_delivered
+        if delivered == 1:
+            await count(self.rt, self.trigger, "received")
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{meta.sequence.stream}"
+        try:
+            payload, attachments = self.decode(msg)
+            await fire(self.rt, self.trigger, payload, msg_id, attachments=attachments)
+        except StoreError as exc:
+            log.warning("trigger %s: message %s handed back: %s", self.trigger.name, msg_id, exc)
+            await msg.nak(delay=RETRY_DELAY)
+            return
+        except Exception as exc:
+            if delivered >= self.queue.max_deliveries:
+                await self.dead(msg, msg_id, f"{type(exc).__name__}: {exc}")
+            else:
+                log.info("trigger %s: message %s failed (%s)", self.trigger.name, msg_id, exc)
+                await msg.nak(delay=RETRY_DELAY)
+            return
+        await msg.ack()
+
+    def decode(self, msg: Any) -> tuple[Any, list[Media] | None]:
+        headers = dict(msg.headers or {})
+        if self.queue.attach:
+            media = Media(
+                bytes(msg.data),
+                headers.get("Content-Type", "application/octet-stream"),
+                headers.get("Bosun-Name"),
+            )
+            return {"subject": msg.subject, "headers": headers}, [media]
+        return orjson.loads(msg.data), None
+
+    async def dead(self, msg: Any, msg_id: str, reason: str) -> None:
+        headers = {
+            "Bosun-Trigger": self.trigger.name,
+            "Bosun-Error": reason[:500],
+            "Bosun-Deliveries": str(msg.metadata.num_delivered),
+            "Nats-Msg-Id": f"dead-{msg_id}",
+            "Bosun-Original-Id": msg_id,
+        }
+        try:
+            await self.js.publish(self.dead_letter, msg.data, headers=headers)
+        except Exception:  # no stream captures the subject: at least a plain publish
+            await self.nc.publish(self.dead_letter, msg.data, headers=headers)
+        await msg.ack()
+        await count(self.rt, self.trigger, "dead_lettered")
+        log.warning("trigger %s: message %s dead-lettered: %s", self.trigger.name, msg_id, reason)
+
+
+def _token(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
