@@ -20,7 +20,7 @@ from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
-from bosun.server import api, console, schemas
+from bosun.server import api, console, hooks, schemas
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
 from bosun.server.liveness import Liveness
@@ -59,6 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
         state.metrics, state.observer = await attach_metrics(runtime)
         if settings.create_first_admin:
             state.first_admin_key = await ensure_first_admin(runtime.store)
+        if settings.triggers:
+            from bosun.triggers.runner import Triggers
+
+            state.triggers = Triggers.load(runtime, settings.triggers)
+            await state.triggers.start(state.stop)
         if settings.workers:
             state.worker = Worker(
                 runtime,
@@ -75,6 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             state.stop.set()
             state.hub.stopping.set()
+            if state.triggers is not None:
+                await state.triggers.stop()
             if state.worker_task is not None:
                 with contextlib.suppress(Exception):
                     await state.worker_task
@@ -97,6 +104,8 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(api.router)
+    app.include_router(hooks.api)
+    app.include_router(hooks.hooks)
     app.include_router(metrics_router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

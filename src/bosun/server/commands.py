@@ -58,6 +58,13 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="a reverse proxy (address or CIDR network) whose X-Forwarded-For is believed"
         " (repeatable; also $BOSUN_TRUSTED_PROXIES, comma-separated; default: none)",
     )
+    p.add_argument(
+        "--triggers",
+        default=None,
+        metavar="FILE",
+        help="a triggers file: its webhooks served at /hooks/NAME, its schedules, queues and"
+        " event triggers run in this process (docs/triggers.md)",
+    )
     p.set_defaults(standalone=cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
@@ -111,6 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         secure_cookies=args.secure_cookies,
         max_body_bytes=args.max_body_bytes,
         trusted_proxies=[p for p in proxies if p.strip()],
+        triggers=args.triggers,
     )
     return main_serve(settings, args.host, args.port)
 
