@@ -15,7 +15,7 @@ from bosun.errors import BosunError
 from bosun.server.hub import Hub
 from bosun.server.liveness import Liveness
 from bosun.spec.agent import Agent
-from bosun.spec.loader import load_agent
+from bosun.workflow.commands import load_target as load_agent  # agents and workflow files
 from bosun.store.health import StoreHealth
 from bosun.tools.execute import DEFAULT_TOOL_THREADS
 
