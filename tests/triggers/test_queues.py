@@ -218,3 +218,49 @@ async def pending_is(js, triggers, name, n):
 async def all_ended(rt, name, n) -> bool:
     runs = await runs_of(rt, name)
     return len(runs) == n and all(r.status == "succeeded" for r in runs)
+
+
+async def test_the_camera_example_starts_one_run_per_frame_with_the_frame_attached(
+    tmp_path, js, sqlite_path
+):
+    """examples/camera/triggers.yaml on a subject of its own: four PNG frames published
+    (twice: the second publish is deduplicated by the broker or by the key) -> four runs,
+    each with its frame as an artifact reference."""
+    subject = f"camera.test.{uuid.uuid4().hex[:8]}"
+    name = f"camera-{uuid.uuid4().hex[:6]}"
+    text = (ROOT / "examples" / "camera" / "triggers.yaml").read_text()
+    text = text.replace("camera.frames", subject).replace("name: camera-frames", f"name: {name}")
+    text = text.replace("target: watcher.yaml", f"target: {ROOT / 'examples/camera/watcher.yaml'}")
+    path = tmp_path / "camera-triggers.yaml"
+    path.write_text(text)
+    async with Runtime(sqlite_path) as rt:
+        triggers = Triggers.load(rt, str(path))
+        stop = asyncio.Event()
+        await triggers.start(stop)
+        try:
+            await until("the consumer to subscribe", lambda: subscribed(js, triggers, name))
+            stream = "BOSUN_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+            publish = [
+                sys.executable,
+                str(ROOT / "examples" / "camera" / "publish.py"),
+                "--subject",
+                subject,
+                "--stream",
+                stream,
+                "--url",
+                NATS_URL,
+            ]
+            for _ in range(2):
+                subprocess.run(publish, check=True, capture_output=True)
+            await until("four runs", lambda: count_is(rt, name, 4))
+        finally:
+            stop.set()
+            await triggers.stop()
+        runs = await runs_of(rt, name)
+        assert len(runs) == 4
+        for run in runs:
+            started = (await rt.store.events(run.id))[0][1]
+            (ref,) = started.attachments
+            assert ref["mime"] == "image/png"
+            assert ref["artifact"].startswith("sha256:")
+            assert run.input.startswith("Camera frame 0")
