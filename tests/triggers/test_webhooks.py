@@ -32,7 +32,16 @@ def hooked(tmp_path_factory) -> Iterator[Running]:
         mp.undo()
 
 
-def deliver(running: Running, body: bytes, delivery: str, *, secret=SECRET, ts=None, sig=None):
+def deliver(
+    running: Running,
+    body: bytes,
+    delivery: str,
+    *,
+    secret=SECRET,
+    ts=None,
+    sig=None,
+    hook="refund-requested",
+):
     stamp = str(int(time.time()) if ts is None else ts)
     headers = {
         "X-Bosun-Timestamp": stamp,
@@ -41,7 +50,7 @@ def deliver(running: Running, body: bytes, delivery: str, *, secret=SECRET, ts=N
         "Content-Type": "application/json",
     }
     with running.client() as c:  # no API key: the signature is the authentication
-        return c.post("/hooks/refund-requested", content=body, headers=headers)
+        return c.post(f"/hooks/{hook}", content=body, headers=headers)
 
 
 async def audit_entries(db: str) -> list:
@@ -140,3 +149,36 @@ def test_unknown_hooks_are_404_and_the_triggers_api_needs_a_key(hooked):
     with hooked.client(other) as c:
         assert c.get("/api/triggers").json() == []
         assert c.post("/api/triggers/refund-requested/pause").status_code == 404
+
+
+def test_the_refund_example_webhook_starts_the_refund_workflow(tmp_path, monkeypatch):
+    """examples/workflows/triggers.yaml: a signed POST of refund.input.json to
+    /hooks/refund-requested starts refund.yaml, which completes offline (a small refund)."""
+    monkeypatch.setenv("REFUND_HOOK_SECRET", "refund-secret")
+    examples = HERE.parents[1] / "examples" / "workflows"
+    running, stop = start_server(
+        str(tmp_path / "bosun.db"), triggers=str(examples / "triggers.yaml")
+    )
+    try:
+        body = (examples / "refund.input.json").read_bytes()
+        r = deliver(
+            running, body, "shop-delivery-1", secret="refund-secret", hook="refund-requested"
+        )
+        assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+        with running.admin() as c:
+            deadline = time.monotonic() + 30
+            while (run := c.get(f"/api/runs/{run_id}").json())["status"] not in (
+                "succeeded",
+                "failed",
+            ):
+                assert time.monotonic() < deadline, run
+                time.sleep(0.1)
+            listed = c.get("/api/triggers").json()
+        assert run["status"] == "succeeded", run
+        assert json.loads(run["input"]) == json.loads(body)
+        assert json.loads(run["output"])["path"] == "automatic"
+        kinds = {t["name"]: t["kind"] for t in listed}
+        assert kinds == {"refund-requested": "webhook", "refund-escalated": "event"}
+    finally:
+        stop()
