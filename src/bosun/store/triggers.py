@@ -15,6 +15,8 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bosun.spec.vocab import RunStatus
+
 COUNTERS = ("received", "started", "deduplicated", "rejected", "dead_lettered")
 
 TRIGGERS = """CREATE TABLE IF NOT EXISTS triggers (
@@ -75,6 +77,19 @@ DELIVERY = "SELECT run_id FROM trigger_deliveries WHERE trigger_name = ? AND del
 LINK_DELIVERY = (
     "UPDATE trigger_deliveries SET run_id = ? WHERE trigger_name = ? AND delivery = ?"
     " AND run_id = ''"
+)
+
+
+# Runs a trigger started that have not ended (its backpressure), counted up to a limit.
+_OPEN = ", ".join(f"'{s}'" for s in sorted(s for s in RunStatus if not s.terminal))
+IN_FLIGHT_SQLITE = (
+    "SELECT count(*) FROM (SELECT 1 FROM runs r WHERE r.status IN (" + _OPEN + ")"
+    " AND r.tenant = ? AND EXISTS (SELECT 1 FROM json_each(r.tags)"
+    " WHERE key = 'bosun.trigger' AND value = ?) LIMIT ?)"
+)
+IN_FLIGHT_POSTGRES = (
+    "SELECT count(*) FROM (SELECT 1 FROM runs r WHERE r.status IN (" + _OPEN + ")"
+    " AND r.tenant = %s AND r.tags @> %s::jsonb LIMIT %s) AS open_runs"
 )
 
 
@@ -150,6 +165,10 @@ class TriggerStore(abc.ABC):
     async def advance_tick(self, name: str, tick: float) -> bool:
         """Move the schedule's `last_tick` to `tick` if it is behind it: True for the one
         caller (of any process) that moved it."""
+
+    @abc.abstractmethod
+    async def trigger_in_flight(self, name: str, tenant: str, limit: int) -> int:
+        """How many runs tagged `bosun.trigger=name` have not ended, counted up to `limit`."""
 
     @abc.abstractmethod
     async def claim_delivery(

@@ -26,27 +26,17 @@ import orjson
 from bosun.engine.runtime import Runtime
 from bosun.errors import StoreError
 from bosun.spec.media import Media
-from bosun.spec.vocab import RunStatus
-from bosun.triggers.fire import TRIGGER_TAG, Trigger, count, fire
+from bosun.triggers.fire import Trigger, count, fire
 
 log = logging.getLogger("bosun.triggers")
 
-IN_FLIGHT = tuple(s for s in RunStatus if not s.terminal)
 MAX_BATCH = 64
 RETRY_DELAY = 0.5  # seconds before a failed message is delivered again
 
 
 async def in_flight(rt: Runtime, trigger: Trigger, limit: int) -> int:
     """Runs of the trigger not yet ended, counted up to `limit` (all processes' runs)."""
-    found = 0
-    for status in IN_FLIGHT:
-        runs = await rt.store.list_runs(
-            status=status, tag=(TRIGGER_TAG, trigger.name), tenant=trigger.spec.tenant, limit=limit
-        )
-        found += len(runs)
-        if found >= limit:
-            return found
-    return found
+    return await rt.store.trigger_in_flight(trigger.name, trigger.spec.tenant, limit)
 
 
 class NatsConsumer:

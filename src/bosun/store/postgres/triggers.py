@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import AbstractAsyncContextManager
 
+import orjson
 import psycopg
 
 from bosun.store import triggers as sql
@@ -61,6 +62,13 @@ class PostgresTriggers:
         async with self._session(f"advance schedule {name}") as conn:
             cur = await conn.execute(_ADVANCE, (tick, time.time(), name, tick))
             return cur.rowcount > 0
+
+    async def trigger_in_flight(self, name: str, tenant: str, limit: int) -> int:
+        tag = orjson.dumps({"bosun.trigger": name}).decode()
+        async with self._session(f"count runs of trigger {name}") as conn:
+            cur = await conn.execute(sql.IN_FLIGHT_POSTGRES, (tenant, tag, limit))
+            (found,) = await cur.fetchone()
+        return int(found)
 
     async def claim_delivery(
         self, name: str, delivery: str, signature: str | None = None

@@ -35,6 +35,9 @@ class SqliteTriggers:
         cur = self.conn.execute(sql.ADVANCE_TICK, (tick, time.time(), name, tick))
         return cur.rowcount > 0
 
+    async def trigger_in_flight(self, name: str, tenant: str, limit: int) -> int:
+        return self.conn.execute(sql.IN_FLIGHT_SQLITE, (tenant, name, limit)).fetchone()[0]
+
     async def claim_delivery(
         self, name: str, delivery: str, signature: str | None = None
     ) -> tuple[str, str | None]:
