@@ -12,7 +12,7 @@ another delivery id is a replay.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bosun.spec.vocab import RunStatus
@@ -171,13 +171,19 @@ class TriggerStore(abc.ABC):
         """How many runs tagged `bosun.trigger=name` have not ended, counted up to `limit`."""
 
     @abc.abstractmethod
-    async def claim_delivery(
-        self, name: str, delivery: str, signature: str | None = None
-    ) -> tuple[str, str | None]:
-        """Claim a delivery before its run exists: ("new", None) the first time;
-        ("seen", run id or None while its run is not linked yet) for a redelivery of the
-        same id; ("replay", None) when its `signature` came before under another id."""
+    async def claim_deliveries(
+        self, name: str, deliveries: Sequence[tuple[str, str | None]], *, received: int = 0
+    ) -> list[tuple[str, str | None]]:
+        """Claim (delivery id, signature) pairs before their runs exist, in one transaction
+        (a queue's batch costs one commit): for each, ("new", None) the first time; ("seen",
+        run id, or None while its run is not linked yet) for a redelivery of the same id;
+        ("replay", None) when its signature came before under another id. `received` is
+        added to the trigger's counter in the same transaction."""
 
     @abc.abstractmethod
-    async def link_delivery(self, name: str, delivery: str, run_id: str) -> bool:
-        """Note the run a claimed delivery started: True for the one caller that linked it."""
+    async def link_deliveries(
+        self, name: str, links: Sequence[tuple[str, str]], *, deduplicated: int = 0
+    ) -> list[bool]:
+        """Note the run each claimed (delivery id, run id) started, in one transaction: True
+        for the one caller that linked it (counted `started`), False for the others (counted
+        `deduplicated`, plus `deduplicated` more found linked already)."""

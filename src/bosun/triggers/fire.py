@@ -9,6 +9,7 @@ creating and linking still counts the run once, when the event comes again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -59,6 +60,18 @@ class Trigger:
         return bool(rows and rows[0].paused)
 
 
+@dataclass
+class Incoming:
+    """One event to start a run for: its payload, delivery id and what comes with it."""
+
+    payload: Any
+    delivery: str
+    signature: str | None = None
+    tags: dict[str, str] | None = None
+    attachments: list[Media] | None = None
+    received: bool = False  # count it `received` with its claim
+
+
 async def fire(
     rt: Runtime,
     trigger: Trigger,
@@ -68,30 +81,74 @@ async def fire(
     signature: str | None = None,
     tags: dict[str, str] | None = None,
     attachments: list[Media] | None = None,
+    received: bool = False,
 ) -> Fired:
     """Start the trigger's run for one event (see the module docstring)."""
-    store = rt.store
-    claimed, run_id = await store.claim_delivery(trigger.name, delivery, signature)
-    if claimed == "replay":
-        await count(rt, trigger, "rejected")
-        raise Replayed(
-            f"trigger {trigger.name}: this signed request was delivered before under another"
-            " delivery id (a replay): refused"
-        )
-    if run_id is not None:  # a redelivery whose run is linked already
-        await count(rt, trigger, "deduplicated")
-        return Fired(run_id, False)
-    run_id = await trigger.target.submit(
-        rt,
-        payload,
-        key=trigger.key(delivery),
-        tenant=trigger.spec.tenant,
-        tags=trigger.tags(tags),
-        attachments=attachments,
+    (fired,) = await fire_many(
+        rt, trigger, [Incoming(payload, delivery, signature, tags, attachments, received)]
     )
-    started = await store.link_delivery(trigger.name, delivery, run_id)
-    await count(rt, trigger, "started" if started else "deduplicated")
-    return Fired(run_id, started)
+    if isinstance(fired, Exception):
+        raise fired
+    return fired
+
+
+async def fire_many(
+    rt: Runtime, trigger: Trigger, events: list[Incoming]
+) -> list[Fired | Exception]:
+    """`fire` for a batch (a queue's pull): one transaction claims them all, their runs
+    are created concurrently, one transaction links them. Per event, its `Fired`, or the
+    exception that refused it (`InputMappingFailed`, `Replayed`); a store failure raises
+    for the whole batch (nothing acked: it all comes again, and finds what was made)."""
+    results: list[Fired | Exception | None] = [None] * len(events)
+    texts: dict[int, str] = {}
+    for i, event in enumerate(events):
+        try:
+            texts[i] = trigger.target.input_of(event.payload)  # unmappable: claims nothing
+        except BosunError as exc:
+            results[i] = exc
+    todo = list(texts)
+    claims = await rt.store.claim_deliveries(
+        trigger.name,
+        [(events[i].delivery, events[i].signature) for i in todo],
+        received=sum(1 for e in events if e.received),
+    )
+    to_start: list[int] = []
+    linked_before = 0
+    for i, (claimed, run_id) in zip(todo, claims, strict=True):
+        if claimed == "replay":
+            results[i] = Replayed(
+                f"trigger {trigger.name}: this signed request was delivered before under"
+                " another delivery id (a replay): refused"
+            )
+        elif run_id is not None:  # a redelivery whose run is linked already
+            results[i] = Fired(run_id, False)
+            linked_before += 1
+        else:
+            to_start.append(i)
+    replays = sum(1 for r in results if isinstance(r, Replayed))
+    if replays:
+        await count(rt, trigger, "rejected", replays)
+    run_ids = await asyncio.gather(
+        *(
+            trigger.target.start(
+                rt,
+                texts[i],
+                key=trigger.key(events[i].delivery),
+                tenant=trigger.spec.tenant,
+                tags=trigger.tags(events[i].tags),
+                attachments=events[i].attachments,
+            )
+            for i in to_start
+        )
+    )
+    linked = await rt.store.link_deliveries(
+        trigger.name,
+        [(events[i].delivery, run_id) for i, run_id in zip(to_start, run_ids, strict=True)],
+        deduplicated=linked_before,
+    )
+    for i, run_id, first in zip(to_start, run_ids, linked, strict=True):
+        results[i] = Fired(run_id, first)
+    return [r if r is not None else BosunError("not fired") for r in results]
 
 
 async def count(rt: Runtime, trigger: Trigger, counter: str, n: int = 1) -> None:

@@ -26,7 +26,7 @@ import orjson
 from bosun.engine.runtime import Runtime
 from bosun.errors import StoreError
 from bosun.spec.media import Media
-from bosun.triggers.fire import Trigger, count, fire
+from bosun.triggers.fire import Incoming, Trigger, count, fire_many
 
 log = logging.getLogger("bosun.triggers")
 
@@ -99,7 +99,7 @@ class NatsConsumer:
                     messages = await self.sub.fetch(batch=min(free, MAX_BATCH), timeout=1)
                 except NatsTimeout:
                     continue
-                await asyncio.gather(*(self.handle(m) for m in messages))
+                await self.handle(messages)
         finally:
             await self.close()
 
@@ -110,28 +110,46 @@ class NatsConsumer:
         limit = self.queue.max_in_flight
         return limit - await in_flight(self.rt, self.trigger, limit)
 
-    async def handle(self, msg: Any) -> None:
-        """Start the message's run, then ack; or hand it back, or dead-letter it."""
-        meta = msg.metadata
-        delivered = meta.num_delivered
-        if delivered == 1:
-            await count(self.rt, self.trigger, "received")
-        msg_id = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{meta.sequence.stream}"
+    async def handle(self, messages: list[Any]) -> None:
+        """Start the batch's runs (`fire_many`), then ack each; hand a message back or
+        dead-letter it when it fails."""
+        incoming: list[tuple[Any, Incoming]] = []
+        for msg in messages:
+            meta = msg.metadata
+            msg_id = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{meta.sequence.stream}"
+            try:
+                payload, attachments = self.decode(msg)
+            except Exception as exc:
+                await self.failed(msg, msg_id, exc, counted=False)
+                continue
+            event = Incoming(
+                payload, msg_id, attachments=attachments, received=meta.num_delivered == 1
+            )
+            incoming.append((msg, event))
+        if not incoming:
+            return
         try:
-            payload, attachments = self.decode(msg)
-            await fire(self.rt, self.trigger, payload, msg_id, attachments=attachments)
+            results = await fire_many(self.rt, self.trigger, [e for _, e in incoming])
         except StoreError as exc:
-            log.warning("trigger %s: message %s handed back: %s", self.trigger.name, msg_id, exc)
-            await msg.nak(delay=RETRY_DELAY)
+            log.warning("trigger %s: batch handed back: %s", self.trigger.name, exc)
+            await asyncio.gather(*(m.nak(delay=RETRY_DELAY) for m, _ in incoming))
             return
-        except Exception as exc:
-            if delivered >= self.queue.max_deliveries:
-                await self.dead(msg, msg_id, f"{type(exc).__name__}: {exc}")
+        for (msg, event), result in zip(incoming, results, strict=True):
+            if isinstance(result, Exception):
+                await self.failed(msg, event.delivery, result, counted=True)
             else:
-                log.info("trigger %s: message %s failed (%s)", self.trigger.name, msg_id, exc)
-                await msg.nak(delay=RETRY_DELAY)
-            return
-        await msg.ack()
+                await msg.ack()
+
+    async def failed(self, msg: Any, msg_id: str, exc: Exception, *, counted: bool) -> None:
+        """A message that could not start its run: again later, or to the dead letters."""
+        delivered = msg.metadata.num_delivered
+        if delivered == 1 and not counted:  # never claimed: count it received here
+            await count(self.rt, self.trigger, "received")
+        if delivered >= self.queue.max_deliveries:
+            await self.dead(msg, msg_id, f"{type(exc).__name__}: {exc}")
+        else:
+            log.info("trigger %s: message %s failed (%s)", self.trigger.name, msg_id, exc)
+            await msg.nak(delay=RETRY_DELAY)
 
     def decode(self, msg: Any) -> tuple[Any, list[Media] | None]:
         headers = dict(msg.headers or {})

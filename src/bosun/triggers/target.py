@@ -64,9 +64,24 @@ class Target:
         attachments: list[Media] | None = None,
     ) -> str:
         """Start (or find again, by `key`) the run of this target for one event."""
+        return await self.start(
+            rt, self.input_of(payload), key=key, tenant=tenant, tags=tags, attachments=attachments
+        )
+
+    async def start(
+        self,
+        rt: Runtime,
+        text: str,
+        *,
+        key: str,
+        tenant: str,
+        tags: dict[str, str],
+        attachments: list[Media] | None = None,
+    ) -> str:
+        """`submit` with the input already mapped."""
         return await rt.submit(
             self.agent,
-            self.input_of(payload),
+            text,
             key=key,
             tenant=tenant,
             tags=tags,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 
 import orjson
@@ -70,20 +71,43 @@ class PostgresTriggers:
             (found,) = await cur.fetchone()
         return int(found)
 
-    async def claim_delivery(
-        self, name: str, delivery: str, signature: str | None = None
-    ) -> tuple[str, str | None]:
-        async with self._session(f"claim a delivery of trigger {name}") as conn:
-            cur = await conn.execute(_CLAIM, (name, delivery, signature, time.time()))
-            if cur.rowcount > 0:
-                return "new", None
-            cur = await conn.execute(_DELIVERY, (name, delivery))
-            row = await cur.fetchone()
-        if row is None:
-            return "replay", None
-        return "seen", row[0] or None
+    async def claim_deliveries(
+        self, name: str, deliveries: Sequence[tuple[str, str | None]], *, received: int = 0
+    ) -> list[tuple[str, str | None]]:
+        now = time.time()
+        claimed: list[tuple[str, str | None]] = []
+        async with (
+            self._session(f"claim deliveries of trigger {name}") as conn,
+            conn.transaction(),
+        ):
+            if received:
+                await conn.execute(_COUNT["received"], (received, now, name))
+            for delivery, signature in deliveries:
+                cur = await conn.execute(_CLAIM, (name, delivery, signature, now))
+                if cur.rowcount > 0:
+                    claimed.append(("new", None))
+                    continue
+                cur = await conn.execute(_DELIVERY, (name, delivery))
+                row = await cur.fetchone()
+                claimed.append(("replay", None) if row is None else ("seen", row[0] or None))
+        return claimed
 
-    async def link_delivery(self, name: str, delivery: str, run_id: str) -> bool:
-        async with self._session(f"link a delivery of trigger {name}") as conn:
-            cur = await conn.execute(_LINK, (run_id, name, delivery))
-            return cur.rowcount > 0
+    async def link_deliveries(
+        self, name: str, links: Sequence[tuple[str, str]], *, deduplicated: int = 0
+    ) -> list[bool]:
+        async with (
+            self._session(f"link deliveries of trigger {name}") as conn,
+            conn.transaction(),
+        ):
+            linked = []
+            for delivery, run_id in links:
+                cur = await conn.execute(_LINK, (run_id, name, delivery))
+                linked.append(cur.rowcount > 0)
+            now = time.time()
+            started = sum(linked)
+            if started:
+                await conn.execute(_COUNT["started"], (started, now, name))
+            dup = len(linked) - started + deduplicated
+            if dup:
+                await conn.execute(_COUNT["deduplicated"], (dup, now, name))
+        return linked

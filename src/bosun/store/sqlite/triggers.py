@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
 
 from bosun.store import triggers as sql
 from bosun.store.triggers import FIELDS, TriggerRow
@@ -38,17 +40,47 @@ class SqliteTriggers:
     async def trigger_in_flight(self, name: str, tenant: str, limit: int) -> int:
         return self.conn.execute(sql.IN_FLIGHT_SQLITE, (tenant, name, limit)).fetchone()[0]
 
-    async def claim_delivery(
-        self, name: str, delivery: str, signature: str | None = None
-    ) -> tuple[str, str | None]:
-        cur = self.conn.execute(sql.CLAIM_DELIVERY, (name, delivery, signature, time.time()))
-        if cur.rowcount > 0:
-            return "new", None
-        row = self.conn.execute(sql.DELIVERY, (name, delivery)).fetchone()
-        if row is None:
-            return "replay", None
-        return "seen", row[0] or None
+    async def claim_deliveries(
+        self, name: str, deliveries: Sequence[tuple[str, str | None]], *, received: int = 0
+    ) -> list[tuple[str, str | None]]:
+        now = time.time()
+        claimed: list[tuple[str, str | None]] = []
+        with _transaction(self.conn):
+            if received:
+                self.conn.execute(sql.count("received"), (received, now, name))
+            for delivery, signature in deliveries:
+                cur = self.conn.execute(sql.CLAIM_DELIVERY, (name, delivery, signature, now))
+                if cur.rowcount > 0:
+                    claimed.append(("new", None))
+                    continue
+                row = self.conn.execute(sql.DELIVERY, (name, delivery)).fetchone()
+                claimed.append(("replay", None) if row is None else ("seen", row[0] or None))
+        return claimed
 
-    async def link_delivery(self, name: str, delivery: str, run_id: str) -> bool:
-        cur = self.conn.execute(sql.LINK_DELIVERY, (run_id, name, delivery))
-        return cur.rowcount > 0
+    async def link_deliveries(
+        self, name: str, links: Sequence[tuple[str, str]], *, deduplicated: int = 0
+    ) -> list[bool]:
+        with _transaction(self.conn):
+            linked = [
+                self.conn.execute(sql.LINK_DELIVERY, (run_id, name, delivery)).rowcount > 0
+                for delivery, run_id in links
+            ]
+            now = time.time()
+            started = sum(linked)
+            if started:
+                self.conn.execute(sql.count("started"), (started, now, name))
+            if len(linked) - started + deduplicated:
+                dup = len(linked) - started + deduplicated
+                self.conn.execute(sql.count("deduplicated"), (dup, now, name))
+        return linked
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
