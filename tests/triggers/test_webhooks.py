@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_helpers import Running, start_server
+from server_helpers import Running, log_in, start_server
 
 from bosun.store.sqlite import SqliteStore
 from bosun.triggers.webhook import sign
@@ -182,3 +183,22 @@ def test_the_refund_example_webhook_starts_the_refund_workflow(tmp_path, monkeyp
         assert kinds == {"refund-requested": "webhook", "refund-escalated": "event"}
     finally:
         stop()
+
+
+def test_the_console_lists_triggers_with_their_counters_and_pauses_them(hooked):
+    with hooked.client(follow_redirects=True) as browser:
+        assert log_in(browser, hooked.admin_key).status_code == 200
+        page = browser.get("/triggers")
+        assert page.status_code == 200
+        assert 'data-trigger="refund-requested"' in page.text
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        paused = browser.post("/triggers/refund-requested/pause", data={"csrf": token})
+        assert "Trigger refund-requested paused" in paused.text
+        assert 'class="status s-paused">paused' in paused.text
+        resumed = browser.post("/triggers/refund-requested/resume", data={"csrf": token})
+        assert "resumed" in resumed.text
+        # Without the session's token, nothing changes.
+        assert browser.post("/triggers/refund-requested/pause", data={}).status_code == 403
+    with hooked.admin() as c:
+        listed = c.get("/api/triggers").json()
+    assert next(t for t in listed if t["name"] == "refund-requested")["paused"] is False

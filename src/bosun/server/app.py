@@ -106,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(hooks.api)
     app.include_router(hooks.hooks)
+    app.include_router(hooks.pages)
     app.include_router(metrics_router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,5 +1,6 @@
 """Triggers on the HTTP edge: signed webhooks (`POST /hooks/{name}`, public: the signature
-is the authentication) and the triggers' API (`/api/triggers`: list, pause, resume).
+is the authentication), the triggers' API (`/api/triggers`: list, pause, resume) and the
+console's Triggers page (`/triggers`), all showing `bosun.triggers.status.listing`.
 
 A refused signature answers 401 through the same counter and audit trail as a bad API key
 (`auth.count_failure`: audited `auth_failed` with the reason, rate-limited per address),
@@ -11,10 +12,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from bosun.errors import BosunError
-from bosun.server import schemas
+from bosun.server import console, schemas
 from bosun.server.auth import client_ip, count_failure, require
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState, state_of
@@ -93,3 +94,30 @@ async def pause_trigger(name: str, p: Operator, state: State) -> dict[str, Any]:
 @api.post("/triggers/{name}/resume")
 async def resume_trigger(name: str, p: Operator, state: State) -> dict[str, Any]:
     return await set_paused(state, p, name, False)
+
+
+# -- the console's Triggers page ----------------------------------------------------------
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/triggers", response_class=HTMLResponse)
+async def triggers_page(request: Request, p: console.User, state: State):
+    file = state.triggers.file if state.triggers is not None else None
+    shown = await trigger_status.listing(state.runtime.store, file, tenant=p.tenant)
+    return console.page(request, "triggers.html", p, nav="triggers", triggers=shown)
+
+
+@pages.post("/triggers/{name}/{action}")
+async def triggers_toggle(request: Request, name: str, action: str, p: console.User, state: State):
+    if action not in ("pause", "resume"):
+        raise HTTPException(404, "no such action")
+    try:
+        if not p.can("operate"):
+            raise BosunError(f"the {p.role} role cannot pause triggers: it needs operator")
+        await set_paused(state, p, name, action == "pause")
+    except (HTTPException, BosunError) as exc:
+        detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        return console.back(request, "/triggers", err=str(detail))
+    verb = "paused: it starts no runs" if action == "pause" else "resumed"
+    return console.back(request, "/triggers", msg=f"Trigger {name} {verb}.")
