@@ -3,10 +3,18 @@
 from bosun import ToolContext, tool
 
 ORDERS = {
-    "A-1001": {"id": "A-1001", "amount": 35.0, "item": "mug",
-               "customer": {"email": "ana@example.com", "refunds_last_90d": 0}},
-    "A-2002": {"id": "A-2002", "amount": 480.0, "item": "espresso machine",
-               "customer": {"email": "bo@example.com", "refunds_last_90d": 1}},
+    "A-1001": {
+        "id": "A-1001",
+        "amount": 35.0,
+        "item": "mug",
+        "customer": {"email": "ana@example.com", "refunds_last_90d": 0},
+    },
+    "A-2002": {
+        "id": "A-2002",
+        "amount": 480.0,
+        "item": "espresso machine",
+        "customer": {"email": "bo@example.com", "refunds_last_90d": 1},
+    },
 }
 REFUNDS: dict[str, dict] = {}  # by idempotency key: a repeated call never refunds twice
 OUTBOX: list[dict] = []
@@ -23,7 +31,11 @@ def lookup_order(order_id: str) -> dict:
 @tool(effect="write", idempotent=True)
 def issue_refund(order_id: str, amount: float, context: ToolContext) -> dict:
     """Refund `amount` on the order (keyed by the call's idempotency key)."""
-    refund = {"order_id": order_id, "amount": amount, "refund_id": "R-" + context.idempotency_key[-8:]}
+    refund = {
+        "order_id": order_id,
+        "amount": amount,
+        "refund_id": "R-" + context.idempotency_key[-8:],
+    }
     return REFUNDS.setdefault(context.idempotency_key, refund)
 
 

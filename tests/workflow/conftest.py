@@ -10,8 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-PETS = {1: {"id": 1, "name": "Rex", "status": "available"},
-        2: {"id": 2, "name": "Milou", "status": "available"}}
+PETS = {
+    1: {"id": 1, "name": "Rex", "status": "available"},
+    2: {"id": 2, "name": "Milou", "status": "available"},
+}
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -23,7 +23,8 @@ class Scenario:
 def scenarios(path: str) -> list[Scenario]:
     feature = ""
     found: list[Scenario] = []
-    lines = open(path, encoding="utf-8").read().splitlines()
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
     i = 0
     while i < len(lines):
         line = lines[i].strip()

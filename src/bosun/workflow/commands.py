@@ -54,13 +54,16 @@ def _input(text: str) -> str:
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise BosunError(f"--input must be JSON text (e.g. '{{\"order_id\": \"A-1\"}}'): {exc}")
+        raise BosunError(f"--input must be JSON text, e.g. '{{}}': {exc}") from None
     return text
 
 
 async def cmd_run(rt: Any, args: argparse.Namespace) -> int:
     wf = load_workflow(args.file)
-    text = _input(open(args.input[1:]).read() if args.input.startswith("@") else args.input)
+    text = args.input
+    if text.startswith("@"):
+        text = yaml_lines.read_file(text[1:], f"input file {text[1:]}")
+    text = _input(text)
     result = await rt.run(wf.agent, text, tenant=args.tenant)
     seen = view(wf.agent, result.run_id, await rt.events(result.run_id))
     if result.output is not None:
@@ -88,8 +91,10 @@ async def cmd_task_list(rt: Any, args: argparse.Namespace) -> int:
         else await tasks.inbox(rt.store, args.tenant)
     )
     for task in found:
-        print(f"{task.run_id}  {task.call_id}  {task.title}"
-              + (f"  (for {task.assignee})" if task.assignee else ""))
+        print(
+            f"{task.run_id}  {task.call_id}  {task.title}"
+            + (f"  (for {task.assignee})" if task.assignee else "")
+        )
         if args.verbose:
             print(f"    form: {orjson.dumps(task.form).decode()}")
     if not found:

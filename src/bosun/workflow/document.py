@@ -33,8 +33,19 @@ SCHEMA = os.path.join(os.path.dirname(__file__), "schema", "workflow-1.0.3.yaml"
 # Calls Bosun runs (besides registered functions); the schema's others are refused.
 CALLS = ("http", "agent", "human", "mcp")
 UNSUPPORTED_CALLS = ("grpc", "openapi", "asyncapi", "a2a")
-TASK_KINDS = ("call", "set", "switch", "for", "fork", "try", "do", "raise", "wait", "emit",
-              "listen")  # `run` (containers, scripts, shells) is not supported
+TASK_KINDS = (
+    "call",
+    "set",
+    "switch",
+    "for",
+    "fork",
+    "try",
+    "do",
+    "raise",
+    "wait",
+    "emit",
+    "listen",
+)  # `run` (containers, scripts, shells) is not supported
 # A workflow's own limits: it may wait for days, and a loop calls the same function again.
 LIMITS = Limits(max_steps=10_000, max_tool_calls=10_000, max_repeats=None, max_wall_seconds=None)
 
@@ -80,18 +91,16 @@ def parse(text: str, path: str | None = None) -> tuple[dict[str, Any], dict[Any,
     what = f"workflow file {path}" if path else "workflow"
     document, lines = yaml_lines.load(text, what)
     if not isinstance(document, dict):
-        raise SpecError(f"{path or 'workflow'}, line 1: a workflow is a mapping with `document:`"
-                        " and `do:`")
+        raise SpecError(
+            f"{path or 'workflow'}, line 1: a workflow is a mapping with `document:` and `do:`"
+        )
     import jsonschema
 
     errors = list(_validator().iter_errors(document))
     if errors:
         best = _deepest(errors) or jsonschema.exceptions.best_match(errors)
         loc = list(best.absolute_path)
-        raise SpecError(
-            f"{_where(path, lines, loc)}: {_short(best.message)} (DSL 1.0 schema:"
-            f" {'/'.join(str(p) for p in best.absolute_schema_path)[-80:]})"
-        )
+        raise SpecError(f"{_where(path, lines, loc)}: {_short(best.message)} (DSL 1.0 schema)")
     for loc, problem in _unsupported(document):
         raise SpecError(f"{_where(path, lines, loc)}: {problem}")
     return document, lines
@@ -140,17 +149,23 @@ def _unsupported(document: dict[str, Any]) -> Iterator[tuple[tuple, str]]:
             yield (*loc, "run"), "`run` tasks (containers, scripts, shells) are not supported"
         call = task.get("call")
         if call in UNSUPPORTED_CALLS:
-            yield (*loc, "call"), (
-                f"`call: {call}` is not supported by Bosun yet (supported: functions,"
-                f" {', '.join(CALLS)})"
+            yield (
+                (*loc, "call"),
+                (
+                    f"`call: {call}` is not supported by Bosun yet (supported: functions,"
+                    f" {', '.join(CALLS)})"
+                ),
             )
         if call == "agent" and not (task.get("with") or {}).get("agent"):
             yield (*loc, "with"), "`call: agent` needs `with: {agent: NAME, input: ...}`"
         listen = task.get("listen")
         if isinstance(listen, dict) and len(listen.get("to", {}).get("any", [None])) != 1:
-            yield (*loc, "listen", "to", "any"), (
-                "`listen.to.any` takes exactly one filter in Bosun (use `all` to wait for"
-                " several events)"
+            yield (
+                (*loc, "listen", "to", "any"),
+                (
+                    "`listen.to.any` takes exactly one filter in Bosun (use `all` to wait for"
+                    " several events)"
+                ),
             )
         if isinstance(listen, dict) and "until" in listen.get("to", {}):
             yield (*loc, "listen", "to", "until"), "`listen.to.until` is not supported"
@@ -193,7 +208,7 @@ def build(
     tools: dict[str, Tool] = {}
     for loc, _name, task in tasks(document["do"], ("do",)):
         try:
-            _add_tools(task, tools, given, refs, by_name, folder)
+            _add_tools(task, tools, given, refs, by_name, folder, bosun.get("mcp") or {})
         except BosunError as exc:
             raise SpecError(f"{_where(path, lines, (*loc, 'call'))}: {exc}") from None
     doc = document["document"]
@@ -224,6 +239,7 @@ def _add_tools(
     refs: dict[str, str],
     agents: dict[str, Agent],
     folder: str,
+    mcp_settings: dict[str, Any],
 ) -> None:
     if "wait" in task or "emit" in task or "listen" in task:
         kind = next(k for k in ("wait", "emit", "listen") if k in task)
@@ -239,9 +255,10 @@ def _add_tools(
     elif call == "human":
         tools.setdefault("human_task", BUILTINS["human_task"])
     elif call == "mcp":
-        from bosun.workflow.mcp_call import mcp
+        from bosun.workflow.mcp_call import mcp_tool
 
-        tools.setdefault("mcp", mcp)
+        tool = mcp_tool(task.get("with") or {}, mcp_settings, folder)
+        tools.setdefault(tool.name, tool)
     elif call == "agent":
         name = task["with"]["agent"]
         if name not in tools:

@@ -24,6 +24,4 @@ def seconds(duration: Any) -> float:
         match = _ISO.match(duration.strip())
         if match and duration.strip() != "P":
             return sum(float(v) * _UNITS[k] for k, v in match.groupdict().items() if v)
-    raise ValueError(
-        f"{duration!r} is not a duration: write ISO 8601 (PT30S) or {{seconds: 30}}"
-    )
+    raise ValueError(f"{duration!r} is not a duration: write ISO 8601 (PT30S) or {{seconds: 30}}")

@@ -9,6 +9,7 @@ again (every turn replays the run from its start, see `interpreter.py`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -42,12 +43,21 @@ def _compiled(program: str, names: tuple[str, ...]) -> Any:
         raise ExpressionFailed(f"{program!r} does not compile: {exc}") from None
 
 
+@lru_cache(maxsize=4096)
+def _used(program: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", program))
+
+
 def evaluate(text: str, data: Any, args: dict[str, Any]) -> Any:
-    """One expression on `data` with `args` as `$name`s; its first result (null if none)."""
+    """One expression on `data` with `args` as `$name`s; its first result (null if none).
+    Only the arguments the program names are bound (and converted for jq): `$workflow`
+    holds the whole document, which most expressions never read."""
     program = strip(text)
-    compiled = _compiled(program, tuple(sorted(args)))
+    used = _used(program)
+    bound = {k: v for k, v in args.items() if k in used}
+    compiled = _compiled(program, tuple(sorted(bound)))
     try:
-        results = compiled.input_value([data, args]).all()
+        results = compiled.input_value([data, bound]).all()
     except ValueError as exc:
         raise ExpressionFailed(f"{program!r} failed: {exc}") from None
     return results[0] if results else None

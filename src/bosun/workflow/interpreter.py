@@ -124,19 +124,25 @@ class Interpreter:
         try:
             return evaluate(text, data, args)
         except ExpressionFailed as exc:
-            raise Faulted(spec_error("expression", 400, "expression failed", where, str(exc)))
+            raise Faulted(
+                spec_error("expression", 400, "expression failed", where, str(exc))
+            ) from None
 
     def _resolve(self, value: Any, data: Any, args: dict[str, Any], where: str) -> Any:
         try:
             return resolve(value, data, args)
         except ExpressionFailed as exc:
-            raise Faulted(spec_error("expression", 400, "expression failed", where, str(exc)))
+            raise Faulted(
+                spec_error("expression", 400, "expression failed", where, str(exc))
+            ) from None
 
     def _true(self, text: str, data: Any, args: dict[str, Any], where: str) -> bool:
         try:
             return truthy(text, data, args)
         except ExpressionFailed as exc:
-            raise Faulted(spec_error("expression", 400, "expression failed", where, str(exc)))
+            raise Faulted(
+                spec_error("expression", 400, "expression failed", where, str(exc))
+            ) from None
 
     def _check_schema(self, schema: Any, value: Any, where: str, what: str) -> None:
         if not schema:
@@ -190,9 +196,7 @@ class Interpreter:
     ) -> tuple[Any, str | None]:
         self._budget -= 1
         if self._budget < 0:
-            raise Faulted(
-                spec_error("runtime", 500, "too many tasks without an action", pointer)
-            )
+            raise Faulted(spec_error("runtime", 500, "too many tasks without an action", pointer))
         args = self._args(raw, scope)
         args["task"] = {"name": name, "reference": pointer, "input": raw}
         if "if" in task and not self._true(task["if"], raw, args, pointer + "/if"):
@@ -200,12 +204,16 @@ class Interpreter:
         self.trace.append(pointer)
         spec = task.get("input") or {}
         self._check_schema(spec.get("schema"), raw, pointer + "/input", "task input")
-        inp = self._expr(spec["from"], raw, args, pointer + "/input/from") if "from" in spec else raw
+        inp = (
+            self._expr(spec["from"], raw, args, pointer + "/input/from") if "from" in spec else raw
+        )
         args["input"] = inp
         output, directive = self.body(task, pointer, inp, args, scope)
         out = task.get("output") or {}
         if "as" in out:
-            output = self._expr(out["as"], output, {**args, "output": output}, pointer + "/output/as")
+            output = self._expr(
+                out["as"], output, {**args, "output": output}, pointer + "/output/as"
+            )
         self._check_schema(out.get("schema"), output, pointer + "/output", "task output")
         export = task.get("export") or {}
         if "as" in export:
@@ -318,6 +326,8 @@ class Interpreter:
                     continue
                 if "do" in catch:
                     return self.do_list(catch["do"], p + "/catch/do", inp, inner)
+                if retry is not None:  # retried to its limit, with no fallback: it faults
+                    raise
                 return inp, None
 
     def _retry_policy(self, retry: Any) -> dict[str, Any] | None:
@@ -349,7 +359,9 @@ class Interpreter:
             return outcome.value
         status, kind = _FAILURES.get(outcome.error_type, (500, "runtime"))
         raise Faulted(
-            spec_error(kind, status, f"{tool} failed ({outcome.error_type})", pointer, outcome.message)
+            spec_error(
+                kind, status, f"{tool} failed ({outcome.error_type})", pointer, outcome.message
+            )
         )
 
     def call(self, task: dict[str, Any], p: str, inp: Any, args: dict[str, Any]) -> Any:
@@ -377,9 +389,10 @@ class Interpreter:
                 "timeout": timeout,
             }
             return self.action(p, "human_task", arguments)
-        if what == "mcp":
+        if what == "mcp":  # the server's tool, pinned when the workflow loaded (`mcp_call.py`)
             spec = self._resolve(given, inp, args, p + "/with")
-            return self.action(p, "mcp", spec)
+            params = spec.get("parameters") or {}
+            return self.action(p, params.get("name", "mcp"), dict(params.get("arguments") or {}))
         return self.action(p, what, self._resolve(given, inp, args, p + "/with"))
 
     def http(self, given: dict[str, Any], p: str, inp: Any, args: dict[str, Any]) -> Any:
@@ -433,7 +446,9 @@ class Interpreter:
             wanted = self._resolve(spec.get("with", {}), inp, args, p + "/listen")
             pointer = f"{p}/listen/to/{where}/{i}" if where != "one" else p
             try:
-                got = self.action(pointer, "listen", {"type": wanted.get("type"), "timeout": timeout})
+                got = self.action(
+                    pointer, "listen", {"type": wanted.get("type"), "timeout": timeout}
+                )
             except Suspended as suspended:
                 pending.extend(suspended.actions)
                 continue
@@ -480,9 +495,9 @@ def _may_retry(
         return False
     if "when" in retry and not interp._true(retry["when"], error, args, p + "/catch/retry"):
         return False
-    if "exceptWhen" in retry and interp._true(retry["exceptWhen"], error, args, p + "/catch/retry"):
-        return False
-    return True
+    return not (
+        "exceptWhen" in retry and interp._true(retry["exceptWhen"], error, args, p + "/catch/retry")
+    )
 
 
 def _delay(retry: dict[str, Any], attempt: int) -> float:
@@ -504,4 +519,4 @@ def _timeout(task: dict[str, Any], document: dict[str, Any]) -> float | None:
     return None
 
 
-__all__ = ["Action", "Faulted", "Interpreter", "Outcome", "Suspended", "TIMEOUT"]
+__all__ = ["TIMEOUT", "Action", "Faulted", "Interpreter", "Outcome", "Suspended"]

@@ -80,8 +80,9 @@ class WorkflowProvider:
                 ToolCall(a.call_id, a.tool, orjson.dumps(a.arguments).decode())
                 for a in reached.actions
             )
-            return ModelResponse(content=None, tool_calls=calls, model=self.model,
-                                 finish_reason="tool_calls")
+            return ModelResponse(
+                content=None, tool_calls=calls, model=self.model, finish_reason="tool_calls"
+            )
         if isinstance(reached, Faulted):
             raise ModelError(
                 FAULTED + orjson.dumps(reached.error).decode(), error_type="workflow_faulted"

@@ -15,16 +15,12 @@ from typing import Any
 import orjson
 
 from bosun.engine.state import rebuild
-from bosun.errors import BosunError
+from bosun.errors import BosunError, InvalidAnswer
 from bosun.spec.vocab import WaitStatus
 from bosun.store.base import Store
 from bosun.workflow.tools import task_signal
 
 MAX_INBOX_RUNS = 500  # waiting runs read for the inbox, newest first
-
-
-class InvalidAnswer(BosunError):
-    """The answer does not fit the task's form (nothing was delivered)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +128,9 @@ def check(task: HumanTask, answer: Any) -> Any:
         for p in problems[:5]:
             at = "/".join(str(x) for x in p.absolute_path) or "(answer)"
             parts.append(f"{at}: {p.message}")
-        raise InvalidAnswer(f"the answer does not fit the form of {task.title!r}: " + "; ".join(parts))
+        raise InvalidAnswer(
+            f"the answer does not fit the form of {task.title!r}: " + "; ".join(parts)
+        )
     return answer
 
 

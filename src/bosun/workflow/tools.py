@@ -147,6 +147,4 @@ def task_signal(call_id: str) -> str:
     return "task:" + call_id
 
 
-BUILTINS = {
-    t.name: t for t in (http_get, http_send, emit, wait, listen, human_task)
-}
+BUILTINS = {t.name: t for t in (http_get, http_send, emit, wait, listen, human_task)}

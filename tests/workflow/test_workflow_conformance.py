@@ -14,15 +14,24 @@ import os
 
 import pytest
 import yaml
+from workflow_gherkin import Scenario, scenarios
 
 from bosun import Runtime
 from bosun.errors import SpecError
 from bosun.workflow import build
 from bosun.workflow.runs import fault_of, view
-from workflow_gherkin import Scenario, scenarios
 
-CTK = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "vendor",
-                   "serverless-workflow", "ctk", "features")
+CTK = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "..",
+    "shared",
+    "vendor",
+    "serverless-workflow",
+    "ctk",
+    "features",
+)
 CTK = os.environ.get("BOSUN_CTK_FEATURES") or (
     CTK if os.path.isdir(CTK) else "/work/shared/vendor/serverless-workflow/ctk/features"
 )
