@@ -114,7 +114,12 @@ async def test_a_consumer_killed_between_creating_the_run_and_acking_loses_and_r
         assert len(runs) == 1  # created before the kill, durably
         info = await consumer_state(js, triggers, name)
         assert info.num_ack_pending + info.num_pending == 1  # never acked: not lost
-        second = subprocess.Popen([sys.executable, script, db_url, path], env=env)
+        # The recovery is a plain `bosun worker --triggers FILE`: it takes the redelivery.
+        second = subprocess.Popen(
+            [sys.executable, "-m", "bosun", "worker", "--triggers", path, "--db", db_url],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         try:
 
             async def settled():

@@ -84,14 +84,14 @@ async def set_paused(state: ServerState, p: Principal, name: str, paused: bool) 
     return {"name": name, "paused": paused}
 
 
-@api.post("/triggers/{name}/pause")
+@api.post("/triggers/{name}/pause", responses=schemas.errors(404))
 async def pause_trigger(name: str, p: Operator, state: State) -> dict[str, Any]:
     """Stop the trigger starting runs (webhooks answer 503, queues stop pulling, schedules
     pass their ticks) in every process serving it."""
     return await set_paused(state, p, name, True)
 
 
-@api.post("/triggers/{name}/resume")
+@api.post("/triggers/{name}/resume", responses=schemas.errors(404))
 async def resume_trigger(name: str, p: Operator, state: State) -> dict[str, Any]:
     return await set_paused(state, p, name, False)
 
