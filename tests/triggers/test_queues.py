@@ -182,23 +182,30 @@ async def test_a_poison_message_goes_to_the_dead_letter_subject(tmp_path, js, sq
         try:
             await until("the consumer to subscribe", lambda: subscribed(js, triggers, name))
             await js.publish(subject, b"not json at all", headers={"Nats-Msg-Id": "bad-1"})
+            # JSON, but its input holds a NUL, which no run's input may: refused at creation.
+            await js.publish(subject, b'{"text": "a\\u0000b"}', headers={"Nats-Msg-Id": "bad-2"})
             await js.publish(subject, b'{"text": "fine"}', headers={"Nats-Msg-Id": "ok-1"})
 
             async def dead() -> bool:
                 rows = await rt.store.triggers(name)
-                return bool(rows and rows[0].dead_lettered == 1)
+                return bool(rows and rows[0].dead_lettered == 2)
 
-            await until("the poison message to be dead-lettered", dead)
+            await until("the poison messages to be dead-lettered", dead)
             await until("the good one's run", lambda: count_is(rt, name, 1))
         finally:
             stop.set()
             await triggers.stop()
         stream = "BOSUN_" + "".join(c if c.isalnum() else "_" for c in name).upper()
-        msg = await js.get_last_msg(stream, f"{subject}.dead")
+        dead_letters, seq = {}, 1
+        for _ in range(2):  # the stream's dead-letter subject, in whatever order they came
+            found = await js.get_msg(stream, subject=f"{subject}.dead", next=True, seq=seq)
+            dead_letters[found.headers["Bosun-Original-Id"]] = found
+            seq = found.seq + 1
+        msg = dead_letters["bad-1"]
         assert msg.data == b"not json at all"
         assert msg.headers["Bosun-Deliveries"] == "3"
         assert "JSONDecodeError" in msg.headers["Bosun-Error"]
-        assert msg.headers["Bosun-Original-Id"] == "bad-1"
+        assert "NUL" in dead_letters["bad-2"].headers["Bosun-Error"]
         info = await consumer_state(js, triggers, name)
         assert info.num_pending == 0 and info.num_ack_pending == 0
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bosun.engine.runtime import Runtime
-from bosun.errors import BosunError
+from bosun.errors import BosunError, StoreError
 from bosun.journal.audit import AuditEntry
 from bosun.spec.media import Media
 from bosun.triggers.spec import TriggerSpec
@@ -128,7 +128,7 @@ async def fire_many(
     replays = sum(1 for r in results if isinstance(r, Replayed))
     if replays:
         await count(rt, trigger, "rejected", replays)
-    run_ids = await asyncio.gather(
+    created = await asyncio.gather(
         *(
             trigger.target.start(
                 rt,
@@ -139,14 +139,24 @@ async def fire_many(
                 attachments=events[i].attachments,
             )
             for i in to_start
-        )
+        ),
+        return_exceptions=True,
     )
+    store_failure = next((c for c in created if isinstance(c, StoreError)), None)
+    if store_failure is not None:
+        raise store_failure  # the whole batch comes again; what was created is found
+    made = [(i, c) for i, c in zip(to_start, created, strict=True) if isinstance(c, str)]
+    for i, c in zip(to_start, created, strict=True):
+        if isinstance(c, BaseException):
+            if not isinstance(c, Exception):
+                raise c
+            results[i] = c  # refused for this event alone (e.g. text no run may hold)
     linked = await rt.store.link_deliveries(
         trigger.name,
-        [(events[i].delivery, run_id) for i, run_id in zip(to_start, run_ids, strict=True)],
+        [(events[i].delivery, run_id) for i, run_id in made],
         deduplicated=linked_before,
     )
-    for i, run_id, first in zip(to_start, run_ids, linked, strict=True):
+    for (i, run_id), first in zip(made, linked, strict=True):
         results[i] = Fired(run_id, first)
     return [r if r is not None else BosunError("not fired") for r in results]
 
