@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from bosun.errors import BosunError
-from bosun.server import ops
+from bosun.server import ops, schemas
 from bosun.server.auth import require
 from bosun.server.console import User, back, page
 from bosun.server.keys import Principal
@@ -26,7 +26,9 @@ from bosun.spec.agent import Agent
 from bosun.workflow import graph, tasks
 from bosun.workflow.runs import view
 
-api = APIRouter(prefix="/api", tags=["workflows"])
+api = APIRouter(
+    prefix="/api", tags=["workflows"], responses=schemas.errors(*schemas.COMMON_ERRORS)
+)
 console = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(require("read"))]
 Approver = Annotated[Principal, Depends(require("approve"))]
@@ -60,7 +62,11 @@ async def list_tasks(p: Reader, state: State) -> list[dict[str, Any]]:
     return [_task(t) for t in await tasks.inbox(state.runtime.store, p.tenant)]
 
 
-@api.post("/runs/{run_id}/tasks", summary="Answer a workflow run's human task")
+@api.post(
+    "/runs/{run_id}/tasks",
+    summary="Answer a workflow run's human task",
+    responses=schemas.errors(404, 409),
+)
 async def answer_task(
     run_id: str,
     p: Approver,
@@ -86,7 +92,11 @@ async def answer_task(
     }
 
 
-@api.get("/runs/{run_id}/workflow", summary="A workflow run's path, waits and fault")
+@api.get(
+    "/runs/{run_id}/workflow",
+    summary="A workflow run's path, waits and fault",
+    responses=schemas.errors(404),
+)
 async def workflow_of(run_id: str, p: Reader, state: State) -> dict[str, Any]:
     _, _, seen = await _workflow_view(state, p, run_id)
     return {"path": seen.path, "waiting": seen.waiting, "error": seen.error}

@@ -99,7 +99,7 @@ def parse(text: str, path: str | None = None) -> tuple[dict[str, Any], dict[Any,
     errors = list(_validator().iter_errors(document))
     if errors:
         best = _deepest(errors) or jsonschema.exceptions.best_match(errors)
-        loc = list(best.absolute_path)
+        loc = list(best.absolute_path) + [f for f in [getattr(best, "bosun_field", None)] if f]
         raise SpecError(f"{_where(path, lines, loc)}: {_short(best.message)} (DSL 1.0 schema)")
     for loc, problem in _unsupported(document):
         raise SpecError(f"{_where(path, lines, loc)}: {problem}")
@@ -119,8 +119,56 @@ def _deepest(errors: list[Any]) -> Any:
     concrete = [e for e in _flat(errors) if e.validator not in ("oneOf", "anyOf", "allOf")]
     if not concrete:
         return None
+    depth = max(len(e.absolute_path) for e in concrete)
+    deepest = [e for e in concrete if len(e.absolute_path) == depth]
+    unknown = _unknown_everywhere(deepest)
+    if unknown is not None:
+        return unknown
     rank = {"unevaluatedProperties": 1, "additionalProperties": 1}
-    return min(concrete, key=lambda e: (-len(e.absolute_path), rank.get(e.validator, 0)))
+    return min(deepest, key=lambda e: rank.get(e.validator, 0))
+
+
+def _unknown_everywhere(errors: list[Any]) -> Any:
+    """A field no schema branch accepts (a typo, `sett:`): reported as unknown, with the
+    close names, instead of what each branch would have required."""
+    import re
+
+    sets = [
+        set(re.findall(r"'([^']+)'", e.message.split("(", 1)[-1]))
+        for e in errors
+        if e.validator == "unevaluatedProperties"
+    ]
+    if not sets:
+        return None
+    common = set.intersection(*sets)
+    if not common:
+        return None
+    name = sorted(common)[0]
+    first = next(e for e in errors if e.validator == "unevaluatedProperties")
+    hint = yaml_lines.did_you_mean(name, KNOWN_FIELDS, listing="task fields are")
+    first.message = f"unknown field{hint}"
+    first.bosun_field = name  # reported at its own line
+    return first
+
+
+KNOWN_FIELDS = (
+    *TASK_KINDS,
+    "with",
+    "if",
+    "input",
+    "output",
+    "export",
+    "timeout",
+    "then",
+    "metadata",
+    "catch",
+    "branches",
+    "compete",
+    "each",
+    "in",
+    "at",
+    "while",
+)
 
 
 def _short(message: str) -> str:
