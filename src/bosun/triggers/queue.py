@@ -16,9 +16,11 @@ A database outage is not the message's fault: the message is handed back, not co
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -39,8 +41,22 @@ async def in_flight(rt: Runtime, trigger: Trigger, limit: int) -> int:
     return await rt.store.trigger_in_flight(trigger.name, trigger.spec.tenant, limit)
 
 
-class NatsConsumer:
-    """One process's consumer of a queue trigger (see the module docstring)."""
+@dataclass
+class Delivered:
+    """A message as every broker's consumer hands it on: its bytes and headers, its id
+    (the idempotency key), how many times it has been delivered, and how to settle it."""
+
+    data: bytes
+    headers: dict[str, str]
+    msg_id: str
+    deliveries: int
+    subject: str
+    raw: Any  # the broker's own message
+
+
+class QueueConsumer(abc.ABC):
+    """One process's consumer of a queue trigger (see the module docstring): the loop,
+    backpressure and failure handling; a broker supplies connect, pull, ack, nak, dead."""
 
     def __init__(self, rt: Runtime, trigger: Trigger, *, poll_interval: float = 0.5):
         assert trigger.spec.queue is not None
@@ -48,9 +64,126 @@ class NatsConsumer:
         self.trigger = trigger
         self.queue = trigger.spec.queue
         self.poll_interval = poll_interval
+        self.dead_letter = self.queue.dead_letter or f"{self.queue.subject}.dead"
+        self.connected = False
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def pull(self, n: int) -> list[Delivered]:
+        """Up to `n` messages (none after about a second when the queue is empty)."""
+
+    @abc.abstractmethod
+    async def ack(self, msg: Delivered) -> None: ...
+
+    @abc.abstractmethod
+    async def nak(self, msg: Delivered) -> None:
+        """Hand the message back, to be delivered again (after `RETRY_DELAY`)."""
+
+    @abc.abstractmethod
+    async def publish_dead(self, msg: Delivered, headers: dict[str, str]) -> None: ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pull and start runs until `stop` is set."""
+        await self.rt.store.ensure_trigger(self.trigger.name, self.trigger.spec.tenant)
+        try:
+            if not self.connected:
+                await self.connect()
+                self.connected = True
+            while not stop.is_set():
+                free = await self.free()
+                if free <= 0:
+                    await _sleep(stop, self.poll_interval)
+                    continue
+                messages = await self.pull(min(free, MAX_BATCH))
+                if messages:
+                    await self.handle(messages)
+        finally:
+            self.connected = False
+            await self.close()
+
+    async def free(self) -> int:
+        """How many more runs the trigger may start now (0: full, or paused)."""
+        if await self.trigger.paused(self.rt):
+            return 0
+        limit = self.queue.max_in_flight
+        return limit - await in_flight(self.rt, self.trigger, limit)
+
+    async def handle(self, messages: list[Delivered]) -> None:
+        """Start the batch's runs (`fire_many`), then ack each; hand a message back or
+        dead-letter it when it fails."""
+        incoming: list[tuple[Delivered, Incoming]] = []
+        for msg in messages:
+            try:
+                payload, attachments = self.decode(msg)
+            except Exception as exc:
+                await self.failed(msg, exc, counted=False)
+                continue
+            event = Incoming(
+                payload, msg.msg_id, attachments=attachments, received=msg.deliveries == 1
+            )
+            incoming.append((msg, event))
+        if not incoming:
+            return
+        try:
+            results = await fire_many(self.rt, self.trigger, [e for _, e in incoming])
+        except StoreError as exc:
+            log.warning("trigger %s: batch handed back: %s", self.trigger.name, exc)
+            await asyncio.gather(*(self.nak(m) for m, _ in incoming))
+            return
+        for (msg, _), result in zip(incoming, results, strict=True):
+            if isinstance(result, Exception):
+                await self.failed(msg, result, counted=True)
+            else:
+                await self.ack(msg)
+
+    async def failed(self, msg: Delivered, exc: Exception, *, counted: bool) -> None:
+        """A message that could not start its run: again later, or to the dead letters."""
+        if msg.deliveries == 1 and not counted:  # never claimed: count it received here
+            await count(self.rt, self.trigger, "received")
+        if msg.deliveries >= self.queue.max_deliveries:
+            await self.dead(msg, f"{type(exc).__name__}: {exc}")
+        else:
+            log.info("trigger %s: message %s failed (%s)", self.trigger.name, msg.msg_id, exc)
+            await self.nak(msg)
+
+    def decode(self, msg: Delivered) -> tuple[Any, list[Media] | None]:
+        if self.queue.attach:
+            media = Media(
+                msg.data,
+                msg.headers.get("Content-Type", "application/octet-stream"),
+                msg.headers.get("Bosun-Name"),
+            )
+            return {"subject": msg.subject, "headers": msg.headers}, [media]
+        return orjson.loads(msg.data), None
+
+    async def dead(self, msg: Delivered, reason: str) -> None:
+        headers = {
+            "Bosun-Trigger": self.trigger.name,
+            "Bosun-Error": reason[:500],
+            "Bosun-Deliveries": str(msg.deliveries),
+            "Nats-Msg-Id": f"dead-{msg.msg_id}",
+            "Bosun-Original-Id": msg.msg_id,
+        }
+        await self.publish_dead(msg, headers)
+        await self.ack(msg)
+        await count(self.rt, self.trigger, "dead_lettered")
+        log.warning(
+            "trigger %s: message %s dead-lettered: %s", self.trigger.name, msg.msg_id, reason
+        )
+
+
+class NatsConsumer(QueueConsumer):
+    """A NATS JetStream durable pull consumer (the stream is created if missing)."""
+
+    def __init__(self, rt: Runtime, trigger: Trigger, *, poll_interval: float = 0.5):
+        super().__init__(rt, trigger, poll_interval=poll_interval)
         self.stream = self.queue.stream or "BOSUN_" + _token(trigger.name)
         self.durable = self.queue.durable or "bosun-" + _token(trigger.name)
-        self.dead_letter = self.queue.dead_letter or f"{self.queue.subject}.dead"
         self.nc: Any = None
         self.js: Any = None
         self.sub: Any = None
@@ -82,101 +215,42 @@ class NatsConsumer:
                 await self.nc.drain()
             self.nc = None
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Pull and start runs until `stop` is set (reconnecting through broker outages)."""
+    async def pull(self, n: int) -> list[Delivered]:
         from nats.errors import TimeoutError as NatsTimeout
 
-        await self.rt.store.ensure_trigger(self.trigger.name, self.trigger.spec.tenant)
         try:
-            if self.sub is None:
-                await self.connect()
-            while not stop.is_set():
-                free = await self.free()
-                if free <= 0:
-                    await _sleep(stop, self.poll_interval)
-                    continue
-                try:
-                    messages = await self.sub.fetch(batch=min(free, MAX_BATCH), timeout=1)
-                except NatsTimeout:
-                    continue
-                await self.handle(messages)
-        finally:
-            await self.close()
+            messages = await self.sub.fetch(batch=n, timeout=1)
+        except NatsTimeout:
+            return []
+        out = []
+        for m in messages:
+            headers = dict(m.headers or {})
+            meta = m.metadata
+            msg_id = headers.get("Nats-Msg-Id") or f"seq-{meta.sequence.stream}"
+            out.append(Delivered(bytes(m.data), headers, msg_id, meta.num_delivered, m.subject, m))
+        return out
 
-    async def free(self) -> int:
-        """How many more runs the trigger may start now (0: full, or paused)."""
-        if await self.trigger.paused(self.rt):
-            return 0
-        limit = self.queue.max_in_flight
-        return limit - await in_flight(self.rt, self.trigger, limit)
+    async def ack(self, msg: Delivered) -> None:
+        await msg.raw.ack()
 
-    async def handle(self, messages: list[Any]) -> None:
-        """Start the batch's runs (`fire_many`), then ack each; hand a message back or
-        dead-letter it when it fails."""
-        incoming: list[tuple[Any, Incoming]] = []
-        for msg in messages:
-            meta = msg.metadata
-            msg_id = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{meta.sequence.stream}"
-            try:
-                payload, attachments = self.decode(msg)
-            except Exception as exc:
-                await self.failed(msg, msg_id, exc, counted=False)
-                continue
-            event = Incoming(
-                payload, msg_id, attachments=attachments, received=meta.num_delivered == 1
-            )
-            incoming.append((msg, event))
-        if not incoming:
-            return
-        try:
-            results = await fire_many(self.rt, self.trigger, [e for _, e in incoming])
-        except StoreError as exc:
-            log.warning("trigger %s: batch handed back: %s", self.trigger.name, exc)
-            await asyncio.gather(*(m.nak(delay=RETRY_DELAY) for m, _ in incoming))
-            return
-        for (msg, event), result in zip(incoming, results, strict=True):
-            if isinstance(result, Exception):
-                await self.failed(msg, event.delivery, result, counted=True)
-            else:
-                await msg.ack()
+    async def nak(self, msg: Delivered) -> None:
+        await msg.raw.nak(delay=RETRY_DELAY)
 
-    async def failed(self, msg: Any, msg_id: str, exc: Exception, *, counted: bool) -> None:
-        """A message that could not start its run: again later, or to the dead letters."""
-        delivered = msg.metadata.num_delivered
-        if delivered == 1 and not counted:  # never claimed: count it received here
-            await count(self.rt, self.trigger, "received")
-        if delivered >= self.queue.max_deliveries:
-            await self.dead(msg, msg_id, f"{type(exc).__name__}: {exc}")
-        else:
-            log.info("trigger %s: message %s failed (%s)", self.trigger.name, msg_id, exc)
-            await msg.nak(delay=RETRY_DELAY)
-
-    def decode(self, msg: Any) -> tuple[Any, list[Media] | None]:
-        headers = dict(msg.headers or {})
-        if self.queue.attach:
-            media = Media(
-                bytes(msg.data),
-                headers.get("Content-Type", "application/octet-stream"),
-                headers.get("Bosun-Name"),
-            )
-            return {"subject": msg.subject, "headers": headers}, [media]
-        return orjson.loads(msg.data), None
-
-    async def dead(self, msg: Any, msg_id: str, reason: str) -> None:
-        headers = {
-            "Bosun-Trigger": self.trigger.name,
-            "Bosun-Error": reason[:500],
-            "Bosun-Deliveries": str(msg.metadata.num_delivered),
-            "Nats-Msg-Id": f"dead-{msg_id}",
-            "Bosun-Original-Id": msg_id,
-        }
+    async def publish_dead(self, msg: Delivered, headers: dict[str, str]) -> None:
         try:
             await self.js.publish(self.dead_letter, msg.data, headers=headers)
         except Exception:  # no stream captures the subject: at least a plain publish
             await self.nc.publish(self.dead_letter, msg.data, headers=headers)
-        await msg.ack()
-        await count(self.rt, self.trigger, "dead_lettered")
-        log.warning("trigger %s: message %s dead-lettered: %s", self.trigger.name, msg_id, reason)
+
+
+def consumer_for(rt: Runtime, trigger: Trigger) -> QueueConsumer:
+    """The consumer of the queue's broker (`queue.broker`)."""
+    assert trigger.spec.queue is not None
+    if trigger.spec.queue.broker == "rabbitmq":
+        from bosun.triggers.rabbit import RabbitConsumer
+
+        return RabbitConsumer(rt, trigger)
+    return NatsConsumer(rt, trigger)
 
 
 def _token(name: str) -> str:

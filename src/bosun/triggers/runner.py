@@ -14,7 +14,7 @@ from bosun.errors import SpecError
 from bosun.triggers import schedule
 from bosun.triggers.events import EventRouter
 from bosun.triggers.fire import Trigger
-from bosun.triggers.queue import NatsConsumer
+from bosun.triggers.queue import QueueConsumer, consumer_for
 from bosun.triggers.spec import TriggersFile, load_triggers
 from bosun.triggers.target import load_target
 
@@ -55,7 +55,7 @@ class Triggers:
         if self.of_kind("schedule"):
             self.tasks.append(asyncio.create_task(self._schedules(stop), name="bosun-schedules"))
         for trigger in self.of_kind("queue"):
-            consumer = NatsConsumer(self.rt, trigger)
+            consumer = consumer_for(self.rt, trigger)
             self.tasks.append(
                 asyncio.create_task(self._supervised(consumer, stop), name=f"bosun-{trigger.name}")
             )
@@ -83,7 +83,7 @@ class Triggers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.poll_interval)
 
-    async def _supervised(self, consumer: NatsConsumer, stop: asyncio.Event) -> None:
+    async def _supervised(self, consumer: QueueConsumer, stop: asyncio.Event) -> None:
         """A queue consumer, connected again (after a pause) whenever it fails."""
         delay = 0.5
         while not stop.is_set():
@@ -98,7 +98,7 @@ class Triggers:
                     exc,
                     delay,
                 )
-                consumer.sub = None
+                consumer.connected = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10.0)

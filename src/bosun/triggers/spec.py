@@ -71,10 +71,11 @@ class Schedule(_Strict):
 
 
 class Queue(_Strict):
-    """A NATS JetStream subject, consumed by a durable pull consumer shared by every process."""
+    """A NATS JetStream subject (or a RabbitMQ queue), consumed by every process at once."""
 
-    subject: str
-    url: str = "nats://127.0.0.1:4222"
+    subject: str  # the NATS subject, or the RabbitMQ queue's name
+    broker: Literal["nats", "rabbitmq"] = "nats"
+    url: str = ""  # default: nats://127.0.0.1:4222, amqp://guest:guest@127.0.0.1:5672/
     stream: str | None = None  # default: created as BOSUN_<NAME> over `subject` if missing
     durable: str | None = None  # default: bosun-<trigger name>
     max_in_flight: int = Field(16, ge=1, le=100_000)  # runs started and not yet ended
@@ -82,6 +83,17 @@ class Queue(_Strict):
     dead_letter: str | None = None  # default: <subject>.dead
     ack_wait_seconds: float = Field(30.0, gt=0)
     attach: bool = False  # the message's bytes are attached to the run (an image frame)
+
+    @model_validator(mode="after")
+    def _default_url(self) -> Queue:
+        if not self.url:
+            default = (
+                "nats://127.0.0.1:4222"
+                if self.broker == "nats"
+                else "amqp://guest:guest@127.0.0.1:5672/"
+            )
+            object.__setattr__(self, "url", default)
+        return self
 
 
 class EventSource(_Strict):
