@@ -13,7 +13,7 @@ from bosun import Agent, Runtime, Worker
 from bosun.errors import SpecError
 from bosun.journal.events import ToolFinished, ToolProposed
 from bosun.workflow import build, on_emit
-from bosun.workflow.runs import fault_of
+from bosun.workflow.runs import fault_of, view
 
 HEAD = """
 document: {dsl: '1.0.3', namespace: test, name: NAME, version: '1.0.0'}
@@ -312,7 +312,7 @@ async def test_http_calls_are_governed_by_method(rt, http_base):
     result = await run(rt, w)
     assert result.status == "failed"
     assert fault_of(result.reason)["status"] == 403
-    from conftest import Handler
+    from wf_http import Handler
 
     assert Handler.calls == ["GET /v2/pet/1"]  # the POST never left
 
@@ -388,6 +388,10 @@ async def test_workflow_versions_are_pinned(rt):
     assert old.agent.version_id != new.agent.version_id
     run_id = await rt.submit(old.agent, "{}")
     assert (await rt.get_run(run_id)).agent_version == old.agent.version_id
+    rt.register(new.agent)  # the file changed; the queued run keeps the version it started with
+    async with Runtime(rt.store.url) as other:  # another process: only the pinned snapshot
+        await finish(other, run_id)
+        assert (await other.result(run_id)).output == '{"v":1}'
 
 
 def test_validation_errors_name_file_line_and_field():
@@ -434,3 +438,33 @@ async def test_mcp_call_goes_through_the_mcp_client_layer(rt):
     result = await run(rt, w)
     assert result.status == "succeeded", result.reason
     assert "Europe/Lisbon" in result.output
+
+
+async def test_the_graph_marks_the_path_and_the_fault(rt):
+    from bosun.workflow import graph
+
+    w = wf("""
+    do:
+      - first:
+          set: {a: 1}
+      - check:
+          switch:
+            - bad:
+                when: ${ .a == 1 }
+                then: boom
+            - good:
+                then: fine
+      - fine:
+          set: {ok: true}
+          then: end
+      - boom:
+          raise:
+            error: {type: https://example.com/bad, status: 400, title: bad}
+    """)
+    result = await run(rt, w)
+    seen = view(w.agent, result.run_id, await rt.events(result.run_id))
+    drawing = graph.svg(w.document, seen)
+    assert seen.path == ["/do/0/first", "/do/1/check", "/do/3/boom"]
+    assert 'data-pointer="/do/3/boom" data-state="failed"' in drawing
+    assert 'data-pointer="/do/2/fine" data-state="idle"' in drawing
+    assert "<script" not in drawing and "style=" not in drawing

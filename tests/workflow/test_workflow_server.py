@@ -72,6 +72,8 @@ def test_console_tasks_page_form_and_graph(server: Running):
         tasks = browser.get("/tasks")
         assert tasks.status_code == 200 and "Approve a large refund" in tasks.text
         assert 'type="checkbox" name="approved"' in tasks.text
+        run_page = browser.get(f"/runs/{run_id}")
+        assert run_page.status_code == 200 and f'href="/runs/{run_id}/graph"' in run_page.text
         graph = browser.get(f"/runs/{run_id}/graph")
         assert graph.status_code == 200 and "<svg" in graph.text
         assert "style=" not in graph.text.split("<svg", 1)[1].split("</svg>")[0]  # CSP-safe

@@ -26,9 +26,7 @@ from bosun.spec.agent import Agent
 from bosun.workflow import graph, tasks
 from bosun.workflow.runs import view
 
-api = APIRouter(
-    prefix="/api", tags=["workflows"], responses=schemas.errors(*schemas.COMMON_ERRORS)
-)
+api = APIRouter(prefix="/api", tags=["workflows"], responses=schemas.errors(*schemas.COMMON_ERRORS))
 console = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(require("read"))]
 Approver = Annotated[Principal, Depends(require("approve"))]

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import jq
+import orjson
 
 EXPRESSION_ERROR = "https://serverlessworkflow.io/spec/1.0.0/errors/expression"
 
@@ -55,12 +56,32 @@ def evaluate(text: str, data: Any, args: dict[str, Any]) -> Any:
     program = strip(text)
     used = _used(program)
     bound = {k: v for k, v in args.items() if k in used}
+    try:
+        given = orjson.dumps([data, bound])
+    except TypeError as exc:
+        raise ExpressionFailed(f"{program!r}: its data is not JSON ({exc})") from None
+    key = (program, given)
+    cached = _RESULTS.get(key)
+    if cached is not None:
+        return orjson.loads(cached)  # a fresh copy: callers may keep and change it
     compiled = _compiled(program, tuple(sorted(bound)))
     try:
-        results = compiled.input_value([data, bound]).all()
+        results = compiled.input_text(given.decode()).all()
     except ValueError as exc:
         raise ExpressionFailed(f"{program!r} failed: {exc}") from None
-    return results[0] if results else None
+    result = results[0] if results else None
+    if not _IMPURE.search(program):
+        if len(_RESULTS) >= MAX_CACHED:
+            _RESULTS.pop(next(iter(_RESULTS)))
+        _RESULTS[key] = orjson.dumps(result)
+    return result
+
+
+# Results by (program, input): a workflow's turn replays the run from its start, so it
+# evaluates the same expressions on the same data again; jq is pure except for these.
+_RESULTS: dict[tuple[str, bytes], bytes] = {}
+MAX_CACHED = 50_000
+_IMPURE = re.compile(r"\b(now|env|input|inputs|input_filename|debug|stderr)\b|\$ENV|\$__loc__")
 
 
 def resolve(value: Any, data: Any, args: dict[str, Any]) -> Any:
@@ -78,3 +99,8 @@ def truthy(text: str, data: Any, args: dict[str, Any]) -> bool:
     """A condition (`if`, `when`, `while`): jq's truth (only false and null are false)."""
     result = evaluate(text, data, args)
     return result is not None and result is not False
+
+
+def clear_cache() -> None:
+    """Forget cached results (a benchmark measuring one run from cold)."""
+    _RESULTS.clear()

@@ -64,7 +64,7 @@ def _request(
     }
 
 
-@tool(effect="read", idempotent=True, timeout=30.0)
+@tool(effect="read", idempotent=True, timeout=30.0, sensitive=("basic",))
 def http_get(
     method: str,
     uri: str,
