@@ -45,6 +45,7 @@ from bosun.store.records import (
     RunSummary,
     UsageRow,
 )
+from bosun.store.triggers import TriggerStore
 from bosun.store.waits_rows import WaitRecord
 
 
@@ -426,6 +427,8 @@ class WaitStore(abc.ABC):
         False if the run is not parked (a running run sees the switch at its next commit)."""
 
 
-class Store(RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore, ArtifactStore):
+class Store(
+    RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore, ArtifactStore, TriggerStore
+):
     """Durable storage for runs, their journals, governance, access and observation: every
     concern, as one object (what `open_store` returns and what everyone imports)."""
