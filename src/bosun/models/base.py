@@ -30,6 +30,9 @@ class ModelRequest:
     tools: list[dict[str, Any]]
     turn: int  # 0-based index of this model call within the run (stable across resumes)
     run_id: str = ""
+    # Reasoning effort a route chose for this call (`low`/`medium`/`high`), for models
+    # that take one; None leaves the model's own setting.
+    effort: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,20 @@ def _sim(spec: ModelSpec) -> ModelProvider:
     return SimProvider(spec)
 
 
+def _anthropic(spec: ModelSpec) -> ModelProvider:
+    from bosun.models.anthropic_provider import AnthropicProvider
+
+    return AnthropicProvider(spec)
+
+
+def _gemini(spec: ModelSpec) -> ModelProvider:
+    from bosun.models.gemini_provider import GeminiProvider
+
+    return GeminiProvider(spec)
+
+
 register_provider("openai", _openai)
 register_provider("scripted", _scripted, offline=True)
 register_provider("sim", _sim, offline=True)
+register_provider("anthropic", _anthropic)
+register_provider("gemini", _gemini)
