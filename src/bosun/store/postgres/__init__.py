@@ -34,6 +34,7 @@ from bosun.store.postgres.journal import PostgresJournal
 from bosun.store.postgres.leases import PostgresLeases
 from bosun.store.postgres.observe import PostgresObserve
 from bosun.store.postgres.runs import PostgresRuns
+from bosun.store.postgres.router import PostgresRouter
 from bosun.store.postgres.waits import PostgresWaits
 
 
@@ -47,6 +48,7 @@ class PostgresStore(
     PostgresObserve,
     PostgresWaits,
     PostgresArtifacts,
+    PostgresRouter,
     Store,
 ):
     """The shared store: every concern's mixin over two connections (see the module)."""

@@ -48,6 +48,7 @@ from bosun.store.sqlite.journal import SqliteJournal
 from bosun.store.sqlite.leases import SqliteLeases
 from bosun.store.sqlite.observe import SqliteObserve
 from bosun.store.sqlite.runs import SqliteRuns
+from bosun.store.sqlite.router import SqliteRouter
 from bosun.store.sqlite.waits import SqliteWaits
 
 
@@ -62,6 +63,7 @@ class SqliteStore(
     SqliteAccess,
     SqliteObserve,
     SqliteWaits,
+    SqliteRouter,
     Store,
 ):
     """The embedded store: every concern's mixin over one connection (see the module)."""
