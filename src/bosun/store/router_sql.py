@@ -27,6 +27,13 @@ ROUTER_FEEDBACK = """CREATE TABLE IF NOT EXISTS router_feedback (
 )"""
 FEEDBACK_INDEX = "CREATE INDEX IF NOT EXISTS router_feedback_by_run ON router_feedback(run_id)"
 
+
+
+def ddl_statements(render) -> tuple[str, ...]:  # noqa: ANN001 -- ddl.render bound to a dialect
+    """The tables and index, in `render`'s dialect (a fresh layout and migration 12)."""
+    return (render(ROUTER_STATE), render(ROUTER_FEEDBACK), FEEDBACK_INDEX)
+
+
 READ_STATE = "SELECT version, state FROM router_state WHERE key = ?"
 INSERT_STATE = (
     "INSERT INTO router_state(key, version, state, updated_at) VALUES (?, 1, ?, ?)"
