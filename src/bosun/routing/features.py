@@ -1,0 +1,77 @@
+"""What a route knows about a request: named features for its rules (CEL) and a hashed
+vector for the learning router.
+
+The vector is a bias, the request's words and word pairs hashed into buckets (stable
+across processes: crc32, never Python's salted `hash`), the log of the context length,
+the step's kind and the agent. It is sparse and journaled with each decision as
+`(index, value)` pairs, so a policy learned later can be evaluated on the same inputs.
+No embedding model is needed (the memory issue's embedder had not landed when this was
+written); the hashing trick keeps decide and update at O(d²) with d fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+WORD = re.compile(r"[a-z0-9]+")
+KINDS = ("first", "after_tool", "reply")
+RESERVED = 8  # bias, context length, step kinds, agent; the rest are text buckets
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def request_features(
+    messages: list[dict[str, Any]], turn: int, context: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The names a route's rules read: `agent`, `tenant`, `tier`, `tags`, `step_kind`
+    (`first` for the run's first model call, `after_tool` after tool results, `reply`
+    otherwise), `context_tokens` (estimated: characters / 4), `turn`, `text` (the
+    run's input: its first user message)."""
+    ctx = dict(context or {})
+    chars = sum(len(_text(m.get("content"))) for m in messages)
+    last = messages[-1].get("role") if messages else None
+    kind = "first" if turn == 0 else ("after_tool" if last == "tool" else "reply")
+    text = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+    tags = {str(k): str(v) for k, v in (ctx.get("tags") or {}).items()}
+    return {
+        "agent": str(ctx.get("agent", "")),
+        "tenant": str(ctx.get("tenant", "default")),
+        "tier": str(ctx.get("tier") or tags.get("tier", "")),
+        "tags": tags,
+        "step_kind": kind,
+        "context_tokens": chars // 4,
+        "turn": turn,
+        "text": text,
+    }
+
+
+def _bucket(token: str, dims: int) -> int:
+    return RESERVED + zlib.crc32(token.encode()) % (dims - RESERVED)
+
+
+def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
+    """The sparse hashed vector of `features` (sorted by index; unit-length text part)."""
+    words = WORD.findall(str(features.get("text", "")).lower())
+    counts: dict[int, float] = {}
+    for token in (*words, *(f"{a}_{b}" for a, b in zip(words, words[1:], strict=False))):
+        i = _bucket(token, dims)
+        counts[i] = counts.get(i, 0.0) + 1.0
+    norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
+    out = {i: round(v / norm, 4) for i, v in counts.items()}
+    out[0] = 1.0
+    out[1] = round(math.log1p(int(features.get("context_tokens", 0))) / 10, 4)
+    kind = features.get("step_kind", "first")
+    out[2 + KINDS.index(kind) if kind in KINDS else 4] = 1.0
+    if agent := features.get("agent"):
+        out[5 + zlib.crc32(str(agent).encode()) % 3] = 1.0
+    return sorted(out.items())
