@@ -37,6 +37,7 @@ from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
 from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
+from bosun.routing import RouteProvider as _RouteProvider  # noqa: F401 -- registers `route`
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.spec.media import Media
@@ -190,6 +191,9 @@ class Runtime(RuntimeControls, TreeDriver):
         provider = self._providers.get(agent.version_id)
         if provider is None:
             provider = build_provider(agent.model_spec, self.breakers)
+            bind = getattr(provider, "bind", None)  # a route: shared breakers and learning
+            if bind is not None:
+                bind(self.store, self.prices)
             self._providers[agent.version_id] = provider
         return provider
 

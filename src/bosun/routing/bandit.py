@@ -162,12 +162,22 @@ class LinearThompson:
         )
 
     def probabilities(
-        self, x: Sparse, costs: Sequence[float], *, cost_price: float, exploration: float,
+        self,
+        x: Sparse,
+        costs: Sequence[float],
+        *,
+        cost_price: float,
+        exploration: float,
         min_propensity: float,
     ) -> list[float]:
         """The policy's probability of each arm at `x` (for off-line evaluation)."""
         rng = np.random.default_rng(0)
         return self.decide(
-            x, costs, range(len(self.arms)), cost_price=cost_price, exploration=exploration,
-            min_propensity=min_propensity, rng=rng,
+            x,
+            costs,
+            range(len(self.arms)),
+            cost_price=cost_price,
+            exploration=exploration,
+            min_propensity=min_propensity,
+            rng=rng,
         ).probabilities

@@ -11,6 +11,7 @@ written); the hashing trick keeps decide and update at O(d²) with d fixed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
@@ -63,7 +64,7 @@ def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
     """The sparse hashed vector of `features` (sorted by index; unit-length text part)."""
     words = WORD.findall(str(features.get("text", "")).lower())
     counts: dict[int, float] = {}
-    for token in (*words, *(f"{a}_{b}" for a, b in zip(words, words[1:], strict=False))):
+    for token in (*words, *(f"{a}_{b}" for a, b in itertools.pairwise(words))):
         i = _bucket(token, dims)
         counts[i] = counts.get(i, 0.0) + 1.0
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0

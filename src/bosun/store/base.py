@@ -422,8 +422,6 @@ class WaitStore(abc.ABC):
         False if the run is not parked (a running run sees the switch at its next commit)."""
 
 
-
-
 class RouterStore(abc.ABC):
     """The learning router's shared state and the rewards it learns from
     (`bosun.routing`). Every worker reads and updates the same rows."""
@@ -449,7 +447,9 @@ class RouterStore(abc.ABC):
     async def add_feedback(self, feedback: Feedback) -> None: ...
 
     @abc.abstractmethod
-    async def feedback(self, *, tenant: str | None = None, run_id: str | None = None) -> list[Feedback]:
+    async def feedback(
+        self, *, tenant: str | None = None, run_id: str | None = None
+    ) -> list[Feedback]:
         """Rewards of one tenant's runs, or of one run, oldest first."""
 
 

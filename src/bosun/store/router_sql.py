@@ -28,8 +28,7 @@ ROUTER_FEEDBACK = """CREATE TABLE IF NOT EXISTS router_feedback (
 FEEDBACK_INDEX = "CREATE INDEX IF NOT EXISTS router_feedback_by_run ON router_feedback(run_id)"
 
 
-
-def ddl_statements(render) -> tuple[str, ...]:  # noqa: ANN001 -- ddl.render bound to a dialect
+def ddl_statements(render) -> tuple[str, ...]:
     """The tables and index, in `render`'s dialect (a fresh layout and migration 12)."""
     return (render(ROUTER_STATE), render(ROUTER_FEEDBACK), FEEDBACK_INDEX)
 

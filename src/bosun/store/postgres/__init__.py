@@ -33,8 +33,8 @@ from bosun.store.postgres.governance import PostgresGovernance
 from bosun.store.postgres.journal import PostgresJournal
 from bosun.store.postgres.leases import PostgresLeases
 from bosun.store.postgres.observe import PostgresObserve
-from bosun.store.postgres.runs import PostgresRuns
 from bosun.store.postgres.router import PostgresRouter
+from bosun.store.postgres.runs import PostgresRuns
 from bosun.store.postgres.waits import PostgresWaits
 
 

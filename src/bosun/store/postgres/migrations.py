@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate, router_sql
+from bosun.store import budgets_sql, ddl, migrate
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema

@@ -47,8 +47,8 @@ from bosun.store.sqlite.governance import SqliteGovernance
 from bosun.store.sqlite.journal import SqliteJournal
 from bosun.store.sqlite.leases import SqliteLeases
 from bosun.store.sqlite.observe import SqliteObserve
-from bosun.store.sqlite.runs import SqliteRuns
 from bosun.store.sqlite.router import SqliteRouter
+from bosun.store.sqlite.runs import SqliteRuns
 from bosun.store.sqlite.waits import SqliteWaits
 
 
