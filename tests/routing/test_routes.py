@@ -8,12 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from model_wire import Reply, WireServer
 
 from bosun import Agent, Runtime
 from bosun.journal.events import ModelFailed, ModelResponded, ModelRouted
+from bosun.observe.timeline import render
+from bosun.observe.tracing import export_run
 from bosun.observe.usage import usage
 from bosun.routing import Candidate, Route, Rule, register_route
 from bosun.spec.model import ModelSpec, Pricing
@@ -74,7 +79,17 @@ async def test_fallbacks_past_a_failing_and_a_slow_server(servers, sqlite_path):
         run = await rt.run(agent, "hi")
         events = await events_of(rt, run.run_id)
         lines = await usage(rt.store, ("model",), since=0)
+        story = render(await rt.store.get_run(run.run_id), await rt.events(run.run_id))
+        exporter = InMemorySpanExporter()
+        traces = TracerProvider()
+        traces.add_span_processor(SimpleSpanProcessor(exporter))
+        await export_run(rt.store, run.run_id, traces)
     assert (run.status, run.output) == ("succeeded", "hello")
+    assert "route t-fallback -> good (static, p=1.00)" in story
+    [chat_span] = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    assert chat_span.attributes["bosun.route.chosen"] == "good"
+    assert chat_span.attributes["gen_ai.response.model"] == "good-model"
+    assert "slow: timed out after 0.3 s" in chat_span.attributes["bosun.route.considered"]
     [routed] = [e for e in events if isinstance(e, ModelRouted)]
     assert routed.chosen == "good" and routed.first == "failing" and routed.policy == "static"
     assert tuple(routed.considered) == (

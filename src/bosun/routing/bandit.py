@@ -6,7 +6,7 @@ that any worker can apply in any order; Bayesian linear regression per candidate
 exactly that (A += x xᵀ, b += r x). Thompson sampling explores in proportion to what is
 still uncertain, and, unlike LinUCB, is randomised, so every decision has a propensity
 for off-line evaluation. Here the propensity is exact for two candidates (the score of
-each is a 1-D normal: P = Φ(Δμ / σ)) and estimated for more; it is mixed with a uniform
+each is a 1-D normal: P = Phi(dmu / sd)) and estimated for more; it is mixed with a uniform
 floor (`min_propensity`), which bounds exploration from below and keeps inverse
 propensity weights bounded.
 
