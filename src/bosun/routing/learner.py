@@ -209,6 +209,7 @@ async def update_model(
     dims: int = 128,
     prior: float = 1.0,
     local: LinearThompson | None = None,
+    arms: Sequence[str] = (),
 ) -> None:
     """Apply one reward to the shared model `key` (compare-and-set, retried)."""
     if store is None:
@@ -220,7 +221,7 @@ async def update_model(
     for _ in range(50):
         row = await store.router_state(key)
         if row is None:
-            model, version = LinearThompson([arm], dims, prior), 0
+            model, version = LinearThompson(list(arms) or [arm], dims, prior), 0
         else:
             model, version = LinearThompson.from_bytes(row[1]), row[0]
         if arm not in model.arms:

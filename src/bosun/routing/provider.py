@@ -82,7 +82,15 @@ class RouteProvider:
         self.breakers = ModelBreakers()
         self.learner: Learner | None = None
         if route.learn is not None and route.learn.enabled:
-            self.learner = Learner(None, route.name, [a.name for a in self.arms], route.learn)
+            self.learner = Learner(
+                None,
+                route.name,
+                [a.name for a in self.arms],
+                route.learn,
+                dims=route.learn.dims,
+                seed=route.learn.seed,
+                refresh=route.learn.refresh,
+            )
 
     def bind(self, store: Store, prices: PriceTable | None = None) -> None:
         """Share breakers and the learned model through `store` (the Runtime calls this)."""

@@ -61,6 +61,9 @@ class Learn(SpecModel):
     min_propensity: float = Field(default=0.02, ge=0, le=0.5, description="bounded exploration")
     budget_per_hour: float | None = Field(default=None, gt=0, description="dollars, paced")
     prior: float = Field(default=1.0, gt=0, description="ridge prior (pseudo-observations)")
+    dims: int = Field(default=128, ge=16, le=4096, description="hashed feature dimensions")
+    refresh: float = Field(default=1.0, ge=0, description="seconds a worker reuses the model")
+    seed: int | None = Field(default=None, description="fix the draws (tests, replays)")
 
 
 class Route(SpecModel):
