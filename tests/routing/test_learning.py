@@ -24,18 +24,24 @@ POETRY = ["write a poem about rain", "a sonnet about the sea", "rhyme verse for 
 
 
 def scripted(name: str, answer: str) -> Candidate:
-    model = ModelSpec(provider="scripted", name=name, turns=[{"content": answer}],
-                      pricing=Pricing(input_per_million=0, output_per_million=0))
+    model = ModelSpec(
+        provider="scripted",
+        name=name,
+        turns=[{"content": answer}],
+        pricing=Pricing(input_per_million=0, output_per_million=0),
+    )
     return Candidate(name=name, model=model)
 
 
 def learning_route(name: str, **learn) -> Route:
     settings = {"exploration": 1.0, "min_propensity": 0.05, "refresh": 0, "seed": 7, **learn}
-    return register_route(Route(
-        name=name,
-        candidates=(scripted("ledger", "billing answer"), scripted("bard", "poetry answer")),
-        learn=Learn(**settings),
-    ))
+    return register_route(
+        Route(
+            name=name,
+            candidates=(scripted("ledger", "billing answer"), scripted("bard", "poetry answer")),
+            learn=Learn(**settings),
+        )
+    )
 
 
 def right(prompt: str, chosen: str) -> float:
@@ -77,16 +83,21 @@ async def test_off_line_evaluation_agrees_with_the_truth(sqlite_path):
         await train(rt, agent, 240)
         log = await logged(rt.store, "t-evaluate", "default", cost_price=0.0)
     arms = ["ledger", "bard"]
-    billing = {tuple(vector(request_features([{"role": "user", "content": p}], 0,
-                                             {"agent": "desk"}), 128)) for p in BILLING}
+    billing = {
+        tuple(vector(request_features([{"role": "user", "content": p}], 0, {"agent": "desk"}), 128))
+        for p in BILLING
+    }
 
     def oracle(x):
         return [1.0, 0.0] if tuple(x) in billing else [0.0, 1.0]
 
     assert len(log) == 240
     truth = {"ledger": 0.5, "bard": 0.5, "oracle": 1.0}  # half the requests are billing
-    for name, policy in (("ledger", always(arms, "ledger")), ("bard", always(arms, "bard")),
-                         ("oracle", oracle)):
+    for name, policy in (
+        ("ledger", always(arms, "ledger")),
+        ("bard", always(arms, "bard")),
+        ("oracle", oracle),
+    ):
         got = estimates(log, arms, policy, 128)
         assert got["dr"] == pytest.approx(truth[name], abs=0.1), (name, got)
         assert got["snips"] == pytest.approx(truth[name], abs=0.12), (name, got)
@@ -106,12 +117,27 @@ def test_feedback_through_the_cli_and_pins_and_resets(sqlite_path, capsys):
             return await rt.store.feedback(run_id=run_id), await rt.store.router_state("t-cli")
 
     run_id, _ = asyncio.run(one_run())
-    assert main(["feedback", run_id, "--score", "1", "--comment", "spot on",
-                 "--db", sqlite_path]) == 0
+    assert (
+        main(["feedback", run_id, "--score", "1", "--comment", "spot on", "--db", sqlite_path]) == 0
+    )
     assert "1 routing decision(s) learnt" in capsys.readouterr().out
     assert main(["feedback", run_id, "--score", "7", "--db", sqlite_path]) != 0
-    assert main(["router", "pin", "t-cli", "--tenant", "default", "--candidate", "bard",
-                 "--db", sqlite_path]) == 0
+    assert (
+        main(
+            [
+                "router",
+                "pin",
+                "t-cli",
+                "--tenant",
+                "default",
+                "--candidate",
+                "bard",
+                "--db",
+                sqlite_path,
+            ]
+        )
+        == 0
+    )
     _, pinned = asyncio.run(one_run())
     assert (pinned.chosen, pinned.policy) == ("bard", "pinned")
     [fb], state = asyncio.run(rows())

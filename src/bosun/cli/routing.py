@@ -41,8 +41,10 @@ async def cmd_evaluate(rt: Runtime, args: argparse.Namespace) -> int:
         print(dumps({"route": args.route, "tenant": args.tenant, "policies": report}))
         return 0
     print(f"route {args.route} (tenant {args.tenant}): {len(log)} logged decisions")
-    print(f"{'POLICY':<24} {'IPS':>8} {'SNIPS':>8} {'DR':>8}   (logged policy: "
-          f"{next(iter(report.values()))['logged']})")
+    print(
+        f"{'POLICY':<24} {'IPS':>8} {'SNIPS':>8} {'DR':>8}   (logged policy: "
+        f"{next(iter(report.values()))['logged']})"
+    )
     for name, r in report.items():
         print(f"{name:<24} {r['ips']:>8.4f} {r['snips']:>8.4f} {r['dr']:>8.4f}")
     return 0
@@ -63,8 +65,10 @@ async def cmd_pin(rt: Runtime, args: argparse.Namespace) -> int:
         raise BosunError("say --candidate NAME, --own (a model of its own) or --clear")
     await rt.store.router_state_reset(key)
     await rt.store.router_state_put(key, 0, value)
-    print(f"{route}: tenant {tenant} " + ("learns on its own model" if args.own
-                                          else f"pinned to {args.candidate}"))
+    print(
+        f"{route}: tenant {tenant} "
+        + ("learns on its own model" if args.own else f"pinned to {args.candidate}")
+    )
     return 0
 
 
@@ -87,12 +91,14 @@ async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
     for key, version, _ in rows:
         row = await rt.store.router_state(key)
         detail = ""
-        if row and "/" not in key or (row and "/tenant/" in key):
+        if (row and "/" not in key) or (row and "/tenant/" in key):
             try:
                 model = LinearThompson.from_bytes(row[1])
-                detail = ", ".join(f"{a}: {int(c)}" for a, c in zip(model.arms, model.counts, strict=True))
+                detail = ", ".join(
+                    f"{a}: {int(c)}" for a, c in zip(model.arms, model.counts, strict=True)
+                )
                 detail = f"rewards per candidate: {detail}"
-            except Exception:  # noqa: BLE001 -- a row of another kind
+            except Exception:
                 detail = ""
         elif row:
             detail = row[1].decode(errors="replace")

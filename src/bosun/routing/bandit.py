@@ -47,14 +47,16 @@ class LinearThompson:
     arms: list[str]
     dims: int = 128
     prior: float = 1.0
-    A: np.ndarray = field(init=False)
+    inv: np.ndarray = field(init=False)  # A⁻¹ per arm, kept by Sherman-Morrison updates
     b: np.ndarray = field(init=False)
     counts: np.ndarray = field(init=False)
-    _inv: np.ndarray | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         k, d = len(self.arms), self.dims
-        self.A = np.tile(np.eye(d) * self.prior, (k, 1, 1))
+        # A = prior·I + Σ x xᵀ is never inverted: its inverse is updated in O(d²) per
+        # reward (a d×d inverse per decision would cost milliseconds, more under BLAS
+        # threads contending for cores).
+        self.inv = np.tile(np.eye(d) / self.prior, (k, 1, 1))
         self.b = np.zeros((k, d))
         self.counts = np.zeros(k)
 
@@ -62,10 +64,10 @@ class LinearThompson:
 
     def to_bytes(self) -> bytes:
         out = io.BytesIO()
-        np.savez_compressed(
+        np.savez(
             out,
             arms=np.array(self.arms),
-            A=self.A.astype(np.float32),
+            inv=self.inv,
             b=self.b,
             counts=self.counts,
             prior=np.array([self.prior]),
@@ -75,8 +77,8 @@ class LinearThompson:
     @classmethod
     def from_bytes(cls, data: bytes) -> LinearThompson:
         z = np.load(io.BytesIO(data), allow_pickle=False)
-        model = cls([str(a) for a in z["arms"]], dims=z["A"].shape[1], prior=float(z["prior"][0]))
-        model.A, model.b, model.counts = z["A"].astype(np.float64), z["b"], z["counts"]
+        model = cls([str(a) for a in z["arms"]], dims=z["inv"].shape[1], prior=float(z["prior"][0]))
+        model.inv, model.b, model.counts = z["inv"].copy(), z["b"].copy(), z["counts"].copy()
         return model
 
     def with_arms(self, arms: Sequence[str]) -> LinearThompson:
@@ -88,31 +90,23 @@ class LinearThompson:
         for i, name in enumerate(arms):
             if name in self.arms:
                 j = self.arms.index(name)
-                fresh.A[i], fresh.b[i], fresh.counts[i] = self.A[j], self.b[j], self.counts[j]
+                fresh.inv[i], fresh.b[i], fresh.counts[i] = self.inv[j], self.b[j], self.counts[j]
         return fresh
 
     # -- learning -------------------------------------------------------------------------
 
-    def _inverse(self) -> np.ndarray:
-        if self._inv is None:
-            self._inv = np.linalg.inv(self.A)
-        return self._inv
-
     def update(self, arm: int, x: Sparse, reward: float) -> None:
         v = dense(x, self.dims)
-        self.A[arm] += np.outer(v, v)
         self.b[arm] += reward * v
         self.counts[arm] += 1
-        if self._inv is not None:  # Sherman-Morrison: O(d²), not a new inverse
-            inv = self._inv[arm]
-            u = inv @ v
-            inv -= np.outer(u, u) / (1.0 + v @ u)
+        inv = self.inv[arm]  # Sherman-Morrison: (A + v vᵀ)⁻¹ from A⁻¹
+        u = inv @ v
+        inv -= np.outer(u, u) / (1.0 + v @ u)
 
     def predict(self, x: Sparse) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of each arm's quality at `x`."""
         v = dense(x, self.dims)
-        inv = self._inverse()
-        u = inv @ v  # (k, d)
+        u = self.inv @ v  # (k, d)
         mean = np.einsum("kd,kd->k", u, self.b)
         sd = np.sqrt(np.maximum(u @ v, 1e-12))
         return mean, sd

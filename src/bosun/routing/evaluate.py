@@ -91,7 +91,9 @@ def always(arms: Sequence[str], name: str) -> Policy:
     return lambda x: probs
 
 
-def greedy(model: LinearThompson, arms: Sequence[str], costs: dict[str, float], cost_price: float) -> Policy:
+def greedy(
+    model: LinearThompson, arms: Sequence[str], costs: dict[str, float], cost_price: float
+) -> Policy:
     """The model's greedy choice (no exploration) at `cost_price`."""
     model = model.with_arms(arms)
     cost = np.array([costs.get(a, 0.0) for a in arms])

@@ -31,7 +31,11 @@ SOURCES = ("person", "approval", "review", "workflow")
 
 def learned_decisions(events: Sequence[Event]) -> list[ModelRouted]:
     return [
-        e for e in events if isinstance(e, ModelRouted) and e.chosen and e.features
+        e
+        for e in events
+        if isinstance(e, ModelRouted)
+        and e.chosen
+        and e.features
         and e.policy in ("learned", "paced")
     ]
 
