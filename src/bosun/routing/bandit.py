@@ -54,7 +54,7 @@ class LinearThompson:
     def __post_init__(self) -> None:
         k, d = len(self.arms), self.dims
         # A = prior·I + Σ x xᵀ is never inverted: its inverse is updated in O(d²) per
-        # reward (a d×d inverse per decision would cost milliseconds, more under BLAS
+        # reward (a dxd inverse per decision would cost milliseconds, more under BLAS
         # threads contending for cores).
         self.inv = np.tile(np.eye(d) / self.prior, (k, 1, 1))
         self.b = np.zeros((k, d))

@@ -1,9 +1,9 @@
 """What a route knows about a request: named features for its rules (CEL) and a hashed
 vector for the learning router.
 
-The vector is a bias, the request's words and word pairs hashed into buckets (stable
+The vector is a bias, the request's words hashed into buckets (stable
 across processes: crc32, never Python's salted `hash`), the log of the context length,
-the step's kind and the agent. It is sparse and journaled with each decision as
+the step's kind, the agent, and how many numbers and sentences the text holds. It is sparse and journaled with each decision as
 `(index, value)` pairs, so a policy learned later can be evaluated on the same inputs.
 No embedding model is needed (the memory issue's embedder had not landed when this was
 written); the hashing trick keeps decide and update at O(d²) with d fixed.
@@ -11,16 +11,17 @@ written); the hashing trick keeps decide and update at O(d²) with d fixed.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
-WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[a-z]{3,}")  # words of three letters or more: fewer function words
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
 KINDS = ("first", "after_tool", "reply")
-RESERVED = 8  # bias, context length, step kinds, agent; the rest are text buckets
+# bias, context length, step kinds (3), agent (3), numbers, sentences; then text buckets
+RESERVED = 10
 
 
 def _text(content: Any) -> str:
@@ -62,9 +63,9 @@ def _bucket(token: str, dims: int) -> int:
 
 def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
     """The sparse hashed vector of `features` (sorted by index; unit-length text part)."""
-    words = WORD.findall(str(features.get("text", "")).lower())
+    text = str(features.get("text", ""))
     counts: dict[int, float] = {}
-    for token in (*words, *(f"{a}_{b}" for a, b in itertools.pairwise(words))):
+    for token in WORD.findall(text.lower()):  # word pairs helped less than they cost
         i = _bucket(token, dims)
         counts[i] = counts.get(i, 0.0) + 1.0
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
@@ -75,4 +76,8 @@ def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
     out[2 + KINDS.index(kind) if kind in KINDS else 4] = 1.0
     if agent := features.get("agent"):
         out[5 + zlib.crc32(str(agent).encode()) % 3] = 1.0
+    # How much arithmetic and how many steps the request holds: what tells a hard word
+    # problem from an easy one when the words alone do not (GSM8K).
+    out[8] = round(math.log1p(len(NUMBER.findall(text))) / 3, 4)
+    out[9] = round(math.log1p(text.count(".") + text.count("?")) / 3, 4)
     return sorted(out.items())
