@@ -53,7 +53,7 @@ WEAK, STRONG = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
 COSTS = [0.0, 1.0]  # weak, strong: the price of cost is quality per strong call
 PRICES = {
     "mmlu": [0.0, 0.04, 0.07, 0.09, 0.11, 0.13, 0.16, 0.2, 0.3],
-    "gsm8k": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.6],
+    "gsm8k": [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.45],
 }
 EXPLORATION, FLOOR, DIMS = 0.3, 0.02, 128
 

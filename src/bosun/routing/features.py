@@ -22,6 +22,7 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 KINDS = ("first", "after_tool", "reply")
 # bias, context length, step kinds (3), agent (3), numbers, sentences; then text buckets
 RESERVED = 10
+TEXT_SCALE = 1.0  # the text part's length against the counts' (see bench/router_replay.py)
 
 
 def _text(content: Any) -> str:
@@ -61,6 +62,12 @@ def _bucket(token: str, dims: int) -> int:
     return RESERVED + zlib.crc32(token.encode()) % (dims - RESERVED)
 
 
+def _centred(value: float, centre: float, spread: float) -> float:
+    """A count's log, centred and scaled to about [-1, 1] (clipped at 2), so the ridge
+    prior does not shrink it away beside the bias."""
+    return round(max(-2.0, min(2.0, (value - centre) / spread)), 4)
+
+
 def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
     """The sparse hashed vector of `features` (sorted by index; unit-length text part)."""
     text = str(features.get("text", ""))
@@ -69,15 +76,15 @@ def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
         i = _bucket(token, dims)
         counts[i] = counts.get(i, 0.0) + 1.0
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
-    out = {i: round(v / norm, 4) for i, v in counts.items()}
+    out = {i: round(TEXT_SCALE * v / norm, 4) for i, v in counts.items()}
     out[0] = 1.0
-    out[1] = round(math.log1p(int(features.get("context_tokens", 0))) / 10, 4)
+    out[1] = _centred(math.log2(1 + int(features.get("context_tokens", 0))), 6.0, 2.0)
     kind = features.get("step_kind", "first")
     out[2 + KINDS.index(kind) if kind in KINDS else 4] = 1.0
     if agent := features.get("agent"):
         out[5 + zlib.crc32(str(agent).encode()) % 3] = 1.0
     # How much arithmetic and how many steps the request holds: what tells a hard word
     # problem from an easy one when the words alone do not (GSM8K).
-    out[8] = round(math.log1p(len(NUMBER.findall(text))) / 3, 4)
-    out[9] = round(math.log1p(text.count(".") + text.count("?")) / 3, 4)
+    out[8] = _centred(math.log2(1 + len(NUMBER.findall(text))), 2.0, 1.5)
+    out[9] = _centred(math.log2(1 + text.count(".") + text.count("?")), 2.0, 1.5)
     return sorted(out.items())
