@@ -44,9 +44,15 @@ from bosun.spec.route import Learn
 # or wherever BOSUN_ROUTELLM names.
 _HERE = Path(__file__).resolve().parents[1]
 DATA = next(
-    (p for p in (Path(os.environ.get("BOSUN_ROUTELLM", "/nonexistent")),
-                 _HERE.parent / "shared/data/routellm",
-                 _HERE.parent.parent / "shared/data/routellm") if p.is_dir()),
+    (
+        p
+        for p in (
+            Path(os.environ.get("BOSUN_ROUTELLM", "/nonexistent")),
+            _HERE.parent / "shared/data/routellm",
+            _HERE.parent.parent / "shared/data/routellm",
+        )
+        if p.is_dir()
+    ),
     _HERE.parent / "shared/data/routellm",
 )
 WEAK, STRONG = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
@@ -204,23 +210,35 @@ async def overhead(decisions: int = 100_000) -> dict:
 
 
 def show(result: dict) -> None:
-    print(f"\n== {result['set']} ({result['prompts']} prompts, {result['seeds']} seeds): weak "
-          f"{result['weak_quality']:.2%}, strong {result['strong_quality']:.2%}, "
-          f"95% of strong {result['target_quality']:.2%}")
-    print(f"{'PRICE':>6} | {'ONLINE quality':>14} {'strong':>7} | {'SPLIT quality':>13} {'strong':>7}")
+    print(
+        f"\n== {result['set']} ({result['prompts']} prompts, {result['seeds']} seeds): weak "
+        f"{result['weak_quality']:.2%}, strong {result['strong_quality']:.2%}, "
+        f"95% of strong {result['target_quality']:.2%}"
+    )
+    print(
+        f"{'PRICE':>6} | {'ONLINE quality':>14} {'strong':>7} | {'SPLIT quality':>13} {'strong':>7}"
+    )
     for c in result["curve"]:
         o, s = c["online"], c["split"]
-        print(f"{c['cost_price']:>6.2f} | {o['quality']:>14.2%} {o['strong_share']:>7.1%} | "
-              f"{s['quality']:>13.2%} {s['strong_share']:>7.1%}")
+        print(
+            f"{c['cost_price']:>6.2f} | {o['quality']:>14.2%} {o['strong_share']:>7.1%} | "
+            f"{s['quality']:>13.2%} {s['strong_share']:>7.1%}"
+        )
     fmt = lambda v: "not reached" if v is None else f"{v:.1%}"  # noqa: E731
     rnd = result["random_strong_share_at_95"]
-    print(f"strong share at 95% of strong quality: online {fmt(result['strong_share_at_95'])}, "
-          f"split {fmt(result['split']['strong_share_at_95'])}; random {fmt(rnd)}, "
-          f"oracle {fmt(result['oracle_strong_share_at_95'])}")
-    for key, value in (("online", result["strong_share_at_95"]),
-                       ("split", result["split"]["strong_share_at_95"])):
+    print(
+        f"strong share at 95% of strong quality: online {fmt(result['strong_share_at_95'])}, "
+        f"split {fmt(result['split']['strong_share_at_95'])}; random {fmt(rnd)}, "
+        f"oracle {fmt(result['oracle_strong_share_at_95'])}"
+    )
+    for key, value in (
+        ("online", result["strong_share_at_95"]),
+        ("split", result["split"]["strong_share_at_95"]),
+    ):
         if value is not None:
-            print(f"  {key}: {value / rnd:.2f}x random's strong calls ({(rnd - value) * 100:+.1f} points)")
+            print(
+                f"  {key}: {value / rnd:.2f}x random's strong calls ({(rnd - value) * 100:+.1f} points)"
+            )
 
 
 async def main() -> int:
@@ -244,9 +262,11 @@ async def main() -> int:
         if args.json:
             print(json.dumps({"overhead": o}))
         else:
-            print(f"\nrouter overhead over {o['decisions']} decisions (features + decide): "
-                  f"median {o['decide_us_median']} µs, p99 {o['decide_us_p99']} µs; memory "
-                  f"growth {o['memory_growth_bytes'] / 1024:.0f} KiB; state {o['state_bytes'] / 1024:.0f} KiB")
+            print(
+                f"\nrouter overhead over {o['decisions']} decisions (features + decide): "
+                f"median {o['decide_us_median']} µs, p99 {o['decide_us_p99']} µs; memory "
+                f"growth {o['memory_growth_bytes'] / 1024:.0f} KiB; state {o['state_bytes'] / 1024:.0f} KiB"
+            )
     return 0
 
 
