@@ -172,3 +172,25 @@ async def test_budget_pacing_keeps_spend_on_the_pace_line(sqlite_store):
     assert 0 < chosen.count(1) < 60  # the dear model when the pace allows it
     assert chosen[0] == 0  # the hour starts with the pace line at 2%: too dear yet
     assert (await learner.spend())[1] == pytest.approx(spent)
+
+
+async def test_the_same_mechanism_learns_the_reasoning_effort(sqlite_path):
+    thinker = Candidate(
+        name="thinker",
+        efforts=("low", "high"),
+        capabilities={"tools", "reasoning"},
+        model=ModelSpec(provider="scripted", name="thinker", turns=[{"content": "42"}]),
+    )
+    register_route(Route(name="t-effort", candidates=(thinker,),
+                         learn=Learn(exploration=1.0, min_propensity=0.05, refresh=0, seed=5)))
+    agent = Agent(name="solver", model="route:t-effort")
+    chosen = []
+    async with Runtime(sqlite_path) as rt:
+        for _ in range(60):  # hard puzzles: only high effort solves them
+            run = await rt.run(agent, "a hard puzzle with many steps")
+            decision = await routed(rt, run.run_id)
+            chosen.append(decision.effort)
+            await give_feedback(rt.store, run.run_id, float(decision.effort == "high"))
+    assert decision.chosen in ("thinker@low", "thinker@high")
+    assert set(chosen[:15]) == {"low", "high"}  # both tried
+    assert chosen[-15:].count("high") >= 13
