@@ -181,8 +181,13 @@ async def test_the_same_mechanism_learns_the_reasoning_effort(sqlite_path):
         capabilities={"tools", "reasoning"},
         model=ModelSpec(provider="scripted", name="thinker", turns=[{"content": "42"}]),
     )
-    register_route(Route(name="t-effort", candidates=(thinker,),
-                         learn=Learn(exploration=1.0, min_propensity=0.05, refresh=0, seed=5)))
+    register_route(
+        Route(
+            name="t-effort",
+            candidates=(thinker,),
+            learn=Learn(exploration=1.0, min_propensity=0.05, refresh=0, seed=5),
+        )
+    )
     agent = Agent(name="solver", model="route:t-effort")
     chosen = []
     async with Runtime(sqlite_path) as rt:
