@@ -59,11 +59,17 @@ WEAK, STRONG = "mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"
 COSTS = [0.0, 1.0]  # weak, strong: the price of cost is quality per strong call
 PRICES = {
     "mmlu": [0.0, 0.07, 0.09, 0.11, 0.13, 0.16, 0.25],
-    "gsm8k": [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.45],
+    "gsm8k": [0.0, 0.04, 0.08, 0.12, 0.15, 0.17, 0.185, 0.2, 0.3, 0.45],
 }
-# The route's declared `learn:` settings for the replay (a weaker ridge prior than the
-# default 1.0 lets the words count sooner: 57% strong calls against 60% online, one seed).
-EXPLORATION, FLOOR, DIMS, PRIOR = 0.3, 0.02, 128, 0.3
+# Each set's route declares its `learn:` settings, as a user would for a workload. MMLU's
+# subjects show in their words: words weigh fully, and a weaker ridge prior than the default
+# lets them count sooner. GSM8K's word problems all read alike: the words only add noise (and
+# exploration), so the route learns from the counts alone (length, numbers, sentences).
+SETTINGS = {
+    "mmlu": {"text_weight": 1.0, "exploration": 0.3, "prior": 0.3},
+    "gsm8k": {"text_weight": 0.0, "exploration": 0.1, "prior": 1.0},
+}
+FLOOR, DIMS = 0.02, 128
 
 
 def load(name: str) -> list[tuple[str, bool, bool]]:
@@ -79,19 +85,21 @@ def load(name: str) -> list[tuple[str, bool, bool]]:
     return rows
 
 
-def features_of(prompt: str) -> list[tuple[int, float]]:
+def features_of(prompt: str, text_weight: float = 1.0) -> list[tuple[int, float]]:
     f = request_features([{"role": "user", "content": prompt}], 0, {"agent": "replay"})
-    return vector(f, DIMS)
+    return vector(f, DIMS, text_weight)
 
 
-def learner(price: float, seed: int, *, explore: bool = True) -> Learner:
+def learner(price: float, seed: int, name: str = "mmlu", *, explore: bool = True) -> Learner:
+    settings = SETTINGS[name]
     learn = Learn(
         cost_price=price,
-        exploration=EXPLORATION if explore else 0.0,
+        exploration=settings["exploration"] if explore else 0.0,
         min_propensity=FLOOR if explore else 0.0,
         dims=DIMS,
         seed=seed,
-        prior=PRIOR,
+        prior=settings["prior"],
+        text_weight=settings["text_weight"],
     )
     return Learner(None, "replay", ["weak", "strong"], learn, dims=DIMS, seed=seed)
 
@@ -110,14 +118,16 @@ async def stream(router: Learner, xs, rows, order, *, learn: bool) -> tuple[floa
     return quality / n, strong / n
 
 
-async def replay(rows, xs, price: float, seed: int, protocol: str) -> tuple[float, float]:
+async def replay(
+    rows, xs, price: float, seed: int, protocol: str, name: str
+) -> tuple[float, float]:
     order = np.random.default_rng(seed).permutation(len(rows))
-    router = learner(price, seed)
+    router = learner(price, seed, name)
     if protocol == "online":
         return await stream(router, xs, rows, order, learn=True)
     half = len(order) // 2
     await stream(router, xs, rows, order[:half], learn=True)
-    router.learn = learner(price, seed, explore=False).learn  # frozen: greedy, no updates
+    router.learn = learner(price, seed, name, explore=False).learn  # frozen: greedy, no updates
     return await stream(router, xs, rows, order[half:], learn=False)
 
 
@@ -152,13 +162,13 @@ def references(rows) -> dict[str, float]:
 
 async def evaluate(name: str, seeds: int) -> dict:
     rows = load(name)
-    xs = [features_of(p) for p, _, _ in rows]
+    xs = [features_of(p, SETTINGS[name]["text_weight"]) for p, _, _ in rows]
     ref = references(rows)
     curve = []
     for price in PRICES[name]:
         point: dict = {"cost_price": price}
         for protocol in ("online", "split"):
-            runs = [await replay(rows, xs, price, seed, protocol) for seed in range(seeds)]
+            runs = [await replay(rows, xs, price, seed, protocol, name) for seed in range(seeds)]
             point[protocol] = {
                 "quality": round(statistics.mean(q for q, _ in runs), 4),
                 "strong_share": round(statistics.mean(s for _, s in runs), 4),

@@ -22,7 +22,6 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 KINDS = ("first", "after_tool", "reply")
 # bias, context length, step kinds (3), agent (3), numbers, sentences; then text buckets
 RESERVED = 10
-TEXT_SCALE = 1.0  # the text part's length against the counts' (see bench/router_replay.py)
 
 
 def _text(content: Any) -> str:
@@ -68,15 +67,20 @@ def _centred(value: float, centre: float, spread: float) -> float:
     return round(max(-2.0, min(2.0, (value - centre) / spread)), 4)
 
 
-def vector(features: Mapping[str, Any], dims: int) -> list[tuple[int, float]]:
-    """The sparse hashed vector of `features` (sorted by index; unit-length text part)."""
+def vector(
+    features: Mapping[str, Any], dims: int, text_weight: float = 1.0
+) -> list[tuple[int, float]]:
+    """The sparse hashed vector of `features` (sorted by index); the words' part has length
+    `text_weight` (0: no words, for requests whose words do not tell them apart)."""
     text = str(features.get("text", ""))
     counts: dict[int, float] = {}
-    for token in WORD.findall(text.lower()):  # word pairs helped less than they cost
+    for token in (
+        WORD.findall(text.lower()) if text_weight else ()
+    ):  # word pairs helped less than they cost
         i = _bucket(token, dims)
         counts[i] = counts.get(i, 0.0) + 1.0
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
-    out = {i: round(TEXT_SCALE * v / norm, 4) for i, v in counts.items()}
+    out = {i: round(text_weight * v / norm, 4) for i, v in counts.items()}
     out[0] = 1.0
     out[1] = _centred(math.log2(1 + int(features.get("context_tokens", 0))), 6.0, 2.0)
     kind = features.get("step_kind", "first")

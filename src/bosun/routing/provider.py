@@ -156,7 +156,7 @@ class RouteProvider:
         policy, propensity, x = "static", 1.0, ()
         order = eligible
         if self.learner is not None and eligible:
-            x = tuple(vector(features, self.learner.dims))
+            x = tuple(vector(features, self.learner.dims, self.learner.learn.text_weight))
             decision = await self.learner.decide(features["tenant"], x, costs, eligible)
             order, policy, propensity = decision.order, decision.policy, decision.propensity
             for i, text in decision.why.items():

@@ -62,6 +62,9 @@ class Learn(SpecModel):
     budget_per_hour: float | None = Field(default=None, gt=0, description="dollars, paced")
     prior: float = Field(default=1.0, gt=0, description="ridge prior (pseudo-observations)")
     dims: int = Field(default=128, ge=16, le=4096, description="hashed feature dimensions")
+    text_weight: float = Field(
+        default=1.0, ge=0, description="weight of the request's words (0: counts only)"
+    )
     refresh: float = Field(default=1.0, ge=0, description="seconds a worker reuses the model")
     seed: int | None = Field(default=None, description="fix the draws (tests, replays)")
 
