@@ -194,31 +194,35 @@ async def evaluate(name: str, seeds: int) -> dict:
     }
 
 
-async def overhead(decisions: int = 100_000) -> dict:
-    rows = load("mmlu")
-    prompts = [p for p, _, _ in rows]
+async def overhead(decisions: int = 100_000, timed: int = 20_000) -> dict:
+    """Time `timed` decisions (features + decide, no tracing), then trace the memory the
+    router holds across `decisions` decide+update rounds (nothing else kept)."""
+    prompts = [p for p, _, _ in load("mmlu")]
     router = learner(0.1, 0)
     timings = []
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for k in range(decisions):
+    for k in range(timed):
         prompt = prompts[k % len(prompts)]
         started = time.perf_counter()
         x = features_of(prompt)
         decision = await router.decide("default", x, COSTS, [0, 1])
         timings.append(time.perf_counter() - started)
-        arm = decision.order[0]
-        await router.update("default", ("weak", "strong")[arm], x, 1.0)
+        await router.update("default", ("weak", "strong")[decision.order[0]], x, 1.0)
+    timings.sort()
+    router = learner(0.1, 1)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for k in range(decisions):
+        x = features_of(prompts[k % len(prompts)])
+        decision = await router.decide("default", x, COSTS, [0, 1])
+        await router.update("default", ("weak", "strong")[decision.order[0]], x, 1.0)
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    timings.sort()
-    state = len(router.local.to_bytes())
     return {
         "decisions": decisions,
         "decide_us_median": round(timings[len(timings) // 2] * 1e6, 1),
         "decide_us_p99": round(timings[int(len(timings) * 0.99)] * 1e6, 1),
-        "memory_growth_bytes": grown - len(timings) * 8 - 56,  # minus the timings list
-        "state_bytes": state,
+        "memory_growth_bytes": grown,
+        "state_bytes": len(router.local.to_bytes()),
     }
 
 
