@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
+from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent_tool import agent_tool, is_agent_tool
 from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.handoff import handoff, is_handoff
@@ -169,6 +170,9 @@ class Agent:
     # When one child run (an agent tool's call) fails: `continue` (its siblings go on) or
     # `cancel_siblings`; an agent tool's own `on_child_failure` wins (docs/teams.md).
     on_child_failure: OnChildFailure | str = OnChildFailure.CONTINUE
+    # How `bosun serve` publishes the agent over A2A (`bosun.spec.a2a`; docs/a2a.md):
+    # None is the defaults (authenticated callers only, text in and out).
+    a2a: A2ASettings | None = None
 
     def __post_init__(self) -> None:
         site = definition_site()
