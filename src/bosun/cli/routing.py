@@ -8,9 +8,10 @@ from typing import Any
 from bosun.cli.common import dumps
 from bosun.engine.runtime import Runtime
 from bosun.errors import BosunError
-from bosun.routing import evaluate as ev
-from bosun.routing.bandit import LinearThompson
 from bosun.routing.rewards import give_feedback
+
+# `bosun.routing.evaluate` and `.bandit` need numpy: imported by the commands that use them,
+# so every other `bosun` command starts without it.
 
 
 async def cmd_feedback(rt: Runtime, args: argparse.Namespace) -> int:
@@ -19,7 +20,9 @@ async def cmd_feedback(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _model(rt: Runtime, route: str, tenant: str) -> tuple[str, LinearThompson | None]:
+async def _model(rt: Runtime, route: str, tenant: str) -> tuple[str, Any]:
+    from bosun.routing.bandit import LinearThompson
+
     own = await rt.store.router_state(f"{route}/own/{tenant}")
     key = f"{route}/tenant/{tenant}" if own is not None else route
     row = await rt.store.router_state(key)
@@ -27,6 +30,8 @@ async def _model(rt: Runtime, route: str, tenant: str) -> tuple[str, LinearThomp
 
 
 async def cmd_evaluate(rt: Runtime, args: argparse.Namespace) -> int:
+    from bosun.routing import evaluate as ev
+
     log = await ev.logged(rt.store, args.route, args.tenant, args.cost_price)
     _, model = await _model(rt, args.route, args.tenant)
     arms = sorted({d.arm for d in log} | set(model.arms if model else ()))
@@ -84,6 +89,8 @@ async def cmd_reset(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_show(rt: Runtime, args: argparse.Namespace) -> int:
+    from bosun.routing.bandit import LinearThompson
+
     rows = await rt.store.router_states()
     if args.json:
         print(dumps([{"key": k, "version": v, "updated_at": t} for k, v, t in rows]))

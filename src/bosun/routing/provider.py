@@ -24,7 +24,6 @@ from bosun.models.failures import FATAL
 from bosun.models.pricing import PriceTable
 from bosun.routing.breakers import ModelBreakers
 from bosun.routing.features import request_features, vector
-from bosun.routing.learner import Learner
 from bosun.spec.route import Candidate, Route
 from bosun.store.base import Store
 
@@ -80,8 +79,10 @@ class RouteProvider:
         }
         self.rules = [(r, compile_cel(r.when)) for r in route.rules]
         self.breakers = ModelBreakers()
-        self.learner: Learner | None = None
+        self.learner: Any = None  # a `routing.learner.Learner` (numpy: imported only then)
         if route.learn is not None and route.learn.enabled:
+            from bosun.routing.learner import Learner
+
             self.learner = Learner(
                 None,
                 route.name,

@@ -20,7 +20,6 @@ from typing import Any
 
 from bosun.errors import BosunError
 from bosun.journal.events import Event, FeedbackRecorded, ModelRouted, ReviewDecided
-from bosun.routing.learner import update_model
 from bosun.store.base import Store
 from bosun.store.records import Feedback
 
@@ -83,6 +82,8 @@ async def give_feedback(
         raise BosunError(f"no run {run_id!r}")
     await store.add_feedback(Feedback(run_id, time.time(), score, source, run.tenant, comment))
     decisions = learned_decisions([e for _, e in await store.events(run_id)])
+    if decisions:
+        from bosun.routing.learner import update_model  # numpy, only when there is learning
     for d in decisions:
         key = await _model_key(store, d.route, run.tenant)
         dims, arms = await _shape(store, key, d.route)
