@@ -33,6 +33,7 @@ from bosun.store.postgres.governance import PostgresGovernance
 from bosun.store.postgres.journal import PostgresJournal
 from bosun.store.postgres.leases import PostgresLeases
 from bosun.store.postgres.observe import PostgresObserve
+from bosun.store.postgres.router import PostgresRouter
 from bosun.store.postgres.runs import PostgresRuns
 from bosun.store.postgres.triggers import PostgresTriggers
 from bosun.store.postgres.waits import PostgresWaits
@@ -49,6 +50,7 @@ class PostgresStore(
     PostgresWaits,
     PostgresArtifacts,
     PostgresTriggers,
+    PostgresRouter,
     Store,
 ):
     """The shared store: every concern's mixin over two connections (see the module)."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate
+from bosun.store import budgets_sql, ddl, migrate, router_sql
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
@@ -105,6 +105,7 @@ _HISTORY: list[tuple[str, Step]] = [
     ("durable waits and signals", _statements(*WAITS_SCHEMA)),
     ("artifacts by reference", _statements(*artifact_schema())),
     ("triggers and their deliveries", _statements(*trigger_schema())),
+    ("router state and feedback", _statements(*router_sql.ddl_statements(_pg))),
 ]
 STEPS: list[Step] = [
     Step(number, name, step.apply) for number, (name, step) in enumerate(_HISTORY, start=1)

@@ -47,6 +47,7 @@ from bosun.store.sqlite.governance import SqliteGovernance
 from bosun.store.sqlite.journal import SqliteJournal
 from bosun.store.sqlite.leases import SqliteLeases
 from bosun.store.sqlite.observe import SqliteObserve
+from bosun.store.sqlite.router import SqliteRouter
 from bosun.store.sqlite.runs import SqliteRuns
 from bosun.store.sqlite.triggers import SqliteTriggers
 from bosun.store.sqlite.waits import SqliteWaits
@@ -64,6 +65,7 @@ class SqliteStore(
     SqliteObserve,
     SqliteWaits,
     SqliteTriggers,
+    SqliteRouter,
     Store,
 ):
     """The embedded store: every concern's mixin over one connection (see the module)."""

@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, budgets_sql, ddl, migrate, triggers, waits_rows
+from bosun.store import artifacts, budgets_sql, ddl, migrate, router_sql, triggers, waits_rows
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema, waits
 
@@ -148,6 +148,12 @@ def _triggers(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _router(conn: sqlite3.Connection) -> None:
+    """The learning router's shared state and the rewards it learns from."""
+    for statement in router_sql.ddl_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -161,6 +167,7 @@ STEPS: list[Step] = [
     Step(10, "run-tree budgets", _tree_budgets),
     Step(11, "artifacts by reference", _artifacts),
     Step(12, "triggers and their deliveries", _triggers),
+    Step(13, "router state and feedback", _router),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)
