@@ -106,6 +106,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         lineage: Sequence[str] = (),
         children: tuple[int, int, float] = (0, 0, 0.0),
         spawn: Spawn | None = None,
+        session: Sequence[dict] = (),
     ):
         self.store = store
         self.agent = agent
@@ -136,6 +137,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         self.system = (
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
+        self.session = list(session)  # the session's conversation so far (`memory/sessions.py`)
         self._buffer: list[Event] = []
         # Every append goes through the Runtime's writer: it stamps, fences and notifies.
         self.journal = journal
@@ -293,12 +295,12 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         state = self.state
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
-        messages = len(state.messages) + len(self.system)
+        messages = len(state.messages) + len(self.system) + len(self.session)
         history = state.messages
         if state.media:  # references to content parts, built now from the artifact store
             history = await expand(self.store, state.tenant, history)
         request = ModelRequest(
-            messages=self.system + history,
+            messages=self.system + self.session + history,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,

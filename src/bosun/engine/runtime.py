@@ -33,6 +33,7 @@ from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed
 from bosun.journal.text import text_problem
+from bosun.memory.sessions import conversation
 from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
 from bosun.models.pricing import PriceTable
@@ -478,6 +479,9 @@ class Runtime(RuntimeControls, TreeDriver):
             lineage=await self._lineage(run),
             children=(run.child_steps, run.child_tokens, run.child_cost),
             spawn=self._spawn_child,
+            session=await conversation(self.store, run.tenant, run.session, run.created_at)
+            if run.session and run.parent_id is None
+            else (),
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate
+from bosun.store import budgets_sql, ddl, memory_sql, migrate
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
@@ -103,6 +103,7 @@ _HISTORY: list[tuple[str, Step]] = [
     ("run-tree budgets", _statements(*budgets_sql.POSTGRES_SCHEMA)),
     ("durable waits and signals", _statements(*WAITS_SCHEMA)),
     ("artifacts by reference", _statements(*artifact_schema())),
+    ("memory: session marks, facts, their indexes", _statements(*memory_sql.statements("postgres"))),
 ]
 STEPS: list[Step] = [
     Step(number, name, step.apply) for number, (name, step) in enumerate(_HISTORY, start=1)

@@ -8,7 +8,7 @@ become this one is `migrations`.
 
 from __future__ import annotations
 
-from bosun.store import ddl
+from bosun.store import ddl, memory_sql
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 
@@ -80,4 +80,5 @@ STATEMENTS = [
     EVENTS_INDEX,
     *WAITS_SCHEMA,
     *artifact_schema(),
+    *memory_sql.statements("postgres"),
 ]
