@@ -55,6 +55,10 @@ MATRIX = [
     ("DELETE", "/api/keys/{key_id}", "admin", None),
     ("GET", "/api/tenants", "platform", None),
     ("GET", "/metrics", "platform", None),
+    ("GET", "/api/sessions", "read", None),
+    ("GET", "/api/sessions/{name}", "read", None),
+    ("POST", "/api/sessions/{name}/fork", "operate", {"into": "matrix-fork"}),
+    ("POST", "/api/sessions/{name}/clear", "operate", None),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 FAKE = {

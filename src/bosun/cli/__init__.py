@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from bosun import __version__
 from bosun.cli.common import parse_duration, parse_tag
 from bosun.cli.govern import add_govern_commands, add_policy_command
+from bosun.cli.memory import add_memory_commands
 from bosun.cli.runs import add_run_commands, cmd_run, cmd_worker, tree_lines
 from bosun.engine.runtime import Runtime
 from bosun.errors import BosunError
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(sub, common)
     add_govern_commands(sub, common)
+    add_memory_commands(sub, common)  # sessions, memory
     add_server_commands(sub, common)  # serve, keys, tenants
     add_mcp_commands(sub, common)  # mcp serve
     add_policy_command(sub)

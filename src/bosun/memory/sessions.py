@@ -121,9 +121,7 @@ _LIST = (
     " WHERE tenant = ? AND session IS NOT NULL AND parent_id IS NULL"
     " GROUP BY session ORDER BY max(created_at) DESC LIMIT ?"
 )
-_ALL_MARKS = (
-    "SELECT session, kind, at, source FROM session_marks WHERE tenant = ? ORDER BY at"
-)
+_ALL_MARKS = "SELECT session, kind, at, source FROM session_marks WHERE tenant = ? ORDER BY at"
 
 
 async def sessions(store: Store, tenant: str, *, limit: int = 100) -> list[SessionSummary]:
@@ -131,9 +129,7 @@ async def sessions(store: Store, tenant: str, *, limit: int = 100) -> list[Sessi
     too)."""
     db = Db(store)
     found: dict[str, SessionSummary] = {}
-    for name, runs, first, last in await db.rows(
-        _LIST, (tenant, limit), what="list sessions"
-    ):
+    for name, runs, first, last in await db.rows(_LIST, (tenant, limit), what="list sessions"):
         found[name] = SessionSummary(name, runs, first, last)
     for name, kind, at, source in await db.rows(_ALL_MARKS, (tenant,), what="list sessions"):
         old = found.get(name) or SessionSummary(name, 0, at, at)
@@ -175,9 +171,7 @@ async def fork(store: Store, tenant: str, source: str, new: str, *, actor: str =
     if not await exists(store, tenant, source):
         raise BosunError(f"no session {source!r} in tenant {tenant}: nothing to fork")
     if await exists(store, tenant, new):
-        raise BosunError(
-            f"session {new!r} already exists in tenant {tenant}: fork into a new name"
-        )
+        raise BosunError(f"session {new!r} already exists in tenant {tenant}: fork into a new name")
     now = time.time()
     await Db(store).run(
         [

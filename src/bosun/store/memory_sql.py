@@ -65,7 +65,9 @@ MEMORY_VECTORS = """CREATE TABLE IF NOT EXISTS memory_vectors (
     dim INTEGER NOT NULL,
     vector {bytes} NOT NULL
 )"""
-MEMORY_VECTORS_INDEX = "CREATE INDEX IF NOT EXISTS memory_vectors_by_tenant ON memory_vectors(tenant)"
+MEMORY_VECTORS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS memory_vectors_by_tenant ON memory_vectors(tenant)"
+)
 
 # SQLite: FTS5 keyed by `memories.num` (rowid); the memory layer writes and deletes its rows
 # with the fact's, in one transaction.

@@ -103,7 +103,10 @@ _HISTORY: list[tuple[str, Step]] = [
     ("run-tree budgets", _statements(*budgets_sql.POSTGRES_SCHEMA)),
     ("durable waits and signals", _statements(*WAITS_SCHEMA)),
     ("artifacts by reference", _statements(*artifact_schema())),
-    ("memory: session marks, facts, their indexes", _statements(*memory_sql.statements("postgres"))),
+    (
+        "memory: session marks, facts, their indexes",
+        _statements(*memory_sql.statements("postgres")),
+    ),
 ]
 STEPS: list[Step] = [
     Step(number, name, step.apply) for number, (name, step) in enumerate(_HISTORY, start=1)
