@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from bosun.engine.agent_calls import AgentCalls, Spawn
 from bosun.engine.answer_review import AnswerReview
 from bosun.engine.call_steps import CallSteps
+from bosun.engine.context_steps import ContextSteps
 from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
@@ -49,6 +50,7 @@ from bosun.journal.events import (
     ToolShadowed,
 )
 from bosun.journal.text import clean_text
+from bosun.memory.context import ContextFitter
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
@@ -85,7 +87,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
+class RunLoop(CallSteps, ContextSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -138,6 +140,9 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
         self.session = list(session)  # the session's conversation so far (`memory/sessions.py`)
+        self.fitter = ContextFitter.of(  # the context budget: `memory/context.py`
+            agent.context_spec, agent.model_spec.context_window, self.system, self.tool_schemas
+        )
         self._buffer: list[Event] = []
         # Every append goes through the Runtime's writer: it stamps, fences and notifies.
         self.journal = journal
@@ -295,12 +300,14 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         state = self.state
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
-        messages = len(state.messages) + len(self.system) + len(self.session)
-        history = state.messages
+        sent = self.system + self.session + state.messages
+        if not self.fitter.fits(self.session, state.messages):  # over budget: fit, journaled
+            sent = await self.fit_context(step)
+        messages = len(sent)
         if state.media:  # references to content parts, built now from the artifact store
-            history = await expand(self.store, state.tenant, history)
+            sent = await expand(self.store, state.tenant, sent)
         request = ModelRequest(
-            messages=self.system + self.session + history,
+            messages=sent,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,

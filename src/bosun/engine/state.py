@@ -17,6 +17,7 @@ from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
     AttentionResolved,
+    ContextFitted,
     Event,
     LimitReached,
     ModelResponded,
@@ -111,6 +112,11 @@ class RunState:
     # a pseudo-call `answer-<step>` on tool `answer`, never among `open_calls` (the model
     # proposed no call, so no tool message may answer one).
     answer_review: CallState | None = None
+    # The latest summary of older turns (`ContextFitted`) and how many of the oldest
+    # messages (the session's first) it stands for; and how many summaries were made.
+    context_summary: str | None = None
+    summary_covers: int = 0
+    summaries: int = 0
 
     def _pending(self, call_id: str) -> CallState | None:
         """The open call, or the answer under review, that `call_id` names."""
@@ -292,6 +298,14 @@ class RunState:
     def _limit_reached(self, event: LimitReached) -> None:
         self.reason = event.reason
 
+    def _context_fitted(self, event: ContextFitted) -> None:
+        self.input_tokens += event.input_tokens
+        self.output_tokens += event.output_tokens
+        self.cost += event.cost
+        if event.summary is not None:
+            self.context_summary, self.summary_covers = event.summary, event.covers
+            self.summaries += 1
+
     def _run_paused(self, event: RunPaused) -> None:
         self.status = PAUSED
         self.reason = event.reason
@@ -323,6 +337,7 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "run_needs_attention": RunState._run_needs_attention,
     "limit_reached": RunState._limit_reached,
     "run_paused": RunState._run_paused,
+    "context_fitted": RunState._context_fitted,
 }
 
 

@@ -1,0 +1,11 @@
+"""Tools for the memory tests (importable by reference, as workers need)."""
+
+from __future__ import annotations
+
+from bosun import tool
+
+
+@tool
+def fetch_report(page: int) -> str:
+    """A long report page (about 3,000 characters)."""
+    return f"page {page}: " + " ".join(f"line{page}-{i}" for i in range(300))
