@@ -9,3 +9,9 @@ from bosun import tool
 def fetch_report(page: int) -> str:
     """A long report page (about 3,000 characters)."""
     return f"page {page}: " + " ".join(f"line{page}-{i}" for i in range(300))
+
+
+@tool(effect="read")
+def lookup_order(order: str) -> dict:
+    """The order system's record of an order."""
+    return {"order": order, "status": "shipped"}

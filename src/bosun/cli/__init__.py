@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         options = {"lease_seconds": getattr(args, "lease_seconds", 30)}
         if getattr(args, "tool_threads", None) is not None:
             options["tool_threads"] = args.tool_threads
-        rt = Runtime(args.db or default_db_url(), **options)
+        embeddings = os.environ.get("BOSUN_EMBEDDINGS")  # vector recall (docs/memory.md)
+        rt = Runtime(args.db or default_db_url(), embedder=embeddings, **options)
         async with rt:
             return await handler(rt, args)
 

@@ -23,6 +23,7 @@ from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.media import expand, keeper
+from bosun.engine.memory_steps import MemorySteps
 from bosun.engine.pinned import source_refusal
 from bosun.engine.progress import CallProgress
 from bosun.engine.reviews import Reviews
@@ -51,11 +52,13 @@ from bosun.journal.events import (
 )
 from bosun.journal.text import clean_text
 from bosun.memory.context import ContextFitter
+from bosun.memory.service import Memory
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.handoff import is_handoff
+from bosun.spec.memory_tools import NAMES as MEMORY_TOOLS
 from bosun.spec.tool import ToolContext
 from bosun.spec.vocab import ApprovalStatus, ReviewVerdict, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
@@ -87,7 +90,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, ContextSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
+class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Reviews, AnswerReview):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -109,6 +112,7 @@ class RunLoop(CallSteps, ContextSteps, AgentCalls, Handoffs, Reviews, AnswerRevi
         children: tuple[int, int, float] = (0, 0, 0.0),
         spawn: Spawn | None = None,
         session: Sequence[dict] = (),
+        memory: Memory | None = None,
     ):
         self.store = store
         self.agent = agent
@@ -134,6 +138,8 @@ class RunLoop(CallSteps, ContextSteps, AgentCalls, Handoffs, Reviews, AnswerRevi
         self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
         self.keep = keeper(store, state.tenant, state.run_id)  # a result's media to the store
         self.handoff_tools = {n for n, t in self.tools.items() if is_handoff(t)}  # a subset
+        self.memory = memory  # remember / recall / forget, for agents with `memory:`
+        self.memory_tools = set(MEMORY_TOOLS) & set(self.tools) if agent.memory_spec else set()
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
@@ -485,6 +491,8 @@ class RunLoop(CallSteps, ContextSteps, AgentCalls, Handoffs, Reviews, AnswerRevi
                 outcome = await self.hand_off(call, tool, kwargs)  # type: ignore[arg-type]
             elif call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
+            elif call.tool in self.memory_tools:  # the run's memory (`memory_steps.py`)
+                outcome = await self.use_memory(call, kwargs)
             else:  # its progress reports are journaled coalesced while it runs
                 progress = CallProgress(call.call_id, call.tool, self.record, self.commit)
                 context = ToolContext(

@@ -33,6 +33,8 @@ from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed
 from bosun.journal.text import text_problem
+from bosun.memory.embed import Embedder, embedder_from
+from bosun.memory.service import Memory
 from bosun.memory.sessions import conversation
 from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
@@ -98,8 +100,13 @@ class Runtime(RuntimeControls, TreeDriver):
         lease_seconds: float = 30.0,
         owner: str | None = None,
         tool_threads: int = DEFAULT_TOOL_THREADS,
+        embedder: Embedder | str | None = None,
     ):
         self.store = db if isinstance(db, Store) else open_store(db)
+        # Long-term memory (`bosun.memory`); `embedder` (or `BOSUN_EMBEDDINGS` at the edge)
+        # adds vector recall to the lexical one.
+        embedder = embedder_from(embedder) if isinstance(embedder, str) else embedder
+        self.memory = Memory(self.store, embedder)
         self.prices = prices or PriceTable()
         self.lease_seconds = lease_seconds
         self.owner = owner or default_owner()
@@ -145,6 +152,7 @@ class Runtime(RuntimeControls, TreeDriver):
             if aclose is not None:
                 await aclose()
         self._providers.clear()
+        await self.memory.close()
         await self.store.close()
 
     # -- agents ----------------------------------------------------------
@@ -482,6 +490,7 @@ class Runtime(RuntimeControls, TreeDriver):
             session=await conversation(self.store, run.tenant, run.session, run.created_at)
             if run.session and run.parent_id is None
             else (),
+            memory=self.memory,
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop

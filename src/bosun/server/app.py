@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         agents = load_agents(settings.agents)
         runtime = Runtime(
-            settings.db, lease_seconds=settings.lease_seconds, tool_threads=settings.tool_threads
+            settings.db,
+            lease_seconds=settings.lease_seconds,
+            tool_threads=settings.tool_threads,
+            embedder=os.environ.get("BOSUN_EMBEDDINGS"),  # vector recall (docs/memory.md)
         )
         await runtime.open()
         state = ServerState(

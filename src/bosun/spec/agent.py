@@ -17,6 +17,7 @@ from bosun.spec.context import ContextSpec, MemorySpec
 from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.handoff import handoff, is_handoff
 from bosun.spec.limits import Limits, RateLimit
+from bosun.spec.memory_tools import memory_tools
 from bosun.spec.model import ModelSpec
 from bosun.spec.providers import provider_names
 from bosun.spec.refs import (
@@ -196,6 +197,9 @@ class Agent:
             self.memory = _validated(MemorySpec, self.memory)
             if not self.memory.enabled:
                 self.memory = None
+        if self.memory is not None:  # offered its tools (pinned rebuilt ones come back too)
+            have = {t.name for t in self.tools if isinstance(t, Tool)}
+            self.tools = [*self.tools, *(t for t in memory_tools() if t.name not in have)]
         self.allow_external_tools = [resolve_ref(r, folder) for r in self.allow_external_tools]
         self._allowed = allowed_objects(self.allow_external_tools)
         if isinstance(self.tools, str | Tool) or callable(self.tools):
