@@ -15,3 +15,9 @@ def fetch_report(page: int) -> str:
 def lookup_order(order: str) -> dict:
     """The order system's record of an order."""
     return {"order": order, "status": "shipped"}
+
+
+@tool(effect="write")
+def refund(order: str) -> dict:
+    """Refund an order (only once it is known to be delivered)."""
+    return {"refunded": order}

@@ -115,6 +115,9 @@ class RunState:
     # The latest summary of older turns (`ContextFitted`) and how many of the oldest
     # messages (the session's first) it stands for; and how many summaries were made.
     context_summary: str | None = None
+    # Facts the run recalled (`recall` results), by `subject.attribute`: what freshness
+    # policies check an effectful call against (`recalled_facts`).
+    recalled: dict[str, dict[str, Any]] = field(default_factory=dict)
     summary_covers: int = 0
     summaries: int = 0
 
@@ -191,11 +194,18 @@ class RunState:
             self.read_untrusted = True
             self.untrusted_texts.append(text)
         self._close_call(event.call_id, text)
+        if event.tool == "recall" and isinstance(event.result, dict):
+            self._recall(event.result)
         if '"artifact":"sha256:' in text:  # the result holds media: the model sees it too
             self.media = True
             self.messages[-1]["media"] = [
                 r for r in references(event.result) if r.get("type") != "file"
             ]
+
+    def _recall(self, result: dict[str, Any]) -> None:
+        for m in result.get("memories") or ():
+            if isinstance(m, dict) and m.get("attribute") and m.get("subject"):
+                self.recalled[f"{m['subject']}.{m['attribute']}"] = m
 
     def _tool_failed(self, event: ToolFailed) -> None:
         self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
@@ -339,6 +349,20 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "run_paused": RunState._run_paused,
     "context_fitted": RunState._context_fitted,
 }
+
+
+def recalled_facts(recalled: dict[str, dict[str, Any]], now: float) -> dict[str, dict[str, Any]]:
+    """The CEL `facts` of a run's recalled facts, their age as of `now`."""
+    return {
+        key: {
+            "value": str(m.get("value", "")),
+            "source": str(m.get("source", "")),
+            "trusted": bool(m.get("trusted")),
+            "stale": bool(m.get("stale")) or bool(m.get("valid_until") and m["valid_until"] < now),
+            "age": max(0.0, now - float(m.get("observed_at") or 0.0)),
+        }
+        for key, m in recalled.items()
+    }
 
 
 def rebuild(run_id: str, events: list[tuple[int, Event]]) -> RunState:

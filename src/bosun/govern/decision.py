@@ -23,7 +23,7 @@ class ActionContext:
 
     In CEL conditions these are top-level variables: `agent`, `tool`, `effect`,
     `autonomy`, `args`, `tenant`, `user`, `session`, `tags`, `spend`,
-    `read_untrusted`, `tainted_args`, `tool_known`.
+    `read_untrusted`, `tainted_args`, `tool_known`, `facts`.
     """
 
     agent: str
@@ -41,6 +41,10 @@ class ActionContext:
     # (not in the user's request nor in trusted results): a sign of injection.
     tainted_args: tuple[str, ...] = ()
     tool_known: bool = True
+    # The facts the run recalled from memory, by `subject.attribute` (`order:1234.status`):
+    # {value, source, trusted, stale, age (seconds since observed)}; freshness policies
+    # read them (docs/memory.md, "Freshness policies").
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_cel(self) -> dict[str, Any]:
         return {
@@ -57,6 +61,7 @@ class ActionContext:
             "read_untrusted": self.read_untrusted,
             "tainted_args": list(self.tainted_args),
             "tool_known": self.tool_known,
+            "facts": self.facts,
         }
 
 

@@ -83,6 +83,7 @@ class Governor:
         spend: float,
         read_untrusted: bool,
         tainted_args: Sequence[str],
+        facts: dict[str, dict[str, Any]] | None = None,
     ) -> Decision:
         effect = tool.effect if tool is not None else "unknown"
         key = (agent.version_id, tool_name, effect, tool is not None)
@@ -103,6 +104,7 @@ class Governor:
             read_untrusted=read_untrusted,
             tainted_args=tuple(tainted_args),
             tool_known=tool is not None,
+            facts=facts or {},
         )
         policy = self.policy_for(agent)
         decision = apply_autonomy(policy.decide(ctx), ctx)
