@@ -43,3 +43,41 @@ def test_sessions_over_the_api_are_the_tenants_own(server: Running):
     assert cleared.status_code == 200 and after["turns"] == []
     assert [t["input"] for t in branch["turns"]] == ["first question", "second question"]
     assert theirs == [] and hidden.status_code == 404 and refused.status_code == 404
+
+
+def test_memory_over_the_api_is_searchable_shown_and_forgotten_per_tenant(server: Running):
+    import asyncio
+
+    from bosun import Runtime
+
+    async def seed() -> str:
+        async with Runtime(server.settings.db) as rt:
+            written = await rt.memory.facts.remember(
+                tenant="acme",
+                scope="tenant",
+                scope_id="-",
+                subject="customer:7",
+                attribute="email",
+                value="c7@acme.example",
+                source="crm",
+                trusted=True,
+            )
+            return written.fact.id
+
+    fact_id = asyncio.run(seed())
+    acme, other = server.key("acme", "operator"), server.key("globex", "operator")
+    with server.client(acme) as c:
+        found = c.get("/api/memory", params={"q": "customer 7 email"}).json()
+        newest = c.get("/api/memory").json()
+        shown = c.get(f"/api/memory/{fact_id}").json()
+    with server.client(other) as c:
+        theirs = c.get("/api/memory", params={"q": "customer 7 email"}).json()
+        hidden = c.get(f"/api/memory/{fact_id}").status_code
+        refused = c.delete(f"/api/memory/{fact_id}").status_code
+    with server.client(acme) as c:
+        gone = c.delete(f"/api/memory/{fact_id}", params={"reason": "asked"}).json()
+        after = c.get(f"/api/memory/{fact_id}").status_code
+    assert [f["id"] for f in found] == [fact_id] and found[0]["why"]["lexical"]["rank"] == 1
+    assert [f["id"] for f in newest] == [fact_id] and shown["source"] == "crm"
+    assert theirs == [] and hidden == 404 and refused == 404
+    assert gone == {"forgotten": fact_id} and after == 404

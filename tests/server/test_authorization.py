@@ -59,6 +59,9 @@ MATRIX = [
     ("GET", "/api/sessions/{name}", "read", None),
     ("POST", "/api/sessions/{name}/fork", "operate", {"into": "matrix-fork"}),
     ("POST", "/api/sessions/{name}/clear", "operate", None),
+    ("GET", "/api/memory", "read", None),
+    ("GET", "/api/memory/{memory_id}", "read", None),
+    ("DELETE", "/api/memory/{memory_id}", "operate", None),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 FAKE = {
@@ -69,6 +72,7 @@ FAKE = {
     "name": "a_signal",
     "call_id": "call_1",
     "digest": "sha256:" + "0" * 64,
+    "memory_id": "mem_doesnotexist",
 }
 
 

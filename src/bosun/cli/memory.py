@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
 import os
 import time
 from typing import Any
@@ -15,7 +16,7 @@ from bosun.observe.sessions import shown_turns
 
 
 def _who(args: argparse.Namespace) -> str:
-    return getattr(args, "by", None) or os.environ.get("BOSUN_USER") or os.getlogin()
+    return getattr(args, "by", None) or os.environ.get("BOSUN_USER") or getpass.getuser()
 
 
 def _when(ts: float | None) -> str:
@@ -65,7 +66,77 @@ async def cmd_sessions(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+def _scope(text: str | None) -> list[tuple[str, str]] | None:
+    if not text:
+        return None
+    kind, _, ident = text.partition("/")
+    return [(kind, ident or "-")]
+
+
+def _fact_line(f: dict[str, Any]) -> str:
+    key = f"{f['subject']}.{f['attribute']}" if f["attribute"] else "(note)"
+    trust = "trusted" if f["trusted"] else "untrusted"
+    return (
+        f"{f['id']}  {f['scope']}  {key} = {f['value']!r}  from {f['source']} ({trust}),"
+        f" observed {_when(f['observed_at'])}, run {f['run_id'] or '-'}"
+    )
+
+
+async def cmd_memory(rt: Runtime, args: argparse.Namespace) -> int:
+    memory = rt.memory
+    if args.action == "search":
+        found = await memory.recall.search(
+            tenant=args.tenant,
+            scopes=_scope(args.scope),
+            query=args.target,
+            limit=args.limit,
+            mode=args.mode,
+            max_age=args.max_age,
+        )
+        if args.json:
+            print(dumps([r.shown() for r in found]))
+            return 0
+        if not found:
+            print("nothing remembered matches")
+        for r in found:
+            shown = r.shown()
+            print(_fact_line(shown))
+            print(f"    score {shown['score']}: {shown['why']}" + ("  STALE" if r.stale else ""))
+            for c in shown["conflicts"]:
+                print(f"    disagrees: {c['value']!r} from {c['source']} ({c['id']})")
+        return 0
+    fact = await memory.facts.get(args.tenant, args.target)
+    if args.action == "show":
+        history = [f.shown() for f in await memory.facts.history(args.tenant, fact)]
+        if args.json:
+            print(dumps({**fact.shown(), "history": history}))
+            return 0
+        print(_fact_line(fact.shown()))
+        for h in history:
+            if h["id"] != fact.id:
+                print(
+                    f"    earlier/later: {h['value']!r} ({h['id']}, superseded by {h['superseded_by']})"
+                )
+        return 0
+    await memory.forget(args.tenant, fact.id, actor=_who(args), reason=args.reason or "")
+    print(f"forgot {fact.id} (its text index and embeddings too); the audit trail records it")
+    return 0
+
+
 def add_memory_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("memory", parents=[common], help="long-term memory: search, show, forget")
+    p.add_argument("action", choices=["search", "show", "forget"])
+    p.add_argument("target", help="search: the query; show/forget: the memory id")
+    p.add_argument("--tenant", default="default")
+    p.add_argument("--scope", default=None, help="only this scope, e.g. user/ada, team/RUN_ID")
+    p.add_argument("--mode", choices=["lexical", "vector", "hybrid"], default="hybrid")
+    p.add_argument("--max-age", type=float, default=None, help="seconds: older is stale")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--reason", default=None, help="forget: why (audited)")
+    p.add_argument("--by", default=None, help="who forgets (default: $BOSUN_USER)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_memory)
+
     p = sub.add_parser("sessions", parents=[common], help="conversations: list, show, fork, clear")
     p.add_argument("action", nargs="?", choices=["list", "show", "fork", "clear"])
     p.add_argument("name", nargs="?", help="the session")

@@ -228,6 +228,22 @@ class Facts:
             raise FactNotFound(f"no memory {fact_id!r} in tenant {tenant}")
         return fact_of(rows[0])
 
+    async def listing(
+        self, tenant: str, scope: tuple[str, str] | None = None, *, limit: int = 100
+    ) -> list[Fact]:
+        """The tenant's current facts (in one scope: e.g. a run tree's team scratchpad), the
+        newest first."""
+        where, params = "", [tenant]
+        if scope is not None:
+            where, params = " AND scope = ? AND scope_id = ?", [tenant, *scope]
+        rows = await self.db.rows(
+            f"SELECT {COLUMNS} FROM memories WHERE tenant = ?{where}"
+            " AND superseded_by IS NULL ORDER BY observed_at DESC, num DESC LIMIT ?",
+            (*params, limit),
+            what="list facts",
+        )
+        return [fact_of(r) for r in rows]
+
     async def history(self, tenant: str, fact: Fact) -> list[Fact]:
         """Every value its key has had (same scope), the oldest first."""
         rows = await self.db.rows(

@@ -103,7 +103,10 @@ def words(query: str) -> list[str]:
     return list(dict.fromkeys(kept or found))
 
 
-def _scoped(scopes: list[tuple[str, str]]) -> tuple[str, list[Any]]:
+def _scoped(scopes: list[tuple[str, str]] | None) -> tuple[str, list[Any]]:
+    """The SQL of `scopes` (None: every scope of the tenant, for operators)."""
+    if not scopes:
+        return "1 = 1", []
     clause = " OR ".join("(m.scope = ? AND m.scope_id = ?)" for _ in scopes)
     return f"({clause})", [v for pair in scopes for v in pair]
 
@@ -129,7 +132,7 @@ class Recall:
         self,
         *,
         tenant: str,
-        scopes: list[tuple[str, str]],
+        scopes: list[tuple[str, str]] | None,
         query: str,
         limit: int = 5,
         mode: Mode = "hybrid",
@@ -181,7 +184,7 @@ class Recall:
         return out
 
     async def _lexical(
-        self, tenant: str, scopes: list[tuple[str, str]], query: str, pool: int
+        self, tenant: str, scopes: list[tuple[str, str]] | None, query: str, pool: int
     ) -> list[tuple[int, float]]:
         terms = words(query)
         if not terms:
@@ -245,7 +248,7 @@ class Recall:
             matrix.nums, matrix.vectors = matrix.nums[keep], matrix.vectors[keep]
 
     async def _current(
-        self, tenant: str, scopes: list[tuple[str, str]], nums: list[int]
+        self, tenant: str, scopes: list[tuple[str, str]] | None, nums: list[int]
     ) -> list[Fact]:
         clause, params = _scoped(scopes)
         marks = ", ".join("?" for _ in nums)
@@ -258,7 +261,7 @@ class Recall:
         return [fact_of(r) for r in rows]
 
     async def _settle(
-        self, tenant: str, scopes: list[tuple[str, str]], fact: Fact, sources: dict[str, str]
+        self, tenant: str, scopes: list[tuple[str, str]] | None, fact: Fact, sources: dict[str, str]
     ) -> tuple[Fact, tuple[Fact, ...], str]:
         """The winning value of `fact`'s key, the values it beat, and why it won."""
         clause, params = _scoped(scopes)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
 
@@ -46,3 +46,37 @@ async def fork_session(
 async def clear_session(name: str, p: Operator, state: State) -> dict[str, Any]:
     """Later runs of the session start afresh (the earlier runs stay, for the audit)."""
     return await memory_ops.clear_session(state, p, name)
+
+
+# -- long-term memory ----------------------------------------------------------------
+
+
+@router.get("/memory", tags=["memory"])
+async def search_memory(
+    p: Reader,
+    state: State,
+    q: Annotated[str, Query(max_length=1000, description="what to recall (none: the newest)")] = "",
+    scope: Annotated[str | None, Query(max_length=300, description="e.g. user/ada")] = None,
+    mode: Literal["lexical", "vector", "hybrid"] = "hybrid",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> list[dict[str, Any]]:
+    """The tenant's current facts that match `q` (each with its provenance, its score
+    explained and the values that disagree with it), or without `q` the newest ones."""
+    return await memory_ops.search(state, p, q, scope, mode, limit)
+
+
+@router.get("/memory/{memory_id}", tags=["memory"], responses=NOT_FOUND)
+async def show_memory(memory_id: str, p: Reader, state: State) -> dict[str, Any]:
+    """One fact and every value its key has had."""
+    return await memory_ops.show(state, p, memory_id)
+
+
+@router.delete("/memory/{memory_id}", tags=["memory"], responses=NOT_FOUND)
+async def forget_memory(
+    memory_id: str,
+    p: Operator,
+    state: State,
+    reason: Annotated[str, Query(max_length=500)] = "",
+) -> dict[str, Any]:
+    """Forget a fact for good (its index rows and embeddings too); audited."""
+    return await memory_ops.forget(state, p, memory_id, reason)

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from bosun.errors import FactNotFound
 from bosun.journal.audit import AuditEntry
 from bosun.memory import sessions
 from bosun.observe.sessions import shown_turns
@@ -54,3 +55,45 @@ async def clear_session(state: ServerState, p: Principal, name: str) -> dict[str
     at = await sessions.clear(store, p.tenant, name, actor=actor(p))
     await _audit(state, p, "session_cleared", name)
     return {"name": name, "cleared_at": at}
+
+
+# -- long-term memory ------------------------------------------------------------------
+
+
+def _scopes(scope: str | None) -> list[tuple[str, str]] | None:
+    if not scope:
+        return None
+    kind, _, ident = scope.partition("/")
+    return [(kind, ident or "-")]
+
+
+async def search(
+    state: ServerState, p: Principal, q: str, scope: str | None, mode: Any, limit: int
+) -> list[dict[str, Any]]:
+    if not q.strip():
+        scoped = _scopes(scope)
+        facts = await state.runtime.memory.facts.listing(
+            p.tenant, scoped[0] if scoped else None, limit=limit
+        )
+        return [f.shown() for f in facts]
+    found = await state.runtime.memory.recall.search(
+        tenant=p.tenant, scopes=_scopes(scope), query=q, limit=limit, mode=mode
+    )
+    return [r.shown() for r in found]
+
+
+async def show(state: ServerState, p: Principal, memory_id: str) -> dict[str, Any]:
+    facts = state.runtime.memory.facts
+    try:
+        fact = await facts.get(p.tenant, memory_id)
+    except FactNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {**fact.shown(), "history": [f.shown() for f in await facts.history(p.tenant, fact)]}
+
+
+async def forget(state: ServerState, p: Principal, memory_id: str, reason: str) -> dict[str, Any]:
+    try:
+        fact = await state.runtime.memory.forget(p.tenant, memory_id, actor=actor(p), reason=reason)
+    except FactNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    return {"forgotten": fact.id}
