@@ -157,7 +157,7 @@ def generate(users: int = 200, seed: int = SEED) -> tuple[list[Said], list[Quest
         start = NOW - rng.uniform(300, 400) * DAY
         for attribute, (values, template, question, source) in ATTRIBUTES.items():
 
-            def value_of() -> str:
+            def value_of(values: list[str] | None = values) -> str:
                 if values is None:
                     return (
                         f"+33 6 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"

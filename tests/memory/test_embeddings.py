@@ -69,8 +69,11 @@ async def test_vector_recall_through_an_openai_compatible_endpoint(sqlite_path, 
         )
     assert [r.fact.value for r in found] == ["the kettle is blue"]
     assert found[0].why["vector"]["rank"] == 1 and found[0].why["vector"]["score"] > 0.5
-    assert endpoint.bodies[0] == {"path": "/v1/embeddings", "model": "test-embed",
-                                  "input": ["the kettle is blue"]}
+    assert endpoint.bodies[0] == {
+        "path": "/v1/embeddings",
+        "model": "test-embed",
+        "input": ["the kettle is blue"],
+    }
 
 
 async def test_the_offline_sentence_transformers_model_finds_paraphrases(sqlite_path):
@@ -86,7 +89,10 @@ async def test_the_offline_sentence_transformers_model_finds_paraphrases(sqlite_
         for text in ("Ada's favourite drink is green tea", "the server room is on floor 3"):
             await rt.memory.facts.remember(tenant="t", scope="tenant", scope_id="-", value=text)
         found = await rt.memory.recall.search(
-            tenant="t", scopes=[("tenant", "-")], query="what beverage does Ada like?",
-            mode="vector", limit=1,
+            tenant="t",
+            scopes=[("tenant", "-")],
+            query="what beverage does Ada like?",
+            mode="vector",
+            limit=1,
         )
     assert [r.fact.value for r in found] == ["Ada's favourite drink is green tea"]
