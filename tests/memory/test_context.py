@@ -87,3 +87,18 @@ async def test_older_turns_are_summarised_by_the_declared_model_and_counted(db_u
     }
     answered = sum(e.input_tokens for e in events if isinstance(e, ModelResponded))
     assert result.input_tokens == answered + 50 * len(fitted)  # the summaries count too
+
+
+async def test_the_summary_is_rebuilt_from_the_journal_not_asked_for_again(sqlite_path):
+    from bosun.engine.state import rebuild
+
+    summaries = [{"content": f"summary {i}"} for i in range(10)]
+    agent, model = _looping(8, summarize_with={"provider": "scripted", "turns": summaries})
+    async with Runtime(sqlite_path) as rt:
+        rt.register(agent, provider=model)
+        result = await rt.run(agent, "summarise the report")
+        raw = await rt.events(result.run_id)
+    state = rebuild(result.run_id, raw)
+    made = [e for _, e in raw if isinstance(e, ContextFitted) and e.summary]
+    assert state.context_summary == made[-1].summary and state.summaries == len(made)
+    assert state.summary_covers == made[-1].covers > 0

@@ -81,3 +81,37 @@ def test_memory_over_the_api_is_searchable_shown_and_forgotten_per_tenant(server
     assert [f["id"] for f in newest] == [fact_id] and shown["source"] == "crm"
     assert theirs == [] and hidden == 404 and refused == 404
     assert gone == {"forgotten": fact_id} and after == 404
+
+
+def test_the_console_shows_a_run_trees_team_scratchpad(server: Running):
+    import asyncio
+
+    from server_helpers import log_in
+
+    from bosun import Runtime
+
+    async def seed() -> None:
+        async with Runtime(server.settings.db) as rt:
+            await rt.memory.facts.remember(
+                tenant="acme",
+                scope="team",
+                scope_id="run_root1",
+                value="draft sent to legal",
+                source="model",
+                run_id="run_child1",
+            )
+            await rt.memory.facts.remember(
+                tenant="acme",
+                scope="team",
+                scope_id="run_other",
+                value="unrelated note",
+            )
+
+    asyncio.run(seed())
+    key = server.key("acme", "viewer")
+    with server.client() as c:
+        assert log_in(c, key).status_code == 303
+        shown = c.get("/memory", params={"scope": "team/run_root1"})
+    assert shown.status_code == 200
+    assert "draft sent to legal" in shown.text and "run_child1" in shown.text
+    assert "unrelated note" not in shown.text

@@ -21,7 +21,7 @@ from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
-from bosun.server import api, console, memory_api, schemas
+from bosun.server import api, console, memory_api, memory_console, schemas
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
 from bosun.server.liveness import Liveness
@@ -104,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(memory_api.router)
     app.include_router(metrics_router)
     app.include_router(console.router)
+    app.include_router(memory_console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Outermost last: headers on every answer, then the body bound, then who is calling.
     app.add_middleware(Authenticate)
