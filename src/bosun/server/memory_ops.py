@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from bosun.errors import FactNotFound
+from bosun.errors import BosunError, FactNotFound
 from bosun.journal.audit import AuditEntry
 from bosun.memory import sessions
 from bosun.observe.sessions import shown_turns
@@ -43,7 +43,10 @@ async def fork_session(state: ServerState, p: Principal, name: str, into: str) -
         raise HTTPException(404, f"no session {name!r} in tenant {p.tenant}")
     if await sessions.exists(store, p.tenant, into):
         raise HTTPException(409, f"session {into!r} already exists: fork into a new name")
-    at = await sessions.fork(store, p.tenant, name, into, actor=actor(p))
+    try:
+        at = await sessions.fork(store, p.tenant, name, into, actor=actor(p))
+    except BosunError as exc:  # the new name is not usable
+        raise HTTPException(422, str(exc)) from None
     await _audit(state, p, "session_forked", into, source=name)
     return {"name": into, "forked_from": name, "at": at}
 
