@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo demo-mcp test lint bench clean
+.PHONY: demo demo-mcp test lint bench clean a2a-tck
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test: $(VENV)/.installed-dev
 	else npm ci --no-audit --no-fund --loglevel=error; fi
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/pytest
+
+# The A2A TCK against a fresh server (docs/conformance/a2a.md). TCK=DIR: a checkout of
+# a2aproject/a2a-tck at branch 1.0-dev with its venv in DIR/.venv (not part of Bosun).
+a2a-tck: $(VENV)/.installed
+	@test -n "$(TCK)" || { echo "usage: make a2a-tck TCK=/path/to/a2a-tck"; exit 2; }
+	BOSUN_PYTHON=$(BIN)/python scripts/a2a_tck.sh "$(TCK)"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench examples

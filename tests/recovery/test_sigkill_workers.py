@@ -268,6 +268,59 @@ async def test_sigkill_between_steps_repeats_only_the_model_call(outage, held_mo
         assert len(effects(outage.folder, tool)) == 1, tool
 
 
+@pytest.fixture
+def held_after_read():
+    model = HeldModel(
+        [
+            {"calls": [("save_note", {"text": "step one"}), ("lookup", {"ref": "A-1"})]},
+            {"content": "all done"},
+        ],
+        hold_turn=1,
+    )
+    yield model
+    model.close()
+
+
+async def test_sigkill_before_a_reads_result_is_committed_runs_only_the_read_again(
+    outage, held_after_read
+):
+    """An idempotent read's result goes with the next commit (one commit a step): killed
+    while the model is asked for the next turn, the read's result is not in the journal.
+    Recovery runs the read again with the same idempotency key; the write before it, which
+    committed its own result, is not repeated."""
+    agent = Agent(
+        name="recovery-read-deferred",
+        model={
+            "provider": "openai",
+            "name": "held-model",
+            "base_url": held_after_read.url,
+            "api_key_env": "RECOVERY_UNUSED_KEY",
+            "max_retries": 0,
+            "timeout": DEADLINE * 2,
+        },
+        tools=[tool_ref("save_note"), tool_ref("lookup")],
+    )
+    async with Runtime(outage.db) as rt:
+        run_id = await rt.submit(agent, "note, then look up")
+        outage.start_first()
+        await wait_until(
+            "worker 1 to ask the model for turn 1", held_after_read.holding.is_set, outage.log
+        )
+        before = await rt.events(run_id)
+        assert [e.tool for e in of(before, ToolFinished)] == ["save_note"]  # the write's own
+        assert of(before, ToolStarted, tool="lookup")  # the read ran; its result is pending
+        await outage.kill_and_recover(rt, run_id)
+        result = await rt.result(run_id)
+        events = await rt.events(run_id)
+
+    assert result.status == "succeeded" and result.output == "all done"
+    assert held_after_read.turns_seen == [0, 1, 1]
+    assert len(effects(outage.folder, "save_note")) == 1
+    reads = effects(outage.folder, "lookup")
+    assert len(reads) == 2 and reads[0]["key"] == reads[1]["key"]  # the same call, again
+    assert len(of(events, ToolFinished, tool="lookup")) == 1
+
+
 # -- the agent's code changes while the run is down --------------------------------------
 
 

@@ -8,6 +8,7 @@ cost count in the run's totals and limits through the event."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from bosun.errors import ModelError
@@ -22,14 +23,23 @@ from bosun.spec.agent import Agent
 class ContextSteps:
     agent: Agent
     prices: Any
-    fitter: ContextFitter
     system: list[dict[str, Any]]
     session: list[dict[str, Any]]
     state: Any
     _summarizer: ModelProvider | None = None
 
+    tool_schemas: list[dict[str, Any]]
+
     def record(self, event: Event) -> None:
         raise NotImplementedError  # `RunLoop.record`
+
+    @cached_property
+    def fitter(self) -> ContextFitter:
+        """The run's context budget (made at its first model call): its model's window (or the declared one), less the system
+        prompt and the tool schemas it always sends."""
+        spec = self.agent.context_spec
+        window = self.agent.model_spec.context_window
+        return ContextFitter.of(spec, window, self.system, self.tool_schemas)
 
     async def fit_context(self, step: int) -> list[dict[str, Any]]:
         """The messages to send for this step, and their `ContextFitted` recorded."""

@@ -28,9 +28,9 @@ from bosun.engine.pinned import source_refusal
 from bosun.engine.progress import CallProgress
 from bosun.engine.reviews import Reviews
 from bosun.engine.state import CallState, RunState, rebuild
+from bosun.engine.waits import any_parked, only_wait_results, waiting_reason
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
-from bosun.engine.waits import only_wait_results, waiting_reason
 from bosun.engine.waits import requested as wait_requested
 from bosun.errors import ModelError, UnstorableEvent
 from bosun.govern.breakers import breaker_key
@@ -51,15 +51,13 @@ from bosun.journal.events import (
     ToolShadowed,
 )
 from bosun.journal.text import clean_text
-from bosun.memory.context import ContextFitter
 from bosun.memory.service import Memory
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import is_agent_tool
 from bosun.spec.handoff import is_handoff
-from bosun.spec.memory_tools import NAMES as MEMORY_TOOLS
-from bosun.spec.tool import ToolContext
+from bosun.spec.tool import ToolContext, replayable
 from bosun.spec.vocab import ApprovalStatus, ReviewVerdict, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import (
@@ -138,17 +136,12 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
         self.agent_tools = {n for n, t in self.tools.items() if is_agent_tool(t)}
         self.keep = keeper(store, state.tenant, state.run_id)  # a result's media to the store
         self.handoff_tools = {n for n, t in self.tools.items() if is_handoff(t)}  # a subset
-        self.memory = memory  # remember / recall / forget, for agents with `memory:`
-        self.memory_tools = set(MEMORY_TOOLS) & set(self.tools) if agent.memory_spec else set()
         self.breakers: dict[str, Breaker] = {}  # the failing ones, as of the latest commit
         self.tool_schemas = [t.schema() for t in self.tools.values()]
         self.system = (
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
-        self.session = list(session)  # the session's conversation so far (`memory/sessions.py`)
-        self.fitter = ContextFitter.of(  # the context budget: `memory/context.py`
-            agent.context_spec, agent.model_spec.context_window, self.system, self.tool_schemas
-        )
+        self.session, self.memory = list(session), memory  # `memory/sessions.py`, `service.py`
         self._buffer: list[Event] = []
         # Every append goes through the Runtime's writer: it stamps, fences and notifies.
         self.journal = journal
@@ -159,6 +152,7 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
         self.children = children
         self.spawn = spawn  # starts the child run of an agent tool (`engine/agent_calls.py`)
         self.settled: dict[str, WaitRecord] = {}  # its calls' settled waits, once per pass
+        self.deferred: set[str] = set()  # replayable calls finished but not yet committed
         self.to_start: int | None = None  # agent calls of this pass still to start
         self.committed: Event | None = None  # the latest event committed
 
@@ -173,6 +167,8 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
         if not self._buffer:
             return
         events, self._buffer = self._buffer, []
+        if self.deferred:  # what they left for this commit is in it
+            self.deferred.clear()
         first_seq = self.state.seq - len(events) + 1  # an observer may record() during the await
         try:
             result = await self.journal.append(
@@ -270,7 +266,10 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
                     return answer
 
             # 3. The calls the model proposed, in order; each passes governance first.
-            self.settled = await known_waits(self.store, state.run_id, state.open_calls.values())
+            calls = state.open_calls.values()
+            self.settled = (
+                await known_waits(self.store, state.run_id, calls) if any_parked(calls) else {}
+            )
             self.to_start = None
             for call in list(state.open_calls.values()):
                 if call.wait_status == WaitStatus.PENDING and call.wait_id not in self.settled:
@@ -295,11 +294,12 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
                 if self.cancel_requested:  # asked while it was parking: nobody would wake it
                     continue
                 return state
-            if not only_wait_results(self._buffer):
+            if self._buffer and not only_wait_results(self._buffer, self.deferred):
                 await self.commit()
             # Else what it collected goes with the next model answer: the waits' rows keep
-            # those results, so a crash before collects them again (it repeats the model
-            # call, as any crash during one does), and a woken run's join commits once.
+            # those results, and replayable calls run again, so a crash before collects or
+            # runs them again (it repeats the model call, as any crash during one does), and
+            # a woken run's join commits once.
 
     async def model_turn(self) -> RunState | None:
         """Call the model; journal its answer. Returns the final state if the run ends here."""
@@ -363,6 +363,12 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
                 )
             )
         if not response.tool_calls:
+            if self.deferred:  # a kill or cancel during those calls is seen before the end
+                await self.commit()
+                if (stopped := await self.kill_check(None)) is not None:
+                    return stopped
+                if self.cancel_requested:
+                    return await self.finish(CANCELLED, "cancelled by request")
             answer = state.messages[-1]["content"] or ""
             if self.agent.review_answer:  # it stands only once its reviewer approves
                 return await self.request_answer_review(answer)
@@ -494,17 +500,26 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
             elif call.tool in self.memory_tools:  # the run's memory (`memory_steps.py`)
                 outcome = await self.use_memory(call, kwargs)
             else:  # its progress reports are journaled coalesced while it runs
-                progress = CallProgress(call.call_id, call.tool, self.record, self.commit)
-                context = ToolContext(
-                    state.run_id, call.call_id, call.idempotency_key, call.attempts, progress.report
-                )
+                progress: list[CallProgress] = []
+
+                def context() -> ToolContext:  # made only if the source asks for it
+                    reporter = CallProgress(call.call_id, call.tool, self.record, self.commit)
+                    progress.append(reporter)
+                    return ToolContext(
+                        state.run_id,
+                        call.call_id,
+                        call.idempotency_key,
+                        call.attempts,
+                        reporter.report,
+                    )
+
                 try:
                     outcome = await execute_tool(
                         tool, kwargs, context, slot, self.sources, pin, self.keep
                     )
                 finally:
-                    if progress.stop():  # a report is pending or being committed
-                        await progress.close()
+                    if progress and progress[0].stop():  # a report is pending or committing
+                        await progress[0].close()
         if outcome.ok and isinstance(outcome.result, Wait):
             # The result comes from outside the run: the call stays open, parked on the wait.
             self.record(wait_requested(call, outcome.result, time.time()))
@@ -569,6 +584,12 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
             )
             self.record(Notified(call_id=call.call_id, tool=call.tool, message=message))
             log.warning("notify: run %s: %s", state.run_id, message)
+        if outcome.ok and decision.verdict != "notify" and replayable(tool):
+            # An idempotent read: running it again after a crash is harmless by declaration,
+            # so its result goes with the next commit (the next call's start, or the next
+            # model answer's): one commit a step (docs/durability.md, "Commit points").
+            self.deferred.add(call.call_id)
+            return None
         # The result is durable before anything else happens (the next call's checks,
         # the next model call): a crash after this point never re-runs the call.
         await self.commit()

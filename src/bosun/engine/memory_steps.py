@@ -9,12 +9,14 @@ read); anything else is the model's own statement (`model`, untrusted)."""
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import Any
 
 from bosun.engine.state import CallState, RunState
 from bosun.errors import BosunError
 from bosun.memory.service import Memory, run_scopes
 from bosun.spec.agent import Agent
+from bosun.spec.memory_tools import NAMES as MEMORY_TOOLS
 from bosun.tools.execute import ToolOutcome
 
 
@@ -24,6 +26,13 @@ class MemorySteps:
     lineage: tuple[str, ...]
     memory: Memory | None
     tools: dict[str, Any]
+
+    @cached_property
+    def memory_tools(self) -> frozenset[str]:
+        """The memory tools among the agent's (none unless it enabled memory)."""
+        if self.agent.memory_spec is None:
+            return frozenset()
+        return frozenset(MEMORY_TOOLS) & frozenset(self.tools)
 
     async def use_memory(self, call: CallState, kwargs: dict[str, Any]) -> ToolOutcome:
         started = time.perf_counter()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from bosun.engine.state import CallState
 from bosun.govern.governor import kill_scopes
@@ -52,6 +52,15 @@ def requested(call: CallState, wait: Wait, now: float) -> WaitRequested:
         deadline=wait.deadline_at(now),
         on_deadline=wait.on_deadline,
     )
+
+
+def any_parked(calls: Iterable[CallState]) -> bool:
+    """Whether a call is parked on a pending wait (a plain loop: this runs on every pass,
+    and almost every pass has none)."""
+    for call in calls:  # noqa: SIM110 (a generator costs more)
+        if call.wait_id and call.wait_status == WaitStatus.PENDING:
+            return True
+    return False
 
 
 async def known(store: Store, run_id: str, calls: Sequence[CallState]) -> dict[str, WaitRecord]:
@@ -98,16 +107,17 @@ async def collect(
     ]
 
 
-def only_wait_results(events: Sequence[Event]) -> bool:
+def only_wait_results(events: Sequence[Event], replayable: Collection[str] = ()) -> bool:
     """Whether `events` (a pass's uncommitted ones) are only what collecting settled waits
-    journals, and the drive's `RunResumed`: every result among them is one a wait's row
-    still holds, so they may be committed with the next model answer (`loop.py`, step 4)."""
+    journals, the drive's `RunResumed`, and the results of `replayable` calls: every result
+    among them is one a wait's row still holds or a call that may run again, so they may be
+    committed with the next model answer (`loop.py`, step 4)."""
     resolved = set()
     for event in events:
         if isinstance(event, WaitResolved):
             resolved.add(event.call_id)
         elif isinstance(event, ToolFinished | ToolFailed):
-            if event.call_id not in resolved:
+            if event.call_id not in resolved and event.call_id not in replayable:
                 return False
         elif not isinstance(event, RunResumed):
             return False
@@ -170,6 +180,7 @@ KILL_SWEEP_LIMIT = 500
 
 
 __all__ = [
+    "any_parked",
     "collect",
     "known",
     "only_wait_results",

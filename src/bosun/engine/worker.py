@@ -235,6 +235,11 @@ class Worker:
             self.completed += 1
             self._wake.set()
 
+    def wake(self) -> None:
+        """Look for runs now rather than at the next poll (an edge in this process has just
+        queued or woken one)."""
+        self._wake.set()
+
     async def shutdown(self) -> None:
         """Let in-flight steps finish (up to the grace period), then hand the runs back."""
         if not self.active:

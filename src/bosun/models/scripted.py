@@ -6,11 +6,13 @@ script where it stopped, and the same script always produces the same run.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from bosun.errors import ModelError
 from bosun.models.base import ModelRequest, ModelResponse, ToolCall, Usage
-from bosun.spec.model import ModelSpec
+from bosun.spec.model import ModelSpec, ScriptedTurn
 
 
 def _estimate_tokens(text: str) -> int:
@@ -24,15 +26,31 @@ class ScriptedProvider:
         self.spec = spec
         self.model = spec.name
 
+    def _turn(self, request: ModelRequest) -> tuple[tuple[ScriptedTurn, ...], int]:
+        """The turns to play and which one: `turns` by the run's model-call index, unless
+        a script matches (`ModelSpec.scripts`)."""
+        if not self.spec.scripts:
+            return self.spec.turns, request.turn
+        said = [m for m in request.messages if m.get("role") in ("user", "tool")]
+        first = next((m for m in said if m.get("role") == "user"), None)
+        texts = {
+            "first": str(first.get("content") or "") if first else "",
+            "last": str(said[-1].get("content") or "") if said else "",
+        }
+        for script in self.spec.scripts:
+            if re.search(script.when, texts[script.on]):
+                return script.turns, 0 if script.on == "last" else request.turn
+        return self.spec.turns, request.turn
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        turns = self.spec.turns
-        if request.turn >= len(turns):
+        turns, index = self._turn(request)
+        if index >= len(turns):
             raise ModelError(
                 f"scripted model has {len(turns)} turns and the run asked for turn "
                 f"{request.turn + 1}: add turns to the script (the last should answer with content)",
                 error_type="script_exhausted",
             )
-        turn = turns[request.turn]
+        turn = turns[index]
         if turn.error:
             raise ModelError(turn.error, error_type="scripted_error")
         calls = tuple(

@@ -22,6 +22,7 @@ from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
 from bosun.server import api, console, memory_api, memory_console, schemas
+from bosun.server.a2a.edge import A2AWire, mount_a2a
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
 from bosun.server.liveness import Liveness
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
                 state.metrics.watch_worker(state.worker)
             state.worker_task = state.worker.start(state.stop)
         app.state.bosun = state
+        mount_a2a(app, state)
         try:
             yield
         finally:
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(memory_console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Outermost last: headers on every answer, then the body bound, then who is calling.
+    app.add_middleware(A2AWire)
     app.add_middleware(Authenticate)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

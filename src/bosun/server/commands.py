@@ -58,6 +58,18 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="a reverse proxy (address or CIDR network) whose X-Forwarded-For is believed"
         " (repeatable; also $BOSUN_TRUSTED_PROXIES, comma-separated; default: none)",
     )
+    p.add_argument(
+        "--a2a-public-anywhere",
+        action="store_true",
+        help="honour agents' `a2a: {public: true}` on any address, not only on loopback"
+        " (their A2A endpoints then take calls without an API key: docs/a2a.md)",
+    )
+    p.add_argument(
+        "--public-url",
+        default=None,
+        metavar="URL",
+        help="the URL clients reach this server at, for A2A agent cards (default: http://HOST:PORT)",
+    )
     p.set_defaults(standalone=cmd_serve)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
@@ -111,6 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         secure_cookies=args.secure_cookies,
         max_body_bytes=args.max_body_bytes,
         trusted_proxies=[p for p in proxies if p.strip()],
+        a2a_public_anywhere=args.a2a_public_anywhere,
+        public_url=args.public_url,
     )
     return main_serve(settings, args.host, args.port)
 

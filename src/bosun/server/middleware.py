@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bosun.errors import StoreError
+from bosun.server.a2a.access import is_card, open_to_anyone
 from bosun.server.auth import NO_KEY, SAFE_METHODS, AuthFailed, check_same_origin, identify
 from bosun.server.console import login_redirect
 
@@ -60,7 +61,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        static = scope["path"].startswith(PUBLIC_PREFIXES)
+        # Static files and A2A agent cards (public, and cached by A2A clients) keep their own.
+        static = scope["path"].startswith(PUBLIC_PREFIXES) or is_card(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -147,8 +149,9 @@ class Authenticate:
         if _has_nul(scope):
             await _refuse(URL_NUL, scope, receive, send)
             return
-        public = path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
-        api = path == "/metrics" or path.startswith("/api/")
+        a2a = path.startswith("/a2a/")
+        public = path in PUBLIC or path.startswith(PUBLIC_PREFIXES) or is_card(path)
+        api = path == "/metrics" or path.startswith("/api/") or a2a
         request = Request(scope)  # no receive channel: the body cannot be read here
         try:
             if request.method not in SAFE_METHODS and "authorization" not in request.headers:
@@ -162,7 +165,7 @@ class Authenticate:
             return
         if caller is not None:
             request.state.caller = caller
-        elif not public:
+        elif not public and not (a2a and open_to_anyone(scope, path)):
             if api:
                 await _refuse(AuthFailed(NO_KEY), scope, receive, send)
             else:

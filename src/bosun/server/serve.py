@@ -23,6 +23,9 @@ class _Server(uvicorn.Server):
 
 
 def build_server(settings: Settings, host: str, port: int, *, log_level: str = "warning"):
+    settings.host = host
+    if settings.public_url is None:
+        settings.public_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -39,6 +39,12 @@ class Settings:
     # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; from anyone
     # else the header is ignored and the client is the TCP peer.
     trusted_proxies: list[str] = field(default_factory=list)
+    # A2A (docs/a2a.md): where clients reach us (agent cards name it; `bosun serve` fills it
+    # from --host/--port), the address bound (public agents only on loopback), and whether
+    # `a2a: {public: true}` holds on any address.
+    public_url: str | None = None
+    host: str = "127.0.0.1"
+    a2a_public_anywhere: bool = False
 
 
 @dataclass
@@ -57,6 +63,7 @@ class ServerState:
     observer: Any = None
     blocked: dict[str, float] = field(default_factory=dict)  # client ip -> blocked until
     touched: dict[str, float] = field(default_factory=dict)  # key id -> last `last_used_at` write
+    a2a_public: frozenset[str] = frozenset()  # agents callable over A2A without a key
 
     def agent(self, name: str) -> Agent:
         agent = self.agents.get(name)

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from bosun.errors import BosunError, SpecError
+from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent_tool import agent_tool, is_agent_tool
 from bosun.spec.context import ContextSpec, MemorySpec
 from bosun.spec.definition import Pin, SourceSpec, set_digest
@@ -175,6 +176,9 @@ class Agent:
     # `recall`, `forget`): `bosun.spec.context`, docs/memory.md.
     context: ContextSpec | dict[str, Any] | None = None
     memory: MemorySpec | bool | dict[str, Any] | None = None
+    # How `bosun serve` publishes the agent over A2A (`bosun.spec.a2a`; docs/a2a.md):
+    # None is the defaults (authenticated callers only, text in and out).
+    a2a: A2ASettings | None = None
 
     def __post_init__(self) -> None:
         site = definition_site()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bosun.errors import BosunError, SpecError
 from bosun.spec import yaml_lines
+from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent import Agent, check_name
 from bosun.spec.agent_tool import agent_tool
 from bosun.spec.context import ContextSpec, MemorySpec
@@ -147,6 +148,7 @@ class AgentFile(BaseModel):
     on_child_failure: OnChildFailure = OnChildFailure.CONTINUE  # for every agent tool
     context: ContextSpec | None = None  # fitting the window (docs/memory.md)
     memory: MemorySpec | bool | None = None  # remember / recall / forget (docs/memory.md)
+    a2a: A2ASettings | None = None  # publishing over A2A (docs/a2a.md)
     # Functions of installed packages the agent may use as tools or undos as they are.
     allow_external_tools: list[Annotated[str, Field(pattern=REF_PATTERN)]] = Field(
         default_factory=list
@@ -393,6 +395,7 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
             on_child_failure=spec.on_child_failure,
             context=spec.context,
             memory=spec.memory,
+            a2a=spec.a2a,
         )
     except SpecError as exc:  # what only the whole agent can tell, e.g. two tools named alike
         raise at.error(("tools",), str(exc)) from None

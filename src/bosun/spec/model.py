@@ -3,7 +3,8 @@ environment variable that holds the key, so the spec can be journaled as it is."
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -33,6 +34,36 @@ class ScriptedTurn(SpecModel):
     error: str | None = Field(default=None, description="fail this turn with this message")
 
 
+class ScriptedScript(SpecModel):
+    """Turns played when a message matches `when` (a regular expression, searched): one
+    scripted agent answers different inputs differently. `on: first` (the default) reads
+    the run's first user message and plays `turns` in order; `on: last` reads the latest
+    user message or tool result and answers it with its one turn, so a conversation can
+    loop (ask again) or end depending on what came back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "script"
+
+    when: str
+    on: Literal["first", "last"] = "first"
+    turns: tuple[ScriptedTurn, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_reaction(self) -> ScriptedScript:
+        if self.on == "last" and len(self.turns) != 1:
+            raise ValueError("a script `on: last` answers the latest message: give it one turn")
+        return self
+
+    @field_validator("when")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"`when` is not a regular expression: {exc}") from None
+        return value
+
+
 class Pricing(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     field_prefix = "pricing"
@@ -56,6 +87,9 @@ class ModelSpec(SpecModel):
     temperature: float | None = None
     # scripted
     turns: tuple[ScriptedTurn, ...] = ()
+    # scripted, keyed by the input: the first script whose `when` matches plays; `turns`
+    # when none does
+    scripts: tuple[ScriptedScript, ...] = ()
     # sim
     latency_ms: float = Field(default=50.0, ge=0)
     input_tokens: int = Field(default=500, ge=0)

@@ -139,6 +139,15 @@ class Tool:
         return self.fn(*args, **kwargs)
 
 
+def replayable(tool: Tool) -> bool:
+    """Whether running the call again after a crash is harmless by its declaration: an
+    idempotent read. Its result may then share the next commit (the step loop commits once
+    a step for such calls; a crash before that commit runs the read again, with the same
+    idempotency key, as a crash during the call always did). Writes keep a commit of their
+    own, so what they did is never in doubt."""
+    return tool.effect == Effect.READ and tool.idempotent
+
+
 def make_tool(
     fn: Callable[..., Any],
     *,
@@ -234,4 +243,13 @@ def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     return lambda f: make_tool(f, **options)
 
 
-__all__ = ["EFFECTS", "Effect", "RetryPolicy", "Tool", "ToolContext", "ValidationError", "tool"]
+__all__ = [
+    "EFFECTS",
+    "Effect",
+    "RetryPolicy",
+    "Tool",
+    "ToolContext",
+    "ValidationError",
+    "replayable",
+    "tool",
+]

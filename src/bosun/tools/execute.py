@@ -177,7 +177,7 @@ def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: 
 async def execute_tool(
     tool: Tool,
     kwargs: dict[str, Any],
-    ctx: ToolContext,
+    ctx: ToolContext | Callable[[], ToolContext],
     slot: Slot,
     sources: SourcePool,
     pin: Pin,

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bosun.errors import BosunError, SourceUnavailable
@@ -37,16 +36,35 @@ if TYPE_CHECKING:
 log = logging.getLogger("bosun.tools")
 
 
-@dataclass(frozen=True, slots=True)
 class Call:
     """What a source gets with one attempt of one call: the tool's context (run, call and
     idempotency key, which a tool may see), its timeout (the source enforces it: the
     clock starts when the body or the request begins, never while it waits for a thread
-    or a connection) and the thread reserved for it (Python sync tools; see `ToolPool`)."""
+    or a connection) and the thread reserved for it (Python sync tools; see `ToolPool`).
 
-    context: ToolContext
-    timeout: float
-    slot: Slot
+    The context may be given as a function that makes it: most calls never look at it
+    (a Python tool without a context parameter), so the engine builds it, and the
+    progress reporter inside it, only for a source that asks."""
+
+    __slots__ = ("_context", "_make", "slot", "timeout")
+
+    def __init__(
+        self, context: ToolContext | Callable[[], ToolContext], timeout: float, slot: Slot
+    ):
+        if isinstance(context, ToolContext):
+            self._context: ToolContext | None = context
+            self._make: Callable[[], ToolContext] | None = None
+        else:
+            self._context, self._make = None, context
+        self.timeout = timeout
+        self.slot = slot
+
+    @property
+    def context(self) -> ToolContext:
+        if self._context is None:
+            assert self._make is not None
+            self._context = self._make()
+        return self._context
 
 
 class ToolSource(Protocol):
