@@ -16,6 +16,7 @@ PUBLIC_ERRORS = [
     "BudgetExhausted",
     "EditRefused",
     "FactNotFound",
+    "InvalidAnswer",
     "NewerDatabase",
     "LeaseLost",
     "ModelError",
