@@ -12,7 +12,16 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, budgets_sql, ddl, migrate, router_sql, triggers, waits_rows
+from bosun.store import (
+    artifacts,
+    budgets_sql,
+    ddl,
+    memory_sql,
+    migrate,
+    router_sql,
+    triggers,
+    waits_rows,
+)
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema, waits
 
@@ -154,6 +163,12 @@ def _router(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _memory(conn: sqlite3.Connection) -> None:
+    """Session marks, long-term facts, their FTS5 index and embeddings (`bosun.memory`)."""
+    for statement in memory_sql.statements("sqlite"):
+        conn.execute(statement)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -168,6 +183,7 @@ STEPS: list[Step] = [
     Step(11, "artifacts by reference", _artifacts),
     Step(12, "triggers and their deliveries", _triggers),
     Step(13, "router state and feedback", _router),
+    Step(14, "memory: session marks, facts, their indexes", _memory),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)
