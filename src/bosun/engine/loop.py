@@ -10,7 +10,6 @@ result, and which never started (see docs/durability.md).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from bosun.engine.memory_steps import MemorySteps
 from bosun.engine.pinned import source_refusal
 from bosun.engine.progress import CallProgress
 from bosun.engine.reviews import Reviews
-from bosun.engine.state import CallState, RunState, rebuild
+from bosun.engine.state import CallState, RunState
 from bosun.engine.waits import any_parked, only_wait_results, waiting_reason
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
@@ -188,28 +187,6 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
         self.children = result.children
         if result.breakers or self.breakers:
             self.breakers = {b.key: b for b in result.breakers}
-
-    async def unstorable(self, events: Sequence[Event], exc: UnstorableEvent) -> RunState:
-        """Some of `events` cannot be stored (nothing of them was): end the run as failed,
-        keeping what every budget needs. A model answer that cannot be stored is journaled
-        without its content, so its tokens and cost count; a retry would pay for it again."""
-        state = rebuild(self.state.run_id, await self.store.events(self.state.run_id))
-        self.state = state
-        kept: list[Event] = []
-        for event in events:
-            if isinstance(event, ModelResponded):
-                kept.append(dataclasses.replace(event, content=None, tool_calls=0))
-        kept.append(
-            RunFinished(
-                status=FAILED,
-                reason=f"the step failed: what it produced could not be stored ({exc})",
-            )
-        )
-        for event in kept:
-            self.record(event)
-        await self.commit()
-        log.error("run %s failed: %s", state.run_id, exc)
-        return state
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
         await self.stop_children()  # no child outlives its parent
