@@ -18,6 +18,7 @@ from bosun.engine.agent_calls import AgentCalls, Spawn
 from bosun.engine.answer_review import AnswerReview
 from bosun.engine.call_steps import CallSteps
 from bosun.engine.context_steps import ContextSteps
+from bosun.engine.extraction import Extraction
 from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
@@ -87,7 +88,9 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Reviews, AnswerReview):
+class RunLoop(
+    CallSteps, ContextSteps, MemorySteps, Extraction, AgentCalls, Handoffs, Reviews, AnswerReview
+):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -189,7 +192,9 @@ class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Review
             self.breakers = {b.key: b for b in result.breakers}
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
-        await self.stop_children()  # no child outlives its parent
+        await self.stop_children()  # no child outlives its parent (that it waits on)
+        if status == SUCCEEDED and self.agent.memory_spec is not None:
+            await self.start_extraction(output)  # facts proposed after it (extraction.py)
         self.record(RunFinished(status=status, reason=reason, output=output))
         await self.commit()
         return self.state

@@ -4,7 +4,8 @@ call passed governance like any other: a mixin of `RunLoop`.
 Provenance comes from the run, never from the model's say-so alone: the fact records the
 run and the call that wrote it, and its `source` is trusted only when it names a tool this
 run called whose results are trusted (the latest such call is recorded as where it was
-read); anything else is the model's own statement (`model`, untrusted)."""
+read); anything else is the model's own statement (`model`, untrusted). An extraction
+run's facts (`bosun.engine.extraction`) have source `extraction`, whatever it names."""
 
 from __future__ import annotations
 
@@ -67,7 +68,10 @@ class MemorySteps:
         scope = kwargs.get("scope") or spec.scope
         if scope not in scopes:
             raise BosunError(f"scope {scope!r}: write one of {', '.join(scopes)}")
-        source, trusted, read_in = self._provenance(kwargs.get("source") or "")
+        if spec.extracting:  # proposed by the extraction model after a run: its reading
+            source, trusted, read_in = "extraction", False, None
+        else:
+            source, trusted, read_in = self._provenance(kwargs.get("source") or "")
         valid = kwargs.get("valid_for_seconds")
         written = await memory.facts.remember(
             tenant=state.tenant,

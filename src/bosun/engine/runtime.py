@@ -400,7 +400,9 @@ class Runtime(RuntimeControls, TreeDriver):
         self._trees.setdefault(run.id, collections.deque())  # what its drive queues
         try:
             result = await self.drive(run)
-            if result.status == WAITING:
+            # Waiting on children, or ended having queued one nobody waits on (its memory
+            # extraction, `engine/extraction.py`): drive them here too.
+            if result.status == WAITING or self._trees[run.id]:
                 result = await self._drive_tree(run.id)
         finally:
             self._trees.pop(run.id, None)

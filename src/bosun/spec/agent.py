@@ -203,7 +203,10 @@ class Agent:
                 self.memory = None
         if self.memory is not None:  # offered its tools (pinned rebuilt ones come back too)
             have = {t.name for t in self.tools if isinstance(t, Tool)}
-            self.tools = [*self.tools, *(t for t in memory_tools() if t.name not in have)]
+            offered = [t for t in memory_tools() if t.name not in have]
+            if self.memory.extracting:  # an extraction run proposes facts, nothing else
+                offered = [t for t in offered if t.name == "remember"]
+            self.tools = [*self.tools, *offered]
         self.allow_external_tools = [resolve_ref(r, folder) for r in self.allow_external_tools]
         self._allowed = allowed_objects(self.allow_external_tools)
         if isinstance(self.tools, str | Tool) or callable(self.tools):

@@ -41,6 +41,30 @@ class ContextSpec(SpecModel):
 Scope = Literal["user", "agent", "tenant", "team"]
 
 
+class ExtractSpec(SpecModel):
+    """`memory: {extract: {model: ...}}`: after the run succeeds, a declared model reads the
+    run's input and answer and proposes facts, as `remember` calls of a child run that are
+    governed like any (a policy can require approval by kind) and written with source
+    `extraction` (`bosun.engine.extraction`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field_prefix = "memory.extract"
+
+    model: ModelSpec
+    instructions: str | None = None  # else `bosun.engine.extraction.INSTRUCTIONS`
+    max_facts: int = Field(default=10, ge=1, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model(cls, data: Any) -> Any:
+        if isinstance(data, str) or (isinstance(data, dict) and "model" not in data):
+            data = {"model": data}
+        if isinstance(data, dict) and isinstance(data["model"], str):  # `provider:name`
+            provider, _, name = data["model"].partition(":")
+            data = {**data, "model": {"provider": provider, **({"name": name} if name else {})}}
+        return data
+
+
 class MemorySpec(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     field_prefix = "memory"
@@ -54,6 +78,11 @@ class MemorySpec(SpecModel):
     # Facts older than this many seconds are recalled as stale (not as current values).
     max_age: float | None = Field(default=None, gt=0)
     recall_limit: int = Field(default=5, ge=1, le=50)
+    # Facts proposed by a model after the run succeeds (docs/memory.md, "Extraction").
+    extract: ExtractSpec | None = None
+    # Set on the extraction run's own agent: it is offered `remember` only, and what it
+    # writes has source `extraction` (never trusted).
+    extracting: bool = False
 
     @model_validator(mode="before")
     @classmethod
