@@ -18,6 +18,7 @@ from bosun.store import budgets_sql, ddl, migrate
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
+from bosun.store.postgres.push import schema_statements as push_schema
 from bosun.store.postgres.errors import DB_NOW, SCHEMA_LOCK
 from bosun.store.postgres.waits import WAITS_SCHEMA
 from bosun.store.sql import pg
@@ -103,6 +104,7 @@ _HISTORY: list[tuple[str, Step]] = [
     ("run-tree budgets", _statements(*budgets_sql.POSTGRES_SCHEMA)),
     ("durable waits and signals", _statements(*WAITS_SCHEMA)),
     ("artifacts by reference", _statements(*artifact_schema())),
+    ("a2a push configs and deliveries", _statements(*push_schema())),
 ]
 STEPS: list[Step] = [
     Step(number, name, step.apply) for number, (name, step) in enumerate(_HISTORY, start=1)

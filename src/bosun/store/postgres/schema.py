@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bosun.store import ddl
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
+from bosun.store.postgres.push import schema_statements as push_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
@@ -80,4 +81,5 @@ STATEMENTS = [
     EVENTS_INDEX,
     *WAITS_SCHEMA,
     *artifact_schema(),
+    *push_schema(),
 ]

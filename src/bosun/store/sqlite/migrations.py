@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, budgets_sql, ddl, migrate, waits_rows
+from bosun.store import artifacts, budgets_sql, ddl, migrate, push, waits_rows
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema, waits
 
@@ -142,6 +142,12 @@ def _artifacts(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _a2a_push(conn: sqlite3.Connection) -> None:
+    """A2A push-notification configs and their delivery outbox."""
+    for statement in push.ddl_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -154,6 +160,7 @@ STEPS: list[Step] = [
     Step(9, "breakers and findings tables", _breakers_and_findings),
     Step(10, "run-tree budgets", _tree_budgets),
     Step(11, "artifacts by reference", _artifacts),
+    Step(12, "a2a push configs and deliveries", _a2a_push),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

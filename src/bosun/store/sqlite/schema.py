@@ -19,7 +19,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, ddl
+from bosun.store import artifacts, ddl, push
 from bosun.store.sqlite import waits
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
@@ -90,6 +90,7 @@ STATEMENTS = [
     EVENTS_INDEX,
     *waits.DDL_STATEMENTS,
     *artifacts.ddl_statements(lambda t: ddl.render(t, "sqlite")),
+    *push.ddl_statements(lambda t: ddl.render(t, "sqlite")),
 ]
 SCHEMA = ";\n".join(STATEMENTS) + ";\n"  # the same, as one script (tests build layouts from it)
 
