@@ -49,9 +49,7 @@ DELIVERIES = """CREATE TABLE IF NOT EXISTS a2a_push_deliveries (
     created_at {real} NOT NULL,
     finished_at {real}
 )"""
-DELIVERIES_INDEX = (
-    "CREATE INDEX IF NOT EXISTS a2a_push_due ON a2a_push_deliveries(status, next_at)"
-)
+DELIVERIES_INDEX = "CREATE INDEX IF NOT EXISTS a2a_push_due ON a2a_push_deliveries(status, next_at)"
 DELIVERIES_BY_TASK = (
     "CREATE INDEX IF NOT EXISTS a2a_push_by_task ON a2a_push_deliveries(tenant, task_id)"
 )
@@ -71,7 +69,9 @@ DELETE_PENDING = (
     "DELETE FROM a2a_push_deliveries WHERE tenant = ? AND task_id = ? AND config_id = ?"
     " AND status = 'pending'"
 )
-INSERT_CONFIG = f"INSERT INTO a2a_push_configs({_CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CONFIG = (
+    f"INSERT INTO a2a_push_configs({_CONFIG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 INSERT_DELIVERY = (
     f"INSERT INTO a2a_push_deliveries({_DELIVERY_COLUMNS})"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -84,8 +84,7 @@ TASK_CONFIGS = (
     " ORDER BY created_at, id"
 )
 ACTIVE_CONFIGS = (
-    f"SELECT {_CONFIG_COLUMNS} FROM a2a_push_configs WHERE active = 1"
-    " ORDER BY created_at LIMIT ?"
+    f"SELECT {_CONFIG_COLUMNS} FROM a2a_push_configs WHERE active = 1 ORDER BY created_at LIMIT ?"
 )
 # Record a state change once: only a config at this or an older journal position, in another
 # state, moves on,

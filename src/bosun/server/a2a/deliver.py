@@ -198,9 +198,7 @@ class PushDispatcher:
             await self._finish(delivery, PushStatus.DELIVERED, 0.0, None)
             return
         if attempt >= self.attempts:
-            log.warning(
-                "A2A push for %s failed after %d attempts: %s", where, attempt, error
-            )
+            log.warning("A2A push for %s failed after %d attempts: %s", where, attempt, error)
             self._count("failed")
             await self._finish(delivery, PushStatus.FAILED, 0.0, error)
             return

@@ -18,8 +18,8 @@ from bosun.store import budgets_sql, ddl, migrate
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
-from bosun.store.postgres.push import schema_statements as push_schema
 from bosun.store.postgres.errors import DB_NOW, SCHEMA_LOCK
+from bosun.store.postgres.push import schema_statements as push_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 from bosun.store.sql import pg
 

@@ -76,12 +76,12 @@ class PostgresPush:
             delivery.state, delivery.seq, int(active), config.tenant, config.task_id, config.id,
             delivery.seq, delivery.state,
         )  # fmt: skip
-        async with self._session(f"record push state of {config.task_id}") as conn:
-            async with conn.transaction():
-                cur = await conn.execute(_ADVANCE, args)
-                if cur.rowcount == 0:
-                    return False
-                await conn.execute(_INSERT_DELIVERY, delivery.row())
+        what = f"record push state of {config.task_id}"
+        async with self._session(what) as conn, conn.transaction():
+            cur = await conn.execute(_ADVANCE, args)
+            if cur.rowcount == 0:
+                return False
+            await conn.execute(_INSERT_DELIVERY, delivery.row())
         return True
 
     async def due_push_deliveries(self, now: float, limit: int) -> list[PushDelivery]:
