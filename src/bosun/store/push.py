@@ -102,8 +102,10 @@ CLAIM = (
     "UPDATE a2a_push_deliveries SET next_at = ?, attempts = attempts + 1"
     " WHERE id = ? AND status = 'pending' AND next_at = ?"
 )
+# The last error stays after a later attempt succeeds: what went wrong before it did.
 FINISH = (
-    "UPDATE a2a_push_deliveries SET status = ?, next_at = ?, last_error = ?, finished_at = ?"
+    "UPDATE a2a_push_deliveries SET status = ?, next_at = ?, last_error = coalesce(?, last_error),"
+    " finished_at = ?"
     " WHERE id = ?"
 )
 TASK_DELIVERIES = (

@@ -114,6 +114,8 @@ class BosunRequestHandler(RequestHandler):
                 raise ContentTypeNotSupportedError(
                     message=f"agent {self.agent.name} takes text parts only (a2a.input: text)"
                 )
+        if params.configuration.HasField("task_push_notification_config"):
+            self._check_push_url(params.configuration.task_push_notification_config.url)
         if message.task_id:
             return await self._follow_up(p, message, context, params)
         context_id = message.context_id or str(uuid.uuid4())
@@ -362,12 +364,16 @@ class BosunRequestHandler(RequestHandler):
             raise _refused(exc) from None
         return await self.store.run(task_id, context)
 
+    def _check_push_url(self, url: str) -> None:
+        """Refused before anything is written (a send with a refused webhook starts nothing)."""
+        reason = push.refusal(url, allow_loopback=self.state.settings.a2a_push_allow_loopback)
+        if reason is not None:
+            raise InvalidParamsError(message=reason)
+
     async def _save_push(
         self, run: Any, given: pb.TaskPushNotificationConfig, context: ServerCallContext
     ) -> pb.TaskPushNotificationConfig:
-        reason = push.refusal(given.url, allow_loopback=self.state.settings.a2a_push_allow_loopback)
-        if reason is not None:
-            raise InvalidParamsError(message=reason)
+        self._check_push_url(given.url)
         config = PushConfig(
             tenant=run.tenant,
             task_id=run.id,
