@@ -4,6 +4,7 @@ outbox surviving a SIGKILLed server, the SSRF rule, tenants, and the SDK's confi
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -126,7 +127,7 @@ async def test_input_required_is_delivered_then_the_end_after_the_follow_up(tmp_
     states = _states(got)
     assert states[-1] == "TASK_STATE_COMPLETED"
     assert states.index("TASK_STATE_INPUT_REQUIRED") < states.index("TASK_STATE_COMPLETED")
-    assert all(a != b for a, b in zip(states, states[1:], strict=False)), states  # changes only
+    assert all(a != b for a, b in itertools.pairwise(states)), states  # changes only
     # No token given: Bosun made one (returned by Get), and signed with it.
     assert got[0].headers[push.TOKEN_HEADER.lower()]
     token = got[0].headers[push.TOKEN_HEADER.lower()]
@@ -224,7 +225,7 @@ async def test_a_change_recorded_before_the_server_is_sigkilled_is_delivered_aft
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-    state, status, attempts, error = _rows(db, task_id)[0]
+    state, status, _attempts, error = _rows(db, task_id)[0]
     assert (state, status) == ("TASK_STATE_COMPLETED", "pending") and error
     hook = Webhook(port=hook_port)
     restarted = _serve(db, port, log)
@@ -246,7 +247,7 @@ async def test_loopback_and_private_webhooks_are_refused_without_the_flag(tmp_pa
         client = await server.client("echo", server.key("acme", "operator"))
         task_id = _task_id(await send(client, text_message("hi")))
         for url in (hook.url, "http://localhost:9/x", "http://10.1.2.3/x", "ftp://example.com/x"):
-            with pytest.raises(A2AError, match="refused|must be an http"):
+            with pytest.raises(A2AError, match=r"refused|must be an http"):
                 await client.create_task_push_notification_config(_config(url, task_id=task_id))
         # A send naming such a webhook starts nothing.
         with pytest.raises(A2AError, match="loopback"):
@@ -330,8 +331,6 @@ async def test_the_sdk_clients_push_config_calls_create_get_list_and_delete(
                 pb.GetTaskPushNotificationConfigRequest(task_id=task_id, id="one")
             )
         with pytest.raises(TaskNotFoundError):
-            await client.create_task_push_notification_config(
-                _config(hook.url, task_id="run_nope")
-            )
+            await client.create_task_push_notification_config(_config(hook.url, task_id="run_nope"))
     finally:
         stop()
