@@ -48,6 +48,11 @@ class RunAlreadyFinished(BosunError):
     a signal sent to it would be lost; the caller hears so instead."""
 
 
+class InvalidAnswer(BosunError):
+    """A human task's answer does not fit the task's form (`bosun.workflow.tasks`): nothing
+    was delivered, and the task keeps waiting."""
+
+
 class BudgetExhausted(BosunError):
     """A child run was refused: its parent (with what the parent's other children hold) has
     nothing left of a steps, tokens, cost or wall-time budget. The message names the run and

@@ -22,6 +22,7 @@ from bosun.errors import BosunError
 from bosun.server.commands import add_server_commands
 from bosun.server.mcp_serve.commands import add_mcp_commands
 from bosun.store import default_db_url
+from bosun.workflow.commands import add_workflow_commands
 
 __all__ = ["build_parser", "main", "parse_duration", "parse_tag", "tree_lines"]
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_server_commands(sub, common)  # serve, keys, tenants
     add_mcp_commands(sub, common)  # mcp serve
     add_policy_command(sub)
+    add_workflow_commands(sub, common)  # workflow validate/run, task list/answer
 
     for p in sub.choices.values():
         if p.get_default("handler") in (cmd_worker, cmd_run):

@@ -34,8 +34,8 @@ from bosun.observe.timeline import (
 )
 from bosun.observe.tree import MAX_TREE, ordered_tree
 from bosun.spec.limits import Limits
-from bosun.spec.loader import load_agent
 from bosun.spec.vocab import RunStatus, WaitKind, WaitStatus
+from bosun.workflow.commands import load_target as load_agent  # agents and workflow files
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:

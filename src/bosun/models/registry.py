@@ -71,6 +71,15 @@ def _sim(spec: ModelSpec) -> ModelProvider:
     return SimProvider(spec)
 
 
+def _workflow(spec: ModelSpec) -> ModelProvider:
+    # A workflow's interpreter (`bosun.workflow`, docs/workflows.md): registered here so a
+    # worker rebuilds a pinned workflow version without importing it first.
+    from bosun.workflow.provider import build
+
+    return build(spec)
+
+
 register_provider("openai", _openai)
 register_provider("scripted", _scripted, offline=True)
 register_provider("sim", _sim, offline=True)
+register_provider("workflow", _workflow, offline=True)

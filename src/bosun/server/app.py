@@ -20,7 +20,7 @@ from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
-from bosun.server import api, console, schemas
+from bosun.server import api, console, schemas, workflows
 from bosun.server.a2a.deliver import PushDispatcher
 from bosun.server.a2a.edge import A2AWire, mount_a2a
 from bosun.server.hub import Hub
@@ -114,6 +114,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(metrics_router)
     app.include_router(console.router)
+    app.include_router(workflows.api)  # human tasks, a workflow run's graph
+    app.include_router(workflows.console)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Outermost last: headers on every answer, then the body bound, then who is calling.
     app.add_middleware(A2AWire)

@@ -15,9 +15,9 @@ from bosun.errors import BosunError
 from bosun.server.hub import Hub
 from bosun.server.liveness import Liveness
 from bosun.spec.agent import Agent
-from bosun.spec.loader import load_agent
 from bosun.store.health import StoreHealth
 from bosun.tools.execute import DEFAULT_TOOL_THREADS
+from bosun.workflow.commands import load_target as load_agent  # agents and workflow files
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
