@@ -40,7 +40,9 @@ async def test_configs_are_per_tenant_and_a_change_is_recorded_once(db_url):
         assert await store.record_push_state(config, _delivery("WORKING", 3, "d1"), active=True)
         # A second observer of the same change, or a stale one, records nothing.
         assert not await store.record_push_state(config, _delivery("WORKING", 3, "d2"), active=True)
-        assert not await store.record_push_state(config, _delivery("SUBMITTED", 1, "d3"), active=True)
+        assert not await store.record_push_state(
+            config, _delivery("SUBMITTED", 1, "d3"), active=True
+        )
         assert await store.record_push_state(config, _delivery("COMPLETED", 7, "d4"), active=False)
         assert [d.id for d in await store.push_deliveries("acme", "run_1")] == ["d1", "d4"]
         assert await store.active_push_configs(10) == []  # its task ended
