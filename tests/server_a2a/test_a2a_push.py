@@ -166,14 +166,15 @@ async def test_a_webhook_that_never_answers_2xx_is_marked_failed_after_the_last_
         ends = time.monotonic() + 20
         while _rows(db, task_id)[0][1] == "pending" and time.monotonic() < ends:
             time.sleep(0.05)
-        metrics = httpx.get(f"{server.url}/metrics").text
+        admin = {"Authorization": f"Bearer {server.admin_key}"}
+        metrics = httpx.get(f"{server.url}/metrics", headers=admin).text
     finally:
         stop()
         hook.close()
     assert _rows(db, task_id) == [("TASK_STATE_COMPLETED", "failed", 3, "HTTP 500")]
     assert len(hook.requests) == 3
-    if "bosun_a2a_push" in metrics:  # metrics on (prometheus-client installed)
-        assert 'bosun_a2a_push_deliveries_total{outcome="failed"} 1.0' in metrics
+    assert 'bosun_a2a_push_deliveries_total{outcome="failed"} 1.0' in metrics
+    assert 'bosun_a2a_push_deliveries_total{outcome="retried"} 2.0' in metrics
 
 
 def _free_port() -> int:
@@ -334,3 +335,29 @@ async def test_the_sdk_clients_push_config_calls_create_get_list_and_delete(
             await client.create_task_push_notification_config(_config(hook.url, task_id="run_nope"))
     finally:
         stop()
+
+
+@pytest.mark.postgres
+async def test_two_servers_on_postgresql_deliver_each_change_once(pg_url, hook):
+    front, stop_front = start(pg_url, workers=False, a2a_push_allow_loopback=True)
+    back, stop_back = start(pg_url, admin_key=front.admin_key, a2a_push_allow_loopback=True)
+    try:
+        key = front.key("acme", "operator")
+        client = await front.client("waiter", key)
+        request = text_message("start")
+        request.configuration.return_immediately = True
+        task_id = _task_id(await send(client, _with_push(request, _config(hook.url, token="k"))))
+        hook.wait_for(lambda got: "TASK_STATE_WORKING" in _states(got))
+        with httpx.Client(base_url=back.url, headers={"Authorization": f"Bearer {key}"}) as c:
+            assert c.post(f"/api/runs/{task_id}/signals/go", json={"go": True}).status_code < 300
+        got = hook.wait_for(lambda got: "TASK_STATE_COMPLETED" in _states(got))
+        time.sleep(1.0)  # two observation rounds of both servers: nothing more arrives
+        got = hook.delivered()
+    finally:
+        stop_back()
+        stop_front()
+    states = _states(got)
+    assert states[-1] == "TASK_STATE_COMPLETED"
+    assert len(states) == len(set(states)), states  # each change once, from one server
+    assert "TASK_STATE_WORKING" in states
+    assert all(push.verify("k", r.headers["x-bosun-signature"], r.body) for r in got)

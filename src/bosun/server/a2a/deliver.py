@@ -49,6 +49,10 @@ log = logging.getLogger("bosun.server.a2a.push")
 BATCH = 100
 
 
+def _key(config: PushConfig) -> tuple[str, str, str]:
+    return (config.tenant, config.task_id, config.id)
+
+
 class PushDispatcher:
     def __init__(
         self,
@@ -70,7 +74,7 @@ class PushDispatcher:
         self.max_delay = max_delay
         self.timeout = timeout
         self.watched: set[str] = set()  # task ids with active configs, as last read
-        self._seen: dict[tuple[str, str], tuple[str, int, float]] = {}
+        self._seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._wake = asyncio.Event()
         self.counts: Any = None  # a prometheus Counter by outcome, when metrics are on
         if state.metrics is not None:
@@ -110,6 +114,9 @@ class PushDispatcher:
     async def observe(self) -> None:
         configs = await self.store.active_push_configs(10_000)
         self.watched = {c.task_id for c in configs}
+        keys = {_key(c) for c in configs}
+        for key in [k for k in self._seen if k not in keys]:
+            del self._seen[key]  # its task ended, or the config went
         for config in configs:
             await self.observe_config(config)
 
@@ -119,8 +126,15 @@ class PushDispatcher:
         if run is None or run.tenant != config.tenant:
             return
         mark = (str(run.status), run.last_seq, run.updated_at or 0.0)
-        key = (config.tenant, config.id + "\0" + config.task_id)
+        key = _key(config)
         if not force and self._seen.get(key) == mark:
+            return
+        waits = await self.store.waits(run.id)
+        # The state from the row and the waits (a run's journal holds more than RunStarted
+        # once a worker took it): the journal is read only when the state changed.
+        cheap = pb.TaskState.Name(tasks.state_of(run, waits, run.last_seq > 1))
+        if not force and cheap == config.last_state:
+            self._seen[key] = mark
             return
         agent = self.state.agents.get(run.agent)
         mode = ((agent.a2a if agent else None) or A2ASettings()).answer
@@ -128,7 +142,6 @@ class PushDispatcher:
             key_id="a2a-push", tenant=config.tenant, role="viewer", name="A2A push observer"
         )
         shown, events = await ops.events(self.state, viewer, run.id)
-        waits = await self.store.waits(run.id)
         task = tasks.build_task(shown, events, waits, mode, artifacts=False)
         state = pb.TaskState.Name(task.status.state)
         self._seen[key] = mark
