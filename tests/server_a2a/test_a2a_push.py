@@ -361,3 +361,29 @@ async def test_two_servers_on_postgresql_deliver_each_change_once(pg_url, hook):
     assert len(states) == len(set(states)), states  # each change once, from one server
     assert "TASK_STATE_WORKING" in states
     assert all(push.verify("k", r.headers["x-bosun-signature"], r.body) for r in got)
+
+
+async def test_a_deleted_config_gets_nothing_more(tmp_path, hook):
+    server, stop = start(str(tmp_path / "a2a.db"), a2a_push_allow_loopback=True)
+    try:
+        key = server.key("acme", "operator")
+        client = await server.client("waiter", key)
+        request = text_message("start")
+        request.configuration.return_immediately = True
+        task_id = _task_id(await send(client, _with_push(request, _config(hook.url, id="x"))))
+        hook.wait_for(lambda got: "TASK_STATE_WORKING" in _states(got))
+        await client.delete_task_push_notification_config(
+            pb.DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="x")
+        )
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as c:
+            assert c.post(f"/api/runs/{task_id}/signals/go", json={"go": True}).status_code < 300
+        for _ in range(200):
+            task = await client.get_task(pb.GetTaskRequest(id=task_id))
+            if task.status.state == S.TASK_STATE_COMPLETED:
+                break
+            time.sleep(0.05)
+        assert task.status.state == S.TASK_STATE_COMPLETED
+        time.sleep(1.0)  # two observation rounds: a config still there would be sent the end
+    finally:
+        stop()
+    assert "TASK_STATE_COMPLETED" not in _states(hook.delivered())
