@@ -168,11 +168,20 @@ async def test_a_webhook_that_never_answers_2xx_is_marked_failed_after_the_last_
             time.sleep(0.05)
         admin = {"Authorization": f"Bearer {server.admin_key}"}
         metrics = httpx.get(f"{server.url}/metrics", headers=admin).text
+        reader = {"Authorization": f"Bearer {server.key('acme', 'viewer')}"}
+        shown = httpx.get(f"{server.url}/api/runs/{task_id}/push-deliveries", headers=reader)
+        shown = shown.json()
+        stranger = {"Authorization": f"Bearer {server.key('globex', 'viewer')}"}
+        other = httpx.get(f"{server.url}/api/runs/{task_id}/push-deliveries", headers=stranger)
     finally:
         stop()
         hook.close()
     assert _rows(db, task_id) == [("TASK_STATE_COMPLETED", "failed", 3, "HTTP 500")]
     assert len(hook.requests) == 3
+    assert [(d["status"], d["attempts"], d["last_error"]) for d in shown] == [
+        ("failed", 3, "HTTP 500")
+    ]
+    assert other.status_code == 404  # another tenant's run
     assert 'bosun_a2a_push_deliveries_total{outcome="failed"} 1.0' in metrics
     assert 'bosun_a2a_push_deliveries_total{outcome="retried"} 2.0' in metrics
 

@@ -212,6 +212,18 @@ class Cancelled(BaseModel):
     message: str
 
 
+class PushDelivery(BaseModel):
+    """One A2A push notification owed to, sent to, or given up on a task's webhook."""
+
+    config_id: str
+    state: str = Field(description="the A2A task state it reports, e.g. TASK_STATE_COMPLETED")
+    status: str = Field(description="pending, delivered or failed")
+    attempts: int
+    last_error: str | None
+    created_at: float
+    finished_at: float | None
+
+
 class Signalled(BaseModel):
     run_id: str
     name: str
