@@ -47,13 +47,17 @@ async def test_configs_are_per_tenant_and_a_change_is_recorded_once(db_url):
         assert [d.id for d in await store.push_deliveries("acme", "run_1")] == ["d1", "d4"]
         assert await store.active_push_configs(10) == []  # its task ended
 
+        # In order per webhook: the later state waits while the earlier one is owed.
         due = await store.due_push_deliveries(time.time() + 1, 10)
-        assert [d.id for d in due] == ["d1", "d4"]
+        assert [d.id for d in due] == ["d1"]
         assert await store.claim_push_delivery(due[0], time.time() + 30)
         assert not await store.claim_push_delivery(due[0], time.time() + 30)  # one sender
+        await store.finish_push_delivery("d1", PushStatus.PENDING, time.time() + 60, "HTTP 503")
+        assert await store.due_push_deliveries(time.time() + 1, 10) == []  # d1 is retried first
         await store.finish_push_delivery("d1", PushStatus.DELIVERED, 0.0, None)
         d1 = (await store.push_deliveries("acme", "run_1"))[0]
-        assert (d1.status, d1.attempts) == (PushStatus.DELIVERED, 1)
+        assert (d1.status, d1.attempts, d1.last_error) == (PushStatus.DELIVERED, 1, "HTTP 503")
+        assert [d.id for d in await store.due_push_deliveries(time.time() + 1, 10)] == ["d4"]
 
         assert not await store.delete_push_config("globex", "run_1", "c1")
         assert await store.delete_push_config("acme", "run_1", "c1")

@@ -93,9 +93,15 @@ ADVANCE = (
     "UPDATE a2a_push_configs SET last_state = ?, last_seq = ?, active = ?"
     " WHERE tenant = ? AND task_id = ? AND id = ? AND last_seq <= ? AND last_state <> ?"
 )
+# Due, and the oldest pending one of its webhook: a webhook gets its task's states in the
+# order they happened (a later state waits while an earlier one is retried).
 DUE = (
-    f"SELECT {_DELIVERY_COLUMNS} FROM a2a_push_deliveries WHERE status = 'pending'"
-    " AND next_at <= ? ORDER BY next_at LIMIT ?"
+    f"SELECT {_DELIVERY_COLUMNS} FROM a2a_push_deliveries d WHERE status = 'pending'"
+    " AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM a2a_push_deliveries e"
+    "  WHERE e.tenant = d.tenant AND e.task_id = d.task_id AND e.config_id = d.config_id"
+    "  AND e.status = 'pending'"
+    "  AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.seq < d.seq)))"
+    " ORDER BY next_at LIMIT ?"
 )
 # Claim a due delivery for `lease` seconds (longer than a POST's timeout): one sender.
 CLAIM = (

@@ -12,7 +12,7 @@ Two loops in one task per server (`PushDispatcher.run`):
    less than one observation (a run that goes from working to completed within a step)
    may be reported only as the later one; states a task parks in (input-required) and
    its end always are.
-2. **Send.** Due rows are claimed (one sender across servers), checked against the SSRF
+2. **Send.** Due rows (the oldest owed to each webhook, so states arrive in order) are claimed (one sender across servers), checked against the SSRF
    rule (`push.delivery_refusal`), signed and POSTed. A 2xx marks the row `delivered`;
    anything else is retried after `backoff * 2**(attempt-1)` seconds (at most
    `max_delay`), and after `attempts` tries the row is `failed` (logged, counted in
