@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -73,7 +74,9 @@ class PushDispatcher:
         self.backoff = backoff
         self.max_delay = max_delay
         self.timeout = timeout
-        self.watched: set[str] = set()  # task ids with active configs, as last read
+        self.watched: dict[str, list[PushConfig]] = {}  # task id -> its active configs
+        self._dirty: set[str] = set()  # watched tasks this process committed events to
+        self._swept = 0.0  # when every active config was last observed
         self._seen: dict[tuple[str, str, str], tuple[str, int, float]] = {}
         self._wake = asyncio.Event()
         self.counts: Any = None  # a prometheus Counter by outcome, when metrics are on
@@ -92,6 +95,7 @@ class PushDispatcher:
     def listener(self, run_id: str, first_seq: int, events: Sequence[Event]) -> None:
         """A `CommitListener`: a set lookup per commit, nothing more for unwatched runs."""
         if run_id in self.watched:
+            self._dirty.add(run_id)
             self._wake.set()
 
     def poke(self) -> None:
@@ -112,8 +116,22 @@ class PushDispatcher:
     # -- observing ----------------------------------------------------------------------
 
     async def observe(self) -> None:
+        """Every active config each `interval` (runs driven elsewhere, configs made on other
+        servers); between sweeps, only the tasks this process just committed events to."""
+        now = time.monotonic()
+        if now - self._swept < self.interval:
+            dirty, self._dirty = self._dirty, set()
+            for task_id in dirty:
+                for config in self.watched.get(task_id, ()):
+                    await self.observe_config(config)
+            return
+        self._swept = now
+        self._dirty.clear()
         configs = await self.store.active_push_configs(10_000)
-        self.watched = {c.task_id for c in configs}
+        watched: dict[str, list[PushConfig]] = {}
+        for config in configs:
+            watched.setdefault(config.task_id, []).append(config)
+        self.watched = watched
         keys = {_key(c) for c in configs}
         for key in [k for k in self._seen if k not in keys]:
             del self._seen[key]  # its task ended, or the config went
@@ -164,7 +182,12 @@ class PushDispatcher:
             created_at=now,
         )
         ended = task.status.state in tasks.TERMINAL
-        await self.store.record_push_state(config, delivery, active=not ended)
+        if await self.store.record_push_state(config, delivery, active=not ended):
+            # What the store now holds, for observations before the next sweep.
+            moved = dataclasses.replace(config, last_state=state, last_seq=run.last_seq)
+            self.watched[config.task_id] = [
+                moved if c.id == config.id else c for c in self.watched.get(config.task_id, [])
+            ]
 
     # -- sending ------------------------------------------------------------------------
 

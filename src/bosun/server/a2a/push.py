@@ -64,6 +64,13 @@ def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def shown(url: str) -> str:
+    """The URL as errors and logs show it: scheme, host and port only (a webhook's path or
+    query often carries a secret)."""
+    parsed = urllib.parse.urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc.rsplit('@', 1)[-1]}/..."
+
+
 def refusal(url: str, *, allow_loopback: bool) -> str | None:
     """Why a config may not name `url` (None: it may). No name is resolved here: a config
     is accepted for any well-formed public name, and checked again when delivered to."""
@@ -71,11 +78,12 @@ def refusal(url: str, *, allow_loopback: bool) -> str | None:
         parsed = urllib.parse.urlparse(url)
         parsed.port  # noqa: B018 -- raises on a bad port
     except ValueError:
-        return f"push URL {url!r} is not a URL"
+        return "the push URL is not a URL"
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return f"push URL {url!r} must be an http:// or https:// URL with a host"
+        return "the push URL must be an http:// or https:// URL with a host"
     host = parsed.hostname
     address = _literal(host)
+    url = shown(url)
     if host == "localhost" or (address is not None and address.is_loopback):
         if allow_loopback:
             return None
@@ -97,7 +105,7 @@ async def delivery_refusal(url: str, *, allow_loopback: bool) -> str | None:
         return None
     if not await validate_push_notification_url(url):
         return (
-            f"push URL {url!r} resolves to no address, or to a loopback, private, link-local"
+            f"push URL {shown(url)!r} resolves to no address, or to a loopback, private, link-local"
             " or reserved one: refused (SSRF)"
         )
     return None
