@@ -19,6 +19,14 @@ disturbed one).
   with one `cel.Context` per decision or with a plain dict per evaluation.
 - "taint check": `tainted_arguments` for 4 arguments against a 600-character
   untrusted text and the user's request (texts already seen: prepared once).
+- "decide_call": what the step loop asks per call (`engine/decide.py`: provenance,
+  policy, autonomy) for a read tool no rule is about (decided once per version, then
+  cached) and for an irreversible `send_email(to, body)` (declaring `egress=("to",)` where
+  the installed Bosun has sinks) after the run read a 600-character untrusted e-mail:
+  before policy v2 that was `tainted_arguments` over the texts, now a few lookups in the
+  run's provenance index. "provenance fold" is indexing one such result (once per
+  result, on the first decision after it arrives). Run it with another checkout's `src`
+  on PYTHONPATH to compare (the rows adapt to what that Bosun has).
 - "audit write": one record appended to the SQLite audit hash chain in its own
   transaction (`SqliteStore.append_audit`), and per record in batches of 100.
 """
@@ -114,6 +122,63 @@ def action(args: dict[str, Any] | None = None) -> ActionContext:
         read_untrusted=False,
         tainted_args=(),
     )
+
+
+def decide_call_rows(mail: str) -> list[tuple[str, Callable[[], Any]]]:
+    """The step loop's per-call question, on whatever Bosun is importable (see above)."""
+    from bosun import Agent, tool
+    from bosun.engine.decide import decide_call
+    from bosun.engine.state import rebuild
+    from bosun.govern.governor import Governor
+    from bosun.journal.events import ModelResponded, RunStarted, ToolFinished, ToolProposed
+
+    def lookup(order: str) -> str:
+        """Look an order up."""
+        return order
+
+    def send_email(to: str, body: str) -> str:
+        """Send an e-mail."""
+        return to
+
+    read_tool = tool(effect="read")(lookup)
+    try:
+        send = tool(effect="irreversible", egress=("to",))(send_email)
+    except TypeError:  # a Bosun before sinks
+        send = tool(effect="irreversible")(send_email)
+    agent = Agent(name="support", model="scripted", tools=[read_tool, send])
+    events = [
+        RunStarted(agent="support", agent_version="v", input="Answer the customer at ana@corp.example"),
+        ModelResponded(
+            step=1, model="m", content="", tool_calls=1, input_tokens=0, output_tokens=0,
+            cost=0.0, latency_ms=0.0,
+        ),
+        ToolProposed(step=1, call_id="c1", tool="read_email", arguments="{}"),
+        ToolFinished(call_id="c1", tool="read_email", result={"body": mail}, duration_ms=1.0, trusted=False),
+    ]  # fmt: skip
+    state = rebuild("r", list(enumerate(events, 1)))
+    governor = Governor(store=None)  # type: ignore[arg-type]
+    args = {"to": "ana@corp.example", "body": "Your refund of $120.00 is on its way."}
+    rows: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "decide_call, read tool no rule is about",
+            lambda: decide_call(governor, agent, state, "lookup", read_tool, {"order": "A-1"}),
+        ),
+        (
+            "decide_call, send_email after untrusted text",
+            lambda: decide_call(governor, agent, state, "send_email", send, args),
+        ),
+    ]
+    try:
+        from bosun.govern.provenance import ProvenanceIndex
+    except ImportError:
+        return rows
+
+    def fold() -> None:
+        index = ProvenanceIndex()
+        index.tool_result("read_email", "c1", {"body": mail}, False, "{}")
+        index.catch_up()
+
+    return [*rows, ("provenance fold of one 600-char result", fold)]
 
 
 def measure(fn: Callable[[], Any], n: int, repeat: int = 1) -> tuple[float, float]:
@@ -234,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[tuple[str, float, float]] = []
     for label, fn in [
+        *decide_call_rows(untrusted[0]),
         ("policy decision, 1 rule", lambda: small.decide(ctx)),
         ("policy decision, 100 rules", lambda: large.decide(ctx)),
         ("100 rules + context and autonomy", full_path),

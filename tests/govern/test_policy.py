@@ -407,7 +407,7 @@ def test_explain_lists_every_rule_with_its_outcome(tmp_path):
     p = Policy.from_file(write(tmp_path, SUPPORT_POLICY))
     results = {r.rule: r for r in p.explain(action(args={"amount": 150.0}))}
     assert results["builtin:unknown-tool"].outcome == "skipped"
-    assert results["default:irreversible-after-untrusted-content"].outcome == "false"
+    assert results["default:undeclared-irreversible-from-untrusted"].outcome == "false"
     chosen = results["big-refunds-need-a-supervisor"]
     assert chosen.outcome == "matched" and chosen.decided
     assert "args.amount > 100.0" in chosen.detail

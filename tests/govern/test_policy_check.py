@@ -83,9 +83,11 @@ def test_check_passes_run_context_to_the_rules(policy_file):
         "--read-untrusted",
         "--user", "alice",
         "--tag", "ticket=4821",
+        "--sink", "account=egress",
+        "--origin", "account=untrusted",
     )  # fmt: skip
     assert code == 1
-    assert "default:irreversible-after-untrusted-content" in text
+    assert "default:sink-not-from-user" in text and "suspect_args=['account']" in text
     assert "user=alice" in text and '"ticket": "4821"' in text
 
 

@@ -138,6 +138,7 @@ class CallSteps:
                 decision.rule,
                 f"approved by a person ({decision.reason})",
                 decision.policy_version,
+                provenance=decision.provenance,
             )
         if reviewed and decision.verdict == "review":
             decision = Decision(
@@ -145,6 +146,7 @@ class CallSteps:
                 decision.rule,
                 f"approved by reviewer {decision.reviewer} ({decision.reason})",
                 decision.policy_version,
+                provenance=decision.provenance,
             )
         if decision.verdict in ("allow", "notify"):
             limited = await self.governor.rate_limited(
@@ -165,6 +167,7 @@ class CallSteps:
                 reason=decision.reason,
                 policy_version=decision.policy_version,
                 autonomy=self.autonomy[call.tool],
+                provenance=decision.provenance,
             )
         )
         return decision

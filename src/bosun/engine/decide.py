@@ -12,7 +12,7 @@ from typing import Any
 from bosun.engine.state import RunState
 from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor
-from bosun.govern.taint import tainted_arguments
+from bosun.govern.suspects import CallProvenance, call_provenance
 from bosun.spec.agent import Agent
 from bosun.spec.tool import Tool
 
@@ -25,12 +25,18 @@ def decide_call(
     tool: Tool | None,
     kwargs: dict[str, Any],
 ) -> Decision:
-    """The policy and autonomy verdict for `tool_name(**kwargs)` now (quotas not counted)."""
-    tainted = (
-        tainted_arguments(kwargs, state.untrusted_texts, state.trusted_texts)
-        if state.read_untrusted
-        else ()
-    )
+    """The policy and autonomy verdict for `tool_name(**kwargs)` now (quotas not counted).
+    Provenance (`bosun.govern.provenance`) is worked out only if a rule may need it."""
+    index = state.provenance
+
+    def provenance() -> CallProvenance:
+        index.instructions(agent.instructions)
+        sinks = tool.sinks if tool is not None else {}
+        effect = tool.effect if tool is not None else "write"
+        return call_provenance(
+            index, kwargs, sinks, request=index.request, tool=tool_name, effect=effect
+        )
+
     return governor.decide(
         agent,
         tool_name,
@@ -42,5 +48,5 @@ def decide_call(
         tags=state.tags,
         spend=state.cost,
         read_untrusted=state.read_untrusted,
-        tainted_args=tainted,
+        provenance=provenance,
     )

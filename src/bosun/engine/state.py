@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from bosun.govern.provenance import ProvenanceIndex
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
@@ -104,6 +105,9 @@ class RunState:
     read_untrusted: bool = False
     trusted_texts: list[str] = field(default_factory=list)
     untrusted_texts: list[str] = field(default_factory=list)
+    # Where each value the run read was first seen (`bosun.govern.provenance`): results are
+    # queued here as they arrive and indexed by the first decision that needs them.
+    provenance: ProvenanceIndex = field(default_factory=ProvenanceIndex)
     # Whether some message holds artifact references (attachments, media in tool results):
     # the loop expands them into content parts before each model call (`engine/media.py`).
     media: bool = False
@@ -184,6 +188,10 @@ class RunState:
         else:
             self.read_untrusted = True
             self.untrusted_texts.append(text)
+        call = self.open_calls.get(event.call_id)
+        self.provenance.tool_result(
+            event.tool, event.call_id, event.result, event.trusted, call.arguments if call else ""
+        )
         self._close_call(event.call_id, text)
         if '"artifact":"sha256:' in text:  # the result holds media: the model sees it too
             self.media = True
@@ -267,11 +275,15 @@ class RunState:
         self.session = event.session
         self.tags = dict(event.tags)
         self.trusted_texts.append(event.input)
+        self.provenance.user(event.input)
         self.started_at = event.ts
         self.limits = event.limits
         self.status = RUNNING
         if event.history:  # a handoff's receiver continues the conversation it was handed
             self.messages.extend(dict(m) for m in event.history)
+            for m in event.history:
+                if m.get("role") == "user" and isinstance(m.get("content"), str):
+                    self.provenance.user(m["content"])
         if event.attachments:
             self.media = True
             parts = [{"type": "text", "text": event.input}, *event.attachments]

@@ -23,7 +23,12 @@ class ActionContext:
 
     In CEL conditions these are top-level variables: `agent`, `tool`, `effect`,
     `autonomy`, `args`, `tenant`, `user`, `session`, `tags`, `spend`,
-    `read_untrusted`, `tainted_args`, `tool_known`.
+    `read_untrusted`, `tainted_args`, `tool_known`, and provenance
+    (`bosun.govern.provenance`): `provenance` (argument -> `user`, `instructions`,
+    `trusted`, `untrusted` or `none`), `args_from_untrusted`, `args_from_nowhere`,
+    `sinks` (sink argument -> `egress`, `target` or `amount`), `suspect_args` (the sinks
+    default policy v2 holds) and `delegated_args` (sinks from untrusted content the
+    user's request delegated to).
     """
 
     agent: str
@@ -41,6 +46,13 @@ class ActionContext:
     # (not in the user's request nor in trusted results): a sign of injection.
     tainted_args: tuple[str, ...] = ()
     tool_known: bool = True
+    declares_sinks: bool = False  # the tool declares egress/targets/amounts (a filter, not CEL)
+    provenance: dict[str, str] = field(default_factory=dict)
+    args_from_untrusted: tuple[str, ...] = ()
+    args_from_nowhere: tuple[str, ...] = ()
+    sinks: dict[str, str] = field(default_factory=dict)
+    suspect_args: tuple[str, ...] = ()
+    delegated_args: tuple[str, ...] = ()
 
     def as_cel(self) -> dict[str, Any]:
         return {
@@ -57,6 +69,12 @@ class ActionContext:
             "read_untrusted": self.read_untrusted,
             "tainted_args": list(self.tainted_args),
             "tool_known": self.tool_known,
+            "provenance": self.provenance,
+            "args_from_untrusted": list(self.args_from_untrusted),
+            "args_from_nowhere": list(self.args_from_nowhere),
+            "sinks": self.sinks,
+            "suspect_args": list(self.suspect_args),
+            "delegated_args": list(self.delegated_args),
         }
 
 
@@ -71,3 +89,6 @@ class Decision:
     on_expiry: Literal["deny", "escalate"] = "deny"
     escalate_to: str | None = None
     reviewer: str | None = None  # a `review` verdict: the reviewer agent that decides first
+    # Where the call's sink arguments (and any from untrusted content) came from, as
+    # journaled with the decision (`CallProvenance.record`); None when nothing to say.
+    provenance: dict[str, Any] | None = None

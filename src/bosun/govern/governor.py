@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bosun.govern.autonomy import apply_autonomy, effective_autonomy
@@ -18,9 +18,11 @@ from bosun.govern.breakers import ToolBreakers
 from bosun.govern.decision import ActionContext, Decision
 from bosun.govern.defaults import default_policy
 from bosun.govern.policy import Policy
+from bosun.govern.suspects import CallProvenance
 from bosun.spec.agent import Agent
 from bosun.spec.limits import RateLimit
 from bosun.spec.tool import EFFECTS, Tool
+from bosun.spec.vocab import Origin
 from bosun.store.base import KillSwitch, Store
 
 DAY = 86_400.0
@@ -82,13 +84,19 @@ class Governor:
         tags: dict[str, str],
         spend: float,
         read_untrusted: bool,
-        tainted_args: Sequence[str],
+        tainted_args: Sequence[str] = (),
+        provenance: Callable[[], CallProvenance] | None = None,
     ) -> Decision:
+        """`provenance` is called only when some rule may read it (the decision is not the
+        same for every call of this tool), so a run that needs none computes none."""
         effect = tool.effect if tool is not None else "unknown"
         key = (agent.version_id, tool_name, effect, tool is not None)
         fixed = self._fixed.get(key)
         if fixed is not None:
             return fixed
+        found = provenance() if provenance is not None else None
+        if found is not None:
+            tainted_args = found.named(Origin.UNTRUSTED)
         ctx = ActionContext(
             agent=agent.name,
             tool=tool_name,
@@ -103,9 +111,13 @@ class Governor:
             read_untrusted=read_untrusted,
             tainted_args=tuple(tainted_args),
             tool_known=tool is not None,
+            declares_sinks=bool(tool is not None and tool.sinks),
+            **(_provenance_vars(found) if found is not None else {}),
         )
         policy = self.policy_for(agent)
         decision = apply_autonomy(policy.decide(ctx), ctx)
+        if found is not None:
+            decision = _with_provenance(decision, found, tool)
         if policy.is_fixed(ctx):
             if len(self._fixed) >= 10_000:  # agent versions x tools: small; stay bounded
                 self._fixed.clear()
@@ -166,6 +178,41 @@ class Governor:
                     f"(limit ${limits.max_tenant_daily_cost})"
                 )
         return None
+
+
+def _provenance_vars(found: CallProvenance) -> dict[str, Any]:
+    return {
+        "provenance": found.origins,
+        "args_from_untrusted": found.named(Origin.UNTRUSTED),
+        "args_from_nowhere": found.named(Origin.NONE),
+        "sinks": found.sinks,
+        "suspect_args": found.suspect,
+        "delegated_args": found.delegated,
+    }
+
+
+def _with_provenance(decision: Decision, found: CallProvenance, tool: Tool | None) -> Decision:
+    """The decision with its provenance record, and, when it stops the call, the suspect
+    arguments and where their values came from in its reason (what the approver reads)."""
+    reason = decision.reason
+    if decision.verdict != "allow" and found.suspect:
+        reason = f"{reason} {found.explain(tool.sensitive if tool else ())}."
+    record = found.record()
+    if record is None and reason is decision.reason:
+        return decision
+    d = decision  # built field by field: dataclasses.replace costs more than the rest
+    return Decision(
+        d.verdict,
+        d.rule,
+        reason,
+        d.policy_version,
+        d.approver_role,
+        d.expires_after,
+        d.on_expiry,
+        d.escalate_to,
+        d.reviewer,
+        record,
+    )
 
 
 def resolve_policy(policy: Any) -> Policy:

@@ -6,7 +6,8 @@ A decision is made in three layers:
    effect class other than read/write/irreversible (`builtin:unknown-effect`)
    and a tool the policy's `visibility` hides from the agent
    (`builtin:not-visible`) are denied. Nothing overrides these.
-2. The default rules (`bosun.govern.defaults`), unless `include_defaults: false`.
+2. The default rules of the policy's `profile` (`bosun.govern.defaults`: `default`,
+   `strict` or `legacy`), unless `include_defaults: false`.
 3. The policy's own rules, in order: the first rule that matches decides; when
    none matches, `default_effect` does.
 
@@ -41,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bosun.errors import SpecError
 from bosun.govern.decision import ActionContext, Decision, Verdict
-from bosun.govern.defaults import DEFAULT_RULES
+from bosun.govern.defaults import PROFILES
 from bosun.govern.rule import (
     CEL_VARIABLES,
     FAIL_CLOSED,
@@ -55,6 +56,7 @@ from bosun.govern.rule import (
 )
 from bosun.spec import yaml_lines
 from bosun.spec.tool import EFFECTS
+from bosun.spec.vocab import Profile
 
 #: How strict each verdict is; the stricter of the defaults' and the rules' verdicts wins.
 STRICTNESS: dict[str, int] = {
@@ -111,6 +113,10 @@ class _Plan:
     keys: dict[str, frozenset[str] | None]  # args/tags: the keys they read (None: all)
 
 
+def _plan_key(ctx: ActionContext) -> tuple[str, str, str, str, bool]:
+    return (ctx.agent, ctx.tool, ctx.effect, ctx.autonomy, ctx.declares_sinks)
+
+
 class _Compiled:
     """A policy ready to decide: compiled rules, an index by tool, cached plans."""
 
@@ -149,7 +155,7 @@ class _Compiled:
             f"{policy.default_effect}",
             version,
         )
-        self.plans: dict[tuple[str, str, str, str], _Plan] = {}
+        self.plans: dict[tuple[str, str, str, str, bool], _Plan] = {}
 
     def __eq__(self, other: object) -> bool:  # equal policies compile alike
         return isinstance(other, _Compiled) and other.version == self.version
@@ -166,7 +172,7 @@ class _Compiled:
         return glob_match
 
     def plan(self, ctx: ActionContext) -> _Plan:
-        key = (ctx.agent, ctx.tool, ctx.effect, ctx.autonomy)
+        key = _plan_key(ctx)
         plan = self.plans.get(key)
         if plan is not None:
             return plan
@@ -211,13 +217,13 @@ class _Compiled:
         rule can match it, so nothing else about the action (arguments, context) is read."""
         if not ctx.tool_known or ctx.effect not in EFFECTS:
             return True
-        plan = self.plans.get((ctx.agent, ctx.tool, ctx.effect, ctx.autonomy)) or self.plan(ctx)
+        plan = self.plans.get(_plan_key(ctx)) or self.plan(ctx)
         return not plan.rules and not plan.defaults
 
     def decide(self, ctx: ActionContext) -> Decision:
         if not ctx.tool_known or ctx.effect not in EFFECTS:
             return self.builtin(ctx, True)  # type: ignore[return-value]
-        plan = self.plans.get((ctx.agent, ctx.tool, ctx.effect, ctx.autonomy)) or self.plan(ctx)
+        plan = self.plans.get(_plan_key(ctx)) or self.plan(ctx)
         if not plan.visible:
             return self.builtin(ctx, False)  # type: ignore[return-value]
         env = cel_context(ctx, plan.variables, plan.keys) if plan.variables else None
@@ -244,6 +250,9 @@ class Policy(BaseModel):
     visibility: dict[str, tuple[str, ...]] | None = None
     default_effect: Verdict = Verdict.ALLOW
     include_defaults: bool = True
+    # Which shipped injection rules it includes (`bosun.govern.defaults`): `default` (v2),
+    # `strict` (v2 and the blanket rule) or `legacy` (the rules before v2).
+    profile: Profile = Profile.DEFAULT
 
     _compiled: _Compiled = PrivateAttr()
 
@@ -281,9 +290,12 @@ class Policy(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         defaults = (
-            tuple(Rule.model_validate(r) for r in DEFAULT_RULES) if self.include_defaults else ()
+            tuple(Rule.model_validate(r) for r in PROFILES[self.profile])
+            if self.include_defaults
+            else ()
         )
-        content = self.model_dump(mode="json")
+        content = self.model_dump(mode="json", exclude={"profile"})
+        content["profile"] = str(self.profile)
         content["defaults"] = [r.model_dump(mode="json") for r in defaults]
         digest = hashlib.sha256(
             json.dumps(content, sort_keys=True, separators=(",", ":")).encode()

@@ -19,6 +19,7 @@ from bosun.errors import BosunError
 from bosun.govern.autonomy import apply_autonomy
 from bosun.govern.decision import AUTONOMY_LEVELS, ActionContext, Decision
 from bosun.govern.policy import Policy, RuleResult
+from bosun.spec.vocab import Origin
 
 RUNS = ("allow", "notify")
 
@@ -58,6 +59,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ARG",
         help="an argument whose value came only from untrusted content (repeatable)",
     )
+    parser.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="ARG=ORIGIN",
+        help="where an argument's value came from: user, instructions, trusted, untrusted or"
+        " none (repeatable; `untrusted` also counts as --tainted)",
+    )
+    parser.add_argument(
+        "--sink",
+        action="append",
+        default=[],
+        metavar="ARG=KIND",
+        help="a sink argument of the tool: egress, target or amount (repeatable)",
+    )
+    parser.add_argument(
+        "--delegated",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="a sink from untrusted content the user's request delegated to (repeatable)",
+    )
     parser.add_argument("--unknown-tool", action="store_true", help="the agent has no such tool")
 
 
@@ -74,6 +97,20 @@ def _context(args: argparse.Namespace) -> ActionContext:
         if not sep or not key:
             raise ValueError(f"--tag must be KEY=VALUE, got {item!r}")
         tags[key] = value
+    origins = _pairs(args.origin, "--origin", "ARG=ORIGIN", tuple(o.value for o in Origin))
+    sinks = _pairs(args.sink, "--sink", "ARG=KIND", ("egress", "target", "amount"))
+    for name in args.tainted:
+        origins.setdefault(name, Origin.UNTRUSTED)
+    untrusted = tuple(n for n, o in origins.items() if o == Origin.UNTRUSTED)
+    suspect = tuple(
+        n
+        for n, kind in sinks.items()
+        if n not in args.delegated
+        and (
+            origins.get(n) == Origin.UNTRUSTED
+            or (origins.get(n) == Origin.NONE and kind != "amount")
+        )
+    )
     return ActionContext(
         agent=args.agent,
         tool=args.tool,
@@ -86,9 +123,28 @@ def _context(args: argparse.Namespace) -> ActionContext:
         tags=tags,
         spend=args.spend,
         read_untrusted=args.read_untrusted,
-        tainted_args=tuple(args.tainted),
+        tainted_args=untrusted,
         tool_known=not args.unknown_tool,
+        declares_sinks=bool(sinks),
+        provenance=origins,
+        args_from_untrusted=untrusted,
+        args_from_nowhere=tuple(n for n, o in origins.items() if o == Origin.NONE),
+        sinks=sinks,
+        suspect_args=suspect,
+        delegated_args=tuple(n for n in args.delegated if n in sinks),
     )
+
+
+def _pairs(items: list[str], flag: str, form: str, allowed: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or value not in allowed:
+            raise ValueError(
+                f"{flag} must be {form} with one of {', '.join(allowed)}; got {item!r}"
+            )
+        out[key] = value
+    return out
 
 
 def _describe(decision: Decision) -> str:
@@ -148,6 +204,8 @@ def render(policy: Policy, ctx: ActionContext, source: str) -> tuple[Decision, s
         f"         tags={json.dumps(ctx.tags, sort_keys=True)}  spend={ctx.spend:g}  "
         f"read_untrusted={str(ctx.read_untrusted).lower()}  "
         f"tainted_args={list(ctx.tainted_args)}",
+        f"         provenance={json.dumps(ctx.provenance, sort_keys=True)}  "
+        f"sinks={json.dumps(ctx.sinks, sort_keys=True)}  suspect_args={list(ctx.suspect_args)}",
         "",
         "rules (in order; the stricter of the defaults and the policy's first match wins):",
         *("  " + line for line in _table(results)),

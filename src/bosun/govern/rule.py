@@ -99,6 +99,8 @@ class Rule(BaseModel):
     tools: tuple[str, ...] | None = None
     effects: tuple[Effect, ...] | None = None
     autonomy: tuple[Autonomy, ...] | None = None
+    # Only tools that declare sinks (`egress`/`targets`/`amounts`) or only those that do not.
+    has_sinks: bool | None = None
     when: str | None = None
     effect: Verdict
     approver_role: str = Field(default="approver", min_length=1)
@@ -222,6 +224,7 @@ class CompiledRule:
     tools: Patterns | None
     effects: frozenset[str] | None
     autonomy: frozenset[str] | None
+    has_sinks: bool | None
     program: Any  # cel.Program, or None without a condition
     variables: frozenset[str]
     keys: tuple[tuple[str, frozenset[str] | None], ...]  # args/tags: see keys_read
@@ -238,6 +241,7 @@ class CompiledRule:
             tools=Patterns(rule.tools) if rule.tools else None,
             effects=frozenset(rule.effects) if rule.effects else None,
             autonomy=frozenset(rule.autonomy) if rule.autonomy else None,
+            has_sinks=rule.has_sinks,
             program=program,
             variables=variables,
             keys=tuple(
@@ -264,6 +268,8 @@ class CompiledRule:
             return f"effect {ctx.effect!r} is not in [{', '.join(self.rule.effects or ())}]"
         if self.autonomy is not None and ctx.autonomy not in self.autonomy:
             return f"autonomy {ctx.autonomy!r} is not in [{', '.join(self.rule.autonomy or ())}]"
+        if self.has_sinks is not None and ctx.declares_sinks != self.has_sinks:
+            return f"tool {ctx.tool!r} {'declares no' if self.has_sinks else 'declares'} sinks"
         return None
 
     def evaluate(self, env: Any) -> tuple[bool, str | None]:

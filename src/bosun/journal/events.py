@@ -203,6 +203,10 @@ class PolicyDecided(Event):
     reason: str
     policy_version: str
     autonomy: str = "auto"
+    # Where the call's sink arguments (and any from untrusted content) came from:
+    # {arg: {"origin": user|instructions|trusted|untrusted|none, "tool", "call", "n",
+    # "sink", "suspect"|"delegated"}}; absent (not stored) when there is nothing to say.
+    provenance: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -65,6 +65,8 @@ CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 POLICY_DECISION = "bosun.policy.decision"
 POLICY_RULE = "bosun.policy.rule"
 POLICY_REASON = "bosun.policy.reason"
+PROVENANCE = "bosun.provenance"  # .<arg>: where the argument's value came from
+PROVENANCE_SUSPECT = "bosun.policy.suspect_args"  # the sinks default policy v2 held
 COST = "gen_ai.usage.cost"  # USD
 
 
@@ -433,6 +435,12 @@ class RunTracer:
             attrs[POLICY_RULE] = decision.rule
             if decision.reason:
                 attrs[POLICY_REASON] = decision.reason
+            for arg, origin in (decision.provenance or {}).items():
+                # `bosun.provenance.to` = "untrusted read_email#3"; suspect sinks listed.
+                where = f" {origin['tool']}#{origin.get('n')}" if origin.get("tool") else ""
+                attrs[f"{PROVENANCE}.{arg}"] = f"{origin['origin']}{where}"
+                if origin.get("suspect"):
+                    attrs.setdefault(PROVENANCE_SUSPECT, []).append(arg)
         if call.review is not None:
             attrs["bosun.review.verdict"] = call.review.verdict
             attrs["bosun.review.reviewer"] = call.review.reviewer

@@ -386,6 +386,9 @@ class Agent:
                     # What the version showed the model, never what the code says today.
                     description=decl.get("description", live.description),
                     parameters=decl.get("parameters"),
+                    egress=tuple(decl.get("egress", ())),
+                    targets=tuple(decl.get("targets", ())),
+                    amounts=tuple(decl.get("amounts", ())),
                 )
             )
         agent = cls(

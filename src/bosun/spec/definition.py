@@ -26,6 +26,9 @@ import orjson
 
 from bosun.spec.vocab import Effect
 
+#: The sink declarations of a tool, by field name (see `bosun.spec.sinks`).
+SINK_FIELDS: tuple[str, ...] = ("egress", "targets", "amounts")
+
 
 def canonical_digest(value: Any) -> str:
     """sha256 of `value` as canonical JSON (keys sorted, compact): equal data, equal digest."""
@@ -63,6 +66,12 @@ class ToolDefinition:
     # MCP server's tool: title, input and output schema, annotations): hashed with the
     # rest, so a server that changes any of it changes the digest.
     served: dict[str, Any] | None = None
+    # Which arguments are sinks (`bosun.spec.sinks`): where data goes (`egress`), what the
+    # call changes or deletes (`targets`), how much it moves (`amounts`). Governance reads
+    # them (default policy v2), so they are hashed with the rest.
+    egress: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    amounts: tuple[str, ...] = ()
 
     def canonical(self) -> dict[str, Any]:
         """The JSON form that is pinned and hashed."""
@@ -77,6 +86,9 @@ class ToolDefinition:
         }
         if self.served is not None:  # absent for Python tools: their digests stay as they were
             canonical["served"] = self.served
+        sinks = {k: list(v) for k in SINK_FIELDS if (v := getattr(self, k))}
+        if sinks:  # absent when none are declared: older digests stay as they were
+            canonical["sinks"] = sinks
         return canonical
 
     @functools.cached_property
@@ -96,6 +108,7 @@ class ToolDefinition:
             source_kind=source.get("kind", "python"),
             source_id=source.get("id", ""),
             served=data.get("served"),
+            **{k: tuple(v) for k, v in (data.get("sinks") or {}).items() if k in SINK_FIELDS},
         )
 
 
@@ -115,4 +128,4 @@ class Pin:
     digest: str
 
 
-__all__ = ["Pin", "SourceSpec", "ToolDefinition", "canonical_digest", "set_digest"]
+__all__ = ["SINK_FIELDS", "Pin", "SourceSpec", "ToolDefinition", "canonical_digest", "set_digest"]

@@ -51,6 +51,10 @@ class ToolEntry(BaseModel):
     trusted: bool | None = None
     undo: str | None = Field(default=None, pattern=REF_PATTERN)
     sensitive: list[str] | None = None
+    # Sinks (`bosun.spec.sinks`): argument names; an `mcp` entry may map tool globs to them.
+    egress: list[str] | dict[str, list[str]] | None = None
+    targets: list[str] | dict[str, list[str]] | None = None
+    amounts: list[str] | dict[str, list[str]] | None = None
     mcp: McpServer | None = None
     allow: list[str] | None = None
     deny: list[str] = Field(default_factory=list)
@@ -80,7 +84,10 @@ class ToolEntry(BaseModel):
         if self.agent is not None:
             others = [
                 f
-                for f in ("idempotent", "timeout", "retry", "trusted", "undo", "sensitive", "allow")
+                for f in (
+                    *("idempotent", "timeout", "retry", "trusted", "undo", "sensitive", "allow"),
+                    *("egress", "targets", "amounts"),
+                )
                 if getattr(self, f) is not None
             ] + [f for f in ("deny", "effects", "prefix") if getattr(self, f)]
             if others:
@@ -94,10 +101,14 @@ class ToolEntry(BaseModel):
             raise ValueError(f"`{agent_only[0]}` is for `agent` entries")
         if self.ref is not None:
             mcp_only = [f for f in ("allow", "deny", "effects", "prefix") if getattr(self, f)]
+            mcp_only += [
+                f for f in ("egress", "targets", "amounts") if isinstance(getattr(self, f), dict)
+            ]
             if mcp_only or isinstance(self.idempotent, list):
                 raise ValueError(
                     f"`{(mcp_only or ['idempotent'])[0]}` as written is for `mcp` entries; a "
-                    "Python tool takes `effect:` and `idempotent: true|false`"
+                    "Python tool takes `effect:`, `idempotent: true|false` and sinks as lists"
+                    " of its argument names (`egress: [to]`)"
                 )
         else:
             ref_only = [f for f in ("name", "undo", "sensitive") if getattr(self, f)]
@@ -233,6 +244,9 @@ def mcp_entry_tools(entry: ToolEntry, folder: str) -> list[Tool]:
             retry=entry.retry,
             prefix=entry.prefix,
             folder=folder,
+            egress=entry.egress,
+            targets=entry.targets,
+            amounts=entry.amounts,
         )
     )
 
@@ -329,7 +343,15 @@ def _load_tool(entry: ToolEntry, folder: str, allowed: list[Any]) -> Tool:
         trusted=entry.trusted if entry.trusted is not None else (base.trusted if base else True),
         undo=undo,
         sensitive=entry.sensitive or (base.sensitive if base else ()),
+        **{
+            f: tuple(getattr(entry, f)) if getattr(entry, f) is not None else _base_sink(base, f)
+            for f in ("egress", "targets", "amounts")
+        },
     )
+
+
+def _base_sink(base: Tool | None, field: str) -> tuple[str, ...]:
+    return tuple(getattr(base, field)) if base is not None else ()
 
 
 def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:

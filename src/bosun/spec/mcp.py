@@ -11,7 +11,9 @@ How a served tool is governed (docs/mcp.md):
 - an **untrusted** server (the default) is believed about nothing: its annotations are
   kept for display, never to loosen policy, so its tools are `irreversible`, not
   idempotent, and their output is untrusted content (the default injection rules apply);
-- the operator's `effects:` (per tool, globs allowed) and `idempotent:` override both.
+- the operator's `effects:` (per tool, globs allowed) and `idempotent:` override both;
+- sinks (`bosun.spec.sinks`) default from schema property names (`to`, `url`, `*_id`,
+  `amount`...), whoever the server is; `egress:`/`targets:`/`amounts:` override them.
 
 Secrets never enter an agent's snapshot (which is journaled): headers written as they are
 must not be credentials (`Authorization` is refused); a bearer token, secret headers and
@@ -33,6 +35,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from bosun.errors import SpecError
 from bosun.spec.definition import SourceSpec, ToolDefinition
+from bosun.spec.sinks import SinkSetting, mcp_defaults, overridden, properties_of
 from bosun.spec.sourced import SourcedTool, sourced_tool
 from bosun.spec.tool import RetryPolicy
 from bosun.spec.vocab import Effect
@@ -348,9 +351,12 @@ def agent_tools(
     timeout: float = 30.0,
     retry: RetryPolicy | None = None,
     prefix: str = "",
+    sinks: dict[str, SinkSetting] | None = None,
 ) -> list[SourcedTool]:
     """The agent's tools out of what a server serves: filtered by `allow`/`deny` globs,
-    governed as the module docstring says. An idempotent tool retries once by default, so
+    governed as the module docstring says. Sinks default from each schema's property
+    names (`bosun.spec.sinks.mcp_defaults`); `sinks` (`{"egress": [...] or {glob: [...]}}`)
+    overrides them. An idempotent tool retries once by default, so
     a call whose connection dropped is sent again after the reconnect (never a write that
     may have happened: the engine parks those)."""
     served = [d.name for d in definitions]
@@ -376,6 +382,9 @@ def agent_tools(
         elif idempotent is not None and _matches(definition.name, idempotent):
             is_idempotent = True
         policy = retry or RetryPolicy(max_attempts=2 if is_idempotent else 1)
+        declared = overridden(definition.name, mcp_defaults(definition.parameters), sinks or {})
+        known = properties_of(definition.parameters)  # a list for all its tools: only its own
+        declared = {f: tuple(n for n in v if n in known) for f, v in declared.items()}
         tools.append(
             sourced_tool(
                 definition,
@@ -386,6 +395,7 @@ def agent_tools(
                 timeout=timeout,
                 retry=policy,
                 trusted=trusted,
+                sinks=declared,
             )
         )
     if not tools:
@@ -425,10 +435,15 @@ def mcp_tools(
     retry: RetryPolicy | dict[str, Any] | None = None,
     prefix: str = "",
     folder: str | None = None,
+    egress: SinkSetting = None,
+    targets: SinkSetting = None,
+    amounts: SinkSetting = None,
 ) -> list[SourcedTool]:
     """The tools of an MCP server for an `Agent`: `Agent(tools=[*mcp_tools({"command":
     "mcp-server-time"}, effects={"*": "read"})])`. Connects once to list them; the
-    worker that runs the agent opens its own connection."""
+    worker that runs the agent opens its own connection. `egress`/`targets`/`amounts`
+    override the sinks guessed from schema names: a list for every tool, or
+    `{tool_glob: [names]}`."""
     if isinstance(server, dict):
         try:
             server = McpServer.model_validate(server)
@@ -449,6 +464,7 @@ def mcp_tools(
         timeout=timeout,
         retry=retry,
         prefix=prefix,
+        sinks={"egress": egress, "targets": targets, "amounts": amounts},
     )
 
 

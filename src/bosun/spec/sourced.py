@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from bosun.errors import SourceUnavailable, SpecError
-from bosun.spec.definition import SourceSpec, ToolDefinition
+from bosun.spec.definition import SINK_FIELDS, SourceSpec, ToolDefinition
+from bosun.spec.sinks import checked, properties_of
 from bosun.spec.tool import RetryPolicy, Tool
 from bosun.spec.vocab import Effect
 
@@ -119,6 +120,9 @@ class SourcedTool(Tool):
             parameters=decl.get("parameters"),
             served=ToolDefinition.from_canonical(decl["definition"]),
             source_spec=SourceSpec(source["kind"], source["id"], source.get("config") or {}),
+            egress=tuple(decl.get("egress", ())),
+            targets=tuple(decl.get("targets", ())),
+            amounts=tuple(decl.get("amounts", ())),
         )
 
 
@@ -133,8 +137,11 @@ def sourced_tool(
     retry: RetryPolicy,
     trusted: bool,
     sensitive: tuple[str, ...] = (),
+    sinks: dict[str, tuple[str, ...]] | None = None,
 ) -> SourcedTool:
-    """A `SourcedTool` for a definition a source served, with the agent's settings."""
+    """A `SourcedTool` for a definition a source served, with the agent's settings. `sinks`
+    (`egress`/`targets`/`amounts`: argument names) are the agent's; None takes the
+    served definition's."""
     if retry.max_attempts > 1 and not idempotent:
         raise SpecError(
             f"tool {name}: retries need it to be idempotent (a non-idempotent call must "
@@ -142,6 +149,9 @@ def sourced_tool(
         )
     if timeout <= 0:
         raise SpecError(f"tool {name}: timeout must be positive, got {timeout}")
+    if sinks is None:
+        sinks = {f: getattr(definition, f) for f in SINK_FIELDS}
+    checked(f"tool {name}", properties_of(definition.parameters), sinks)
     return SourcedTool(
         name=name,
         description=definition.description,
@@ -157,6 +167,7 @@ def sourced_tool(
         parameters=definition.parameters,
         served=definition,
         source_spec=spec,
+        **{f: tuple(v) for f, v in sinks.items()},
     )
 
 

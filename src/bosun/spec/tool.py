@@ -12,7 +12,8 @@ from typing import Any, get_type_hints, overload
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from bosun.errors import SpecError
-from bosun.spec.definition import SourceSpec, ToolDefinition
+from bosun.spec.definition import SINK_FIELDS, SourceSpec, ToolDefinition
+from bosun.spec.sinks import SINK_KIND, checked
 from bosun.spec.sources import folder_of, ref_of, resolve_ref
 from bosun.spec.vocab import Effect
 from bosun.spec.where import SpecModel
@@ -72,6 +73,20 @@ class Tool:
     sensitive: tuple[str, ...] = ()
     # The argument schema a pinned version showed the model (None: built from `params`).
     parameters: dict[str, Any] | None = None
+    # Sinks (`bosun.spec.sinks`): the arguments where data goes, what the call changes,
+    # how much it moves. Default policy v2 holds a call whose sink the user did not supply.
+    egress: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    amounts: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def sinks(self) -> dict[str, str]:
+        """Each sink argument and its kind (`egress`, `target`, `amount`); {} for none."""
+        out: dict[str, str] = {}
+        for field_name in SINK_FIELDS:
+            for arg in getattr(self, field_name):
+                out.setdefault(arg, SINK_KIND[field_name])
+        return out
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -93,6 +108,9 @@ class Tool:
             trusted=self.trusted,
             source_kind=self.source.kind,
             source_id=self.source.identity,
+            egress=self.egress,
+            targets=self.targets,
+            amounts=self.amounts,
         )
 
     @functools.cached_property
@@ -116,7 +134,7 @@ class Tool:
 
     def declaration(self) -> dict[str, Any]:
         """What a run pins about this tool (journaled with the agent version)."""
-        return {
+        decl = {
             "name": self.name,
             "ref": self.ref,
             "effect": self.effect,
@@ -130,6 +148,10 @@ class Tool:
             "description": self.description,
             "parameters": self.schema()["function"]["parameters"],
         }
+        for field_name in SINK_FIELDS:  # only when declared: older versions keep their ids
+            if getattr(self, field_name):
+                decl[field_name] = list(getattr(self, field_name))
+        return decl
 
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validated keyword arguments, or `ValidationError` (which goes back to the model)."""
@@ -160,6 +182,9 @@ def make_tool(
     trusted: bool = True,
     undo: str | Callable[..., Any] | None = None,
     sensitive: tuple[str, ...] | list[str] = (),
+    egress: tuple[str, ...] | list[str] = (),
+    targets: tuple[str, ...] | list[str] = (),
+    amounts: tuple[str, ...] | list[str] = (),
 ) -> Tool:
     if effect not in EFFECTS:
         raise SpecError(f"tool {fn.__qualname__}: effect must be one of {EFFECTS}, got {effect!r}")
@@ -184,6 +209,15 @@ def make_tool(
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[pname] = (annotation, default)
     tool_name = name or fn.__name__
+    sinks: dict[str, tuple[str, ...]] = {}
+    for field_name, names in (("egress", egress), ("targets", targets), ("amounts", amounts)):
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise SpecError(
+                f"tool {tool_name}: `{field_name}` is a list of argument names, e.g. "
+                f'{field_name}=("to",); got {names!r}'
+            )
+        sinks[field_name] = tuple(names)
+    checked(f"tool {tool_name}", fields, sinks)
     params = create_model(  # type: ignore[call-overload]
         f"{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
     )
@@ -202,6 +236,7 @@ def make_tool(
         trusted=trusted,
         undo=_undo_ref(fn, undo),
         sensitive=tuple(sensitive),
+        **sinks,
     )
 
 
@@ -228,6 +263,9 @@ def tool(
     trusted: bool = True,
     undo: str | Callable[..., Any] | None = None,
     sensitive: tuple[str, ...] | list[str] = (),
+    egress: tuple[str, ...] | list[str] = (),
+    targets: tuple[str, ...] | list[str] = (),
+    amounts: tuple[str, ...] | list[str] = (),
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a tool: `@tool` or `@tool(effect="irreversible", idempotent=False, timeout=10)`.
@@ -235,6 +273,11 @@ def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     Governance options: `trusted=False` for output a third party wrote (policies can
     require approval after a run read it), `undo=compensate` for rollback, and
     `sensitive=["card_number"]` to redact those argument/result fields in projections.
+
+    Sinks (`bosun.spec.sinks`): `egress=("to",)` (where data goes), `targets=("file_id",)`
+    (what the call changes or deletes), `amounts=("amount",)`; the default policy holds a
+    call whose sink value came from untrusted content, or from nowhere, unless the user
+    asked for it (docs/governance.md).
 
     The default effect is `write`: say `read` for lookups so governance can let them through.
     """

@@ -145,3 +145,21 @@ class CallOutcome(StrEnum):
     SHADOWED = "shadowed"  # recorded, not executed
     WAITING = "waiting"  # for an approval or a durable wait (signal, child, timer, ...)
     PENDING = "pending"  # decided, not (yet) executed
+
+
+class Profile(StrEnum):
+    """The injection-defence rules a policy includes (`bosun.govern.defaults`)."""
+
+    DEFAULT = "default"  # policy v2: hold calls whose sinks the user did not supply
+    STRICT = "strict"  # v2 plus: irreversible after untrusted content needs approval
+    LEGACY = "legacy"  # the two rules shipped before v2, unchanged
+
+
+class Origin(StrEnum):
+    """Where an argument's value came from (`bosun.govern.provenance`), most trusted first."""
+
+    USER = "user"  # the run's input (the user's request)
+    INSTRUCTIONS = "instructions"  # the agent's instructions
+    TRUSTED = "trusted"  # output of a tool declared trusted
+    NONE = "none"  # nowhere the run read: the model made it up (or computed it)
+    UNTRUSTED = "untrusted"  # output of a tool declared trusted=False

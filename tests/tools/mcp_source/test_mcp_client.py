@@ -340,7 +340,9 @@ model:
         [approval] = await rt.store.list_approvals(run_id=result.run_id)
     assert result.status == "waiting_approval"
     assert approval.tool == "charge"
-    assert approval.rule == "default:argument-from-untrusted-content"  # 500 came from it
+    # `amount` is a sink by its schema name, and 500 came only from the untrusted output.
+    assert approval.rule == "default:sink-not-from-user"
+    assert "`amount` = 500, first seen in `echo` call 1" in approval.reason
     assert not (fault_dir / "charges.log").exists()  # nothing was charged
 
 
