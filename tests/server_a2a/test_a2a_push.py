@@ -396,3 +396,26 @@ async def test_a_deleted_config_gets_nothing_more(tmp_path, hook):
     finally:
         stop()
     assert "TASK_STATE_COMPLETED" not in _states(hook.delivered())
+
+
+async def test_a_resent_message_with_its_webhook_is_one_config_and_no_repeated_delivery(
+    tmp_path, hook
+):
+    server, stop = start(str(tmp_path / "a2a.db"), a2a_push_allow_loopback=True)
+    try:
+        client = await server.client("echo", server.key("acme", "operator"))
+        message = text_message("hi", message_id="m-1", context_id="ctx-1")
+        request = _with_push(message, _config(hook.url))
+        first = _task_id(await send(client, request))
+        hook.wait_for(lambda got: "TASK_STATE_COMPLETED" in _states(got))
+        again = _task_id(await send(client, request))
+        listed = await client.list_task_push_notification_configs(
+            pb.ListTaskPushNotificationConfigsRequest(task_id=first)
+        )
+        time.sleep(1.0)  # two observation rounds: a replaced config would be sent again
+    finally:
+        stop()
+    assert again == first
+    assert [c.id for c in listed.configs] == ["message-m-1"]
+    states = _states(hook.delivered())
+    assert states[-1] == "TASK_STATE_COMPLETED" and len(states) == len(set(states)), states

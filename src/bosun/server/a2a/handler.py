@@ -142,9 +142,12 @@ class BosunRequestHandler(RequestHandler):
         """A webhook given with the message (`configuration.taskPushNotificationConfig`)."""
         if not params.configuration.HasField("task_push_notification_config"):
             return
-        given = params.configuration.task_push_notification_config
+        given = pb.TaskPushNotificationConfig()
+        given.CopyFrom(params.configuration.task_push_notification_config)
+        if not given.id:  # a retried send (the same task) names the same config
+            given.id = f"message-{params.message.message_id}"
         run = await self.store.run(run_id, context)
-        await self._save_push(run, given, context)
+        await self._save_push(run, given)
 
     def _wake(self) -> None:
         if self.state.worker is not None:
@@ -371,9 +374,19 @@ class BosunRequestHandler(RequestHandler):
             raise InvalidParamsError(message=reason)
 
     async def _save_push(
-        self, run: Any, given: pb.TaskPushNotificationConfig, context: ServerCallContext
+        self, run: Any, given: pb.TaskPushNotificationConfig
     ) -> pb.TaskPushNotificationConfig:
         self._check_push_url(given.url)
+        store = self.state.runtime.store
+        if given.id:
+            same = await store.push_config(run.tenant, run.id, given.id)
+            if (
+                same is not None
+                and (same.url, same.auth_scheme, same.auth_credentials)
+                == (given.url, given.authentication.scheme, given.authentication.credentials)
+                and given.token in ("", same.token)
+            ):
+                return _shown_config(same, given.tenant)  # sent again: nothing changes
         config = PushConfig(
             tenant=run.tenant,
             task_id=run.id,
@@ -385,7 +398,7 @@ class BosunRequestHandler(RequestHandler):
             auth_credentials=given.authentication.credentials,
             created_at=time.time(),
         )
-        await self.state.runtime.store.put_push_config(config, None)
+        await store.put_push_config(config, None)
         if self.state.push is not None:  # the task as it is now: the config's first delivery
             await self.state.push.observe_config(config, force=True)
             self.state.push.poke()
@@ -395,7 +408,7 @@ class BosunRequestHandler(RequestHandler):
         self, params: pb.TaskPushNotificationConfig, context: ServerCallContext
     ) -> pb.TaskPushNotificationConfig:
         run = await self._push_task(params.task_id, context, "operate")
-        return await self._save_push(run, params, context)
+        return await self._save_push(run, params)
 
     async def on_get_task_push_notification_config(
         self, params: pb.GetTaskPushNotificationConfigRequest, context: ServerCallContext
