@@ -20,7 +20,7 @@ from a2a.client import ClientConfig, create_client
 from a2a.types import a2a_pb2 as pb
 from a2a.utils.errors import A2AError, TaskNotFoundError
 from a2a_helpers import AGENTS_FILE, send, start, text_message
-from webhook import Webhook
+from a2a_webhook import Webhook
 
 from bosun.server.a2a import push
 
