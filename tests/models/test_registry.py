@@ -35,7 +35,7 @@ register_provider("echo", build_echo, offline=True)
 
 
 def test_the_built_ins_are_registered_like_any_other():
-    assert provider_names()[:3] == ("openai", "scripted", "sim")
+    assert provider_names()[:5] == ("openai", "scripted", "sim", "anthropic", "gemini")
     assert is_offline("sim") and is_offline("scripted") and not is_offline("openai")
     assert "echo" in provider_names() and is_offline("echo")
 

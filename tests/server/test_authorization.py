@@ -58,9 +58,13 @@ MATRIX = [
     ("POST", "/api/keys", "admin", {"tenant": "matrix", "role": "viewer", "name": "m"}),
     ("DELETE", "/api/keys/{key_id}", "admin", None),
     ("GET", "/api/tenants", "platform", None),
+    ("GET", "/api/triggers", "read", None),
+    ("POST", "/api/triggers/{name}/pause", "operate", None),
+    ("POST", "/api/triggers/{name}/resume", "operate", None),
     ("GET", "/metrics", "platform", None),
 ]
-PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+# Webhooks authenticate by their signature (tests/triggers/test_webhooks.py).
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/hooks/{name}")}
 FAKE = {
     "run_id": "run_doesnotexist",
     "approval_id": "apr_doesnotexist",

@@ -97,8 +97,10 @@ async def test_a_definition_changed_at_the_source_is_seen_when_it_is_discovered_
 
 
 async def test_an_unregistered_kind_is_a_clear_error():
-    with pytest.raises(SourceUnavailable, match="no tool source kind 'a2a' is registered"):
-        await SourcePool().changed(Pin(SourceSpec("a2a", "https://agents.example"), "now", "x"))
+    with pytest.raises(
+        SourceUnavailable, match="no tool source kind 'carrier-pigeon' is registered"
+    ):
+        await SourcePool().changed(Pin(SourceSpec("carrier-pigeon", "coop-7"), "now", "x"))
 
 
 async def test_runtime_close_closes_its_sources(server, sqlite_path):

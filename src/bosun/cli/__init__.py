@@ -16,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from bosun import __version__
 from bosun.cli.common import parse_duration, parse_tag
 from bosun.cli.govern import add_govern_commands, add_policy_command
+from bosun.cli.routing import add_routing_commands
 from bosun.cli.runs import add_run_commands, cmd_run, cmd_worker, tree_lines
 from bosun.engine.runtime import Runtime
 from bosun.errors import BosunError
 from bosun.server.commands import add_server_commands
 from bosun.server.mcp_serve.commands import add_mcp_commands
 from bosun.store import default_db_url
+from bosun.triggers.commands import add_trigger_commands
 from bosun.workflow.commands import add_workflow_commands
 
 __all__ = ["build_parser", "main", "parse_duration", "parse_tag", "tree_lines"]
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_govern_commands(sub, common)
     add_server_commands(sub, common)  # serve, keys, tenants
     add_mcp_commands(sub, common)  # mcp serve
+    add_trigger_commands(sub, common)  # triggers list|pause|resume
+    add_routing_commands(sub, common)  # feedback, router
     add_policy_command(sub)
     add_workflow_commands(sub, common)  # workflow validate/run, task list/answer
 

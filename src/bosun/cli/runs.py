@@ -115,8 +115,18 @@ async def cmd_worker(rt: Runtime, args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    async with observe_commands.observing(rt, args, worker):
-        await worker.serve(stop, exit_when_idle=args.exit_when_idle)
+    triggers = None
+    if args.triggers:
+        from bosun.triggers.runner import Triggers
+
+        triggers = Triggers.load(rt, args.triggers)
+        await triggers.start(stop)
+    try:
+        async with observe_commands.observing(rt, args, worker):
+            await worker.serve(stop, exit_when_idle=args.exit_when_idle)
+    finally:
+        if triggers is not None:
+            await triggers.stop()
     print(f"bosun worker stopped after {worker.completed} runs", file=sys.stderr)
     return 0
 
@@ -369,6 +379,12 @@ def add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         " not started",
     )
     p.add_argument("--exit-when-idle", action="store_true", help="stop when nothing is left")
+    p.add_argument(
+        "--triggers",
+        default=None,
+        metavar="FILE",
+        help="also run this triggers file's schedules, queues and event triggers here",
+    )
     observe_commands.add_worker_options(p, parse_duration)
     p.set_defaults(handler=cmd_worker)
 

@@ -49,15 +49,17 @@ from bosun.journal.events import Event, ModelResponded, ToolFailed, ToolFinished
 from bosun.journal.text import clean_text
 from bosun.spec.agent import Agent
 from bosun.spec.agent_tool import child_input, is_agent_tool
+from bosun.spec.definition import Pin
 from bosun.spec.limits import Limits
 from bosun.spec.media import references
 from bosun.spec.sourced import SourcedTool
 from bosun.spec.tool import Tool
-from bosun.spec.vocab import OnChildFailure, RunStatus, WaitStatus
+from bosun.spec.vocab import OnChildFailure, RunStatus, WaitKind, WaitStatus
 from bosun.spec.wait import Wait
 from bosun.store.base import Store
 from bosun.store.waits_rows import WaitRecord
 from bosun.tools.execute import ToolOutcome
+from bosun.tools.sources import SourcePool
 
 if TYPE_CHECKING:
     from bosun.engine.state import CallState, RunState
@@ -80,6 +82,8 @@ class AgentCalls:
     agent: Agent
     tools: dict[str, Tool]
     settled: dict[str, WaitRecord]  # its calls' settled waits as of this pass (`RunLoop._run`)
+    sources: SourcePool
+    pins: dict[str, Pin]
     to_start: int | None  # agent calls of this pass still to start (None: not counted yet)
 
     async def call_agent(
@@ -117,16 +121,30 @@ class AgentCalls:
     async def stop_children(self) -> None:
         """The run is ending (finished, failed, killed, out of budget) while children it
         waits on still run: cancel them and their subtrees (at their next step), so no
-        child outlives the parent that would read its answer."""
+        child outlives the parent that would read its answer; and remote tasks it waits
+        on (A2A) are cancelled on the remote (`SourcePool.cancel_remote`)."""
         review = self.state.answer_review  # a reviewer of the answer is a child too
         for call in [*self.state.open_calls.values(), *([review] if review else [])]:
             if call.wait_status != WaitStatus.PENDING or not call.wait_id:
                 continue
-            if call is not review and not is_agent_tool(self.tools.get(call.tool)):
+            remote = call.wait_kind == WaitKind.REMOTE and call.tool in self.pins
+            if call is not review and not remote and not is_agent_tool(self.tools.get(call.tool)):
                 continue
             wait = self.settled.get(call.wait_id) or await self.store.get_wait(call.wait_id)
-            if wait is not None and wait.status == WaitStatus.PENDING:
+            if wait is None or wait.status != WaitStatus.PENDING:
+                continue
+            if remote:  # a remote task (an A2A agent's): cancelled there, when its source can
+                await self.sources.cancel_remote(self.pins[call.tool], wait.key)
+            else:
                 await self.store.request_cancel(wait.key)
+
+    async def remote_expired(self, call: CallState) -> None:
+        """A remote task's wait passed its deadline: nobody will read its answer, so it is
+        cancelled on the remote when its tool's source can (an A2A agent's). Before the
+        failure is committed: a crash in between cancels again on resume (harmless)."""
+        wait = self.settled.get(call.wait_id or "")
+        if wait is not None and wait.status == WaitStatus.EXPIRED and call.tool in self.pins:
+            await self.sources.cancel_remote(self.pins[call.tool], wait.key)
 
     async def answered(self, call: CallState, events: list[Event]) -> list[Event]:
         """`agent_answer` for a child wait's events, with the media of the child's last tool

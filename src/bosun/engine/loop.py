@@ -137,6 +137,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
         self._buffer: list[Event] = []
+        self.route_context = {"agent": agent.name, "tenant": state.tenant, "tags": state.tags}
         # Every append goes through the Runtime's writer: it stamps, fences and notifies.
         self.journal = journal
         self.kill_switches: tuple[KillSwitch, ...] = ()  # as of the latest commit
@@ -309,11 +310,14 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,
+            context=self.route_context,
         )
         started = time.perf_counter()
         try:
             response = await self.provider.complete(request)
         except ModelError as exc:
+            if (routed := getattr(exc, "route", None)) is not None:
+                self.record(routed)
             self.record(
                 ModelFailed(
                     step=step,
@@ -327,6 +331,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             )
             return await self.finish(FAILED, f"model call failed: {exc}")
         latency_ms = (time.perf_counter() - started) * 1000
+        if response.route is not None:  # a route's choice, with what it considered
+            self.record(response.route)
         spec = self.agent.model_spec
         answered = clean_text(response.model or spec.name)
         self.record(
@@ -337,7 +343,9 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
                 tool_calls=len(response.tool_calls),
                 input_tokens=response.usage.input_tokens,
                 output_tokens=response.usage.output_tokens,
-                cost=self.prices.cost(response.model or spec.name, response.usage, spec.pricing),
+                cost=self.prices.cost(
+                    response.model or spec.name, response.usage, response.pricing or spec.pricing
+                ),
                 latency_ms=round(latency_ms, 3),
                 finish_reason=response.finish_reason,
                 provider=provider,
@@ -377,7 +385,10 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
             if not await self.collect_review(call):
                 return None
         elif call.wait_status == WaitStatus.PENDING:  # parked on a durable wait: its result
-            events = await collect_wait(self.store, call, self.settled)
+            trusted = tool.trusted if tool is not None else False  # its result's provenance
+            events = await collect_wait(self.store, call, self.settled, trusted=trusted)
+            if call.wait_kind == WaitKind.REMOTE and events:  # past its deadline: cancel it
+                await self.remote_expired(call)
             if call.tool in self.handoff_tools:  # the receiver's end is this run's end
                 return await self.handoff_ended(call, tool, events)  # type: ignore[arg-type]
             agent_call = call.tool in self.agent_tools

@@ -37,6 +37,8 @@ from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
 from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
+from bosun.routing import RouteProvider as _RouteProvider  # noqa: F401 -- registers `route`
+from bosun.routing.rewards import OutcomeListener
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.spec.media import Media
@@ -118,6 +120,7 @@ class Runtime(RuntimeControls, TreeDriver):
         # The one journal writer: run creation, the loops, resolve, rollback and the watchdog
         # all append through it, so its listeners see every event (`bosun.engine.journal`).
         self.journal = JournalWriter(self.store)
+        self.outcomes: OutcomeListener | None = None  # set once a learning route is used
 
     @property
     def listeners(self) -> list[CommitListener]:
@@ -190,6 +193,12 @@ class Runtime(RuntimeControls, TreeDriver):
         provider = self._providers.get(agent.version_id)
         if provider is None:
             provider = build_provider(agent.model_spec, self.breakers)
+            bind = getattr(provider, "bind", None)  # a route: shared breakers and learning
+            if bind is not None:
+                bind(self.store, self.prices)
+                if getattr(provider, "learner", None) is not None and self.outcomes is None:
+                    self.outcomes = OutcomeListener(self.store)  # approvals, vetoes: rewards
+                    self.journal.listen(self.outcomes)
             self._providers[agent.version_id] = provider
         return provider
 

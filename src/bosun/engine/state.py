@@ -107,7 +107,9 @@ class RunState:
     untrusted_texts: list[str] = field(default_factory=list)
     # Where each value the run read was first seen (`bosun.govern.provenance`): results are
     # queued here as they arrive and indexed by the first decision that needs them.
-    provenance: ProvenanceIndex = field(default_factory=ProvenanceIndex)
+    # Not compared: it is a fold of the same events, and indexes lazily (two equal states may
+    # have indexed different amounts of it so far).
+    provenance: ProvenanceIndex = field(default_factory=ProvenanceIndex, compare=False, repr=False)
     # Whether some message holds artifact references (attachments, media in tool results):
     # the loop expands them into content parts before each model call (`engine/media.py`).
     media: bool = False

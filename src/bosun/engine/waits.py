@@ -30,6 +30,7 @@ from bosun.journal.events import (
     RunResumed,
     ToolFailed,
     ToolFinished,
+    ToolProgress,
     WaitRequested,
     WaitResolved,
 )
@@ -78,10 +79,16 @@ async def known(store: Store, run_id: str, calls: Sequence[CallState]) -> dict[s
 
 
 async def collect(
-    store: Store, call: CallState, known: dict[str, WaitRecord] | None = None
+    store: Store,
+    call: CallState,
+    known: dict[str, WaitRecord] | None = None,
+    *,
+    trusted: bool = True,
 ) -> list[Event]:
     """The events that close a call whose wait has settled ([] while it is pending). With
-    `known` (this pass's `known()`), a wait missing from it is pending; else it is read."""
+    `known` (this pass's `known()`), a wait missing from it is pending; else it is read.
+    `trusted` is the call's tool's: a result from outside (a remote agent's answer) is
+    untrusted content for the injection rules exactly when the tool's own would be."""
     if known is not None:
         record = known.get(call.wait_id or "")
     else:
@@ -101,10 +108,72 @@ async def collect(
                 message=f"the {record.kind} wait was cancelled before it settled",
             ),
         ]
+    if record.kind == WaitKind.REMOTE and _is_outcome(record.result):
+        return [resolved, *remote_outcome(call, record.result[REMOTE_OUTCOME], trusted)]
     return [
         resolved,
-        ToolFinished(call_id=call.call_id, tool=call.tool, result=record.result, duration_ms=0.0),
+        ToolFinished(
+            call_id=call.call_id,
+            tool=call.tool,
+            result=record.result,
+            duration_ms=0.0,
+            trusted=trusted,
+        ),
     ]
+
+
+# A remote wait settled with `{"remote_outcome": {...}}` (the A2A watcher does;
+# `complete_remote` may) says more than a result: `result` (the call's result) or `failed`
+# (`{"error_type", "message"}`: the call fails), and `progress` (what the task reported
+# while the run was parked: `[{"message", "at"}]`, journaled as `ToolProgress` first).
+REMOTE_OUTCOME = "remote_outcome"
+
+
+def _is_outcome(result: object) -> bool:
+    return (
+        isinstance(result, dict)
+        and len(result) == 1
+        and isinstance(result.get(REMOTE_OUTCOME), dict)
+    )
+
+
+def remote_outcome(call: CallState, outcome: dict, trusted: bool = True) -> list[Event]:
+    """The events closing a call from a remote task's outcome (see `REMOTE_OUTCOME`)."""
+    events: list[Event] = []
+    progress = outcome.get("progress")
+    for i, entry in enumerate(progress if isinstance(progress, list) else []):
+        if isinstance(entry, dict):
+            events.append(
+                ToolProgress(
+                    call_id=call.call_id,
+                    tool=call.tool,
+                    progress=float(i + 1),
+                    total=None,
+                    message=str(entry.get("message") or "")[:200],
+                    reports=1,
+                )
+            )
+    failed = outcome.get("failed")
+    if isinstance(failed, dict):
+        events.append(
+            ToolFailed(
+                call_id=call.call_id,
+                tool=call.tool,
+                error_type=str(failed.get("error_type") or "remote_failed"),
+                message=str(failed.get("message") or "the remote task failed"),
+            )
+        )
+    else:
+        events.append(
+            ToolFinished(
+                call_id=call.call_id,
+                tool=call.tool,
+                result=outcome.get("result"),
+                duration_ms=0.0,
+                trusted=trusted,
+            )
+        )
+    return events
 
 
 def only_wait_results(events: Sequence[Event], replayable: Collection[str] = ()) -> bool:
@@ -116,7 +185,7 @@ def only_wait_results(events: Sequence[Event], replayable: Collection[str] = ())
     for event in events:
         if isinstance(event, WaitResolved):
             resolved.add(event.call_id)
-        elif isinstance(event, ToolFinished | ToolFailed):
+        elif isinstance(event, ToolFinished | ToolFailed | ToolProgress):
             if event.call_id not in resolved and event.call_id not in replayable:
                 return False
         elif not isinstance(event, RunResumed):
@@ -180,10 +249,12 @@ KILL_SWEEP_LIMIT = 500
 
 
 __all__ = [
+    "REMOTE_OUTCOME",
     "any_parked",
     "collect",
     "known",
     "only_wait_results",
+    "remote_outcome",
     "requested",
     "sweep",
     "waiting_reason",

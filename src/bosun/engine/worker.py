@@ -25,6 +25,7 @@ from bosun.engine.runtime import Runtime
 from bosun.errors import BosunError, LeaseLost, StoreError, StoreUnavailable
 from bosun.store.base import RunRecord
 from bosun.store.health import Backoff
+from bosun.tools.sources import watchers as watchers_of
 
 log = logging.getLogger("bosun.worker")
 
@@ -112,6 +113,13 @@ class Worker:
         backoff = Backoff()
         self.health.enter(RUNNING)
         crashed = False
+        # The watchers of source kinds with remote tasks (A2A): they settle the waits of
+        # runs parked here or anywhere, one worker per run (leased; `tools/a2a/watcher.py`).
+        watching = asyncio.Event()
+        watchers = [
+            (w, asyncio.create_task(w.serve(watching)))
+            for w in watchers_of(self.runtime, self.poll_interval)
+        ]
         try:
             while not stop.is_set():
                 try:
@@ -128,7 +136,8 @@ class Worker:
                 if self.health.state == BACKING_OFF:
                     self._recovered()
                     backoff.reset()
-                if exit_when_idle and not claimed and not self.active:
+                idle = exit_when_idle and not claimed and not self.active
+                if idle and not [w for w, _ in watchers if await w.busy()]:
                     return
                 self._wake.clear()
                 waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
@@ -142,6 +151,10 @@ class Worker:
             raise
         finally:
             self.health.enter(STOPPED)
+            watching.set()
+            for _, task in watchers:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 5.0)
             if not crashed:  # after a crash, runs in flight go on (see `supervise`)
                 await self.shutdown()
 

@@ -295,7 +295,7 @@ class ProvenanceIndex:
         self._source_keys: dict[str, frozenset[str]] = {}  # untrusted call -> its keys
         self._source_args: dict[str, str] = {}  # untrusted call -> its arguments, lowered
         self._texts: list[tuple[str, Source]] = []  # lowered texts, for phrases
-        self._pending: list[tuple[Any, Source, str]] = []
+        self._pending: list[tuple[Any, bool, str, str, int, str]] = []
         self._pending_user: list[str] = []
         self._instructions: frozenset[str] = frozenset()
         self.instructions_text: str | None = None
@@ -319,10 +319,10 @@ class ProvenanceIndex:
         self._texts.insert(0, (text.lower(), INSTRUCTIONS))
 
     def tool_result(self, tool: str, call_id: str, result: Any, trusted: bool, args: str) -> None:
-        """Remember a result; it is indexed by the next `catch_up` (cheap when unused)."""
+        """Remember a result; it is indexed by the next `catch_up` (cheap when unused: this
+        runs for every result of every run, most of which no rule ever asks about)."""
         self.n += 1
-        origin = Origin.TRUSTED if trusted else Origin.UNTRUSTED
-        self._pending.append((result, Source(origin, tool, call_id, self.n), args))
+        self._pending.append((result, trusted, tool, call_id, self.n, args))
 
     def catch_up(self) -> None:
         for text in self._pending_user:
@@ -330,7 +330,9 @@ class ProvenanceIndex:
             self._texts.insert(0, (text.lower(), USER))
         self._pending_user.clear()
         pending, self._pending = self._pending, []
-        for result, source, args in pending:
+        for result, trusted, tool, call_id, n, args in pending:
+            origin = Origin.TRUSTED if trusted else Origin.UNTRUSTED
+            source = Source(origin, tool, call_id, n)
             keys: set[str] = set()
             for text in _strings(result):
                 keys |= text_keys(text)

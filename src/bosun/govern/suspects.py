@@ -227,8 +227,8 @@ def call_provenance(
     suspect, passed = [], []
     for name, kind in sinks.items():
         source = sources.get(name)
-        if source is None:
-            continue
+        if source is None or (effect == "read" and kind != "egress"):
+            continue  # what a read reads, or counts, moves nothing; where it fetches from does
         held = source.origin == Origin.UNTRUSTED or (
             source.origin == Origin.NONE and kind != "amount"
         )

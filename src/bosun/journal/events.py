@@ -87,6 +87,28 @@ class ModelResponded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ModelRouted(Event):
+    """A route chose the model for this step (journaled before its `ModelResponded`, or its
+    `ModelFailed` when every candidate failed). `considered` is compact, one
+    `name: why` per candidate (`chosen`, `rule ...`, `over ceiling`, `breaker open`,
+    `failed: <error_type>`, `fallback`); `features` (sparse `(index, value)` pairs) and
+    `propensity` (the probability the policy gave `chosen`) let a new policy be evaluated
+    off-line from the journal (`bosun router evaluate`)."""
+
+    kind: ClassVar[str] = "model_routed"
+    step: int
+    route: str
+    chosen: str
+    model: str
+    considered: tuple[str, ...]
+    policy: str = "static"  # static | learned | pinned | paced
+    propensity: float = 1.0
+    features: tuple[tuple[int, float], ...] = ()
+    effort: str | None = None
+    first: str = ""  # the candidate the policy picked before any fallback
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelFailed(Event):
     kind: ClassVar[str] = "model_failed"
     step: int
@@ -441,6 +463,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ModelRequested,
         ModelResponded,
         ModelFailed,
+        ModelRouted,
         ToolProposed,
         ToolStarted,
         ToolFinished,

@@ -7,6 +7,7 @@ them; providers for other APIs translate at their edge.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +31,11 @@ class ModelRequest:
     tools: list[dict[str, Any]]
     turn: int  # 0-based index of this model call within the run (stable across resumes)
     run_id: str = ""
+    # Reasoning effort a route chose for this call (`low`/`medium`/`high`), for models
+    # that take one; None leaves the model's own setting.
+    effort: str | None = None
+    # What a route may choose by: the run's agent, tenant and tags (`routing/features.py`).
+    context: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,8 @@ class ModelResponse:
     usage: Usage = field(default_factory=Usage)
     model: str = ""
     finish_reason: str = "stop"
+    route: Any = None  # a route's choice (`ModelRouted`), journaled before the answer
+    pricing: Any = None  # the chosen candidate's declared `Pricing` (else the agent's)
 
 
 class ModelProvider(Protocol):

@@ -58,6 +58,8 @@ class OpenAIProvider:
             kwargs["tools"] = request.tools
         if self.spec.temperature is not None:
             kwargs["temperature"] = self.spec.temperature
+        if effort := request.effort or self.spec.reasoning_effort:
+            kwargs["reasoning_effort"] = effort
         try:
             completion = await client.chat.completions.create(**kwargs)
         except openai.APIError as exc:

@@ -71,6 +71,18 @@ def _sim(spec: ModelSpec) -> ModelProvider:
     return SimProvider(spec)
 
 
+def _anthropic(spec: ModelSpec) -> ModelProvider:
+    from bosun.models.anthropic_provider import AnthropicProvider
+
+    return AnthropicProvider(spec)
+
+
+def _gemini(spec: ModelSpec) -> ModelProvider:
+    from bosun.models.gemini_provider import GeminiProvider
+
+    return GeminiProvider(spec)
+
+
 def _workflow(spec: ModelSpec) -> ModelProvider:
     # A workflow's interpreter (`bosun.workflow`, docs/workflows.md): registered here so a
     # worker rebuilds a pinned workflow version without importing it first.
@@ -82,4 +94,6 @@ def _workflow(spec: ModelSpec) -> ModelProvider:
 register_provider("openai", _openai)
 register_provider("scripted", _scripted, offline=True)
 register_provider("sim", _sim, offline=True)
+register_provider("anthropic", _anthropic)
+register_provider("gemini", _gemini)
 register_provider("workflow", _workflow, offline=True)

@@ -24,6 +24,7 @@ from bosun.journal.events import (
     LimitReached,
     ModelFailed,
     ModelResponded,
+    ModelRouted,
     Notified,
     PolicyDecided,
     ReviewDecided,
@@ -243,6 +244,14 @@ def describe(event: Event) -> str | None:
                 f"step {event.step + 1:<3} model {event.model} -> {what}  "
                 f"({event.input_tokens}+{event.output_tokens} tok, {format_cost(event.cost)}, "
                 f"{event.latency_ms:.0f} ms)"
+            )
+        case ModelRouted():
+            why = "; ".join(c for c in event.considered if not c.endswith(": chosen"))
+            effort = f" effort {event.effort}" if event.effort else ""
+            return (
+                f"step {event.step + 1:<3} route {event.route} -> {event.chosen or 'none'}"
+                f"{effort} ({event.policy}, p={event.propensity:.2f})"
+                + (f"  [{clip(why, 90)}]" if why else "")
             )
         case ModelFailed():
             return (

@@ -32,6 +32,7 @@ from bosun.journal.events import (
     ModelFailed,
     ModelRequested,
     ModelResponded,
+    ModelRouted,
     PolicyDecided,
     ReviewDecided,
     ReviewRequested,
@@ -218,6 +219,7 @@ class RunTracer:
         self.tool_bases: dict[str, tuple[str, dict[str, Any]]] = {}
         self.started_ts = info.created_at
         self.chats: dict[int, tuple[int, _Asked]] = {}  # step -> (seq, what was asked)
+        self.routed: dict[int, ModelRouted] = {}  # step -> a route's choice for it
         # The open calls, from the one projection of calls (ended ones are forgotten).
         self.calls = CallFold(forget_ended=True)
         self.provider = ""
@@ -263,6 +265,9 @@ class RunTracer:
         opened = self.chats.pop(event.step)
         if emit:
             self._chat(opened[0], event.step, opened[1], event)
+
+    def _model_routed(self, seq: int, event: ModelRouted, emit: bool) -> None:
+        self.routed[event.step] = event
 
     def _model_failed(self, seq: int, event: ModelFailed, emit: bool) -> None:
         if event.step not in self.chats:
@@ -379,6 +384,12 @@ class RunTracer:
             )
         attrs = shared[2].copy()
         attrs["bosun.step"] = step + 1
+        if (routed := self.routed.pop(step, None)) is not None:
+            attrs["bosun.route"] = routed.route
+            attrs["bosun.route.chosen"] = routed.chosen
+            attrs["bosun.route.policy"] = routed.policy
+            attrs["bosun.route.propensity"] = routed.propensity
+            attrs["bosun.route.considered"] = list(routed.considered)
         error: str | None = None
         if isinstance(outcome, ModelResponded):
             attrs["gen_ai.response.model"] = outcome.model
@@ -523,6 +534,7 @@ _FOLDS: dict[str, Callable[[RunTracer, int, Any, bool], None]] = {
     "model_requested": RunTracer._model_requested,
     "model_responded": RunTracer._model_responded,
     "model_failed": RunTracer._model_failed,
+    "model_routed": RunTracer._model_routed,
     "tool_proposed": RunTracer._tool_proposed,
     "policy_decided": RunTracer._call_event,
     "approval_resolved": RunTracer._approval_resolved,

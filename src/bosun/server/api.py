@@ -331,6 +331,19 @@ async def signal_run(
 
 
 @router.post(
+    "/runs/{run_id}/feedback",
+    response_model=schemas.FeedbackGiven,
+    responses=NOT_FOUND,
+    tags=["runs"],
+)
+async def run_feedback(
+    run_id: str, body: schemas.FeedbackIn, p: Operator, state: State
+) -> schemas.FeedbackGiven:
+    """Score a run (0 bad .. 1 good): recorded, and learnt from by the learning router."""
+    return await ops.feedback(state, p, run_id, body)
+
+
+@router.post(
     "/runs/{run_id}/pause", response_model=schemas.Paused, responses=NOT_FOUND, tags=["runs"]
 )
 async def pause_run(run_id: str, p: Operator, state: State) -> schemas.Paused:

@@ -20,7 +20,7 @@ from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
-from bosun.server import api, console, schemas, workflows
+from bosun.server import api, console, hooks, schemas, workflows
 from bosun.server.a2a.deliver import PushDispatcher
 from bosun.server.a2a.edge import A2AWire, mount_a2a
 from bosun.server.hub import Hub
@@ -61,6 +61,11 @@ def create_app(settings: Settings) -> FastAPI:
         state.metrics, state.observer = await attach_metrics(runtime)
         if settings.create_first_admin:
             state.first_admin_key = await ensure_first_admin(runtime.store)
+        if settings.triggers:
+            from bosun.triggers.runner import Triggers
+
+            state.triggers = Triggers.load(runtime, settings.triggers)
+            await state.triggers.start(state.stop)
         if settings.workers:
             state.worker = Worker(
                 runtime,
@@ -86,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             state.stop.set()
             state.hub.stopping.set()
+            if state.triggers is not None:
+                await state.triggers.stop()
             if state.worker_task is not None:
                 with contextlib.suppress(Exception):
                     await state.worker_task
@@ -112,6 +119,9 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(api.router)
+    app.include_router(hooks.api)
+    app.include_router(hooks.hooks)
+    app.include_router(hooks.pages)
     app.include_router(metrics_router)
     app.include_router(console.router)
     app.include_router(workflows.api)  # human tasks, a workflow run's graph

@@ -59,6 +59,13 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         " (repeatable; also $BOSUN_TRUSTED_PROXIES, comma-separated; default: none)",
     )
     p.add_argument(
+        "--triggers",
+        default=None,
+        metavar="FILE",
+        help="a triggers file: its webhooks served at /hooks/NAME, its schedules, queues and"
+        " event triggers run in this process (docs/triggers.md)",
+    )
+    p.add_argument(
         "--a2a-public-anywhere",
         action="store_true",
         help="honour agents' `a2a: {public: true}` on any address, not only on loopback"
@@ -129,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         secure_cookies=args.secure_cookies,
         max_body_bytes=args.max_body_bytes,
         trusted_proxies=[p for p in proxies if p.strip()],
+        triggers=args.triggers,
         a2a_public_anywhere=args.a2a_public_anywhere,
         a2a_push_allow_loopback=args.a2a_push_allow_loopback,
         public_url=args.public_url,

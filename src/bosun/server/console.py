@@ -348,6 +348,19 @@ async def cancel_run(request: Request, run_id: str, p: User, state: State):
     return back(request, f"/runs/{run_id}", msg=result.message)
 
 
+@router.post("/runs/{run_id}/feedback")
+async def feedback_run(
+    request: Request, run_id: str, p: User, state: State, score: Annotated[float, Form()]
+):
+    """The thumbs: 1 or 0 for the learning router (`ops.feedback`, as the API)."""
+    try:
+        result = await ops.feedback(state, p, run_id, schemas.FeedbackIn(score=score))
+    except (HTTPException, BosunError, ValueError) as exc:
+        return back(request, f"/runs/{run_id}", err=_detail(exc))
+    learnt = f"; the router learnt from {result.decisions} decision(s)" if result.decisions else ""
+    return back(request, f"/runs/{run_id}", msg=f"feedback recorded{learnt}")
+
+
 @router.post("/runs/{run_id}/pause")
 async def pause_run(request: Request, run_id: str, p: User, state: State):
     try:

@@ -7,7 +7,7 @@ read it at all. Authentication has to happen here, not only in the routes' depen
 FastAPI reads and parses a request's body before it runs the dependencies, so a route-level
 check would buffer an anonymous 300 MB upload before refusing it.
 
-Every path needs a caller except `PUBLIC` ones. Under `/api/` and `/metrics` the caller is a
+Every path needs a caller except `PUBLIC` ones (and signed webhooks under `/hooks/`). Under `/api/` and `/metrics` the caller is a
 bearer key or a console session (401 otherwise); every other path is the console and needs
 its session (else the login page). A request that changes something with a cookie (or logs
 in) must also come from our own pages (`check_same_origin`).
@@ -29,7 +29,8 @@ from bosun.server.console import login_redirect
 RETRY_AFTER_SECONDS = 2  # what a 503 tells clients while the database fails
 
 PUBLIC = frozenset({"/", "/login", "/healthz", "/readyz", "/openapi.json"})
-PUBLIC_PREFIXES = ("/static/",)
+# `/hooks/`: webhooks authenticate by their signature (`bosun.server.hooks`), not by a key.
+PUBLIC_PREFIXES = ("/static/", "/hooks/")
 
 # Scripts, styles, images, fetches and forms from this server only; no frames of us
 # anywhere, no plugins, no <base>. The console has no inline script or style (see
@@ -62,7 +63,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         # Static files and A2A agent cards (public, and cached by A2A clients) keep their own.
-        static = scope["path"].startswith(PUBLIC_PREFIXES) or is_card(scope["path"])
+        static = scope["path"].startswith("/static/") or is_card(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -247,6 +247,20 @@ async def signal(
     return schemas.Signalled(run_id=run_id, name=name, wait_id=wait_id, message=message)
 
 
+async def feedback(
+    state: ServerState, p: Principal, run_id: str, body: schemas.FeedbackIn
+) -> schemas.FeedbackGiven:
+    """A person's reward for the caller's tenant's run (`bosun.routing.rewards`)."""
+    from bosun.routing.rewards import give_feedback
+
+    need(p, "operate")
+    await get_run(state, p, run_id, "give feedback on")
+    n = await give_feedback(
+        state.runtime.store, run_id, body.score, comment=body.comment, tenant=p.tenant
+    )
+    return schemas.FeedbackGiven(run_id=run_id, score=body.score, decisions=n)
+
+
 async def pause(state: ServerState, p: Principal, run_id: str) -> schemas.Paused:
     need(p, "operate")
     run = await get_run(state, p, run_id, "pause")

@@ -212,6 +212,20 @@ class Cancelled(BaseModel):
     message: str
 
 
+class FeedbackIn(BaseModel):
+    """A reward for a run: the learning router learns from it (docs/routing.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+    score: float = Field(ge=0, le=1, description="quality: 0 bad, 1 good (thumbs: 0 or 1)")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackGiven(BaseModel):
+    run_id: str
+    score: float
+    decisions: int = Field(description="the run's learned routing decisions it updated")
+
+
 class PushDelivery(BaseModel):
     """One A2A push notification owed to, sent to, or given up on a task's webhook."""
 

@@ -39,6 +39,7 @@ class Settings:
     # Reverse proxies (IPs or CIDR networks) whose X-Forwarded-For is believed; from anyone
     # else the header is ignored and the client is the TCP peer.
     trusted_proxies: list[str] = field(default_factory=list)
+    triggers: str | None = None  # a triggers file (`bosun serve --triggers FILE`)
     # A2A (docs/a2a.md): where clients reach us (agent cards name it; `bosun serve` fills it
     # from --host/--port), the address bound (public agents only on loopback), and whether
     # `a2a: {public: true}` holds on any address.
@@ -68,6 +69,7 @@ class ServerState:
     observer: Any = None
     blocked: dict[str, float] = field(default_factory=dict)  # client ip -> blocked until
     touched: dict[str, float] = field(default_factory=dict)  # key id -> last `last_used_at` write
+    triggers: Any = None  # bosun.triggers.runner.Triggers, with `Settings.triggers`
     a2a_public: frozenset[str] = frozenset()  # agents callable over A2A without a key
     push: Any = None  # bosun.server.a2a.deliver.PushDispatcher (A2A push deliveries)
     push_task: asyncio.Task[None] | None = None

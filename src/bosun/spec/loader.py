@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bosun.errors import BosunError, SpecError
 from bosun.spec import yaml_lines
 from bosun.spec.a2a import A2ASettings
+from bosun.spec.a2a_remote import A2aAgent, a2a_tools
 from bosun.spec.agent import Agent, check_name
 from bosun.spec.agent_tool import agent_tool
 from bosun.spec.handoff import handoff
@@ -56,6 +57,7 @@ class ToolEntry(BaseModel):
     targets: list[str] | dict[str, list[str]] | None = None
     amounts: list[str] | dict[str, list[str]] | None = None
     mcp: McpServer | None = None
+    a2a: A2aAgent | None = None  # a remote A2A agent: `a2a: URL` or `a2a: {card: URL, ...}`
     allow: list[str] | None = None
     deny: list[str] = Field(default_factory=list)
     effects: dict[str, Effect] = Field(default_factory=dict)
@@ -68,14 +70,33 @@ class ToolEntry(BaseModel):
     share: float | None = Field(default=None, gt=0, le=1)  # of the parent's remainder
     on_child_failure: OnChildFailure | None = None
 
+    @field_validator("a2a", mode="before")
+    @classmethod
+    def _short_a2a(cls, value: Any) -> Any:
+        """`a2a: https://agents.example` is short for `a2a: {card: https://agents.example}`."""
+        return {"card": value} if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _one_source(self) -> ToolEntry:
-        given = [f for f in ("ref", "mcp", "agent") if getattr(self, f) is not None]
+        given = [f for f in ("ref", "mcp", "agent", "a2a") if getattr(self, f) is not None]
         if len(given) != 1:
             raise ValueError(
-                "give one of `ref` (a Python tool), `mcp` (an MCP server's tools) or `agent`"
-                " (another agent, e.g. `agent:researcher`)"
+                "give one of `ref` (a Python tool), `mcp` (an MCP server's tools), `agent`"
+                " (another agent, e.g. `agent:researcher`) or `a2a` (a remote A2A agent's"
+                " card URL)"
             )
+        if self.a2a is not None:
+            others = [
+                f
+                for f in ("idempotent", "retry", "undo", "sensitive", "name")
+                if getattr(self, f) is not None
+            ] + (["deny"] if self.deny else [])
+            if others:
+                raise ValueError(
+                    f"`{others[0]}` is not for `a2a` entries: a remote agent's skills take "
+                    "`allow`, `effect`, `effects`, `trusted`, `timeout` and `prefix` (its calls"
+                    " are never repeated: not idempotent)"
+                )
         agent_only = [
             f
             for f in ("description", "input_schema", "context", "limits", "share")
@@ -251,6 +272,23 @@ def mcp_entry_tools(entry: ToolEntry, folder: str) -> list[Tool]:
     )
 
 
+def a2a_entry_tools(entry: ToolEntry) -> list[Tool]:
+    """An `a2a:` entry's tools: the agent card is fetched once, now, and each skill the
+    entry takes is pinned with the card's version (docs/a2a.md)."""
+    assert entry.a2a is not None
+    return list(
+        a2a_tools(
+            entry.a2a,
+            allow=entry.allow,
+            trusted=bool(entry.trusted),
+            effect=entry.effect,
+            effects=dict(entry.effects),
+            timeout=entry.timeout or 30.0,
+            prefix=entry.prefix,
+        )
+    )
+
+
 def _other_agent(name: str, folder: str, loading: tuple[str, ...]) -> Agent:
     """The agent file an `agent:` entry names, loaded (a file that lists itself, directly or
     through others, is refused with the chain: each agent is pinned whole in its lister)."""
@@ -374,6 +412,12 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
         if entry.agent is not None:
             try:
                 tools.append(_agent_tool(entry, folder, (*_loading, os.path.abspath(path))))
+            except BosunError as exc:
+                raise at.error(("tools", i), str(exc)) from None
+            continue
+        if entry.a2a is not None:
+            try:
+                tools.extend(a2a_entry_tools(entry))
             except BosunError as exc:
                 raise at.error(("tools", i), str(exc)) from None
             continue

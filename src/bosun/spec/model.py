@@ -99,6 +99,12 @@ class ModelSpec(SpecModel):
     pricing: Pricing | None = None
     # Tried in order when this model fails or its circuit breaker is open.
     fallbacks: tuple[ModelSpec, ...] = ()
+    # anthropic, gemini: read the answer as server-sent events (the same answer is journaled)
+    stream: bool = False
+    # anthropic: the answer's token cap (the Messages API requires one)
+    max_tokens: int = Field(default=4096, gt=0)
+    # `low`/`medium`/`high` for models that take a reasoning effort (a route may choose it)
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
 
     @property
     def endpoint(self) -> str:

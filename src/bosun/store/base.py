@@ -38,6 +38,7 @@ from bosun.store.records import (
     AuditRecord,
     Breaker,
     ConsoleSession,
+    Feedback,
     Finding,
     GcReport,
     KillSwitch,
@@ -46,6 +47,7 @@ from bosun.store.records import (
     RunSummary,
     UsageRow,
 )
+from bosun.store.triggers import TriggerStore
 from bosun.store.waits_rows import WaitRecord
 
 
@@ -389,6 +391,11 @@ class WaitStore(abc.ABC):
         """Settle every pending wait on remote task `remote_id`; the ids settled."""
 
     @abc.abstractmethod
+    async def remote_waits(self, prefix: str, limit: int = 500) -> list[WaitRecord]:
+        """Pending remote waits whose key starts with `prefix` (a kind's, e.g. `a2a:`),
+        oldest first: what that kind's watcher follows."""
+
+    @abc.abstractmethod
     async def waits(self, run_id: str) -> list[WaitRecord]:
         """The run's waits, oldest first."""
 
@@ -422,8 +429,47 @@ class WaitStore(abc.ABC):
         False if the run is not parked (a running run sees the switch at its next commit)."""
 
 
+class RouterStore(abc.ABC):
+    """The learning router's shared state and the rewards it learns from
+    (`bosun.routing`). Every worker reads and updates the same rows."""
+
+    @abc.abstractmethod
+    async def router_state(self, key: str) -> tuple[int, bytes] | None:
+        """(version, state) of the learned model `key`, or None if nothing was learned."""
+
+    @abc.abstractmethod
+    async def router_state_put(self, key: str, version: int, state: bytes) -> bool:
+        """Store `state` if the row is still at `version` (0: there is no row yet); False
+        if another worker updated it first (read again and re-apply)."""
+
+    @abc.abstractmethod
+    async def router_state_reset(self, prefix: str) -> int:
+        """Forget the learned models `prefix` names (exactly, or `prefix/...`)."""
+
+    @abc.abstractmethod
+    async def router_states(self) -> list[tuple[str, int, float]]:
+        """(key, version, updated_at) of every learned model."""
+
+    @abc.abstractmethod
+    async def add_feedback(self, feedback: Feedback) -> None: ...
+
+    @abc.abstractmethod
+    async def feedback(
+        self, *, tenant: str | None = None, run_id: str | None = None
+    ) -> list[Feedback]:
+        """Rewards of one tenant's runs, or of one run, oldest first."""
+
+
 class Store(
-    RunStore, WaitStore, GovernanceStore, AccessStore, ObserveStore, ArtifactStore, PushStore
+    RunStore,
+    WaitStore,
+    GovernanceStore,
+    AccessStore,
+    ObserveStore,
+    ArtifactStore,
+    TriggerStore,
+    RouterStore,
+    PushStore,
 ):
     """Durable storage for runs, their journals, governance, access and observation: every
     concern, as one object (what `open_store` returns and what everyone imports)."""

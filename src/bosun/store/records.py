@@ -281,6 +281,7 @@ __all__ = [
     "AuditRecord",
     "Breaker",
     "ConsoleSession",
+    "Feedback",
     "Finding",
     "GcReport",
     "KillSwitch",
@@ -290,3 +291,15 @@ __all__ = [
     "UsageRow",
     "blob_hash",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A reward given to a run (`bosun feedback`, an approval's outcome, a veto)."""
+
+    run_id: str
+    ts: float
+    score: float
+    source: str  # person | approval | review | workflow
+    tenant: str
+    comment: str | None = None

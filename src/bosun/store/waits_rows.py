@@ -187,6 +187,21 @@ KEYED_WAITS = (
     f"SELECT {WAIT_COLUMNS} FROM waits WHERE kind=? AND key=? AND status='{WaitStatus.PENDING}'"
     " ORDER BY created_at, id"
 )
+# (key prefix + '%', limit) -> pending remote waits whose key starts with a kind's prefix
+# (`a2a:`): what a kind's watcher follows (`tools/a2a/watcher.py`)
+REMOTE_WAITS = (
+    f"SELECT {WAIT_COLUMNS} FROM waits WHERE kind='{WaitKind.REMOTE}'"
+    f" AND status='{WaitStatus.PENDING}' AND key LIKE ? ORDER BY created_at, id LIMIT ?"
+)
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching keys that start with `prefix` (which has no wildcards)."""
+    if not prefix or any(c in prefix for c in "%_\\"):
+        raise ValueError(f"a remote wait key prefix is plain text: {prefix!r}")
+    return prefix + "%"
+
+
 # (run_id, run_id) -> whether a run that ended has anything to close: waits of its own
 # (approvals among them) or a parent waiting on it. Nearly always false, so a run's end
 # costs this one indexed read and nothing more.

@@ -1,9 +1,10 @@
 """Tool sources and execution. Tool *definitions* live in `bosun.spec`.
 
-Importing the package registers the built-in source kinds (`python`, `mcp`, `agent`); other kinds
+Importing the package registers the built-in source kinds (`python`, `mcp`, `agent`, `a2a`); other kinds
 register themselves with `register_source_kind` (see docs/tools.md).
 """
 
+from bosun.tools import a2a as _a2a  # noqa: F401  (registers the `a2a` kind)
 from bosun.tools import agents as _agents  # noqa: F401  (registers the `agent` kind)
 from bosun.tools import mcp as _mcp  # noqa: F401  (registers the `mcp` kind)
 from bosun.tools import python as _python  # noqa: F401  (registers the `python` kind)

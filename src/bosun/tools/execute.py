@@ -226,7 +226,11 @@ async def execute_tool(
             error_type = "source_lost" if exc.sent else "source_unavailable"
             message, fault = clean_text(str(exc)), "tool"
         except Exception as exc:
-            error_type, message = type(exc).__name__, clean_text(str(exc) or type(exc).__name__)
+            # A source's own error class may name itself (`error_type`: an A2A task that
+            # failed is `remote_failed`, as when its wait settles); else the exception's.
+            named = getattr(exc, "error_type", None)
+            error_type = named if isinstance(named, str) and named else type(exc).__name__
+            message = clean_text(str(exc) or type(exc).__name__)
             fault = "call" if isinstance(exc, CALLER_ERRORS) else "tool"
         if attempt >= tool.retry.max_attempts or fault == "call":  # the same call fails again
             return ToolOutcome(

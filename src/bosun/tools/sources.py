@@ -97,6 +97,32 @@ def source_kinds() -> tuple[str, ...]:
     return tuple(sorted(_KINDS))
 
 
+class Watcher(Protocol):
+    """Something a kind runs in every worker while runs are parked on its remote tasks
+    (A2A: `tools/a2a/watcher.py`): `serve(stop)` until `stop` is set; `busy()` while a
+    task it could settle is pending (a worker asked to exit when idle waits for it)."""
+
+    async def busy(self) -> bool: ...
+
+    async def serve(self, stop: asyncio.Event) -> None: ...
+
+
+WatcherFactory = Callable[[Any, float], Watcher]  # (the worker's Runtime, its poll seconds)
+_WATCHERS: dict[str, WatcherFactory] = {}
+
+
+def register_watcher(kind: str, factory: WatcherFactory) -> None:
+    """Have every worker run `factory(runtime, poll)`'s watcher (one per kind; registering
+    a kind again replaces its factory)."""
+    _WATCHERS[kind] = factory
+
+
+def watchers(runtime: Any, poll: float) -> list[Watcher]:
+    """A new watcher of each registered kind for a worker's `runtime`, polling about as
+    often as the worker does (`poll` seconds)."""
+    return [factory(runtime, poll) for _, factory in sorted(_WATCHERS.items())]
+
+
 def build_source(spec: SourceSpec) -> ToolSource:
     factory = _KINDS.get(spec.kind)
     if factory is None:
@@ -229,6 +255,18 @@ class SourcePool:
             await self._drop(pin.source.key, opened)
             raise
 
+    async def cancel_remote(self, pin: Pin, key: str) -> bool:
+        """Cancel the remote task a wait of this tool is on (its run ended: cancelled,
+        killed, finished), when the tool's source can (`cancel_remote(key)`); False
+        otherwise. Never raises: the run ends either way."""
+        try:
+            opened = self._open.get(pin.source.key) or await self.get(pin.source)
+            cancel = getattr(opened.source, "cancel_remote", None)
+            return bool(cancel is not None and await cancel(key))
+        except Exception as exc:
+            log.warning("cancelling remote task %s of %s failed: %s", key, pin.served_name, exc)
+            return False
+
     async def _drop(self, key: tuple[str, str], opened: _Opened) -> None:
         if self._open.get(key) is opened:
             del self._open[key]
@@ -251,5 +289,7 @@ __all__ = [
     "ToolSource",
     "build_source",
     "register_source_kind",
+    "register_watcher",
     "source_kinds",
+    "watchers",
 ]

@@ -18,7 +18,7 @@ are named `bosun` in `pg_stat_activity` unless the URL sets `application_name`.
 
 The store is built from one mixin per concern, the same files as `bosun.store.sqlite`:
 `runs` (connections, run rows, reads, status, retention), `journal` (the group-commit
-writer), `leases`, `governance`, `audit`, `access`, `observe`, `waits`, `artifacts` (a bytea table), `push` (A2A push configs and outbox), `schema` + `migrations`,
+writer), `leases`, `governance`, `audit`, `access`, `observe`, `waits`, `artifacts` (a bytea table), `triggers`, `push` (A2A push configs and outbox), `schema` + `migrations`,
 `errors` (redacted messages, dead connections).
 """
 
@@ -34,7 +34,9 @@ from bosun.store.postgres.journal import PostgresJournal
 from bosun.store.postgres.leases import PostgresLeases
 from bosun.store.postgres.observe import PostgresObserve
 from bosun.store.postgres.push import PostgresPush
+from bosun.store.postgres.router import PostgresRouter
 from bosun.store.postgres.runs import PostgresRuns
+from bosun.store.postgres.triggers import PostgresTriggers
 from bosun.store.postgres.waits import PostgresWaits
 
 
@@ -48,6 +50,8 @@ class PostgresStore(
     PostgresObserve,
     PostgresWaits,
     PostgresArtifacts,
+    PostgresTriggers,
+    PostgresRouter,
     PostgresPush,
     Store,
 ):

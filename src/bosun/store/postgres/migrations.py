@@ -14,12 +14,13 @@ from collections.abc import Sequence
 import psycopg
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate
+from bosun.store import budgets_sql, ddl, migrate, router_sql
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.errors import DB_NOW, SCHEMA_LOCK
 from bosun.store.postgres.push import schema_statements as push_schema
+from bosun.store.postgres.triggers import schema_statements as trigger_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 from bosun.store.sql import pg
 
@@ -104,6 +105,8 @@ _HISTORY: list[tuple[str, Step]] = [
     ("run-tree budgets", _statements(*budgets_sql.POSTGRES_SCHEMA)),
     ("durable waits and signals", _statements(*WAITS_SCHEMA)),
     ("artifacts by reference", _statements(*artifact_schema())),
+    ("triggers and their deliveries", _statements(*trigger_schema())),
+    ("router state and feedback", _statements(*router_sql.ddl_statements(_pg))),
     ("a2a push configs and deliveries", _statements(*push_schema())),
 ]
 STEPS: list[Step] = [

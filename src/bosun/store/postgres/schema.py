@@ -8,9 +8,10 @@ become this one is `migrations`.
 
 from __future__ import annotations
 
-from bosun.store import ddl
+from bosun.store import ddl, router_sql
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.push import schema_statements as push_schema
+from bosun.store.postgres.triggers import schema_statements as trigger_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
@@ -81,5 +82,7 @@ STATEMENTS = [
     EVENTS_INDEX,
     *WAITS_SCHEMA,
     *artifact_schema(),
+    *trigger_schema(),
+    *router_sql.ddl_statements(lambda t: ddl.render(t, "postgres")),
     *push_schema(),
 ]

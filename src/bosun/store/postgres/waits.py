@@ -173,6 +173,11 @@ class PostgresWaits:
                 if await settle_in_tx(conn, w.id, WaitStatus.SETTLED, data, now)
             ]
 
+    async def remote_waits(self, prefix: str, limit: int = 500) -> list[WaitRecord]:
+        async with self._session("read pending remote waits") as conn:
+            cur = await conn.execute(pg(sql.REMOTE_WAITS), (sql.like_prefix(prefix), limit))
+            return [wait_from_row(r) for r in await cur.fetchall()]
+
     async def waits(self, run_id: str) -> list[WaitRecord]:
         async with self._session(f"read the waits of run {run_id}") as conn:
             cur = await conn.execute(

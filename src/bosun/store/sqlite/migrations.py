@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, budgets_sql, ddl, migrate, push, waits_rows
+from bosun.store import artifacts, budgets_sql, ddl, migrate, push, router_sql, triggers, waits_rows
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema, waits
 
@@ -142,6 +142,18 @@ def _artifacts(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _triggers(conn: sqlite3.Connection) -> None:
+    """Triggers' counters, pause flags, schedules' ticks and the deliveries seen."""
+    for statement in triggers.ddl_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
+def _router(conn: sqlite3.Connection) -> None:
+    """The learning router's shared state and the rewards it learns from."""
+    for statement in router_sql.ddl_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
 def _a2a_push(conn: sqlite3.Connection) -> None:
     """A2A push-notification configs and their delivery outbox."""
     for statement in push.ddl_statements(lambda t: ddl.render(t, "sqlite")):
@@ -160,7 +172,9 @@ STEPS: list[Step] = [
     Step(9, "breakers and findings tables", _breakers_and_findings),
     Step(10, "run-tree budgets", _tree_budgets),
     Step(11, "artifacts by reference", _artifacts),
-    Step(12, "a2a push configs and deliveries", _a2a_push),
+    Step(12, "triggers and their deliveries", _triggers),
+    Step(13, "router state and feedback", _router),
+    Step(14, "a2a push configs and deliveries", _a2a_push),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

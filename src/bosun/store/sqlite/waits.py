@@ -162,6 +162,10 @@ class SqliteWaits:
             raise
         return won
 
+    async def remote_waits(self, prefix: str, limit: int = 500) -> list[WaitRecord]:
+        rows = self.conn.execute(sql.REMOTE_WAITS, (sql.like_prefix(prefix), limit)).fetchall()
+        return [wait_from_row(r) for r in rows]
+
     async def waits(self, run_id: str) -> list[WaitRecord]:
         rows = self.conn.execute(
             f"SELECT {sql.WAIT_COLUMNS} FROM waits WHERE run_id=? ORDER BY created_at, id",
