@@ -15,6 +15,7 @@ PUBLIC_ERRORS = [
     "ApprovalConflict",
     "BudgetExhausted",
     "EditRefused",
+    "FactNotFound",
     "InvalidAnswer",
     "NewerDatabase",
     "LeaseLost",

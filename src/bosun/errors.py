@@ -89,3 +89,7 @@ class EditRefused(BosunError):
     def __init__(self, message: str, *, rule: str):
         super().__init__(message)
         self.rule = rule
+
+
+class FactNotFound(BosunError):
+    """No remembered fact with that id in the tenant (`bosun memory show|forget`)."""

@@ -62,6 +62,13 @@ MATRIX = [
     ("POST", "/api/triggers/{name}/pause", "operate", None),
     ("POST", "/api/triggers/{name}/resume", "operate", None),
     ("GET", "/metrics", "platform", None),
+    ("GET", "/api/sessions", "read", None),
+    ("GET", "/api/sessions/{name}", "read", None),
+    ("POST", "/api/sessions/{name}/fork", "operate", {"into": "matrix-fork"}),
+    ("POST", "/api/sessions/{name}/clear", "operate", None),
+    ("GET", "/api/memory", "read", None),
+    ("GET", "/api/memory/{memory_id}", "read", None),
+    ("DELETE", "/api/memory/{memory_id}", "operate", None),
 ]
 # Webhooks authenticate by their signature (tests/triggers/test_webhooks.py).
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/hooks/{name}")}
@@ -73,6 +80,7 @@ FAKE = {
     "name": "a_signal",
     "call_id": "call_1",
     "digest": "sha256:" + "0" * 64,
+    "memory_id": "mem_doesnotexist",
 }
 
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from bosun import __version__
 from bosun.cli.common import parse_duration, parse_tag
 from bosun.cli.govern import add_govern_commands, add_policy_command
+from bosun.cli.memory import add_memory_commands
 from bosun.cli.routing import add_routing_commands
 from bosun.cli.runs import add_run_commands, cmd_run, cmd_worker, tree_lines
 from bosun.engine.runtime import Runtime
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(sub, common)
     add_govern_commands(sub, common)
+    add_memory_commands(sub, common)  # sessions, memory
     add_server_commands(sub, common)  # serve, keys, tenants
     add_mcp_commands(sub, common)  # mcp serve
     add_trigger_commands(sub, common)  # triggers list|pause|resume
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         options = {"lease_seconds": getattr(args, "lease_seconds", 30)}
         if getattr(args, "tool_threads", None) is not None:
             options["tool_threads"] = args.tool_threads
-        rt = Runtime(args.db or default_db_url(), **options)
+        embeddings = os.environ.get("BOSUN_EMBEDDINGS")  # vector recall (docs/memory.md)
+        rt = Runtime(args.db or default_db_url(), embedder=embeddings, **options)
         async with rt:
             return await handler(rt, args)
 

@@ -8,27 +8,33 @@ commit (the start commits at once), so it follows the loop's durability rule.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
 
 from bosun.engine.decide import decide_call
-from bosun.engine.state import CallState, RunState
+from bosun.engine.state import CallState, RunState, rebuild
+from bosun.errors import UnstorableEvent
 from bosun.govern.decision import Decision
 from bosun.govern.governor import kill_scopes
 from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
     FeedbackRecorded,
+    ModelResponded,
     PolicyDecided,
+    RunFinished,
     ToolFailed,
     ToolStarted,
 )
 from bosun.spec.vocab import ApprovalStatus
-from bosun.store.base import CANCELLED, KILLED, ApprovalRecord
+from bosun.store.base import CANCELLED, FAILED, KILLED, ApprovalRecord
 
 if TYPE_CHECKING:
     from bosun.govern.governor import Governor
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
     from bosun.spec.agent import Agent
     from bosun.spec.tool import Tool
     from bosun.store.base import KillSwitch, Store
+
+log = logging.getLogger("bosun.engine")
 
 
 class CallSteps:
@@ -64,6 +72,28 @@ class CallSteps:
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
         raise NotImplementedError
+
+    async def unstorable(self, events: Sequence[Event], exc: UnstorableEvent) -> RunState:
+        """Some of `events` cannot be stored (nothing of them was): end the run as failed,
+        keeping what every budget needs. A model answer that cannot be stored is journaled
+        without its content, so its tokens and cost count; a retry would pay for it again."""
+        state = rebuild(self.state.run_id, await self.store.events(self.state.run_id))
+        self.state = state
+        kept: list[Event] = []
+        for event in events:
+            if isinstance(event, ModelResponded):
+                kept.append(dataclasses.replace(event, content=None, tool_calls=0))
+        kept.append(
+            RunFinished(
+                status=FAILED,
+                reason=f"the step failed: what it produced could not be stored ({exc})",
+            )
+        )
+        for event in kept:
+            self.record(event)
+        await self.commit()
+        log.error("run %s failed: %s", state.run_id, exc)
+        return state
 
     async def kill_check(self, tool: str | None) -> RunState | None:
         """Halt (status `killed`) if a kill switch covers this run or this tool.

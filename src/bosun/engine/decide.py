@@ -7,9 +7,10 @@ get past a rule the proposed one would have met.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from bosun.engine.state import RunState
+from bosun.engine.state import RunState, recalled_facts
 from bosun.govern.decision import Decision
 from bosun.govern.governor import Governor
 from bosun.govern.suspects import CallProvenance, call_provenance
@@ -49,4 +50,5 @@ def decide_call(
         spend=state.cost,
         read_untrusted=state.read_untrusted,
         provenance=provenance,
+        facts=recalled_facts(state.recalled, time.time()) if state.recalled else None,
     )

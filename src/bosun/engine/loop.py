@@ -10,7 +10,6 @@ result, and which never started (see docs/durability.md).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -18,14 +17,16 @@ from collections.abc import Sequence
 from bosun.engine.agent_calls import AgentCalls, Spawn
 from bosun.engine.answer_review import AnswerReview
 from bosun.engine.call_steps import CallSteps
+from bosun.engine.context_steps import ContextSteps
 from bosun.engine.handoffs import Handoffs
 from bosun.engine.journal import JournalWriter
 from bosun.engine.limits import check_step, check_tool, effective_limits
 from bosun.engine.media import expand, keeper
+from bosun.engine.memory_steps import MemorySteps
 from bosun.engine.pinned import source_refusal
 from bosun.engine.progress import CallProgress
 from bosun.engine.reviews import Reviews
-from bosun.engine.state import CallState, RunState, rebuild
+from bosun.engine.state import CallState, RunState
 from bosun.engine.waits import any_parked, only_wait_results, waiting_reason
 from bosun.engine.waits import collect as collect_wait
 from bosun.engine.waits import known as known_waits
@@ -49,6 +50,7 @@ from bosun.journal.events import (
     ToolShadowed,
 )
 from bosun.journal.text import clean_text
+from bosun.memory.service import Memory
 from bosun.models.base import ModelProvider, ModelRequest
 from bosun.models.pricing import PriceTable
 from bosun.spec.agent import Agent
@@ -85,7 +87,7 @@ class RunEnded(Exception):
         self.state = state
 
 
-class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
+class RunLoop(CallSteps, ContextSteps, MemorySteps, AgentCalls, Handoffs, Reviews, AnswerReview):
     """One run, driven from its journal to its next stop (see the module docstring)."""
 
     def __init__(
@@ -106,6 +108,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         lineage: Sequence[str] = (),
         children: tuple[int, int, float] = (0, 0, 0.0),
         spawn: Spawn | None = None,
+        session: Sequence[dict] = (),
+        memory: Memory | None = None,
     ):
         self.store = store
         self.agent = agent
@@ -136,6 +140,7 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         self.system = (
             [{"role": "system", "content": agent.instructions}] if agent.instructions else []
         )
+        self.session, self.memory = list(session), memory  # `memory/sessions.py`, `service.py`
         self._buffer: list[Event] = []
         self.route_context = {"agent": agent.name, "tenant": state.tenant, "tags": state.tags}
         # Every append goes through the Runtime's writer: it stamps, fences and notifies.
@@ -182,28 +187,6 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         self.children = result.children
         if result.breakers or self.breakers:
             self.breakers = {b.key: b for b in result.breakers}
-
-    async def unstorable(self, events: Sequence[Event], exc: UnstorableEvent) -> RunState:
-        """Some of `events` cannot be stored (nothing of them was): end the run as failed,
-        keeping what every budget needs. A model answer that cannot be stored is journaled
-        without its content, so its tokens and cost count; a retry would pay for it again."""
-        state = rebuild(self.state.run_id, await self.store.events(self.state.run_id))
-        self.state = state
-        kept: list[Event] = []
-        for event in events:
-            if isinstance(event, ModelResponded):
-                kept.append(dataclasses.replace(event, content=None, tool_calls=0))
-        kept.append(
-            RunFinished(
-                status=FAILED,
-                reason=f"the step failed: what it produced could not be stored ({exc})",
-            )
-        )
-        for event in kept:
-            self.record(event)
-        await self.commit()
-        log.error("run %s failed: %s", state.run_id, exc)
-        return state
 
     async def finish(self, status: str, reason: str, output: str | None = None) -> RunState:
         await self.stop_children()  # no child outlives its parent
@@ -301,12 +284,14 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
         state = self.state
         step = state.steps
         provider, asked = self.provider.provider, self.provider.model
-        messages = len(state.messages) + len(self.system)
-        history = state.messages
+        sent = self.system + self.session + state.messages
+        if not self.fitter.fits(self.session, state.messages):  # over budget: fit, journaled
+            sent = await self.fit_context(step)
+        messages = len(sent)
         if state.media:  # references to content parts, built now from the artifact store
-            history = await expand(self.store, state.tenant, history)
+            sent = await expand(self.store, state.tenant, sent)
         request = ModelRequest(
-            messages=self.system + history,
+            messages=sent,
             tools=self.tool_schemas,
             turn=step,
             run_id=state.run_id,
@@ -500,6 +485,8 @@ class RunLoop(CallSteps, AgentCalls, Handoffs, Reviews, AnswerReview):
                 outcome = await self.hand_off(call, tool, kwargs)  # type: ignore[arg-type]
             elif call.tool in self.agent_tools:  # another agent: a child run, waited for durably
                 outcome = await self.call_agent(call, tool, kwargs)  # type: ignore[arg-type]
+            elif call.tool in self.memory_tools:  # the run's memory (`memory_steps.py`)
+                outcome = await self.use_memory(call, kwargs)
             else:  # its progress reports are journaled coalesced while it runs
                 progress: list[CallProgress] = []
 

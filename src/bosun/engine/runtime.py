@@ -33,6 +33,9 @@ from bosun.govern.governor import Governor, Policy
 from bosun.govern.policy import PolicyWarning
 from bosun.journal.events import Event, RunResumed
 from bosun.journal.text import text_problem
+from bosun.memory.embed import Embedder, embedder_from
+from bosun.memory.service import Memory
+from bosun.memory.sessions import conversation
 from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
 from bosun.models.pricing import PriceTable
@@ -99,8 +102,13 @@ class Runtime(RuntimeControls, TreeDriver):
         lease_seconds: float = 30.0,
         owner: str | None = None,
         tool_threads: int = DEFAULT_TOOL_THREADS,
+        embedder: Embedder | str | None = None,
     ):
         self.store = db if isinstance(db, Store) else open_store(db)
+        # Long-term memory (`bosun.memory`); `embedder` (or `BOSUN_EMBEDDINGS` at the edge)
+        # adds vector recall to the lexical one.
+        embedder = embedder_from(embedder) if isinstance(embedder, str) else embedder
+        self.memory = Memory(self.store, embedder)
         self.prices = prices or PriceTable()
         self.lease_seconds = lease_seconds
         self.owner = owner or default_owner()
@@ -147,6 +155,7 @@ class Runtime(RuntimeControls, TreeDriver):
             if aclose is not None:
                 await aclose()
         self._providers.clear()
+        await self.memory.close()
         await self.store.close()
 
     # -- agents ----------------------------------------------------------
@@ -487,6 +496,10 @@ class Runtime(RuntimeControls, TreeDriver):
             lineage=await self._lineage(run),
             children=(run.child_steps, run.child_tokens, run.child_cost),
             spawn=self._spawn_child,
+            session=await conversation(self.store, run.tenant, run.session, run.created_at)
+            if run.session and run.parent_id is None
+            else (),
+            memory=self.memory,
         )
         task = asyncio.current_task()
         self._loops[run.id] = loop

@@ -18,6 +18,7 @@ from bosun.journal.events import (
     ApprovalRequested,
     ApprovalResolved,
     AttentionResolved,
+    ContextFitted,
     Event,
     LimitReached,
     ModelResponded,
@@ -117,6 +118,14 @@ class RunState:
     # a pseudo-call `answer-<step>` on tool `answer`, never among `open_calls` (the model
     # proposed no call, so no tool message may answer one).
     answer_review: CallState | None = None
+    # The latest summary of older turns (`ContextFitted`) and how many of the oldest
+    # messages (the session's first) it stands for; and how many summaries were made.
+    context_summary: str | None = None
+    # Facts the run recalled (`recall` results), by `subject.attribute`: what freshness
+    # policies check an effectful call against (`recalled_facts`).
+    recalled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summary_covers: int = 0
+    summaries: int = 0
 
     def _pending(self, call_id: str) -> CallState | None:
         """The open call, or the answer under review, that `call_id` names."""
@@ -195,11 +204,18 @@ class RunState:
             event.tool, event.call_id, event.result, event.trusted, call.arguments if call else ""
         )
         self._close_call(event.call_id, text)
+        if event.tool == "recall" and isinstance(event.result, dict):
+            self._recall(event.result)
         if '"artifact":"sha256:' in text:  # the result holds media: the model sees it too
             self.media = True
             self.messages[-1]["media"] = [
                 r for r in references(event.result) if r.get("type") != "file"
             ]
+
+    def _recall(self, result: dict[str, Any]) -> None:
+        for m in result.get("memories") or ():
+            if isinstance(m, dict) and m.get("attribute") and m.get("subject"):
+                self.recalled[f"{m['subject']}.{m['attribute']}"] = m
 
     def _tool_failed(self, event: ToolFailed) -> None:
         self._close_call(event.call_id, f"error ({event.error_type}): {event.message}")
@@ -306,6 +322,14 @@ class RunState:
     def _limit_reached(self, event: LimitReached) -> None:
         self.reason = event.reason
 
+    def _context_fitted(self, event: ContextFitted) -> None:
+        self.input_tokens += event.input_tokens
+        self.output_tokens += event.output_tokens
+        self.cost += event.cost
+        if event.summary is not None:
+            self.context_summary, self.summary_covers = event.summary, event.covers
+            self.summaries += 1
+
     def _run_paused(self, event: RunPaused) -> None:
         self.status = PAUSED
         self.reason = event.reason
@@ -337,7 +361,22 @@ _FOLDS: dict[str, Callable[[RunState, Any], None]] = {
     "run_needs_attention": RunState._run_needs_attention,
     "limit_reached": RunState._limit_reached,
     "run_paused": RunState._run_paused,
+    "context_fitted": RunState._context_fitted,
 }
+
+
+def recalled_facts(recalled: dict[str, dict[str, Any]], now: float) -> dict[str, dict[str, Any]]:
+    """The CEL `facts` of a run's recalled facts, their age as of `now`."""
+    return {
+        key: {
+            "value": str(m.get("value", "")),
+            "source": str(m.get("source", "")),
+            "trusted": bool(m.get("trusted")),
+            "stale": bool(m.get("stale")) or bool(m.get("valid_until") and m["valid_until"] < now),
+            "age": max(0.0, now - float(m.get("observed_at") or 0.0)),
+        }
+        for key, m in recalled.items()
+    }
 
 
 def rebuild(run_id: str, events: list[tuple[int, Event]]) -> RunState:

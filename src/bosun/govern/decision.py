@@ -27,8 +27,8 @@ class ActionContext:
     (`bosun.govern.provenance`): `provenance` (argument -> `user`, `instructions`,
     `trusted`, `untrusted` or `none`), `args_from_untrusted`, `args_from_nowhere`,
     `sinks` (sink argument -> `egress`, `target` or `amount`), `suspect_args` (the sinks
-    default policy v2 holds) and `delegated_args` (sinks from untrusted content the
-    user's request delegated to).
+    default policy v2 holds), `delegated_args` (sinks from untrusted content the
+    user's request delegated to) and `facts` (what the run recalled from memory).
     """
 
     agent: str
@@ -46,6 +46,10 @@ class ActionContext:
     # (not in the user's request nor in trusted results): a sign of injection.
     tainted_args: tuple[str, ...] = ()
     tool_known: bool = True
+    # The facts the run recalled from memory, by `subject.attribute` (`order:1234.status`):
+    # {value, source, trusted, stale, age (seconds since observed)}; freshness policies
+    # read them (docs/memory.md, "Freshness policies").
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     declares_sinks: bool = False  # the tool declares egress/targets/amounts (a filter, not CEL)
     provenance: dict[str, str] = field(default_factory=dict)
     args_from_untrusted: tuple[str, ...] = ()
@@ -69,6 +73,7 @@ class ActionContext:
             "read_untrusted": self.read_untrusted,
             "tainted_args": list(self.tainted_args),
             "tool_known": self.tool_known,
+            "facts": self.facts,
             "provenance": self.provenance,
             "args_from_untrusted": list(self.args_from_untrusted),
             "args_from_nowhere": list(self.args_from_nowhere),

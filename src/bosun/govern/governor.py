@@ -86,6 +86,7 @@ class Governor:
         read_untrusted: bool,
         tainted_args: Sequence[str] = (),
         provenance: Callable[[], CallProvenance] | None = None,
+        facts: dict[str, dict[str, Any]] | None = None,
     ) -> Decision:
         """`provenance` is called only when some rule may read it (the decision is not the
         same for every call of this tool), so a run that needs none computes none."""
@@ -111,6 +112,7 @@ class Governor:
             read_untrusted=read_untrusted,
             tainted_args=tuple(tainted_args),
             tool_known=tool is not None,
+            facts=facts or {},
             declares_sinks=bool(tool is not None and tool.sinks),
             **(_provenance_vars(found) if found is not None else {}),
         )

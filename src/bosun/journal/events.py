@@ -455,10 +455,36 @@ class AttentionResolved(Event):
     note: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class ContextFitted(Event):
+    """A model call's context did not fit its budget as it stood: what was sent instead
+    (`bosun.memory.context`). Journaled with the call, only when something was left out,
+    summarised or shortened, so a run that fits costs nothing more per step. With the
+    journal it makes the context reproducible: the summary is kept here, never asked for
+    again on resume. Its summary's tokens and cost count like any model call's."""
+
+    kind: ClassVar[str] = "context_fitted"
+    step: int
+    budget: int  # tokens the request could hold
+    tokens: int  # tokens sent (estimated)
+    sent: int  # messages sent
+    dropped: int = 0  # older messages left out without a summary
+    summarized: int = 0  # older messages the summary stands for
+    shortened: list[str] = field(default_factory=list)  # calls whose results were cut
+    truncated: int = 0  # messages cut because even alone they would not fit
+    summary: str | None = None  # a new summary (None: none, or the previous one again)
+    covers: int = 0  # the oldest messages (session first) the summary stands for
+    model: str = ""  # the model that summarised
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         RunStarted,
+        ContextFitted,
         RunResumed,
         ModelRequested,
         ModelResponded,

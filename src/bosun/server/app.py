@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
-from bosun.server import api, console, hooks, schemas, workflows
+from bosun.server import api, console, hooks, memory_api, memory_console, schemas, workflows
 from bosun.server.a2a.deliver import PushDispatcher
 from bosun.server.a2a.edge import A2AWire, mount_a2a
 from bosun.server.hub import Hub
@@ -44,7 +45,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         agents = load_agents(settings.agents)
         runtime = Runtime(
-            settings.db, lease_seconds=settings.lease_seconds, tool_threads=settings.tool_threads
+            settings.db,
+            lease_seconds=settings.lease_seconds,
+            tool_threads=settings.tool_threads,
+            embedder=os.environ.get("BOSUN_EMBEDDINGS"),  # vector recall (docs/memory.md)
         )
         await runtime.open()
         state = ServerState(
@@ -122,8 +126,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(hooks.api)
     app.include_router(hooks.hooks)
     app.include_router(hooks.pages)
+    app.include_router(memory_api.router)
     app.include_router(metrics_router)
     app.include_router(console.router)
+    app.include_router(memory_console.router)
     app.include_router(workflows.api)  # human tasks, a workflow run's graph
     app.include_router(workflows.console)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -14,9 +14,11 @@ from pydantic import BaseModel, ValidationError
 from bosun.errors import BosunError, SpecError
 from bosun.spec.a2a import A2ASettings
 from bosun.spec.agent_tool import agent_tool, is_agent_tool
+from bosun.spec.context import ContextSpec, MemorySpec
 from bosun.spec.definition import Pin, SourceSpec, set_digest
 from bosun.spec.handoff import handoff, is_handoff
 from bosun.spec.limits import Limits, RateLimit
+from bosun.spec.memory_tools import memory_tools
 from bosun.spec.model import ModelSpec
 from bosun.spec.providers import provider_names
 from bosun.spec.refs import (
@@ -170,6 +172,10 @@ class Agent:
     # When one child run (an agent tool's call) fails: `continue` (its siblings go on) or
     # `cancel_siblings`; an agent tool's own `on_child_failure` wins (docs/teams.md).
     on_child_failure: OnChildFailure | str = OnChildFailure.CONTINUE
+    # How the context is fitted into the model's window, and long-term memory (`remember`,
+    # `recall`, `forget`): `bosun.spec.context`, docs/memory.md.
+    context: ContextSpec | dict[str, Any] | None = None
+    memory: MemorySpec | bool | dict[str, Any] | None = None
     # How `bosun serve` publishes the agent over A2A (`bosun.spec.a2a`; docs/a2a.md):
     # None is the defaults (authenticated callers only, text in and out).
     a2a: A2ASettings | None = None
@@ -189,6 +195,15 @@ class Agent:
             raise SpecError(problem)
         self.model = parse_model(self.model)
         self.limits = _validated(Limits, self.limits)
+        if self.context is not None:
+            self.context = _validated(ContextSpec, self.context)
+        if self.memory is not None:
+            self.memory = _validated(MemorySpec, self.memory)
+            if not self.memory.enabled:
+                self.memory = None
+        if self.memory is not None:  # offered its tools (pinned rebuilt ones come back too)
+            have = {t.name for t in self.tools if isinstance(t, Tool)}
+            self.tools = [*self.tools, *(t for t in memory_tools() if t.name not in have)]
         self.allow_external_tools = [resolve_ref(r, folder) for r in self.allow_external_tools]
         self._allowed = allowed_objects(self.allow_external_tools)
         if isinstance(self.tools, str | Tool) or callable(self.tools):
@@ -275,6 +290,14 @@ class Agent:
         return self.model
 
     @property
+    def context_spec(self) -> ContextSpec:
+        return self.context if isinstance(self.context, ContextSpec) else ContextSpec()
+
+    @property
+    def memory_spec(self) -> MemorySpec | None:
+        return self.memory if isinstance(self.memory, MemorySpec) else None
+
+    @property
     def tool_map(self) -> dict[str, Tool]:
         return {t.name: t for t in self.tools}  # type: ignore[union-attr]
 
@@ -309,6 +332,14 @@ class Agent:
                 self._snapshot["review_answer"] = self.review_answer
             if self.on_child_failure != OnChildFailure.CONTINUE:  # versions pinned before stay
                 self._snapshot["on_child_failure"] = str(self.on_child_failure)
+            if self.context is not None:  # absent when not declared: digests hold
+                self._snapshot["context"] = self.context_spec.model_dump(
+                    mode="json", exclude_defaults=True
+                )
+            if self.memory_spec is not None:
+                self._snapshot["memory"] = self.memory_spec.model_dump(
+                    mode="json", exclude_defaults=True
+                )
         return self._snapshot
 
     @property
@@ -407,6 +438,8 @@ class Agent:
             reviewers=[SourcedTool.from_declaration(d) for d in snapshot.get("reviewers", [])],
             review_answer=snapshot.get("review_answer"),
             on_child_failure=snapshot.get("on_child_failure", OnChildFailure.CONTINUE),
+            context=snapshot.get("context"),
+            memory=snapshot.get("memory"),
         )
         agent.allow_external_tools, agent._allowed = allow, allowed
         agent._snapshot = snapshot

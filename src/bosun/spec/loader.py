@@ -23,6 +23,7 @@ from bosun.spec.a2a import A2ASettings
 from bosun.spec.a2a_remote import A2aAgent, a2a_tools
 from bosun.spec.agent import Agent, check_name
 from bosun.spec.agent_tool import agent_tool
+from bosun.spec.context import ContextSpec, MemorySpec
 from bosun.spec.handoff import handoff
 from bosun.spec.limits import Limits, RateLimit
 from bosun.spec.mcp import McpServer, mcp_tools
@@ -177,6 +178,8 @@ class AgentFile(BaseModel):
     tool_autonomy: dict[str, Autonomy] = Field(default_factory=dict)
     rate_limits: list[RateLimit] = Field(default_factory=list)
     on_child_failure: OnChildFailure = OnChildFailure.CONTINUE  # for every agent tool
+    context: ContextSpec | None = None  # fitting the window (docs/memory.md)
+    memory: MemorySpec | bool | None = None  # remember / recall / forget (docs/memory.md)
     a2a: A2ASettings | None = None  # publishing over A2A (docs/a2a.md)
     # Functions of installed packages the agent may use as tools or undos as they are.
     allow_external_tools: list[Annotated[str, Field(pattern=REF_PATTERN)]] = Field(
@@ -456,6 +459,8 @@ def load_agent_yaml(path: str, _loading: tuple[str, ...] = ()) -> Agent:
             rate_limits=spec.rate_limits,
             allow_external_tools=allow,
             on_child_failure=spec.on_child_failure,
+            context=spec.context,
+            memory=spec.memory,
             a2a=spec.a2a,
         )
     except SpecError as exc:  # what only the whole agent can tell, e.g. two tools named alike

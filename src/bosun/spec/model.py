@@ -95,6 +95,9 @@ class ModelSpec(SpecModel):
     input_tokens: int = Field(default=500, ge=0)
     output_tokens: int = Field(default=50, ge=0)
     tool_steps: int = Field(default=3, ge=0, description="sim: tool calls before answering")
+    # The model's context window in tokens (None: `bosun.spec.context.DEFAULT_WINDOW`); no
+    # request sends more (docs/memory.md, "Context").
+    context_window: int | None = Field(default=None, gt=0)
     # cost
     pricing: Pricing | None = None
     # Tried in order when this model fails or its circuit breaker is open.

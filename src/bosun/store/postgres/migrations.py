@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from bosun.journal.audit import GENESIS
-from bosun.store import budgets_sql, ddl, migrate, router_sql
+from bosun.store import budgets_sql, ddl, memory_sql, migrate, router_sql
 from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
@@ -107,6 +107,10 @@ _HISTORY: list[tuple[str, Step]] = [
     ("artifacts by reference", _statements(*artifact_schema())),
     ("triggers and their deliveries", _statements(*trigger_schema())),
     ("router state and feedback", _statements(*router_sql.ddl_statements(_pg))),
+    (
+        "memory: session marks, facts, their indexes",
+        _statements(*memory_sql.statements("postgres")),
+    ),
     ("a2a push configs and deliveries", _statements(*push_schema())),
 ]
 STEPS: list[Step] = [

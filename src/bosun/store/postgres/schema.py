@@ -8,7 +8,7 @@ become this one is `migrations`.
 
 from __future__ import annotations
 
-from bosun.store import ddl, router_sql
+from bosun.store import ddl, memory_sql, router_sql
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.push import schema_statements as push_schema
 from bosun.store.postgres.triggers import schema_statements as trigger_schema
@@ -84,5 +84,6 @@ STATEMENTS = [
     *artifact_schema(),
     *trigger_schema(),
     *router_sql.ddl_statements(lambda t: ddl.render(t, "postgres")),
+    *memory_sql.statements("postgres"),
     *push_schema(),
 ]

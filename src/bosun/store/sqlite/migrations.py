@@ -12,7 +12,17 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, budgets_sql, ddl, migrate, push, router_sql, triggers, waits_rows
+from bosun.store import (
+    artifacts,
+    budgets_sql,
+    ddl,
+    memory_sql,
+    migrate,
+    push,
+    router_sql,
+    triggers,
+    waits_rows,
+)
 from bosun.store.migrate import Step
 from bosun.store.sqlite import schema, waits
 
@@ -154,6 +164,12 @@ def _router(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _memory(conn: sqlite3.Connection) -> None:
+    """Session marks, long-term facts, their FTS5 index and embeddings (`bosun.memory`)."""
+    for statement in memory_sql.statements("sqlite"):
+        conn.execute(statement)
+
+
 def _a2a_push(conn: sqlite3.Connection) -> None:
     """A2A push-notification configs and their delivery outbox."""
     for statement in push.ddl_statements(lambda t: ddl.render(t, "sqlite")):
@@ -174,7 +190,8 @@ STEPS: list[Step] = [
     Step(11, "artifacts by reference", _artifacts),
     Step(12, "triggers and their deliveries", _triggers),
     Step(13, "router state and feedback", _router),
-    Step(14, "a2a push configs and deliveries", _a2a_push),
+    Step(14, "memory: session marks, facts, their indexes", _memory),
+    Step(15, "a2a push configs and deliveries", _a2a_push),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)
