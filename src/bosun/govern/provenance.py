@@ -268,6 +268,7 @@ class ProvenanceIndex:
     """
 
     __slots__ = (
+        "_calls",
         "_first",
         "_instructions",
         "_pending",
@@ -278,6 +279,7 @@ class ProvenanceIndex:
         "_untrusted",
         "_user",
         "_vouched",
+        "delegations",
         "instructions_text",
         "n",
         "referenced",
@@ -299,6 +301,12 @@ class ProvenanceIndex:
         self._pending_user: list[str] = []
         self._instructions: frozenset[str] = frozenset()
         self.instructions_text: str | None = None
+        # Every finished call's tool and arguments (JSON text), in order: what a delegated
+        # sink already took (rebuilt from the journal on resume, like everything here).
+        self._calls: list[tuple[str, str]] = []
+        # (sink tool, argument) -> the values delegation let through in this process, for
+        # calls decided but not finished yet (parallel calls of one step).
+        self.delegations: dict[tuple[str, str], set[str]] = {}
         self.n = 0
         self.request = ""  # the user's request, as delegation reads it
 
@@ -323,6 +331,7 @@ class ProvenanceIndex:
         runs for every result of every run, most of which no rule ever asks about)."""
         self.n += 1
         self._pending.append((result, trusted, tool, call_id, self.n, args))
+        self._calls.append((tool, args))
 
     def catch_up(self) -> None:
         for text in self._pending_user:
@@ -397,6 +406,39 @@ class ProvenanceIndex:
         keys = _token_keys(text) if _SPACE.search(text) is None else ()
         kind = next((k[:2] for k in keys if k[:2] in ("e:", "i:", "u:", "d:")), None)
         return kind is not None and any(k.startswith(kind) for k in self._user)
+
+    def taken(self, tool: str, arg: str) -> set[str]:
+        """The untrusted values earlier calls of `tool` used for `arg` (lower-cased leaves
+        an allowed or approved call ran with, and those delegation passed this step)."""
+        out = set(self.delegations.get((tool, arg), ()))
+        for name, args in self._calls:
+            if name != tool or not args:
+                continue
+            try:
+                value = orjson.loads(args).get(arg)
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            for _, leaf in leaves(value):
+                found = self.source_of(leaf)
+                if found is not None and found.origin == Origin.UNTRUSTED:
+                    out.add(str(leaf).strip().lower())
+        return out
+
+    def records_of_call(self, call_id: str, value: Any) -> list[set[str]]:
+        """The keys of each record (a line of a text) of an untrusted call's output that
+        holds this value: which row of a listing the value was taken from."""
+        needle = str(value).strip().lower()
+        keys = _token_keys(needle) if _SPACE.search(needle) is None else ()
+        out = []
+        for text, source in self._texts:
+            if source.call_id != call_id or source.origin != Origin.UNTRUSTED:
+                continue
+            for line in text.splitlines():
+                if needle in line or needle.replace(" ", "") in line.replace(" ", ""):
+                    line_keys = text_keys(line)
+                    if not keys or any(k in line_keys for k in keys):
+                        out.append(line_keys)
+        return out
 
     def keys_of_call(self, call_id: str) -> frozenset[str]:
         """The keys an untrusted call's output held."""

@@ -234,7 +234,9 @@ def call_provenance(
         )
         if not held:
             continue
-        if _delegates(index, request, tool, kind, source, values.get(name)):
+        if _delegates(
+            index, request, tool, kind, source, values.get(name), effect
+        ) and _first_taken(index, tool, name, args[name]):
             passed.append(name)
         else:
             suspect.append(name)
@@ -254,30 +256,63 @@ def call_provenance(
     return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
 
 
-def _delegates(
-    index: ProvenanceIndex, request: str, tool: str, kind: str, source: Source, value: Any
-) -> bool:
-    """Delegation, with its refusals: never a made-up value, never a target (a user who
-    delegates asks to reply, pay or share, not to pick what is destroyed or booked), never
-    a kind of value the request itself gives (an IBAN in the request means the payee is the
-    user's)."""
-    if source.origin != Origin.UNTRUSTED or kind == "target":
+def _first_taken(index: ProvenanceIndex, tool: str, name: str, value: Any) -> bool:
+    """One delegated value per (sink tool, argument) per run: the values the first
+    delegated call used (a reply goes to the one sender, a bill has one payee). A second,
+    different untrusted value is what an injection adds, so it is suspect; the same value
+    again passes. Values an approver let through count as taken too."""
+    mine: set[str] = set()
+    for _, leaf in leaves(value):
+        found = index.source_of(leaf)
+        if found is not None and found.origin == Origin.UNTRUSTED:
+            mine.add(str(leaf).strip().lower())
+    taken = index.taken(tool, name)
+    if taken and not mine <= taken:
         return False
-    if value is not None and index.user_gave(value):
+    index.delegations.setdefault((tool, name), set()).update(mine)
+    return True
+
+
+def _delegates(
+    index: ProvenanceIndex,
+    request: str,
+    tool: str,
+    kind: str,
+    source: Source,
+    value: Any,
+    effect: str = "write",
+) -> bool:
+    """Delegation, with its refusals: never a made-up value, never a target unless the
+    user named the very call it came from (its URL or file name: "book the hotel this page
+    recommends") and the tool does not destroy it, never a kind of value the request itself
+    gives (an IBAN in the request means the payee is the user's)."""
+    if source.origin != Origin.UNTRUSTED:
         return False
     call = source.call_id or ""
     referenced = call in index.referenced
+    if kind == "target" and (not referenced or name_words(tool) & DESTRUCTIVE):
+        return False
+    if value is not None and index.user_gave(value):
+        return False
     if not delegated(request, source.tool or "", tool, referenced):
         return False
     held = index.keys_of_call(call)
     kind = index.kind_of(value)
+    words = _describing(request, source.tool or "", tool)
     if kind in ("i:", "d:") and sum(1 for k in held if k.startswith(kind)) > 1:
-        return False  # two IBANs (accounts) in it: which one the user meant is unclear
+        # Several accounts in it: the user's words must pick the row (line) that holds
+        # this one ("refund Mia" -> the transaction line naming Mia), and that row must
+        # hold no other account.
+        rows = index.records_of_call(call, value)
+        return bool(words) and any(
+            sum(1 for k in row if k.startswith(kind)) == 1
+            and any("w:" + w in row for w in words)
+            for row in rows
+        )
     if referenced:
         return True
     # Which e-mail (page, file) the user meant: it holds a word the request describes it by
     # (a request with no such word, "pay the bill in my latest email", points at any).
-    words = _describing(request, source.tool or "", tool)
     return not words or any("w:" + w in held for w in words)
 
 
