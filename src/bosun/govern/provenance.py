@@ -425,7 +425,7 @@ class ProvenanceIndex:
         return out
 
     def records_of_call(self, call_id: str, value: Any) -> list[set[str]]:
-        """The keys of each record (a line of a text) of an untrusted call's output that
+        """The keys of each record (a line of a text, see `_rows`) of an untrusted call's output that
         holds this value: which row of a listing the value was taken from."""
         needle = str(value).strip().lower()
         keys = _token_keys(needle) if _SPACE.search(needle) is None else ()
@@ -433,7 +433,7 @@ class ProvenanceIndex:
         for text, source in self._texts:
             if source.call_id != call_id or source.origin != Origin.UNTRUSTED:
                 continue
-            for line in text.splitlines():
+            for line in _rows(text):
                 if needle in line or needle.replace(" ", "") in line.replace(" ", ""):
                     line_keys = text_keys(line)
                     if not keys or any(k in line_keys for k in keys):
@@ -505,6 +505,18 @@ class ProvenanceIndex:
                 if RANK[best.origin] == 0:
                     break
         return best or NOWHERE
+
+
+def _rows(text: str) -> list[str]:
+    """A text's records: its lines, an indented line continuing the one before (a listing's
+    entry and its description)."""
+    rows: list[str] = []
+    for line in text.splitlines():
+        if rows and line[:1] in (" ", "\t") and line.strip():
+            rows[-1] += "\n" + line
+        else:
+            rows.append(line)
+    return rows
 
 
 def _better(a: Source, b: Source) -> bool:

@@ -299,15 +299,19 @@ def _delegates(
     held = index.keys_of_call(call)
     kind = index.kind_of(value)
     words = _describing(request, source.tool or "", tool)
-    if kind in ("i:", "d:") and sum(1 for k in held if k.startswith(kind)) > 1:
-        # Several accounts in it: the user's words must pick the row (line) that holds
-        # this one ("refund Mia" -> the transaction line naming Mia), and that row must
-        # hold no other account.
-        rows = index.records_of_call(call, value)
-        return bool(words) and any(
-            sum(1 for k in row if k.startswith(kind)) == 1
-            and any("w:" + w in row for w in words)
-            for row in rows
+    if kind is not None and sum(1 for k in held if k.startswith(kind)) > 1:
+        # Several addresses (accounts, links) in it: the user's words must pick the record
+        # (line) that holds this one ("refund Mia" -> the transaction naming Mia; "the
+        # caterer's e-mail about Friday" -> that inbox line, not the newsletter's); an
+        # account's record must hold no other account. With no describing words an
+        # account is never picked (which one is unclear), an address or link is.
+        account = kind in ("i:", "d:")
+        if not words:
+            return not account
+        return any(
+            (not account or sum(1 for k in row if k.startswith(kind)) == 1)
+            and any(_like(w, k[2:]) for w in words for k in row if k.startswith("w:"))
+            for row in index.records_of_call(call, value)
         )
     if referenced:
         return True
