@@ -23,7 +23,9 @@ AGENTS = str(Path(__file__).with_name("inject_agents.py"))
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Running]:
     folder = tmp_path_factory.mktemp("approval-provenance")
-    running, stop = start_server(str(folder / "bosun.db"), agents=[f"{AGENTS}:mailbot", f"{AGENTS}:payer"])
+    running, stop = start_server(
+        str(folder / "bosun.db"), agents=[f"{AGENTS}:mailbot", f"{AGENTS}:payer"]
+    )
     try:
         yield running
     finally:

@@ -396,6 +396,24 @@ class ProvenanceIndex:
                 return self._untrusted[key]
         return None
 
+    def listed(self, value: Any) -> bool:
+        """Whether a trusted tool's output holds this single value (a hotel listing names
+        the hotel): it exists in the user's own data, whoever else named it."""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return False
+        text = str(value).strip().lower()
+        if not text:
+            return False
+        if _SPACE.search(text) is not None:
+            return any(
+                source.origin == Origin.TRUSTED and _contains_words(lowered, text)
+                for lowered, source in self._texts
+            )
+        return any(
+            (found := self._vouched.get(key)) is not None and found.origin == Origin.TRUSTED
+            for key in _token_keys(text)
+        )
+
     def user_gave(self, value: Any) -> bool:
         """Whether the user's request holds an entity of this value's kind (an e-mail
         address, an IBAN, a URL, a phone number): then a value of that kind is the user's

@@ -256,6 +256,13 @@ def call_provenance(
     return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
 
 
+def _verb(tool: str) -> str | None:
+    """The first word of a tool's name, its verb by convention (`book_hotel` -> book)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", tool).lower()
+    words = _WORDS.findall(spaced)
+    return words[0] if words else None
+
+
 def _first_taken(index: ProvenanceIndex, tool: str, name: str, value: Any) -> bool:
     """One delegated value per (sink tool, argument) per run: the values the first
     delegated call used (a reply goes to the one sender, a bill has one payee). A second,
@@ -290,8 +297,15 @@ def _delegates(
         return False
     call = source.call_id or ""
     referenced = call in index.referenced
-    if kind == "target" and (not referenced or name_words(tool) & DESTRUCTIVE):
-        return False
+    if kind == "target":
+        # "Book the hotel this page recommends": the user named the page (its URL, its file
+        # name), said the tool's verb (`book` of `book_hotel`), and the thing is one the
+        # user's own (trusted) data lists; never for a tool that destroys.
+        verb = _verb(tool)
+        if not referenced or not verb or verb in DESTRUCTIVE:
+            return False
+        if not index.listed(value) or not delegated(request, source.tool or "", verb, True):
+            return False
     if value is not None and index.user_gave(value):
         return False
     if not delegated(request, source.tool or "", tool, referenced):
