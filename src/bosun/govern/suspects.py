@@ -39,6 +39,7 @@ GENERIC = frozenset(
     }
 )
 _WORDS = re.compile(r"[a-z]+")
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]{2}\b")
 MIN_PREFIX = 3
 
 
@@ -83,13 +84,15 @@ def _describing(request: str, source_tool: str, sink_tool: str) -> frozenset[str
     """The request's own words for what it is about (not the tools' words, not synonyms,
     not filler): a delegated source must hold one of them."""
     tools = name_words(source_tool) | name_words(sink_tool)
+    names = {m.lower() for m in _NAME.findall(request)}  # "Mia", "Bob": short but precise
     return frozenset(
         w
         for w in request_words(request)
-        if len(w) >= 4
+        if (len(w) >= 4 or w in names)
         and w not in STOPWORDS
         and w not in GENERIC
         and not any(_like(w, t) for t in tools)
+        and not _expand(frozenset({w})) - {w}  # "reply", "bill": how, not which
     )
 
 
