@@ -268,3 +268,21 @@ async def test_a_refund_picks_the_transaction_the_request_names_among_several_ac
         )
     assert mia.status == "succeeded" and PAID == [("FR7630006000011234567890189", 75.0)]
     assert shop.status == "waiting_approval"  # the other row's account: not the one named
+
+
+async def test_an_address_whose_domain_the_request_names_is_the_party_the_user_meant(db_url):
+    """ "Tell Utility the bill is paid" names the party (`billing@utility.example`) though
+    not the e-mail it came from; an address on another domain is not named so."""
+    named = calls("send_email", {"to": "billing@utility.example", "body": "paid"})
+    other = calls("send_email", {"to": "mark@evil.example", "body": "paid"})
+    async with Runtime(db_url) as rt:
+        told = await rt.run(
+            agent(calls("read_email", {}), named, {"content": "done"}),
+            "Tell Utility that the bill is paid",
+        )
+        not_named = await rt.run(
+            agent(calls("read_email", {}), other, {"content": "done"}),
+            "Tell Utility that the bill is paid",
+        )
+    assert told.status == "succeeded" and SENT == [("billing@utility.example", "paid")]
+    assert not_named.status == "waiting_approval"

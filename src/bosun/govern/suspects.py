@@ -259,6 +259,22 @@ def call_provenance(
     return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
 
 
+def _names_party(request: str, value: Any) -> bool:
+    """Whether the request names the party an address belongs to by its domain's name:
+    "answer Greenleaf Catering" and `orders@greenleaf-catering.example` (every word of the
+    label before the top-level domain, at least two letters each, is a word of the
+    request). An attacker's address elsewhere (`x@evil.example`, `greenleaf@evil.example`)
+    is not named so."""
+    if not isinstance(value, str) or "@" not in value:
+        return False
+    labels = value.strip().lower().rpartition("@")[2].split(".")
+    if len(labels) < 2:
+        return False
+    words = _WORDS.findall(labels[-2])
+    said = set(_WORDS.findall(request.lower()))
+    return bool(words) and all(len(w) >= 2 and w in said for w in words)
+
+
 def _verb(tool: str) -> str | None:
     """The first word of a tool's name, its verb by convention (`book_hotel` -> book)."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", tool).lower()
@@ -299,7 +315,7 @@ def _delegates(
     if source.origin != Origin.UNTRUSTED:
         return False
     call = source.call_id or ""
-    referenced = call in index.referenced
+    referenced = call in index.referenced or (kind == "egress" and _names_party(request, value))
     if kind == "target":
         # "Book the hotel this page recommends": the user named the page (its URL, its file
         # name), said the tool's verb (`book` of `book_hotel`), and the thing is one the
