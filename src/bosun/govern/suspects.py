@@ -17,6 +17,12 @@ nothing (an injected `send_money` is held), while "pay the bill in the email" le
 `pay_bill` use the IBAN and amount the e-mail holds. The limit, stated plainly: within a
 delegated source the attacker who wrote it chooses the value (a forged bill is paid); a
 model-made value (origin `none`) is never delegated.
+
+What a delegation lets through is narrowed (docs/governance.md, "Delegation"): one value
+per (sink tool, argument), the first one used (`_first_taken`); among several addresses
+or accounts in a source, the record the request's words pick (`records_of_call`); an
+address whose domain the request names is pointed at (`_names_party`); a target only from
+a call the user named, by the tool's verb, and when trusted data lists it.
 """
 
 from __future__ import annotations
