@@ -93,6 +93,7 @@ STATEMENTS = [
     *triggers.ddl_statements(lambda t: ddl.render(t, "sqlite")),
     *router_sql.ddl_statements(lambda t: ddl.render(t, "sqlite")),
     *memory_sql.statements("sqlite"),
+    *triggers.emit_statements(lambda t: ddl.render(t, "sqlite")),
 ]
 SCHEMA = ";\n".join(STATEMENTS) + ";\n"  # the same, as one script (tests build layouts from it)
 
