@@ -142,6 +142,8 @@ class EventRouter:
                 log.exception("event triggers: sweep failed; trying again")
             waker = asyncio.ensure_future(self.wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waker, stopper}, timeout=self.poll_interval, return_when="FIRST_COMPLETED")
+            await asyncio.wait(
+                {waker, stopper}, timeout=self.poll_interval, return_when="FIRST_COMPLETED"
+            )
             waker.cancel()
             stopper.cancel()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
 
 import orjson
-from collections.abc import Iterator, Sequence
 
 from bosun.store import triggers as sql
 from bosun.store.triggers import FIELDS, PendingEmit, TriggerRow
