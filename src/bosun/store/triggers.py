@@ -133,7 +133,7 @@ def ddl_statements(render: Callable[[str], str]) -> list[str]:
 
 
 def emit_statements(render: Callable[[str], str]) -> list[str]:
-    """The outbox (migration 15)."""
+    """The outbox (migration 16)."""
     return [render(EMITS), EMITS_PENDING]
 
 

@@ -33,7 +33,7 @@ def schema_statements() -> list[str]:
 
 
 def emit_schema() -> list[str]:
-    """The outbox of events from runs (migration 15)."""
+    """The outbox of events from runs (migration 16)."""
     from bosun.store import ddl
 
     return sql.emit_statements(lambda t: ddl.render(t, "postgres"))
