@@ -11,6 +11,7 @@ from __future__ import annotations
 from bosun.store import ddl, memory_sql, router_sql
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.push import schema_statements as push_schema
+from bosun.store.postgres.triggers import emit_schema
 from bosun.store.postgres.triggers import schema_statements as trigger_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 
@@ -86,4 +87,5 @@ STATEMENTS = [
     *router_sql.ddl_statements(lambda t: ddl.render(t, "postgres")),
     *memory_sql.statements("postgres"),
     *push_schema(),
+    *emit_schema(),
 ]

@@ -176,6 +176,12 @@ def _a2a_push(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _emits(conn: sqlite3.Connection) -> None:
+    """The outbox of events from runs, written in the commit of each emit."""
+    for statement in triggers.emit_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -192,6 +198,7 @@ STEPS: list[Step] = [
     Step(13, "router state and feedback", _router),
     Step(14, "memory: session marks, facts, their indexes", _memory),
     Step(15, "a2a push configs and deliveries", _a2a_push),
+    Step(16, "the outbox of events from runs", _emits),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

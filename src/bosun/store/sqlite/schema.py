@@ -94,6 +94,7 @@ STATEMENTS = [
     *router_sql.ddl_statements(lambda t: ddl.render(t, "sqlite")),
     *memory_sql.statements("sqlite"),
     *push.ddl_statements(lambda t: ddl.render(t, "sqlite")),
+    *triggers.emit_statements(lambda t: ddl.render(t, "sqlite")),
 ]
 SCHEMA = ";\n".join(STATEMENTS) + ";\n"  # the same, as one script (tests build layouts from it)
 
