@@ -41,11 +41,11 @@ from bosun.models.breaker import Breakers
 from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
 from bosun.routing import RouteProvider as _RouteProvider  # registers `route`
-from bosun.spec.route import Route
 from bosun.routing.rewards import OutcomeListener
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.spec.media import Media
+from bosun.spec.route import Route
 from bosun.spec.vocab import PARKED_STATUSES
 from bosun.store import open_store
 from bosun.store.base import (
