@@ -104,3 +104,23 @@ async def test_a_changed_route_is_a_new_version_and_old_runs_keep_theirs(sqlite_
         assert rebuilt.version_id == before.version_id
         provider = rt.provider_for(rebuilt)
         assert provider.route.candidates[0].model.name == "first-model"
+
+
+async def test_the_request_embedding_is_a_feature_and_needs_an_embedder(sqlite_path):
+    spec = ModelSpec(provider="scripted", name="m", turns=[{"content": "ok"}])
+    register_route(
+        Route(
+            name="t-embed",
+            candidates=(Candidate(name="a", model=spec), Candidate(name="b", model=spec)),
+            learn=Learn(embed=True, dims=192, embed_dims=64, refresh=0, seed=1),
+        )
+    )
+    agent = Agent(name="embedded", model="route:t-embed")
+    async with Runtime(sqlite_path, embedder="hash") as rt:
+        run = await rt.run(agent, "what does clause 7 of the lease say")
+        routed = next(e for _, e in await rt.events(run.run_id) if isinstance(e, ModelRouted))
+    assert run.output == "ok"
+    assert sum(1 for i, _ in routed.features if i >= 128) > 32  # the projected embedding
+    async with Runtime(sqlite_path) as rt:  # no embedder: a clear failure, not a guess
+        run = await rt.run(agent, "what does clause 7 of the lease say")
+    assert run.status == "failed" and "no embedder" in (run.reason or "")
