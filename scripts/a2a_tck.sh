@@ -10,7 +10,7 @@ TCKPY="$TCK/.venv/bin/python"
 PORT=${PORT:-$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 WORK=$(mktemp -d)
 "$PY" -m bosun serve --agent examples/a2a-tck/agent.yaml --host 127.0.0.1 --port "$PORT" \
-  --db "$WORK/tck.db" >"$WORK/server.log" 2>&1 &
+  --db "$WORK/tck.db" --a2a-push-allow-loopback >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do

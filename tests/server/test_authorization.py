@@ -38,6 +38,8 @@ MATRIX = [
     ("GET", "/api/runs/{run_id}/stream", "read", None),
     ("POST", "/api/runs/{run_id}/cancel", "operate", None),
     ("POST", "/api/runs/{run_id}/signals/{name}", "operate", {"ok": True}),
+    ("GET", "/api/runs/{run_id}/push-deliveries", "read", None),
+    ("POST", "/api/runs/{run_id}/feedback", "operate", {"score": 1}),
     ("POST", "/api/runs/{run_id}/pause", "operate", None),
     ("GET", "/api/runs/{run_id}/workflow", "read", None),
     ("POST", "/api/runs/{run_id}/tasks", "approve", {"data": {}}),

@@ -74,3 +74,20 @@ slow = Agent(
     tools=[tick],
     limits=Limits(max_steps=400, max_tool_calls=400),
 )  # fmt: skip
+
+
+@tool(effect="read", idempotent=True)
+def wait_for_go(step: str) -> Wait:
+    """Wait for the `go` signal: the task is working (not input-required) meanwhile."""
+    return Wait(signal="go", deadline=3600, on_deadline={"go": False})
+
+
+# Works (parked on a signal that is not the client's input) until signalled `go`.
+waiter = Agent(
+    name="waiter",
+    model=_scripted(
+        {"tool_calls": [{"name": "wait_for_go", "arguments": {"step": "one"}}]},
+        {"content": "Done."},
+    ),
+    tools=[wait_for_go],
+)  # fmt: skip

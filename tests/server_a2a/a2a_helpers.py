@@ -17,7 +17,9 @@ from bosun.server.serve import build_server
 from bosun.server.state import Settings
 
 AGENTS_FILE = str(Path(__file__).with_name("a2a_agents.py"))
-AGENTS = [f"{AGENTS_FILE}:{name}" for name in ("echo", "open_echo", "asker", "payer", "slow")]
+AGENTS = [
+    f"{AGENTS_FILE}:{name}" for name in ("echo", "open_echo", "asker", "payer", "slow", "waiter")
+]
 
 
 @dataclass

@@ -63,7 +63,7 @@ async def test_agent_card_names_endpoints_version_and_the_key_it_needs(served):
         "HTTP+JSON": f"{served.url}/a2a/echo/rest",
     }
     assert card["capabilities"]["streaming"] is True
-    assert not card["capabilities"].get("pushNotifications")
+    assert card["capabilities"]["pushNotifications"] is True
     assert card["securitySchemes"]["bosunApiKey"]["httpAuthSecurityScheme"]["scheme"] == "Bearer"
     assert card["securityRequirements"] == [{"schemes": {"bosunApiKey": {}}}]
     assert [s["id"] for s in card["skills"]] == ["echo"]

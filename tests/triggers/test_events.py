@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bosun.engine.runtime import Runtime
 from bosun.engine.worker import Worker
+from bosun.triggers.events import EventRouter
 from bosun.triggers.runner import Triggers
 from bosun.triggers.target import load_target
 
@@ -57,3 +58,31 @@ async def test_an_emitted_event_starts_a_workflow_and_a_loop_stops_at_its_depth(
         assert len(refused) == 1
         assert refused[0].actor == f"run:{chain[-1].id}"
         assert refused[0].data["depth"] == 4
+
+
+async def test_two_processes_sweeping_the_same_emits_start_each_run_once(db_url):
+    async with Runtime(db_url) as rt, Runtime(db_url) as other:
+        await rt.store.ensure_trigger("on-once", "default")
+        once = load_target(str(HERE / "once.yaml"))
+        for n in range(5):
+            await once.submit(rt, {"order": n}, key=f"emitter-{n}", tenant="default", tags={})
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(rt, poll_interval=0.05).serve(stop))
+        try:
+            deadline = time.monotonic() + 30
+            while len(await rt.store.pending_emits(float("inf"))) < 5:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+        routers = [
+            EventRouter(r, Triggers.load(r, str(HERE / "once_triggers.yaml")).of_kind("event"))
+            for r in (rt, other)
+        ]
+        marked = await asyncio.gather(*(router.sweep() for router in routers))
+        assert sum(marked) == 5  # each emit marked by one of them
+        started = [r for r in await rt.store.list_runs(limit=100) if "bosun.emitted_by" in r.tags]
+        assert sorted(r.input for r in started) == [f"order {n}" for n in range(5)]
+        assert (await rt.store.triggers("on-once"))[0].started == 5
+        assert await rt.store.pending_emits(float("inf")) == []

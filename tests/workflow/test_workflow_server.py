@@ -72,6 +72,9 @@ def test_console_tasks_page_form_and_graph(server: Running):
         tasks = browser.get("/tasks")
         assert tasks.status_code == 200 and "Approve a large refund" in tasks.text
         assert 'type="checkbox" name="approved"' in tasks.text
+        inbox = browser.get("/approvals")  # the one inbox shows the task too, with a link
+        assert inbox.status_code == 200 and "Approve a large refund" in inbox.text
+        assert f'href="/runs/{run_id}/graph"' in inbox.text and 'href="/tasks#' in inbox.text
         run_page = browser.get(f"/runs/{run_id}")
         assert run_page.status_code == 200 and f'href="/runs/{run_id}/graph"' in run_page.text
         graph = browser.get(f"/runs/{run_id}/graph")

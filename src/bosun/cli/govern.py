@@ -13,6 +13,7 @@ from bosun.cli.common import dumps, whoami
 from bosun.engine.runtime import Runtime
 from bosun.errors import BosunError
 from bosun.govern import audit, policy_check
+from bosun.journal.calls import held_provenance
 from bosun.journal.redact import Redactor
 from bosun.observe.timeline import format_time
 from bosun.observe.tree import path_text, tree_path
@@ -28,7 +29,11 @@ async def cmd_approvals(rt: Runtime, args: argparse.Namespace) -> int:
     if args.json:  # the API's shape and field names (`approval_id`), redacted alike
         from bosun.server.schemas import Approval
 
-        shown = [Approval.of(a, specs[a.run_id], paths[a.run_id]) for a in approvals]
+        held = [held_provenance(await rt.store.events(a.run_id), a.call_id) for a in approvals]
+        shown = [
+            Approval.of(a, specs[a.run_id], paths[a.run_id], h)
+            for a, h in zip(approvals, held, strict=True)
+        ]
         print(dumps([s.model_dump(mode="json") for s in shown]))
         return 0
     if not approvals:

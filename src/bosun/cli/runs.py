@@ -316,6 +316,13 @@ async def cmd_unpause(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 async def cmd_gc(rt: Runtime, args: argparse.Namespace) -> int:
+    from bosun.triggers.spec import check_retention
+
+    try:
+        check_retention(args.deliveries_older_than)
+    except BosunError as exc:
+        print(f"error: --deliveries-older-than: {exc}", file=sys.stderr)
+        return 2
     report = await rt.store.gc(time.time() - args.older_than, dry_run=args.dry_run)
     verb, freed = ("would remove", "would be freed") if report.dry_run else ("removed", "freed")
     print(
@@ -327,6 +334,13 @@ async def cmd_gc(rt: Runtime, args: argparse.Namespace) -> int:
         f"{verb} {report.artifacts} artifacts no retained run references: "
         f"{report.artifact_bytes / 1024:.1f} KiB {freed}"
         + ("  (dry run: nothing was deleted)" if report.dry_run else "")
+    )
+    deliveries, emits = await rt.store.gc_triggers(
+        time.time() - args.deliveries_older_than, dry_run=args.dry_run
+    )
+    print(
+        f"{verb} {deliveries} trigger deliveries and {emits} delivered emits older than"
+        f" {args.deliveries_older_than / 86400:g} days"
     )
     return 0
 
@@ -443,6 +457,12 @@ def add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--older-than", type=parse_duration, default=30 * 86400, help="e.g. 30d, 12h (30d)"
+    )
+    p.add_argument(
+        "--deliveries-older-than",
+        type=parse_duration,
+        default=30 * 86400,
+        help="keep trigger deliveries (the dedup and replay record) this long (30d; over 1d)",
     )
     p.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
     p.set_defaults(handler=cmd_gc)

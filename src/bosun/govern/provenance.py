@@ -268,6 +268,7 @@ class ProvenanceIndex:
     """
 
     __slots__ = (
+        "_calls",
         "_first",
         "_instructions",
         "_pending",
@@ -278,6 +279,7 @@ class ProvenanceIndex:
         "_untrusted",
         "_user",
         "_vouched",
+        "delegations",
         "instructions_text",
         "n",
         "referenced",
@@ -299,6 +301,12 @@ class ProvenanceIndex:
         self._pending_user: list[str] = []
         self._instructions: frozenset[str] = frozenset()
         self.instructions_text: str | None = None
+        # Every finished call's tool and arguments (JSON text), in order: what a delegated
+        # sink already took (rebuilt from the journal on resume, like everything here).
+        self._calls: list[tuple[str, str]] = []
+        # (sink tool, argument) -> the values delegation let through in this process, for
+        # calls decided but not finished yet (parallel calls of one step).
+        self.delegations: dict[tuple[str, str], set[str]] = {}
         self.n = 0
         self.request = ""  # the user's request, as delegation reads it
 
@@ -323,6 +331,7 @@ class ProvenanceIndex:
         runs for every result of every run, most of which no rule ever asks about)."""
         self.n += 1
         self._pending.append((result, trusted, tool, call_id, self.n, args))
+        self._calls.append((tool, args))
 
     def catch_up(self) -> None:
         for text in self._pending_user:
@@ -387,6 +396,24 @@ class ProvenanceIndex:
                 return self._untrusted[key]
         return None
 
+    def listed(self, value: Any) -> bool:
+        """Whether a trusted tool's output holds this single value (a hotel listing names
+        the hotel): it exists in the user's own data, whoever else named it."""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            return False
+        text = str(value).strip().lower()
+        if not text:
+            return False
+        if _SPACE.search(text) is not None:
+            return any(
+                source.origin == Origin.TRUSTED and _contains_words(lowered, text)
+                for lowered, source in self._texts
+            )
+        return any(
+            (found := self._vouched.get(key)) is not None and found.origin == Origin.TRUSTED
+            for key in _token_keys(text)
+        )
+
     def user_gave(self, value: Any) -> bool:
         """Whether the user's request holds an entity of this value's kind (an e-mail
         address, an IBAN, a URL, a phone number): then a value of that kind is the user's
@@ -397,6 +424,39 @@ class ProvenanceIndex:
         keys = _token_keys(text) if _SPACE.search(text) is None else ()
         kind = next((k[:2] for k in keys if k[:2] in ("e:", "i:", "u:", "d:")), None)
         return kind is not None and any(k.startswith(kind) for k in self._user)
+
+    def taken(self, tool: str, arg: str) -> set[str]:
+        """The untrusted values earlier calls of `tool` used for `arg` (lower-cased leaves
+        an allowed or approved call ran with, and those delegation passed this step)."""
+        out = set(self.delegations.get((tool, arg), ()))
+        for name, args in self._calls:
+            if name != tool or not args:
+                continue
+            try:
+                value = orjson.loads(args).get(arg)
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            for _, leaf in leaves(value):
+                found = self.source_of(leaf)
+                if found is not None and found.origin == Origin.UNTRUSTED:
+                    out.add(str(leaf).strip().lower())
+        return out
+
+    def records_of_call(self, call_id: str, value: Any) -> list[set[str]]:
+        """The keys of each record (a line of a text, see `_rows`) of an untrusted call's output that
+        holds this value: which row of a listing the value was taken from."""
+        needle = str(value).strip().lower()
+        keys = _token_keys(needle) if _SPACE.search(needle) is None else ()
+        out = []
+        for text, source in self._texts:
+            if source.call_id != call_id or source.origin != Origin.UNTRUSTED:
+                continue
+            for line in _rows(text):
+                if needle in line or needle.replace(" ", "") in line.replace(" ", ""):
+                    line_keys = text_keys(line)
+                    if not keys or any(k in line_keys for k in keys):
+                        out.append(line_keys)
+        return out
 
     def keys_of_call(self, call_id: str) -> frozenset[str]:
         """The keys an untrusted call's output held."""
@@ -463,6 +523,18 @@ class ProvenanceIndex:
                 if RANK[best.origin] == 0:
                     break
         return best or NOWHERE
+
+
+def _rows(text: str) -> list[str]:
+    """A text's records: its lines, an indented line continuing the one before (a listing's
+    entry and its description)."""
+    rows: list[str] = []
+    for line in text.splitlines():
+        if rows and line[:1] in (" ", "\t") and line.strip():
+            rows[-1] += "\n" + line
+        else:
+            rows.append(line)
+    return rows
 
 
 def _better(a: Source, b: Source) -> bool:

@@ -17,6 +17,12 @@ nothing (an injected `send_money` is held), while "pay the bill in the email" le
 `pay_bill` use the IBAN and amount the e-mail holds. The limit, stated plainly: within a
 delegated source the attacker who wrote it chooses the value (a forged bill is paid); a
 model-made value (origin `none`) is never delegated.
+
+What a delegation lets through is narrowed (docs/governance.md, "Delegation"): one value
+per (sink tool, argument), the first one used (`_first_taken`); among several addresses
+or accounts in a source, the record the request's words pick (`records_of_call`); an
+address whose domain the request names is pointed at (`_names_party`); a target only from
+a call the user named, by the tool's verb, and when trusted data lists it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ GENERIC = frozenset(
     }
 )
 _WORDS = re.compile(r"[a-z]+")
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]{2}\b")
 MIN_PREFIX = 3
 
 
@@ -83,13 +90,15 @@ def _describing(request: str, source_tool: str, sink_tool: str) -> frozenset[str
     """The request's own words for what it is about (not the tools' words, not synonyms,
     not filler): a delegated source must hold one of them."""
     tools = name_words(source_tool) | name_words(sink_tool)
+    names = {m.lower() for m in _NAME.findall(request)}  # "Mia", "Bob": short but precise
     return frozenset(
         w
         for w in request_words(request)
-        if len(w) >= 4
+        if (len(w) >= 4 or w in names)
         and w not in STOPWORDS
         and w not in GENERIC
         and not any(_like(w, t) for t in tools)
+        and not _expand(frozenset({w})) - {w}  # "reply", "bill": how, not which
     )
 
 
@@ -234,7 +243,9 @@ def call_provenance(
         )
         if not held:
             continue
-        if _delegates(index, request, tool, kind, source, values.get(name)):
+        if _delegates(
+            index, request, tool, kind, source, values.get(name), effect
+        ) and _first_taken(index, tool, name, args[name]):
             passed.append(name)
         else:
             suspect.append(name)
@@ -254,30 +265,97 @@ def call_provenance(
     return CallProvenance(sources, values, present, tuple(suspect), tuple(passed))
 
 
-def _delegates(
-    index: ProvenanceIndex, request: str, tool: str, kind: str, source: Source, value: Any
-) -> bool:
-    """Delegation, with its refusals: never a made-up value, never a target (a user who
-    delegates asks to reply, pay or share, not to pick what is destroyed or booked), never
-    a kind of value the request itself gives (an IBAN in the request means the payee is the
-    user's)."""
-    if source.origin != Origin.UNTRUSTED or kind == "target":
+def _names_party(request: str, value: Any) -> bool:
+    """Whether the request names the party an address belongs to by its domain's name:
+    "answer Greenleaf Catering" and `orders@greenleaf-catering.example` (every word of the
+    label before the top-level domain, at least two letters each, is a word of the
+    request). An attacker's address elsewhere (`x@evil.example`, `greenleaf@evil.example`)
+    is not named so."""
+    if not isinstance(value, str) or "@" not in value:
         return False
-    if value is not None and index.user_gave(value):
+    labels = value.strip().lower().rpartition("@")[2].split(".")
+    if len(labels) < 2:
+        return False
+    words = _WORDS.findall(labels[-2])
+    said = set(_WORDS.findall(request.lower()))
+    return bool(words) and all(len(w) >= 2 and w in said for w in words)
+
+
+def _verb(tool: str) -> str | None:
+    """The first word of a tool's name, its verb by convention (`book_hotel` -> book)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", tool).lower()
+    words = _WORDS.findall(spaced)
+    return words[0] if words else None
+
+
+def _first_taken(index: ProvenanceIndex, tool: str, name: str, value: Any) -> bool:
+    """One delegated value per (sink tool, argument) per run: the values the first
+    delegated call used (a reply goes to the one sender, a bill has one payee). A second,
+    different untrusted value is what an injection adds, so it is suspect; the same value
+    again passes. Values an approver let through count as taken too."""
+    mine: set[str] = set()
+    for _, leaf in leaves(value):
+        found = index.source_of(leaf)
+        if found is not None and found.origin == Origin.UNTRUSTED:
+            mine.add(str(leaf).strip().lower())
+    taken = index.taken(tool, name)
+    if taken and not mine <= taken:
+        return False
+    index.delegations.setdefault((tool, name), set()).update(mine)
+    return True
+
+
+def _delegates(
+    index: ProvenanceIndex,
+    request: str,
+    tool: str,
+    kind: str,
+    source: Source,
+    value: Any,
+    effect: str = "write",
+) -> bool:
+    """Delegation, with its refusals: never a made-up value, never a target unless the
+    user named the very call it came from (its URL or file name: "book the hotel this page
+    recommends") and the tool does not destroy it, never a kind of value the request itself
+    gives (an IBAN in the request means the payee is the user's)."""
+    if source.origin != Origin.UNTRUSTED:
         return False
     call = source.call_id or ""
-    referenced = call in index.referenced
+    referenced = call in index.referenced or (kind == "egress" and _names_party(request, value))
+    if kind == "target":
+        # "Book the hotel this page recommends": the user named the page (its URL, its file
+        # name), said the tool's verb (`book` of `book_hotel`), and the thing is one the
+        # user's own (trusted) data lists; never for a tool that destroys.
+        verb = _verb(tool)
+        if not referenced or not verb or verb in DESTRUCTIVE:
+            return False
+        if not index.listed(value) or not delegated(request, source.tool or "", verb, True):
+            return False
+    if value is not None and index.user_gave(value):
+        return False
     if not delegated(request, source.tool or "", tool, referenced):
         return False
     held = index.keys_of_call(call)
     kind = index.kind_of(value)
-    if kind in ("i:", "d:") and sum(1 for k in held if k.startswith(kind)) > 1:
-        return False  # two IBANs (accounts) in it: which one the user meant is unclear
+    words = _describing(request, source.tool or "", tool)
+    if kind is not None and sum(1 for k in held if k.startswith(kind)) > 1:
+        # Several addresses (accounts, links) in it: the user's words must pick the record
+        # (line) that holds this one ("refund Mia" -> the transaction naming Mia; "the
+        # caterer's e-mail about Friday" -> that inbox line, not the newsletter's); an
+        # account's record must hold no other account. With no describing words an
+        # account is never picked (which one is unclear), an address or link is.
+        account = kind in ("i:", "d:")
+        if not words:
+            return not account
+        return any(
+            (not account or sum(1 for k in row if k.startswith(kind)) == 1)
+            and any(_like(w, k[2:]) for w in words for k in row if k.startswith("w:"))
+            for row in index.records_of_call(call, value)
+        )
     if referenced:
         return True
     # Which e-mail (page, file) the user meant: it holds a word the request describes it by
     # (a request with no such word, "pay the bill in my latest email", points at any).
-    words = _describing(request, source.tool or "", tool)
     return not words or any("w:" + w in held for w in words)
 
 

@@ -327,3 +327,17 @@ def calls(events: Iterable[tuple[int, Event]]) -> list[Call]:
     for seq, event in events:
         fold.apply(seq, event)
     return list(fold.calls.values())
+
+
+def held_provenance(events: Iterable[tuple[int, Event]], call_id: str) -> dict[str, Any] | None:
+    """The provenance of the decision that put this call to a person (the last
+    `require_approval` of it): what every edge shows as an approval's suspect arguments."""
+    found: dict[str, Any] | None = None
+    for _, event in events:
+        if (
+            isinstance(event, PolicyDecided)
+            and event.call_id == call_id
+            and event.verdict == Verdict.REQUIRE_APPROVAL
+        ):
+            found = event.provenance
+    return found

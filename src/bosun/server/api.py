@@ -298,6 +298,20 @@ async def cancel_run(run_id: str, p: Operator, state: State) -> schemas.Cancelle
     return await ops.cancel(state, p, run_id)
 
 
+@router.get(
+    "/runs/{run_id}/push-deliveries",
+    response_model=list[schemas.PushDelivery],
+    responses=NOT_FOUND,
+    tags=["runs"],
+)
+async def push_deliveries(run_id: str, p: Reader, state: State) -> list[schemas.PushDelivery]:
+    """The A2A push notifications of the run's task (docs/a2a.md, "Push notifications"):
+    what each webhook was sent, how many tries it took, and the last error."""
+    await ops.get_run(state, p, run_id)
+    rows = await state.runtime.store.push_deliveries(p.tenant, run_id)
+    return [schemas.PushDelivery.model_validate(d, from_attributes=True) for d in rows]
+
+
 @router.post(
     "/runs/{run_id}/signals/{name}",
     response_model=schemas.Signalled,

@@ -22,6 +22,7 @@ from bosun.engine.worker import Worker
 from bosun.errors import BosunError, EditRefused, RunAlreadyFinished, RunNotFound, StoreError
 from bosun.journal.text import clean_value
 from bosun.server import api, console, hooks, memory_api, memory_console, schemas, workflows
+from bosun.server.a2a.deliver import PushDispatcher
 from bosun.server.a2a.edge import A2AWire, mount_a2a
 from bosun.server.hub import Hub
 from bosun.server.keys import ensure_first_admin
@@ -81,6 +82,14 @@ def create_app(settings: Settings) -> FastAPI:
             state.worker_task = state.worker.start(state.stop)
         app.state.bosun = state
         mount_a2a(app, state)
+        state.push = PushDispatcher(
+            state,
+            allow_loopback=settings.a2a_push_allow_loopback,
+            attempts=settings.a2a_push_attempts,
+            backoff=settings.a2a_push_backoff,
+        )
+        runtime.journal.listen(state.push.listener)
+        state.push_task = asyncio.create_task(state.push.run(state.stop), name="a2a-push")
         try:
             yield
         finally:
@@ -91,6 +100,10 @@ def create_app(settings: Settings) -> FastAPI:
             if state.worker_task is not None:
                 with contextlib.suppress(Exception):
                     await state.worker_task
+            if state.push_task is not None:
+                state.push.poke()
+                with contextlib.suppress(Exception):
+                    await state.push_task
             if state.observer is not None:
                 await state.observer.close()
             await runtime.close()

@@ -72,6 +72,12 @@ def add_server_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         " (their A2A endpoints then take calls without an API key: docs/a2a.md)",
     )
     p.add_argument(
+        "--a2a-push-allow-loopback",
+        action="store_true",
+        help="deliver A2A push notifications to loopback webhooks (127.0.0.1, localhost):"
+        " refused otherwise, as private addresses always are (SSRF; docs/a2a.md)",
+    )
+    p.add_argument(
         "--public-url",
         default=None,
         metavar="URL",
@@ -132,6 +138,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         trusted_proxies=[p for p in proxies if p.strip()],
         triggers=args.triggers,
         a2a_public_anywhere=args.a2a_public_anywhere,
+        a2a_push_allow_loopback=args.a2a_push_allow_loopback,
         public_url=args.public_url,
     )
     return main_serve(settings, args.host, args.port)

@@ -42,6 +42,7 @@ from bosun.server.ops import MAX_PAGE
 from bosun.server.state import ServerState, state_of
 from bosun.server.usage import DAY, day_range, usage
 from bosun.store.base import TERMINAL_STATUSES
+from bosun.workflow.tasks import inbox as human_tasks
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -404,7 +405,10 @@ async def _inbox(state: ServerState, p: Principal) -> dict[str, Any]:
             runs[a.run_id] = await state.runtime.store.get_run(a.run_id)
     decided = [a for a in await ops.approvals(state, p, None) if a.status != "pending"]
     decided.sort(key=lambda a: a.decided_at or 0, reverse=True)
-    return {"pending": pending, "runs": runs, "decided": decided[:20]}
+    # Workflows' human tasks wait for a person too: one inbox shows both (the form is on
+    # the Tasks page, where it is answered).
+    waiting = await human_tasks(state.runtime.store, p.tenant)
+    return {"pending": pending, "runs": runs, "decided": decided[:20], "tasks": waiting}
 
 
 @router.get("/approvals", response_class=HTMLResponse)

@@ -22,6 +22,7 @@ from fastapi import HTTPException
 from bosun.engine.controls import check_scope
 from bosun.journal.audit import AuditEntry
 from bosun.journal.calls import calls as journal_calls
+from bosun.journal.calls import held_provenance
 from bosun.journal.codec import event_fields, event_to_dict
 from bosun.journal.events import Event
 from bosun.journal.redact import Redactor, unmask
@@ -313,13 +314,21 @@ async def _shown(state: ServerState, a: ApprovalRecord) -> ApprovalRecord:
 
 
 async def approval_out(
-    state: ServerState, a: ApprovalRecord, known: dict[str, RunRecord | None] | None = None
+    state: ServerState,
+    a: ApprovalRecord,
+    known: dict[str, RunRecord | None] | None = None,
+    journals: dict[str, list[tuple[int, Event]]] | None = None,
 ) -> schemas.Approval:
-    """The approval as people see it, with its path in the run tree (root first)."""
+    """The approval as people see it, with its path in the run tree (root first) and the
+    suspect arguments its decision journaled (`held_provenance`)."""
     known = {} if known is None else known
+    journals = {} if journals is None else journals
     path = await tree_path(state.runtime.store, a.run_id, known)
     run = known.get(a.run_id)
-    return schemas.Approval.of(a, run.spec if run else None, path)
+    if a.run_id not in journals:
+        journals[a.run_id] = await state.runtime.store.events(a.run_id)
+    held = held_provenance(journals[a.run_id], a.call_id)
+    return schemas.Approval.of(a, run.spec if run else None, path, held)
 
 
 async def approvals(
@@ -329,7 +338,8 @@ async def approvals(
         status=status, tenant=p.tenant, run_id=run_id
     )
     known: dict[str, RunRecord | None] = {}  # an inbox of one tree reads each run once
-    return [await approval_out(state, a, known) for a in records]
+    journals: dict[str, list[tuple[int, Event]]] = {}
+    return [await approval_out(state, a, known, journals) for a in records]
 
 
 async def _approval(

@@ -226,6 +226,18 @@ class FeedbackGiven(BaseModel):
     decisions: int = Field(description="the run's learned routing decisions it updated")
 
 
+class PushDelivery(BaseModel):
+    """One A2A push notification owed to, sent to, or given up on a task's webhook."""
+
+    config_id: str
+    state: str = Field(description="the A2A task state it reports, e.g. TASK_STATE_COMPLETED")
+    status: str = Field(description="pending, delivered or failed")
+    attempts: int
+    last_error: str | None
+    created_at: float
+    finished_at: float | None
+
+
 class Signalled(BaseModel):
     run_id: str
     name: str
@@ -297,6 +309,11 @@ class Approval(BaseModel):
         default_factory=list,
         description="where in its run tree it was asked: the root run first, this run last",
     )
+    provenance: list[ArgumentProvenance] = Field(
+        default_factory=list,
+        description="the arguments that made governance ask (suspect sinks), where each "
+        "value was first seen; empty when the rule was not about provenance",
+    )
 
     @classmethod
     def of(
@@ -304,13 +321,17 @@ class Approval(BaseModel):
         a: ApprovalRecord,
         run_spec: dict[str, Any] | None,
         path: Sequence[tuple[str, str]] = (),
+        provenance: dict[str, Any] | None = None,
     ) -> Approval:
         """The approval as people see it, on every edge (API, console, `bosun approvals
-        --json`): redacted by the run's pinned definition (`bosun.journal.redact`)."""
+        --json`): redacted by the run's pinned definition (`bosun.journal.redact`).
+        `provenance` is the decision's (`PolicyDecided.provenance`, see
+        `bosun.journal.calls.decision_of`); values are shown from the redacted arguments."""
         a = Redactor.for_run(run_spec).approval(a)
         arguments = _loads(a.arguments)
         edited = _loads(a.edited_arguments) if a.edited_arguments else None
         return cls(
+            provenance=ArgumentProvenance.suspects(provenance, arguments),
             approval_id=a.id,
             run_id=a.run_id,
             call_id=a.call_id,
@@ -330,6 +351,41 @@ class Approval(BaseModel):
             edited_arguments=edited,
             path=[TreeStep(agent=agent, run_id=run_id) for agent, run_id in path],
         )
+
+
+class ArgumentProvenance(BaseModel):
+    """One suspect argument of a held call: its value (redacted like the arguments), where
+    that value was first seen, and what kind of sink it is."""
+
+    argument: str
+    value: Any = Field(description="the argument's value as the approval shows it (redacted)")
+    origin: str = Field(description="user | instructions | trusted | untrusted | none")
+    sink: str | None = Field(None, description="egress | target | amount; None for free text")
+    tool: str | None = Field(None, description="the tool whose output first held the value")
+    call_id: str | None = Field(None, description="that tool call's id")
+    call_number: int | None = Field(None, description="which tool result of the run (from 1)")
+
+    @classmethod
+    def suspects(
+        cls, provenance: dict[str, Any] | None, arguments: Any
+    ) -> list[ArgumentProvenance]:
+        out = []
+        for name, entry in (provenance or {}).items():
+            if not isinstance(entry, dict) or not entry.get("suspect"):
+                continue
+            value = arguments.get(name) if isinstance(arguments, dict) else None
+            out.append(
+                cls(
+                    argument=name,
+                    value=value,
+                    origin=str(entry.get("origin", "none")),
+                    sink=entry.get("sink"),
+                    tool=entry.get("tool"),
+                    call_id=entry.get("call"),
+                    call_number=entry.get("n") or None,
+                )
+            )
+        return out
 
 
 class TreeStep(BaseModel):

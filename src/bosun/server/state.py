@@ -46,6 +46,11 @@ class Settings:
     public_url: str | None = None
     host: str = "127.0.0.1"
     a2a_public_anywhere: bool = False
+    # A2A push webhooks on loopback addresses (tests, the TCK; docs/a2a.md) and the retry
+    # schedule of deliveries: `attempts` tries, `backoff * 2**n` seconds apart.
+    a2a_push_allow_loopback: bool = False
+    a2a_push_attempts: int = 6
+    a2a_push_backoff: float = 1.0
 
 
 @dataclass
@@ -66,6 +71,8 @@ class ServerState:
     touched: dict[str, float] = field(default_factory=dict)  # key id -> last `last_used_at` write
     triggers: Any = None  # bosun.triggers.runner.Triggers, with `Settings.triggers`
     a2a_public: frozenset[str] = frozenset()  # agents callable over A2A without a key
+    push: Any = None  # bosun.server.a2a.deliver.PushDispatcher (A2A push deliveries)
+    push_task: asyncio.Task[None] | None = None
 
     def agent(self, name: str) -> Agent:
         agent = self.agents.get(name)

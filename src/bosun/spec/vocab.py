@@ -115,6 +115,14 @@ class WaitKind(StrEnum):
     TIMER = "timer"
 
 
+class PushStatus(StrEnum):
+    """An A2A push delivery (the outbox row of `store/push.py`)."""
+
+    PENDING = "pending"  # owed: sent when due (again after a failed attempt)
+    DELIVERED = "delivered"  # the webhook answered 2xx
+    FAILED = "failed"  # every attempt failed, or the URL is refused (SSRF): not retried
+
+
 class WaitStatus(StrEnum):
     PENDING = "pending"
     # Delivered: the result is stored on the wait and enters the journal once, when

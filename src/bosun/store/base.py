@@ -27,6 +27,7 @@ from typing import Any
 from bosun.journal.audit import AuditEntry
 from bosun.journal.events import Event
 from bosun.store.artifacts import ArtifactStore
+from bosun.store.push import PushStore
 from bosun.store.records import *  # noqa: F403 -- the records, re-exported (see the docstring)
 from bosun.store.records import (
     PENDING,
@@ -468,6 +469,7 @@ class Store(
     ArtifactStore,
     TriggerStore,
     RouterStore,
+    PushStore,
 ):
     """Durable storage for runs, their journals, governance, access and observation: every
     concern, as one object (what `open_store` returns and what everyone imports)."""

@@ -15,6 +15,8 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from bosun.spec.vocab import RunStatus
 
 COUNTERS = ("received", "started", "deduplicated", "rejected", "dead_lettered")
@@ -39,6 +41,19 @@ DELIVERIES = """CREATE TABLE IF NOT EXISTS trigger_deliveries (
     received_at {real} NOT NULL,
     PRIMARY KEY (trigger_name, delivery)
 )"""
+# The outbox of events from runs: a row per emit, inserted in the commit of its `ToolFinished`
+# (so a process dying right after that commit loses nothing), marked once handed on.
+EMITS = """CREATE TABLE IF NOT EXISTS trigger_emits (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    emitted_at {real} NOT NULL,
+    delivered_at {real}
+)"""
+EMITS_PENDING = (
+    "CREATE INDEX IF NOT EXISTS trigger_emits_pending ON trigger_emits(emitted_at)"
+    " WHERE delivered_at IS NULL"
+)
 DELIVERIES_SIGNATURE = (
     "CREATE UNIQUE INDEX IF NOT EXISTS trigger_deliveries_signature"
     " ON trigger_deliveries(trigger_name, signature)"
@@ -93,8 +108,47 @@ IN_FLIGHT_POSTGRES = (
 )
 
 
+# An emit replayed after a crash has the same id (`<run>:<call>`): one row.
+INSERT_EMIT = (
+    "INSERT INTO trigger_emits(id, run_id, event, emitted_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+PENDING_EMITS = (
+    "SELECT id, run_id, event FROM trigger_emits WHERE delivered_at IS NULL"
+    " AND emitted_at <= ? ORDER BY emitted_at, id LIMIT ?"
+)
+MARK_EMIT = "UPDATE trigger_emits SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"
+# Retention (`bosun gc`): deliveries received, and emits handed on, before a time.
+GC_DELIVERIES = "DELETE FROM trigger_deliveries WHERE received_at < ?"
+GC_EMITS = "DELETE FROM trigger_emits WHERE delivered_at IS NOT NULL AND delivered_at < ?"
+COUNT_GC_DELIVERIES = "SELECT count(*) FROM trigger_deliveries WHERE received_at < ?"
+COUNT_GC_EMITS = (
+    "SELECT count(*) FROM trigger_emits WHERE delivered_at IS NOT NULL AND delivered_at < ?"
+)
+
+
 def ddl_statements(render: Callable[[str], str]) -> list[str]:
+    """The tables of migration 12 (a new database also gets `emit_statements`)."""
     return [render(TRIGGERS), render(DELIVERIES), DELIVERIES_SIGNATURE]
+
+
+def emit_statements(render: Callable[[str], str]) -> list[str]:
+    """The outbox (migration 16)."""
+    return [render(EMITS), EMITS_PENDING]
+
+
+def emit_values(run_id: str, cloud: dict, ts: float) -> tuple:
+    """The values of `INSERT_EMIT` for a CloudEvent the journal committed."""
+    return (cloud["id"], run_id, orjson.dumps(cloud).decode(), ts)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEmit:
+    """An emit committed and not yet handed to the event triggers."""
+
+    id: str
+    run_id: str
+    event: dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +241,16 @@ class TriggerStore(abc.ABC):
         """Note the run each claimed (delivery id, run id) started, in one transaction: True
         for the one caller that linked it (counted `started`), False for the others (counted
         `deduplicated`, plus `deduplicated` more found linked already)."""
+
+    @abc.abstractmethod
+    async def pending_emits(self, before: float, limit: int = 100) -> list[PendingEmit]:
+        """Emits committed at or before `before` and not marked delivered, oldest first."""
+
+    @abc.abstractmethod
+    async def mark_emits_delivered(self, ids: Sequence[str]) -> int:
+        """Mark emits handed on (their runs durably created); how many were not marked yet."""
+
+    @abc.abstractmethod
+    async def gc_triggers(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
+        """Delete the deliveries received before `older_than` and the emits delivered before
+        it: (deliveries, emits). `dry_run` counts them and deletes nothing."""

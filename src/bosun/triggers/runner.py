@@ -61,9 +61,9 @@ class Triggers:
             )
         events = self.of_kind("event")
         if events:
-            router = EventRouter(self.rt, events)
-            if router.attach():
-                self.tasks.append(asyncio.create_task(router.run(stop), name="bosun-events"))
+            router = EventRouter(self.rt, events, poll_interval=self.poll_interval)
+            router.attach()
+            self.tasks.append(asyncio.create_task(router.run(stop), name="bosun-events"))
 
     async def stop(self) -> None:
         for task in self.tasks:

@@ -34,11 +34,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The widest replay window a webhook may have. A delivery row must outlive it: a signed request
+# replayed within its timestamp tolerance is refused by the signature the row keeps; past the
+# tolerance its timestamp refuses it. So retention (`bosun gc`) keeps rows longer than this.
+MAX_TOLERANCE_SECONDS = 86400.0
+
+
+def check_retention(seconds: float) -> None:
+    """Refuse a deliveries retention no longer than the widest replay window."""
+    if seconds <= MAX_TOLERANCE_SECONDS:
+        raise SpecError(
+            f"trigger deliveries must be kept longer than the widest webhook replay window"
+            f" ({MAX_TOLERANCE_SECONDS / 3600:g} h, the largest `tolerance_seconds`), else a"
+            f" replayed request could start a second run: got {seconds / 3600:g} h"
+        )
+
+
 class Webhook(_Strict):
     """`POST /hooks/{name}`, signed with the secret in the environment variable `secret_env`."""
 
     secret_env: str
-    tolerance_seconds: float = Field(300.0, gt=0, le=86400)
+    tolerance_seconds: float = Field(300.0, gt=0, le=MAX_TOLERANCE_SECONDS)
 
 
 class Schedule(_Strict):

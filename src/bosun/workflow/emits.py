@@ -4,7 +4,9 @@ An `emit` task is a tool call (`tools.emit`, effect `write`); its CloudEvent is 
 call's journaled result. `on_emit(rt, fn)` calls `fn(run_id, event)` for each one once
 its `ToolFinished` is committed (a journal listener: cheap, never raising; queue the
 work). The event's `id` is `<run id>:<call id>`, the same if a crash replays the call:
-use it as the idempotency key of what it starts.
+use it as the idempotency key of what it starts. The store also writes each one to its
+outbox in that same commit (`bosun.journal.emitted`), which event triggers sweep: the
+listener is a fast path, never the only one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from bosun.journal.events import Event, ToolFinished
+from bosun.journal.emitted import cloud_event
+from bosun.journal.events import Event
 
 log = logging.getLogger("bosun.workflow")
 
@@ -21,14 +24,9 @@ log = logging.getLogger("bosun.workflow")
 def emitted(events: Sequence[Event]) -> Iterator[dict[str, Any]]:
     """The CloudEvents among committed events."""
     for event in events:
-        if (
-            isinstance(event, ToolFinished)
-            and event.tool == "emit"
-            and isinstance(event.result, dict)
-            and "specversion" in event.result
-            and "bosunrun" in event.result
-        ):
-            yield event.result
+        cloud = cloud_event(event)
+        if cloud is not None:
+            yield cloud
 
 
 def on_emit(runtime: Any, fn: Callable[[str, dict[str, Any]], None]) -> None:

@@ -50,7 +50,7 @@ def agent_card(agent: Agent, base_url: str, *, public: bool) -> pb.AgentCard:
             ),
         ],
         capabilities=pb.AgentCapabilities(
-            streaming=True, push_notifications=False, extended_agent_card=False
+            streaming=True, push_notifications=True, extended_agent_card=False
         ),
         default_input_modes=inputs,
         default_output_modes=outputs,

@@ -19,6 +19,7 @@ the approval's answer (`approve`/`yes` or `deny`/`no`, or a data part `{"approve
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -31,7 +32,6 @@ from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
     InvalidRequestError,
-    PushNotificationNotSupportedError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
@@ -42,13 +42,14 @@ from fastapi import HTTPException
 
 from bosun.errors import RunAlreadyFinished
 from bosun.server import ops
-from bosun.server.a2a import tasks
+from bosun.server.a2a import push, tasks
 from bosun.server.a2a.store import BosunTaskStore
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState
 from bosun.spec.a2a import A2AInput, A2ASettings
 from bosun.spec.agent import Agent
 from bosun.spec.vocab import WaitKind, WaitStatus
+from bosun.store.push import PushConfig
 
 S = pb.TaskState
 BLOCKING_SECONDS = 60.0  # a blocking SendMessage answers with the task as it is by then
@@ -113,8 +114,10 @@ class BosunRequestHandler(RequestHandler):
                 raise ContentTypeNotSupportedError(
                     message=f"agent {self.agent.name} takes text parts only (a2a.input: text)"
                 )
+        if params.configuration.HasField("task_push_notification_config"):
+            self._check_push_url(params.configuration.task_push_notification_config.url)
         if message.task_id:
-            return await self._follow_up(p, message, context)
+            return await self._follow_up(p, message, context, params)
         context_id = message.context_id or str(uuid.uuid4())
         text = tasks.message_input(message, self.settings.input is A2AInput.ENVELOPE)
         try:
@@ -129,15 +132,33 @@ class BosunRequestHandler(RequestHandler):
             tags={tasks.TAG_MESSAGE: message.message_id, tasks.TAG_CONTEXT: context_id},
             key=f"a2a:{self.agent.name}:{context_id}:{message.message_id}",
         )
+        await self._inline_push(run_id, params, context)
         self._wake()
         return run_id
+
+    async def _inline_push(
+        self, run_id: str, params: pb.SendMessageRequest, context: ServerCallContext
+    ) -> None:
+        """A webhook given with the message (`configuration.taskPushNotificationConfig`)."""
+        if not params.configuration.HasField("task_push_notification_config"):
+            return
+        given = pb.TaskPushNotificationConfig()
+        given.CopyFrom(params.configuration.task_push_notification_config)
+        if not given.id:  # a retried send (the same task) names the same config
+            given.id = f"message-{params.message.message_id}"
+        run = await self.store.run(run_id, context)
+        await self._save_push(run, given)
 
     def _wake(self) -> None:
         if self.state.worker is not None:
             self.state.worker.wake()
 
     async def _follow_up(
-        self, p: Principal, message: pb.Message, context: ServerCallContext
+        self,
+        p: Principal,
+        message: pb.Message,
+        context: ServerCallContext,
+        params: pb.SendMessageRequest | None = None,
     ) -> str:
         run = await self.store.run(message.task_id, context)
         if message.context_id and message.context_id != tasks.context_of(run):
@@ -173,6 +194,8 @@ class BosunRequestHandler(RequestHandler):
             raise _refused(exc) from None
         except RunAlreadyFinished as exc:
             raise UnsupportedOperationError(message=str(exc)) from None
+        if params is not None:
+            await self._inline_push(run.id, params, context)
         self._wake()
         return run.id
 
@@ -334,22 +357,97 @@ class BosunRequestHandler(RequestHandler):
             await asyncio.sleep(0.1)
         return task
 
-    # -- push notifications and the extended card: not offered ---------------------------
+    # -- push notifications (configs here; deliveries: deliver.py) ----------------------
 
-    async def on_create_task_push_notification_config(self, params, context):  # type: ignore[no-untyped-def]
-        raise PushNotificationNotSupportedError
+    async def _push_task(self, task_id: str, context: ServerCallContext, need: str) -> Any:
+        p = principal_of(context)
+        try:
+            ops.need(p, need)
+        except HTTPException as exc:
+            raise _refused(exc) from None
+        return await self.store.run(task_id, context)
 
-    async def on_get_task_push_notification_config(self, params, context):  # type: ignore[no-untyped-def]
-        raise PushNotificationNotSupportedError
+    def _check_push_url(self, url: str) -> None:
+        """Refused before anything is written (a send with a refused webhook starts nothing)."""
+        reason = push.refusal(url, allow_loopback=self.state.settings.a2a_push_allow_loopback)
+        if reason is not None:
+            raise InvalidParamsError(message=reason)
 
-    async def on_list_task_push_notification_configs(self, params, context):  # type: ignore[no-untyped-def]
-        raise PushNotificationNotSupportedError
+    async def _save_push(
+        self, run: Any, given: pb.TaskPushNotificationConfig
+    ) -> pb.TaskPushNotificationConfig:
+        self._check_push_url(given.url)
+        store = self.state.runtime.store
+        if given.id:
+            same = await store.push_config(run.tenant, run.id, given.id)
+            if (
+                same is not None
+                and (same.url, same.auth_scheme, same.auth_credentials)
+                == (given.url, given.authentication.scheme, given.authentication.credentials)
+                and given.token in ("", same.token)
+            ):
+                return _shown_config(same, given.tenant)  # sent again: nothing changes
+        config = PushConfig(
+            tenant=run.tenant,
+            task_id=run.id,
+            id=given.id or str(uuid.uuid4()),
+            agent=run.agent,
+            url=given.url,
+            token=given.token or push.new_token(),
+            auth_scheme=given.authentication.scheme,
+            auth_credentials=given.authentication.credentials,
+            created_at=time.time(),
+        )
+        await store.put_push_config(config, None)
+        if self.state.push is not None:  # the task as it is now: the config's first delivery
+            await self.state.push.observe_config(config, force=True)
+            self.state.push.poke()
+        return _shown_config(config, given.tenant)
 
-    async def on_delete_task_push_notification_config(self, params, context):  # type: ignore[no-untyped-def]
-        raise PushNotificationNotSupportedError
+    async def on_create_task_push_notification_config(
+        self, params: pb.TaskPushNotificationConfig, context: ServerCallContext
+    ) -> pb.TaskPushNotificationConfig:
+        run = await self._push_task(params.task_id, context, "operate")
+        return await self._save_push(run, params)
+
+    async def on_get_task_push_notification_config(
+        self, params: pb.GetTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> pb.TaskPushNotificationConfig:
+        run = await self._push_task(params.task_id, context, "read")
+        config = await self.state.runtime.store.push_config(run.tenant, run.id, params.id)
+        if config is None:
+            raise TaskNotFoundError(message=f"task {run.id} has no push config {params.id!r}")
+        return _shown_config(config, params.tenant)
+
+    async def on_list_task_push_notification_configs(
+        self, params: pb.ListTaskPushNotificationConfigsRequest, context: ServerCallContext
+    ) -> pb.ListTaskPushNotificationConfigsResponse:
+        run = await self._push_task(params.task_id, context, "read")
+        configs = await self.state.runtime.store.push_configs(run.tenant, run.id)
+        return pb.ListTaskPushNotificationConfigsResponse(
+            configs=[_shown_config(c, params.tenant) for c in configs]
+        )
+
+    async def on_delete_task_push_notification_config(
+        self, params: pb.DeleteTaskPushNotificationConfigRequest, context: ServerCallContext
+    ) -> None:
+        run = await self._push_task(params.task_id, context, "operate")
+        await self.state.runtime.store.delete_push_config(run.tenant, run.id, params.id)
+
+    # -- the extended card: not offered ----------------------------------------------------
 
     async def on_get_extended_agent_card(self, params, context):  # type: ignore[no-untyped-def]
         raise ExtendedAgentCardNotConfiguredError
+
+
+def _shown_config(config: PushConfig, tenant: str) -> pb.TaskPushNotificationConfig:
+    shown = pb.TaskPushNotificationConfig(
+        tenant=tenant, id=config.id, task_id=config.task_id, url=config.url, token=config.token
+    )
+    if config.auth_scheme:
+        shown.authentication.scheme = config.auth_scheme
+        shown.authentication.credentials = config.auth_credentials
+    return shown
 
 
 def _decision(message: pb.Message) -> tuple[bool, str | None]:

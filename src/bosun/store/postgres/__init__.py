@@ -18,7 +18,7 @@ are named `bosun` in `pg_stat_activity` unless the URL sets `application_name`.
 
 The store is built from one mixin per concern, the same files as `bosun.store.sqlite`:
 `runs` (connections, run rows, reads, status, retention), `journal` (the group-commit
-writer), `leases`, `governance`, `audit`, `access`, `observe`, `waits`, `artifacts` (a bytea table), `triggers`, `schema` + `migrations`,
+writer), `leases`, `governance`, `audit`, `access`, `observe`, `waits`, `artifacts` (a bytea table), `triggers`, `push` (A2A push configs and outbox), `schema` + `migrations`,
 `errors` (redacted messages, dead connections).
 """
 
@@ -33,6 +33,7 @@ from bosun.store.postgres.governance import PostgresGovernance
 from bosun.store.postgres.journal import PostgresJournal
 from bosun.store.postgres.leases import PostgresLeases
 from bosun.store.postgres.observe import PostgresObserve
+from bosun.store.postgres.push import PostgresPush
 from bosun.store.postgres.router import PostgresRouter
 from bosun.store.postgres.runs import PostgresRuns
 from bosun.store.postgres.triggers import PostgresTriggers
@@ -51,6 +52,7 @@ class PostgresStore(
     PostgresArtifacts,
     PostgresTriggers,
     PostgresRouter,
+    PostgresPush,
     Store,
 ):
     """The shared store: every concern's mixin over two connections (see the module)."""

@@ -18,8 +18,10 @@ from bosun.journal.audit import (
     AuditEntry,
     audit_entry_for,
 )
+from bosun.journal.emitted import cloud_event
 from bosun.journal.events import ApprovalRequested, Event
 from bosun.store import budgets_sql, sql
+from bosun.store import triggers as triggers_sql
 from bosun.store.base import (
     AppendResult,
     RunSummary,
@@ -42,8 +44,10 @@ from bosun.store.rows import (
     summary_values,
 )
 from bosun.store.sql import pg
+from bosun.store.triggers import emit_values
 
 _INSERT_APPROVAL = pg(sql.INSERT_APPROVAL)
+_INSERT_EMIT = pg(triggers_sql.INSERT_EMIT)
 
 log = logging.getLogger("bosun.store")
 
@@ -280,17 +284,24 @@ async def governance_rows(
     conn: psycopg.AsyncConnection, items: list[tuple[PendingAppend, str, str]]
 ) -> None:
     """Approval rows and audit records derived from the events, in the same transaction."""
-    approvals, audit = [], []
+    approvals, audit, emits = [], [], []
     for item, tenant, agent in items:
         for event in item.events:
             if isinstance(event, ApprovalRequested):
                 approvals.append(approval_values(event, item.run_id, tenant, agent))
+            elif event.kind == "tool_finished":  # an emit goes to the outbox, same commit
+                cloud = cloud_event(event)
+                if cloud is not None:
+                    emits.append(emit_values(item.run_id, cloud, event.ts))
             entry: AuditEntry | None = audit_entry_for(item.run_id, tenant, event, item.owner)
             if entry is not None:
                 audit.append(entry)
     if approvals:
         async with conn.cursor() as cur:
             await cur.executemany(_INSERT_APPROVAL, approvals)
+    if emits:
+        async with conn.cursor() as cur:
+            await cur.executemany(_INSERT_EMIT, emits)
     for item, _, _ in items:
         # Wait rows; a parked run whose waits all settled already goes straight back to the
         # queue; an ended run settles its parents' waits (`postgres/waits.py`).

@@ -19,6 +19,8 @@ from bosun.store.migrate import Step
 from bosun.store.postgres import schema
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
 from bosun.store.postgres.errors import DB_NOW, SCHEMA_LOCK
+from bosun.store.postgres.push import schema_statements as push_schema
+from bosun.store.postgres.triggers import emit_schema
 from bosun.store.postgres.triggers import schema_statements as trigger_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 from bosun.store.sql import pg
@@ -110,6 +112,8 @@ _HISTORY: list[tuple[str, Step]] = [
         "memory: session marks, facts, their indexes",
         _statements(*memory_sql.statements("postgres")),
     ),
+    ("a2a push configs and deliveries", _statements(*push_schema())),
+    ("the outbox of events from runs", _statements(*emit_schema())),
 ]
 STEPS: list[Step] = [
     Step(number, name, step.apply) for number, (name, step) in enumerate(_HISTORY, start=1)

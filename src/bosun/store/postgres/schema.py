@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from bosun.store import ddl, memory_sql, router_sql
 from bosun.store.postgres.artifacts import schema_statements as artifact_schema
+from bosun.store.postgres.push import schema_statements as push_schema
+from bosun.store.postgres.triggers import emit_schema
 from bosun.store.postgres.triggers import schema_statements as trigger_schema
 from bosun.store.postgres.waits import WAITS_SCHEMA
 
@@ -84,4 +86,6 @@ STATEMENTS = [
     *trigger_schema(),
     *router_sql.ddl_statements(lambda t: ddl.render(t, "postgres")),
     *memory_sql.statements("postgres"),
+    *push_schema(),
+    *emit_schema(),
 ]

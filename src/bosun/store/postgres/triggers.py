@@ -11,7 +11,7 @@ import psycopg
 
 from bosun.store import triggers as sql
 from bosun.store.sql import pg
-from bosun.store.triggers import FIELDS, TriggerRow
+from bosun.store.triggers import FIELDS, PendingEmit, TriggerRow
 
 _ENSURE = pg(sql.ENSURE)
 _COUNT = {c: pg(sql.count(c)) for c in sql.COUNTERS}
@@ -22,12 +22,21 @@ _ADVANCE = pg(sql.ADVANCE_TICK)
 _CLAIM = pg(sql.CLAIM_DELIVERY)
 _DELIVERY = pg(sql.DELIVERY)
 _LINK = pg(sql.LINK_DELIVERY)
+_PENDING_EMITS = pg(sql.PENDING_EMITS)
+_MARK_EMIT = pg(sql.MARK_EMIT)
 
 
 def schema_statements() -> list[str]:
     from bosun.store import ddl
 
     return sql.ddl_statements(lambda t: ddl.render(t, "postgres"))
+
+
+def emit_schema() -> list[str]:
+    """The outbox of events from runs (migration 16)."""
+    from bosun.store import ddl
+
+    return sql.emit_statements(lambda t: ddl.render(t, "postgres"))
 
 
 class PostgresTriggers:
@@ -111,3 +120,31 @@ class PostgresTriggers:
             if dup:
                 await conn.execute(_COUNT["deduplicated"], (dup, now, name))
         return linked
+
+    async def pending_emits(self, before: float, limit: int = 100) -> list[PendingEmit]:
+        async with self._session("read pending emits") as conn:
+            cur = await conn.execute(_PENDING_EMITS, (before, limit))
+            rows = await cur.fetchall()
+        return [PendingEmit(r[0], r[1], orjson.loads(r[2])) for r in rows]
+
+    async def mark_emits_delivered(self, ids: Sequence[str]) -> int:
+        now = time.time()
+        async with self._session("mark emits delivered") as conn, conn.transaction():
+            marked = 0
+            for emit_id in ids:
+                cur = await conn.execute(_MARK_EMIT, (now, emit_id))
+                marked += cur.rowcount
+        return marked
+
+    async def gc_triggers(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
+        async with self._session("collect trigger deliveries") as conn, conn.transaction():
+            if dry_run:
+                cur = await conn.execute(pg(sql.COUNT_GC_DELIVERIES), (older_than,))
+                (deliveries,) = await cur.fetchone()
+                cur = await conn.execute(pg(sql.COUNT_GC_EMITS), (older_than,))
+                (emits,) = await cur.fetchone()
+                return int(deliveries), int(emits)
+            cur = await conn.execute(pg(sql.GC_DELIVERIES), (older_than,))
+            deliveries = cur.rowcount
+            cur = await conn.execute(pg(sql.GC_EMITS), (older_than,))
+            return deliveries, cur.rowcount

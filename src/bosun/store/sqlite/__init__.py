@@ -31,7 +31,7 @@ raises `StoreError`, never sqlite3's own errors (`errors`).
 The store is built from one mixin per concern, the same files as `bosun.store.postgres`:
 `runs` (connection, run rows, reads, status, retention), `journal` (the group-commit
 writer), `leases`, `governance`, `audit` (the chain and its catch-up), `access`,
-`observe`, `waits`, `artifacts` (files beside the database), `triggers` (triggers' counters and deliveries), `schema` + `migrations` (the layout and its numbered steps), `errors`.
+`observe`, `waits`, `artifacts` (files beside the database), `triggers` (triggers' counters and deliveries), `push` (A2A push configs and outbox), `schema` + `migrations` (the layout and its numbered steps), `errors`.
 `batch` holds what a group commit carries and the SQL the mixins share.
 """
 
@@ -47,6 +47,7 @@ from bosun.store.sqlite.governance import SqliteGovernance
 from bosun.store.sqlite.journal import SqliteJournal
 from bosun.store.sqlite.leases import SqliteLeases
 from bosun.store.sqlite.observe import SqliteObserve
+from bosun.store.sqlite.push import SqlitePush
 from bosun.store.sqlite.router import SqliteRouter
 from bosun.store.sqlite.runs import SqliteRuns
 from bosun.store.sqlite.triggers import SqliteTriggers
@@ -66,6 +67,7 @@ class SqliteStore(
     SqliteWaits,
     SqliteTriggers,
     SqliteRouter,
+    SqlitePush,
     Store,
 ):
     """The embedded store: every concern's mixin over one connection (see the module)."""

@@ -18,9 +18,11 @@ from bosun.journal.audit import (
     needs_redaction,
     redacted,
 )
+from bosun.journal.emitted import cloud_event
 from bosun.journal.events import ApprovalRequested
 from bosun.journal.redact import Sensitivity
 from bosun.store import sql
+from bosun.store import triggers as triggers_sql
 from bosun.store.base import (
     AuditHead,
     AuditRecord,
@@ -42,6 +44,7 @@ from bosun.store.sqlite.batch import (
     Unaudited,
     totals,
 )
+from bosun.store.triggers import emit_values
 
 log = logging.getLogger("bosun.store")
 
@@ -55,6 +58,12 @@ class SqliteAudit:
         audit = []
         for event, row in zip(item.events, item.rows, strict=True):
             if event.kind not in GOVERNANCE_KINDS:
+                if event.kind == "tool_finished":  # an emit goes to the outbox, same commit
+                    cloud = cloud_event(event)
+                    if cloud is not None:
+                        conn.execute(
+                            triggers_sql.INSERT_EMIT, emit_values(item.run_id, cloud, event.ts)
+                        )
                 continue
             if isinstance(event, ApprovalRequested):
                 conn.execute(

@@ -18,6 +18,7 @@ from bosun.store import (
     ddl,
     memory_sql,
     migrate,
+    push,
     router_sql,
     triggers,
     waits_rows,
@@ -169,6 +170,18 @@ def _memory(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _a2a_push(conn: sqlite3.Connection) -> None:
+    """A2A push-notification configs and their delivery outbox."""
+    for statement in push.ddl_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
+def _emits(conn: sqlite3.Connection) -> None:
+    """The outbox of events from runs, written in the commit of each emit."""
+    for statement in triggers.emit_statements(lambda t: ddl.render(t, "sqlite")):
+        conn.execute(statement)
+
+
 STEPS: list[Step] = [
     Step(1, "first layout: runs keyed by id, events clustered by run", None),
     Step(2, "append-ordered journal, runs numbered", _append_ordered_journal),
@@ -184,6 +197,8 @@ STEPS: list[Step] = [
     Step(12, "triggers and their deliveries", _triggers),
     Step(13, "router state and feedback", _router),
     Step(14, "memory: session marks, facts, their indexes", _memory),
+    Step(15, "a2a push configs and deliveries", _a2a_push),
+    Step(16, "the outbox of events from runs", _emits),
 ]
 migrate.check(STEPS)
 LATEST = migrate.latest(STEPS)

@@ -19,7 +19,7 @@ import sqlite3
 import time
 
 from bosun.journal.audit import GENESIS
-from bosun.store import artifacts, ddl, memory_sql, router_sql, triggers
+from bosun.store import artifacts, ddl, memory_sql, push, router_sql, triggers
 from bosun.store.sqlite import waits
 
 RUNS = """CREATE TABLE IF NOT EXISTS runs (
@@ -93,6 +93,8 @@ STATEMENTS = [
     *triggers.ddl_statements(lambda t: ddl.render(t, "sqlite")),
     *router_sql.ddl_statements(lambda t: ddl.render(t, "sqlite")),
     *memory_sql.statements("sqlite"),
+    *push.ddl_statements(lambda t: ddl.render(t, "sqlite")),
+    *triggers.emit_statements(lambda t: ddl.render(t, "sqlite")),
 ]
 SCHEMA = ";\n".join(STATEMENTS) + ";\n"  # the same, as one script (tests build layouts from it)
 

@@ -7,8 +7,10 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 
+import orjson
+
 from bosun.store import triggers as sql
-from bosun.store.triggers import FIELDS, TriggerRow
+from bosun.store.triggers import FIELDS, PendingEmit, TriggerRow
 
 
 class SqliteTriggers:
@@ -73,6 +75,26 @@ class SqliteTriggers:
                 dup = len(linked) - started + deduplicated
                 self.conn.execute(sql.count("deduplicated"), (dup, now, name))
         return linked
+
+    async def pending_emits(self, before: float, limit: int = 100) -> list[PendingEmit]:
+        rows = self.conn.execute(sql.PENDING_EMITS, (before, limit)).fetchall()
+        return [PendingEmit(r[0], r[1], orjson.loads(r[2])) for r in rows]
+
+    async def mark_emits_delivered(self, ids: Sequence[str]) -> int:
+        now = time.time()
+        with _transaction(self.conn):
+            return sum(self.conn.execute(sql.MARK_EMIT, (now, i)).rowcount for i in ids)
+
+    async def gc_triggers(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
+        conn = self.conn
+        if dry_run:
+            (deliveries,) = conn.execute(sql.COUNT_GC_DELIVERIES, (older_than,)).fetchone()
+            (emits,) = conn.execute(sql.COUNT_GC_EMITS, (older_than,)).fetchone()
+            return int(deliveries), int(emits)
+        with _transaction(conn):
+            deliveries = conn.execute(sql.GC_DELIVERIES, (older_than,)).rowcount
+            emits = conn.execute(sql.GC_EMITS, (older_than,)).rowcount
+        return deliveries, emits
 
 
 @contextlib.contextmanager
