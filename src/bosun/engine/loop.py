@@ -301,6 +301,7 @@ class RunLoop(
             turn=step,
             run_id=state.run_id,
             context=self.route_context,
+            fit=self.fit_to if self.budgeted else None,  # a route choosing context budgets
         )
         started = time.perf_counter()
         try:

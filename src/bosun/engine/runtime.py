@@ -40,11 +40,12 @@ from bosun.models.base import ModelProvider
 from bosun.models.breaker import Breakers
 from bosun.models.pricing import PriceTable
 from bosun.models.registry import build_provider
-from bosun.routing import RouteProvider as _RouteProvider  # noqa: F401 -- registers `route`
+from bosun.routing import RouteProvider as _RouteProvider  # registers `route`
 from bosun.routing.rewards import OutcomeListener
 from bosun.spec.agent import Agent
 from bosun.spec.limits import Limits
 from bosun.spec.media import Media
+from bosun.spec.route import Route
 from bosun.spec.vocab import PARKED_STATUSES
 from bosun.store import open_store
 from bosun.store.base import (
@@ -201,10 +202,15 @@ class Runtime(RuntimeControls, TreeDriver):
     def provider_for(self, agent: Agent) -> ModelProvider:
         provider = self._providers.get(agent.version_id)
         if provider is None:
-            provider = build_provider(agent.model_spec, self.breakers)
+            pinned = agent.snapshot().get("route")  # the version's route, not today's by name
+            provider = (
+                _RouteProvider(Route.model_validate(pinned))
+                if pinned is not None and agent.model_spec.provider == "route"
+                else build_provider(agent.model_spec, self.breakers)
+            )
             bind = getattr(provider, "bind", None)  # a route: shared breakers and learning
             if bind is not None:
-                bind(self.store, self.prices)
+                bind(self.store, self.prices, self.memory.embedder)
                 if getattr(provider, "learner", None) is not None and self.outcomes is None:
                     self.outcomes = OutcomeListener(self.store)  # approvals, vetoes: rewards
                     self.journal.listen(self.outcomes)

@@ -7,7 +7,7 @@ them; providers for other APIs translate at their edge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -36,6 +36,9 @@ class ModelRequest:
     effort: str | None = None
     # What a route may choose by: the run's agent, tenant and tags (`routing/features.py`).
     context: Mapping[str, Any] | None = None
+    # Fit the conversation to a smaller context budget (tokens), journaling what it left
+    # out (`ContextFitted`): how a route applies the budget it chose (the engine's).
+    fit: Callable[[int], Awaitable[list[dict[str, Any]]]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

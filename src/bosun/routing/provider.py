@@ -23,7 +23,7 @@ from bosun.models.base import ModelProvider, ModelRequest, ModelResponse
 from bosun.models.failures import FATAL
 from bosun.models.pricing import PriceTable
 from bosun.routing.breakers import ModelBreakers
-from bosun.routing.features import request_features, vector
+from bosun.routing.features import projected, request_features, vector
 from bosun.spec.route import Candidate, Route
 from bosun.store.base import Store
 
@@ -35,16 +35,20 @@ OUTPUT_ESTIMATE = {None: 500, "low": 1500, "medium": 4500, "high": 16500}
 class Arm:
     candidate: Candidate
     effort: str | None
+    budget: int | None = None  # the context budget (tokens) this arm fits the request to
 
     @property
     def name(self) -> str:
-        return f"{self.candidate.name}@{self.effort}" if self.effort else self.candidate.name
+        name = f"{self.candidate.name}@{self.effort}" if self.effort else self.candidate.name
+        return f"{name}/ctx{self.budget}" if self.budget else name
 
 
 def arms_of(route: Route) -> list[Arm]:
+    """One arm per candidate, reasoning effort and context budget it takes."""
     out = []
     for c in route.candidates:
-        out.extend([Arm(c, e) for e in c.efforts] if c.efforts else [Arm(c, None)])
+        for e in c.efforts or (None,):
+            out.extend(Arm(c, e, b) for b in (c.budgets or (None,)))
     return out
 
 
@@ -53,7 +57,8 @@ def estimated_cost(arm: Arm, tokens: int, prices: PriceTable) -> float:
     if price is None:
         return 0.0
     out = OUTPUT_ESTIMATE.get(arm.effort, 500)
-    return (tokens * price.input_per_million + out * price.output_per_million) / 1e6
+    sent = min(tokens, arm.budget) if arm.budget else tokens
+    return (sent * price.input_per_million + out * price.output_per_million) / 1e6
 
 
 def _needs_vision(messages: list[dict[str, Any]]) -> bool:
@@ -74,11 +79,14 @@ class RouteProvider:
         self.model = f"route:{route.name}"
         self.prices = prices or PriceTable()
         self.arms = arms_of(route)
+        self.budgeted = any(a.budget for a in self.arms)  # the loop passes `fit` only then
         self.providers: dict[str, ModelProvider] = {
             c.name: build_single(c.model) for c in route.candidates
         }
         self.rules = [(r, compile_cel(r.when)) for r in route.rules]
         self.breakers = ModelBreakers()
+        self.embedder: Any = None  # the runtime's (`bind`), for `learn: {embed: true}`
+        self._embedded: dict[str, list[float]] = {}  # a run's input, embedded once
         self.learner: Any = None  # a `routing.learner.Learner` (numpy: imported only then)
         if route.learn is not None and route.learn.enabled:
             from bosun.routing.learner import Learner
@@ -93,9 +101,11 @@ class RouteProvider:
                 refresh=route.learn.refresh,
             )
 
-    def bind(self, store: Store, prices: PriceTable | None = None) -> None:
-        """Share breakers and the learned model through `store` (the Runtime calls this)."""
+    def bind(self, store: Store, prices: PriceTable | None = None, embedder: Any = None) -> None:
+        """Share breakers and the learned model through `store` (the Runtime calls this);
+        `embedder` embeds requests for a route that learns from embeddings."""
         self.breakers = ModelBreakers(store)
+        self.embedder = embedder
         if prices is not None:
             self.prices = prices
         if self.learner is not None:
@@ -157,7 +167,7 @@ class RouteProvider:
         policy, propensity, x = "static", 1.0, ()
         order = eligible
         if self.learner is not None and eligible:
-            x = tuple(vector(features, self.learner.dims, self.learner.learn.text_weight))
+            x = tuple(await self._vector(features))
             decision = await self.learner.decide(features["tenant"], x, costs, eligible)
             order, policy, propensity = decision.order, decision.policy, decision.propensity
             for i, text in decision.why.items():
@@ -180,6 +190,8 @@ class RouteProvider:
                 continue
             tried.add(c.name)
             asked = dataclasses.replace(request, effort=arm.effort) if arm.effort else request
+            if arm.budget and request.fit is not None and tokens > arm.budget:
+                asked = dataclasses.replace(asked, messages=await request.fit(arm.budget))
             try:
                 call = self.providers[c.name].complete(asked)
                 response = await (asyncio.wait_for(call, c.timeout) if c.timeout else call)
@@ -225,6 +237,29 @@ class RouteProvider:
         )
         error.route = self._event(request, "", "", why, policy, propensity, x, None, first)  # type: ignore[attr-defined]
         raise error
+
+    async def _vector(self, features: dict[str, Any]) -> list[tuple[int, float]]:
+        learn = self.learner.learn
+        embedding = None
+        if learn.embed:
+            if self.embedder is None:
+                raise ModelError(
+                    f"route {self.route.name!r} learns from embeddings (`learn.embed`), but"
+                    " the runtime has no embedder: pass Runtime(embedder=...) or set"
+                    " BOSUN_EMBEDDINGS",
+                    error_type="bad_request",
+                )
+            text = features["text"]
+            embedding = self._embedded.get(text)
+            if embedding is None:
+                raw = (await self.embedder.embed([text]))[0]
+                embedding = projected(raw, learn.embed_dims)
+                if len(self._embedded) >= 1024:  # bounded: the oldest goes first
+                    self._embedded.pop(next(iter(self._embedded)))
+                self._embedded[text] = embedding
+        return vector(
+            features, self.learner.dims, learn.text_weight, embedding, tag_weight=learn.tag_weight
+        )
 
     def _event(
         self,

@@ -1,8 +1,9 @@
 """Routes by name: `register_route(Route(...))` in Python, `load_routes(path)` for YAML.
 
 An agent names a route as its model (`model: route:support-models`, or
-`Agent(model="route:support-models")`); the route is looked up when the agent's provider
-is built, so routes are registered before the runtime runs the agent. YAML:
+`Agent(model="route:support-models")`); the route's definition is pinned in the agent's
+version snapshot (`snapshot()["route"]`), so routes are registered before the agent is
+registered or run, and a changed route makes a new agent version. YAML:
 
     routes:
       - name: support-models
@@ -22,10 +23,10 @@ from typing import Any
 import yaml
 
 from bosun.errors import SpecError
-from bosun.spec.route import Route
+from bosun.spec.route import REGISTERED, Route
 from bosun.spec.yaml_lines import did_you_mean
 
-_ROUTES: dict[str, Route] = {}
+_ROUTES = REGISTERED
 
 
 def register_route(route: Route | dict[str, Any]) -> Route:

@@ -339,6 +339,11 @@ class Agent:
                 self._snapshot["context"] = self.context_spec.model_dump(
                     mode="json", exclude_defaults=True
                 )
+            if self.model_spec.provider == "route":  # its definition, pinned (routing.md)
+                from bosun.spec.route import pinned_route
+
+                if (route := pinned_route(self.model_spec.name)) is not None:
+                    self._snapshot["route"] = route
             if self.memory_spec is not None:
                 self._snapshot["memory"] = self.memory_spec.model_dump(
                     mode="json", exclude_defaults=True

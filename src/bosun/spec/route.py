@@ -10,7 +10,7 @@ Defined in Python (`Route(...)`, `register_route`) or YAML (`bosun.routing.load_
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -31,6 +31,11 @@ class Candidate(SpecModel):
     capabilities: frozenset[Literal["tools", "vision", "reasoning"]] = frozenset({"tools"})
     efforts: tuple[Effort, ...] = Field(
         default=(), description="reasoning efforts this model takes (the router may choose)"
+    )
+    # Context budgets (tokens) the router may choose per request: each is an arm of its
+    # own, and the conversation is fitted to it by the agent's context policy.
+    budgets: tuple[int, ...] = Field(
+        default=(), description="context budgets the router may choose (tokens)"
     )
     # Typical latency, for `max_latency_ms` before any call was measured.
     latency_ms: float = Field(default=1000.0, ge=0)
@@ -66,6 +71,11 @@ class Learn(SpecModel):
         default=1.0, ge=0, description="weight of the request's words (0: counts only)"
     )
     refresh: float = Field(default=1.0, ge=0, description="seconds a worker reuses the model")
+    # The request's embedding (the runtime's embedder: `Runtime(embedder=...)`,
+    # `BOSUN_EMBEDDINGS`) projected onto `embed_dims` of the `dims` coordinates.
+    embed: bool = False
+    embed_dims: int = Field(default=64, ge=4, le=1024)
+    tag_weight: float = Field(default=0.0, ge=0, description="weight of each tag k=v")
     seed: int | None = Field(default=None, description="fix the draws (tests, replays)")
 
 
@@ -96,3 +106,14 @@ class Route(SpecModel):
 
     def candidate(self, name: str) -> Candidate:
         return next(c for c in self.candidates if c.name == name)
+
+
+# Routes by name (`bosun.routing.register_route`, `load_routes`): kept in the spec layer so
+# an agent's version snapshot pins the definition of the route it names.
+REGISTERED: dict[str, Route] = {}
+
+
+def pinned_route(name: str) -> dict[str, Any] | None:
+    """The registered route `name` as a version snapshot pins it (None: not registered)."""
+    route = REGISTERED.get(name)
+    return None if route is None else route.model_dump(mode="json", exclude_defaults=True)
