@@ -31,8 +31,8 @@ from bosun.workflow.tools import BUILTINS
 
 SCHEMA = os.path.join(os.path.dirname(__file__), "schema", "workflow-1.0.3.yaml")
 # Calls Bosun runs (besides registered functions); the schema's others are refused.
-CALLS = ("http", "agent", "human", "mcp")
-UNSUPPORTED_CALLS = ("grpc", "openapi", "asyncapi", "a2a")
+CALLS = ("http", "agent", "human", "mcp", "a2a")
+UNSUPPORTED_CALLS = ("grpc", "openapi", "asyncapi")
 TASK_KINDS = (
     "call",
     "set",
@@ -256,7 +256,7 @@ def build(
     tools: dict[str, Tool] = {}
     for loc, _name, task in tasks(document["do"], ("do",)):
         try:
-            _add_tools(task, tools, given, refs, by_name, folder, bosun.get("mcp") or {})
+            _add_tools(task, tools, given, refs, by_name, folder, bosun)
         except BosunError as exc:
             raise SpecError(f"{_where(path, lines, (*loc, 'call'))}: {exc}") from None
     doc = document["document"]
@@ -287,7 +287,7 @@ def _add_tools(
     refs: dict[str, str],
     agents: dict[str, Agent],
     folder: str,
-    mcp_settings: dict[str, Any],
+    settings: dict[str, Any],
 ) -> None:
     if "wait" in task or "emit" in task or "listen" in task:
         kind = next(k for k in ("wait", "emit", "listen") if k in task)
@@ -305,7 +305,12 @@ def _add_tools(
     elif call == "mcp":
         from bosun.workflow.mcp_call import mcp_tool
 
-        tool = mcp_tool(task.get("with") or {}, mcp_settings, folder)
+        tool = mcp_tool(task.get("with") or {}, settings.get("mcp") or {}, folder)
+        tools.setdefault(tool.name, tool)
+    elif call == "a2a":
+        from bosun.workflow.a2a_call import a2a_tool
+
+        tool = a2a_tool(task.get("with") or {}, settings.get("a2a") or {})
         tools.setdefault(tool.name, tool)
     elif call == "agent":
         name = task["with"]["agent"]

@@ -393,6 +393,15 @@ class Interpreter:
             spec = self._resolve(given, inp, args, p + "/with")
             params = spec.get("parameters") or {}
             return self.action(p, params.get("name", "mcp"), dict(params.get("arguments") or {}))
+        if what == "a2a":  # the agent's skill, pinned when the workflow loaded (`a2a_call.py`)
+            from bosun.workflow.a2a_call import message_text, tool_name
+
+            spec = self._resolve(given, inp, args, p + "/with")
+            settings = (
+                ((self.document.get("document") or {}).get("metadata") or {}).get("bosun") or {}
+            ).get("a2a") or {}
+            text = message_text(spec.get("parameters") or {})
+            return self.action(p, tool_name(spec, settings), {"message": text})
         return self.action(p, what, self._resolve(given, inp, args, p + "/with"))
 
     def http(self, given: dict[str, Any], p: str, inp: Any, args: dict[str, Any]) -> Any:
