@@ -93,3 +93,11 @@ class EditRefused(BosunError):
 
 class FactNotFound(BosunError):
     """No remembered fact with that id in the tenant (`bosun memory show|forget`)."""
+
+
+class InputMappingFailed(BosunError):
+    """A trigger's event did not map to a run's input (a poison message, a 422 webhook)."""
+
+
+class Replayed(BosunError):
+    """A signed webhook request seen before under another delivery id: refused."""

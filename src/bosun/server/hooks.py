@@ -14,14 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from bosun.errors import BosunError
+from bosun.errors import BosunError, InputMappingFailed, Replayed
 from bosun.server import console, schemas
 from bosun.server.auth import client_ip, count_failure, require
 from bosun.server.keys import Principal
 from bosun.server.state import ServerState, state_of
 from bosun.triggers import status as trigger_status
-from bosun.triggers.fire import Replayed, count
-from bosun.triggers.target import InputMappingFailed
+from bosun.triggers.fire import count
 from bosun.triggers.webhook import Refused, receive
 
 hooks = APIRouter(tags=["triggers"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bosun.engine.runtime import Runtime
-from bosun.errors import BosunError, StoreError
+from bosun.errors import BosunError, Replayed, StoreError
 from bosun.journal.audit import AuditEntry
 from bosun.spec.media import Media
 from bosun.triggers.spec import TriggerSpec
@@ -32,10 +32,6 @@ DEPTH_TAG = "bosun.depth"  # how many emitted events led to this run (loop prote
 class Fired:
     run_id: str
     started: bool  # False: a redelivery, the run it started first
-
-
-class Replayed(BosunError):
-    """A signed request seen before under another delivery id: refused."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from bosun.engine.runtime import Runtime
-from bosun.errors import BosunError, SpecError
+from bosun.errors import InputMappingFailed, SpecError
 from bosun.spec.agent import Agent
 from bosun.spec.loader import load_agent
 from bosun.spec.media import Media
@@ -87,10 +87,6 @@ class Target:
             tags=tags,
             attachments=attachments or (),
         )
-
-
-class InputMappingFailed(BosunError):
-    """The event's payload did not map to an input (a poison message, a 422 webhook)."""
 
 
 def is_workflow(path: str) -> bool:
